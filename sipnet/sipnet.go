@@ -30,6 +30,7 @@ var (
 	ErrNoAddress         = errors.New("sipnet: listen address must name a specific IP")
 	ErrUnknownTransport  = errors.New("sipnet: unknown transport")
 	ErrTransportDisabled = errors.New("sipnet: transport not enabled on this endpoint")
+	ErrNoDNS             = errors.New("sipnet: the lab resolves no names, use IP addresses")
 )
 
 // Config says where an element listens and how it presents itself.
@@ -94,7 +95,10 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
-	opts := []sipgo.UserAgentOption{sipgo.WithUserAgentHostname(e.addr.Addr().String())}
+	opts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgentHostname(e.addr.Addr().String()),
+		sipgo.WithUserAgentDNSResolver(noDNS),
+	}
 	if cfg.UserAgent != "" {
 		opts = append(opts, sipgo.WithUserAgent(cfg.UserAgent))
 	}
@@ -248,6 +252,16 @@ func (e *Endpoint) Close() error {
 		}
 	})
 	return nil
+}
+
+// noDNS refuses every lookup. Lab elements address each other by IP; a
+// name in a Via or URI (the torture messages are full of example.com) must
+// never turn into a DNS query leaving the lab.
+var noDNS = &net.Resolver{
+	PreferGo: true,
+	Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, ErrNoDNS
+	},
 }
 
 // Source returns where a request really came from, as the transport saw it.
