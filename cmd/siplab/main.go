@@ -1,0 +1,114 @@
+// Command siplab is the trainer's and intern's handle on the lab: bring it
+// up and down, see every node, drive the phones and turn the NAT knobs live.
+//
+//	siplab up | down | status [-json]
+//	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
+//	siplab set <node> <setting> <value> | get <node>
+//	siplab exec <node> <args...>
+//	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/siplab/siplab/labctl"
+)
+
+const usage = `usage: siplab <command> [flags] [args]
+
+The lab (Docker):
+  up                      build, start, wait until every phone is registered
+  down                    stop and remove the lab's containers and networks
+  status [-json]          every node: role, addresses, registrations, calls, NAT mappings
+
+Phones:
+  call <phone> <target>   place a call (target: user or sip: URI)
+  answer <phone>          answer the ringing call
+  reject <phone> [code]   reject the ringing call (486 default, 603, ...)
+  cancel <phone>          cancel the outgoing call while it rings
+  hangup <phone>          hang up
+  dtmf <phone> <digits>   send RFC 4733 DTMF
+  options <phone> [uri]   send OPTIONS (SIP ping)
+
+Live toggles (no restart):
+  set <node> <setting> <value>   e.g. set alice rport off, set proxy rport ignore,
+                                 set router-a preset symmetric, set router-a pinhole 20s
+  get <node>                     show the node's settings
+
+Anything else:
+  exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)
+
+Without Docker (127.0.0.x):
+  demo up                 run registrar, proxy, alice and bob in this terminal
+  demo call <from> <to>   call between demo phones and print media statistics
+`
+
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "siplab:", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "-h" || cmd == "--help" || cmd == "help" {
+		fmt.Print(usage)
+		return nil
+	}
+	if cmd == "demo" {
+		return demo(ctx, rest)
+	}
+	r, err := runner()
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "up":
+		return up(ctx, r, rest)
+	case "down":
+		return down(ctx, r, rest)
+	case "status":
+		return status(ctx, r, rest)
+	case "call", "answer", "reject", "cancel", "hangup", "dtmf", "options":
+		return phoneCommand(ctx, r, cmd, rest)
+	case "set":
+		return set(ctx, r, rest)
+	case "get":
+		return get(ctx, r, rest)
+	case "exec":
+		return execNode(ctx, r, rest)
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+// runner finds the repository root (where docker-compose.yml is) from the
+// working directory upwards, so siplab works from any subfolder.
+func runner() (*labctl.Runner, error) {
+	dir, err := labctl.FindRoot()
+	if err != nil {
+		return nil, err
+	}
+	return &labctl.Runner{Dir: dir, Stdout: os.Stdout}, nil
+}

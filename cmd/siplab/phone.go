@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/siplab/siplab/labctl"
+)
+
+// phoneCommand runs a phone verb inside the phone's container: the phone's
+// own CLI is the single implementation, siplab only finds the container.
+func phoneCommand(ctx context.Context, r *labctl.Runner, verb string, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s needs a phone name", errUsage, verb)
+	}
+	n, err := r.Node(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if n.Role != "phone" {
+		return fmt.Errorf("%s is a %s, not a phone", n.Name, n.Role)
+	}
+	return passthrough(ctx, r, n, append([]string{verb}, args[1:]...))
+}
+
+func set(ctx context.Context, r *labctl.Runner, args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("%w: set <node> <setting> <value>", errUsage)
+	}
+	n, err := r.Node(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return passthrough(ctx, r, n, []string{"set", args[1], args[2]})
+}
+
+func get(ctx context.Context, r *labctl.Runner, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: get <node>", errUsage)
+	}
+	n, err := r.Node(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return passthrough(ctx, r, n, []string{"get"})
+}
+
+func execNode(ctx context.Context, r *labctl.Runner, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("%w: exec <node> <args...>", errUsage)
+	}
+	n, err := r.Node(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return passthrough(ctx, r, n, args[1:])
+}
+
+func passthrough(ctx context.Context, r *labctl.Runner, n labctl.Node, args []string) error {
+	out, err := r.Exec(ctx, n, append([]string{n.Binary}, args...)...)
+	os.Stdout.Write(out)
+	return err
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/siplab/siplab/labctl"
+)
+
+func up(ctx context.Context, r *labctl.Runner, args []string) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for every phone to register")
+	noBuild := fs.Bool("no-build", false, "start the images already built")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := r.CheckDocker(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	if !*noBuild {
+		// Compiling on the host and copying the binaries in needs no image
+		// registry; a Docker-only classroom machine compiles in the image.
+		target := "source"
+		if labctl.HaveGo() {
+			fmt.Println("» compiling the daemons (static binaries into bin/)")
+			if err := r.BuildBinaries(ctx); err != nil {
+				return err
+			}
+			target = "prebuilt"
+		}
+		r.Env = append(r.Env, "LAB_TARGET="+target)
+		fmt.Printf("» building the lab image (target %s)\n", target)
+		if err := r.Compose(ctx, "build"); err != nil {
+			return err
+		}
+	}
+	fmt.Println("» starting the lab")
+	if err := r.Compose(ctx, "up", "-d", "--remove-orphans"); err != nil {
+		return teardownOnCancel(ctx, r, err)
+	}
+	fmt.Println("» waiting for every phone to register")
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := r.WaitRegistered(wctx, func(line string) { fmt.Println("  " + line) }); err != nil {
+		return teardownOnCancel(ctx, r, err)
+	}
+	fmt.Printf("» lab up in %s: try `siplab status` and `siplab call alice bob`\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// teardownOnCancel removes a half-built lab when the user pressed Ctrl-C;
+// on other errors the lab stays up so it can be inspected.
+func teardownOnCancel(ctx context.Context, r *labctl.Runner, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	fmt.Println("» interrupted: removing the half-built lab")
+	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if derr := r.Compose(dctx, "down", "--remove-orphans"); derr != nil {
+		return fmt.Errorf("%w (and tearing down failed: %v)", err, derr)
+	}
+	return err
+}
+
+func down(ctx context.Context, r *labctl.Runner, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: down takes no arguments", errUsage)
+	}
+	if err := r.CheckDocker(ctx); err != nil {
+		return err
+	}
+	return r.Compose(ctx, "down", "--remove-orphans", "--volumes")
+}

@@ -1,0 +1,118 @@
+// Package labctl drives the Docker lab from the host: it finds the lab's
+// nodes by their labels, runs the daemons' own subcommands inside them
+// (a FROM scratch image has no shell), and wraps Compose v1 and v2 alike.
+package labctl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Project is the Compose project name; every container, network and image
+// the lab creates carries it, so the lab only ever touches its own things.
+const Project = "siplab"
+
+var (
+	ErrNoDocker    = errors.New("labctl: docker is not usable (is the engine running?)")
+	ErrNoCompose   = errors.New("labctl: neither `docker compose` nor `docker-compose` is installed")
+	ErrUnknownNode = errors.New("labctl: unknown node")
+	ErrNotRunning  = errors.New("labctl: node is not running")
+)
+
+// Runner runs docker commands. Dir is the repository root (where
+// docker-compose.yml lives).
+type Runner struct {
+	Dir    string
+	Stdout *os.File // progress output of long commands; nil = quiet
+	// Env is added to the environment of compose commands (LAB_TARGET...).
+	Env []string
+
+	compose []string
+}
+
+// run executes name args..., returning stdout; stderr is folded into the error.
+func (r *Runner) run(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = r.Dir
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = strings.TrimSpace(stdout.String())
+		}
+		return stdout.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
+	}
+	return stdout.Bytes(), nil
+}
+
+// stream executes a command with its output shown to the user.
+func (r *Runner) stream(ctx context.Context, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = r.Dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	if r.Stdout != nil {
+		cmd.Stdout = r.Stdout
+		cmd.Stderr = r.Stdout
+	} else {
+		cmd.Stderr = &stderr
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// CheckDocker fails with ErrNoDocker when the engine cannot be reached.
+func (r *Runner) CheckDocker(ctx context.Context) error {
+	if _, err := r.run(ctx, nil, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoDocker, err)
+	}
+	return nil
+}
+
+// Compose runs a compose subcommand for the lab project, preferring
+// docker-compose v1 (the one whose legacy builder works without a
+// registry here) and falling back to the v2 plugin.
+func (r *Runner) Compose(ctx context.Context, args ...string) error {
+	base, err := r.composeCmd(ctx)
+	if err != nil {
+		return err
+	}
+	full := append(append(base[1:], "-p", Project), args...)
+	return r.stream(ctx, r.Env, base[0], full...)
+}
+
+func (r *Runner) composeCmd(ctx context.Context) ([]string, error) {
+	if r.compose != nil {
+		return r.compose, nil
+	}
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		r.compose = []string{"docker-compose"}
+		return r.compose, nil
+	}
+	if _, err := r.run(ctx, nil, "docker", "compose", "version"); err == nil {
+		r.compose = []string{"docker", "compose"}
+		return r.compose, nil
+	}
+	return nil, ErrNoCompose
+}
+
+// Exec runs a command inside a lab node's container and returns stdout.
+func (r *Runner) Exec(ctx context.Context, node Node, args ...string) ([]byte, error) {
+	if !node.Running {
+		return nil, fmt.Errorf("%w: %s", ErrNotRunning, node.Name)
+	}
+	out, err := r.run(ctx, nil, "docker", append([]string{"exec", node.Container}, args...)...)
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", node.Name, err)
+	}
+	return out, nil
+}
