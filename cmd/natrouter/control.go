@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/siplab/siplab/natrouter"
+)
+
+func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("status")
+	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := natrouter.NewClient(*socket).Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(out, st)
+	}
+	return st.WriteTable(out)
+}
+
+func cmdSet(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("set")
+	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: natrouter set [-socket path] [-json] preset <name> | pinhole <duration> | alg <mode>")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return fmt.Errorf("%w: set wants <setting> <value>, e.g. set preset symmetric, set pinhole 20s", errUsage)
+	}
+	var sr natrouter.SettingsRequest
+	switch key, val := fs.Arg(0), fs.Arg(1); key {
+	case "preset":
+		sr.Preset = val
+	case "pinhole":
+		if _, err := time.ParseDuration(val); err != nil {
+			return fmt.Errorf("%w: pinhole %q: want a duration like 20s: %w", errUsage, val, err)
+		}
+		sr.Pinhole = val
+	case "alg":
+		sr.ALG = val
+	default:
+		return fmt.Errorf("%w: unknown setting %q (preset, pinhole, alg)", errUsage, key)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := natrouter.NewClient(*socket).Set(ctx, sr)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(out, res)
+	}
+	st := res.Status
+	fmt.Fprintf(out, "preset %s, pinhole %s, alg %s; flushed %d conntrack entries (mappings are re-created by the next outbound packet)\n",
+		st.Preset.Name, st.Pinhole(), st.ALG, res.Flushed)
+	return nil
+}
+
+func cmdFlush(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("flush")
+	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := natrouter.NewClient(*socket).Flush(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "flushed %d conntrack entries\n", res.Flushed)
+	return nil
+}
+
+func cmdPresets(out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PRESET\tMAPPING\tFILTERING\tSUMMARY")
+	for _, p := range natrouter.Presets() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Mapping, p.Filtering, p.Summary)
+	}
+	fmt.Fprintln(tw, "\nALG MODE\tSUMMARY")
+	for _, m := range natrouter.ALGModes() {
+		fmt.Fprintf(tw, "%s\t%s\n", m.Name, m.Summary)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/siplab/siplab/natrouter"
+)
+
+func cmdProbe(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: probe udp -to <addr:port> | probe echo -listen <addr:port>", errUsage)
+	}
+	switch args[0] {
+	case "udp":
+		return cmdProbeUDP(ctx, args[1:], out)
+	case "echo":
+		return cmdProbeEcho(ctx, args[1:])
+	default:
+		return fmt.Errorf("%w: unknown probe %q (udp, echo)", errUsage, args[0])
+	}
+}
+
+func cmdProbeUDP(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("probe udp")
+	to := fs.String("to", "", "echo server address:port (required)")
+	from := fs.String("from", "", "local address:port to send from (default: any)")
+	gateway := fs.String("gateway", "", "first replace the default route with this gateway (needs NET_ADMIN)")
+	wait := fs.Duration("wait", 2*time.Second, "how long to collect answers")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return fmt.Errorf("%w: -to is required (the echo server's address:port)", errUsage)
+	}
+	dst, err := netip.ParseAddrPort(*to)
+	if err != nil {
+		return fmt.Errorf("%w: -to %q: want address:port: %w", errUsage, *to, err)
+	}
+	var local *net.UDPAddr
+	if *from != "" {
+		ap, err := netip.ParseAddrPort(*from)
+		if err != nil {
+			return fmt.Errorf("%w: -from %q: want address:port: %w", errUsage, *from, err)
+		}
+		local = net.UDPAddrFromAddrPort(ap)
+	}
+	if *wait <= 0 {
+		return fmt.Errorf("%w: -wait must be positive", errUsage)
+	}
+	if *gateway != "" {
+		gw, err := netip.ParseAddr(*gateway)
+		if err != nil {
+			return fmt.Errorf("%w: -gateway %q: %w", errUsage, *gateway, err)
+		}
+		if err := natrouter.SetDefaultGateway(gw); err != nil {
+			return err
+		}
+	}
+	conn, err := net.ListenUDP("udp4", local)
+	if err != nil {
+		return fmt.Errorf("probe socket: %w", err)
+	}
+	defer conn.Close()
+	res, err := natrouter.Probe(ctx, conn, dst, *wait)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := writeJSON(out, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "probe %s -> %s: %d answer(s)\n", res.Local, res.Remote, len(res.Replies))
+		for _, r := range res.Replies {
+			fmt.Fprintf(out, "  answer via %s from %s: server saw us as %s\n", r.Via, r.From, r.Seen)
+		}
+	}
+	if len(res.Replies) == 0 {
+		return errors.New("no answer")
+	}
+	return nil
+}
+
+func cmdProbeEcho(ctx context.Context, args []string) error {
+	fs := newFlags("probe echo")
+	listen := fs.String("listen", "", "address:port to answer probes on (required)")
+	altPort := fs.Int("alt-port", 0, "also answer from this port on the same address (tests NAT filtering)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *listen == "" {
+		return fmt.Errorf("%w: -listen is required (address:port to answer on)", errUsage)
+	}
+	ap, err := netip.ParseAddrPort(*listen)
+	if err != nil {
+		return fmt.Errorf("%w: -listen %q: want address:port: %w", errUsage, *listen, err)
+	}
+	if *altPort < 0 || *altPort > 65535 || *altPort == int(ap.Port()) && *altPort != 0 {
+		return fmt.Errorf("%w: -alt-port %d must be a port different from the listen port", errUsage, *altPort)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return fmt.Errorf("echo socket: %w", err)
+	}
+	var alt net.PacketConn
+	if *altPort != 0 {
+		a, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(*altPort))))
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("echo alt socket: %w", err)
+		}
+		alt = a
+	}
+	log.Info("echo listening", "addr", ap.String(), "alt_port", *altPort)
+	return natrouter.ServeEcho(ctx, conn, alt, log)
+}

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lab is shared by the tests: TestMain brings the routers up once.
+var (
+	lab      *Lab
+	buildLog string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(setupAndRun(m))
+}
+
+func fail(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "e2e: FAIL: "+format+"\n", args...)
+	return 1
+}
+
+func setupAndRun(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if lab, err = NewLab(wd); err != nil {
+		return fail("%v (these tests need Docker and Compose; they fail rather than skip)", err)
+	}
+	if err := lab.CheckDocker(ctx); err != nil {
+		return fail("%v (these tests need a running Docker engine; they fail rather than skip)", err)
+	}
+	if os.Geteuid() != 0 {
+		return fail("these tests need root (host-side namespaces for the leak test); they fail rather than skip")
+	}
+	// Never tear down somebody else's lab: refuse to start over one.
+	if names, err := lab.Running(ctx); err != nil {
+		return fail("%v", err)
+	} else if len(names) > 0 {
+		return fail("a %s lab is already running (%s): bring it down first (siplab down / docker-compose -p %s down)",
+			Project, strings.Join(names, ", "), Project)
+	}
+
+	if out, err := lab.BuildBinaries(ctx, "natrouter"); err != nil {
+		return fail("build binaries: %v\n%s", err, out)
+	}
+	// The offline path: legacy builder, prebuilt target, no pull.
+	lab.Env = []string{"LAB_TARGET=prebuilt", "DOCKER_BUILDKIT=0", "COMPOSE_DOCKER_CLI_BUILD=0"}
+	if buildLog, err = lab.Compose(ctx, "build", "router-a"); err != nil {
+		return fail("compose build: %v", err)
+	}
+
+	defer func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer dcancel()
+		if err := lab.RemoveExtras(dctx); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: teardown extras:", err)
+		}
+		if err := lab.Down(dctx); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
+		}
+	}()
+	if out, err := lab.Compose(ctx, "up", "-d", "--no-build", "router-a", "router-b"); err != nil {
+		return fail("compose up: %v\n%s", err, out)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	if err := lab.WaitHealthy(wctx, "router-a", "router-b"); err != nil {
+		return fail("%v", err)
+	}
+	return m.Run()
+}

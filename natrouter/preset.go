@@ -1,0 +1,67 @@
+package natrouter
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Behaviour names use RFC 4787 vocabulary.
+const (
+	EndpointIndependent     = "endpoint-independent"
+	AddressDependent        = "address-dependent"
+	AddressAndPortDependent = "address-and-port-dependent"
+)
+
+// Preset is a named NAT behaviour. A new preset is a new file that calls
+// registerPreset from init; nothing else in the package changes.
+type Preset struct {
+	Name string `json:"name"`
+	// Mapping is the RFC 4787 §4.1 mapping behaviour: when does the NAT
+	// reuse an external address:port for an internal address:port.
+	Mapping string `json:"mapping"`
+	// Filtering is the RFC 4787 §5 filtering behaviour: which inbound
+	// packets to a mapping are let through.
+	Filtering string `json:"filtering"`
+	// Summary is one line for people.
+	Summary string `json:"summary"`
+
+	// program adds the preset's translation rules to the ruleset. It runs
+	// after the common filter rules exist.
+	program func(rs *ruleset, p params)
+}
+
+var presets = map[string]Preset{}
+
+func registerPreset(p Preset) {
+	if _, dup := presets[p.Name]; dup {
+		panic("natrouter: duplicate preset " + p.Name)
+	}
+	presets[p.Name] = p
+}
+
+func lookupPreset(name string) (Preset, error) {
+	p, ok := presets[name]
+	if !ok {
+		return Preset{}, fmt.Errorf("%w %q (known: %v)", ErrUnknownPreset, name, PresetNames())
+	}
+	return p, nil
+}
+
+// Presets returns the registered presets sorted by name.
+func Presets() []Preset {
+	out := make([]Preset, 0, len(presets))
+	for _, p := range presets {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// PresetNames returns the registered preset names sorted.
+func PresetNames() []string {
+	var names []string
+	for _, p := range Presets() {
+		names = append(names, p.Name)
+	}
+	return names
+}
