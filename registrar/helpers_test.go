@@ -1,0 +1,236 @@
+package registrar
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sipnet"
+)
+
+const domain = "siplab.test"
+
+const usersFile = `# test users
+alice secret
+bob   hunter2
+carol blocked-pw blocked
+`
+
+// clock is a settable time source for the registrar under test.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("REGISTRAR_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(&tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tlogWriter struct{ t testing.TB }
+
+func (w *tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testUsers(t testing.TB) *sipauth.Users {
+	t.Helper()
+	u, err := sipauth.ParseUsers(strings.NewReader(usersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func baseConfig(t testing.TB, clk *clock) Config {
+	return Config{
+		Domain: domain,
+		Users:  testUsers(t),
+		Now:    clk.now,
+		Logger: testLogger(t),
+	}
+}
+
+func newRegistrar(t testing.TB, cfg Config) *Registrar {
+	t.Helper()
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// serveRegistrar runs r on real loopback sockets.
+func serveRegistrar(t testing.TB, r *Registrar) netip.AddrPort {
+	t.Helper()
+	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Attach(ep.Server)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); ep.Close() })
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ep.Addr()
+}
+
+// phone is a UA on its own loopback socket that registers the way a
+// softphone does.
+type phone struct {
+	t         testing.TB
+	ep        *sipnet.Endpoint
+	client    *sipgo.Client
+	registrar netip.AddrPort
+	transport string
+	user      string
+	pass      string
+	callID    string
+	cseq      uint32
+}
+
+func newPhone(t testing.TB, registrar netip.AddrPort, user, pass string) *phone {
+	t.Helper()
+	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); ep.Close() })
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ep.Client("udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &phone{t: t, ep: ep, client: c, registrar: registrar, transport: "udp", user: user, pass: pass,
+		callID: user + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "@test", cseq: 100}
+}
+
+func (p *phone) addr() netip.AddrPort { return p.ep.Addr() }
+
+// request builds the next REGISTER of this phone's registration: same
+// Call-ID, next CSeq. Extra headers are "Name: value" lines.
+func (p *phone) request(extra ...string) *sip.Request {
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: domain})
+	aor := sip.Uri{Scheme: "sip", User: p.user, Host: domain}
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", "ph"+p.user)
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	cid := sip.CallIDHeader(p.callID)
+	req.AppendHeader(&cid)
+	p.cseq++
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: p.cseq, MethodName: sip.REGISTER})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	for _, h := range extra {
+		name, val, _ := strings.Cut(h, ":")
+		req.AppendHeader(sip.NewHeader(strings.TrimSpace(name), strings.TrimSpace(val)))
+	}
+	req.SetTransport(strings.ToUpper(p.transport))
+	req.SetDestination(p.registrar.String())
+	return req
+}
+
+// send runs one transaction.
+func (p *phone) send(req *sip.Request) *sip.Response {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req)
+	if err != nil {
+		p.t.Fatalf("REGISTER: %v", err)
+	}
+	return res
+}
+
+// answer computes an Authorization for a 401 with icholy/digest.
+func answer(t testing.TB, res *sip.Response, user, pass string, nc int) string {
+	t.Helper()
+	return answerCount(t, res, user, pass, "sip:"+domain, nc)
+}
+
+func answerURI(t testing.TB, res *sip.Response, user, pass, uri string) string {
+	t.Helper()
+	return answerCount(t, res, user, pass, uri, 1)
+}
+
+func answerCount(t testing.TB, res *sip.Response, user, pass, uri string, nc int) string {
+	t.Helper()
+	h := res.GetHeader("WWW-Authenticate")
+	if h == nil {
+		t.Fatalf("%d without WWW-Authenticate", res.StatusCode)
+	}
+	chal, err := digest.ParseChallenge(h.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: uri, Username: user, Password: pass, Count: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Authorization: " + cred.String()
+}
+
+// register does the 401 dance and returns the final response and the
+// Authorization line that was accepted (or refused).
+func (p *phone) register(extra ...string) (*sip.Response, string) {
+	p.t.Helper()
+	res := p.send(p.request(extra...))
+	if res.StatusCode != sip.StatusUnauthorized {
+		return res, ""
+	}
+	auth := answer(p.t, res, p.user, p.pass, 1)
+	return p.send(p.request(append(extra, auth)...)), auth
+}
+
+// contacts returns the Contact URIs and expires of a 200 OK.
+func contacts(res *sip.Response) map[string]int {
+	out := map[string]int{}
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			continue
+		}
+		e, _ := strconv.Atoi(c.Params.GetOr("expires", "-1"))
+		out[c.Address.String()] = e
+	}
+	return out
+}
+
+// parseRequest parses raw SIP text the way the transport layer does and
+// stamps the source it "came from".
+func parseRequest(t testing.TB, raw string, source string) *sip.Request {
+	t.Helper()
+	m, err := sip.ParseMessage([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	req := m.(*sip.Request)
+	req.SetSource(source)
+	req.SetTransport("UDP")
+	return req
+}
