@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/uaclient"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	rc := cli(args, &out, &errb)
+	return rc, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	tests := []struct {
+		name    string
+		args    []string
+		wantRC  int
+		wantErr string
+	}{
+		{"no command", nil, 2, "usage"},
+		{"unknown command", []string{"dance"}, 2, `unknown command "dance"`},
+		{"call without target", []string{"call", "-ctl", sock}, 2, "usage: uaclient call"},
+		{"too many args", []string{"hangup", "-ctl", sock, "1", "2"}, 2, "usage"},
+		{"reject bad code", []string{"reject", "-ctl", sock, "1", "200"}, 2, "not a SIP failure code"},
+		{"wait call-state without state", []string{"wait", "-ctl", sock, "call-state"}, 2, "needs a state"},
+		{"bad flag", []string{"status", "-bogus"}, 2, "flag provided but not defined"},
+		{"daemon not running", []string{"status", "-ctl", sock}, 1, "daemon not reachable"},
+		{"run: bad transport", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-transport", "sctp"}, 2, "transport"},
+		{"run: bad codec", []string{"run", "-ctl", sock, "-codecs", "g729"}, 2, "unknown codec"},
+		{"run: bad dtmf", []string{"run", "-ctl", sock, "-dtmf", "maybe"}, 2, "want on or off"},
+		{"run: bad gateway", []string{"run", "-ctl", sock, "-gateway", "router"}, 2, "not an IP address"},
+		{"run: bad setting", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-set", "rport=sometimes"}, 2, "rport"},
+		{"run: unknown setting", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-set", "colour=red"}, 2, "unknown setting"},
+		{"run: bad sip address", []string{"run", "-ctl", sock, "-sip", "nowhere"}, 2, "sip listen address"},
+		{"run: odd rtp port", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-rtp-port", "4001"}, 2, "even"},
+		{"run: log level", []string{"run", "-log-level", "loud"}, 2, "log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, _, stderr := runCLI(tt.args...)
+			if rc != tt.wantRC {
+				t.Errorf("exit %d, want %d (stderr %q)", rc, tt.wantRC, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr %q does not mention %q", stderr, tt.wantErr)
+			}
+		})
+	}
+}
+
+// startPhone runs a phone in-process behind a control socket.
+func startPhone(t *testing.T, cfg uaclient.Config) (*uaclient.Phone, string) {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	p, err := uaclient.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), cfg.Name+".sock")
+	ln, err := ctl.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { ctl.ServeListener(ctx, ln, p.Handler()); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; p.Close() })
+	return p, sock
+}
+
+func freeUDPPort(t *testing.T, ip string) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+func TestCallByCLI(t *testing.T) {
+	// Fixed ports so each phone can name the other as its proxy.
+	aAddr, bAddr := freeUDPPort(t, "127.0.0.2"), freeUDPPort(t, "127.0.0.3")
+	_, asock := startPhone(t, uaclient.Config{Name: "alice", Listen: aAddr, Proxy: bAddr, ToneHz: 700})
+	_, bsock := startPhone(t, uaclient.Config{Name: "bob", Listen: bAddr, Proxy: aAddr, ToneHz: 1100})
+
+	steps := []struct {
+		args    []string
+		wantRC  int
+		wantOut string
+	}{
+		{[]string{"call", "-ctl", asock, "bob"}, 0, "call 1 outgoing sip:bob@127.0.0.3"},
+		{[]string{"wait", "-ctl", bsock, "call-state", "ringing"}, 0, "ringing"},
+		{[]string{"answer", "-ctl", bsock}, 0, "confirmed (200 OK)"},
+		{[]string{"wait", "-ctl", asock, "call-state", "confirmed", "1"}, 0, "codec PCMU/8000"},
+		{[]string{"dtmf", "-ctl", asock, "1", "9*"}, 0, `sent "9*"`},
+		{[]string{"set", "-ctl", asock, "via_addr", "198.51.100.7"}, 0, "via_addr = 198.51.100.7"},
+		{[]string{"get", "-ctl", asock, "via_addr"}, 0, "198.51.100.7"},
+		{[]string{"get", "-ctl", asock, "nosuch"}, 2, ""},
+		{[]string{"options", "-ctl", asock}, 0, "OPTIONS sip:127.0.0.3"},
+		{[]string{"reject", "-ctl", bsock}, 1, ""}, // nothing ringing
+		{[]string{"hangup", "-ctl", bsock}, 0, "ended by local: BYE sent, 200 OK"},
+		{[]string{"status", "-ctl", asock}, 0, "ended by remote: BYE received"},
+	}
+	for _, s := range steps {
+		rc, out, errOut := runCLI(s.args...)
+		if rc != s.wantRC || !strings.Contains(out, s.wantOut) {
+			t.Fatalf("%v: exit %d out %q err %q; want exit %d and %q", s.args, rc, out, errOut, s.wantRC, s.wantOut)
+		}
+	}
+	// -json is machine readable and carries the media facts.
+	rc, out, _ := runCLI("status", "-ctl", bsock, "-json")
+	if rc != 0 {
+		t.Fatalf("status -json exit %d", rc)
+	}
+	var st uaclient.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, out)
+	}
+	if len(st.Calls) != 1 || st.Calls[0].Media == nil || st.Calls[0].DTMFReceived == "" && st.Calls[0].Media.Received.DTMF == "" {
+		t.Fatalf("status -json call %+v", st.Calls)
+	}
+}
+
+// TestDaemonLifecycle runs `uaclient run` in-process, drives it through
+// its socket, then stops it with SIGTERM as docker stop does.
+func TestDaemonLifecycle(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "run", "alice.sock")
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- runDaemon([]string{"-name", "alice", "-sip", "127.0.0.2:0", "-ctl", sock, "-set", "rport=off", "-auto-answer", "2s"}, io.Discard, &stderr)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rc, out, _ := runCLI("get", "-ctl", sock, "-json")
+		if rc == 0 {
+			if !strings.Contains(out, `"value": "off"`) || !strings.Contains(out, `"2s"`) {
+				t.Fatalf("initial settings not applied: %s", out)
+			}
+			break
+		}
+		select {
+		case rc := <-done:
+			t.Fatalf("daemon exited %d: %s", rc, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("daemon never answered on its socket")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A second daemon on the same socket must refuse to start.
+	if rc, _, errOut := runCLI("run", "-name", "alice2", "-sip", "127.0.0.2:0", "-ctl", sock); rc != 1 || !strings.Contains(errOut, "in use") {
+		t.Fatalf("second daemon: exit %d %q", rc, errOut)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rc := <-done:
+		if rc != 0 {
+			t.Fatalf("daemon exit %d: %s", rc, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/siplab/siplab/uaclient"
+)
+
+func printText(w io.Writer, verb string, out any) {
+	switch v := out.(type) {
+	case uaclient.Status:
+		printStatus(w, v)
+	case uaclient.RegStatus:
+		printReg(w, v)
+	case uaclient.CallStatus:
+		printCall(w, v)
+	case uaclient.OptionsResult:
+		printOptions(w, v)
+	case []uaclient.SettingInfo:
+		for _, s := range v {
+			if verb == "set" {
+				fmt.Fprintf(w, "%s = %s\n", s.Name, s.Value)
+				continue
+			}
+			fmt.Fprintf(w, "%-19s %-22s %s\n", s.Name, s.Value, s.Help)
+		}
+	case uaclient.WaitResult:
+		if v.Registration != nil {
+			printReg(w, *v.Registration)
+		}
+		if v.Call != nil {
+			printCall(w, *v.Call)
+		}
+	default:
+		fmt.Fprintf(w, "%v\n", v)
+	}
+}
+
+func printStatus(w io.Writer, s uaclient.Status) {
+	dtmf := "off"
+	if s.DTMF {
+		dtmf = "on"
+	}
+	fmt.Fprintf(w, "phone %s (user %s): sip %s %s", s.Name, s.User, s.Transport, s.Local)
+	if s.Proxy != "" {
+		fmt.Fprintf(w, " -> proxy %s", s.Proxy)
+	}
+	fmt.Fprintf(w, "\n  tone %.0f Hz, codecs %s, dtmf %s\n", s.ToneHz, strings.Join(s.Codecs, " "), dtmf)
+	printReg(w, s.Registration)
+	ka := s.Keepalive
+	if ka.Mode == "off" {
+		fmt.Fprintln(w, "keepalive: off")
+	} else {
+		fmt.Fprintf(w, "keepalive: %s every %s, %d sent", ka.Mode, ka.Interval, ka.Sent)
+		if ka.LastResult != "" {
+			fmt.Fprintf(w, ", last %s", ka.LastResult)
+		}
+		fmt.Fprintln(w)
+	}
+	var names []string
+	for n := range s.Settings {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprint(w, "settings:")
+	for _, n := range names {
+		fmt.Fprintf(w, " %s=%s", n, s.Settings[n])
+	}
+	fmt.Fprintln(w)
+	if len(s.Calls) == 0 {
+		fmt.Fprintln(w, "calls: none")
+		return
+	}
+	for _, c := range s.Calls {
+		printCall(w, c)
+	}
+}
+
+func printReg(w io.Writer, r uaclient.RegStatus) {
+	fmt.Fprintf(w, "registration: %s", r.State)
+	if r.AOR != "" {
+		fmt.Fprintf(w, " %s", r.AOR)
+	}
+	if r.Registrar != "" {
+		fmt.Fprintf(w, " via %s", r.Registrar)
+	}
+	if r.State == uaclient.RegRegistered {
+		fmt.Fprintf(w, ", expires in %d s", r.ExpiresIn)
+		if !r.RefreshAt.IsZero() {
+			fmt.Fprintf(w, " (refresh in %d s)", max(0, int(time.Until(r.RefreshAt).Seconds())))
+		}
+	}
+	if r.Code != 0 {
+		fmt.Fprintf(w, ", last %d %s", r.Code, r.Reason)
+	}
+	fmt.Fprintln(w)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", strings.TrimPrefix(r.Error, "uaclient: "))
+	}
+	if r.Contact != "" {
+		fmt.Fprintf(w, "  contact sent: %s\n", r.Contact)
+	}
+	for _, b := range r.Bindings {
+		mine := ""
+		if b.Mine {
+			mine = " (this phone)"
+		}
+		fmt.Fprintf(w, "  binding: %s expires %d s%s\n", b.Contact, b.Expires, mine)
+	}
+}
+
+func printCall(w io.Writer, c uaclient.CallStatus) {
+	fmt.Fprintf(w, "call %s %s %s: %s", c.ID, c.Direction, c.Peer, c.State)
+	if c.Code != 0 {
+		fmt.Fprintf(w, " (%d %s)", c.Code, c.Reason)
+	}
+	if c.EndReason != "" {
+		fmt.Fprintf(w, ", ended by %s: %s", c.EndedBy, c.EndReason)
+	}
+	fmt.Fprintf(w, "\n  call-id %s\n", c.CallID)
+	if c.RemoteTarget != "" {
+		fmt.Fprintf(w, "  remote target %s", c.RemoteTarget)
+		if len(c.RouteSet) > 0 {
+			fmt.Fprintf(w, ", route set %s", strings.Join(c.RouteSet, " "))
+		}
+		fmt.Fprintln(w)
+	}
+	if c.LocalSDP != "" || c.RemoteSDP != "" {
+		fmt.Fprintf(w, "  sdp: local %s, remote %s", orDash(c.LocalSDP), orDash(c.RemoteSDP))
+		if c.Codec != "" {
+			fmt.Fprintf(w, ", codec %s", c.Codec)
+			if c.DTMFPT != 0 {
+				fmt.Fprintf(w, ", telephone-event %d", c.DTMFPT)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if m := c.Media; m != nil {
+		r := m.Received
+		fmt.Fprintf(w, "  media: sent %d pkts from %s to %s; received %d pkts, lost %d (%.1f%%), jitter %.1f ms\n",
+			m.Sent.Packets, m.SendFrom, m.Remote, r.Packets, r.Lost, r.LossPercent, r.JitterMs)
+		if r.Packets > 0 {
+			fmt.Fprintf(w, "  heard: tone %.0f Hz from %s", r.ToneHz, r.LastSource)
+			if r.FirstSource != r.LastSource {
+				fmt.Fprintf(w, " (first from %s)", r.FirstSource)
+			}
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintln(w, "  heard: nothing (no RTP arrived)")
+		}
+		if r.StrayPackets > 0 {
+			fmt.Fprintf(w, "  stray: %d pkts reached our send-only socket from %s (peer latched onto our source port)\n", r.StrayPackets, r.StraySource)
+		}
+	}
+	if c.DTMFReceived != "" || c.DTMFSent != "" {
+		fmt.Fprintf(w, "  dtmf: received %q, sent %q\n", c.DTMFReceived, c.DTMFSent)
+	}
+	if c.MediaError != "" {
+		fmt.Fprintf(w, "  media error: %s\n", c.MediaError)
+	}
+}
+
+func printOptions(w io.Writer, o uaclient.OptionsResult) {
+	fmt.Fprintf(w, "OPTIONS %s: %d %s (%d ms)\n", o.Target, o.Code, o.Reason, o.RTTMs)
+	if o.Received != "" {
+		fmt.Fprintf(w, "  seen from: %s (Via received/rport)\n", o.Received)
+	}
+	for _, name := range []string{"Allow", "Accept", "Supported", "Server", "User-Agent", "Contact", "Via"} {
+		if v, ok := o.Headers[name]; ok {
+			fmt.Fprintf(w, "  %s: %s\n", name, v)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,326 @@
+package uaclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/siplab/siplab/ctl"
+)
+
+// Control API: JSON over the phone's unix socket (package ctl). The CLI
+// subcommands and the lab's host CLI both use Control below; the paths are
+// the verbs.
+
+// CallRequest names a call ("" = the one that fits) and verb arguments.
+type CallRequest struct {
+	Call   string `json:"call,omitempty"`
+	Target string `json:"target,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	Digits string `json:"digits,omitempty"`
+}
+
+// SetRequest changes one setting.
+type SetRequest struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// WaitRequest waits for a condition: "registered", "unregistered",
+// "registration-failed" or "call-state" (with State and optionally Call).
+type WaitRequest struct {
+	Condition string `json:"condition"`
+	State     string `json:"state,omitempty"`
+	Call      string `json:"call,omitempty"`
+	// Timeout like "30s"; empty = 30s.
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// WaitResult is what a wait ended with.
+type WaitResult struct {
+	Registration *RegStatus  `json:"registration,omitempty"`
+	Call         *CallStatus `json:"call,omitempty"`
+}
+
+// Handler serves the control API for p.
+func (p *Phone) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, p.Status())
+	})
+	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, p.Settings())
+	})
+	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
+		var in SetRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		if err := p.Set(in.Name, in.Value); err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, p.Settings())
+	})
+	mux.HandleFunc("POST /register", func(w http.ResponseWriter, r *http.Request) {
+		err := p.Register(r.Context())
+		p.mu.Lock()
+		st := p.regStatus()
+		p.mu.Unlock()
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("POST /unregister", func(w http.ResponseWriter, r *http.Request) {
+		if err := p.Unregister(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+		p.mu.Lock()
+		st := p.regStatus()
+		p.mu.Unlock()
+		ctl.WriteJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("POST /call", func(w http.ResponseWriter, r *http.Request) {
+		var in CallRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		c, err := p.Call(r.Context(), in.Target)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	// Verbs on an existing call answer with its status once the verb took
+	// effect (answered, rejected, ended), so the CLI can print the outcome.
+	callVerb := func(path string, run func(ctx context.Context, in CallRequest) (string, error), until ...CallState) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			var in CallRequest
+			if !decode(w, r, &in) {
+				return
+			}
+			ref, err := run(r.Context(), in)
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			if len(until) > 0 {
+				ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+				defer cancel()
+				p.WaitCall(ctx, ref, until...)
+			}
+			st, err := p.CallStatus(ref)
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			ctl.WriteJSON(w, http.StatusOK, st)
+		})
+	}
+	// resolve pins "" to a concrete call before acting, so the reply
+	// describes the call the verb acted on.
+	resolve := func(ref string, fits func(*Call) bool) (string, error) {
+		c, err := p.findCall(ref, fits)
+		if err != nil {
+			return "", err
+		}
+		return c.id, nil
+	}
+	ringingIn := func(c *Call) bool {
+		return c.direction == Incoming && (c.state == StateRinging || c.state == StateEarly)
+	}
+	live := func(c *Call) bool { return c.state != StateTerminated }
+	callVerb("/answer", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, ringingIn)
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Answer(ref)
+	}, StateConfirmed, StateTerminated)
+	callVerb("/reject", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, ringingIn)
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Reject(ref, in.Code)
+	}, StateTerminated)
+	callVerb("/cancel", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, func(c *Call) bool { return c.direction == Outgoing && live(c) && c.state != StateConfirmed })
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Cancel(ctx, ref)
+	}, StateTerminated)
+	callVerb("/hangup", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, live)
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Hangup(ctx, ref)
+	}, StateTerminated)
+	callVerb("/dtmf", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, func(c *Call) bool { return c.state == StateConfirmed })
+		if err != nil {
+			return "", err
+		}
+		return ref, p.SendDTMF(ctx, ref, in.Digits)
+	})
+	mux.HandleFunc("POST /options", func(w http.ResponseWriter, r *http.Request) {
+		var in CallRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		res, err := p.Options(r.Context(), in.Target)
+		if err != nil && res.Code == 0 {
+			writeErr(w, err)
+			return
+		}
+		// A failure response is still an answer: report it, not an error.
+		ctl.WriteJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /wait", func(w http.ResponseWriter, r *http.Request) {
+		var in WaitRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		res, err := p.waitFor(r.Context(), in)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, res)
+	})
+	return mux
+}
+
+func (p *Phone) waitFor(ctx context.Context, in WaitRequest) (WaitResult, error) {
+	timeout := 30 * time.Second
+	if in.Timeout != "" {
+		d, err := parseDuration(in.Timeout)
+		if err != nil {
+			return WaitResult{}, err
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var res WaitResult
+	regWait := func(s RegState) (WaitResult, error) {
+		st, err := p.WaitRegistration(ctx, s)
+		res.Registration = &st
+		return res, timeoutErr(err, fmt.Sprintf("registration %s", s))
+	}
+	switch strings.ToLower(in.Condition) {
+	case "registered":
+		return regWait(RegRegistered)
+	case "unregistered":
+		return regWait(RegUnregistered)
+	case "registration-failed":
+		return regWait(RegFailed)
+	case "call-state", "call":
+		st, err := p.WaitCall(ctx, in.Call, CallState(strings.ToLower(in.State)))
+		res.Call = &st
+		return res, timeoutErr(err, fmt.Sprintf("call state %s", in.State))
+	}
+	return res, fmt.Errorf("%w: wait condition %q (want registered, unregistered, registration-failed or call-state)", ErrBadValue, in.Condition)
+}
+
+func timeoutErr(err error, what string) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s not reached in time", ErrTimeout, what)
+	}
+	return err
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := ctl.Decode(r, v); err != nil {
+		ctl.WriteError(w, http.StatusBadRequest, err)
+		return false
+	}
+	return true
+}
+
+// writeErr maps the package's errors to HTTP statuses: 4xx for what the
+// caller got wrong, 502 for SIP failures the far end reported, 504 for
+// silence.
+func writeErr(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNoSuchCall):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrCallState), errors.Is(err, ErrNoDTMF), errors.Is(err, ErrNoMedia), errors.Is(err, ErrNoProxy):
+		status = http.StatusConflict
+	case errors.Is(err, ErrBadValue), errors.Is(err, ErrUnknownSetting), errors.Is(err, ErrBadTarget), errors.Is(err, ErrBadDigits):
+		status = http.StatusBadRequest
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+	case errors.Is(err, ErrWrongCredentials), errors.Is(err, ErrForbidden), errors.Is(err, ErrNoCredentials), errors.Is(err, ErrRejected):
+		status = http.StatusBadGateway
+	case errors.Is(err, ErrClosed):
+		status = http.StatusServiceUnavailable
+	}
+	ctl.WriteError(w, status, err)
+}
+
+// Control is a typed client of a phone's control socket.
+type Control struct {
+	ctl.Client
+}
+
+// NewControl returns a client for the phone serving socket.
+func NewControl(socket string) *Control {
+	return &Control{Client: ctl.Client{Socket: socket}}
+}
+
+func (c *Control) Status(ctx context.Context) (Status, error) {
+	var st Status
+	return st, c.Get(ctx, "/status", &st)
+}
+
+func (c *Control) Settings(ctx context.Context) ([]SettingInfo, error) {
+	var out []SettingInfo
+	return out, c.Get(ctx, "/settings", &out)
+}
+
+func (c *Control) Set(ctx context.Context, name, value string) ([]SettingInfo, error) {
+	var out []SettingInfo
+	return out, c.Post(ctx, "/set", SetRequest{Name: name, Value: value}, &out)
+}
+
+func (c *Control) Register(ctx context.Context) (RegStatus, error) {
+	var st RegStatus
+	return st, c.Post(ctx, "/register", nil, &st)
+}
+
+func (c *Control) Unregister(ctx context.Context) (RegStatus, error) {
+	var st RegStatus
+	return st, c.Post(ctx, "/unregister", nil, &st)
+}
+
+func (c *Control) Call(ctx context.Context, target string) (CallStatus, error) {
+	var st CallStatus
+	return st, c.Post(ctx, "/call", CallRequest{Target: target}, &st)
+}
+
+// Verb runs answer, reject, cancel, hangup or dtmf on a call.
+func (c *Control) Verb(ctx context.Context, verb string, in CallRequest) (CallStatus, error) {
+	var st CallStatus
+	return st, c.Post(ctx, "/"+verb, in, &st)
+}
+
+func (c *Control) Options(ctx context.Context, target string) (OptionsResult, error) {
+	var res OptionsResult
+	return res, c.Post(ctx, "/options", CallRequest{Target: target}, &res)
+}
+
+func (c *Control) Wait(ctx context.Context, in WaitRequest) (WaitResult, error) {
+	var res WaitResult
+	return res, c.Post(ctx, "/wait", in, &res)
+}

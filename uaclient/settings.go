@@ -1,0 +1,295 @@
+package uaclient
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// liveSettings are the knobs an intern turns while the phone runs. Each one is
+// a "lie" or a habit of a real phone that the training page names; a change
+// applies to the next message the phone writes (the next REGISTER, INVITE,
+// keep-alive or the next call's media), never to what was already sent.
+type liveSettings struct {
+	// ViaAddr, ContactAddr and SDPAddr are written into Via sent-by, the
+	// Contact URI and the SDP o=/c= (plus m= port when given). Invalid
+	// zero value: the local address the phone is bound to, which is the
+	// private address behind a NAT — exactly the lie.
+	ViaAddr     netip.AddrPort
+	ViaIP       netip.Addr // ip only: keep the local port
+	ContactAddr netip.AddrPort
+	ContactIP   netip.Addr
+	SDPAddr     netip.AddrPort
+	SDPIP       netip.Addr
+	// Rport adds ;rport to Via (RFC 3581) so a server answers to the
+	// address it saw rather than the one written.
+	Rport bool
+	// SymmetricRTP sends RTP from the port it is received on. Off, the
+	// phone sends from a second socket, so a peer that latches media sees
+	// another port than the SDP said.
+	SymmetricRTP bool
+	// Keepalive is "off", "crlf" (RFC 5626 double-CRLF ping over UDP) or
+	// "options" (OPTIONS ping), sent to the proxy every KeepaliveInterval
+	// to hold a NAT pinhole open.
+	Keepalive         string
+	KeepaliveInterval time.Duration
+	// AutoAnswer answers incoming calls after this delay; 0 waits for an
+	// answer command.
+	AutoAnswer time.Duration
+}
+
+// Keep-alive modes.
+const (
+	KeepaliveOff     = "off"
+	KeepaliveCRLF    = "crlf"
+	KeepaliveOptions = "options"
+)
+
+func defaultSettings() liveSettings {
+	return liveSettings{
+		Rport:             true,
+		SymmetricRTP:      true,
+		Keepalive:         KeepaliveOff,
+		KeepaliveInterval: 30 * time.Second,
+	}
+}
+
+// setting is one row of the settings registry: adding a knob is adding a
+// row, and the CLI help, Get, Set and the README table all follow from it.
+type setting struct {
+	Name  string
+	Help  string
+	get   func(*liveSettings) string
+	set   func(*liveSettings, string) error
+	apply func(*Phone) // optional side effect after a change
+}
+
+// SettingInfo describes a setting for help output.
+type SettingInfo struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	Help  string `json:"help"`
+}
+
+var settingsTable = []setting{
+	{
+		Name: "via_addr",
+		Help: "address written in Via sent-by (ip or ip:port; 'local' = bound address). A private address here without rport: responses go nowhere.",
+		get:  func(s *liveSettings) string { return addrString(s.ViaAddr, s.ViaIP) },
+		set: func(s *liveSettings, v string) (err error) {
+			s.ViaAddr, s.ViaIP, err = parseAddrSetting(v)
+			return err
+		},
+	},
+	{
+		Name: "contact_addr",
+		Help: "address written in the Contact URI (ip or ip:port; 'local'). A private address here: in-dialog requests (BYE) never arrive, ghost calls; inbound calls lost unless the registrar stores the source.",
+		get:  func(s *liveSettings) string { return addrString(s.ContactAddr, s.ContactIP) },
+		set: func(s *liveSettings, v string) (err error) {
+			s.ContactAddr, s.ContactIP, err = parseAddrSetting(v)
+			return err
+		},
+	},
+	{
+		Name: "sdp_addr",
+		Help: "address written in SDP o=/c= (and m= port when ip:port is given; 'local'). A private address here: one-way audio unless the far end latches media.",
+		get:  func(s *liveSettings) string { return addrString(s.SDPAddr, s.SDPIP) },
+		set: func(s *liveSettings, v string) (err error) {
+			s.SDPAddr, s.SDPIP, err = parseAddrSetting(v)
+			return err
+		},
+	},
+	{
+		Name: "rport",
+		Help: "on: add ;rport to Via (RFC 3581) so responses follow the NAT mapping; off: responses go to the written Via address.",
+		get:  func(s *liveSettings) string { return onOff(s.Rport) },
+		set:  func(s *liveSettings, v string) (err error) { s.Rport, err = parseOnOff(v); return err },
+	},
+	{
+		Name: "symmetric_rtp",
+		Help: "on: send RTP from the port we receive on; off: send from a separate socket, so latching peers see a different port than the SDP.",
+		get:  func(s *liveSettings) string { return onOff(s.SymmetricRTP) },
+		set:  func(s *liveSettings, v string) (err error) { s.SymmetricRTP, err = parseOnOff(v); return err },
+	},
+	{
+		Name: "keepalive",
+		Help: "off | crlf | options: ping the proxy to keep the NAT pinhole open (off: inbound calls die when the mapping expires).",
+		get:  func(s *liveSettings) string { return s.Keepalive },
+		set: func(s *liveSettings, v string) error {
+			switch v = strings.ToLower(strings.TrimSpace(v)); v {
+			case KeepaliveOff, KeepaliveCRLF, KeepaliveOptions:
+				s.Keepalive = v
+				return nil
+			}
+			return fmt.Errorf("%w: keepalive %q (want off, crlf or options)", ErrBadValue, v)
+		},
+		apply: func(p *Phone) { p.kickKeepalive() },
+	},
+	{
+		Name: "keepalive_interval",
+		Help: "time between keep-alives, e.g. 15s (must be at least 1s).",
+		get:  func(s *liveSettings) string { return s.KeepaliveInterval.String() },
+		set: func(s *liveSettings, v string) error {
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < time.Second {
+				return fmt.Errorf("%w: keepalive_interval %s is below 1s", ErrBadValue, d)
+			}
+			s.KeepaliveInterval = d
+			return nil
+		},
+		apply: func(p *Phone) { p.kickKeepalive() },
+	},
+	{
+		Name: "auto_answer",
+		Help: "answer incoming calls after this delay (e.g. 2s); 0 = wait for the answer command.",
+		get:  func(s *liveSettings) string { return s.AutoAnswer.String() },
+		set: func(s *liveSettings, v string) error {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "off", "no", "false":
+				s.AutoAnswer = 0
+				return nil
+			}
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			s.AutoAnswer = d
+			return nil
+		},
+	},
+}
+
+func lookupSetting(name string) (*setting, error) {
+	n := strings.ToLower(strings.TrimSpace(name))
+	n = strings.ReplaceAll(n, "-", "_")
+	for i := range settingsTable {
+		if settingsTable[i].Name == n {
+			return &settingsTable[i], nil
+		}
+	}
+	names := make([]string, len(settingsTable))
+	for i, s := range settingsTable {
+		names[i] = s.Name
+	}
+	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(names, ", "))
+}
+
+// SettingNames lists the settings in their documented order.
+func SettingNames() []string {
+	out := make([]string, len(settingsTable))
+	for i, s := range settingsTable {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func (s *liveSettings) set(name, value string) (*setting, error) {
+	def, err := lookupSetting(name)
+	if err != nil {
+		return nil, err
+	}
+	// Parse into a copy: a bad value must leave the setting as it was.
+	next := *s
+	if err := def.set(&next, value); err != nil {
+		detail := strings.TrimPrefix(err.Error(), ErrBadValue.Error()+": ")
+		return nil, fmt.Errorf("%w for %s: %s", ErrBadValue, def.Name, detail)
+	}
+	*s = next
+	return def, nil
+}
+
+func (s *liveSettings) list() []SettingInfo {
+	out := make([]SettingInfo, len(settingsTable))
+	for i, def := range settingsTable {
+		out[i] = SettingInfo{Name: def.Name, Value: def.get(s), Help: def.Help}
+	}
+	return out
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func parseOnOff(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "true", "yes", "1", "enable", "enabled":
+		return true, nil
+	case "off", "false", "no", "0", "disable", "disabled":
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %q (want on or off)", ErrBadValue, v)
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "0" {
+		return 0, nil
+	}
+	// A bare number is seconds: that is how SIP people think of timers.
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("%w: negative duration %q", ErrBadValue, v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: duration %q (e.g. 2s, 500ms, 1m)", ErrBadValue, v)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%w: negative duration %q", ErrBadValue, v)
+	}
+	return d, nil
+}
+
+// parseAddrSetting reads "local"/"" (default), "ip" or "ip:port".
+func parseAddrSetting(v string) (netip.AddrPort, netip.Addr, error) {
+	v = strings.TrimSpace(v)
+	switch strings.ToLower(v) {
+	case "", "local", "auto", "default":
+		return netip.AddrPort{}, netip.Addr{}, nil
+	}
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		if ap.Port() == 0 {
+			return netip.AddrPort{}, netip.Addr{}, fmt.Errorf("%w: port 0 in %q", ErrBadValue, v)
+		}
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(v, "[]"))
+	if err != nil {
+		return netip.AddrPort{}, netip.Addr{}, fmt.Errorf("%w: %q is not an ip or ip:port (or 'local')", ErrBadValue, v)
+	}
+	if a.IsUnspecified() {
+		return netip.AddrPort{}, netip.Addr{}, fmt.Errorf("%w: unspecified address %q", ErrBadValue, v)
+	}
+	return netip.AddrPort{}, a.Unmap(), nil
+}
+
+func addrString(ap netip.AddrPort, ip netip.Addr) string {
+	switch {
+	case ap.IsValid():
+		return ap.String()
+	case ip.IsValid():
+		return ip.String()
+	}
+	return "local"
+}
+
+// resolve applies an address setting to the local default.
+func resolveAddr(ap netip.AddrPort, ip netip.Addr, local netip.AddrPort) netip.AddrPort {
+	switch {
+	case ap.IsValid():
+		return ap
+	case ip.IsValid():
+		return netip.AddrPortFrom(ip, local.Port())
+	}
+	return local
+}
