@@ -21,6 +21,8 @@ type Status struct {
 	Keepalive    KeepaliveStatus   `json:"keepalive"`
 	Settings     map[string]string `json:"settings"`
 	Calls        []CallStatus      `json:"calls"`
+	// Summary is one line for people (`siplab status`).
+	Summary string `json:"summary"`
 }
 
 // Status snapshots the phone.
@@ -55,7 +57,29 @@ func (p *Phone) Status() Status {
 	for _, c := range p.calls {
 		st.Calls = append(st.Calls, c.statusLocked())
 	}
+	st.Summary = summarise(st)
 	return st
+}
+
+// summarise says the registration and the newest call in one line.
+func summarise(st Status) string {
+	line := string(st.Registration.State)
+	if st.Registration.State == RegRegistered {
+		line += fmt.Sprintf(" (%ds left)", st.Registration.ExpiresIn)
+	} else if st.Registration.Error != "" {
+		line += ": " + st.Registration.Error
+	}
+	if n := len(st.Calls); n > 0 {
+		c := st.Calls[n-1]
+		line += fmt.Sprintf("; call %s %s %s: %s", c.ID, c.Direction, c.Peer, c.State)
+		if c.Code != 0 {
+			line += fmt.Sprintf(" %d", c.Code)
+		}
+		if c.Media != nil {
+			line += fmt.Sprintf(", rtp rx %d tx %d", c.Media.Received.Packets, c.Media.Sent.Packets)
+		}
+	}
+	return line
 }
 
 // CallStatus reports one call ("" = the newest).

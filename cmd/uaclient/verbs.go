@@ -203,7 +203,7 @@ func runVerb(name string, v verb, args []string, stdout, stderr io.Writer) int {
 		enc.Encode(out)
 		return 0
 	}
-	printText(stdout, name, out)
+	uaclient.WriteText(stdout, name, out)
 	return failureExit(name, out)
 }
 

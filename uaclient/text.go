@@ -1,4 +1,4 @@
-package main
+package uaclient
 
 import (
 	"fmt"
@@ -6,21 +6,21 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/siplab/siplab/uaclient"
 )
 
-func printText(w io.Writer, verb string, out any) {
+// WriteText prints a control-API result for people: the phone CLI and the
+// host CLI show the same lines.
+func WriteText(w io.Writer, verb string, out any) {
 	switch v := out.(type) {
-	case uaclient.Status:
+	case Status:
 		printStatus(w, v)
-	case uaclient.RegStatus:
+	case RegStatus:
 		printReg(w, v)
-	case uaclient.CallStatus:
+	case CallStatus:
 		printCall(w, v)
-	case uaclient.OptionsResult:
+	case OptionsResult:
 		printOptions(w, v)
-	case []uaclient.SettingInfo:
+	case []SettingInfo:
 		for _, s := range v {
 			if verb == "set" {
 				fmt.Fprintf(w, "%s = %s\n", s.Name, s.Value)
@@ -28,7 +28,7 @@ func printText(w io.Writer, verb string, out any) {
 			}
 			fmt.Fprintf(w, "%-19s %-22s %s\n", s.Name, s.Value, s.Help)
 		}
-	case uaclient.WaitResult:
+	case WaitResult:
 		if v.Registration != nil {
 			printReg(w, *v.Registration)
 		}
@@ -40,7 +40,7 @@ func printText(w io.Writer, verb string, out any) {
 	}
 }
 
-func printStatus(w io.Writer, s uaclient.Status) {
+func printStatus(w io.Writer, s Status) {
 	dtmf := "off"
 	if s.DTMF {
 		dtmf = "on"
@@ -80,7 +80,7 @@ func printStatus(w io.Writer, s uaclient.Status) {
 	}
 }
 
-func printReg(w io.Writer, r uaclient.RegStatus) {
+func printReg(w io.Writer, r RegStatus) {
 	fmt.Fprintf(w, "registration: %s", r.State)
 	if r.AOR != "" {
 		fmt.Fprintf(w, " %s", r.AOR)
@@ -88,7 +88,7 @@ func printReg(w io.Writer, r uaclient.RegStatus) {
 	if r.Registrar != "" {
 		fmt.Fprintf(w, " via %s", r.Registrar)
 	}
-	if r.State == uaclient.RegRegistered {
+	if r.State == RegRegistered {
 		fmt.Fprintf(w, ", expires in %d s", r.ExpiresIn)
 		if !r.RefreshAt.IsZero() {
 			fmt.Fprintf(w, " (refresh in %d s)", max(0, int(time.Until(r.RefreshAt).Seconds())))
@@ -113,7 +113,7 @@ func printReg(w io.Writer, r uaclient.RegStatus) {
 	}
 }
 
-func printCall(w io.Writer, c uaclient.CallStatus) {
+func printCall(w io.Writer, c CallStatus) {
 	fmt.Fprintf(w, "call %s %s %s: %s", c.ID, c.Direction, c.Peer, c.State)
 	if c.Code != 0 {
 		fmt.Fprintf(w, " (%d %s)", c.Code, c.Reason)
@@ -164,7 +164,7 @@ func printCall(w io.Writer, c uaclient.CallStatus) {
 	}
 }
 
-func printOptions(w io.Writer, o uaclient.OptionsResult) {
+func printOptions(w io.Writer, o OptionsResult) {
 	fmt.Fprintf(w, "OPTIONS %s: %d %s (%d ms)\n", o.Target, o.Code, o.Reason, o.RTTMs)
 	if o.Received != "" {
 		fmt.Fprintf(w, "  seen from: %s (Via received/rport)\n", o.Received)
