@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +219,9 @@ type Status struct {
 	// JournalRecords / JournalSyncs is the group-commit batch size.
 	JournalRecords uint64 `json:"journal_records,omitempty"`
 	JournalSyncs   uint64 `json:"journal_syncs,omitempty"`
+	// Summary is one line for people (`siplab status`): who is registered
+	// and from where the REGISTER was really seen.
+	Summary string `json:"summary"`
 }
 
 // Status reports counts.
@@ -228,10 +232,28 @@ func (r *Registrar) Status() Status {
 		aors[b.AOR] = true
 	}
 	s := Status{Domain: r.cfg.Domain, Realm: r.cfg.Realm, Users: r.users.Len(), AORs: len(aors), Bindings: len(live), DataDir: r.cfg.DataDir}
+	s.Summary = summarise(live)
 	if r.persist != nil {
 		s.Generation = r.persist.generation()
 		s.JournalRecords = r.persist.journal.recs.Load()
 		s.JournalSyncs = r.persist.journal.syncs.Load()
 	}
 	return s
+}
+
+// summarise lists each binding as user=written-contact (seen source).
+func summarise(live []location.Binding) string {
+	if len(live) == 0 {
+		return "no bindings"
+	}
+	parts := make([]string, 0, len(live))
+	for _, b := range live {
+		user := strings.TrimPrefix(b.AOR, "sip:")
+		if i := strings.IndexByte(user, '@'); i >= 0 {
+			user = user[:i]
+		}
+		parts = append(parts, fmt.Sprintf("%s=%s (seen %s/%s)", user, b.ContactURI, b.Source, b.Transport))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
 }

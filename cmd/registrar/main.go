@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -34,7 +35,14 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "status" {
+		// A scratch image has no curl: the status view is a subcommand
+		// talking to the daemon's control socket.
+		err = status(ctx, os.Args[2:], os.Stdout)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stderr, nil)
+	}
 	stop()
 	switch {
 	case err == nil:
@@ -52,7 +60,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 type options struct {
-	sip, http, realm, domain, users, data, logLevel string
+	sip, http, ctl, realm, domain, users, data, logLevel string
 	aliases                                         []string
 	trusted                                         []netip.Prefix
 	minExp, maxExp, defExp                          time.Duration
@@ -89,6 +97,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.SetOutput(out)
 	fs.StringVar(&o.sip, "sip", "127.0.0.1:5060", "SIP listen `ip:port` (UDP and TCP; a specific IP, not 0.0.0.0)")
 	fs.StringVar(&o.http, "http", "127.0.0.1:8080", "HTTP listen `ip:port` for the location API and /v1/status; empty disables")
+	fs.StringVar(&o.ctl, "ctl", defaultCtl, "control socket `path` serving the same API as -http (for `registrar status`); empty disables")
 	fs.StringVar(&o.realm, "realm", "", "digest realm (default: -domain)")
 	fs.StringVar(&o.domain, "domain", "", "SIP domain served, AORs are sip:user@domain (default: -realm)")
 	fs.StringVar(&o.users, "users", "", "users file `path`: one \"user password [blocked]\" per line, # comments (required)")
@@ -232,6 +241,17 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip ne
 		}()
 		log.Info("http listening", "addr", httpAddr.String())
 	}
+	if o.ctl != "" {
+		ln, err := ctl.Listen(o.ctl)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := ctl.ServeListener(ctx, ln, mux(reg)); err != nil {
+				errc <- fmt.Errorf("ctl: %w", err)
+			}
+		}()
+	}
 	if ready != nil {
 		ready(ep.Addr(), httpAddr)
 	}
@@ -258,4 +278,39 @@ func mux(reg *registrar.Registrar) http.Handler {
 		enc.Encode(reg.Status())
 	})
 	return m
+}
+
+const defaultCtl = "/run/siplab/registrar.sock"
+
+// status prints the registrar's status and bindings from its control socket.
+func status(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("registrar status", flag.ContinueOnError)
+	sock := fs.String("ctl", defaultCtl, "the daemon's control socket")
+	asJSON := fs.Bool("json", false, "JSON for scripts")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	c := ctl.Client{Socket: *sock}
+	var st registrar.Status
+	if err := c.Get(ctx, "/v1/status", &st); err != nil {
+		return err
+	}
+	var all location.BindingsResult
+	if err := c.Get(ctx, "/v1/bindings", &all); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			registrar.Status
+			Registrations []location.Binding `json:"registrations"`
+		}{st, all.Bindings})
+	}
+	fmt.Fprintf(out, "registrar for %s (realm %s): %d users, %d bindings\n", st.Domain, st.Realm, st.Users, st.Bindings)
+	for _, b := range all.Bindings {
+		fmt.Fprintf(out, "  %s\n    contact as written: %s\n    seen on the wire:   %s/%s\n    expires in %s\n",
+			b.AOR, b.Contact, b.Source, b.Transport, time.Until(b.Expires).Round(time.Second))
+	}
+	return nil
 }

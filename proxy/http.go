@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Handler is the proxy's small JSON control API (the host CLI and the lab
+// UI call it; bind it to a management address, never a lab network):
+//
+//	GET /v1/status               Status
+//	GET /v1/settings             Settings
+//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true)
+//
+// Errors are {"error": "..."} with 400 for a bad value and 404 for an
+// unknown setting, the ctl package's wire format.
+func (p *Proxy) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, p.Status())
+	})
+	mux.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, p.Settings())
+	})
+	mux.HandleFunc("PUT /v1/settings/{name}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1024))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		value := strings.TrimSpace(string(body))
+		var v any
+		if json.Unmarshal([]byte(value), &v) == nil {
+			switch x := v.(type) {
+			case string:
+				value = x
+			case bool:
+				value = "off"
+				if x {
+					value = "on"
+				}
+			}
+		}
+		s, err := p.Set(r.PathValue("name"), value)
+		switch {
+		case errors.Is(err, ErrUnknownSetting):
+			writeError(w, http.StatusNotFound, err)
+		case err != nil:
+			writeError(w, http.StatusBadRequest, err)
+		default:
+			writeJSON(w, http.StatusOK, s)
+		}
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the proxy's counters since start.
+type Stats struct {
+	// Requests counts requests received, per method.
+	Requests map[string]uint64 `json:"requests"`
+	// Responses counts responses sent or forwarded upstream, per class
+	// ("1xx".."6xx").
+	Responses map[string]uint64 `json:"responses"`
+	// Forwarded counts requests sent downstream (one per branch, plus
+	// stateless ACKs).
+	Forwarded uint64 `json:"forwarded"`
+	// ActiveTransactions is the number of requests being proxied now.
+	ActiveTransactions int64 `json:"active_transactions"`
+	// Loops counts requests refused with 482.
+	Loops uint64 `json:"loops"`
+	// Challenges counts 407s sent.
+	Challenges uint64 `json:"challenges"`
+	// TimerC counts INVITE branches given up by Timer C.
+	TimerC uint64 `json:"timer_c"`
+	// Retransmissions2xx counts 2xx retransmissions forwarded upstream.
+	Retransmissions2xx uint64 `json:"retransmissions_2xx"`
+}
+
+// Status is what the control plane shows.
+type Status struct {
+	Listen    []string  `json:"listen"`
+	Domain    string    `json:"domain,omitempty"`
+	Registrar string    `json:"registrar,omitempty"`
+	Auth      bool      `json:"auth"`
+	TimerC    string    `json:"timer_c"`
+	Started   time.Time `json:"started"`
+	Settings  Settings  `json:"settings"`
+	Stats     Stats     `json:"stats"`
+}
+
+type counters struct {
+	mu         sync.Mutex
+	requests   map[string]uint64
+	responses  [7]uint64
+	forwarded  atomic.Uint64
+	active     atomic.Int64
+	loops      atomic.Uint64
+	challenges atomic.Uint64
+	timerC     atomic.Uint64
+	retrans    atomic.Uint64
+}
+
+func (c *counters) request(method string) {
+	c.mu.Lock()
+	if c.requests == nil {
+		c.requests = map[string]uint64{}
+	}
+	c.requests[method]++
+	c.mu.Unlock()
+}
+
+func (c *counters) response(code int) {
+	class := code / 100
+	if class < 1 || class > 6 {
+		return
+	}
+	c.mu.Lock()
+	c.responses[class]++
+	c.mu.Unlock()
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		Requests:           map[string]uint64{},
+		Responses:          map[string]uint64{},
+		Forwarded:          c.forwarded.Load(),
+		ActiveTransactions: c.active.Load(),
+		Loops:              c.loops.Load(),
+		Challenges:         c.challenges.Load(),
+		TimerC:             c.timerC.Load(),
+		Retransmissions2xx: c.retrans.Load(),
+	}
+	c.mu.Lock()
+	for m, n := range c.requests {
+		s.Requests[m] = n
+	}
+	for class := 1; class <= 6; class++ {
+		if n := c.responses[class]; n > 0 {
+			s.Responses[string(rune('0'+class))+"xx"] = n
+		}
+	}
+	c.mu.Unlock()
+	return s
+}
