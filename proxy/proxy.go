@@ -258,7 +258,7 @@ func (p *Proxy) Stats() Stats { return p.stats.snapshot() }
 
 // Status returns counters, settings and identity for the control plane.
 func (p *Proxy) Status() Status {
-	return Status{
+	st := Status{
 		Listen:    p.listen(),
 		Domain:    p.cfg.Domain,
 		Registrar: p.cfg.Registrar,
@@ -268,4 +268,15 @@ func (p *Proxy) Status() Status {
 		Settings:  p.Settings(),
 		Stats:     p.Stats(),
 	}
+	set := st.Settings
+	st.Summary = fmt.Sprintf("rport=%s received=%s contact_fixup=%s record_route=%s; %d forwarded, %d active",
+		set.RPort, onOff(set.Received), onOff(set.ContactFixup), onOff(set.RecordRoute), st.Stats.Forwarded, st.Stats.ActiveTransactions)
+	return st
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

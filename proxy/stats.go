@@ -38,6 +38,8 @@ type Status struct {
 	Started   time.Time `json:"started"`
 	Settings  Settings  `json:"settings"`
 	Stats     Stats     `json:"stats"`
+	// Summary is one line for people (`siplab status`).
+	Summary string `json:"summary"`
 }
 
 type counters struct {
