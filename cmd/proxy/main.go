@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -167,11 +168,44 @@ func clientFlags(name string, args []string) (*flag.FlagSet, *string, error) {
 }
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
-	_, addr, err := clientFlags("status", args)
-	if err != nil {
+	fs := flag.NewFlagSet("proxy status", flag.ContinueOnError)
+	addr := fs.String("http", defaultHTTP, "the daemon's control API address")
+	asJSON := fs.Bool("json", false, "JSON for scripts")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", out)
+	if *asJSON {
+		return call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", out)
+	}
+	var buf strings.Builder
+	if err := call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", &buf); err != nil {
+		return err
+	}
+	var st proxy.Status
+	if err := json.Unmarshal([]byte(buf.String()), &st); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	writeStatus(out, st)
+	return nil
+}
+
+func writeStatus(w io.Writer, st proxy.Status) {
+	fmt.Fprintf(w, "proxy for %s on %s, registrar %s, auth %v, timer C %s\n",
+		st.Domain, strings.Join(st.Listen, " "), st.Registrar, st.Auth, st.TimerC)
+	for _, name := range proxy.SettingNames() {
+		v, _ := st.Settings.Get(name)
+		fmt.Fprintf(w, "  %-14s %s\n", name, v)
+	}
+	methods := make([]string, 0, len(st.Stats.Requests))
+	for m := range st.Stats.Requests {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	fmt.Fprint(w, "requests:")
+	for _, m := range methods {
+		fmt.Fprintf(w, " %s=%d", m, st.Stats.Requests[m])
+	}
+	fmt.Fprintf(w, "\nforwarded %d, active transactions %d, loops %d\n", st.Stats.Forwarded, st.Stats.ActiveTransactions, st.Stats.Loops)
 }
 
 func cmdSet(ctx context.Context, args []string, out io.Writer) error {

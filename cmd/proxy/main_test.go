@@ -58,10 +58,17 @@ func TestStatusAndSet(t *testing.T) {
 		t.Errorf("set alg: %v", err)
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"status", "-http", addr}, &out); err != nil {
+	if err := run(context.Background(), []string{"status", "-http", addr, "-json"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), `"rport": "ignore"`) {
+		t.Errorf("status -json: %s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"status", "-http", addr}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "rport          ignore") {
 		t.Errorf("status: %s", out.String())
 	}
 }
