@@ -16,6 +16,7 @@ import (
 // Names inside the router's table. Tests and the status view refer to them.
 const (
 	chainForward     = "forward"
+	chainInput       = "input"
 	chainPostrouting = "postrouting"
 
 	// objPinhole is the ct timeout object applied to new LAN→WAN UDP flows.
@@ -130,6 +131,14 @@ func buildRuleset(p params) *ruleset {
 		// LAN unless conntrack knows it as a reply.
 		Policy: &drop,
 	})
+	acceptPolicy := nftables.ChainPolicyAccept
+	rs.addChain(&nftables.Chain{
+		Name:     chainInput,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookInput,
+		Priority: nftables.ChainPriorityFilter,
+		Policy:   &acceptPolicy,
+	})
 	rs.addChain(&nftables.Chain{
 		Name:     chainPostrouting,
 		Type:     nftables.ChainTypeNAT,
@@ -151,6 +160,18 @@ func buildRuleset(p params) *ruleset {
 
 	p.preset.program(rs, p)
 	p.alg.program(rs, p)
+
+	// The router offers nothing on its WAN address. Dropping new flows in
+	// input keeps conntrack from confirming them: a peer's early RTP to
+	// the router's public port would otherwise hold that port, and the
+	// phone's own outbound flow, mapped a moment later, would lose port
+	// preservation (hole punching fails, the call has no audio).
+	rs.addRule(chainInput, "WAN replies to the router itself",
+		iifname(p.wanIf), ctStateIn(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept())
+	rs.addRule(chainInput, "unsolicited WAN to the router",
+		iifname(p.wanIf),
+		&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: objUnsolicited},
+		&expr.Verdict{Kind: expr.VerdictDrop})
 
 	// Last, so presets can let some inbound traffic in before it.
 	rs.addRule(chainForward, "unsolicited WAN to LAN",
