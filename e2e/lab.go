@@ -7,6 +7,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/siplab/siplab/uaclient"
 )
 
 // Project is the Compose project name of the lab.
@@ -195,4 +198,35 @@ func (l *Lab) RemoveExtras(ctx context.Context) error {
 func (l *Lab) Down(ctx context.Context) error {
 	_, err := l.Compose(ctx, "down", "--remove-orphans", "--volumes")
 	return err
+}
+
+// Phones are the lab's phone services.
+var Phones = []string{"alice", "bob"}
+
+// PhoneStatus reads a phone's status document.
+func (l *Lab) PhoneStatus(ctx context.Context, phone string) (uaclient.Status, error) {
+	var st uaclient.Status
+	out, err := l.Exec(ctx, phone, "/uaclient", "status", "-json")
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return st, fmt.Errorf("e2e: %s status: %w", phone, err)
+	}
+	return st, nil
+}
+
+// WaitPhone polls until the phone's registration is in state.
+func (l *Lab) WaitPhone(ctx context.Context, phone, state string) error {
+	for {
+		st, err := l.PhoneStatus(ctx, phone)
+		if err == nil && string(st.Registration.State) == state {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("e2e: %s not %s (last: %+v, %v): %w", phone, state, st.Registration, err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

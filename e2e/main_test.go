@@ -49,7 +49,7 @@ func setupAndRun(m *testing.M) int {
 			Project, strings.Join(names, ", "), Project)
 	}
 
-	if out, err := lab.BuildBinaries(ctx, "natrouter"); err != nil {
+	if out, err := lab.BuildBinaries(ctx); err != nil {
 		return fail("build binaries: %v\n%s", err, out)
 	}
 	// The offline path: legacy builder, prebuilt target, no pull.
@@ -68,13 +68,18 @@ func setupAndRun(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
 		}
 	}()
-	if out, err := lab.Compose(ctx, "up", "-d", "--no-build", "router-a", "router-b"); err != nil {
+	if out, err := lab.Compose(ctx, "up", "-d", "--no-build"); err != nil {
 		return fail("compose up: %v\n%s", err, out)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
 	if err := lab.WaitHealthy(wctx, "router-a", "router-b"); err != nil {
 		return fail("%v", err)
+	}
+	for _, phone := range Phones {
+		if err := lab.WaitPhone(wctx, phone, "registered"); err != nil {
+			return fail("%v", err)
+		}
 	}
 	return m.Run()
 }
