@@ -43,7 +43,13 @@ func get(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	return passthrough(ctx, r, n, []string{"get"})
+	// Phones list their settings with get; the other daemons show theirs
+	// in status.
+	verb := "status"
+	if n.Role == "phone" {
+		verb = "get"
+	}
+	return passthrough(ctx, r, n, []string{verb})
 }
 
 func execNode(ctx context.Context, r *labctl.Runner, args []string) error {

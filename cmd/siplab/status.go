@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/natrouter"
+	"github.com/siplab/siplab/uaclient"
 )
 
 // nodeStatus is one node in `siplab status -json`.
@@ -57,7 +61,64 @@ func status(ctx context.Context, r *labctl.Runner, args []string) error {
 	for _, st := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Role, st.State, addresses(st.Addresses), summary(st))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	writeDetails(os.Stdout, all)
+	return nil
+}
+
+// writeDetails lists what an intern checks first: where each phone is
+// registered from, the routers' NAT mappings, and the calls.
+func writeDetails(w io.Writer, all []nodeStatus) {
+	var regs, maps, calls []string
+	for _, st := range all {
+		switch st.Role {
+		case "registrar":
+			var doc struct {
+				Registrations []location.Binding `json:"registrations"`
+			}
+			if json.Unmarshal(st.Daemon, &doc) == nil {
+				for _, b := range doc.Registrations {
+					regs = append(regs, fmt.Sprintf("%s\t%s\t%s/%s", b.AOR, b.ContactURI, b.Source, b.Transport))
+				}
+			}
+		case "router":
+			var doc natrouter.Status
+			if json.Unmarshal(st.Daemon, &doc) == nil {
+				for _, m := range doc.Mappings {
+					maps = append(maps, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d/%d", st.Name, m.Proto, m.Inside, m.Outside, m.Remote, m.PacketsOut, m.PacketsIn))
+				}
+			}
+		case "phone":
+			var doc uaclient.Status
+			if json.Unmarshal(st.Daemon, &doc) == nil {
+				for _, c := range doc.Calls {
+					rx, tx := uint64(0), uint64(0)
+					if c.Media != nil {
+						rx, tx = c.Media.Received.Packets, c.Media.Sent.Packets
+					}
+					calls = append(calls, fmt.Sprintf("%s\t%s\t%s %s\t%s %d\t%d/%d\t%.0f Hz", st.Name, c.ID, c.Direction, c.Peer, c.State, c.Code, tx, rx, c.ToneHz))
+				}
+			}
+		}
+	}
+	section(w, "REGISTRATIONS", "AOR\tCONTACT AS WRITTEN\tSEEN ON THE WIRE", regs)
+	section(w, "NAT MAPPINGS", "ROUTER\tPROTO\tINSIDE\tOUTSIDE\tREMOTE\tPKTS OUT/IN", maps)
+	section(w, "CALLS", "PHONE\tCALL\tPEER\tSTATE\tRTP TX/RX\tHEARS", calls)
+}
+
+func section(w io.Writer, title, header string, rows []string) {
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	tw.Flush()
 }
 
 func addresses(m map[string]string) string {
