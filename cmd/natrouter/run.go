@@ -21,6 +21,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
 	table := fs.String("table", natrouter.DefaultTable, "nftables table name")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	capFlags := addCaptureFlags(fs) // capture.go: -capture-*, -hep
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +52,11 @@ func cmdRun(ctx context.Context, args []string) error {
 			log.Error("close", "err", err)
 		}
 	}()
+	stopCapture, err := capFlags.start(ctx, r.LAN(), r.WAN(), log) // capture.go
+	if err != nil {
+		return err
+	}
+	defer stopCapture()
 	if err := r.Start(ctx); err != nil {
 		return err
 	}
