@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -42,10 +42,15 @@ type Status struct {
 	Summary string `json:"summary"`
 }
 
+// countedMethods get a counter each; any other method (a scanner can invent
+// them without end) is counted as "OTHER" so the map cannot grow per request.
+var countedMethods = [...]string{"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS",
+	"SUBSCRIBE", "NOTIFY", "REFER", "INFO", "MESSAGE", "PRACK", "UPDATE", "PUBLISH", "OTHER"}
+
+// counters are atomics: the request path takes no lock to count.
 type counters struct {
-	mu         sync.Mutex
-	requests   map[string]uint64
-	responses  [7]uint64
+	requests   [len(countedMethods)]atomic.Uint64
+	responses  [7]atomic.Uint64
 	forwarded  atomic.Uint64
 	active     atomic.Int64
 	loops      atomic.Uint64
@@ -55,12 +60,11 @@ type counters struct {
 }
 
 func (c *counters) request(method string) {
-	c.mu.Lock()
-	if c.requests == nil {
-		c.requests = map[string]uint64{}
+	i := slices.Index(countedMethods[:], method)
+	if i < 0 {
+		i = len(countedMethods) - 1
 	}
-	c.requests[method]++
-	c.mu.Unlock()
+	c.requests[i].Add(1)
 }
 
 func (c *counters) response(code int) {
@@ -68,9 +72,7 @@ func (c *counters) response(code int) {
 	if class < 1 || class > 6 {
 		return
 	}
-	c.mu.Lock()
-	c.responses[class]++
-	c.mu.Unlock()
+	c.responses[class].Add(1)
 }
 
 func (c *counters) snapshot() Stats {
@@ -84,15 +86,15 @@ func (c *counters) snapshot() Stats {
 		TimerC:             c.timerC.Load(),
 		Retransmissions2xx: c.retrans.Load(),
 	}
-	c.mu.Lock()
-	for m, n := range c.requests {
-		s.Requests[m] = n
+	for i, m := range countedMethods {
+		if n := c.requests[i].Load(); n > 0 {
+			s.Requests[m] = n
+		}
 	}
 	for class := 1; class <= 6; class++ {
-		if n := c.responses[class]; n > 0 {
+		if n := c.responses[class].Load(); n > 0 {
 			s.Responses[string(rune('0'+class))+"xx"] = n
 		}
 	}
-	c.mu.Unlock()
 	return s
 }
