@@ -201,7 +201,7 @@ func (l *Lab) Down(ctx context.Context) error {
 }
 
 // Phones are the lab's phone services.
-var Phones = []string{"alice", "bob"}
+var Phones = []string{"alice", "bob", "carol"}
 
 // PhoneStatus reads a phone's status document.
 func (l *Lab) PhoneStatus(ctx context.Context, phone string) (uaclient.Status, error) {
