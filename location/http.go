@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/siplab/siplab/ctl"
 )
 
 // ErrService is returned by HTTPClient when the location service answers
@@ -52,11 +54,11 @@ func NewHandler(svc Service) http.Handler {
 		bs, err := svc.Lookup(r.Context(), user)
 		switch {
 		case errors.Is(err, ErrUnknownUser):
-			writeJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
+			ctl.WriteJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
 			return
 		case err != nil:
 			slog.Default().Warn("location lookup failed", "user", user, "err", err)
-			writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+			ctl.WriteJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
 			return
 		}
 		res := LookupResult{AOR: user, Bindings: bs}
@@ -70,29 +72,21 @@ func NewHandler(svc Service) http.Handler {
 		} else if len(bs) > 0 {
 			res.AOR = bs[0].AOR
 		}
-		writeJSON(w, http.StatusOK, res)
+		ctl.WriteJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("GET /v1/bindings", func(w http.ResponseWriter, r *http.Request) {
 		l, ok := svc.(Lister)
 		if !ok {
-			writeJSON(w, http.StatusNotImplemented, errorBody{Error: "this location service cannot list bindings"})
+			ctl.WriteJSON(w, http.StatusNotImplemented, errorBody{Error: "this location service cannot list bindings"})
 			return
 		}
 		res := BindingsResult{Bindings: l.Bindings()}
 		if res.Bindings == nil {
 			res.Bindings = []Binding{}
 		}
-		writeJSON(w, http.StatusOK, res)
+		ctl.WriteJSON(w, http.StatusOK, res)
 	})
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }
 
 // HTTPClient is a Service backed by a location HTTP API (NewHandler).

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/siplab/siplab/ctl"
 )
 
 // Handler is the proxy's small JSON control API (the host CLI and the lab
@@ -20,15 +22,15 @@ import (
 func (p *Proxy) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Status())
+		ctl.WriteJSON(w, http.StatusOK, p.Status())
 	})
 	mux.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Settings())
+		ctl.WriteJSON(w, http.StatusOK, p.Settings())
 	})
 	mux.HandleFunc("PUT /v1/settings/{name}", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1024))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
+			ctl.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
 		value := strings.TrimSpace(string(body))
@@ -47,24 +49,12 @@ func (p *Proxy) Handler() http.Handler {
 		s, err := p.Set(r.PathValue("name"), value)
 		switch {
 		case errors.Is(err, ErrUnknownSetting):
-			writeError(w, http.StatusNotFound, err)
+			ctl.WriteError(w, http.StatusNotFound, err)
 		case err != nil:
-			writeError(w, http.StatusBadRequest, err)
+			ctl.WriteError(w, http.StatusBadRequest, err)
 		default:
-			writeJSON(w, http.StatusOK, s)
+			ctl.WriteJSON(w, http.StatusOK, s)
 		}
 	})
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
