@@ -44,7 +44,8 @@ type Config struct {
 	// Pinhole is the UDP mapping lifetime after the last packet, used for
 	// both unreplied and replied flows. Default DefaultPinhole.
 	Pinhole time.Duration
-	// ALG is the SIP ALG mode (see ALGModes). Default DefaultALG.
+	// ALG is the SIP ALG mode spec: off, kernel, broken or
+	// broken:<fault>+<fault> (see ParseALG, ALGModes). Default DefaultALG.
 	ALG string
 
 	// Table is the nftables table name. Default DefaultTable.

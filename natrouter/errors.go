@@ -17,3 +17,11 @@ var (
 	// ErrClosed is returned by a Router used after Close.
 	ErrClosed = errors.New("natrouter: router closed")
 )
+
+// ErrKernelALG is returned when the kernel ALG mode cannot run on this host
+// (no nf_conntrack_sip / nf_nat_sip).
+var ErrKernelALG = errors.New("natrouter: kernel SIP ALG unavailable")
+
+// ErrALGQueue is returned when the broken ALG's NFQUEUE consumer cannot
+// start.
+var ErrALGQueue = errors.New("natrouter: ALG queue")

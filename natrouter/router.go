@@ -41,6 +41,7 @@ type Router struct {
 	preset  Preset
 	pinhole time.Duration
 	alg     ALGMode
+	algq    *algQueue // the broken ALG's NFQUEUE consumer, when running
 	started bool
 	closed  bool
 }
@@ -193,7 +194,7 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	r.enableConntrackAccounting()
 	rs := buildRuleset(r.params(r.preset, r.pinhole, r.alg))
-	if err := rs.install(r.nft); err != nil {
+	if err := r.switchALG(r.alg, func() error { return rs.install(r.nft) }); err != nil {
 		return err
 	}
 	r.current = rs
@@ -203,7 +204,7 @@ func (r *Router) Start(ctx context.Context) error {
 		return err
 	}
 	r.log.Info("NAT installed", "table", r.table, "preset", r.preset.Name,
-		"pinhole", r.pinhole, "alg", r.alg.Name, "flushed", n)
+		"pinhole", r.pinhole, "alg", r.alg.Spec(), "flushed", n)
 	return nil
 }
 
@@ -241,7 +242,7 @@ func (r *Router) Set(ctx context.Context, s Settings) (int, error) {
 		}
 	}
 	rs := buildRuleset(r.params(preset, pinhole, alg))
-	if err := rs.install(r.nft); err != nil {
+	if err := r.switchALG(alg, func() error { return rs.install(r.nft) }); err != nil {
 		return 0, err
 	}
 	r.current = rs
@@ -251,7 +252,7 @@ func (r *Router) Set(ctx context.Context, s Settings) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.log.Info("NAT reprogrammed", "preset", preset.Name, "pinhole", pinhole, "alg", alg.Name, "flushed", n)
+	r.log.Info("NAT reprogrammed", "preset", preset.Name, "pinhole", pinhole, "alg", alg.Spec(), "flushed", n)
 	return n, nil
 }
 
@@ -316,6 +317,7 @@ func (r *Router) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.closeALG()
 	var err error
 	if r.started {
 		r.nft.DelTable(&nftables.Table{Name: r.table, Family: nftables.TableFamilyIPv4})

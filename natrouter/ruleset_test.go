@@ -222,8 +222,8 @@ func TestRegistries(t *testing.T) {
 	if _, err := lookupALG("off"); err != nil {
 		t.Error(err)
 	}
-	if _, err := lookupALG("kernel"); !errors.Is(err, ErrUnknownALG) {
-		t.Errorf("kernel ALG: %v (not built yet, must be refused)", err)
+	if _, err := lookupALG("telepathic"); !errors.Is(err, ErrUnknownALG) {
+		t.Errorf("unknown ALG: %v", err)
 	}
 }
 
@@ -241,7 +241,8 @@ func TestConfigValidate(t *testing.T) {
 		{"ipv6 lan", Config{LAN: netip.MustParsePrefix("fd00::1/64"), WAN: wan}, ErrBadConfig},
 		{"overlap", Config{LAN: lan, WAN: netip.MustParsePrefix("192.168.0.0/16")}, ErrBadConfig},
 		{"unknown preset", Config{LAN: lan, WAN: wan, Preset: "fullcone"}, ErrUnknownPreset},
-		{"unknown alg", Config{LAN: lan, WAN: wan, ALG: "broken"}, ErrUnknownALG},
+		{"unknown alg", Config{LAN: lan, WAN: wan, ALG: "magic"}, ErrUnknownALG},
+		{"unknown alg fault", Config{LAN: lan, WAN: wan, ALG: "broken:magic"}, ErrUnknownALG},
 		{"fractional pinhole", Config{LAN: lan, WAN: wan, Pinhole: 1500 * time.Millisecond}, ErrBadPinhole},
 		{"negative pinhole", Config{LAN: lan, WAN: wan, Pinhole: -time.Second}, ErrBadPinhole},
 		{"huge pinhole", Config{LAN: lan, WAN: wan, Pinhole: 48 * time.Hour}, ErrBadPinhole},

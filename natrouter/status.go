@@ -42,14 +42,17 @@ type Mapping struct {
 
 // Status is the router's settings and current mappings.
 type Status struct {
-	Preset             Preset    `json:"preset"`
-	PinholeSeconds     int64     `json:"pinhole_seconds"`
-	ALG                string    `json:"alg"`
-	Table              string    `json:"table"`
-	LAN                Interface `json:"lan"`
-	WAN                Interface `json:"wan"`
-	UnsolicitedDropped uint64    `json:"unsolicited_dropped"`
-	Mappings           []Mapping `json:"mappings"`
+	Preset             Preset     `json:"preset"`
+	PinholeSeconds     int64      `json:"pinhole_seconds"`
+	ALG                string     `json:"alg"` // the mode's spec: off, kernel, broken:<faults>
+	ALGDetail          *ALGStatus `json:"alg_detail,omitempty"`
+	Table              string     `json:"table"`
+	LAN                Interface  `json:"lan"`
+	WAN                Interface  `json:"wan"`
+	UnsolicitedDropped uint64     `json:"unsolicited_dropped"`
+	Mappings           []Mapping  `json:"mappings"`
+	// Summary is one line for people (`siplab status`).
+	Summary string `json:"summary"`
 }
 
 // Pinhole returns the pinhole timeout as a duration.
@@ -68,7 +71,8 @@ func (r *Router) Status(ctx context.Context) (Status, error) {
 	st := Status{
 		Preset:         r.preset,
 		PinholeSeconds: int64(r.pinhole / time.Second),
-		ALG:            r.alg.Name,
+		ALG:            r.alg.Spec(),
+		ALGDetail:      r.algStatus(),
 		Table:          r.table,
 		LAN:            r.lan,
 		WAN:            r.wan,
@@ -86,6 +90,8 @@ func (r *Router) Status(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("natrouter: list conntrack: %w", err)
 	}
 	st.Mappings = mappingsFromFlows(flows, r.lan.Address.Masked(), time.Now())
+	st.Summary = fmt.Sprintf("%s NAT, pinhole %ds, ALG %s, %d mappings, %d unsolicited dropped",
+		st.Preset.Name, st.PinholeSeconds, st.ALG, len(st.Mappings), st.UnsolicitedDropped)
 	return st, nil
 }
 
@@ -168,6 +174,7 @@ func (s Status) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "preset   %s (mapping %s, filtering %s)\n", s.Preset.Name, s.Preset.Mapping, s.Preset.Filtering)
 	fmt.Fprintf(w, "pinhole  %s (UDP, unreplied and replied)\n", s.Pinhole())
 	fmt.Fprintf(w, "alg      %s\n", s.ALG)
+	s.ALGDetail.writeText(w)
 	fmt.Fprintf(w, "lan      %s %s\n", s.LAN.Name, s.LAN.Address)
 	fmt.Fprintf(w, "wan      %s %s\n", s.WAN.Name, s.WAN.Address)
 	fmt.Fprintf(w, "dropped  %d unsolicited inbound packets\n\n", s.UnsolicitedDropped)

@@ -34,7 +34,8 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: natrouter set [-socket path] [-json] preset <name> | pinhole <duration> | alg <mode>")
+		fmt.Fprintln(fs.Output(), "usage: natrouter set [-socket path] [-json] preset <name> | pinhole <duration> | alg <mode>\n"+
+			"  alg: off | kernel | broken | broken:none | broken:<fault>+<fault>... (natrouter alg lists them)")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {

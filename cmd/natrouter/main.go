@@ -2,11 +2,13 @@
 //
 //	natrouter run -lan 192.168.1.1/24 -wan 203.0.113.2/24 [-preset port-restricted] [-pinhole 120s]
 //	natrouter status [-json]
-//	natrouter set preset symmetric | set pinhole 20s | set alg off
+//	natrouter set preset symmetric | set pinhole 20s | set alg off|kernel|broken:<fault>+...
+//	natrouter alg
 //	natrouter flush
 //	natrouter presets
 //	natrouter probe udp -to 203.0.113.99:7 [-from 192.168.1.60:4000] [-gateway 192.168.1.1]
 //	natrouter probe echo -listen 203.0.113.99:7 [-alt-port 8]
+//	natrouter probe sip -to 203.0.113.10:5060 [-size 2000] [-from 192.168.1.60:5062] [-gateway 192.168.1.1]
 //
 // The image is FROM scratch with no shell, so every tool is a subcommand:
 // docker exec siplab_router-a_1 /natrouter status
@@ -31,9 +33,12 @@ commands:
   run       run the NAT router daemon
   status    show settings and current mappings (-json for scripts)
   set       set preset <name> | pinhole <duration> | alg <mode>   (live, flushes mappings)
+            alg modes: off | kernel | broken | broken:none | broken:<fault>+<fault>...
+  alg       list SIP ALG modes and the broken ALG's faults (docs/alg/)
   flush     forget all mappings
   presets   list NAT presets and ALG modes
   probe     probe udp -to <addr:port> | probe echo -listen <addr:port>
+            | probe sip -to <addr:port> [-size 2000]   (SIP OPTIONS through the router)
 
 Run "natrouter <command> -h" for the command's flags.
 `
@@ -78,6 +83,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return cmdFlush(ctx, args, out)
 	case "presets":
 		return cmdPresets(out)
+	case "alg":
+		return cmdALG(args, out)
 	case "probe":
 		return cmdProbe(ctx, args, out)
 	case "-h", "-help", "--help", "help":

@@ -23,8 +23,10 @@ func cmdProbe(ctx context.Context, args []string, out io.Writer) error {
 		return cmdProbeUDP(ctx, args[1:], out)
 	case "echo":
 		return cmdProbeEcho(ctx, args[1:])
+	case "sip":
+		return cmdProbeSIP(ctx, args[1:], out)
 	default:
-		return fmt.Errorf("%w: unknown probe %q (udp, echo)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown probe %q (udp, echo, sip)", errUsage, args[0])
 	}
 }
 

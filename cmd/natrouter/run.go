@@ -17,7 +17,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	wan := fs.String("wan", "", "WAN selector: subnet (203.0.113.0/24) or own address with length (203.0.113.2/24)")
 	preset := fs.String("preset", natrouter.DefaultPreset, "NAT preset: "+strings.Join(natrouter.PresetNames(), ", "))
 	pinhole := fs.Duration("pinhole", natrouter.DefaultPinhole, "UDP pinhole timeout (whole seconds)")
-	alg := fs.String("alg", natrouter.DefaultALG, "SIP ALG mode: "+strings.Join(natrouter.ALGNames(), ", "))
+	alg := fs.String("alg", natrouter.DefaultALG, "SIP ALG mode: "+strings.Join(natrouter.ALGNames(), ", ")+" (broken:<fault>+<fault>; natrouter alg lists them)")
 	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
 	table := fs.String("table", natrouter.DefaultTable, "nftables table name")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
