@@ -93,6 +93,27 @@ type Call struct {
 	lastStats  *media.Stats
 	dtmfSent   string
 	mediaErr   string
+
+	// Hold and mid-call changes (hold.go).
+	localHold     bool             // the hold command is in force
+	localDir      sdpneg.Direction // the direction our last SDP wrote
+	remoteOffered bool             // remote is the peer's offer, not an answer to ours
+	reinviting    bool             // our re-INVITE (or UPDATE) transaction is in flight
+
+	// INFO DTMF (info.go).
+	dtmfInfoRecv string
+
+	// Transfer (refer.go).
+	transfer *TransferStatus
+
+	// 100rel (prack.go). UAC: the last RSeq PRACKed. UAS: our reliable
+	// 180's RSeq, the INVITE CSeq it answers, closed when PRACKed.
+	rseqSet    bool
+	rseq       uint32
+	relRSeq    uint32
+	relCSeq    uint32
+	relPracked chan struct{}
+	prack      []string
 }
 
 // maxCalls bounds the calls kept for status.
@@ -135,6 +156,21 @@ type CallStatus struct {
 	// ToneHz is the dominant frequency received: whose tone we hear.
 	ToneHz     float64 `json:"tone_hz,omitempty"`
 	MediaError string  `json:"media_error,omitempty"`
+	// Hold is "" (not on hold), "local" (we hold the peer), "remote"
+	// (held by remote: their SDP says sendonly/inactive or c=0.0.0.0) or
+	// "both". LocalDirection / RemoteDirection are the a= attributes of
+	// the last SDP each side wrote.
+	Hold            string `json:"hold,omitempty"`
+	LocalDirection  string `json:"local_direction,omitempty"`
+	RemoteDirection string `json:"remote_direction,omitempty"`
+	// DTMFInfoReceived are digits that came as SIP INFO
+	// (application/dtmf-relay or application/dtmf), not in RTP.
+	DTMFInfoReceived string `json:"dtmf_info_received,omitempty"`
+	// Transfer is set on a call that was transferred or asked to transfer.
+	Transfer *TransferStatus `json:"transfer,omitempty"`
+	// Prack tells the reliable provisional responses (RFC 3262) of the
+	// call: sent or received, RSeq, and their PRACK.
+	Prack []string `json:"prack,omitempty"`
 }
 
 func (p *Phone) newCall(direction, callID, peer string) *Call {
@@ -186,6 +222,25 @@ func (c *Call) statusLocked() CallStatus {
 	if c.codec.Name != "" {
 		st.Codec = c.codec.String()
 		st.DTMFPT = c.dtmfPT
+	}
+	if c.localSDP.IsValid() {
+		st.LocalDirection = c.localDir.String()
+	}
+	if c.remote != nil {
+		st.RemoteDirection = c.remote.Direction.String()
+		if c.remote.Addr.IsUnspecified() {
+			st.RemoteDirection += " (c=0.0.0.0)"
+		}
+	}
+	if c.state == StateConfirmed {
+		st.Hold = c.holdLocked()
+	}
+	st.DTMFInfoReceived = c.dtmfInfoRecv
+	st.Prack = append([]string(nil), c.prack...)
+	if c.transfer != nil {
+		t := *c.transfer
+		t.Progress = append([]string(nil), t.Progress...)
+		st.Transfer = &t
 	}
 	var ms *media.Stats
 	if c.sess != nil {
@@ -297,7 +352,9 @@ func (c *Call) bindRTP() error {
 
 // localDescription is what our SDP says now: sdp_addr (the lie) or the
 // local address, the bound RTP port unless sdp_addr carries one.
-func (c *Call) localDescriptionLocked(s liveSettings) sdpneg.Description {
+// dir is the direction to write: what we want (hold.go), or for an answer
+// what the offer allows of it.
+func (c *Call) localDescriptionLocked(s liveSettings, dir sdpneg.Direction) sdpneg.Description {
 	p := c.p
 	local := netip.AddrPortFrom(p.local.Addr(), uint16(c.rtpPort))
 	adv := resolveAddr(s.SDPAddr, s.SDPIP, local)
@@ -305,7 +362,7 @@ func (c *Call) localDescriptionLocked(s liveSettings) sdpneg.Description {
 	if d.SessionID == 0 {
 		d.SessionID = sdpneg.NewSessionID()
 		d.SessionVersion = 1
-	} else if d.Addr != adv.Addr() || d.Port != int(adv.Port()) {
+	} else if d.Addr != adv.Addr() || d.Port != int(adv.Port()) || d.Direction != dir {
 		// RFC 3264 §8: a changed description gets a new version, an
 		// unchanged one keeps it.
 		d.SessionVersion++
@@ -318,8 +375,10 @@ func (c *Call) localDescriptionLocked(s liveSettings) sdpneg.Description {
 		d.DTMFPayloadType = sdpneg.TelephoneEvent.PayloadType
 	}
 	d.Username = p.cfg.User
+	d.Direction = dir
 	c.local = d
 	c.localSDP = adv
+	c.localDir = dir
 	return d
 }
 
@@ -345,11 +404,15 @@ func (c *Call) startMedia() {
 				c.log.Warn("media remote update failed", "err", err)
 			}
 		}
-		sess.SetDirection(remote.Direction.CanRecv() && dst.IsValid(), true)
+		p.mu.Lock()
+		send, recv := c.mediaDirectionLocked(dst)
+		p.mu.Unlock()
+		sess.SetDirection(send, recv)
 		return
 	}
 	s := p.settings
 	codec, dtmf, conn := c.codec, c.dtmfPT, c.rtp
+	send, recv := c.mediaDirectionLocked(dst)
 	p.mu.Unlock()
 
 	cfg := media.Config{
@@ -359,7 +422,8 @@ func (c *Call) startMedia() {
 		PayloadType:     codec.PayloadType,
 		DTMFPayloadType: dtmf,
 		ToneHz:          p.cfg.ToneHz,
-		SendDisabled:    !remote.Direction.CanRecv(),
+		SendDisabled:    !send,
+		RecvDisabled:    !recv,
 		Logger:          c.log,
 	}
 	if !s.SymmetricRTP {
@@ -447,8 +511,9 @@ func (c *Call) closeMedia() {
 }
 
 // setRemoteSDP records the peer's SDP (offer or answer) for status and media.
-func (c *Call) setRemoteSDPLocked(r *sdpneg.Remote) {
+func (c *Call) setRemoteSDPLocked(r *sdpneg.Remote, isOffer bool) {
 	c.remote = r
+	c.remoteOffered = isOffer
 	c.remoteSDP = r.AddrPort()
 }
 
@@ -608,7 +673,8 @@ func (c *Call) end(ctx context.Context) error {
 	}
 }
 
-// SendDTMF sends digits as RFC 4733 events on a confirmed call.
+// SendDTMF sends digits on a confirmed call: RFC 4733 events in RTP, or
+// with dtmf_mode info one SIP INFO per digit.
 func (p *Phone) SendDTMF(ctx context.Context, ref, digits string) error {
 	digits = strings.ToUpper(strings.TrimSpace(digits))
 	if digits == "" {
@@ -624,8 +690,18 @@ func (p *Phone) SendDTMF(ctx context.Context, ref, digits string) error {
 		return err
 	}
 	p.mu.Lock()
-	sess, pt := c.sess, c.dtmfPT
+	sess, pt, mode := c.sess, c.dtmfPT, p.settings.DTMFMode
 	p.mu.Unlock()
+	if mode == DTMFInfo {
+		if err := c.sendDTMFInfo(ctx, digits); err != nil {
+			return fmt.Errorf("uaclient: dtmf by INFO: %w", err)
+		}
+		p.mu.Lock()
+		c.dtmfSent += digits
+		p.notifyLocked()
+		p.mu.Unlock()
+		return nil
+	}
 	if sess == nil {
 		return fmt.Errorf("%w: call %s", ErrNoMedia, c.id)
 	}

@@ -21,6 +21,13 @@ type CallRequest struct {
 	Target string `json:"target,omitempty"`
 	Code   int    `json:"code,omitempty"`
 	Digits string `json:"digits,omitempty"`
+	// Text is a MESSAGE body.
+	Text string `json:"text,omitempty"`
+	// With names the consultation call of an attended transfer: the
+	// REFER's Refer-To carries Replaces for it.
+	With string `json:"with,omitempty"`
+	// Event is a SUBSCRIBE event package: dialog or message-summary.
+	Event string `json:"event,omitempty"`
 }
 
 // SetRequest changes one setting.
@@ -172,6 +179,84 @@ func (p *Phone) Handler() http.Handler {
 		}
 		return ref, p.SendDTMF(ctx, ref, in.Digits)
 	})
+	confirmed := func(c *Call) bool { return c.state == StateConfirmed }
+	callVerb("/hold", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, confirmed)
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Hold(ctx, ref)
+	})
+	callVerb("/resume", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, confirmed)
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Resume(ctx, ref)
+	})
+	// transfer answers once the transfer is over (final NOTIFY, or the
+	// call ended) or after 30 s with where it stands.
+	callVerb("/update", func(ctx context.Context, in CallRequest) (string, error) {
+		ref, err := resolve(in.Call, confirmed)
+		if err != nil {
+			return "", err
+		}
+		return ref, p.Update(ctx, ref)
+	})
+	mux.HandleFunc("POST /transfer", func(w http.ResponseWriter, r *http.Request) {
+		var in CallRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		c, err := p.transfer(r.Context(), in.Call, in.Target, in.With)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		p.wait(ctx, func() bool {
+			return c.state == StateTerminated || c.transfer == nil || c.transfer.final()
+		})
+		ctl.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	mux.HandleFunc("POST /subscribe", func(w http.ResponseWriter, r *http.Request) {
+		var in CallRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		st, err := p.Subscribe(r.Context(), in.Target, in.Event)
+		if err != nil && st.ID == "" {
+			writeErr(w, err)
+			return
+		}
+		// A refused SUBSCRIBE is an answer: report it, not an error.
+		ctl.WriteJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("POST /unsubscribe", func(w http.ResponseWriter, r *http.Request) {
+		var in CallRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		st, err := p.Unsubscribe(r.Context(), in.Call)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("POST /message", func(w http.ResponseWriter, r *http.Request) {
+		var in CallRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		rec, err := p.SendMessage(r.Context(), in.Target, in.Text)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, rec)
+	})
 	mux.HandleFunc("POST /options", func(w http.ResponseWriter, r *http.Request) {
 		var in CallRequest
 		if !decode(w, r, &in) {
@@ -309,10 +394,36 @@ func (c *Control) Call(ctx context.Context, target string) (CallStatus, error) {
 	return st, c.Post(ctx, "/call", CallRequest{Target: target}, &st)
 }
 
-// Verb runs answer, reject, cancel, hangup or dtmf on a call.
+// Verb runs answer, reject, cancel, hangup, dtmf, hold, resume or update
+// on a call.
 func (c *Control) Verb(ctx context.Context, verb string, in CallRequest) (CallStatus, error) {
 	var st CallStatus
 	return st, c.Post(ctx, "/"+verb, in, &st)
+}
+
+// Transfer sends REFER on call (""=the newest confirmed) to target; with
+// names the consultation call of an attended transfer.
+func (c *Control) Transfer(ctx context.Context, call, target, with string) (CallStatus, error) {
+	var st CallStatus
+	return st, c.Post(ctx, "/transfer", CallRequest{Call: call, Target: target, With: with}, &st)
+}
+
+// Subscribe sends SUBSCRIBE for event (dialog, message-summary) to target.
+func (c *Control) Subscribe(ctx context.Context, target, event string) (SubscriptionStatus, error) {
+	var st SubscriptionStatus
+	return st, c.Post(ctx, "/subscribe", CallRequest{Target: target, Event: event}, &st)
+}
+
+// Unsubscribe ends subscription id ("" = the newest live one).
+func (c *Control) Unsubscribe(ctx context.Context, id string) (SubscriptionStatus, error) {
+	var st SubscriptionStatus
+	return st, c.Post(ctx, "/unsubscribe", CallRequest{Call: id}, &st)
+}
+
+// Message sends a MESSAGE; a failure answer is in the record's Code.
+func (c *Control) Message(ctx context.Context, target, text string) (MessageRecord, error) {
+	var rec MessageRecord
+	return rec, c.Post(ctx, "/message", CallRequest{Target: target, Text: text}, &rec)
 }
 
 func (c *Control) Options(ctx context.Context, target string) (OptionsResult, error) {

@@ -97,9 +97,14 @@ func uriHostPort(u sip.Uri) string {
 // CSeq is the dialog's next local sequence number unless cseq != 0 (ACK
 // and CANCEL reuse the INVITE's).
 func (p *Phone) inDialogRequest(c *Call, method sip.RequestMethod, cseq uint32) *sip.Request {
+	return p.dialogRequest(&c.dlg, method, cseq)
+}
+
+// dialogRequest builds a request inside dialog d (a call's or a
+// subscription's); d is guarded by p.mu.
+func (p *Phone) dialogRequest(d *dialog, method sip.RequestMethod, cseq uint32) *sip.Request {
 	s := p.currentSettings()
 	p.mu.Lock()
-	d := &c.dlg
 	if cseq == 0 {
 		d.localSeq++
 		cseq = d.localSeq

@@ -1,5 +1,9 @@
 // Package uaclient is the lab's softphone: it registers, places and answers
 // calls, sends G.711 test tones and RFC 4733 DTMF, and reports what it heard.
+// It also does the extension methods a PBX user meets: hold/resume and
+// UPDATE (hold.go, update.go), REFER transfer with Replaces (refer.go),
+// SUBSCRIBE/NOTIFY for BLF and MWI (subscribe.go), MESSAGE (message.go),
+// INFO DTMF (info.go) and 100rel/PRACK (prack.go).
 //
 // Every address a phone writes into a message (Via, Contact, SDP) is a live
 // setting, because the NAT bugs the lab teaches are exactly those written
@@ -30,7 +34,7 @@ import (
 )
 
 // Methods this phone answers; sent in Allow.
-var allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+var allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, MESSAGE, INFO, REFER, NOTIFY"
 
 // Phone is one softphone.
 type Phone struct {
@@ -39,15 +43,19 @@ type Phone struct {
 	log   *slog.Logger
 	local netip.AddrPort // bound SIP address
 
-	mu       sync.Mutex
-	settings liveSettings
-	reg      registration
-	calls    []*Call
-	nextID   int
-	rtpUsed  map[int]bool
-	changed  chan struct{} // closed and replaced on every state change
-	closed   bool
-	ka       keepaliveStatus
+	mu        sync.Mutex
+	settings  liveSettings
+	reg       registration
+	calls     []*Call
+	nextID    int
+	messages  []MessageRecord
+	subs      []*subscription
+	nextSubID int
+	mwi       *MWIStatus
+	rtpUsed   map[int]bool
+	changed   chan struct{} // closed and replaced on every state change
+	closed    bool
+	ka        keepaliveStatus
 
 	kaKick  chan struct{}
 	regKick chan struct{}
@@ -177,6 +185,23 @@ func (p *Phone) Shutdown(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	// Live subscriptions are ended too (SUBSCRIBE Expires: 0), so a
+	// notifier does not keep sending to a phone that is gone.
+	p.mu.Lock()
+	var live []string
+	for _, s := range p.subs {
+		// Only established dialogs: a SUBSCRIBE still unanswered has
+		// nowhere to send the un-SUBSCRIBE yet.
+		if !s.stop && s.dlg.remoteTag != "" && (s.st.State == SubActive || s.st.State == SubPending) {
+			live = append(live, s.st.ID)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range live {
+		if _, err := p.Unsubscribe(ctx, id); err != nil {
+			p.log.Info("unsubscribe at shutdown failed", "id", id, "err", err)
+		}
+	}
 	if registered {
 		if err := p.Unregister(ctx); err != nil {
 			p.log.Warn("unregister at shutdown failed", "err", err)
@@ -489,6 +514,18 @@ func (p *Phone) isClosed() bool {
 
 func newCallID(local netip.AddrPort) string {
 	return sip.GenerateTagN(20) + "@" + local.Addr().String()
+}
+
+// supported is the Supported header value: the extensions this phone does.
+func (p *Phone) supported() string {
+	return strings.Join(p.supportedTags(), ", ")
+}
+
+func (p *Phone) supportedTags() []string {
+	if p.currentSettings().Rel100 == Rel100Off {
+		return []string{"replaces"}
+	}
+	return []string{"100rel", "replaces"}
 }
 
 // respond sends a response built from req with extra headers.

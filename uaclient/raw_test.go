@@ -313,8 +313,8 @@ func TestUASAnswers(t *testing.T) {
 		},
 		{
 			name:     "method we do not do",
-			req:      func() string { return rawRequest(sip.MESSAGE, phone, from, "msg-1", "t1", "", 1, nil).String() },
-			method:   sip.MESSAGE,
+			req:      func() string { return rawRequest(sip.PUBLISH, phone, from, "msg-1", "t1", "", 1, nil).String() },
+			method:   sip.PUBLISH,
 			wantCode: 405,
 			wantHdrs: []string{"Allow"},
 		},

@@ -38,6 +38,17 @@ type liveSettings struct {
 	// AutoAnswer answers incoming calls after this delay; 0 waits for an
 	// answer command.
 	AutoAnswer time.Duration
+	// HoldMode is the direction a hold re-INVITE offers: "sendonly" (we
+	// keep sending, music on hold) or "inactive" (silence both ways).
+	HoldMode string
+	// DTMFMode is how the dtmf command sends digits: "rfc4733" (RTP
+	// telephone-event) or "info" (SIP INFO, application/dtmf-relay).
+	DTMFMode string
+	// SubscribeExpires is the lifetime a SUBSCRIBE asks for, seconds.
+	SubscribeExpires int
+	// Rel100 is the RFC 3262 reliable provisional response mode: off,
+	// supported, prefer or require (prack.go).
+	Rel100 string
 }
 
 // Keep-alive modes.
@@ -53,6 +64,10 @@ func defaultSettings() liveSettings {
 		SymmetricRTP:      true,
 		Keepalive:         KeepaliveOff,
 		KeepaliveInterval: 30 * time.Second,
+		HoldMode:          HoldSendOnly,
+		DTMFMode:          DTMFRFC4733,
+		SubscribeExpires:  600,
+		Rel100:            Rel100Supported,
 	}
 }
 
@@ -160,6 +175,61 @@ var settingsTable = []setting{
 			}
 			s.AutoAnswer = d
 			return nil
+		},
+	},
+	{
+		Name: "hold_mode",
+		Help: "sendonly | inactive: the SDP direction a hold re-INVITE offers (sendonly: we keep sending, music on hold; inactive: silence both ways).",
+		get:  func(s *liveSettings) string { return s.HoldMode },
+		set: func(s *liveSettings, v string) error {
+			switch v = strings.ToLower(strings.TrimSpace(v)); v {
+			case HoldSendOnly, HoldInactive:
+				s.HoldMode = v
+				return nil
+			}
+			return fmt.Errorf("%w: hold_mode %q (want sendonly or inactive)", ErrBadValue, v)
+		},
+	},
+	{
+		Name: "dtmf_mode",
+		Help: "rfc4733 | info: how the dtmf command sends digits (RTP telephone-event, or SIP INFO application/dtmf-relay). A peer expecting the other one hears nothing.",
+		get:  func(s *liveSettings) string { return s.DTMFMode },
+		set: func(s *liveSettings, v string) error {
+			switch v = strings.ToLower(strings.TrimSpace(v)); v {
+			case DTMFRFC4733, DTMFInfo:
+				s.DTMFMode = v
+				return nil
+			case "rtp", "4733":
+				s.DTMFMode = DTMFRFC4733
+				return nil
+			}
+			return fmt.Errorf("%w: dtmf_mode %q (want rfc4733 or info)", ErrBadValue, v)
+		},
+	},
+	{
+		Name: "subscribe_expires",
+		Help: "seconds a SUBSCRIBE (BLF, MWI) asks for; refreshed at half the granted time. Short: more refresh traffic; long: a lost notifier goes unnoticed longer.",
+		get:  func(s *liveSettings) string { return strconv.Itoa(s.SubscribeExpires) },
+		set: func(s *liveSettings, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "s")))
+			if err != nil || n < 1 || n > 86400 {
+				return fmt.Errorf("%w: subscribe_expires %q (want 1-86400 seconds)", ErrBadValue, v)
+			}
+			s.SubscribeExpires = n
+			return nil
+		},
+	},
+	{
+		Name: "100rel",
+		Help: "reliable provisional responses (RFC 3262): off (not supported: Require: 100rel gets 420) | supported (Supported: 100rel, reliable 18x are PRACKed; our 180 is reliable only when the caller requires it) | prefer (our 180 is reliable whenever the caller supports it) | require (our INVITEs carry Require: 100rel).",
+		get:  func(s *liveSettings) string { return s.Rel100 },
+		set: func(s *liveSettings, v string) error {
+			switch v = strings.ToLower(strings.TrimSpace(v)); v {
+			case Rel100Off, Rel100Supported, Rel100Prefer, Rel100Require:
+				s.Rel100 = v
+				return nil
+			}
+			return fmt.Errorf("%w: 100rel %q (want off, supported, prefer or require)", ErrBadValue, v)
 		},
 	},
 }

@@ -21,6 +21,12 @@ type Status struct {
 	Keepalive    KeepaliveStatus   `json:"keepalive"`
 	Settings     map[string]string `json:"settings"`
 	Calls        []CallStatus      `json:"calls"`
+	// Messages are the MESSAGEs sent and received (newest last).
+	Messages []MessageRecord `json:"messages,omitempty"`
+	// Subscriptions are our SUBSCRIBE dialogs: BLF lamps, message waiting.
+	Subscriptions []SubscriptionStatus `json:"subscriptions,omitempty"`
+	// MWI is the last message-waiting indication, subscribed or not.
+	MWI *MWIStatus `json:"mwi,omitempty"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }
@@ -57,6 +63,14 @@ func (p *Phone) Status() Status {
 	for _, c := range p.calls {
 		st.Calls = append(st.Calls, c.statusLocked())
 	}
+	st.Messages = append(st.Messages, p.messages...)
+	for _, s := range p.subs {
+		st.Subscriptions = append(st.Subscriptions, s.statusLocked())
+	}
+	if p.mwi != nil {
+		m := *p.mwi
+		st.MWI = &m
+	}
 	st.Summary = summarise(st)
 	return st
 }
@@ -74,6 +88,14 @@ func summarise(st Status) string {
 		line += fmt.Sprintf("; call %s %s %s: %s", c.ID, c.Direction, c.Peer, c.State)
 		if c.Code != 0 {
 			line += fmt.Sprintf(" %d", c.Code)
+		}
+		switch c.Hold {
+		case "local":
+			line += " on hold"
+		case "remote":
+			line += " held by remote"
+		case "both":
+			line += " on hold both ways"
 		}
 		if c.Media != nil {
 			line += fmt.Sprintf(", rtp rx %d tx %d", c.Media.Received.Packets, c.Media.Sent.Packets)

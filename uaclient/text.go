@@ -20,6 +20,10 @@ func WriteText(w io.Writer, verb string, out any) {
 		printCall(w, v)
 	case OptionsResult:
 		printOptions(w, v)
+	case MessageRecord:
+		printMessage(w, v)
+	case SubscriptionStatus:
+		printSubscription(w, v)
 	case []SettingInfo:
 		for _, s := range v {
 			if verb == "set" {
@@ -73,11 +77,89 @@ func printStatus(w io.Writer, s Status) {
 	fmt.Fprintln(w)
 	if len(s.Calls) == 0 {
 		fmt.Fprintln(w, "calls: none")
-		return
 	}
 	for _, c := range s.Calls {
 		printCall(w, c)
 	}
+	for _, m := range s.Messages {
+		printMessage(w, m)
+	}
+	for _, sub := range s.Subscriptions {
+		printSubscription(w, sub)
+	}
+	if m := s.MWI; m != nil {
+		if m.MessagesWaiting {
+			fmt.Fprint(w, "mwi: messages waiting")
+		} else {
+			fmt.Fprint(w, "mwi: no messages waiting")
+		}
+		if m.VoiceMessages != "" {
+			fmt.Fprintf(w, " (voice %s)", m.VoiceMessages)
+		}
+		how := "subscribed"
+		if m.Unsolicited {
+			how = "unsolicited NOTIFY"
+		}
+		fmt.Fprintf(w, ", from %s at %s (%s, source %s)\n", m.From, m.Received.Format("15:04:05"), how, m.Source)
+	}
+}
+
+func printSubscription(w io.Writer, s SubscriptionStatus) {
+	fmt.Fprintf(w, "subscription %s %s to %s: %s", s.ID, s.Event, s.Target, s.State)
+	if s.Code != 0 {
+		fmt.Fprintf(w, " (%d %s)", s.Code, s.Reason)
+	}
+	switch {
+	case s.Event == EventDialog && s.Lamp != "":
+		fmt.Fprintf(w, ", lamp %s", s.Lamp)
+	case s.Event == EventMessageSummary && s.MessagesWaiting != nil:
+		if *s.MessagesWaiting {
+			fmt.Fprint(w, ", messages waiting")
+		} else {
+			fmt.Fprint(w, ", no messages waiting")
+		}
+		if s.VoiceMessages != "" {
+			fmt.Fprintf(w, " (voice %s)", s.VoiceMessages)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  call-id %s, %d NOTIFY", s.CallID, s.Notifies)
+	if s.SubscriptionState != "" {
+		fmt.Fprintf(w, ", last Subscription-State: %s", s.SubscriptionState)
+	}
+	if s.Expires != 0 {
+		fmt.Fprintf(w, ", expires %d s", s.Expires)
+	}
+	if !s.RefreshAt.IsZero() {
+		fmt.Fprintf(w, " (refresh in %d s, %d done)", max(0, int(time.Until(s.RefreshAt).Seconds())), s.Refreshes)
+	}
+	fmt.Fprintln(w)
+	for _, d := range s.Dialogs {
+		fmt.Fprintf(w, "  dialog %s %s %s", d.ID, d.Direction, d.State)
+		if d.Remote != "" {
+			fmt.Fprintf(w, " with %s", d.Remote)
+		}
+		fmt.Fprintln(w)
+	}
+	if s.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", s.Error)
+	}
+}
+
+func printMessage(w io.Writer, m MessageRecord) {
+	switch m.Direction {
+	case "in":
+		fmt.Fprintf(w, "message from %s at %s", m.From, m.Time.Format("15:04:05"))
+		if m.Source != "" {
+			fmt.Fprintf(w, " (source %s)", m.Source)
+		}
+		if m.Code != 0 && m.Code != 200 {
+			fmt.Fprintf(w, ", answered %d %s", m.Code, m.Reason)
+		}
+	default:
+		fmt.Fprintf(w, "message to %s at %s: %d %s", m.To, m.Time.Format("15:04:05"), m.Code, m.Reason)
+	}
+	fmt.Fprintf(w, "\n  %q\n", m.Text)
 }
 
 func printReg(w io.Writer, r RegStatus) {
@@ -141,8 +223,19 @@ func printCall(w io.Writer, c CallStatus) {
 	}
 	if m := c.Media; m != nil {
 		r := m.Received
-		fmt.Fprintf(w, "  media: sent %d pkts from %s to %s; received %d pkts, lost %d (%.1f%%), jitter %.1f ms\n",
+		fmt.Fprintf(w, "  media: sent %d pkts from %s to %s; received %d pkts, lost %d (%.1f%%), jitter %.1f ms",
 			m.Sent.Packets, m.SendFrom, m.Remote, r.Packets, r.Lost, r.LossPercent, r.JitterMs)
+		if c.State != StateTerminated && (!m.Sending || !m.Receiving) {
+			var off []string
+			if !m.Sending {
+				off = append(off, "sending")
+			}
+			if !m.Receiving {
+				off = append(off, "receiving")
+			}
+			fmt.Fprintf(w, " [%s off]", strings.Join(off, ", "))
+		}
+		fmt.Fprintln(w)
 		if r.Packets > 0 {
 			fmt.Fprintf(w, "  heard: tone %.0f Hz from %s", r.ToneHz, r.LastSource)
 			if r.FirstSource != r.LastSource {
@@ -156,8 +249,46 @@ func printCall(w io.Writer, c CallStatus) {
 			fmt.Fprintf(w, "  stray: %d pkts reached our send-only socket from %s (peer latched onto our source port)\n", r.StrayPackets, r.StraySource)
 		}
 	}
-	if c.DTMFReceived != "" || c.DTMFSent != "" {
-		fmt.Fprintf(w, "  dtmf: received %q, sent %q\n", c.DTMFReceived, c.DTMFSent)
+	if c.LocalDirection != "" && c.RemoteDirection != "" {
+		fmt.Fprintf(w, "  direction: local %s, remote %s", orDash(c.LocalDirection), orDash(c.RemoteDirection))
+		switch c.Hold {
+		case "local":
+			fmt.Fprint(w, "; on hold (we hold the peer)")
+		case "remote":
+			fmt.Fprint(w, "; held by remote")
+		case "both":
+			fmt.Fprint(w, "; on hold both ways (we hold, and held by remote)")
+		}
+		fmt.Fprintln(w)
+	}
+	if c.DTMFReceived != "" || c.DTMFSent != "" || c.DTMFInfoReceived != "" {
+		fmt.Fprintf(w, "  dtmf: received %q", c.DTMFReceived)
+		if c.DTMFInfoReceived != "" {
+			fmt.Fprintf(w, " (rtp), %q (SIP INFO)", c.DTMFInfoReceived)
+		}
+		fmt.Fprintf(w, ", sent %q\n", c.DTMFSent)
+	}
+	if len(c.Prack) > 0 {
+		fmt.Fprintf(w, "  100rel: %s\n", strings.Join(c.Prack, "; "))
+	}
+	if t := c.Transfer; t != nil {
+		fmt.Fprintf(w, "  transfer (%s) to %s: %s", t.Role, t.Target, t.State)
+		if t.Replaces != "" {
+			fmt.Fprintf(w, ", replaces %s", t.Replaces)
+		}
+		if t.ReferCode != 0 {
+			fmt.Fprintf(w, ", REFER %d %s", t.ReferCode, t.ReferReason)
+		}
+		if t.NewCall != "" {
+			fmt.Fprintf(w, ", new call %s", t.NewCall)
+		}
+		fmt.Fprintln(w)
+		if len(t.Progress) > 0 {
+			fmt.Fprintf(w, "    notify: %s\n", strings.Join(t.Progress, " -> "))
+		}
+		if t.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", t.Error)
+		}
 	}
 	if c.MediaError != "" {
 		fmt.Fprintf(w, "  media error: %s\n", c.MediaError)

@@ -26,6 +26,15 @@ func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.call(ctx, to)
+}
+
+// call places a call to a parsed URI; extra headers go into the INVITE
+// (Referred-By and Replaces for a transfer).
+func (p *Phone) call(ctx context.Context, to sip.Uri, extra ...sip.Header) (*Call, error) {
+	if p.isClosed() {
+		return nil, ErrClosed
+	}
 	callID := newCallID(p.local)
 	p.mu.Lock()
 	c := p.newCall(Outgoing, callID, to.String())
@@ -38,7 +47,7 @@ func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
 	}
 	s := p.currentSettings()
 	p.mu.Lock()
-	desc := c.localDescriptionLocked(s)
+	desc := c.localDescriptionLocked(s, sdpneg.SendRecv)
 	p.mu.Unlock()
 	body, err := sdpneg.Build(desc)
 	if err != nil {
@@ -49,6 +58,13 @@ func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
 	req := p.newRequest(sip.INVITE, to, to, callID, 1, s)
 	req.AppendHeader(p.contactHeader(s))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("Supported", p.supported()))
+	if s.Rel100 == Rel100Require {
+		req.AppendHeader(sip.NewHeader("Require", "100rel"))
+	}
+	for _, h := range extra {
+		req.AppendHeader(h)
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
 	if err := p.toProxy(req); err != nil {
@@ -120,6 +136,7 @@ func (c *Call) runInvite(tx sip.ClientTransaction, req *sip.Request) {
 				c.invite = next
 				c.dlg.localSeq = next.CSeq().SeqNo
 				c.provSeen = false
+				c.rseqSet = false
 			}
 			p.mu.Unlock()
 			if cancelled {
@@ -149,6 +166,21 @@ func (c *Call) runInvite(tx sip.ClientTransaction, req *sip.Request) {
 func (c *Call) onProvisional(res *sip.Response) {
 	p := c.p
 	p.mu.Lock()
+	var prackRSeq uint32
+	if res.StatusCode > 100 && hasOptionTag(res, "Require", "100rel") {
+		rseq, ok, err := c.reliableProvisionalLocked(res)
+		if err != nil || !ok {
+			p.mu.Unlock()
+			if err != nil {
+				c.log.Warn("reliable provisional ignored", "code", res.StatusCode, "err", err)
+			}
+			// A retransmission (already PRACKed) or out of order.
+			return
+		}
+		prackRSeq = rseq
+		c.prack = append(c.prack, fmt.Sprintf("%d RSeq %d received reliably", res.StatusCode, rseq))
+	}
+	invite := c.invite
 	c.provSeen = true
 	sendCancel := c.cancelReq && !c.canceled
 	if res.StatusCode > 100 {
@@ -185,6 +217,9 @@ func (c *Call) onProvisional(res *sip.Response) {
 		p.notifyLocked()
 	}
 	p.mu.Unlock()
+	if prackRSeq != 0 {
+		go c.sendPrack(invite, res.StatusCode, prackRSeq)
+	}
 	if sendCancel {
 		c.sendCancel()
 	}
@@ -216,7 +251,7 @@ func (c *Call) takeAnswer(body []byte) error {
 		return err
 	}
 	p.mu.Lock()
-	c.setRemoteSDPLocked(r)
+	c.setRemoteSDPLocked(r, false)
 	c.codec, c.dtmfPT = codec, dtmf
 	p.mu.Unlock()
 	return nil

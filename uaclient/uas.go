@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -20,13 +21,19 @@ func (p *Phone) installHandlers() {
 	srv.OnBye(p.onBye)
 	srv.OnCancel(p.onCancel)
 	srv.OnOptions(p.onOptions)
+	srv.OnMessage(p.onMessage)
+	srv.OnInfo(p.onInfo)
+	srv.OnRefer(p.onRefer)
+	srv.OnNotify(p.onNotify)
+	srv.OnPrack(p.onPrack)
+	srv.OnUpdate(p.onUpdate)
 	srv.OnNoRoute(p.onOther)
 }
 
 // check refuses requests a UAS must not process (RFC 3261 §8.2) the same
 // way every siplab daemon does; true means a response was sent.
 func (p *Phone) check(req *sip.Request, tx sip.ServerTransaction) bool {
-	prob := sipcheck.Request(req, sipcheck.Options{Role: sipcheck.UAS})
+	prob := sipcheck.Request(req, sipcheck.Options{Role: sipcheck.UAS, Supported: p.supportedTags(), Bodies: bodiesFor(req.Method)})
 	if prob == nil {
 		return false
 	}
@@ -37,6 +44,20 @@ func (p *Phone) check(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 	}
 	return true
+}
+
+// bodiesFor lists the Content-Types this phone reads in a request of
+// method; anything else is refused with 415 and an Accept header.
+func bodiesFor(m sip.RequestMethod) []string {
+	switch m {
+	case sip.MESSAGE:
+		return []string{"text/plain"}
+	case sip.INFO:
+		return []string{"application/dtmf-relay", "application/dtmf"}
+	case sip.NOTIFY:
+		return []string{"message/sipfrag", "application/dialog-info+xml", "application/simple-message-summary"}
+	}
+	return nil // application/sdp
 }
 
 func hasToTag(req *sip.Request) bool {
@@ -86,6 +107,18 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.respondLog(tx, req, sip.StatusBadRequest, "Missing Contact", p.warning(399, "INVITE without Contact"))
 		return
 	}
+	// An INVITE with Replaces (attended transfer) takes over a call of
+	// ours: it is answered at once, and the old call ended.
+	var replaced *Call
+	if h := req.GetHeader("Replaces"); h != nil {
+		rc, code, why := p.matchReplaces(h.Value())
+		if rc == nil {
+			p.log.Info("INVITE with Replaces refused", "call_id", callID, "code", code, "why", why)
+			p.respondLog(tx, req, code, reasonPhrase(code), p.warning(399, why))
+			return
+		}
+		replaced = rc
+	}
 	var offer *sdpneg.Remote
 	if len(req.Body()) > 0 {
 		var err error
@@ -130,7 +163,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// Refuse an offer we cannot answer before ringing (RFC 3261
 		// §13.3.1.1), with a Warning naming what was offered.
 		p.mu.Lock()
-		desc := c.localDescriptionLocked(p.settings)
+		desc := c.localDescriptionLocked(p.settings, offer.Direction.Answer(sdpneg.SendRecv))
 		p.mu.Unlock()
 		if _, _, _, err := sdpneg.Answer(offer, desc); err != nil {
 			code, text := 399, err.Error()
@@ -147,7 +180,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		p.mu.Lock()
 		c.offer = offer
-		c.setRemoteSDPLocked(offer)
+		c.setRemoteSDPLocked(offer, true)
 		p.mu.Unlock()
 	}
 
@@ -159,16 +192,32 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	})
 	s := p.currentSettings()
-	if err := respond(tx, req, sip.StatusRinging, "Ringing", nil, p.contactHeader(s)); err != nil {
-		c.terminate(0, "", "local", "180 not sent: "+err.Error())
-		return
-	}
+	stopRel := make(chan struct{})
+	stopReliable := sync.OnceFunc(func() { close(stopRel) })
+	defer stopReliable()
+	// Ringing before the 180 leaves: the caller may act on it (answer
+	// by command races nothing then).
 	p.mu.Lock()
 	c.setStateLocked(StateRinging, sip.StatusRinging, "Ringing")
 	p.mu.Unlock()
+	var err error
+	if p.wantReliable(req, s) {
+		err = c.sendReliable180(tx, req, s, stopRel)
+	} else {
+		err = respond(tx, req, sip.StatusRinging, "Ringing", nil, p.contactHeader(s))
+	}
+	if err != nil {
+		c.terminate(0, "", "local", "180 not sent: "+err.Error())
+		return
+	}
 
 	var auto <-chan time.Time
-	if s.AutoAnswer > 0 {
+	if replaced != nil {
+		// RFC 3891 §3: the replacement is accepted without alerting.
+		now := make(chan time.Time, 1)
+		now <- time.Now()
+		auto = now
+	} else if s.AutoAnswer > 0 {
 		t := time.NewTimer(s.AutoAnswer)
 		defer t.Stop()
 		auto = t.C
@@ -191,12 +240,34 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.terminate(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", "local", "phone closed")
 		return
 	}
+	// A final response ends the reliable 180's retransmissions.
+	stopReliable()
 	if d.code != 200 {
 		p.respondLog(tx, req, d.code, d.reason)
 		c.terminate(d.code, d.reason, "local", "rejected here")
 		return
 	}
+	if replaced == nil {
+		p.answerInvite(c, req, tx, offer, false)
+		return
+	}
 	p.answerInvite(c, req, tx, offer, false)
+	p.mu.Lock()
+	ok := c.state == StateConfirmed
+	if ok {
+		replaced.transfer = &TransferStatus{Role: RoleReplaced, Target: from.Address.String(), State: TransferSucceeded, NewCall: c.id}
+	}
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	// The new dialog is up (2xx sent, ACKed or given up on): end the old one.
+	c.log.Info("replacing call", "replaced", replaced.id)
+	ctx, cancel := p.lifetime()
+	defer cancel()
+	if err := replaced.end(ctx); err != nil {
+		replaced.log.Info("replaced call not ended", "err", err)
+	}
 }
 
 func codecNames(cs []sdpneg.Codec) string {
@@ -218,7 +289,13 @@ func codecNames(cs []sdpneg.Codec) string {
 func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction, offer *sdpneg.Remote, reinvite bool) {
 	s := p.currentSettings()
 	p.mu.Lock()
-	desc := c.localDescriptionLocked(s)
+	// Our direction: what we want (on hold or not), narrowed by what the
+	// offer allows (RFC 3264 §6.1: a sendonly offer is answered recvonly).
+	dir := c.wantedDirLocked(s)
+	if offer != nil {
+		dir = offer.Direction.Answer(dir)
+	}
+	desc := c.localDescriptionLocked(s, dir)
 	p.mu.Unlock()
 	var body []byte
 	var err error
@@ -235,7 +312,7 @@ func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction
 		}
 		p.mu.Lock()
 		c.offer = offer
-		c.setRemoteSDPLocked(offer)
+		c.setRemoteSDPLocked(offer, true)
 		c.codec, c.dtmfPT = codec, dtmf
 		c.offered = false
 		p.mu.Unlock()
@@ -253,11 +330,17 @@ func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
 	res.AppendHeader(p.contactHeader(s))
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Supported", p.supported()))
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 
 	ackCh := make(chan struct{})
 	p.mu.Lock()
 	c.ackCh, c.ackSeq, c.acked = ackCh, req.CSeq().SeqNo, false
+	if !reinvite {
+		// Confirmed before the 2xx leaves: the caller may send its ACK
+		// and a re-INVITE (hold) at once, and both must find the dialog.
+		c.setStateLocked(StateConfirmed, sip.StatusOK, "OK")
+	}
 	p.mu.Unlock()
 	if err := tx.Respond(res); err != nil {
 		c.log.Warn("2xx not sent", "err", err)
@@ -265,11 +348,6 @@ func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction
 			c.terminate(0, "", "local", "2xx not sent: "+err.Error())
 		}
 		return
-	}
-	if !reinvite {
-		p.mu.Lock()
-		c.setStateLocked(StateConfirmed, sip.StatusOK, "OK")
-		p.mu.Unlock()
 	}
 	c.startMedia()
 
@@ -328,9 +406,15 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.mu.Lock()
 	st, ackCh, pending := c.state, c.ackCh, c.ackCh != nil && !c.acked
+	glare := c.reinviting
 	p.mu.Unlock()
 	if st != StateConfirmed {
 		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if glare {
+		// §14.2: our own re-INVITE is pending; both sides retry later.
+		p.respondLog(tx, req, sip.StatusRequestPending, "Request Pending")
 		return
 	}
 	if pending {
@@ -440,7 +524,7 @@ func (p *Phone) capabilityHeaders() []sip.Header {
 	return []sip.Header{
 		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp"),
-		sip.NewHeader("Supported", ""),
+		sip.NewHeader("Supported", p.supported()),
 	}
 }
 

@@ -56,7 +56,17 @@ control (talk to a running phone over -ctl, default $UACLIENT_CTL or /run/siplab
   reject [call] [code]      reject a ringing call (486 default; 603, 480, ...)
   cancel [call]             CANCEL our ringing outgoing call (expect 487)
   hangup [call]             end a call (BYE, or CANCEL/decline if not answered)
-  dtmf [call] <digits>      send RFC 4733 DTMF (0-9 * # A-D)
+  dtmf [call] <digits>      send DTMF (0-9 * # A-D): RFC 4733, or SIP INFO with dtmf_mode info
+  hold [call]               put a call on hold (re-INVITE a=sendonly, or inactive: hold_mode)
+  resume [call]             take it off hold (re-INVITE a=sendrecv)
+  update [call]             re-offer our current SDP in an UPDATE (RFC 3311), e.g. after set sdp_addr
+  message <target> <text>   send a SIP MESSAGE (text/plain); received ones show in status
+  transfer [call] <target>  blind transfer: REFER with Refer-To; waits for the final NOTIFY
+  transfer -with <consult> [call]
+                            attended transfer: Refer-To carries Replaces for the consult call
+  subscribe <target> dialog|message-summary
+                            SUBSCRIBE (BLF lamp / MWI), refreshed; NOTIFYs show in status
+  unsubscribe [sub]         SUBSCRIBE Expires: 0
   options [target]          send OPTIONS (to the proxy when no target) and show the answer
   set <name> <value>        change a live setting (next message uses it)
   get [name]                show settings with what each one breaks

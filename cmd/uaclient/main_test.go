@@ -38,6 +38,10 @@ func TestUsageErrors(t *testing.T) {
 		{"too many args", []string{"hangup", "-ctl", sock, "1", "2"}, 2, "usage"},
 		{"reject bad code", []string{"reject", "-ctl", sock, "1", "200"}, 2, "not a SIP failure code"},
 		{"wait call-state without state", []string{"wait", "-ctl", sock, "call-state"}, 2, "needs a state"},
+		{"message without text", []string{"message", "-ctl", sock, "bob"}, 2, "usage: uaclient message"},
+		{"transfer without target", []string{"transfer", "-ctl", sock}, 2, "needs a target"},
+		{"subscribe without event", []string{"subscribe", "-ctl", sock, "bob"}, 2, "event package"},
+		{"hold too many args", []string{"hold", "-ctl", sock, "1", "2"}, 2, "usage: uaclient hold"},
 		{"bad flag", []string{"status", "-bogus"}, 2, "flag provided but not defined"},
 		{"daemon not running", []string{"status", "-ctl", sock}, 1, "daemon not reachable"},
 		{"run: bad transport", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-transport", "sctp"}, 2, "transport"},
@@ -185,5 +189,52 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+// TestFeatureVerbsByCLI drives hold, resume, message, INFO DTMF, transfer
+// and subscribe through the CLI between two phones on 127.0.11.x.
+func TestFeatureVerbsByCLI(t *testing.T) {
+	aAddr, bAddr := freeUDPPort(t, "127.0.11.1"), freeUDPPort(t, "127.0.11.2")
+	_, asock := startPhone(t, uaclient.Config{Name: "alice", Listen: aAddr, Proxy: bAddr, ToneHz: 700})
+	_, bsock := startPhone(t, uaclient.Config{Name: "bob", Listen: bAddr, Proxy: aAddr, ToneHz: 1100,
+		Settings: map[string]string{"auto_answer": "1ms"}})
+	steps := []struct {
+		args    []string
+		wantRC  int
+		wantOut string
+	}{
+		{[]string{"hold", "-ctl", asock}, 1, ""}, // no call yet
+		{[]string{"call", "-ctl", asock, "bob"}, 0, "call 1 outgoing"},
+		{[]string{"wait", "-ctl", asock, "call-state", "confirmed"}, 0, "confirmed"},
+		{[]string{"hold", "-ctl", asock}, 0, "direction: local sendonly, remote recvonly; on hold (we hold the peer)"},
+		{[]string{"status", "-ctl", bsock}, 0, "held by remote"},
+		{[]string{"hold", "-ctl", asock, "1"}, 1, ""}, // already on hold
+		{[]string{"resume", "-ctl", asock, "1"}, 0, "direction: local sendrecv, remote sendrecv\n"},
+		{[]string{"update", "-ctl", asock}, 0, "confirmed"},
+		{[]string{"set", "-ctl", asock, "dtmf_mode", "info"}, 0, "dtmf_mode = info"},
+		{[]string{"dtmf", "-ctl", asock, "42"}, 0, `sent "42"`},
+		{[]string{"status", "-ctl", bsock}, 0, `"42" (SIP INFO)`},
+		{[]string{"message", "-ctl", asock, "bob", "hello", "there"}, 0, "200 OK\n  \"hello there\""},
+		{[]string{"status", "-ctl", bsock}, 0, `"hello there"`},
+		// Phones are not notifiers: the SUBSCRIBE is refused, exit 1.
+		{[]string{"subscribe", "-ctl", asock, "bob", "dialog"}, 1, "failed (405 Method Not Allowed)"},
+		{[]string{"unsubscribe", "-ctl", asock}, 1, ""},
+		{[]string{"transfer", "-ctl", asock, "9", "carol"}, 1, ""}, // no call 9
+		{[]string{"hangup", "-ctl", asock}, 0, "BYE sent, 200 OK"},
+	}
+	for _, s := range steps {
+		rc, out, errOut := runCLI(s.args...)
+		if rc != s.wantRC || !strings.Contains(out, s.wantOut) {
+			t.Fatalf("%v: exit %d out %q err %q; want exit %d and %q", s.args, rc, out, errOut, s.wantRC, s.wantOut)
+		}
+	}
+	rc, out, _ := runCLI("status", "-ctl", bsock, "-json")
+	var st uaclient.Status
+	if err := json.Unmarshal([]byte(out), &st); rc != 0 || err != nil {
+		t.Fatalf("status -json: %d %v", rc, err)
+	}
+	if len(st.Messages) != 1 || st.Messages[0].Text != "hello there" || st.Calls[0].DTMFInfoReceived != "42" {
+		t.Fatalf("json status messages %+v calls %+v", st.Messages, st.Calls)
 	}
 }

@@ -84,7 +84,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.Var(dtmf, "dtmf", "offer RFC 4733 telephone-event: on or off")
 	fs.Var(register, "register", "register at start and keep the registration fresh: on or off")
-	fs.Var(sets, "set", "initial live setting name=value, repeatable (see: uaclient get): via_addr, contact_addr, sdp_addr, rport, symmetric_rtp, keepalive, keepalive_interval")
+	fs.Var(sets, "set", "initial live setting name=value, repeatable (see: uaclient get): "+strings.Join(uaclient.SettingNames(), ", "))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

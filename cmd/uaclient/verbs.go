@@ -28,6 +28,7 @@ type verb struct {
 type opts struct {
 	timeout time.Duration
 	code    int
+	with    string
 }
 
 // errUsage marks argument mistakes (exit 2).
@@ -44,6 +45,43 @@ var verbs = map[string]verb{
 		return c.Call(ctx, a[0])
 	}},
 	"answer": {args: "[call]", max: 1, run: callVerb("answer")},
+	"hold":   {args: "[call]", max: 1, run: callVerb("hold")},
+	"resume": {args: "[call]", max: 1, run: callVerb("resume")},
+	"update": {args: "[call]", max: 1, run: callVerb("update")},
+	"transfer": {args: "[call] <target>  |  -with <consult-call> [call] [target]", max: 2, run: func(ctx context.Context, c *uaclient.Control, a []string, o *opts) (any, error) {
+		var call, target string
+		switch {
+		case len(a) == 2:
+			call, target = a[0], a[1]
+		case len(a) == 1 && o.with != "":
+			call = a[0]
+		case len(a) == 1:
+			target = a[0]
+		case o.with == "":
+			return nil, fmt.Errorf("%w: transfer needs a target (blind) or -with <consult-call> (attended)", errUsage)
+		}
+		return c.Transfer(ctx, call, target, o.with)
+	}},
+	"subscribe": {args: "<target> dialog|message-summary  |  message-summary", min: 1, max: 2, run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
+		if len(a) == 1 {
+			switch a[0] {
+			case "message-summary", "mwi":
+				return c.Subscribe(ctx, "", a[0])
+			}
+			return nil, fmt.Errorf("%w: subscribe needs an event package: dialog or message-summary", errUsage)
+		}
+		return c.Subscribe(ctx, a[0], a[1])
+	}},
+	"unsubscribe": {args: "[subscription]", max: 1, run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
+		id := ""
+		if len(a) == 1 {
+			id = a[0]
+		}
+		return c.Unsubscribe(ctx, id)
+	}},
+	"message": {args: "<user|sip-uri> <text...>", min: 2, max: 64, run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
+		return c.Message(ctx, a[0], strings.Join(a[1:], " "))
+	}},
 	"cancel": {args: "[call]", max: 1, run: callVerb("cancel")},
 	"hangup": {args: "[call]", max: 1, run: callVerb("hangup")},
 	"reject": {args: "[call] [code]", max: 2, run: func(ctx context.Context, c *uaclient.Control, a []string, o *opts) (any, error) {
@@ -156,6 +194,9 @@ func runVerb(name string, v verb, args []string, stdout, stderr io.Writer) int {
 	if name == "reject" {
 		fs.IntVar(&o.code, "code", 0, "failure code (default 486)")
 	}
+	if name == "transfer" {
+		fs.StringVar(&o.with, "with", "", "attended transfer: the consultation call whose dialog the Refer-To replaces")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: uaclient %s [flags] %s\n", name, v.args)
 		fs.PrintDefaults()
@@ -227,11 +268,22 @@ func failureExit(name string, out any) int {
 		if v.Code >= 300 {
 			return 1
 		}
+	case uaclient.MessageRecord:
+		if v.Code >= 300 {
+			return 1
+		}
+	case uaclient.SubscriptionStatus:
+		if v.State == uaclient.SubFailed {
+			return 1
+		}
 	case uaclient.CallStatus:
 		if name == "answer" && v.State != uaclient.StateConfirmed {
 			return 1
 		}
 		if name == "call" && v.State == uaclient.StateTerminated {
+			return 1
+		}
+		if name == "transfer" && v.Transfer != nil && v.Transfer.State == "failed" {
 			return 1
 		}
 	}
