@@ -29,7 +29,8 @@ func (a *authSession) answer(p *Phone, next *sip.Request, res *sip.Response) err
 	if res.StatusCode == sip.StatusProxyAuthRequired {
 		chalHdr, credHdr = "Proxy-Authenticate", "Proxy-Authorization"
 	}
-	if p.cfg.Password == "" {
+	password := p.currentSettings().Password
+	if password == "" {
 		return fmt.Errorf("%w (%d %s)", ErrNoCredentials, res.StatusCode, res.Reason)
 	}
 	chal, err := pickChallenge(res.GetHeaders(chalHdr))
@@ -45,7 +46,7 @@ func (a *authSession) answer(p *Phone, next *sip.Request, res *sip.Response) err
 		Method:   string(next.Method),
 		URI:      next.Recipient.String(),
 		Username: p.cfg.User,
-		Password: p.cfg.Password,
+		Password: password,
 		Count:    1,
 	})
 	if err != nil {

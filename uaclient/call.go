@@ -369,7 +369,7 @@ func (c *Call) localDescriptionLocked(s liveSettings, dir sdpneg.Direction) sdpn
 	}
 	d.Addr = adv.Addr()
 	d.Port = int(adv.Port())
-	d.Codecs = p.cfg.Codecs
+	d.Codecs = s.Codecs
 	d.DTMFPayloadType = 0
 	if !p.cfg.NoDTMF {
 		d.DTMFPayloadType = sdpneg.TelephoneEvent.PayloadType

@@ -85,6 +85,7 @@ func New(cfg Config) (*Phone, error) {
 		done:     make(chan struct{}),
 	}
 	p.log = cfg.Logger.With("phone", cfg.Name)
+	p.settings.Password, p.settings.Codecs = cfg.Password, cfg.Codecs
 	for _, name := range sortedKeys(cfg.Settings) {
 		if _, err := p.settings.set(name, cfg.Settings[name]); err != nil {
 			if cfg.Endpoint != nil {

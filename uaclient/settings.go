@@ -2,6 +2,7 @@ package uaclient
 
 import (
 	"fmt"
+	"github.com/siplab/siplab/sdpneg"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -38,6 +39,12 @@ type liveSettings struct {
 	// AutoAnswer answers incoming calls after this delay; 0 waits for an
 	// answer command.
 	AutoAnswer time.Duration
+	// Password answers digest challenges; changing it live is how an
+	// intern provokes the 401 loop of a wrong password.
+	Password string
+	// Codecs in preference order, for the next offer or answer; a phone
+	// set to PCMA only against one set to PCMU only gets 488.
+	Codecs []sdpneg.Codec
 	// HoldMode is the direction a hold re-INVITE offers: "sendonly" (we
 	// keep sending, music on hold) or "inactive" (silence both ways).
 	HoldMode string
@@ -127,6 +134,30 @@ var settingsTable = []setting{
 		Help: "on: send RTP from the port we receive on; off: send from a separate socket, so latching peers see a different port than the SDP.",
 		get:  func(s *liveSettings) string { return onOff(s.SymmetricRTP) },
 		set:  func(s *liveSettings, v string) (err error) { s.SymmetricRTP, err = parseOnOff(v); return err },
+	},
+	{
+		Name: "password",
+		Help: "digest password for the next REGISTER/INVITE challenge (never shown). A wrong one: 401 again, forever; never 403.",
+		get: func(s *liveSettings) string {
+			if s.Password == "" {
+				return "(none)"
+			}
+			return "(set)"
+		},
+		set: func(s *liveSettings, v string) error { s.Password = v; return nil },
+	},
+	{
+		Name: "codecs",
+		Help: "audio codecs in preference order for the next call, e.g. pcma or pcmu,pcma. No codec in common with the peer: 488 Not Acceptable Here.",
+		get:  func(s *liveSettings) string { return codecList(s.Codecs) },
+		set: func(s *liveSettings, v string) error {
+			c, err := sdpneg.ParseCodecList(v)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrBadValue, err)
+			}
+			s.Codecs = c
+			return nil
+		},
 	},
 	{
 		Name: "keepalive",
@@ -362,4 +393,12 @@ func resolveAddr(ap netip.AddrPort, ip netip.Addr, local netip.AddrPort) netip.A
 		return netip.AddrPortFrom(ip, local.Port())
 	}
 	return local
+}
+
+func codecList(cs []sdpneg.Codec) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = strings.ToLower(c.Name)
+	}
+	return strings.Join(names, ",")
 }

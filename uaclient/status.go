@@ -54,7 +54,7 @@ func (p *Phone) Status() Status {
 		Settings: map[string]string{},
 		Calls:    []CallStatus{},
 	}
-	for _, c := range p.cfg.Codecs {
+	for _, c := range p.settings.Codecs {
 		st.Codecs = append(st.Codecs, c.String())
 	}
 	for _, s := range p.settings.list() {

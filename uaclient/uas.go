@@ -169,7 +169,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			code, text := 399, err.Error()
 			if errors.Is(err, sdpneg.ErrNoCommonCodec) {
 				code = 305
-				text = fmt.Sprintf("Incompatible media format: offered %s, we accept %s", codecNames(offer.AudioCodecs()), codecNames(p.cfg.Codecs))
+				text = fmt.Sprintf("Incompatible media format: offered %s, we accept %s", codecNames(offer.AudioCodecs()), codecNames(p.settings.Codecs))
 			} else if errors.Is(err, sdpneg.ErrUnsupportedProto) {
 				code = 302
 				text = "Incompatible transport protocol: " + offer.Proto
