@@ -98,7 +98,16 @@ type HTTPClient struct {
 	HTTP *http.Client
 }
 
-var defaultHTTP = &http.Client{Timeout: 2 * time.Second}
+// defaultHTTP keeps enough idle connections for a proxy doing one lookup
+// per INVITE: Go's default of 2 per host churns a socket per call.
+var defaultHTTP = &http.Client{
+	Timeout: 2 * time.Second,
+	Transport: &http.Transport{
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	},
+}
 
 // maxBody bounds what a lookup will read from a misbehaving server.
 const maxBody = 8 << 20

@@ -33,6 +33,9 @@ var (
 	ErrNoDNS             = errors.New("sipnet: the lab resolves no names, use IP addresses")
 )
 
+// udpReadBuffer is what each SIP UDP socket asks the kernel to queue.
+const udpReadBuffer = 4 << 20
+
 // Config says where an element listens and how it presents itself.
 type Config struct {
 	// Listen is "ip:port". The IP must be specific: a UDP socket bound to
@@ -147,6 +150,13 @@ func (e *Endpoint) bind(ap netip.AddrPort, transports []string) error {
 			pc, err := net.ListenPacket("udp", netip.AddrPortFrom(ap.Addr(), port).String())
 			if err != nil {
 				return fmt.Errorf("sipnet: listen udp %s: %w", ap, err)
+			}
+			// sipgo reads each socket from one goroutine: a burst (a
+			// classroom re-registering at once, a sipp run) must wait in
+			// the kernel, not be dropped by it. The kernel caps this at
+			// net.core.rmem_max; best effort.
+			if uc, ok := pc.(*net.UDPConn); ok {
+				_ = uc.SetReadBuffer(udpReadBuffer)
 			}
 			e.udp = pc
 			port = pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
