@@ -1,0 +1,267 @@
+package b2bua
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// BLF: busy lamp fields through the dialog event package (RFC 6665
+// SUBSCRIBE/NOTIFY, RFC 4235 dialog-info). A phone subscribes to an
+// extension at the PBX; the PBX is the notifier, because it sees every
+// call of every user.
+
+const (
+	// maxSubExpires caps a subscription; phones refresh before it ends.
+	maxSubExpires  = 3600
+	dialogInfoType = "application/dialog-info+xml"
+)
+
+// Lamp states, as RFC 4235 names dialog states.
+const (
+	LampIdle      = "terminated" // no call: lamp off
+	LampEarly     = "early"      // ringing: lamp blinks
+	LampConfirmed = "confirmed"  // in a call: lamp on
+)
+
+// subscription is one BLF watcher.
+type subscription struct {
+	dlg     dialog
+	user    string // whose lamp
+	watcher string
+	expires time.Time
+	timer   *time.Timer
+
+	sendMu  sync.Mutex // NOTIFYs of one subscription go out in order
+	version int
+	lamp    string
+	callID  string // the dialog id reported with the lamp
+	done    bool
+	last    string // outcome of the last NOTIFY, for status
+}
+
+// SubscriptionStatus is a BLF watcher in status.
+type SubscriptionStatus struct {
+	Watcher    string    `json:"watcher"`
+	User       string    `json:"user"`
+	Lamp       string    `json:"lamp"`
+	Version    int       `json:"version"`
+	Expires    time.Time `json:"expires"`
+	LastNotify string    `json:"last_notify,omitempty"`
+}
+
+func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	if b.check(req, tx) {
+		return
+	}
+	ev := req.GetHeader("Event")
+	if ev == nil || strings.ToLower(strings.TrimSpace(strings.SplitN(ev.Value(), ";", 2)[0])) != "dialog" {
+		b.reply(tx, req, 489, "Bad Event", "this PBX serves the dialog event package (BLF)",
+			sip.NewHeader("Allow-Events", "dialog"))
+		return
+	}
+	expires := maxSubExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || n < 0 {
+			b.reply(tx, req, sip.StatusBadRequest, "Bad Request", "Expires is not a number of seconds")
+			return
+		}
+		expires = min(n, maxSubExpires)
+	}
+	if toTag(req) != "" {
+		b.refreshSubscription(req, tx, expires)
+		return
+	}
+	ext, ok := b.cfg.DialPlan.Lookup(req.Recipient.User)
+	if !ok || ext.Target.Kind != KindUser {
+		b.reply(tx, req, sip.StatusNotFound, "Not Found", "no user extension "+req.Recipient.User)
+		return
+	}
+	ct := req.Contact()
+	if ct == nil {
+		b.reply(tx, req, sip.StatusBadRequest, "Bad Request", "SUBSCRIBE without Contact")
+		return
+	}
+	localTag := sip.GenerateTagN(10)
+	req.To().Params.Add("tag", localTag)
+	s := &subscription{
+		user:    ext.Target.User,
+		watcher: req.From().Address.String(),
+		expires: time.Now().Add(time.Duration(expires) * time.Second),
+		dlg: dialog{
+			callID: callID(req), localTag: localTag, remoteTag: fromTag(req),
+			localURI: req.To().Address, remoteURI: req.From().Address,
+			remoteSeq: req.CSeq().SeqNo, remoteSeqSet: true,
+			remoteTarget: *ct.Address.Clone(), routeSet: routeSetFrom(req, false),
+		},
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	res.AppendHeader(b.contact())
+	if expires > 0 {
+		b.mu.Lock()
+		if b.subs == nil {
+			b.subs = map[dialogKey]*subscription{}
+		}
+		b.subs[dialogKey{s.dlg.callID, s.dlg.localTag}] = s
+		b.mu.Unlock()
+		s.timer = time.AfterFunc(time.Duration(expires)*time.Second, func() { b.endSubscription(s, "timeout") })
+	}
+	b.send(tx, res)
+	b.log.Info("BLF subscription", "watcher", s.watcher, "user", s.user, "expires", expires, "call_id", s.dlg.callID)
+	// RFC 6665 §4.2.1: a NOTIFY with the current state follows at once
+	// (the last one, when Expires: 0 only fetched the state).
+	if expires == 0 {
+		b.notifyBLF(s, true, "timeout")
+		return
+	}
+	b.notifyBLF(s, false, "")
+}
+
+func (b *B2BUA) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, expires int) {
+	b.mu.Lock()
+	s := b.subs[dialogKey{callID(req), toTag(req)}]
+	ok := s != nil && s.dlg.remoteTag == fromTag(req) && s.dlg.acceptSeq(req.CSeq().SeqNo)
+	b.mu.Unlock()
+	if !ok {
+		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "")
+		return
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	b.send(tx, res)
+	if expires == 0 {
+		b.endSubscription(s, "timeout")
+		return
+	}
+	b.mu.Lock()
+	s.expires = time.Now().Add(time.Duration(expires) * time.Second)
+	b.mu.Unlock()
+	s.timer.Reset(time.Duration(expires) * time.Second)
+	b.notifyBLF(s, false, "")
+}
+
+// endSubscription sends the final NOTIFY and forgets the watcher.
+func (b *B2BUA) endSubscription(s *subscription, reason string) {
+	b.mu.Lock()
+	delete(b.subs, dialogKey{s.dlg.callID, s.dlg.localTag})
+	b.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	b.notifyBLF(s, true, reason)
+}
+
+// lamp is user's BLF state now, and the Call-ID it reports.
+func (b *B2BUA) lampLocked(user string) (string, string) {
+	state, id := LampIdle, ""
+	for _, c := range b.calls {
+		if c.state == StateEnded {
+			continue
+		}
+		for _, l := range c.legs {
+			if l == nil || l.state == legTerminated || c.legs[l.idx] != l {
+				continue
+			}
+			if userOf(l.peer) != user {
+				continue
+			}
+			switch {
+			case l.state == legConfirmed:
+				return LampConfirmed, l.dlg.callID
+			case state == LampIdle:
+				state, id = LampEarly, l.dlg.callID
+			}
+		}
+	}
+	return state, id
+}
+
+// blfChanged re-evaluates every lamp after a call changed state and
+// notifies the watchers whose lamp changed.
+func (b *B2BUA) blfChanged() {
+	b.mu.Lock()
+	var due []*subscription
+	for _, s := range b.subs {
+		lamp, _ := b.lampLocked(s.user)
+		if lamp != s.lamp {
+			due = append(due, s)
+		}
+	}
+	b.mu.Unlock()
+	for _, s := range due {
+		go b.notifyBLF(s, false, "")
+	}
+}
+
+// notifyBLF sends s the user's current lamp in a dialog-info NOTIFY.
+func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	b.mu.Lock()
+	if s.done {
+		b.mu.Unlock()
+		return
+	}
+	lamp, id := b.lampLocked(s.user)
+	if !final && lamp == s.lamp && s.version > 0 {
+		b.mu.Unlock()
+		return
+	}
+	s.done = final
+	s.lamp, s.callID = lamp, id
+	version := s.version
+	s.version++
+	req := s.dlg.request(sip.NOTIFY, 0)
+	left := int(time.Until(s.expires).Seconds())
+	b.mu.Unlock()
+	state := fmt.Sprintf("active;expires=%d", max(left, 1))
+	if final {
+		state = "terminated;reason=" + reason
+	}
+	req.AppendHeader(sip.NewHeader("Event", "dialog"))
+	req.AppendHeader(sip.NewHeader("Subscription-State", state))
+	req.AppendHeader(sip.NewHeader("Content-Type", dialogInfoType))
+	req.AppendHeader(b.contact())
+	req.SetBody([]byte(dialogInfo(version, "sip:"+s.user+"@"+b.cfg.Domain, lamp, id)))
+	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+	defer cancel()
+	res, err := b.do(ctx, req)
+	out := ""
+	if err != nil {
+		out = "no answer: " + err.Error()
+	} else {
+		out = fmt.Sprintf("%d %s (%s)", res.StatusCode, res.Reason, lamp)
+		if res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+			// The watcher forgot the subscription (RFC 6665 §4.1.3).
+			b.mu.Lock()
+			delete(b.subs, dialogKey{s.dlg.callID, s.dlg.localTag})
+			b.mu.Unlock()
+		}
+	}
+	b.mu.Lock()
+	s.last = out
+	b.mu.Unlock()
+	b.log.Info("BLF NOTIFY", "user", s.user, "lamp", lamp, "version", version, "result", out)
+}
+
+// dialogInfo is the RFC 4235 body: full state, one dialog element while
+// the user is in a call, none when idle.
+func dialogInfo(version int, entity, lamp, callID string) string {
+	var d string
+	if lamp != LampIdle {
+		d = fmt.Sprintf("  <dialog id=\"%s\"><state>%s</state></dialog>\n", xmlEscape(callID), lamp)
+	}
+	return fmt.Sprintf("<?xml version=\"1.0\"?>\n<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\"%d\" state=\"full\" entity=\"%s\">\n%s</dialog-info>\n",
+		version, xmlEscape(entity), d)
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
+}

@@ -1,0 +1,98 @@
+package b2bua
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/uaclient"
+)
+
+var lampRe = regexp.MustCompile(`<state>(\w+)</state>`)
+
+// A watcher subscribes to bob's extension (dialog event package): the lamp
+// is off, blinks while alice's call rings bob, is on while they talk and
+// off again after; unsubscribing ends with a terminated NOTIFY.
+func TestBLFLampFollowsCalls(t *testing.T) {
+	l := newLab(t, labOpts{}, "alice", "bob")
+	alice, bob := l.phone("alice"), l.phone("bob")
+	w := newRawUA(t, netip.MustParseAddrPort("127.0.9.92:0"), "dave")
+	pbx := l.pbx.LocalAddr()
+	callID, tag := "blf-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
+	subscribe := func(cseq int, toTag string, expires int) *sip.Response {
+		to := fmt.Sprintf("<sip:101@%s>", pbx)
+		if toTag != "" {
+			to += ";tag=" + toTag
+		}
+		w.send(pbx, fmt.Sprintf("SUBSCRIBE sip:101@%s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <sip:dave@%s>;tag=%s\r\n"+
+			"To: %s\r\nCall-ID: %s\r\nCSeq: %d SUBSCRIBE\r\nContact: <sip:dave@%s>\r\nEvent: dialog\r\n"+
+			"Accept: application/dialog-info+xml\r\nExpires: %d\r\nContent-Length: 0\r\n\r\n",
+			pbx, w.via(), domain, tag, to, callID, cseq, w.addr, expires))
+		return w.response(sip.SUBSCRIBE, 200, 5*time.Second)
+	}
+	// lamp reads the next NOTIFY, answers it and returns the lamp state.
+	lamp := func() (string, string) {
+		t.Helper()
+		n, src := w.request(sip.NOTIFY, 5*time.Second)
+		w.respond(n, src, 200, "OK", "")
+		if n.GetHeader("Event").Value() != "dialog" || n.ContentType().Value() != dialogInfoType {
+			t.Fatalf("NOTIFY:\n%s", n)
+		}
+		state := LampIdle
+		if m := lampRe.FindSubmatch(n.Body()); m != nil {
+			state = string(m[1])
+		}
+		return state, n.GetHeader("Subscription-State").Value()
+	}
+
+	res := subscribe(1, "", 600)
+	if res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	toTag, _ := res.To().Params.Get("tag")
+	if s, _ := lamp(); s != LampIdle {
+		t.Fatalf("initial lamp %s", s)
+	}
+	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := lamp(); s != LampEarly {
+		t.Fatalf("ringing lamp %s", s)
+	}
+	if _, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Answer(""); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := lamp(); s != LampConfirmed {
+		t.Fatalf("talking lamp %s", s)
+	}
+	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Hangup(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := lamp(); s != LampIdle {
+		t.Fatalf("lamp after hang-up %s", s)
+	}
+	if st := l.pbx.Status(); len(st.BLF) != 1 || st.BLF[0].User != "bob" {
+		t.Fatalf("status BLF: %+v", st.BLF)
+	}
+	if res := subscribe(2, toTag, 0); res.StatusCode != 200 {
+		t.Fatalf("unsubscribe: %d", res.StatusCode)
+	}
+	if s, ss := lamp(); s != LampIdle || !strings.HasPrefix(ss, "terminated") {
+		t.Fatalf("final NOTIFY: %s %s", s, ss)
+	}
+	if n := len(l.pbx.Status().BLF); n != 0 {
+		t.Fatalf("%d subscriptions left", n)
+	}
+}

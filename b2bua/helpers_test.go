@@ -1,0 +1,222 @@
+package b2bua
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/proxy"
+	"github.com/siplab/siplab/registrar"
+	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/uaclient"
+)
+
+// This package's tests use loopback block 127.0.9.0/24: proxy .10,
+// registrar .20, the PBX .30, phones from .50 up, raw test sockets .90 up.
+const (
+	domain        = "siplab.test"
+	proxyIP       = "127.0.9.10"
+	registrarIP   = "127.0.9.20"
+	pbxIP         = "127.0.9.30"
+	testDialPlan  = "100 alice\n101 bob busy=102 noanswer=voicemail:bob timeout=2s\n102 carol\n103 dave\n*97 voicemail\n"
+	testUsersFile = "alice pw-alice\nbob pw-bob\ncarol pw-carol\ndave pw-dave\n"
+)
+
+func TestMain(m *testing.M) {
+	// The daemons set this in main: relayed INVITEs outgrow sipgo's default.
+	sip.UDPMTUSize = 9000
+	os.Exit(m.Run())
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("B2BUA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// lab is registrar + proxy + PBX + phones on loopback, the platform as the
+// Docker lab wires it: phones register and call through the proxy, the
+// proxy relays calls for the PBX's address to it, the PBX reaches callees
+// through the proxy.
+type lab struct {
+	t      testing.TB
+	reg    *registrar.Registrar
+	proxy  netip.AddrPort
+	pbx    *B2BUA
+	phones map[string]*uaclient.Phone
+	vmDir  string
+}
+
+type labOpts struct {
+	settings *Settings
+	// direct sends callee legs to the binding's source, not the proxy.
+	direct   bool
+	maxCalls int
+}
+
+func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
+	t.Helper()
+	log := testLogger(t)
+	users, err := sipauth.ParseUsers(strings.NewReader(testUsersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l := &lab{t: t, phones: map[string]*uaclient.Phone{}, vmDir: t.TempDir()}
+
+	regEP, err := sipnet.Listen(sipnet.Config{Listen: registrarIP + ":0", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { regEP.Close() })
+	proxyEP, err := sipnet.Listen(sipnet.Config{Listen: proxyIP + ":0", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxyEP.Close() })
+	l.proxy = proxyEP.Addr()
+	reg, err := registrar.New(registrar.Config{Domain: domain, Users: users,
+		TrustedProxies: []netip.Prefix{netip.PrefixFrom(l.proxy.Addr(), 32)}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	l.reg = reg
+	reg.Attach(regEP.Server)
+	if err := regEP.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(proxy.Config{Domain: domain, Location: reg, Registrar: regEP.Addr().String(),
+		Auth: reg.Authenticator(), AuthInvites: true, Relay: true, Logger: log}, proxyEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	if err := px.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	dp, err := ParseDialPlan(strings.NewReader(testDialPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbxEP, err := sipnet.Listen(sipnet.Config{Listen: pbxIP + ":0", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Domain: domain, Location: reg, Proxy: l.proxy.String(), DialPlan: dp,
+		VoicemailDir: l.vmDir, Settings: opts.settings, MaxCalls: opts.maxCalls, Logger: log}
+	if opts.direct {
+		cfg.Proxy = ""
+	}
+	pbx, err := New(cfg, pbxEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		pbx.Shutdown(sctx)
+		pbx.Close()
+	})
+	if err := pbx.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.pbx = pbx
+
+	for i, name := range phones {
+		l.addPhone(ctx, name, netip.AddrFrom4([4]byte{127, 0, 9, byte(50 + i)}))
+	}
+	for name, ph := range l.phones {
+		wctx, c := context.WithTimeout(ctx, 10*time.Second)
+		_, err := ph.WaitRegistration(wctx, uaclient.RegRegistered)
+		c()
+		if err != nil {
+			t.Fatalf("%s did not register: %v", name, err)
+		}
+	}
+	return l
+}
+
+func (l *lab) addPhone(ctx context.Context, name string, ip netip.Addr) *uaclient.Phone {
+	l.t.Helper()
+	ph, err := uaclient.New(uaclient.Config{
+		Name: name, Password: "pw-" + name, Domain: domain, Proxy: l.proxy.String(),
+		Listen: ip.String() + ":0", AutoRegister: true, Logger: testLogger(l.t),
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		ph.Shutdown(sctx)
+		ph.Close()
+	})
+	if err := ph.Start(ctx); err != nil {
+		l.t.Fatal(err)
+	}
+	l.phones[name] = ph
+	return ph
+}
+
+// dial is what a phone dials to reach ext at the PBX (through its proxy).
+func (l *lab) dial(ext string) string {
+	return ext + "@" + l.pbx.LocalAddr().String()
+}
+
+func (l *lab) phone(name string) *uaclient.Phone { return l.phones[name] }
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// callOf finds the PBX call whose caller leg has Call-ID cid.
+func (l *lab) callOf(cid string) (CallStatus, bool) {
+	for _, c := range l.pbx.Status().Calls {
+		for _, lg := range c.Legs {
+			if lg.Leg == "a" && lg.CallID == cid {
+				return c, true
+			}
+		}
+	}
+	return CallStatus{}, false
+}
+
+func legOf(c CallStatus, name string) LegStatus {
+	for _, l := range c.Legs {
+		if l.Leg == name {
+			return l
+		}
+	}
+	return LegStatus{}
+}
+
+func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,171 @@
+package b2bua
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Reliable provisional responses (RFC 3262) on the legs the PBX
+// originates: the INVITE says Supported: 100rel; a 18x that requires it
+// carries RSeq and is acknowledged with PRACK, the way ACK acknowledges a
+// 200, inside the early dialog.
+
+// requires100rel reports whether a provisional response must be PRACKed,
+// and its RSeq.
+func requires100rel(res *sip.Response) (uint32, bool) {
+	if res.StatusCode <= 100 || res.StatusCode >= 200 {
+		return 0, false
+	}
+	req := false
+	for _, h := range res.GetHeaders("Require") {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(tag), "100rel") {
+				req = true
+			}
+		}
+	}
+	rs := res.GetHeader("RSeq")
+	if !req || rs == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(rs.Value()), 10, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+// prack acknowledges a reliable provisional on leg l, once per RSeq (the
+// callee retransmits the 18x until our PRACK arrives: answer each copy).
+func (c *Call) prack(l *leg, res *sip.Response, rseq uint32) {
+	b := c.b
+	b.mu.Lock()
+	if l.prackedRSeq >= rseq && l.prackReq != nil {
+		// A retransmission of a 18x we already acknowledged: our PRACK was
+		// lost, send the same one again (same CSeq, new transaction).
+		req := l.prackReq.Clone()
+		b.mu.Unlock()
+		req.RemoveHeader("Via")
+		go c.sendPrack(l, req)
+		return
+	}
+	l.prackedRSeq = rseq
+	req := l.dlg.request(sip.PRACK, 0)
+	req.AppendHeader(sip.NewHeader("RAck", fmt.Sprintf("%d %d INVITE", rseq, res.CSeq().SeqNo)))
+	req.AppendHeader(c.correlation())
+	l.prackReq = req.Clone()
+	b.mu.Unlock()
+	go c.sendPrack(l, req)
+}
+
+func (c *Call) sendPrack(l *leg, req *sip.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+	defer cancel()
+	res, err := c.b.do(ctx, req)
+	if err != nil {
+		c.event("PRACK on leg %s got no answer: %v", legNames[l.idx], err)
+		return
+	}
+	c.event("PRACK %s on leg %s: %d %s", req.GetHeader("RAck").Value(), legNames[l.idx], res.StatusCode, res.Reason)
+}
+
+// --- towards the caller: the PBX as UAS sends 18x reliably --------------
+
+func hasOptionTag(m interface{ GetHeaders(string) []sip.Header }, header, tag string) bool {
+	for _, h := range m.GetHeaders(header) {
+		for _, t := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(t), tag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reliable18x is a provisional sent reliably on the caller's leg.
+type reliable18x struct {
+	rseq    uint32
+	cseq    uint32
+	pracked chan struct{}
+}
+
+// sendReliable sends res (a 18x) on the caller's leg with Require: 100rel
+// and the next RSeq, retransmitting it at T1 doubling until its PRACK
+// arrives, a final response goes out (stop) or 64*T1 pass (RFC 3262 §3).
+func (c *Call) sendReliable(tx sip.ServerTransaction, req *sip.Request, res *sip.Response, stop <-chan struct{}) {
+	b := c.b
+	b.mu.Lock()
+	c.rseqA++
+	r := &reliable18x{rseq: c.rseqA, cseq: req.CSeq().SeqNo, pracked: make(chan struct{})}
+	c.relA = r
+	b.mu.Unlock()
+	res.AppendHeader(sip.NewHeader("Require", "100rel"))
+	res.AppendHeader(sip.NewHeader("RSeq", strconv.FormatUint(uint64(r.rseq), 10)))
+	b.send(tx, res)
+	go func() {
+		interval := sip.T1
+		deadline := time.NewTimer(64 * sip.T1)
+		defer deadline.Stop()
+		for {
+			select {
+			case <-r.pracked:
+				return
+			case <-stop:
+				return
+			case <-b.done:
+				return
+			case <-deadline.C:
+				c.event("no PRACK for reliable %d (RSeq %d) on leg a", res.StatusCode, r.rseq)
+				return
+			case <-time.After(interval):
+				_ = tx.Respond(res)
+				interval = min(2*interval, sip.T2)
+			}
+		}
+	}()
+}
+
+// onPrack acknowledges a PRACK for our reliable provisional (RAck must
+// name it: RSeq, the INVITE's CSeq and method), else 481.
+func (b *B2BUA) onPrack(req *sip.Request, tx sip.ServerTransaction) {
+	if b.check(req, tx) {
+		return
+	}
+	l := b.inDialog(req, tx)
+	if l == nil {
+		return
+	}
+	c := l.c
+	var rseq, cseq uint32
+	var method string
+	if h := req.GetHeader("RAck"); h != nil {
+		_, err := fmt.Sscanf(h.Value(), "%d %d %s", &rseq, &cseq, &method)
+		if err != nil {
+			rseq = 0
+		}
+	}
+	b.mu.Lock()
+	r := c.relA
+	match := l.idx == legA && r != nil && rseq == r.rseq && cseq == r.cseq && strings.EqualFold(method, "INVITE")
+	if match {
+		select {
+		case <-r.pracked:
+		default:
+			close(r.pracked)
+		}
+	}
+	b.mu.Unlock()
+	if !match {
+		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "RAck matches no reliable provisional")
+		return
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	res.AppendHeader(c.correlation())
+	b.send(tx, res)
+	c.event("PRACK %d %d INVITE from leg a: 200 OK", rseq, cseq)
+}

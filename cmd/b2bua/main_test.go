@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siplab/siplab/b2bua"
+)
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan")
+	if err := os.WriteFile(plan, []byte("100 alice\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"no flags", nil, errUsage},
+		{"no dial plan", []string{"-sip", "127.0.9.31:0", "-location", "http://127.0.9.20:1"}, errUsage},
+		{"bad setting", []string{"-sip", "127.0.9.31:0", "-location", "http://x", "-dialplan", plan, "-moh", "loud"}, errUsage},
+		{"stray argument", []string{"-sip", "127.0.9.31:0", "extra"}, errUsage},
+		{"set without value", []string{"set", "moh"}, errUsage},
+		{"missing plan file", []string{"-sip", "127.0.9.31:0", "-location", "http://x", "-dialplan", filepath.Join(dir, "nope")}, b2bua.ErrDialPlan},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), tc.args, io.Discard, io.Discard)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// The daemon serves its control socket: status (text and JSON with a
+// summary) and set change a live toggle.
+func TestDaemonStatusAndSet(t *testing.T) {
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan")
+	if err := os.WriteFile(plan, []byte("100 alice\n*97 voicemail\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "b2bua.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-sip", "127.0.9.31:0", "-location", "http://127.0.9.20:1", "-dialplan", plan,
+			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	var out bytes.Buffer
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out.Reset()
+		err := run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var st b2bua.Status
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Summary, "0 active call(s)") || !st.Settings.MediaAnchor {
+		t.Fatalf("status: %+v", st)
+	}
+
+	out.Reset()
+	if err := run(context.Background(), []string{"set", "media_anchor", "off", "-ctl", sock}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out.String()) != "media_anchor = off" {
+		t.Fatalf("set printed %q", out.String())
+	}
+	if err := run(context.Background(), []string{"set", "rport", "on", "-ctl", sock}, io.Discard, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("unknown setting: %v", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"status", "-ctl", sock}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "media direct") || !strings.Contains(out.String(), "media_anchor=off") {
+		t.Fatalf("text status:\n%s", out.String())
+	}
+}
