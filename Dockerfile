@@ -27,7 +27,7 @@ RUN go mod download
 COPY . .
 RUN mkdir -p /out && \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
-      $(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./cmd/... | grep -v '/cmd/siplab$')
+      $(grep -v '^#' lab-nets/daemons | sed '/^$/d; s|^|./cmd/|')
 
 FROM scratch AS source
 COPY --from=build /out/ /

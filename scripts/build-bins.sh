@@ -2,7 +2,7 @@
 # Compiles the lab daemons as static binaries into bin/, the build context of
 # the Dockerfile's `prebuilt` stage (no registry needed).
 #
-#   scripts/build-bins.sh              # every main under cmd/ except the host CLI
+#   scripts/build-bins.sh              # the lab's daemons (lab-nets/daemons)
 #   scripts/build-bins.sh natrouter    # only these
 #
 # The host CLI cmd/siplab is left out: it drives Docker from the host and has
@@ -21,6 +21,9 @@ else
 fi
 [ ${#pkgs[@]} -gt 0 ] || { echo "build-bins: no commands to build" >&2; exit 1; }
 
+# bin/ is the prebuilt image's whole content: start empty, so nothing built
+# earlier for another purpose ends up in the lab image.
+rm -rf bin
 mkdir -p bin
 CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/ "${pkgs[@]}"
 echo "build-bins: built ${pkgs[*]} into bin/"
