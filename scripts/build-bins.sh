@@ -17,7 +17,7 @@ if [ $# -gt 0 ]; then
     pkgs+=("./cmd/$c")
   done
 else
-  mapfile -t pkgs < <(go list -f '{{if eq .Name "main"}}{{.Dir}}{{end}}' ./cmd/... | sed "s|^$PWD|.|" | grep -v '^\./cmd/siplab$')
+  mapfile -t pkgs < <(grep -v '^#' lab-nets/daemons | sed '/^$/d; s|^|./cmd/|')
 fi
 [ ${#pkgs[@]} -gt 0 ] || { echo "build-bins: no commands to build" >&2; exit 1; }
 
