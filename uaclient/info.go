@@ -91,13 +91,8 @@ func (p *Phone) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
-	c := p.matchDialog(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !c.acceptSeq(req) {
-		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
 		return
 	}
 	if len(req.Body()) == 0 {

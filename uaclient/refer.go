@@ -257,13 +257,8 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		p.respondLog(tx, req, sip.StatusForbidden, "Forbidden", p.warning(399, "REFER outside a dialog is not accepted"))
 		return
 	}
-	c := p.matchDialog(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !c.acceptSeq(req) {
-		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
 		return
 	}
 	hs := req.GetHeaders("Refer-To")
@@ -460,13 +455,8 @@ func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		p.onSubscriptionNotify(ev, req, tx)
 		return
 	}
-	c := p.matchDialog(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !c.acceptSeq(req) {
-		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
 		return
 	}
 	p.onReferNotify(c, req, tx)

@@ -395,13 +395,8 @@ func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction
 }
 
 func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := p.matchDialog(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !c.acceptSeq(req) {
-		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
 		return
 	}
 	p.mu.Lock()
@@ -497,13 +492,8 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
-	c := p.matchDialog(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !c.acceptSeq(req) {
-		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
 		return
 	}
 	p.respondLog(tx, req, sip.StatusOK, "OK")
@@ -549,4 +539,20 @@ func (p *Phone) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.respondLog(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
+}
+
+// inDialog admits an in-dialog request: it finds the dialog (481 when there
+// is none) and checks the CSeq is not going backwards (500, RFC 3261
+// §12.2.2). It returns nil when it has already answered.
+func (p *Phone) inDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
+	c := p.matchDialog(req)
+	if c == nil {
+		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return nil
+	}
+	if !c.acceptSeq(req) {
+		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
+		return nil
+	}
+	return c
 }
