@@ -123,31 +123,11 @@ func (c *Call) reinvite(ctx context.Context) error {
 		cancel()
 		p.mu.Lock()
 	}
-	switch {
-	case c.state != StateConfirmed:
-		st := c.state
-		p.mu.Unlock()
-		return fmt.Errorf("%w: call %s is %s", ErrCallState, c.id, st)
-	case c.reinviting || (c.ackCh != nil && !c.acked):
-		p.mu.Unlock()
-		return fmt.Errorf("%w: call %s has an offer/answer exchange in progress", ErrCallState, c.id)
+	s, desc, done, restore, err := c.startOfferLocked()
+	if err != nil {
+		return err
 	}
-	c.reinviting = true
-	prevLocal, prevDir := c.local, c.localDir
-	s := p.settings
-	desc := c.localDescriptionLocked(s, c.wantedDirLocked(s))
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		c.reinviting = false
-		p.notifyLocked()
-		p.mu.Unlock()
-	}()
-	restore := func() {
-		p.mu.Lock()
-		c.local, c.localDir = prevLocal, prevDir
-		p.mu.Unlock()
-	}
+	defer done()
 	body, err := sdpneg.Build(desc)
 	if err != nil {
 		restore()
@@ -270,4 +250,39 @@ func (c *Call) onReinvite2xx(tx sip.ClientTransaction, req *sip.Request, res *si
 	c.startMedia()
 	p.notify()
 	return nil
+}
+
+// startOfferLocked claims a confirmed call for one offer/answer exchange of
+// ours (re-INVITE or UPDATE): only one may be in progress, and not while
+// our own answer still waits for its ACK. p.mu must be held; it is released
+// on return. done ends the claim; restore puts the previous local
+// description back when the exchange fails.
+func (c *Call) startOfferLocked() (s liveSettings, desc sdpneg.Description, done, restore func(), err error) {
+	p := c.p
+	switch {
+	case c.state != StateConfirmed:
+		st := c.state
+		p.mu.Unlock()
+		return s, desc, nil, nil, fmt.Errorf("%w: call %s is %s, not confirmed", ErrCallState, c.id, st)
+	case c.reinviting || (c.ackCh != nil && !c.acked):
+		p.mu.Unlock()
+		return s, desc, nil, nil, fmt.Errorf("%w: call %s has an offer/answer exchange in progress", ErrCallState, c.id)
+	}
+	c.reinviting = true
+	prevLocal, prevDir := c.local, c.localDir
+	s = p.settings
+	desc = c.localDescriptionLocked(s, c.wantedDirLocked(s))
+	p.mu.Unlock()
+	done = func() {
+		p.mu.Lock()
+		c.reinviting = false
+		p.notifyLocked()
+		p.mu.Unlock()
+	}
+	restore = func() {
+		p.mu.Lock()
+		c.local, c.localDir = prevLocal, prevDir
+		p.mu.Unlock()
+	}
+	return s, desc, done, restore, nil
 }

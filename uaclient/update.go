@@ -104,31 +104,11 @@ func (p *Phone) Update(ctx context.Context, ref string) error {
 		return err
 	}
 	p.mu.Lock()
-	switch {
-	case c.state != StateConfirmed:
-		st := c.state
-		p.mu.Unlock()
-		return fmt.Errorf("%w: call %s is %s; update needs a confirmed call", ErrCallState, c.id, st)
-	case c.reinviting || (c.ackCh != nil && !c.acked):
-		p.mu.Unlock()
-		return fmt.Errorf("%w: call %s has an offer/answer exchange in progress", ErrCallState, c.id)
+	s, desc, done, restore, err := c.startOfferLocked()
+	if err != nil {
+		return err
 	}
-	c.reinviting = true
-	prevLocal, prevDir := c.local, c.localDir
-	s := p.settings
-	desc := c.localDescriptionLocked(s, c.wantedDirLocked(s))
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		c.reinviting = false
-		p.notifyLocked()
-		p.mu.Unlock()
-	}()
-	restore := func() {
-		p.mu.Lock()
-		c.local, c.localDir = prevLocal, prevDir
-		p.mu.Unlock()
-	}
+	defer done()
 	body, err := sdpneg.Build(desc)
 	if err != nil {
 		restore()
