@@ -41,6 +41,11 @@ Live toggles (no restart):
                                  set router-a preset symmetric, set router-a pinhole 20s
   get <node>                     show the node's settings
 
+Reading the captures (captures/, or -dir <folder>):
+  ladder [-html out.html] [-list] [call]   one call across every capture point (default: the last call)
+  doctor [call]                            diagnose the classic failures, naming the evidence
+  explain [call] [n]                       every line of message n explained, and what is wrong with it here
+
 Anything else:
   exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)
 
@@ -79,6 +84,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	if cmd == "demo" {
 		return demo(ctx, rest)
+	}
+	// Reading captures needs no Docker: works on a copied captures/ folder.
+	switch cmd {
+	case "ladder":
+		return ladderCmd(rest)
+	case "doctor":
+		return doctorCmd(rest)
+	case "explain":
+		return explainCmd(rest)
 	}
 	r, err := runner()
 	if err != nil {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/ladder"
+)
+
+// labNames is the lab's address plan (docker-compose.yml, lab-nets/): the
+// ladder names its columns from it. A router is named by its public
+// address; the proxy has one address on the internet and one on the core.
+func labNames() ladder.Names {
+	m := ladder.Names{}
+	add := func(addr, name, role string) { m[netip.MustParseAddr(addr)] = ladder.Host{Name: name, Role: role} }
+	add("192.168.1.50", "alice", "phone")
+	add("192.168.2.50", "bob", "phone")
+	add("192.168.2.51", "carol", "phone")
+	add("192.168.1.1", "router-a", "router lan")
+	add("192.168.2.1", "router-b", "router lan")
+	add("203.0.113.2", "router-a", "router wan")
+	add("203.0.113.3", "router-b", "router wan")
+	add("203.0.113.10", "proxy", "proxy")
+	add("10.0.0.10", "proxy", "proxy core")
+	add("10.0.0.20", "registrar", "registrar")
+	return m
+}
+
+// loadCalls reads every capture file in dir (each node's rotated files and
+// the current one) merged by time, and groups the SIP into calls.
+func loadCalls(dir string) ([]*ladder.Call, error) {
+	if dir == "" {
+		root, err := labctl.FindRoot()
+		if err != nil {
+			return nil, err
+		}
+		dir = filepath.Join(root, "captures")
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no *.pcapng files in %s (is the lab up? see docs/capture.md)", dir)
+	}
+	sort.Strings(paths)
+	tr, err := capture.ReadFiles(paths...)
+	if err != nil {
+		return nil, err
+	}
+	calls := ladder.Build(tr, labNames())
+	if len(calls) == 0 {
+		return nil, fmt.Errorf("%w (%d files in %s)", ladder.ErrNoCalls, len(paths), dir)
+	}
+	return calls, nil
+}
+
+func ladderCmd(args []string) error {
+	fs := flag.NewFlagSet("ladder", flag.ContinueOnError)
+	dir := fs.String("dir", "", "capture folder (default: the lab's captures/)")
+	html := fs.String("html", "", "also write the ladder as one self-contained HTML file")
+	list := fs.Bool("list", false, "list the calls in the capture and exit")
+	all := fs.Bool("all", false, "with -list: include REGISTER, OPTIONS and other non-call dialogs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return fmt.Errorf("%w: ladder takes at most one call (Call-ID or index)", errUsage)
+	}
+	calls, err := loadCalls(*dir)
+	if err != nil {
+		return err
+	}
+	if *list {
+		for i, c := range calls {
+			if *all || c.IsInvite() {
+				fmt.Printf("%3d  %s  %s\n", i+1, c.ID, c.Summary())
+			}
+		}
+		return nil
+	}
+	c, err := ladder.Find(calls, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if err := ladder.WriteText(os.Stdout, c); err != nil {
+		return err
+	}
+	if *html != "" {
+		f, err := os.Create(*html)
+		if err != nil {
+			return err
+		}
+		err = ladder.WriteHTML(f, c)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return errors.Join(err, os.Remove(*html))
+		}
+		fmt.Fprintln(os.Stderr, "wrote", *html)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package doctor diagnoses the classic SIP/NAT failures from captures: each
+// rule reads one call (ladder.Call: every copy of every message across the
+// capture points) and reports findings that name their evidence — the
+// message number in that call's ladder and the capture point that saw it.
+//
+// Rules are a small registry, one file per rule, like the ALG faults: a
+// new diagnosis is a new file whose init calls register.
+package doctor
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/siplab/siplab/ladder"
+)
+
+// Severity orders findings: an error explains a failure, a warning is a lie
+// something else papered over.
+type Severity int
+
+const (
+	Warning Severity = iota + 1
+	Error
+)
+
+func (s Severity) String() string {
+	if s == Error {
+		return "error"
+	}
+	return "warning"
+}
+
+// Evidence points at one message (or stream) of the call.
+type Evidence struct {
+	// N is the message's number in the call's ladder (1-based); 0 for RTP.
+	N     int
+	Iface string // capture point, "router-a/wan"
+	What  string // the line or fact that shows it
+}
+
+func (e Evidence) String() string {
+	if e.N == 0 {
+		return fmt.Sprintf("%s: %s", e.Iface, e.What)
+	}
+	return fmt.Sprintf("#%d at %s: %s", e.N, e.Iface, e.What)
+}
+
+// Finding is one diagnosis.
+type Finding struct {
+	Rule     string
+	Severity Severity
+	Summary  string
+	// Fix is the remedy, in the lab's terms.
+	Fix      string
+	Evidence []Evidence
+}
+
+// Rule is one registered diagnosis.
+type Rule struct {
+	Name  string
+	Title string
+	Check func(c *ladder.Call) []Finding
+}
+
+var rules = map[string]Rule{}
+
+func register(r Rule) {
+	if _, dup := rules[r.Name]; dup {
+		panic("doctor: duplicate rule " + r.Name)
+	}
+	rules[r.Name] = r
+}
+
+// Rules returns the registered rules sorted by name.
+func Rules() []Rule {
+	out := make([]Rule, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Check runs every rule on the call; errors first, then by rule name.
+func Check(c *ladder.Call) []Finding {
+	var out []Finding
+	for _, r := range Rules() {
+		for _, f := range r.Check(c) {
+			f.Rule = r.Name
+			out = append(out, f)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Severity > out[j].Severity })
+	return out
+}
+
+// publicSide reports whether a capture point is on the internet side of a
+// router: the lab names them "<router>/wan".
+func publicSide(iface string) bool { return strings.HasSuffix(iface, "/wan") }
+
+// node is the capture point's router: "router-a/wan" → "router-a".
+func node(iface string) string {
+	n, _, _ := strings.Cut(iface, "/")
+	return n
+}
+
+// addrOf is hostAddr for a sip: URI's host[:port].
+func addrOf(hostport string) (netip.Addr, bool) { return hostAddr(hostport) }
+
+// hostAddr parses the host of "192.168.1.50:5060", "[::1]:5060" or a bare
+// address; ok is false for a name.
+func hostAddr(hostport string) (netip.Addr, bool) {
+	hostport = strings.TrimSpace(hostport)
+	if ap, err := netip.ParseAddrPort(hostport); err == nil {
+		return ap.Addr(), true
+	}
+	a, err := netip.ParseAddr(strings.Trim(hostport, "[]"))
+	return a, err == nil
+}
+
+func private(a netip.Addr) bool { return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() }
+
+// viaSentBy splits the top Via into sent-by and its parameters.
+func viaSentBy(via string) (sentBy string, params map[string]string) {
+	first, _, _ := strings.Cut(via, ",")
+	parts := strings.Split(first, ";")
+	f := strings.Fields(parts[0])
+	if len(f) == 2 {
+		sentBy = f[1]
+	}
+	params = map[string]string{}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		params[strings.ToLower(k)] = v
+	}
+	return sentBy, params
+}
+
+// uriHost returns the host[:port] of the first sip: URI in a header value.
+func uriHost(v string) string {
+	i := strings.Index(v, "sip:")
+	if i < 0 {
+		return ""
+	}
+	v = v[i+4:]
+	if at := strings.IndexByte(v, '@'); at >= 0 && at < strings.IndexAny(v+">", ">;") {
+		v = v[at+1:]
+	}
+	if end := strings.IndexAny(v, ">;?, "); end >= 0 {
+		v = v[:end]
+	}
+	return v
+}
+
+// sdpLines returns the SDP body's lines of one message ("c=IN IP4 ...").
+func sdpLines(m ladder.Message) []string {
+	if !m.SDP {
+		return nil
+	}
+	_, body, _ := strings.Cut(string(m.Payload), "\r\n\r\n")
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if l = strings.TrimRight(l, "\r"); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// copyKey identifies one message across its copies: top Via branch, CSeq
+// and start line (the Call-ID may be rewritten by an ALG, the branch is
+// not; a request and its response share branch and CSeq but not start line).
+func copyKey(m ladder.Message) string {
+	_, params := viaSentBy(m.Header("Via"))
+	return params["branch"] + "\x00" + m.Header("CSeq") + "\x00" + m.StartLine()
+}

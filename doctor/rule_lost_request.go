@@ -1,0 +1,94 @@
+package doctor
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/siplab/siplab/ladder"
+)
+
+// An INVITE or BYE that never reaches its target: every copy of the request
+// travels towards the proxy and none leaves it (no copy is sent from an
+// address another copy was sent to), and nothing but a timeout or a
+// cancellation answers it. Counting hops rather than routers keeps a
+// same-site call (both phones behind one router) from looking lost. In the lab that is the proxy routing to a private Contact
+// (contact_fixup off) or to a closed pinhole: the packet leaves the proxy
+// towards an address no router owns, so no capture point downstream sees it.
+func init() {
+	register(Rule{Name: "lost-request", Title: "INVITE or BYE that never reaches its target", Check: checkLost})
+}
+
+func checkLost(c *ladder.Call) []Finding {
+	type info struct {
+		first   int
+		nodes   map[string]bool
+		dsts    map[netip.Addr]bool
+		srcs    []netip.Addr
+		answers []int
+	}
+	byCSeq := map[string]*info{}
+	var order []string
+	for i, m := range c.Messages {
+		if m.Method != "INVITE" && m.Method != "BYE" {
+			continue
+		}
+		cseq := m.Header("CSeq")
+		in := byCSeq[cseq]
+		if in == nil {
+			in = &info{first: i, nodes: map[string]bool{}, dsts: map[netip.Addr]bool{}}
+			byCSeq[cseq] = in
+			order = append(order, cseq)
+		}
+		if m.Request {
+			in.nodes[node(m.Iface)] = true
+			in.dsts[m.Dst.Addr()] = true
+			in.srcs = append(in.srcs, m.Src.Addr())
+		} else if m.Status >= 200 {
+			in.answers = append(in.answers, m.Status)
+		}
+	}
+	var ev []Evidence
+	for _, cseq := range order {
+		in := byCSeq[cseq]
+		m := c.Messages[in.first]
+		if !m.Request || forwarded(in.srcs, in.dsts) {
+			continue
+		}
+		reached := false
+		for _, s := range in.answers {
+			// Any answer except these came from the far end (or a
+			// challenge from the proxy, which a retry follows).
+			if s != 408 && s != 487 && s != 480 && s != 504 {
+				reached = true
+			}
+		}
+		if reached {
+			continue
+		}
+		var nodes []string
+		for n := range in.nodes {
+			nodes = append(nodes, n)
+		}
+		ev = append(ev, Evidence{N: in.first + 1, Iface: m.Iface,
+			What: fmt.Sprintf("%s (CSeq %s) seen only on its way to the proxy, at %s; answers: %v", m.Label, cseq, strings.Join(nodes, ","), in.answers)})
+	}
+	if len(ev) == 0 {
+		return nil
+	}
+	return []Finding{{Severity: Error,
+		Summary:  "a request never reached its target: every copy travels towards the proxy, none leaves it",
+		Fix:      "the target came from a Contact: a private one (siplab set proxy contact_fixup on) or a closed pinhole (keep-alives on, a longer pinhole)",
+		Evidence: ev}}
+}
+
+// forwarded reports whether some copy was sent by an address that received
+// another copy: the request went past that hop.
+func forwarded(srcs []netip.Addr, dsts map[netip.Addr]bool) bool {
+	for _, a := range srcs {
+		if dsts[a] {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,456 @@
+// Package ladder turns captured SIP and RTP (capture.Trace) into calls: the
+// messages of one call across every capture point, in time order, with the
+// address columns named by role, ready to draw as a ladder (text or HTML).
+//
+// The model follows sngrep: a call is keyed by Call-ID, related legs are
+// grouped into one flow, columns are keyed by address with host aliases.
+// Two extra links matter in this lab: the B2BUA stamps both legs of a call
+// with X-Siplab-Call, and a broken ALG can rewrite the Call-ID between the
+// LAN and WAN copies of one message, so copies that share a Via branch and
+// CSeq are the same call too.
+package ladder
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/siplab/siplab/capture"
+)
+
+// ErrNoCalls is returned when a trace holds no SIP dialog at all.
+var ErrNoCalls = errors.New("ladder: no SIP calls in the capture")
+
+// ErrNoSuchCall is returned by Find for a selector matching no call.
+var ErrNoSuchCall = errors.New("ladder: no such call")
+
+// CorrelationHeader is the header the lab's B2BUA puts on both legs of a
+// call (b2bua.CorrelationHeader; repeated here so this package does not
+// import the PBX).
+const CorrelationHeader = "X-Siplab-Call"
+
+// Host names an address: the node and its role ("alice", "phone").
+type Host struct {
+	Name string
+	Role string
+}
+
+// Names maps addresses to hosts. The caller supplies it (the CLI knows the
+// lab's addresses); an address without a name is shown bare.
+type Names map[netip.Addr]Host
+
+// Message is one SIP message as seen at one capture point.
+type Message struct {
+	capture.Packet
+	// Label is the method ("INVITE") or the status ("200 OK").
+	Label string
+	// Request is true for requests, false for responses.
+	Request bool
+	// Status is the response code (0 for requests).
+	Status int
+	// Method is the request method, or for a response the CSeq method.
+	Method string
+	// CallID is the Call-ID as seen at this point (an ALG may change it).
+	CallID string
+	// SDP is true when the message carries an SDP body.
+	SDP bool
+	// From and To are the column indexes of source and destination.
+	From, To int
+}
+
+// Column is one address in the ladder.
+type Column struct {
+	Addr netip.Addr
+	Host Host // zero when unnamed
+}
+
+// Title is the column's header: its name, or the bare address.
+func (c Column) Title() string {
+	if c.Host.Name != "" {
+		return c.Host.Name
+	}
+	return c.Addr.String()
+}
+
+// Private reports whether the column's address is an RFC 1918 (or other
+// non-routable) one: the addresses that must never appear on the internet
+// side.
+func (c Column) Private() bool { return c.Addr.IsPrivate() || c.Addr.IsLoopback() }
+
+// Stream summarises one RTP stream at one capture point.
+type Stream struct {
+	Iface       string
+	Src, Dst    netip.AddrPort
+	SSRC        uint32
+	PayloadType uint8
+	Packets     int
+	// Lost is the number of sequence numbers never seen between the first
+	// and the last packet (reordering is not loss; duplicates count once).
+	Lost        int
+	First, Last time.Time
+	From, To    int // column indexes
+}
+
+// Call is one call (or other dialog: a REGISTER, an OPTIONS) across every
+// capture point.
+type Call struct {
+	// ID is the Call-ID of the first message seen.
+	ID string
+	// CallIDs are every Call-ID the call's messages carry (B2BUA legs, or
+	// the ALG's rewrite), first seen first.
+	CallIDs []string
+	// Messages in time order.
+	Messages []Message
+	// Streams are the RTP streams matched to the call's SDP ports.
+	Streams []Stream
+	Columns []Column
+	Start   time.Time
+	End     time.Time
+
+	colIndex map[netip.Addr]int
+}
+
+// IsInvite reports whether the call is an INVITE dialog (a "call" in the
+// everyday sense, not a registration or a ping).
+func (c *Call) IsInvite() bool {
+	for _, m := range c.Messages {
+		if m.Request && m.Method == "INVITE" {
+			return true
+		}
+	}
+	return false
+}
+
+// Kind is the call's first request method ("INVITE", "REGISTER").
+func (c *Call) Kind() string {
+	for _, m := range c.Messages {
+		if m.Request {
+			return m.Method
+		}
+	}
+	if len(c.Messages) > 0 {
+		return c.Messages[0].Method
+	}
+	return ""
+}
+
+// State derives the call state from its messages, as sngrep does:
+// what the final response to the INVITE was and whether a BYE or CANCEL
+// ended it.
+func (c *Call) State() string {
+	final, bye, byeOK, cancel := 0, false, false, false
+	for _, m := range c.Messages {
+		switch {
+		case m.Request && m.Method == "BYE":
+			bye = true
+		case m.Request && m.Method == "CANCEL":
+			cancel = true
+		case !m.Request && m.Method == "BYE" && m.Status/100 == 2:
+			byeOK = true
+		case !m.Request && m.Method == c.Kind() && m.Status >= 200:
+			// The last final response counts: a 401/407 challenge is
+			// followed by the authenticated retry's answer.
+			final = m.Status
+		}
+	}
+	switch {
+	case c.Kind() != "INVITE":
+		if final == 0 {
+			return "no final response"
+		}
+		return "final " + strconv.Itoa(final)
+	case final == 0 && cancel:
+		return "cancelled, no final response"
+	case final == 0:
+		return "no final response"
+	case final == 487:
+		return "cancelled (487)"
+	case final/100 != 2:
+		return "rejected " + strconv.Itoa(final)
+	case byeOK:
+		return "completed"
+	case bye:
+		return "BYE sent, never answered"
+	}
+	return "in call (no BYE seen)"
+}
+
+// Build groups a trace's SIP messages into calls and attaches RTP streams.
+// names may be nil. Calls are in order of their first message.
+func Build(tr *capture.Trace, names Names) []*Call {
+	if tr == nil {
+		return nil
+	}
+	// Union-find over message indexes: links by Call-ID, by the B2BUA
+	// header and by (top Via branch, CSeq), the last because an ALG may
+	// rewrite the Call-ID but leaves the branch alone.
+	parent := make([]int, len(tr.SIP))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	first := map[string]int{}
+	link := func(key string, i int) {
+		if j, ok := first[key]; ok {
+			a, b := find(i), find(j)
+			if a != b {
+				parent[a] = b
+			}
+			return
+		}
+		first[key] = i
+	}
+	for i, p := range tr.SIP {
+		if id := p.Header("Call-ID"); id != "" {
+			link("cid\x00"+id, i)
+		}
+		if x := p.Header(CorrelationHeader); x != "" {
+			link("x\x00"+x, i)
+		}
+		if br := viaBranch(p.Header("Via")); br != "" {
+			link("br\x00"+br+"\x00"+p.Header("CSeq"), i)
+		}
+	}
+	groups := map[int]*Call{}
+	var calls []*Call
+	for i, p := range tr.SIP {
+		root := find(i)
+		c := groups[root]
+		if c == nil {
+			c = &Call{ID: p.Header("Call-ID"), Start: p.Time}
+			groups[root] = c
+			calls = append(calls, c)
+		}
+		m := newMessage(p)
+		if m.CallID != "" && !contains(c.CallIDs, m.CallID) {
+			c.CallIDs = append(c.CallIDs, m.CallID)
+		}
+		c.Messages = append(c.Messages, m)
+		c.End = p.Time
+	}
+	for _, c := range calls {
+		c.layout(names)
+		c.attachRTP(tr.RTP, names)
+	}
+	return calls
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func newMessage(p capture.Packet) Message {
+	m := Message{Packet: p, CallID: p.Header("Call-ID")}
+	line := p.StartLine()
+	cseq := strings.Fields(p.Header("CSeq"))
+	if len(cseq) == 2 {
+		m.Method = cseq[1]
+	}
+	if rest, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
+		code, reason, _ := strings.Cut(rest, " ")
+		m.Status, _ = strconv.Atoi(code)
+		m.Label = strings.TrimSpace(code + " " + reason)
+	} else {
+		m.Request = true
+		method, _, _ := strings.Cut(line, " ")
+		m.Method, m.Label = method, method
+	}
+	m.SDP = strings.Contains(strings.ToLower(p.Header("Content-Type")), "application/sdp")
+	return m
+}
+
+// viaBranch returns the branch parameter of a Via value ("" if none).
+func viaBranch(via string) string {
+	first, _, _ := strings.Cut(via, ",")
+	for _, param := range strings.Split(first, ";")[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
+		if strings.EqualFold(k, "branch") {
+			return v
+		}
+	}
+	return ""
+}
+
+// layout assigns columns in order of first appearance, the way a reader
+// meets the hosts: the caller on the left.
+func (c *Call) layout(names Names) {
+	idx := map[netip.Addr]int{}
+	col := func(a netip.Addr) int {
+		a = a.Unmap()
+		if i, ok := idx[a]; ok {
+			return i
+		}
+		idx[a] = len(c.Columns)
+		c.Columns = append(c.Columns, Column{Addr: a, Host: names[a]})
+		return idx[a]
+	}
+	for i := range c.Messages {
+		m := &c.Messages[i]
+		m.From, m.To = col(m.Src.Addr()), col(m.Dst.Addr())
+	}
+	c.colIndex = idx
+}
+
+// mediaPorts returns every UDP port an SDP body of the call announces in an
+// m= line: RTP of the call uses these (the NAT routers keep ports).
+func (c *Call) mediaPorts() map[uint16]bool {
+	ports := map[uint16]bool{}
+	for _, m := range c.Messages {
+		if !m.SDP {
+			continue
+		}
+		_, body, _ := strings.Cut(string(m.Payload), "\r\n\r\n")
+		for _, l := range strings.Split(body, "\n") {
+			l = strings.TrimSpace(l)
+			if f := strings.Fields(strings.TrimPrefix(l, "m=")); strings.HasPrefix(l, "m=") && len(f) > 1 {
+				if n, err := strconv.ParseUint(strings.Split(f[1], "/")[0], 10, 16); err == nil && n != 0 {
+					ports[uint16(n)] = true
+				}
+			}
+		}
+	}
+	return ports
+}
+
+// attachRTP keeps the RTP packets whose source or destination port is one
+// the call's SDP announced, seen between the first INVITE and a few seconds
+// after the last message (the BYE can trail the last RTP, or the reverse).
+// A port match is a heuristic: two calls reusing one port at the same time
+// would be merged; the lab's phones use one port per phone.
+func (c *Call) attachRTP(rtp []capture.Packet, names Names) {
+	ports := c.mediaPorts()
+	if len(ports) == 0 {
+		return
+	}
+	from, to := c.Start, c.End.Add(3*time.Second)
+	type key struct {
+		iface    string
+		src, dst netip.AddrPort
+		ssrc     uint32
+	}
+	type acc struct {
+		s       *Stream
+		seen    map[uint32]bool
+		ext     uint32 // extended sequence of the last packet
+		min     uint32
+		max     uint32
+		started bool
+	}
+	byKey := map[key]*acc{}
+	var order []key
+	for _, p := range rtp {
+		if p.Kind != capture.KindRTP || p.RTP == nil || p.Time.Before(from) || p.Time.After(to) {
+			continue
+		}
+		if !ports[p.Src.Port()] && !ports[p.Dst.Port()] {
+			continue
+		}
+		k := key{p.Iface, p.Src, p.Dst, p.RTP.SSRC}
+		a := byKey[k]
+		if a == nil {
+			a = &acc{s: &Stream{Iface: p.Iface, Src: p.Src, Dst: p.Dst, SSRC: p.RTP.SSRC,
+				PayloadType: p.RTP.PayloadType, First: p.Time}, seen: map[uint32]bool{}}
+			byKey[k] = a
+			order = append(order, k)
+		}
+		// Extend the 16-bit sequence to 32 bits relative to the previous
+		// packet so a wrap past 65535 is not counted as 65535 lost.
+		seq := uint32(p.RTP.Seq)
+		if !a.started {
+			a.ext, a.min, a.max, a.started = seq, seq, seq, true
+		} else {
+			delta := int32(int16(uint16(seq) - uint16(a.ext)))
+			a.ext = uint32(int64(a.ext) + int64(delta))
+			a.min, a.max = min(a.min, a.ext), max(a.max, a.ext)
+		}
+		if !a.seen[a.ext] {
+			a.seen[a.ext] = true
+			a.s.Packets++
+		}
+		a.s.Last = p.Time
+	}
+	for _, k := range order {
+		a := byKey[k]
+		a.s.Lost = int(a.max-a.min+1) - a.s.Packets
+		c.Streams = append(c.Streams, *a.s)
+	}
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		s.From, s.To = c.column(s.Src.Addr(), names), c.column(s.Dst.Addr(), names)
+	}
+}
+
+// column returns the index of a's column, adding one for an address only
+// media used (a phone whose RTP goes straight to the far router).
+func (c *Call) column(a netip.Addr, names Names) int {
+	a = a.Unmap()
+	if i, ok := c.colIndex[a]; ok {
+		return i
+	}
+	c.colIndex[a] = len(c.Columns)
+	c.Columns = append(c.Columns, Column{Addr: a, Host: names[a]})
+	return c.colIndex[a]
+}
+
+// Find selects a call: "" is the last INVITE call (the last call of any
+// kind if there is none), a number is a 1-based index into calls, anything
+// else is a Call-ID (any of the call's Call-IDs, or a unique prefix).
+func Find(calls []*Call, sel string) (*Call, error) {
+	if len(calls) == 0 {
+		return nil, ErrNoCalls
+	}
+	if sel == "" {
+		for i := len(calls) - 1; i >= 0; i-- {
+			if calls[i].IsInvite() {
+				return calls[i], nil
+			}
+		}
+		return calls[len(calls)-1], nil
+	}
+	if n, err := strconv.Atoi(sel); err == nil {
+		if n < 1 || n > len(calls) {
+			return nil, fmt.Errorf("%w: index %d, the capture has %d calls (1..%d)", ErrNoSuchCall, n, len(calls), len(calls))
+		}
+		return calls[n-1], nil
+	}
+	var hits []*Call
+	for _, c := range calls {
+		for _, id := range c.CallIDs {
+			if id == sel {
+				return c, nil
+			}
+			if strings.HasPrefix(id, sel) {
+				hits = append(hits, c)
+				break
+			}
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return nil, fmt.Errorf("%w: no Call-ID starts with %q", ErrNoSuchCall, sel)
+	}
+	return nil, fmt.Errorf("%w: %q matches %d calls, give more of the Call-ID", ErrNoSuchCall, sel, len(hits))
+}
+
+// sortStreams is used by the renderers: streams by first packet.
+func sortStreams(s []Stream) {
+	sort.SliceStable(s, func(i, j int) bool { return s[i].First.Before(s[j].First) })
+}
