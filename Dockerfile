@@ -1,5 +1,7 @@
-# One image for every lab daemon (registrar, proxy, uaclient, natrouter, ...):
-# static binaries on FROM scratch, a few MB each, no shell.
+# One image for every lab daemon (registrar, proxy, uaclient, natrouter, b2bua):
+# one static multi-call binary /siplabd on FROM scratch, no shell, and a
+# symlink /<daemon> -> siplabd per name in lab-nets/daemons; siplabd runs the
+# daemon its program name names, so `/uaclient status` works as before.
 #
 # Targets (docker-compose.yml picks one with LAB_TARGET):
 #   prebuilt  (default) copies binaries compiled on the host into bin/ by
@@ -17,6 +19,8 @@ FROM scratch AS prebuilt
 # this stage) works on a machine that never compiled on the host. The price:
 # a prebuilt build without scripts/build-bins.sh gives an image without
 # daemons, and `up` then fails with "exec /natrouter: no such file".
+# COPY of a directory keeps the symlinks inside it (bin/proxy -> siplabd stays
+# a link: verified with docker-compose 1.29's legacy builder).
 COPY lab-nets/image/ bin* /
 
 # ---- classroom build: compiles from source (pulls golang) ----
@@ -26,8 +30,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN mkdir -p /out && \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
-      $(grep -v '^#' lab-nets/daemons | sed '/^$/d; s|^|./cmd/|')
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/siplabd ./cmd/siplabd && \
+    for d in $(grep -v '^#' lab-nets/daemons | tr -d ' \t'); do ln -s siplabd "/out/$d"; done
 
 FROM scratch AS source
 COPY --from=build /out/ /

@@ -35,10 +35,17 @@ func HaveGo() bool {
 	return err == nil
 }
 
-// BuildBinaries compiles the daemons as static binaries into Dir/bin, the
-// build context of the image's `prebuilt` stage (no registry needed).
+// BuildBinaries compiles the daemons into Dir/bin, the build context of the
+// image's `prebuilt` stage (no registry needed): one static multi-call binary
+// bin/siplabd and a relative symlink bin/<daemon> -> siplabd per daemon of
+// lab-nets/daemons (siplabd runs the daemon its program name names), as
+// scripts/build-bins.sh does.
 func (r *Runner) BuildBinaries(ctx context.Context) error {
 	out := filepath.Join(r.Dir, "bin")
+	daemons, err := r.Daemons()
+	if err != nil {
+		return err
+	}
 	// bin/ is the image's whole content: start empty so a binary built
 	// earlier for something else cannot slip into the lab image.
 	if err := os.RemoveAll(out); err != nil {
@@ -47,16 +54,30 @@ func (r *Runner) BuildBinaries(ctx context.Context) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("labctl: %w", err)
 	}
-	daemons, err := r.Daemons()
-	if err != nil {
+	env := []string{"CGO_ENABLED=0", "GOOS=linux"}
+	if err := r.stream(ctx, env, "go", "build", "-trimpath", "-ldflags=-s -w",
+		"-o", filepath.Join(out, MultiCallBinary), "./cmd/"+MultiCallBinary); err != nil {
 		return err
 	}
-	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out + string(filepath.Separator)}
+	return LinkDaemons(out, daemons)
+}
+
+// MultiCallBinary is the one binary in the lab image that holds every daemon.
+const MultiCallBinary = "siplabd"
+
+// LinkDaemons creates dir/<daemon> -> siplabd for each daemon. The links are
+// relative so they resolve both in bin/ on the host and at the image root
+// (Docker's COPY of a directory keeps the symlinks in it).
+func LinkDaemons(dir string, daemons []string) error {
 	for _, d := range daemons {
-		args = append(args, "./cmd/"+d)
+		if d == MultiCallBinary || strings.ContainsRune(d, filepath.Separator) {
+			return fmt.Errorf("labctl: lab-nets/daemons: %q is not a daemon name", d)
+		}
+		if err := os.Symlink(MultiCallBinary, filepath.Join(dir, d)); err != nil {
+			return fmt.Errorf("labctl: %w", err)
+		}
 	}
-	env := []string{"CGO_ENABLED=0", "GOOS=linux"}
-	return r.stream(ctx, env, "go", args...)
+	return nil
 }
 
 // FindRoot walks up from the working directory to the folder holding

@@ -13,4 +13,7 @@ var (
 	ErrUnknownSetting = errors.New("proxy: unknown setting")
 	// ErrBadSettingValue is a value a toggle does not accept.
 	ErrBadSettingValue = errors.New("proxy: bad setting value")
+	// ErrBadRoute is a static route (Config.Routes, -route) that is
+	// malformed or ambiguous.
+	ErrBadRoute = errors.New("proxy: bad static route")
 )

@@ -60,6 +60,10 @@ type Config struct {
 	// Request-URI. Off (the default) they get 403: the lab proxy must not
 	// be an open relay. In-dialog requests are always forwarded.
 	Relay bool
+	// Routes are static routes for other domains (see Route): the platform
+	// services phones may reach without Relay. Domains are matched on the
+	// Request-URI host; our own Domain cannot be routed here.
+	Routes []Route
 	// TimerC bounds how long an INVITE branch may ring; default
 	// DefaultTimerC. Tests shorten it.
 	TimerC time.Duration
@@ -83,6 +87,11 @@ func (c *Config) validate() (netip.AddrPort, error) {
 		reg = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	c.Domain = strings.ToLower(strings.TrimSpace(c.Domain))
+	routes, err := validateRoutes(c.Routes, c.Domain)
+	if err != nil {
+		return reg, err
+	}
+	c.Routes = routes
 	if c.TimerC <= 0 {
 		c.TimerC = DefaultTimerC
 	}
@@ -267,6 +276,9 @@ func (p *Proxy) Status() Status {
 		Started:   p.started,
 		Settings:  p.Settings(),
 		Stats:     p.Stats(),
+	}
+	for _, r := range p.cfg.Routes {
+		st.Routes = append(st.Routes, r.String())
 	}
 	set := st.Settings
 	st.Summary = fmt.Sprintf("rport=%s received=%s contact_fixup=%s record_route=%s; %d forwarded, %d active",

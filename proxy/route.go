@@ -301,7 +301,8 @@ func uriTarget(ctx context.Context, u sip.Uri) (netip.AddrPort, string, error) {
 }
 
 // targets decides where a request goes (RFC 3261 §16.5): by its remaining
-// Route set, by location for our domain, or by its Request-URI.
+// Route set, by a static route (Config.Routes), by location for our domain,
+// or by its Request-URI.
 func (p *Proxy) targets(ctx context.Context, w *sip.Request, s Settings) ([]target, *refusal) {
 	if r := w.Route(); r != nil {
 		dest, tr, err := uriTarget(ctx, r.Address)
@@ -309,6 +310,9 @@ func (p *Proxy) targets(ctx context.Context, w *sip.Request, s Settings) ([]targ
 			return nil, refuse(sip.StatusBadRequest, "Bad Request", "unroutable Route: "+err.Error())
 		}
 		return []target{{dest: dest, transport: tr, why: "route"}}, nil
+	}
+	if t, ok := p.staticRoute(w.Recipient); ok {
+		return []target{t}, nil
 	}
 	if p.isOurDomain(w.Recipient) {
 		if w.Recipient.User == "" {

@@ -30,14 +30,16 @@ type Stats struct {
 
 // Status is what the control plane shows.
 type Status struct {
-	Listen    []string  `json:"listen"`
-	Domain    string    `json:"domain,omitempty"`
-	Registrar string    `json:"registrar,omitempty"`
-	Auth      bool      `json:"auth"`
-	TimerC    string    `json:"timer_c"`
-	Started   time.Time `json:"started"`
-	Settings  Settings  `json:"settings"`
-	Stats     Stats     `json:"stats"`
+	Listen    []string `json:"listen"`
+	Domain    string   `json:"domain,omitempty"`
+	Registrar string   `json:"registrar,omitempty"`
+	// Routes are the static routes, "domain=ip:port".
+	Routes   []string  `json:"routes,omitempty"`
+	Auth     bool      `json:"auth"`
+	TimerC   string    `json:"timer_c"`
+	Started  time.Time `json:"started"`
+	Settings Settings  `json:"settings"`
+	Stats    Stats     `json:"stats"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }

@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
-# Compiles the lab daemons as static binaries into bin/, the build context of
-# the Dockerfile's `prebuilt` stage (no registry needed).
+# Compiles the lab daemons into bin/, the build context of the Dockerfile's
+# `prebuilt` stage (no registry needed): one static multi-call binary,
+# bin/siplabd (cmd/siplabd), and a relative symlink bin/<daemon> -> siplabd
+# for each daemon, which siplabd runs by its program name. One binary shares
+# the runtime and libraries between the daemons (the image's 40 MB budget);
+# the symlinks keep every command line (/uaclient status, ...) unchanged.
 #
 #   scripts/build-bins.sh              # the lab's daemons (lab-nets/daemons)
-#   scripts/build-bins.sh natrouter    # only these
+#   scripts/build-bins.sh natrouter    # only these symlinks (siplabd holds all)
 #
 # The host CLI cmd/siplab is left out: it drives Docker from the host and has
 # no business inside the lab image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+mapfile -t listed < <(grep -v '^#' lab-nets/daemons | sed 's/[[:space:]]//g; /^$/d')
 if [ $# -gt 0 ]; then
-  pkgs=()
+  names=()
   for c in "$@"; do
-    [ -d "cmd/$c" ] || { echo "build-bins: no such command: cmd/$c" >&2; exit 2; }
-    pkgs+=("./cmd/$c")
+    printf '%s\n' "${listed[@]}" | grep -qx -- "$c" ||
+      { echo "build-bins: $c is not a lab daemon (lab-nets/daemons: ${listed[*]})" >&2; exit 2; }
+    names+=("$c")
   done
 else
-  mapfile -t pkgs < <(grep -v '^#' lab-nets/daemons | sed '/^$/d; s|^|./cmd/|')
+  names=("${listed[@]}")
 fi
-[ ${#pkgs[@]} -gt 0 ] || { echo "build-bins: no commands to build" >&2; exit 1; }
+[ ${#names[@]} -gt 0 ] || { echo "build-bins: no daemons to build (lab-nets/daemons is empty)" >&2; exit 1; }
 
 # bin/ is the prebuilt image's whole content: start empty, so nothing built
 # earlier for another purpose ends up in the lab image.
 rm -rf bin
 mkdir -p bin
-CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/ "${pkgs[@]}"
-echo "build-bins: built ${pkgs[*]} into bin/"
+CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/siplabd ./cmd/siplabd
+# Relative links: they resolve the same in bin/ and at the image root.
+for n in "${names[@]}"; do
+  ln -s siplabd "bin/$n"
+done
+echo "build-bins: built bin/siplabd, linked ${names[*]}"
 ls -l bin/

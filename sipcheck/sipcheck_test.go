@@ -60,9 +60,9 @@ func TestTorture(t *testing.T) {
 		{"invalid/multi01.dat", 400, 400},
 		{"invalid/mcl01.dat", 400, 400},
 		{"invalid/zeromf.dat", 483, 483},
-		{"invalid/cparam01.dat", 0, 0},   // valid syntax: the parameter belongs to the header
-		{"invalid/cparam02.dat", 0, 0},   // likewise; the registrar judges the domain
-		{"invalid/regaut01.dat", 0, 0},   // unknown auth scheme: the registrar challenges
+		{"invalid/cparam01.dat", 0, 0}, // valid syntax: the parameter belongs to the header
+		{"invalid/cparam02.dat", 0, 0}, // likewise; the registrar judges the domain
+		{"invalid/regaut01.dat", 0, 0}, // unknown auth scheme: the registrar challenges
 		{"invalid/regescrt.dat", 400, 400},
 		{"invalid/sdp01.dat", 406, 0},
 		{"invalid/inv2543.dat", 0, 0}, // RFC 2543 peer: accepted, matched the old way

@@ -1,4 +1,4 @@
-package main
+package uaclientcli
 
 import (
 	"bytes"
@@ -44,14 +44,14 @@ func TestUsageErrors(t *testing.T) {
 		{"hold too many args", []string{"hold", "-ctl", sock, "1", "2"}, 2, "usage: uaclient hold"},
 		{"bad flag", []string{"status", "-bogus"}, 2, "flag provided but not defined"},
 		{"daemon not running", []string{"status", "-ctl", sock}, 1, "daemon not reachable"},
-		{"run: bad transport", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-transport", "sctp"}, 2, "transport"},
+		{"run: bad transport", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-transport", "sctp"}, 2, "transport"},
 		{"run: bad codec", []string{"run", "-ctl", sock, "-codecs", "g729"}, 2, "unknown codec"},
 		{"run: bad dtmf", []string{"run", "-ctl", sock, "-dtmf", "maybe"}, 2, "want on or off"},
 		{"run: bad gateway", []string{"run", "-ctl", sock, "-gateway", "router"}, 2, "not an IP address"},
-		{"run: bad setting", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-set", "rport=sometimes"}, 2, "rport"},
-		{"run: unknown setting", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-set", "colour=red"}, 2, "unknown setting"},
+		{"run: bad setting", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-set", "rport=sometimes"}, 2, "rport"},
+		{"run: unknown setting", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-set", "colour=red"}, 2, "unknown setting"},
 		{"run: bad sip address", []string{"run", "-ctl", sock, "-sip", "nowhere"}, 2, "sip listen address"},
-		{"run: odd rtp port", []string{"run", "-ctl", sock, "-sip", "127.0.0.2:0", "-rtp-port", "4001"}, 2, "even"},
+		{"run: odd rtp port", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-rtp-port", "4001"}, 2, "even"},
 		{"run: log level", []string{"run", "-log-level", "loud"}, 2, "log-level"},
 	}
 	for _, tt := range tests {
@@ -102,7 +102,7 @@ func freeUDPPort(t *testing.T, ip string) string {
 
 func TestCallByCLI(t *testing.T) {
 	// Fixed ports so each phone can name the other as its proxy.
-	aAddr, bAddr := freeUDPPort(t, "127.0.0.2"), freeUDPPort(t, "127.0.0.3")
+	aAddr, bAddr := freeUDPPort(t, "127.0.12.2"), freeUDPPort(t, "127.0.12.3")
 	_, asock := startPhone(t, uaclient.Config{Name: "alice", Listen: aAddr, Proxy: bAddr, ToneHz: 700})
 	_, bsock := startPhone(t, uaclient.Config{Name: "bob", Listen: bAddr, Proxy: aAddr, ToneHz: 1100})
 
@@ -111,7 +111,7 @@ func TestCallByCLI(t *testing.T) {
 		wantRC  int
 		wantOut string
 	}{
-		{[]string{"call", "-ctl", asock, "bob"}, 0, "call 1 outgoing sip:bob@127.0.0.3"},
+		{[]string{"call", "-ctl", asock, "bob"}, 0, "call 1 outgoing sip:bob@127.0.12.3"},
 		{[]string{"wait", "-ctl", bsock, "call-state", "ringing"}, 0, "ringing"},
 		{[]string{"answer", "-ctl", bsock}, 0, "confirmed (200 OK)"},
 		{[]string{"wait", "-ctl", asock, "call-state", "confirmed", "1"}, 0, "codec PCMU/8000"},
@@ -119,9 +119,11 @@ func TestCallByCLI(t *testing.T) {
 		{[]string{"set", "-ctl", asock, "via_addr", "198.51.100.7"}, 0, "via_addr = 198.51.100.7"},
 		{[]string{"get", "-ctl", asock, "via_addr"}, 0, "198.51.100.7"},
 		{[]string{"get", "-ctl", asock, "nosuch"}, 2, ""},
-		{[]string{"options", "-ctl", asock}, 0, "OPTIONS sip:127.0.0.3"},
+		{[]string{"options", "-ctl", asock}, 0, "OPTIONS sip:127.0.12.3"},
 		{[]string{"reject", "-ctl", bsock}, 1, ""}, // nothing ringing
 		{[]string{"hangup", "-ctl", bsock}, 0, "ended by local: BYE sent, 200 OK"},
+		// alice answers the BYE before she records it: wait, don't race.
+		{[]string{"wait", "-ctl", asock, "call-state", "terminated", "1"}, 0, "terminated"},
 		{[]string{"status", "-ctl", asock}, 0, "ended by remote: BYE received"},
 	}
 	for _, s := range steps {
@@ -151,7 +153,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- runDaemon([]string{"-name", "alice", "-sip", "127.0.0.2:0", "-ctl", sock, "-set", "rport=off", "-auto-answer", "2s"}, io.Discard, &stderr)
+		done <- runDaemon([]string{"-name", "alice", "-sip", "127.0.12.2:0", "-ctl", sock, "-set", "rport=off", "-auto-answer", "2s"}, io.Discard, &stderr)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -173,7 +175,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A second daemon on the same socket must refuse to start.
-	if rc, _, errOut := runCLI("run", "-name", "alice2", "-sip", "127.0.0.2:0", "-ctl", sock); rc != 1 || !strings.Contains(errOut, "in use") {
+	if rc, _, errOut := runCLI("run", "-name", "alice2", "-sip", "127.0.12.2:0", "-ctl", sock); rc != 1 || !strings.Contains(errOut, "in use") {
 		t.Fatalf("second daemon: exit %d %q", rc, errOut)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {

@@ -1,4 +1,4 @@
-package main
+package natroutercli
 
 // Capture of both router sides into pcapng and optional HEP export. Kept in
 // its own file so the router's flags and NAT code stay untouched: run.go

@@ -1,0 +1,211 @@
+// Package b2buacli holds the main of the b2bua command (cmd/b2bua, and siplabd when
+// invoked as b2bua): the lab's PBX (a back-to-back user agent) and its client.
+//
+//	b2bua -sip 10.0.0.30:5060 -proxy 10.0.0.10:5060 -location http://10.0.0.20:8080 \
+//	      -domain siplab.test -dialplan /etc/siplab/dialplan [-voicemail-dir /var/lib/siplab/voicemail] \
+//	      [-media-anchor on|off] [-latch on|off] [-moh on|off] [-no-answer 20s] [-ctl /run/siplab/b2bua.sock]
+//	b2bua status [-json] [-ctl path]
+//	b2bua set <media_anchor|latch|moh|no_answer> <value> [-ctl path]
+//
+// The image is FROM scratch with no shell, so the client verbs are
+// subcommands: docker exec siplab_pbx_1 /b2bua set media_anchor off
+package b2buacli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/b2bua"
+	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sipnet"
+)
+
+const defaultCtl = "/run/siplab/b2bua.sock"
+
+var errUsage = errors.New("usage")
+
+// Main runs b2bua with os.Args, exactly as the standalone binary does; it
+// exits the process on failure.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "b2bua:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "b2bua:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return cmdStatus(ctx, args[1:], out)
+		case "set":
+			return cmdSet(ctx, args[1:], out)
+		}
+	}
+	return serve(ctx, args, stderr)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("b2bua", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sipAddr := fs.String("sip", "", "SIP address ip:port (UDP and TCP) phones and the proxy reach the PBX on")
+	mediaIP := fs.String("media-ip", "", "address the RTP relay binds and writes in SDP (default: the -sip address)")
+	proxyAddr := fs.String("proxy", "", "outbound proxy ip:port for callee legs (the platform proxy's core address); empty: straight to each phone's registered source")
+	locURL := fs.String("location", "", "location service base URL, e.g. http://10.0.0.20:8080")
+	domain := fs.String("domain", "siplab.test", "SIP domain of the users")
+	dialplan := fs.String("dialplan", "", "dial plan file (see b2bua/README.md)")
+	vmDir := fs.String("voicemail-dir", "", "directory for voicemail WAV files; empty disables voicemail")
+	anchor := fs.String("media-anchor", "on", "relay RTP through the PBX (on) or let phones send directly (off)")
+	latch := fs.String("latch", "on", "send each leg's RTP to where its RTP comes from (on) or to its SDP address (off)")
+	moh := fs.String("moh", "on", "music on hold to held parties: on|off")
+	noAnswer := fs.String("no-answer", b2bua.DefaultNoAnswer.String(), "ring time before no-answer handling when the extension names none")
+	ctlPath := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "control socket path")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("%w: -log-level: %w", errUsage, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if *sipAddr == "" || *locURL == "" || *dialplan == "" {
+		return fmt.Errorf("%w: -sip, -location and -dialplan are required", errUsage)
+	}
+	dp, err := b2bua.LoadDialPlan(*dialplan)
+	if err != nil {
+		return err
+	}
+	settings := b2bua.DefaultSettings()
+	for name, v := range map[string]string{b2bua.SettingMediaAnchor: *anchor, b2bua.SettingLatch: *latch,
+		b2bua.SettingMOH: *moh, b2bua.SettingNoAnswer: *noAnswer} {
+		if err := settings.Set(name, v); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+	}
+	cfg := b2bua.Config{
+		Domain: *domain, Location: &location.HTTPClient{BaseURL: *locURL}, Proxy: *proxyAddr,
+		DialPlan: dp, VoicemailDir: *vmDir, Settings: &settings, Logger: log,
+	}
+	if *mediaIP != "" {
+		if cfg.MediaIP, err = netip.ParseAddr(*mediaIP); err != nil {
+			return fmt.Errorf("%w: -media-ip: %w", errUsage, err)
+		}
+	}
+	// Relayed INVITEs with SDP and Record-Routes outgrow sipgo's default
+	// UDP limit; a process-wide knob, so it is set here.
+	sip.UDPMTUSize = 9000
+	ln, err := ctl.Listen(*ctlPath)
+	if err != nil {
+		return err
+	}
+	ep, err := sipnet.Listen(sipnet.Config{Listen: *sipAddr, UserAgent: "siplab-b2bua", Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	pbx, err := b2bua.New(cfg, ep)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer pbx.Close()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := pbx.Start(runCtx); err != nil {
+		ln.Close()
+		return err
+	}
+	ctlDone := make(chan error, 1)
+	go func() { ctlDone <- ctl.ServeListener(runCtx, ln, pbx.Handler()) }()
+	<-ctx.Done()
+	log.Info("shutting down: hanging up calls")
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	pbx.Shutdown(sctx)
+	scancel()
+	cancel()
+	select {
+	case <-ctlDone:
+	case <-time.After(3 * time.Second):
+	}
+	return nil
+}
+
+func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("b2bua status", flag.ContinueOnError)
+	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
+	asJSON := fs.Bool("json", false, "JSON for scripts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var st b2bua.Status
+	if err := (ctl.Client{Socket: *sock}).Get(ctx, "/status", &st); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	b2bua.WriteText(out, st)
+	return nil
+}
+
+func cmdSet(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("b2bua set", flag.ContinueOnError)
+	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
+	// Flags may follow the arguments: "set media_anchor off -ctl x".
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("%w: b2bua set <%s> <value> [-ctl path]", errUsage, strings.Join(b2bua.SettingNames(), "|"))
+	}
+	var s b2bua.Settings
+	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/set", b2bua.SetRequest{Name: pos[0], Value: pos[1]}, &s); err != nil {
+		return err
+	}
+	v, _ := s.Get(pos[0])
+	fmt.Fprintf(out, "%s = %s\n", pos[0], v)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

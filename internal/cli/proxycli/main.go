@@ -1,0 +1,270 @@
+// Package proxycli holds the main of the proxy command (cmd/proxy, and siplabd when
+// invoked as proxy): the lab's stateful SIP proxy daemon and its client.
+//
+//	proxy -sip 203.0.113.10:5060 [-core-sip 10.0.0.10:5060] -registrar 10.0.0.20:5060 \
+//	      -location http://10.0.0.20:8080 -domain siplab.test -users /etc/siplab/users \
+//	      [-rport honour|ignore|force] [-contact-fixup on|off] [-record-route on|off] [-http 127.0.0.1:5081]
+//	proxy status [-http 127.0.0.1:5081]
+//	proxy set <name> <value> [-http 127.0.0.1:5081]     (rport, received, contact_fixup, record_route)
+//
+// The image is FROM scratch with no shell, so the client verbs are
+// subcommands: docker exec siplab_proxy_1 /proxy set rport ignore
+package proxycli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/proxy"
+	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sipnet"
+)
+
+// defaultHTTP is loopback inside the container: reachable by docker exec,
+// never from a lab network.
+const defaultHTTP = "127.0.0.1:5081"
+
+// Main runs proxy with os.Args, exactly as the standalone binary does; it
+// exits the process on failure.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "proxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return cmdStatus(ctx, args[1:], out)
+		case "set":
+			return cmdSet(ctx, args[1:], out)
+		}
+	}
+	return serve(ctx, args)
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	sipAddr := fs.String("sip", "", "public SIP address ip:port (UDP and TCP), the one phones use")
+	coreAddr := fs.String("core-sip", "", "optional second SIP address ip:port on the core network")
+	registrar := fs.String("registrar", "", "registrar ip:port REGISTERs are forwarded to")
+	locURL := fs.String("location", "", "location service base URL, e.g. http://10.0.0.20:8080")
+	domain := fs.String("domain", "siplab.test", "SIP domain routed by location")
+	realm := fs.String("realm", "", "digest realm for 407 challenges (default: -domain)")
+	users := fs.String("users", "", "users file; without it nothing is challenged")
+	authInvites := fs.Bool("auth-invites", true, "challenge INVITEs from our users with 407")
+	authOther := fs.Bool("auth-other", false, "also challenge our users' other out-of-dialog requests")
+	relay := fs.Bool("relay", false, "forward out-of-dialog requests for other domains (else 403)")
+	var routes []proxy.Route
+	fs.Func("route", "static route domain=ip:port, repeatable: requests for that Request-URI host go there (e.g. pbx.siplab.test=10.0.0.30:5060)", func(v string) error {
+		r, err := proxy.ParseRoute(v)
+		if err != nil {
+			return err
+		}
+		routes = append(routes, r)
+		return nil
+	})
+	rport := fs.String("rport", proxy.RPortHonour, "where responses go: honour, ignore (the lost-responses bug) or force")
+	received := fs.String("received", "on", "write received=/rport= into the top Via: on|off")
+	fixup := fs.String("contact-fixup", "on", "route to the address a REGISTER came from (on) or to the Contact as written (off)")
+	recordRoute := fs.String("record-route", "on", "stay in the path of in-dialog requests: on|off")
+	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
+	httpAddr := fs.String("http", defaultHTTP, "JSON status/settings API address; empty disables")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	if *sipAddr == "" || *locURL == "" {
+		return errors.New("-sip and -location are required")
+	}
+	settings := proxy.DefaultSettings()
+	for name, v := range map[string]string{proxy.SettingRPort: *rport, proxy.SettingReceived: *received,
+		proxy.SettingContactFixup: *fixup, proxy.SettingRecordRoute: *recordRoute} {
+		if err := settings.Set(name, v); err != nil {
+			return err
+		}
+	}
+	cfg := proxy.Config{
+		Domain: *domain, Registrar: *registrar, Location: &location.HTTPClient{BaseURL: *locURL},
+		AuthInvites: *authInvites, AuthOther: *authOther, Relay: *relay, Routes: routes, TimerC: *timerC,
+		Settings: &settings, Logger: log,
+	}
+	if *users != "" {
+		if *realm == "" {
+			*realm = *domain
+		}
+		table, err := sipauth.LoadUsers(*users)
+		if err != nil {
+			return err
+		}
+		if cfg.Auth, err = sipauth.New(sipauth.Config{Realm: *realm, Users: table, Logger: log}); err != nil {
+			return err
+		}
+	} else if *authInvites {
+		log.Warn("no -users file: nothing will be challenged")
+	}
+
+	// Forwarded INVITEs grow by a Via and Record-Routes; sipgo refuses UDP
+	// messages near its default MTU. A process-wide knob, so set it here.
+	sip.UDPMTUSize = 9000
+	var eps []*sipnet.Endpoint
+	for _, addr := range []string{*sipAddr, *coreAddr} {
+		if addr == "" {
+			continue
+		}
+		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log})
+		if err != nil {
+			for _, e := range eps {
+				e.Close()
+			}
+			return err
+		}
+		eps = append(eps, ep)
+	}
+	p, err := proxy.New(cfg, eps...)
+	if err != nil {
+		for _, e := range eps {
+			e.Close()
+		}
+		return err
+	}
+	defer p.Close()
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return fmt.Errorf("control API: %w", err)
+		}
+		srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("control API", "addr", ln.Addr().String())
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+func clientFlags(name string, args []string) (*flag.FlagSet, *string, error) {
+	fs := flag.NewFlagSet("proxy "+name, flag.ContinueOnError)
+	addr := fs.String("http", defaultHTTP, "the daemon's control API address")
+	return fs, addr, fs.Parse(args)
+}
+
+func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("proxy status", flag.ContinueOnError)
+	addr := fs.String("http", defaultHTTP, "the daemon's control API address")
+	asJSON := fs.Bool("json", false, "JSON for scripts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *asJSON {
+		return call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", out)
+	}
+	var buf strings.Builder
+	if err := call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", &buf); err != nil {
+		return err
+	}
+	var st proxy.Status
+	if err := json.Unmarshal([]byte(buf.String()), &st); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	writeStatus(out, st)
+	return nil
+}
+
+func writeStatus(w io.Writer, st proxy.Status) {
+	fmt.Fprintf(w, "proxy for %s on %s, registrar %s, auth %v, timer C %s\n",
+		st.Domain, strings.Join(st.Listen, " "), st.Registrar, st.Auth, st.TimerC)
+	for _, name := range proxy.SettingNames() {
+		v, _ := st.Settings.Get(name)
+		fmt.Fprintf(w, "  %-14s %s\n", name, v)
+	}
+	methods := make([]string, 0, len(st.Stats.Requests))
+	for m := range st.Stats.Requests {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	fmt.Fprint(w, "requests:")
+	for _, m := range methods {
+		fmt.Fprintf(w, " %s=%d", m, st.Stats.Requests[m])
+	}
+	fmt.Fprintf(w, "\nforwarded %d, active transactions %d, loops %d\n", st.Stats.Forwarded, st.Stats.ActiveTransactions, st.Stats.Loops)
+}
+
+func cmdSet(ctx context.Context, args []string, out io.Writer) error {
+	fs, addr, err := clientFlags("set", args)
+	if err != nil {
+		return err
+	}
+	pos := fs.Args()
+	if len(pos) > 2 { // flags after the arguments: "set rport ignore -http ..."
+		if err := fs.Parse(pos[2:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			pos = append(pos, "extra")
+		} else {
+			pos = pos[:2]
+		}
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("usage: proxy set <%s> <value> [-http ip:port]", strings.Join(proxy.SettingNames(), "|"))
+	}
+	return call(ctx, http.MethodPut, "http://"+*addr+"/v1/settings/"+pos[0], pos[1], out)
+}
+
+func call(ctx context.Context, method, url, body string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode >= 400 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return errors.New(strings.TrimPrefix(e.Error, "proxy: "))
+		}
+		return fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(b)))
+	}
+	_, err = out.Write(b)
+	return err
+}
