@@ -159,7 +159,11 @@ type Session struct {
 	running atomic.Bool
 	closing atomic.Bool
 	closed  chan struct{}
-	once    sync.Once
+	// started is closed the first time Run is running, so a caller can
+	// hand the session to users (DTMF) only once it can serve them.
+	started     chan struct{}
+	startedOnce sync.Once
+	once        sync.Once
 }
 
 // New validates cfg and makes a session; nothing is sent until Run.
@@ -168,13 +172,14 @@ func New(cfg Config) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{
-		cfg:    cfg,
-		remote: cfg.Remote,
-		send:   !cfg.SendDisabled,
-		recv:   !cfg.RecvDisabled,
-		epoch:  time.Now(),
-		dtmf:   make(chan *dtmfReq),
-		closed: make(chan struct{}),
+		cfg:     cfg,
+		remote:  cfg.Remote,
+		send:    !cfg.SendDisabled,
+		recv:    !cfg.RecvDisabled,
+		epoch:   time.Now(),
+		dtmf:    make(chan *dtmfReq),
+		closed:  make(chan struct{}),
+		started: make(chan struct{}),
 	}
 	s.log = cfg.Logger.With("component", "media", "local", cfg.RTP.LocalAddr().String())
 	if cfg.Codec == PCMA {
@@ -234,6 +239,9 @@ func (s *Session) SetDirection(send, recv bool) {
 	s.mu.Unlock()
 }
 
+// Started is closed once Run has started (the first time).
+func (s *Session) Started() <-chan struct{} { return s.started }
+
 // Run sends and receives until ctx is done or Close is called, then returns
 // nil. It can run only once at a time; after it returns the sockets stay
 // open (Stats still work) until Close.
@@ -245,6 +253,7 @@ func (s *Session) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer s.running.Store(false)
+	s.startedOnce.Do(func() { close(s.started) })
 	runDone := make(chan struct{})
 	s.mu.Lock()
 	s.runDone = runDone

@@ -464,6 +464,12 @@ func (c *Call) startMedia() {
 			c.setMediaErr(err)
 		}
 	}()
+	// Return with the session running: the call is announced as up right
+	// after this, and a DTMF command may follow at once.
+	select {
+	case <-sess.Started():
+	case <-done:
+	}
 }
 
 func (c *Call) setMediaErr(err error) {

@@ -313,10 +313,12 @@ func (c *Call) onInvite2xx(tx sip.ClientTransaction, req *sip.Request, res *sip.
 		c.bye(context.Background())
 		return
 	}
+	// Media first: whoever sees "confirmed" (a script sending DTMF right
+	// away) must find the RTP session running.
+	c.startMedia()
 	p.mu.Lock()
 	c.setStateLocked(StateConfirmed, res.StatusCode, res.Reason)
 	p.mu.Unlock()
-	c.startMedia()
 }
 
 // buildAck writes the ACK for a 2xx: a new transaction-less request in the
