@@ -16,6 +16,7 @@ package b2bua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -320,24 +321,14 @@ func (b *B2BUA) do(ctx context.Context, req *sip.Request) (*sip.Response, error)
 		return nil, err
 	}
 	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil {
-				return nil, fmt.Errorf("b2bua: %s %s: no final response: %w", req.Method, req.Recipient.String(), err)
-			}
-			return nil, fmt.Errorf("b2bua: %s %s: no final response", req.Method, req.Recipient.String())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-b.done:
-			return nil, ErrClosed
-		}
+	res, err := sipnet.FinalResponse(ctx, tx, b.done)
+	switch {
+	case errors.Is(err, sipnet.ErrStopped):
+		return nil, ErrClosed
+	case errors.Is(err, sipnet.ErrNoFinalResponse):
+		return nil, fmt.Errorf("b2bua: %s %s: %w", req.Method, req.Recipient.String(), err)
 	}
+	return res, err
 }
 
 // newCallID is a Call-ID for a leg the PBX originates.

@@ -18,6 +18,7 @@ package uaclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -468,24 +469,14 @@ func (p *Phone) do(ctx context.Context, req *sip.Request) (*sip.Response, error)
 		return nil, err
 	}
 	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil {
-				return nil, fmt.Errorf("%w: %s %s: %w", ErrTimeout, req.Method, req.Recipient.String(), err)
-			}
-			return nil, fmt.Errorf("%w: %s %s", ErrTimeout, req.Method, req.Recipient.String())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-p.done:
-			return nil, ErrClosed
-		}
+	res, err := sipnet.FinalResponse(ctx, tx, p.done)
+	switch {
+	case errors.Is(err, sipnet.ErrStopped):
+		return nil, ErrClosed
+	case errors.Is(err, sipnet.ErrNoFinalResponse):
+		return nil, fmt.Errorf("%w: %s %s: %w", ErrTimeout, req.Method, req.Recipient.String(), err)
 	}
+	return res, err
 }
 
 // doAuth is do with digest challenges answered (401 and 407).
