@@ -47,29 +47,12 @@ func cmdProbeUDP(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: -to %q: want address:port: %w", errUsage, *to, err)
 	}
-	var local *net.UDPAddr
-	if *from != "" {
-		ap, err := netip.ParseAddrPort(*from)
-		if err != nil {
-			return fmt.Errorf("%w: -from %q: want address:port: %w", errUsage, *from, err)
-		}
-		local = net.UDPAddrFromAddrPort(ap)
-	}
 	if *wait <= 0 {
 		return fmt.Errorf("%w: -wait must be positive", errUsage)
 	}
-	if *gateway != "" {
-		gw, err := netip.ParseAddr(*gateway)
-		if err != nil {
-			return fmt.Errorf("%w: -gateway %q: %w", errUsage, *gateway, err)
-		}
-		if err := natrouter.SetDefaultGateway(gw); err != nil {
-			return err
-		}
-	}
-	conn, err := net.ListenUDP("udp4", local)
+	conn, err := probeSocket(*from, *gateway)
 	if err != nil {
-		return fmt.Errorf("probe socket: %w", err)
+		return err
 	}
 	defer conn.Close()
 	res, err := natrouter.Probe(ctx, conn, dst, *wait)
@@ -125,4 +108,31 @@ func cmdProbeEcho(ctx context.Context, args []string) error {
 	}
 	log.Info("echo listening", "addr", ap.String(), "alt_port", *altPort)
 	return natrouter.ServeEcho(ctx, conn, alt, log)
+}
+
+// probeSocket opens the probe's UDP socket on from ("" = any address) after
+// pointing the default route at gateway ("" = leave routing alone).
+func probeSocket(from, gateway string) (*net.UDPConn, error) {
+	var local *net.UDPAddr
+	if from != "" {
+		ap, err := netip.ParseAddrPort(from)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -from %q: want address:port: %w", errUsage, from, err)
+		}
+		local = net.UDPAddrFromAddrPort(ap)
+	}
+	if gateway != "" {
+		gw, err := netip.ParseAddr(gateway)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -gateway %q: %w", errUsage, gateway, err)
+		}
+		if err := natrouter.SetDefaultGateway(gw); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := net.ListenUDP("udp4", local)
+	if err != nil {
+		return nil, fmt.Errorf("probe socket: %w", err)
+	}
+	return conn, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"time"
 
@@ -39,26 +38,9 @@ func cmdProbeSIP(ctx context.Context, args []string, out io.Writer) error {
 	if *wait <= 0 {
 		return fmt.Errorf("%w: -wait must be positive", errUsage)
 	}
-	var local *net.UDPAddr
-	if *from != "" {
-		ap, err := netip.ParseAddrPort(*from)
-		if err != nil {
-			return fmt.Errorf("%w: -from %q: want address:port: %w", errUsage, *from, err)
-		}
-		local = net.UDPAddrFromAddrPort(ap)
-	}
-	if *gateway != "" {
-		gw, err := netip.ParseAddr(*gateway)
-		if err != nil {
-			return fmt.Errorf("%w: -gateway %q: %w", errUsage, *gateway, err)
-		}
-		if err := natrouter.SetDefaultGateway(gw); err != nil {
-			return err
-		}
-	}
-	conn, err := net.ListenUDP("udp4", local)
+	conn, err := probeSocket(*from, *gateway)
 	if err != nil {
-		return fmt.Errorf("probe socket: %w", err)
+		return err
 	}
 	defer conn.Close()
 	res, err := natrouter.ProbeSIP(ctx, conn, dst, *size, *wait)
