@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/labctl"
 )
 
 // lab is shared by the tests: TestMain brings the routers up once.
@@ -25,6 +27,15 @@ func fail(format string, args ...any) int {
 }
 
 func setupAndRun(m *testing.M) int {
+	// Queue behind anyone else driving the lab on this engine (another test
+	// run, a fixture recording: `flock /tmp/siplab-lab.lock ...`).
+	lctx, lcancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	lock, err := labctl.Lock(lctx, labctl.LockPath)
+	lcancel()
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer lock.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
