@@ -21,6 +21,7 @@ import (
 	"github.com/siplab/siplab/internal/cli/natroutercli"
 	"github.com/siplab/siplab/internal/cli/proxycli"
 	"github.com/siplab/siplab/internal/cli/registrarcli"
+	"github.com/siplab/siplab/internal/cli/scannercli"
 	"github.com/siplab/siplab/internal/cli/uaclientcli"
 )
 
@@ -32,6 +33,7 @@ var daemons = map[string]func(){
 	"uaclient":  uaclientcli.Main,
 	"natrouter": natroutercli.Main,
 	"b2bua":     b2buacli.Main,
+	"scanner":   scannercli.Main,
 }
 
 func main() {
