@@ -5,6 +5,7 @@
 //	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
+//	siplab attack <node> options|register [scanner flags]
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
 package main
 
@@ -45,6 +46,11 @@ Reading the captures (captures/, or -dir <folder>):
   ladder [-html out.html] [-list] [call]   one call across every capture point (default: the last call)
   doctor [call]                            diagnose the classic failures, naming the evidence
   explain [call] [n]                       every line of message n explained, and what is wrong with it here
+
+Security (an attacker on the internet, 203.0.113.66):
+  attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
+                          SIPVicious-style sweep or password guessing against the node's
+                          internet address (scanner -h lists the flags)
 
 Anything else:
   exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)
@@ -113,6 +119,8 @@ func run(ctx context.Context, args []string) error {
 		return get(ctx, r, rest)
 	case "exec":
 		return execNode(ctx, r, rest)
+	case "attack":
+		return attack(ctx, r, rest)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }

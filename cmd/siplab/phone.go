@@ -18,10 +18,23 @@ func phoneCommand(ctx context.Context, r *labctl.Runner, verb string, args []str
 	if err != nil {
 		return err
 	}
-	if n.Role != "phone" {
+	// The carrier places and answers PSTN calls with the same verbs.
+	if n.Role != "phone" && n.Role != "carrier" {
 		return fmt.Errorf("%s is a %s, not a phone", n.Name, n.Role)
 	}
 	return passthrough(ctx, r, n, append([]string{verb}, args[1:]...))
+}
+
+// attack runs the scanner from the lab's attacker address against a node.
+func attack(ctx context.Context, r *labctl.Runner, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("%w: attack <node> options|register [scanner flags]", errUsage)
+	}
+	n, err := r.Node(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.Attack(ctx, os.Stdout, n, 5060, args[1:])
 }
 
 func set(ctx context.Context, r *labctl.Runner, args []string) error {

@@ -73,5 +73,10 @@ func down(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err := r.CheckDocker(ctx); err != nil {
 		return err
 	}
+	// An interrupted `siplab attack` may have left its container on the
+	// lab's internet network, which would keep the network from going.
+	if err := r.RemoveAttacker(ctx); err != nil {
+		return err
+	}
 	return r.Compose(ctx, "down", "--remove-orphans", "--volumes")
 }
