@@ -1,11 +1,14 @@
 // Package sipnet binds the sockets a SIP element serves on and wires them to
 // sipgo, so every daemon gets the same behaviour: UDP and TCP on one port,
 // requests leaving from the listening socket (so NAT mappings and rport mean
-// what the lab says they mean), and port 0 for tests.
+// what the lab says they mean), and port 0 for tests. SIP over TLS is an
+// optional extra listener with its own client (tls.go); certificates for the
+// lab come from package labtls.
 package sipnet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,10 +23,12 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Transports the lab speaks; TLS slots in here later.
+// Transports the lab speaks. UDP and TCP share the Listen port; TLS has its
+// own listener (Config.TLSListen, 5061 by convention, RFC 3261 §26.2).
 const (
 	UDP = "udp"
 	TCP = "tcp"
+	TLS = "tls"
 )
 
 var (
@@ -31,6 +36,7 @@ var (
 	ErrUnknownTransport  = errors.New("sipnet: unknown transport")
 	ErrTransportDisabled = errors.New("sipnet: transport not enabled on this endpoint")
 	ErrNoDNS             = errors.New("sipnet: the lab resolves no names, use IP addresses")
+	ErrTLSConfig         = errors.New("sipnet: tls")
 )
 
 // udpReadBuffer is what each SIP UDP socket asks the kernel to queue.
@@ -42,8 +48,18 @@ type Config struct {
 	// 0.0.0.0 may answer from another address than it was reached on.
 	// Port 0 picks a free port (the same one for UDP and TCP).
 	Listen string
-	// Transports to serve; empty means UDP and TCP.
+	// Transports to serve on Listen; empty means UDP and TCP. TLS is not
+	// one of them: it is enabled by the two fields below.
 	Transports []string
+	// TLSListen is "ip:port" of a SIP-over-TLS listener; empty: none. The
+	// IP must be Listen's (one element, one address in Via and Contact);
+	// port 0 picks a free port. Needs TLS with a certificate.
+	TLSListen string
+	// TLS enables the "tls" transport. Its Certificates (or
+	// GetCertificate) are what the TLSListen listener presents; its
+	// RootCAs are whom requests sent over TLS trust (nil: the system
+	// roots, which know no lab CA). Listen does not modify it.
+	TLS *tls.Config
 	// UserAgent is the User-Agent/Server header value.
 	UserAgent string
 	Logger    *slog.Logger
@@ -62,6 +78,9 @@ func (c *Config) validate() (netip.AddrPort, error) {
 	}
 	for i, t := range c.Transports {
 		t = strings.ToLower(t)
+		if t == TLS {
+			return ap, fmt.Errorf("%w: tls has its own listener: set TLSListen and TLS, not Transports", ErrTLSConfig)
+		}
 		if t != UDP && t != TCP {
 			return ap, fmt.Errorf("%w: %q", ErrUnknownTransport, t)
 		}
@@ -70,7 +89,29 @@ func (c *Config) validate() (netip.AddrPort, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if err := c.validateTLS(ap); err != nil {
+		return ap, err
+	}
 	return ap, nil
+}
+
+// validateTLS checks the TLS listener against Listen: same specific IP, and
+// a certificate to present.
+func (c *Config) validateTLS(ap netip.AddrPort) error {
+	if c.TLSListen == "" {
+		return nil
+	}
+	tap, err := netip.ParseAddrPort(c.TLSListen)
+	if err != nil {
+		return fmt.Errorf("%w: listen address %q: %w", ErrTLSConfig, c.TLSListen, err)
+	}
+	if tap.Addr() != ap.Addr() {
+		return fmt.Errorf("%w: listen address %q must use the same IP as %q", ErrTLSConfig, c.TLSListen, c.Listen)
+	}
+	if c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil) {
+		return fmt.Errorf("%w: listener %q needs a certificate (Config.TLS.Certificates)", ErrTLSConfig, c.TLSListen)
+	}
+	return nil
 }
 
 // Endpoint is a bound SIP element: sockets, a sipgo user agent, its server
@@ -82,6 +123,8 @@ type Endpoint struct {
 	addr      netip.AddrPort
 	udp       net.PacketConn
 	tcp       net.Listener
+	tls       net.Listener   // nil without Config.TLSListen
+	tlsAddr   netip.AddrPort // bound TLS address
 	clients   map[string]*sipgo.Client
 	log       *slog.Logger
 	closeOnce sync.Once
@@ -98,9 +141,17 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
+	if err := e.bindTLS(cfg); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgentHostname(e.addr.Addr().String()),
 		sipgo.WithUserAgentDNSResolver(noDNS),
+	}
+	if cfg.TLS != nil {
+		// sipgo dials every TLS connection of this UA with this config.
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(cfg.TLS))
 	}
 	if cfg.UserAgent != "" {
 		opts = append(opts, sipgo.WithUserAgent(cfg.UserAgent))
@@ -134,6 +185,14 @@ func Listen(cfg Config) (*Endpoint, error) {
 			return nil, fmt.Errorf("sipnet: client: %w", err)
 		}
 		e.clients[t] = c
+	}
+	if cfg.TLS != nil {
+		c, err := e.newTLSClient(cfg.Logger)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.clients[TLS] = c
 	}
 	return e, nil
 }
@@ -183,7 +242,7 @@ func (e *Endpoint) bind(ap netip.AddrPort, transports []string) error {
 // Addr is the bound address (the real port when Listen asked for port 0).
 func (e *Endpoint) Addr() netip.AddrPort { return e.addr }
 
-// Client returns the client that sends over transport ("udp"/"tcp").
+// Client returns the client that sends over transport ("udp"/"tcp"/"tls").
 func (e *Endpoint) Client(transport string) (*sipgo.Client, error) {
 	c, ok := e.clients[strings.ToLower(transport)]
 	if !ok {
@@ -217,6 +276,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 			}
 		}()
 	}
+	e.serveTLS()
 	go func() {
 		<-ctx.Done()
 		e.Close()
@@ -247,6 +307,9 @@ func (e *Endpoint) closeSockets() {
 	}
 	if e.tcp != nil {
 		e.tcp.Close()
+	}
+	if e.tls != nil {
+		e.tls.Close()
 	}
 }
 
