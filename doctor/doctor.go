@@ -32,8 +32,13 @@ func (s Severity) String() string {
 	return "warning"
 }
 
-// Evidence points at one message (or stream) of the call.
+// Evidence points at one message (or stream) of the call, or of another
+// dialog (a registration) when Call is set.
 type Evidence struct {
+	// Call is the Call-ID of the dialog the message belongs to when it is
+	// not the diagnosed call (`siplab ladder <Call>` numbers it); "" for
+	// the diagnosed call itself.
+	Call string
 	// N is the message's number in the call's ladder (1-based); 0 for RTP.
 	N     int
 	Iface string // capture point, "router-a/wan"
@@ -41,10 +46,14 @@ type Evidence struct {
 }
 
 func (e Evidence) String() string {
-	if e.N == 0 {
-		return fmt.Sprintf("%s: %s", e.Iface, e.What)
+	where := e.Iface
+	if e.Call != "" {
+		where += " in call " + e.Call
 	}
-	return fmt.Sprintf("#%d at %s: %s", e.N, e.Iface, e.What)
+	if e.N == 0 {
+		return fmt.Sprintf("%s: %s", where, e.What)
+	}
+	return fmt.Sprintf("#%d at %s: %s", e.N, where, e.What)
 }
 
 // Finding is one diagnosis.
@@ -52,16 +61,29 @@ type Finding struct {
 	Rule     string
 	Severity Severity
 	Summary  string
+	// Note qualifies the finding: why it is only a warning, what may be
+	// hiding its effect.
+	Note string
 	// Fix is the remedy, in the lab's terms.
 	Fix      string
 	Evidence []Evidence
 }
 
-// Rule is one registered diagnosis.
+// Rule is one registered diagnosis: Check reads one call; CheckWith also
+// gets every dialog of the capture, for diagnoses whose evidence is in
+// another dialog (the REGISTER behind a failed INVITE). A rule sets one.
 type Rule struct {
-	Name  string
-	Title string
-	Check func(c *ladder.Call) []Finding
+	Name      string
+	Title     string
+	Check     func(c *ladder.Call) []Finding
+	CheckWith func(c *ladder.Call, all []*ladder.Call) []Finding
+}
+
+func (r Rule) run(c *ladder.Call, all []*ladder.Call) []Finding {
+	if r.CheckWith != nil {
+		return r.CheckWith(c, all)
+	}
+	return r.Check(c)
 }
 
 var rules = map[string]Rule{}
@@ -83,11 +105,16 @@ func Rules() []Rule {
 	return out
 }
 
-// Check runs every rule on the call; errors first, then by rule name.
-func Check(c *ladder.Call) []Finding {
+// Check runs every rule on the call alone (rules that need other dialogs
+// see only this one); errors first, then by rule name.
+func Check(c *ladder.Call) []Finding { return CheckIn([]*ladder.Call{c}, c) }
+
+// CheckIn runs every rule on c, one of all (every dialog of the capture,
+// as ladder.Build returns them); errors first, then by rule name.
+func CheckIn(all []*ladder.Call, c *ladder.Call) []Finding {
 	var out []Finding
 	for _, r := range Rules() {
-		for _, f := range r.Check(c) {
+		for _, f := range r.run(c, all) {
 			f.Rule = r.Name
 			out = append(out, f)
 		}
@@ -96,15 +123,12 @@ func Check(c *ladder.Call) []Finding {
 	return out
 }
 
-// publicSide reports whether a capture point is on the internet side of a
-// router: the lab names them "<router>/wan".
-func publicSide(iface string) bool { return strings.HasSuffix(iface, "/wan") }
+// publicSide reports whether a capture point faces the internet: a
+// router's wan, the platform's internet side (ladder.PublicSide).
+func publicSide(iface string) bool { return ladder.PublicSide(iface) }
 
-// node is the capture point's router: "router-a/wan" → "router-a".
-func node(iface string) string {
-	n, _, _ := strings.Cut(iface, "/")
-	return n
-}
+// node is the capture point's node: "router-a/wan" → "router-a".
+func node(iface string) string { return ladder.Node(iface) }
 
 // addrOf is hostAddr for a sip: URI's host[:port].
 func addrOf(hostport string) (netip.Addr, bool) { return hostAddr(hostport) }

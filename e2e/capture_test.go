@@ -289,3 +289,177 @@ func TestCaptureRouterRecordsRTPOfACall(t *testing.T) {
 		t.Errorf("capture.ReadFile RTP per side: %v (want both directions on both sides)", rtp)
 	}
 }
+
+// capPoints are the capture points beyond the routers: the platform's edge
+// (proxy, PBX) and the phones, each node's file with its named sides.
+var capPoints = []struct {
+	node  string
+	sides []string
+}{
+	{"proxy", []string{"proxy/internet", "proxy/core"}},
+	{"pbx", []string{"pbx/core", "pbx/internet"}},
+	{"alice", []string{"alice/lan"}},
+	{"bob", []string{"bob/lan"}},
+	{"carol", []string{"carol/lan"}},
+}
+
+// capCall places a call from alice, lets audio flow, hangs up, and returns
+// its Call-ID.
+func capCall(t *testing.T, ctx context.Context, target string) string {
+	t.Helper()
+	out, err := lab.Exec(ctx, "alice", "/uaclient", "call", "-json", target)
+	if err != nil {
+		t.Fatalf("alice call %s: %v\n%s", target, err, out)
+	}
+	var call uaclient.CallStatus
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &call); err != nil {
+		t.Fatalf("call output: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _, _ = lab.Exec(context.Background(), "alice", "/uaclient", "hangup", call.ID) })
+	time.Sleep(4 * time.Second) // answered after 1 s (-auto-answer), then audio
+	if out, err := lab.Exec(ctx, "alice", "/uaclient", "hangup", call.ID); err != nil {
+		t.Logf("hangup: %v %s", err, out)
+	}
+	return call.CallID
+}
+
+// After a direct call and a call through the PBX, every new capture point
+// has its file with its named sides; tshark decodes everything in it
+// without a malformed packet, including the SIP the phone and the proxy
+// saw; sngrep opens it; the files respect their size bound; and the ladder
+// of a call read from all the files has proxy and phone columns, each
+// packet once with every point that saw it.
+func TestCaptureEveryPointAfterACall(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	for _, tool := range []string{"tshark", "sngrep"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("this test needs %s (apt-get install %s): %v", tool, tool, err)
+		}
+	}
+	for _, p := range capPoints {
+		capWaitFile(t, ctx, capFile(p.node))
+	}
+	start := time.Now()
+	direct := capCall(t, ctx, "bob")
+	viaPBX := capCall(t, ctx, "101@pbx.siplab.test") // dial plan: 101 rings bob
+	time.Sleep(time.Second)                          // > the capture's flush interval
+
+	since := capSince(start)
+	dir := filepath.Join(lab.Root, "captures")
+	for _, p := range capPoints {
+		file := capFile(p.node)
+		names := map[string]bool{}
+		for _, l := range capTshark(t, ctx, "-r", file, "-Y", since, "-T", "fields", "-e", "frame.interface_name") {
+			names[l] = true
+		}
+		want := p.sides
+		if p.node == "carol" {
+			want = nil // not in either call: only her keep-alives, maybe
+		}
+		for _, side := range want {
+			if !names[side] {
+				t.Errorf("%s: no frame on %s since the calls (interfaces seen: %v)", p.node, side, names)
+			}
+		}
+		for n := range names {
+			if !strings.HasPrefix(n, p.node+"/") {
+				t.Errorf("%s: frame on interface %q, want only %s/<side>", p.node, n, p.node)
+			}
+		}
+		if bad := capTshark(t, ctx, "-r", file, "-Y", since+" && "+capMalformed); len(bad) != 0 {
+			t.Errorf("%s: tshark flags malformed packets:\n%s", p.node, strings.Join(bad, "\n"))
+		}
+		// The SIP each point must have decoded: every node but carol was
+		// on one of the calls' signalling paths.
+		sip := capTshark(t, ctx, "-r", file, "-Y", since+" && sip", "-T", "fields", "-e", "sip.Call-ID")
+		if p.node != "carol" && len(sip) == 0 {
+			t.Errorf("%s: tshark decoded no SIP since the calls", p.node)
+		}
+		if p.node == "alice" || p.node == "proxy" {
+			ids := map[string]bool{}
+			for _, id := range sip {
+				ids[id] = true
+			}
+			if !ids[direct] || !ids[viaPBX] {
+				t.Errorf("%s: SIP of the calls %s and %s not both decoded (Call-IDs: %v)", p.node, direct, viaPBX, ids)
+			}
+		}
+		if p.node != "carol" {
+			capSngrepSIP(t, ctx, file)
+		}
+		// Bounded like the routers: -capture-max-bytes 16 MiB, 4 files.
+		files, err := capture.Files(dir, p.node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 4 {
+			t.Errorf("%s: %d capture files, the bound is 4: %v", p.node, len(files), files)
+		}
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil && st.Size() > 16<<20 {
+				t.Errorf("%s is %d bytes, over the 16 MiB bound", f, st.Size())
+			}
+		}
+	}
+
+	// The ladder of the direct call, from every file in the folder.
+	bin := filepath.Join(t.TempDir(), "siplab")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/siplab")
+	build.Dir = lab.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/siplab: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		call    string
+		columns []string
+		points  []string
+	}{
+		{direct, []string{"alice", "proxy", "router-a", "router-b", "bob"}, []string{"(+alice/lan)", "(+proxy/internet)", "(+bob/lan)"}},
+		{viaPBX, []string{"alice", "proxy", "pbx", "bob"}, []string{"(+alice/lan)", "(+pbx/core)", "(+bob/lan)"}},
+	} {
+		out, err := exec.CommandContext(ctx, bin, "ladder", "-dir", dir, tc.call).CombinedOutput()
+		if err != nil {
+			t.Fatalf("siplab ladder %s: %v\n%s", tc.call, err, out)
+		}
+		lines := strings.Split(string(out), "\n")
+		header := ""
+		for i, l := range lines {
+			if strings.TrimSpace(l) == "" && i+1 < len(lines) {
+				header = lines[i+1] // the column titles follow the summary's blank line
+				break
+			}
+		}
+		titles := strings.Fields(header)
+		for _, c := range tc.columns {
+			n := 0
+			for _, got := range titles {
+				if got == c {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("ladder %s: %d columns %q, want 1 (titles %v)", tc.call, n, c, titles)
+			}
+		}
+		for _, p := range tc.points {
+			if !strings.Contains(string(out), p) {
+				t.Errorf("ladder %s: no message also seen at %s\n%s", tc.call, p, out)
+			}
+		}
+	}
+}
+
+// capSngrepSIP runs sngrep without its UI on the file and checks, via the
+// pcap it writes of what it parsed, that it found SIP in it.
+func capSngrepSIP(t *testing.T, ctx context.Context, file string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "sngrep.pcap")
+	cmd := exec.CommandContext(ctx, "sngrep", "-N", "-q", "-I", file, "-O", out)
+	cmd.Env = append(os.Environ(), "TERM=dumb")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sngrep -I %s: %v\n%s", file, err, b)
+	}
+	if n := len(capTshark(t, ctx, "-r", out, "-Y", "sip")); n == 0 {
+		t.Errorf("sngrep parsed no SIP in %s", file)
+	}
+}

@@ -46,14 +46,14 @@ func WriteHTML(w io.Writer, c *Call) error {
 			if m.SDP {
 				r.Label += " (SDP)"
 			}
-			r.Where = fmt.Sprintf("%s %s → %s", m.Iface, m.Src, m.Dst)
+			r.Where = fmt.Sprintf("%s %s → %s", m.Where(), m.Src, m.Dst)
 			msgs = append(msgs, msg{N: e.n, Time: r.Time, Label: r.Label, Where: r.Where, Text: string(m.Payload)})
 		} else {
 			s := e.stream
 			from, to = s.From, s.To
 			r.RTP = true
 			r.Label = fmt.Sprintf("RTP %s %d pkts, lost %d", PayloadName(s.PayloadType), s.Packets, s.Lost)
-			r.Where = fmt.Sprintf("%s %s → %s", s.Iface, s.Src, s.Dst)
+			r.Where = fmt.Sprintf("%s %s → %s", s.Where(), s.Src, s.Dst)
 		}
 		r.X1, r.X2 = cols[from].X, cols[to].X
 		r.Left = to < from

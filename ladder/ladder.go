@@ -60,12 +60,20 @@ type Message struct {
 	SDP bool
 	// From and To are the column indexes of source and destination.
 	From, To int
+	// Seen lists every capture point that saw this very packet (the same
+	// bytes on the same link: a phone and its router both record the LAN),
+	// Iface first among them being the one shown.
+	Seen []string
 }
 
-// Column is one address in the ladder.
+// Column is one node in the ladder: an address, or every address of one
+// named host (the proxy's internet and core sides, a router's LAN and WAN),
+// the way sngrep merges host aliases, so a multi-homed node is one lane.
 type Column struct {
-	Addr netip.Addr
-	Host Host // zero when unnamed
+	Addr netip.Addr // the first address seen
+	Host Host       // zero when unnamed
+	// Addrs are every address of the host the call used, Addr first.
+	Addrs []netip.Addr
 }
 
 // Title is the column's header: its name, or the bare address.
@@ -93,6 +101,9 @@ type Stream struct {
 	Lost        int
 	First, Last time.Time
 	From, To    int // column indexes
+	// Seen lists every capture point that recorded this stream on the
+	// same link (a phone and its router), Iface first.
+	Seen []string
 }
 
 // Call is one call (or other dialog: a REGISTER, an OPTIONS) across every
@@ -185,10 +196,12 @@ func Build(tr *capture.Trace, names Names) []*Call {
 	if tr == nil {
 		return nil
 	}
+	// One packet seen at two capture points on one link is one message.
+	msgs := dedupe(tr.SIP, rolesOf(names))
 	// Union-find over message indexes: links by Call-ID, by the B2BUA
 	// header and by (top Via branch, CSeq), the last because an ALG may
 	// rewrite the Call-ID but leaves the branch alone.
-	parent := make([]int, len(tr.SIP))
+	parent := make([]int, len(msgs))
 	for i := range parent {
 		parent[i] = i
 	}
@@ -211,7 +224,7 @@ func Build(tr *capture.Trace, names Names) []*Call {
 		}
 		first[key] = i
 	}
-	for i, p := range tr.SIP {
+	for i, p := range msgs {
 		if id := p.Header("Call-ID"); id != "" {
 			link("cid\x00"+id, i)
 		}
@@ -224,20 +237,19 @@ func Build(tr *capture.Trace, names Names) []*Call {
 	}
 	groups := map[int]*Call{}
 	var calls []*Call
-	for i, p := range tr.SIP {
+	for i, m := range msgs {
 		root := find(i)
 		c := groups[root]
 		if c == nil {
-			c = &Call{ID: p.Header("Call-ID"), Start: p.Time}
+			c = &Call{ID: m.Header("Call-ID"), Start: m.Time}
 			groups[root] = c
 			calls = append(calls, c)
 		}
-		m := newMessage(p)
 		if m.CallID != "" && !contains(c.CallIDs, m.CallID) {
 			c.CallIDs = append(c.CallIDs, m.CallID)
 		}
 		c.Messages = append(c.Messages, m)
-		c.End = p.Time
+		c.End = m.Time
 	}
 	for _, c := range calls {
 		c.layout(names)
@@ -290,21 +302,11 @@ func viaBranch(via string) string {
 // layout assigns columns in order of first appearance, the way a reader
 // meets the hosts: the caller on the left.
 func (c *Call) layout(names Names) {
-	idx := map[netip.Addr]int{}
-	col := func(a netip.Addr) int {
-		a = a.Unmap()
-		if i, ok := idx[a]; ok {
-			return i
-		}
-		idx[a] = len(c.Columns)
-		c.Columns = append(c.Columns, Column{Addr: a, Host: names[a]})
-		return idx[a]
-	}
+	c.colIndex = map[netip.Addr]int{}
 	for i := range c.Messages {
 		m := &c.Messages[i]
-		m.From, m.To = col(m.Src.Addr()), col(m.Dst.Addr())
+		m.From, m.To = c.column(m.Src.Addr(), names), c.column(m.Dst.Addr(), names)
 	}
-	c.colIndex = idx
 }
 
 // mediaPorts returns every UDP port an SDP body of the call announces in an
@@ -385,26 +387,40 @@ func (c *Call) attachRTP(rtp []capture.Packet, names Names) {
 		}
 		a.s.Last = p.Time
 	}
+	var streams []Stream
 	for _, k := range order {
 		a := byKey[k]
 		a.s.Lost = int(a.max-a.min+1) - a.s.Packets
-		c.Streams = append(c.Streams, *a.s)
+		a.s.Seen = []string{a.s.Iface}
+		streams = append(streams, *a.s)
 	}
+	c.Streams = dedupeStreams(streams, rolesOf(names))
 	for i := range c.Streams {
 		s := &c.Streams[i]
 		s.From, s.To = c.column(s.Src.Addr(), names), c.column(s.Dst.Addr(), names)
 	}
 }
 
-// column returns the index of a's column, adding one for an address only
-// media used (a phone whose RTP goes straight to the far router).
+// column returns the index of a's column: the column of its host when the
+// host already has one (another address of the same named node), else a
+// new column at the right (columns appear in order of first use).
 func (c *Call) column(a netip.Addr, names Names) int {
 	a = a.Unmap()
 	if i, ok := c.colIndex[a]; ok {
 		return i
 	}
+	h := names[a]
+	if h.Name != "" {
+		for i, col := range c.Columns {
+			if col.Host.Name == h.Name {
+				c.Columns[i].Addrs = append(c.Columns[i].Addrs, a)
+				c.colIndex[a] = i
+				return i
+			}
+		}
+	}
 	c.colIndex[a] = len(c.Columns)
-	c.Columns = append(c.Columns, Column{Addr: a, Host: names[a]})
+	c.Columns = append(c.Columns, Column{Addr: a, Host: h, Addrs: []netip.Addr{a}})
 	return c.colIndex[a]
 }
 

@@ -119,7 +119,7 @@ func WriteText(w io.Writer, c *Call) error {
 			fmt.Fprintln(bw, labelRow(len(c.Columns), width, m.From, m.To, fmt.Sprintf("%d %s", e.n, label)))
 			row := arrowRow(len(c.Columns), width, m.From, m.To, '-')
 			copy(row, []rune(fmt.Sprintf("%8.3f", rel)))
-			fmt.Fprintf(bw, "%s  %s %s → %s\n", string(row), m.Iface, m.Src, m.Dst)
+			fmt.Fprintf(bw, "%s  %s %s → %s\n", string(row), m.Where(), m.Src, m.Dst)
 			continue
 		}
 		s := e.stream
@@ -127,7 +127,7 @@ func WriteText(w io.Writer, c *Call) error {
 			fmt.Sprintf("RTP %s %d pkts", PayloadName(s.PayloadType), s.Packets)))
 		row := arrowRow(len(c.Columns), width, s.From, s.To, '=')
 		copy(row, []rune(fmt.Sprintf("%8.3f", rel)))
-		fmt.Fprintf(bw, "%s  %s %s → %s\n", string(row), s.Iface, s.Src, s.Dst)
+		fmt.Fprintf(bw, "%s  %s %s → %s\n", string(row), s.Where(), s.Src, s.Dst)
 	}
 	fmt.Fprintln(bw, lanes(len(c.Columns), width))
 
@@ -137,7 +137,7 @@ func WriteText(w io.Writer, c *Call) error {
 		sortStreams(streams)
 		for _, s := range streams {
 			fmt.Fprintf(bw, "  %-13s %s %s → %s %s  %s ssrc %08x  %d pkts, lost %d (%.1f%%), %.2f s\n",
-				s.Iface, c.Columns[s.From].Title(), s.Src, c.Columns[s.To].Title(), s.Dst,
+				s.Where(), c.Columns[s.From].Title(), s.Src, c.Columns[s.To].Title(), s.Dst,
 				PayloadName(s.PayloadType), s.SSRC, s.Packets, s.Lost, lossPct(s), s.Last.Sub(s.First).Seconds())
 		}
 		for _, line := range c.MediaVerdict() {
@@ -165,17 +165,20 @@ func (c *Call) MediaVerdict() []string {
 	per := map[string]*[2]int{}
 	ends := map[string][2]int{}
 	for _, s := range c.Streams {
-		d := per[s.Iface]
-		if d == nil {
-			d = &[2]int{}
-			per[s.Iface] = d
-			order = append(order, s.Iface)
-			ends[s.Iface] = [2]int{s.From, s.To}
-		}
-		if e := ends[s.Iface]; s.From == e[0] || s.To == e[1] {
-			d[0] += s.Packets
-		} else {
-			d[1] += s.Packets
+		// A stream recorded at several points on one link counts at each.
+		for _, iface := range s.points() {
+			d := per[iface]
+			if d == nil {
+				d = &[2]int{}
+				per[iface] = d
+				order = append(order, iface)
+				ends[iface] = [2]int{s.From, s.To}
+			}
+			if e := ends[iface]; s.From == e[0] || s.To == e[1] {
+				d[0] += s.Packets
+			} else {
+				d[1] += s.Packets
+			}
 		}
 	}
 	sort.Strings(order)

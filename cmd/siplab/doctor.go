@@ -39,11 +39,15 @@ func doctorCmd(args []string) error {
 				idx = i + 1
 			}
 		}
-		for _, f := range doctor.Check(c) {
+		// Every dialog goes in: some rules read the REGISTERs behind a call.
+		for _, f := range doctor.CheckIn(calls, c) {
 			total++
 			fmt.Printf("%s [%s] call %d (%s %s): %s\n", f.Severity, f.Rule, idx, c.Kind(), c.ID, f.Summary)
 			for _, e := range f.Evidence {
 				fmt.Printf("    evidence %s\n", e)
+			}
+			if f.Note != "" {
+				fmt.Printf("    note: %s\n", f.Note)
 			}
 			fmt.Printf("    fix: %s\n\n", f.Fix)
 		}

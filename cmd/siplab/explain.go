@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/siplab/siplab/explain"
 	"github.com/siplab/siplab/ladder"
@@ -36,12 +35,12 @@ func explainCmd(args []string) error {
 		}
 	}
 	m := c.Messages[n-1]
-	lines, err := explain.Message(m.Payload, explain.Context{Public: strings.HasSuffix(m.Iface, "/wan")})
+	lines, err := explain.Message(m.Payload, explain.Context{Public: ladder.PublicSide(m.Iface)})
 	if err != nil {
 		return err
 	}
-	side := "the LAN side (private addresses are normal here)"
-	if strings.HasSuffix(m.Iface, "/wan") {
+	side := "a private side: a LAN or the platform core (private addresses are normal here)"
+	if ladder.PublicSide(m.Iface) {
 		side = "the internet side (a private address here is a bug)"
 	}
 	fmt.Printf("message %d of call %s: %s, seen at %s, %s → %s\non %s\n\n", n, c.ID, m.Label, m.Iface, m.Src, m.Dst, side)

@@ -30,6 +30,8 @@ func labNames() ladder.Names {
 	add("203.0.113.10", "proxy", "proxy")
 	add("10.0.0.10", "proxy", "proxy core")
 	add("10.0.0.20", "registrar", "registrar")
+	add("10.0.0.30", "pbx", "pbx")
+	add("203.0.113.30", "pbx", "pbx media")
 	return m
 }
 
