@@ -22,7 +22,9 @@ func (b *B2BUA) reanchorCalls(anchor bool) {
 	b.mu.Lock()
 	var calls []*Call
 	for _, c := range b.calls {
-		if c.state == StateAnswered && c.anchored != anchor {
+		// A call anchored only for a hold or transfer settles itself
+		// (settleMedia): moving it now would cut the music or the transfer.
+		if c.state == StateAnswered && c.anchored != anchor && !c.tempAnchor {
 			calls = append(calls, c)
 		}
 	}

@@ -29,10 +29,18 @@ const (
 	LampConfirmed = "confirmed"  // in a call: lamp on
 )
 
-// subscription is one BLF watcher.
+// Event packages the PBX notifies (RFC 6665).
+const (
+	eventDialog         = "dialog"          // BLF, RFC 4235
+	eventMessageSummary = "message-summary" // MWI, RFC 3842 (mwi.go)
+)
+
+// subscription is one watcher: of a lamp (dialog) or a mailbox
+// (message-summary).
 type subscription struct {
+	event   string
 	dlg     dialog
-	user    string // whose lamp
+	user    string // whose lamp, or whose mailbox
 	watcher string
 	expires time.Time
 	timer   *time.Timer
@@ -60,9 +68,13 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	ev := req.GetHeader("Event")
-	if ev == nil || strings.ToLower(strings.TrimSpace(strings.SplitN(ev.Value(), ";", 2)[0])) != "dialog" {
-		b.reply(tx, req, 489, "Bad Event", "this PBX serves the dialog event package (BLF)",
-			sip.NewHeader("Allow-Events", "dialog"))
+	event := ""
+	if ev != nil {
+		event = strings.ToLower(strings.TrimSpace(strings.SplitN(ev.Value(), ";", 2)[0]))
+	}
+	if event != eventDialog && event != eventMessageSummary {
+		b.reply(tx, req, 489, "Bad Event", "this PBX serves the dialog (BLF) and message-summary (MWI) event packages",
+			sip.NewHeader("Allow-Events", eventDialog+", "+eventMessageSummary))
 		return
 	}
 	expires := maxSubExpires
@@ -75,13 +87,24 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		expires = min(n, maxSubExpires)
 	}
 	if toTag(req) != "" {
-		b.refreshSubscription(req, tx, expires)
+		b.refreshSubscription(req, tx, expires, event)
 		return
 	}
-	ext, ok := b.cfg.DialPlan.Lookup(req.Recipient.User)
-	if !ok || ext.Target.Kind != KindUser {
-		b.reply(tx, req, sip.StatusNotFound, "Not Found", "no user extension "+req.Recipient.User)
-		return
+	var user string
+	if event == eventMessageSummary {
+		box, ref := b.mailboxFor(req)
+		if ref != nil {
+			b.reply(tx, req, ref.code, ref.reason, ref.text)
+			return
+		}
+		user = box
+	} else {
+		ext, ok := b.cfg.DialPlan.Lookup(req.Recipient.User)
+		if !ok || ext.Target.Kind != KindUser {
+			b.reply(tx, req, sip.StatusNotFound, "Not Found", "no user extension "+req.Recipient.User)
+			return
+		}
+		user = ext.Target.User
 	}
 	ct := req.Contact()
 	if ct == nil {
@@ -91,7 +114,8 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	localTag := sip.GenerateTagN(10)
 	req.To().Params.Add("tag", localTag)
 	s := &subscription{
-		user:    ext.Target.User,
+		event:   event,
+		user:    user,
 		watcher: req.From().Address.String(),
 		expires: time.Now().Add(time.Duration(expires) * time.Second),
 		dlg: dialog{
@@ -114,23 +138,37 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		s.timer = time.AfterFunc(time.Duration(expires)*time.Second, func() { b.endSubscription(s, "timeout") })
 	}
 	b.send(tx, res)
-	b.log.Info("BLF subscription", "watcher", s.watcher, "user", s.user, "expires", expires, "call_id", s.dlg.callID)
+	b.log.Info("subscription", "event", event, "watcher", s.watcher, "user", s.user, "expires", expires, "call_id", s.dlg.callID)
 	// RFC 6665 §4.2.1: a NOTIFY with the current state follows at once
 	// (the last one, when Expires: 0 only fetched the state).
 	if expires == 0 {
-		b.notifyBLF(s, true, "timeout")
+		b.notifySub(s, true, "timeout")
 		return
 	}
-	b.notifyBLF(s, false, "")
+	b.notifySub(s, false, "")
 }
 
-func (b *B2BUA) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, expires int) {
+// notifySub sends a subscription its package's current state.
+func (b *B2BUA) notifySub(s *subscription, final bool, reason string) {
+	if s.event == eventMessageSummary {
+		b.notifyMailbox(s, final, reason)
+		return
+	}
+	b.notifyBLF(s, final, reason)
+}
+
+func (b *B2BUA) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, expires int, event string) {
 	b.mu.Lock()
 	s := b.subs[dialogKey{callID(req), toTag(req)}]
 	ok := s != nil && s.dlg.remoteTag == fromTag(req) && s.dlg.acceptSeq(req.CSeq().SeqNo)
 	b.mu.Unlock()
 	if !ok {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "")
+		return
+	}
+	if s.event != event {
+		// RFC 6665 §4.1.2.1: a refresh names the subscription's package.
+		b.reply(tx, req, 489, "Bad Event", "this subscription is for "+s.event, sip.NewHeader("Allow-Events", s.event))
 		return
 	}
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
@@ -144,6 +182,12 @@ func (b *B2BUA) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, 
 	s.expires = time.Now().Add(time.Duration(expires) * time.Second)
 	b.mu.Unlock()
 	s.timer.Reset(time.Duration(expires) * time.Second)
+	if s.event == eventMessageSummary {
+		// A refresh gets the mailbox state again (RFC 6665 §4.2.2 lets
+		// the notifier send one; phones expect it).
+		b.notifyMailbox(s, false, "")
+		return
+	}
 	b.notifyBLF(s, false, "")
 }
 
@@ -155,7 +199,7 @@ func (b *B2BUA) endSubscription(s *subscription, reason string) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	b.notifyBLF(s, true, reason)
+	b.notifySub(s, true, reason)
 }
 
 // lamp is user's BLF state now, and the Call-ID it reports.
@@ -189,6 +233,9 @@ func (b *B2BUA) blfChanged() {
 	b.mu.Lock()
 	var due []*subscription
 	for _, s := range b.subs {
+		if s.event != eventDialog {
+			continue
+		}
 		lamp, _ := b.lampLocked(s.user)
 		if lamp != s.lamp {
 			due = append(due, s)

@@ -52,8 +52,11 @@ type Call struct {
 	anchored bool
 	// reanchoring: a media path change (re-INVITEs on both legs) is running.
 	reanchoring bool
-	relay       *relay
-	rec         *recording
+	// tempAnchor: direct media by setting, anchored for now because of a
+	// hold or a transfer (ondemand.go); settleMedia goes direct again.
+	tempAnchor bool
+	relay      *relay
+	rec        *recording
 	// retired legs left the call (transferors); kept to match their BYE.
 	retired []*leg
 
@@ -63,13 +66,15 @@ type Call struct {
 
 	cancelled  chan struct{} // the caller sent CANCEL
 	cancelOnce sync.Once
-	// rel100A: the caller requires reliable provisionals (RFC 3262);
-	// relA is the last one sent, rseqA its RSeq, finalA closes when the
-	// final response goes out (retransmissions stop).
-	rel100A bool
-	rseqA   uint32
-	relA    *reliable18x
-	finalA  chan struct{}
+	// rel100A: how the caller's INVITE named 100rel (RFC 3262), which
+	// decides which 18x go reliably (prack.go); relA is the last reliable
+	// one sent, rseqA its RSeq, relNextA one waiting for relA's PRACK;
+	// finalA closes when the final response goes out (retransmissions stop).
+	rel100A  rel100Mode
+	rseqA    uint32
+	relA     *reliable18x
+	relNextA *queued18x
+	finalA   chan struct{}
 }
 
 // leg is one dialog of a call.
@@ -197,7 +202,7 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := b.newCallLocked(dialled, ext, req.From().Address.User)
 	c.log = c.log.With("call_id", cid)
-	c.rel100A = hasOptionTag(req, "Require", "100rel")
+	c.rel100A = rel100Of(req)
 	c.finalA = make(chan struct{})
 	localTag := sip.GenerateTagN(10)
 	// The tag goes on the request so every response built from it carries
@@ -247,6 +252,11 @@ func (b *B2BUA) admitInvite(req *sip.Request) (Extension, *sdpneg.Remote, *refus
 		// would have to invent codecs for both phones.
 		return ext, nil, &refusal{sip.StatusNotAcceptableHere, "Not Acceptable Here", "offerless INVITE not supported: send SDP in the INVITE"}
 	}
+	if ext.Target.Kind == KindTrunk && b.fromTrunk(req) {
+		// A carrier must not be able to dial out again through us:
+		// trunk to trunk would be a toll-fraud relay (and a loop).
+		return ext, nil, &refusal{sip.StatusForbidden, "Forbidden", "calls from a trunk reach DIDs and extensions only"}
+	}
 	offer, err := sdpneg.Parse(req.Body())
 	if err != nil {
 		return ext, nil, &refusal{sip.StatusBadRequest, "Bad SDP", err.Error()}
@@ -255,6 +265,26 @@ func (b *B2BUA) admitInvite(req *sip.Request) (Extension, *sdpneg.Remote, *refus
 		return ext, nil, &refusal{sip.StatusNotAcceptableHere, "Not Acceptable Here", "audio must be RTP/AVP with a port"}
 	}
 	return ext, offer, nil
+}
+
+// fromTrunk reports a request whose source is one of the dial plan's
+// trunks (a carrier's call delivered by the SBC straight to the PBX).
+func (b *B2BUA) fromTrunk(req *sip.Request) bool {
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return false
+	}
+	for _, p := range b.cfg.DialPlan.Prefixes() {
+		if p.Trunk.Addr() == src.Addr().Unmap() {
+			return true
+		}
+	}
+	for _, e := range b.cfg.DialPlan.Extensions() {
+		if e.Target.Kind == KindTrunk && e.Target.Trunk.Addr() == src.Addr().Unmap() {
+			return true
+		}
+	}
+	return false
 }
 
 // aResponse builds a response on the caller's leg: our tag, our Contact and
@@ -315,7 +345,7 @@ func (c *Call) route(req *sip.Request, tx sip.ServerTransaction, offer *sdpneg.R
 		if timeout == 0 {
 			timeout = b.settings.get().NoAnswer
 		}
-		at := c.ring(req, tx, target.User, timeout)
+		at := c.ring(req, tx, target, timeout)
 		switch at.out {
 		case outAnswered:
 			return
@@ -354,11 +384,12 @@ func (c *Call) route(req *sip.Request, tx sip.ServerTransaction, offer *sdpneg.R
 	}
 }
 
-// ring originates the callee leg to user and relays its progress to the
-// caller until it is answered, fails, rings out or the caller cancels.
-func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, user string, timeout time.Duration) attempt {
+// ring originates the callee leg to a user or a trunk and relays its
+// progress to the caller until it is answered, fails, rings out or the
+// caller cancels.
+func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, timeout time.Duration) attempt {
 	b := c.b
-	ruri, dest, at := c.resolve(user)
+	ruri, to, dest, at := c.resolveTarget(t)
 	if at != nil {
 		return *at
 	}
@@ -367,7 +398,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, user string, t
 		c.log.Warn("cannot build callee offer", "err", err)
 		return attempt{out: outFailed, code: sip.StatusInternalServerError, reason: "Server Internal Error", why: err.Error()}
 	}
-	l, req := c.newUACLeg(legB, user, c.caller, ruri, dest, reqA.From().DisplayName, bodyB)
+	l, req := c.newUACLeg(legB, to, c.callerID(t), ruri, dest, reqA.From().DisplayName, bodyB)
 
 	b.mu.Lock()
 	if old := c.legs[legB]; old != nil {
@@ -568,8 +599,8 @@ func (c *Call) onEarly(l *leg, reqA *sip.Request, txA sip.ServerTransaction, res
 	if body == nil && code == 183 {
 		code, reason = sip.StatusRinging, "Ringing"
 	}
-	if c.rel100A {
-		c.sendReliable(txA, reqA, c.aResponse(reqA, code, reason, body), c.finalA)
+	if c.rel100A.reliable(body) {
+		c.sendReliable(txA, reqA, c.aResponse(reqA, code, reason, body), len(body) > 0)
 		return
 	}
 	b.send(txA, c.aResponse(reqA, code, reason, body))
@@ -601,6 +632,12 @@ func (c *Call) onAnswer(l *leg, reqA *sip.Request, txA sip.ServerTransaction, tx
 		go c.byeLeg(context.Background(), l, "caller cancelled")
 		return attempt{out: outCancelled, why: "caller cancelled"}
 	default:
+	}
+	if err := c.awaitEarlyAnswerPrack(); err != nil {
+		// RFC 3262 §3: no 2xx before the PRACK of a reliable 18x that
+		// carried SDP; without it the UAS rejects the INVITE with a 5xx.
+		go c.byeLeg(context.Background(), l, "caller never PRACKed")
+		return attempt{out: outFailed, code: sip.StatusInternalServerError, reason: "Server Internal Error", why: err.Error()}
 	}
 	res2 := c.aResponse(reqA, sip.StatusOK, "OK", bodyA)
 	c.finalSent()
@@ -919,6 +956,39 @@ func (c *Call) releaseMedia() {
 	})
 }
 
+// userURI is a user's address of record at the PBX's domain.
+func (b *B2BUA) userURI(user string) sip.Uri {
+	return sip.Uri{Scheme: "sip", User: user, Host: b.cfg.Domain}
+}
+
+// resolveTarget is where a callee leg goes: a user through resolve, a
+// trunk straight to its address with Request-URI and To
+// sip:<number>@<trunk ip> (the SBC reads the number from the user part).
+// The PBX sends trunk legs itself, not through the platform proxy: the
+// proxy serves the phones' domain and relays no foreign one.
+func (c *Call) resolveTarget(t Target) (ruri, to sip.Uri, dest string, at *attempt) {
+	if t.Kind != KindTrunk {
+		ruri, dest, at = c.resolve(t.User)
+		return ruri, c.b.userURI(t.User), dest, at
+	}
+	u := sip.Uri{Scheme: "sip", User: t.Number, Host: t.Trunk.Addr().String()}
+	if t.Trunk.Port() != 5060 {
+		u.Port = int(t.Trunk.Port())
+	}
+	return u, u, t.Trunk.String(), nil
+}
+
+// callerID is the From user of a callee leg: on a trunk the caller's DID
+// when it has one (a carrier wants an E.164 number), else its name.
+func (c *Call) callerID(t Target) string {
+	if t.Kind == KindTrunk {
+		if did := c.b.cfg.DialPlan.DIDOf(c.caller); did != "" {
+			return did
+		}
+	}
+	return c.caller
+}
+
 // resolve finds where a leg to user goes: through the platform proxy (it
 // knows the NAT way to the phone and record-routes), else straight to
 // where the newest REGISTER came from. A non-nil attempt is why not.
@@ -959,18 +1029,19 @@ func (c *Call) resolve(user string) (sip.Uri, string, *attempt) {
 	return ruri, dest, nil
 }
 
-// newUACLeg builds a leg the PBX originates in slot idx and its INVITE.
-func (c *Call) newUACLeg(idx int, user, fromUser string, ruri sip.Uri, dest, display string, body []byte) (*leg, *sip.Request) {
+// newUACLeg builds a leg the PBX originates in slot idx and its INVITE;
+// to is the callee's address of record (To, and the leg's peer).
+func (c *Call) newUACLeg(idx int, to sip.Uri, fromUser string, ruri sip.Uri, dest, display string, body []byte) (*leg, *sip.Request) {
 	b := c.b
 	pbx := b.ep.Addr()
-	l := &leg{c: c, idx: idx, state: legCalling, origin: newOrigin(), peer: "sip:" + user + "@" + b.cfg.Domain,
+	l := &leg{c: c, idx: idx, state: legCalling, origin: newOrigin(), peer: to.String(),
 		dlg: dialog{
 			callID:   b.newCallID(),
 			localTag: sip.GenerateTagN(10),
 			// The callee sees the caller's name at the PBX: a B2BUA speaks
 			// for itself on its own leg.
 			localURI:  sip.Uri{Scheme: "sip", User: fromUser, Host: pbx.Addr().String(), Port: int(pbx.Port())},
-			remoteURI: sip.Uri{Scheme: "sip", User: user, Host: b.cfg.Domain},
+			remoteURI: to,
 			localSeq:  1,
 		}}
 	req := sip.NewRequest(sip.INVITE, ruri)

@@ -29,6 +29,9 @@ const (
 	pbxIP         = "127.0.9.30"
 	testDialPlan  = "100 alice\n101 bob busy=102 noanswer=voicemail:bob timeout=2s\n102 carol\n103 dave\n*97 voicemail\n"
 	testUsersFile = "alice pw-alice\nbob pw-bob\ncarol pw-carol\ndave pw-dave\n"
+	// labNumbers is the lab proxy's -route-user: extensions and E.164
+	// numbers at our domain go to the PBX (docker-compose.yml).
+	labNumbers = `^([+][0-9]+|[0-9*#]+)$`
 )
 
 func TestMain(m *testing.M) {
@@ -59,6 +62,8 @@ type lab struct {
 
 type labOpts struct {
 	settings *Settings
+	// dialPlan replaces testDialPlan.
+	dialPlan string
 	// direct sends callee legs to the binding's source, not the proxy.
 	direct   bool
 	maxCalls int
@@ -86,6 +91,15 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 	}
 	t.Cleanup(func() { proxyEP.Close() })
 	l.proxy = proxyEP.Addr()
+	// The PBX's socket is bound first: the proxy routes numbers to it.
+	pbxEP, err := sipnet.Listen(sipnet.Config{Listen: pbxIP + ":0", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbers, err := proxy.ParseUserRoute(labNumbers + "=" + pbxEP.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg, err := registrar.New(registrar.Config{Domain: domain, Users: users,
 		TrustedProxies: []netip.Prefix{netip.PrefixFrom(l.proxy.Addr(), 32)}, Logger: log})
 	if err != nil {
@@ -98,7 +112,7 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 		t.Fatal(err)
 	}
 	px, err := proxy.New(proxy.Config{Domain: domain, Location: reg, Registrar: regEP.Addr().String(),
-		Auth: reg.Authenticator(), AuthInvites: true, Relay: true, Logger: log}, proxyEP)
+		Auth: reg.Authenticator(), AuthInvites: true, Relay: true, UserRoutes: []proxy.UserRoute{numbers}, Logger: log}, proxyEP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +121,13 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 		t.Fatal(err)
 	}
 
-	dp, err := ParseDialPlan(strings.NewReader(testDialPlan))
-	if err != nil {
-		t.Fatal(err)
+	plan := testDialPlan
+	if opts.dialPlan != "" {
+		plan = opts.dialPlan
 	}
-	pbxEP, err := sipnet.Listen(sipnet.Config{Listen: pbxIP + ":0", Logger: log})
+	dp, err := ParseDialPlan(strings.NewReader(plan))
 	if err != nil {
+		pbxEP.Close()
 		t.Fatal(err)
 	}
 	cfg := Config{Domain: domain, Location: reg, Proxy: l.proxy.String(), DialPlan: dp,

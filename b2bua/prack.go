@@ -87,21 +87,80 @@ func hasOptionTag(m interface{ GetHeaders(string) []sip.Header }, header, tag st
 	return false
 }
 
+// rel100Mode is what the caller's INVITE said about 100rel.
+type rel100Mode int
+
+const (
+	rel100None      rel100Mode = iota // neither: every 18x unreliable
+	rel100Supported                   // Supported: 100rel
+	rel100Required                    // Require: 100rel
+)
+
+func rel100Of(req *sip.Request) rel100Mode {
+	switch {
+	case hasOptionTag(req, "Require", "100rel"):
+		return rel100Required
+	case hasOptionTag(req, "Supported", "100rel"):
+		return rel100Supported
+	}
+	return rel100None
+}
+
+// reliable says whether a 18x with body goes reliably. RFC 3262 §3: a
+// caller that requires 100rel gets every 18x reliably (MUST); one that
+// only supports it MAY get them so — the PBX does it exactly when the 18x
+// carries SDP (early media), because an answer in an unreliable 18x may
+// be lost and is not binding (RFC 6337 §3.1.1), while a plain 180 is not
+// worth a PRACK round trip.
+func (m rel100Mode) reliable(body []byte) bool {
+	return m == rel100Required || (m == rel100Supported && len(body) > 0)
+}
+
 // reliable18x is a provisional sent reliably on the caller's leg.
 type reliable18x struct {
 	rseq    uint32
 	cseq    uint32
+	sdp     bool // it carried SDP: no 2xx before its PRACK
 	pracked chan struct{}
+	expired chan struct{} // retransmitted 64*T1 without a PRACK
+}
+
+// queued18x waits for the PRACK of the reliable 18x before it.
+type queued18x struct {
+	tx  sip.ServerTransaction
+	req *sip.Request
+	res *sip.Response
+	sdp bool
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // sendReliable sends res (a 18x) on the caller's leg with Require: 100rel
 // and the next RSeq, retransmitting it at T1 doubling until its PRACK
-// arrives, a final response goes out (stop) or 64*T1 pass (RFC 3262 §3).
-func (c *Call) sendReliable(tx sip.ServerTransaction, req *sip.Request, res *sip.Response, stop <-chan struct{}) {
+// arrives, the final response goes out or 64*T1 pass (RFC 3262 §3).
+// While an earlier reliable 18x is not PRACKed yet this one waits (§3: no
+// second reliable provisional before the first is acknowledged); a newer
+// one replaces it in the queue, unless only the queued one has SDP.
+func (c *Call) sendReliable(tx sip.ServerTransaction, req *sip.Request, res *sip.Response, sdp bool) {
 	b := c.b
+	stop := c.finalA
 	b.mu.Lock()
+	if prev := c.relA; prev != nil && !isClosed(prev.pracked) && !isClosed(prev.expired) {
+		if q := c.relNextA; q == nil || sdp || !q.sdp {
+			c.relNextA = &queued18x{tx: tx, req: req, res: res, sdp: sdp}
+		}
+		b.mu.Unlock()
+		return
+	}
 	c.rseqA++
-	r := &reliable18x{rseq: c.rseqA, cseq: req.CSeq().SeqNo, pracked: make(chan struct{})}
+	r := &reliable18x{rseq: c.rseqA, cseq: req.CSeq().SeqNo, sdp: sdp, pracked: make(chan struct{}), expired: make(chan struct{})}
 	c.relA = r
 	b.mu.Unlock()
 	res.AppendHeader(sip.NewHeader("Require", "100rel"))
@@ -120,6 +179,7 @@ func (c *Call) sendReliable(tx sip.ServerTransaction, req *sip.Request, res *sip
 			case <-b.done:
 				return
 			case <-deadline.C:
+				close(r.expired)
 				c.event("no PRACK for reliable %d (RSeq %d) on leg a", res.StatusCode, r.rseq)
 				return
 			case <-time.After(interval):
@@ -152,12 +212,10 @@ func (b *B2BUA) onPrack(req *sip.Request, tx sip.ServerTransaction) {
 	b.mu.Lock()
 	r := c.relA
 	match := l.idx == legA && r != nil && rseq == r.rseq && cseq == r.cseq && strings.EqualFold(method, "INVITE")
-	if match {
-		select {
-		case <-r.pracked:
-		default:
-			close(r.pracked)
-		}
+	var next *queued18x
+	if match && !isClosed(r.pracked) {
+		close(r.pracked)
+		next, c.relNextA = c.relNextA, nil
 	}
 	b.mu.Unlock()
 	if !match {
@@ -168,4 +226,29 @@ func (b *B2BUA) onPrack(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(c.correlation())
 	b.send(tx, res)
 	c.event("PRACK %d %d INVITE from leg a: 200 OK", rseq, cseq)
+	if next != nil && !isClosed(c.finalA) {
+		c.sendReliable(next.tx, next.req, next.res, next.sdp)
+	}
+}
+
+// awaitEarlyAnswerPrack holds the caller's 2xx while a reliable 18x with
+// SDP is not PRACKed (RFC 3262 §3); an error means it never will be.
+func (c *Call) awaitEarlyAnswerPrack() error {
+	b := c.b
+	b.mu.Lock()
+	r := c.relA
+	b.mu.Unlock()
+	if r == nil || !r.sdp {
+		return nil
+	}
+	select {
+	case <-r.pracked:
+		return nil
+	case <-r.expired:
+		return fmt.Errorf("no PRACK for the reliable 18x (RSeq %d) with the early answer", r.rseq)
+	case <-c.cancelled:
+		return nil // the caller's CANCEL is handled by the caller of this
+	case <-b.done:
+		return ErrClosed
+	}
 }

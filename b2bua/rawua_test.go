@@ -34,6 +34,9 @@ type rawUA struct {
 
 	sess    *media.Session
 	rtpPort int
+	// inviteHeaders are extra header lines ("Require: 100rel\r\n") for
+	// every INVITE this UA sends.
+	inviteHeaders string
 }
 
 func newRawUA(t *testing.T, bind netip.AddrPort, user string) *rawUA {
@@ -72,6 +75,25 @@ func (u *rawUA) read(d time.Duration) (sip.Message, netip.AddrPort) {
 			u.t.Fatalf("%s: unparsable message: %v\n%s", u.user, err, buf[:n])
 		}
 		return m, from
+	}
+}
+
+// quietFor collects what arrives within d without failing when nothing
+// does: for tests that prove something is NOT sent (yet).
+func (u *rawUA) quietFor(d time.Duration) []sip.Message {
+	u.t.Helper()
+	var out []sip.Message
+	buf := make([]byte, 65535)
+	deadline := time.Now().Add(d)
+	for {
+		_ = u.conn.SetReadDeadline(deadline)
+		n, _, err := u.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return out
+		}
+		if m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...)); err == nil {
+			out = append(out, m)
+		}
 	}
 }
 
@@ -168,8 +190,8 @@ func (u *rawUA) invite(dir sdpneg.Direction) {
 		to += ";tag=" + u.toTag
 	}
 	u.send(u.target, fmt.Sprintf("INVITE %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=%s\r\nTo: %s\r\n"+
-		"Call-ID: %s\r\nCSeq: %d INVITE\r\nContact: <sip:%s@%s>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-		u.ruri, u.via(), u.user, domain, u.fromTag, to, u.callID, u.cseq, u.user, u.addr, len(body), body))
+		"Call-ID: %s\r\nCSeq: %d INVITE\r\nContact: <sip:%s@%s>\r\n%sContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		u.ruri, u.via(), u.user, domain, u.fromTag, to, u.callID, u.cseq, u.user, u.addr, u.inviteHeaders, len(body), body))
 }
 
 // inDialog sends ACK (for cseq) or another request in the caller dialog.

@@ -77,6 +77,11 @@ func (b *B2BUA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	anchored := c.relay != nil
 	b.mu.Unlock()
 	if !anchored {
+		if isHold(offer) && b.settings.get().MOH {
+			// Music on hold needs the PBX in the media path.
+			c.holdWithMusic(l, req, tx, offer)
+			return
+		}
 		c.forwardReinvite(l, req, tx)
 		return
 	}
@@ -87,7 +92,10 @@ func (b *B2BUA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := c.inResponse(req, sip.StatusOK, "OK", body)
 	res.AppendHeader(b.contact())
-	c.sendAndAwaitAck(l, tx, req, res, nil)
+	if c.sendAndAwaitAck(l, tx, req, res, nil) && offer != nil && !isHold(offer) {
+		// A resume: an anchoring done only for the hold ends now.
+		c.settleMedia()
+	}
 }
 
 // inResponse is a response on an in-dialog request, correlated.

@@ -23,6 +23,8 @@ type Status struct {
 	Mailbox  []MailboxStatus `json:"mailboxes,omitempty"`
 	// BLF are the busy-lamp subscriptions (dialog event package).
 	BLF []SubscriptionStatus `json:"blf,omitempty"`
+	// MWI are the message-summary subscriptions (mailbox watchers).
+	MWI []SubscriptionStatus `json:"mwi,omitempty"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }
@@ -30,17 +32,20 @@ type Status struct {
 // CallStatus is one call with both legs.
 type CallStatus struct {
 	// ID is the X-Siplab-Call value both legs carry.
-	ID        string    `json:"id"`
-	State     CallState `json:"state"`
-	Dialled   string    `json:"dialled"`
-	Caller    string    `json:"caller"`
-	Target    string    `json:"target"`
-	Media     string    `json:"media"` // anchored | direct
-	Started   time.Time `json:"started"`
-	Answered  time.Time `json:"answered,omitzero"`
-	Ended     time.Time `json:"ended,omitzero"`
-	EndedBy   string    `json:"ended_by,omitempty"`
-	EndReason string    `json:"end_reason,omitempty"`
+	ID      string    `json:"id"`
+	State   CallState `json:"state"`
+	Dialled string    `json:"dialled"`
+	Caller  string    `json:"caller"`
+	Target  string    `json:"target"`
+	Media   string    `json:"media"` // anchored | direct
+	// TempAnchor: direct media by setting, anchored for now for a hold
+	// (music) or a transfer; it goes direct again when they end.
+	TempAnchor bool      `json:"temp_anchor,omitempty"`
+	Started    time.Time `json:"started"`
+	Answered   time.Time `json:"answered,omitzero"`
+	Ended      time.Time `json:"ended,omitzero"`
+	EndedBy    string    `json:"ended_by,omitempty"`
+	EndReason  string    `json:"end_reason,omitempty"`
 	// Legs are the caller's (a) and the callee's (b) dialogs.
 	Legs      []LegStatus      `json:"legs"`
 	Recording *RecordingStatus `json:"recording,omitempty"`
@@ -86,11 +91,17 @@ func (b *B2BUA) Status() Status {
 		st.Mailbox = append(st.Mailbox, MailboxStatus{User: user, Messages: slices.Clone(mb.messages), LastNotify: mb.lastNotify})
 	}
 	for _, s := range b.subs {
-		st.BLF = append(st.BLF, SubscriptionStatus{Watcher: s.watcher, User: s.user, Lamp: s.lamp, Version: s.version,
-			Expires: s.expires, LastNotify: s.last})
+		ss := SubscriptionStatus{Watcher: s.watcher, User: s.user, Lamp: s.lamp, Version: s.version,
+			Expires: s.expires, LastNotify: s.last}
+		if s.event == eventMessageSummary {
+			st.MWI = append(st.MWI, ss)
+			continue
+		}
+		st.BLF = append(st.BLF, ss)
 	}
 	b.mu.Unlock()
 	sort.Slice(st.BLF, func(i, j int) bool { return st.BLF[i].User+st.BLF[i].Watcher < st.BLF[j].User+st.BLF[j].Watcher })
+	sort.Slice(st.MWI, func(i, j int) bool { return st.MWI[i].User+st.MWI[i].Watcher < st.MWI[j].User+st.MWI[j].Watcher })
 	sort.Slice(st.Mailbox, func(i, j int) bool { return st.Mailbox[i].User < st.Mailbox[j].User })
 	for _, c := range calls {
 		st.Calls = append(st.Calls, c.status())
@@ -104,7 +115,7 @@ func (c *Call) status() CallStatus {
 	b.mu.Lock()
 	cs := CallStatus{
 		ID: c.id, State: c.state, Dialled: c.dialled, Caller: c.caller, Target: c.target.String(),
-		Media: mediaMode(c.anchored), Started: c.started, Answered: c.answered, Ended: c.ended,
+		Media: mediaMode(c.anchored), TempAnchor: c.tempAnchor, Started: c.started, Answered: c.answered, Ended: c.ended,
 		EndedBy: c.endedBy, EndReason: c.endReason, Events: slices.Clone(c.events),
 	}
 	r, rec := c.relay, c.rec
@@ -208,6 +219,9 @@ func WriteText(w interface{ Write([]byte) (int, error) }, st Status) {
 		onOff(st.Settings.MediaAnchor), onOff(st.Settings.Latch), onOff(st.Settings.MOH), st.Settings.NoAnswer)
 	for _, c := range st.Calls {
 		fmt.Fprintf(w, "call %s %s: %s dialled %s -> %s, media %s", c.ID, c.State, c.Caller, c.Dialled, c.Target, c.Media)
+		if c.TempAnchor {
+			fmt.Fprint(w, " (for hold/transfer; direct again after)")
+		}
 		if c.EndReason != "" {
 			fmt.Fprintf(w, " (ended by %s: %s)", c.EndedBy, c.EndReason)
 		}
@@ -228,6 +242,9 @@ func WriteText(w interface{ Write([]byte) (int, error) }, st Status) {
 	}
 	for _, s := range st.BLF {
 		fmt.Fprintf(w, "blf %s watches %s: lamp %s (version %d), last NOTIFY %s\n", s.Watcher, s.User, s.Lamp, s.Version, orDash(s.LastNotify))
+	}
+	for _, s := range st.MWI {
+		fmt.Fprintf(w, "mwi %s watches mailbox %s, last NOTIFY %s\n", s.Watcher, s.User, orDash(s.LastNotify))
 	}
 	for _, m := range st.Mailbox {
 		fmt.Fprintf(w, "mailbox %s: %d message(s), last NOTIFY %s\n", m.User, len(m.Messages), orDash(m.LastNotify))

@@ -56,17 +56,24 @@ func (b *B2BUA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		b.reply(tx, req, sip.StatusNotFound, "Not Found", "no user extension "+target.User)
 		return
 	}
-	if !anchored {
-		b.reply(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here", "transfer needs media anchored through the PBX (media_anchor on)")
-		return
-	}
 	res := sip.NewResponseFromRequest(req, sip.StatusAccepted, "Accepted", nil)
 	res.AppendHeader(c.correlation())
 	b.send(tx, res)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		if !anchored {
+			// Direct media: the transferee must be on the PBX's relay
+			// before the target can take the referrer's place there.
+			if err := c.anchorForTransfer(o); err != nil {
+				c.event("transfer to %s failed: %v", ext.Target.User, err)
+				c.notifyRefer(l, sip.StatusNotAcceptableHere, "Not Acceptable Here", true)
+				return
+			}
+		}
 		c.blindTransfer(l, ext.Target.User)
+		// Anchored only for the transfer (done or failed): back to direct.
+		c.settleMedia()
 	}()
 }
 
@@ -152,7 +159,7 @@ func (c *Call) blindTransfer(r *leg, user string) {
 		fail(sip.StatusInternalServerError, "Server Internal Error", err.Error())
 		return
 	}
-	n, req := c.newUACLeg(r.idx, user, tUser, ruri, dest, "", body)
+	n, req := c.newUACLeg(r.idx, b.userURI(user), tUser, ruri, dest, "", body)
 	n.origin = o
 	key := dialogKey{n.dlg.callID, n.dlg.localTag}
 	b.mu.Lock()

@@ -269,7 +269,11 @@ func (b *B2BUA) deliver(box, from string, m Message) {
 	count := len(mb.messages)
 	b.mu.Unlock()
 	b.log.Info("voicemail stored", "mailbox", box, "from", from, "file", m.File, "seconds", m.Duration.Seconds())
-	go b.notifyMWI(box, count)
+	if !b.mailboxChanged(box) {
+		// Nobody subscribed (mwi.go): the unsolicited NOTIFY many phones
+		// configured with a mailbox still expect.
+		go b.notifyMWI(box, count)
+	}
 }
 
 // messageSummary is the RFC 3842 body: new/old voice messages.
@@ -282,7 +286,8 @@ func messageSummary(account string, newMsgs, oldMsgs int) string {
 }
 
 // notifyMWI sends the mailbox owner's phone an unsolicited message-summary
-// NOTIFY (what most PBXes do for phones configured with a mailbox).
+// NOTIFY (what most PBXes do for phones configured with a mailbox), when
+// no phone subscribed to the mailbox.
 func (b *B2BUA) notifyMWI(box string, count int) {
 	req, err := b.outOfDialog(sip.NOTIFY, box, "voicemail")
 	result := ""

@@ -5,11 +5,13 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,6 +229,36 @@ func (l *Lab) WaitPhone(ctx context.Context, phone, state string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("e2e: %s not %s (last: %+v, %v): %w", phone, state, st.Registration, err, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// ReadFile copies one regular file out of a service's container. The
+// images have no shell (no cat), so it is `docker cp <id>:<path> -`, whose
+// stdout is a tar stream holding the file; stderr is kept apart so it
+// cannot corrupt the archive.
+func (l *Lab) ReadFile(ctx context.Context, service, path string) ([]byte, error) {
+	id, err := l.Container(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "docker", "cp", id+":"+path, "-")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("e2e: docker cp %s:%s: %w: %s", service, path, err, stderr.String())
+	}
+	tr := tar.NewReader(&stdout)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("e2e: %s:%s: no regular file in the archive", service, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("e2e: %s:%s: %w", service, path, err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			return io.ReadAll(tr)
 		}
 	}
 }

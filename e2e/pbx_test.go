@@ -1,8 +1,14 @@
 package e2e
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +157,257 @@ func TestCallThroughPBXTwoLegsAnchoredAudio(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// waitUntil polls cond every half second until it holds or d passes; it
+// returns the last error text cond gave, for the failure message.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s (last: %s)", d, what, last)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// subscribe makes phone SUBSCRIBE to target for event and unsubscribes
+// when the test ends; it returns the subscription's id.
+func subscribe(t *testing.T, ctx context.Context, phone, target, event string) string {
+	t.Helper()
+	out, err := phoneCmd(t, ctx, phone, "subscribe", "-json", target, event)
+	if err != nil {
+		t.Fatalf("%s subscribe %s %s: %v %s", phone, target, event, err, out)
+	}
+	var sub uaclient.SubscriptionStatus
+	if err := json.Unmarshal([]byte(out), &sub); err != nil {
+		t.Fatalf("subscribe output: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { phoneCmd(t, context.Background(), phone, "unsubscribe", sub.ID) })
+	return sub.ID
+}
+
+func subscriptionOf(t *testing.T, ctx context.Context, phone, id string) uaclient.SubscriptionStatus {
+	t.Helper()
+	for _, s := range phoneStatus(t, ctx, phone).Subscriptions {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("%s has no subscription %s", phone, id)
+	return uaclient.SubscriptionStatus{}
+}
+
+// alice dials a plain extension, `call alice 101` (sip:101@siplab.test):
+// the proxy's -route-user sends numbers to the PBX before any location
+// lookup, and bob's phone rings through the PBX.
+func TestPBXDialPlainExtension(t *testing.T) {
+	ctx := testCtx(t, 2*time.Minute)
+	if st := proxyStatus(t, ctx); len(st.UserRoutes) == 0 {
+		t.Fatalf("proxy has no -route-user: %+v", st)
+	}
+	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
+	if a.State != uaclient.StateConfirmed {
+		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
+	}
+	pc, ok := pbxCall(t, a.CallID)
+	if !ok || pc.Dialled != "101" || pc.Target != "bob" || len(pc.Legs) != 2 {
+		t.Fatalf("PBX call for alice's %s: %+v", a.CallID, pc)
+	}
+	aliceHz := phoneStatus(t, ctx, "alice").ToneHz
+	bobCallID := pc.Legs[1].CallID
+	waitUntil(t, 15*time.Second, "bob to hear alice through the PBX", func() (bool, string) {
+		bc, _ := callOf(t, ctx, "bob", bobCallID)
+		n, hz := received(bc)
+		return n > 50 && near(hz, aliceHz), ""
+	})
+	hangup(t, ctx, "alice", a.ID)
+}
+
+// A blind transfer in the NATed lab: alice calls 101, bob answers and
+// transfers her to 102 (REFER); the PBX calls carol and connects her in
+// bob's place. Carol hears alice and alice hears carol, through the PBX's
+// relay, on alice's unchanged dialog; bob's call ends.
+func TestPBXBlindTransferConnectsCarol(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
+	if a.State != uaclient.StateConfirmed {
+		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
+	}
+	pc, ok := pbxCall(t, a.CallID)
+	if !ok || len(pc.Legs) != 2 {
+		t.Fatalf("PBX call: %+v", pc)
+	}
+	bobCallID := pc.Legs[1].CallID
+	aliceHz, carolHz := phoneStatus(t, ctx, "alice").ToneHz, phoneStatus(t, ctx, "carol").ToneHz
+	carolBefore := map[string]bool{}
+	for _, c := range phoneStatus(t, ctx, "carol").Calls {
+		carolBefore[c.CallID] = true
+	}
+	if out, err := phoneCmd(t, ctx, "bob", "transfer", bobCallID, "102"); err != nil {
+		t.Fatalf("bob transfer: %v %s", err, out)
+	}
+	var carolCall uaclient.CallStatus
+	waitUntil(t, 20*time.Second, "carol to answer the transferred call", func() (bool, string) {
+		for _, c := range phoneStatus(t, ctx, "carol").Calls {
+			if !carolBefore[c.CallID] && c.State == uaclient.StateConfirmed {
+				carolCall = c
+				return true, ""
+			}
+		}
+		return false, "no new confirmed call on carol"
+	})
+	t.Cleanup(func() { phoneCmd(t, context.Background(), "carol", "hangup", carolCall.ID) })
+	waitUntil(t, 20*time.Second, "carol and alice to hear each other via the PBX relay", func() (bool, string) {
+		cc, _ := callOf(t, ctx, "carol", carolCall.CallID)
+		ac, _ := callOf(t, ctx, "alice", a.CallID)
+		cn, chz := received(cc)
+		an, ahz := received(ac)
+		ok := cn > 50 && an > 50 && near(chz, aliceHz) && near(ahz, carolHz) &&
+			cc.Media.Received.LastSource.Addr() == pbxMedia && ac.Media.Received.LastSource.Addr() == pbxMedia
+		return ok, "carol " + string(cc.State) + ", alice " + string(ac.State)
+	})
+	ac, _ := callOf(t, ctx, "alice", a.CallID)
+	if ac.State != uaclient.StateConfirmed {
+		t.Fatalf("alice's call after the transfer: %s", ac.State)
+	}
+	waitUntil(t, 10*time.Second, "bob's leg to end", func() (bool, string) {
+		bc, ok := callOf(t, ctx, "bob", bobCallID)
+		return !ok || bc.State == uaclient.StateTerminated, string(bc.State)
+	})
+	pc, _ = pbxCall(t, a.CallID)
+	if pc.Target != "carol" || !slices.ContainsFunc(pc.Events, func(e string) bool { return strings.Contains(e, "transfer connected") }) {
+		t.Errorf("PBX call after the transfer: target %s, events %v", pc.Target, pc.Events)
+	}
+	hangup(t, ctx, "alice", a.ID)
+}
+
+// Voicemail and message waiting in the lab: bob subscribes to his
+// mailbox (*97, message-summary), stops auto-answering; alice calls 101,
+// which rings out (15 s) to bob's voicemail, and talks. The WAV file in the
+// pbx container holds alice's tone, and bob's subscription lights.
+func TestPBXVoicemailRecordsCallerAndLightsMWI(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	sub := subscribe(t, ctx, "bob", "*97", "message-summary")
+	waitUntil(t, 10*time.Second, "the mailbox state NOTIFY", func() (bool, string) {
+		s := subscriptionOf(t, ctx, "bob", sub)
+		return s.State == uaclient.SubActive && s.Notifies >= 1 && s.MessagesWaiting != nil, s.State + " " + s.Error
+	})
+	setPhone(t, ctx, "bob", "auto_answer", "off")
+	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
+	if a.State != uaclient.StateConfirmed {
+		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
+	}
+	var pc b2bua.CallStatus
+	waitUntil(t, 20*time.Second, "3 s of recording", func() (bool, string) {
+		pc, _ = pbxCall(t, a.CallID)
+		return pc.Recording != nil && pc.Recording.Seconds >= 3, string(pc.State)
+	})
+	if pc.State != b2bua.StateVoicemail || pc.Target != "voicemail:bob" {
+		t.Fatalf("PBX call %s target %s, want voicemail:bob", pc.State, pc.Target)
+	}
+	hangup(t, ctx, "alice", a.ID)
+	var msg b2bua.Message
+	waitUntil(t, 15*time.Second, "the message in bob's mailbox", func() (bool, string) {
+		for _, mb := range pbxStatus(t).Mailbox {
+			for _, m := range mb.Messages {
+				if mb.User == "bob" && strings.Contains(m.File, pc.ID) {
+					msg = m
+					return true, ""
+				}
+			}
+		}
+		return false, ""
+	})
+	if msg.From != "alice" || msg.Duration < 3*time.Second {
+		t.Errorf("message %+v", msg)
+	}
+	wav, err := lab.ReadFile(ctx, "pbx", msg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, err := parseWAV(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceHz := phoneStatus(t, ctx, "alice").ToneHz
+	if len(samples) < 3*8000 {
+		t.Fatalf("%s: %d samples, want 3 s at 8 kHz", msg.File, len(samples))
+	}
+	if hz := toneHz(samples); !near(hz, aliceHz) {
+		t.Fatalf("voicemail holds a %.0f Hz tone, alice sends %.0f Hz", hz, aliceHz)
+	}
+	waitUntil(t, 10*time.Second, "bob's subscription to say a message waits", func() (bool, string) {
+		s := subscriptionOf(t, ctx, "bob", sub)
+		return s.MessagesWaiting != nil && *s.MessagesWaiting, s.Body
+	})
+}
+
+// BLF in the lab: carol watches extension 101 (dialog package); the lamp
+// is idle, blinks while alice's call rings bob, is on while they talk and
+// goes off after.
+func TestPBXBLFLampFollowsCall(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	sub := subscribe(t, ctx, "carol", "101", "dialog")
+	lamp := func() string { return subscriptionOf(t, ctx, "carol", sub).Lamp }
+	waitUntil(t, 10*time.Second, "the lamp to be idle", func() (bool, string) { l := lamp(); return l == "idle", l })
+	setPhone(t, ctx, "bob", "auto_answer", "4s")
+	a := placeCall(t, ctx, "alice", "101", uaclient.StateRinging, uaclient.StateConfirmed)
+	waitUntil(t, 4*time.Second, "the lamp to blink (ringing)", func() (bool, string) { l := lamp(); return l == "ringing", l })
+	waitUntil(t, 15*time.Second, "the lamp to be on (busy)", func() (bool, string) { l := lamp(); return l == "busy", l })
+	hangup(t, ctx, "alice", a.ID)
+	waitUntil(t, 10*time.Second, "the lamp to go off", func() (bool, string) { l := lamp(); return l == "idle", l })
+	st := pbxStatus(t)
+	if !slices.ContainsFunc(st.BLF, func(s b2bua.SubscriptionStatus) bool { return s.User == "bob" && strings.Contains(s.Watcher, "carol") }) {
+		t.Errorf("PBX BLF subscriptions: %+v", st.BLF)
+	}
+}
+
+// parseWAV reads the recorder's 16-bit mono PCM WAV.
+func parseWAV(b []byte) ([]int16, error) {
+	if len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data" {
+		return nil, errors.New("not a WAV file")
+	}
+	if f, ch, bits, rate := binary.LittleEndian.Uint16(b[20:]), binary.LittleEndian.Uint16(b[22:]), binary.LittleEndian.Uint16(b[34:]), binary.LittleEndian.Uint32(b[24:]); f != 1 || ch != 1 || bits != 16 || rate != 8000 {
+		return nil, fmt.Errorf("wav format %d, %d channels, %d bits, %d Hz: want PCM mono 16-bit 8 kHz", f, ch, bits, rate)
+	}
+	n := binary.LittleEndian.Uint32(b[40:])
+	if int(n) != len(b)-44 {
+		return nil, fmt.Errorf("wav data size %d, file %d", n, len(b))
+	}
+	out := make([]int16, n/2)
+	for i := range out {
+		out[i] = int16(binary.LittleEndian.Uint16(b[44+2*i:]))
+	}
+	return out, nil
+}
+
+// toneHz estimates a single tone's frequency from zero crossings in loud
+// 20 ms frames (quiet frames are beep gaps or silence).
+func toneHz(s []int16) float64 {
+	var crossings, samples int
+	for off := 0; off+160 <= len(s); off += 160 {
+		var sum float64
+		for _, v := range s[off : off+160] {
+			sum += float64(v) * float64(v)
+		}
+		if sum/160 < 330*330 {
+			continue
+		}
+		for i := max(off, 1); i < off+160; i++ {
+			if (s[i-1] < 0) != (s[i] < 0) {
+				crossings++
+			}
+		}
+		samples += 160
+	}
+	if samples == 0 {
+		return 0
+	}
+	return float64(crossings) / 2 / (float64(samples) / 8000)
 }

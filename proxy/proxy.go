@@ -64,6 +64,10 @@ type Config struct {
 	// services phones may reach without Relay. Domains are matched on the
 	// Request-URI host; our own Domain cannot be routed here.
 	Routes []Route
+	// UserRoutes send requests for our own Domain whose Request-URI user
+	// matches to a next hop before any location lookup (see UserRoute):
+	// numbers to the PBX. First match wins.
+	UserRoutes []UserRoute
 	// TimerC bounds how long an INVITE branch may ring; default
 	// DefaultTimerC. Tests shorten it.
 	TimerC time.Duration
@@ -92,6 +96,9 @@ func (c *Config) validate() (netip.AddrPort, error) {
 		return reg, err
 	}
 	c.Routes = routes
+	if c.UserRoutes, err = validateUserRoutes(c.UserRoutes); err != nil {
+		return reg, err
+	}
 	if c.TimerC <= 0 {
 		c.TimerC = DefaultTimerC
 	}
@@ -279,6 +286,9 @@ func (p *Proxy) Status() Status {
 	}
 	for _, r := range p.cfg.Routes {
 		st.Routes = append(st.Routes, r.String())
+	}
+	for _, r := range p.cfg.UserRoutes {
+		st.UserRoutes = append(st.UserRoutes, r.String())
 	}
 	set := st.Settings
 	st.Summary = fmt.Sprintf("rport=%s received=%s contact_fixup=%s record_route=%s; %d forwarded, %d active",

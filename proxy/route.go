@@ -301,7 +301,8 @@ func uriTarget(ctx context.Context, u sip.Uri) (netip.AddrPort, string, error) {
 }
 
 // targets decides where a request goes (RFC 3261 §16.5): by its remaining
-// Route set, by a static route (Config.Routes), by location for our domain,
+// Route set, by a static route (Config.Routes), by a user route
+// (Config.UserRoutes) or location for our domain,
 // or by its Request-URI.
 func (p *Proxy) targets(ctx context.Context, w *sip.Request, s Settings) ([]target, *refusal) {
 	if r := w.Route(); r != nil {
@@ -321,6 +322,10 @@ func (p *Proxy) targets(ctx context.Context, w *sip.Request, s Settings) ([]targ
 				return nil, refuse(sip.StatusOK, "OK", "")
 			}
 			return nil, refuse(sip.StatusNotFound, "Not Found", "no user in Request-URI")
+		}
+		// Numbers belong to the PBX before location is asked (UserRoute).
+		if t, ok := p.userRoute(w.Recipient); ok {
+			return []target{t}, nil
 		}
 		return p.lookup(ctx, w, s)
 	}

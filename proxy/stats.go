@@ -34,12 +34,14 @@ type Status struct {
 	Domain    string   `json:"domain,omitempty"`
 	Registrar string   `json:"registrar,omitempty"`
 	// Routes are the static routes, "domain=ip:port".
-	Routes   []string  `json:"routes,omitempty"`
-	Auth     bool      `json:"auth"`
-	TimerC   string    `json:"timer_c"`
-	Started  time.Time `json:"started"`
-	Settings Settings  `json:"settings"`
-	Stats    Stats     `json:"stats"`
+	Routes []string `json:"routes,omitempty"`
+	// UserRoutes are the routes by Request-URI user, "REGEX=ip:port".
+	UserRoutes []string  `json:"user_routes,omitempty"`
+	Auth       bool      `json:"auth"`
+	TimerC     string    `json:"timer_c"`
+	Started    time.Time `json:"started"`
+	Settings   Settings  `json:"settings"`
+	Stats      Stats     `json:"stats"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }

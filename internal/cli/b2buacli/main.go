@@ -30,6 +30,7 @@ import (
 
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sipnet"
 )
@@ -83,6 +84,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	noAnswer := fs.String("no-answer", b2bua.DefaultNoAnswer.String(), "ring time before no-answer handling when the extension names none")
 	ctlPath := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "control socket path")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	capFlags := capflags.Add(fs, "the core and internet (RTP relay) sides") // capture.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -137,6 +139,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer pbx.Close()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	// Capture before serving, and on runCtx so the shutdown's BYEs are
+	// recorded too.
+	stopCapture, err := startCapture(runCtx, capFlags, *sipAddr, *mediaIP, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopCapture()
 	if err := pbx.Start(runCtx); err != nil {
 		ln.Close()
 		return err

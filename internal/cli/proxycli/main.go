@@ -3,6 +3,7 @@
 //
 //	proxy -sip 203.0.113.10:5060 [-core-sip 10.0.0.10:5060] -registrar 10.0.0.20:5060 \
 //	      -location http://10.0.0.20:8080 -domain siplab.test -users /etc/siplab/users \
+//	      [-route domain=ip:port ...] [-route-user REGEX=ip:port ...]
 //	      [-rport honour|ignore|force] [-contact-fixup on|off] [-record-route on|off] [-http 127.0.0.1:5081]
 //	proxy status [-http 127.0.0.1:5081]
 //	proxy set <name> <value> [-http 127.0.0.1:5081]     (rport, received, contact_fixup, record_route)
@@ -30,6 +31,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sipauth"
@@ -85,6 +87,15 @@ func serve(ctx context.Context, args []string) error {
 		routes = append(routes, r)
 		return nil
 	})
+	var userRoutes []proxy.UserRoute
+	fs.Func("route-user", "route by Request-URI user REGEX=ip:port, repeatable, anchored, checked before location for our domain (e.g. '^[0-9*#+][0-9*#]*$=10.0.0.30:5060': numbers to the PBX)", func(v string) error {
+		r, err := proxy.ParseUserRoute(v)
+		if err != nil {
+			return err
+		}
+		userRoutes = append(userRoutes, r)
+		return nil
+	})
 	rport := fs.String("rport", proxy.RPortHonour, "where responses go: honour, ignore (the lost-responses bug) or force")
 	received := fs.String("received", "on", "write received=/rport= into the top Via: on|off")
 	fixup := fs.String("contact-fixup", "on", "route to the address a REGISTER came from (on) or to the Contact as written (off)")
@@ -92,6 +103,7 @@ func serve(ctx context.Context, args []string) error {
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	httpAddr := fs.String("http", defaultHTTP, "JSON status/settings API address; empty disables")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	capFlags := capflags.Add(fs, "the internet and core sides") // capture.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +124,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	cfg := proxy.Config{
 		Domain: *domain, Registrar: *registrar, Location: &location.HTTPClient{BaseURL: *locURL},
-		AuthInvites: *authInvites, AuthOther: *authOther, Relay: *relay, Routes: routes, TimerC: *timerC,
+		AuthInvites: *authInvites, AuthOther: *authOther, Relay: *relay, Routes: routes, UserRoutes: userRoutes, TimerC: *timerC,
 		Settings: &settings, Logger: log,
 	}
 	if *users != "" {
@@ -155,6 +167,12 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
+	// Capture before serving, so the first REGISTER is in the file.
+	stopCapture, err := startCapture(ctx, capFlags, *sipAddr, *coreAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopCapture()
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
@@ -204,6 +222,12 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 func writeStatus(w io.Writer, st proxy.Status) {
 	fmt.Fprintf(w, "proxy for %s on %s, registrar %s, auth %v, timer C %s\n",
 		st.Domain, strings.Join(st.Listen, " "), st.Registrar, st.Auth, st.TimerC)
+	for _, r := range st.Routes {
+		fmt.Fprintf(w, "  route %s\n", r)
+	}
+	for _, r := range st.UserRoutes {
+		fmt.Fprintf(w, "  route-user %s\n", r)
+	}
 	for _, name := range proxy.SettingNames() {
 		v, _ := st.Settings.Get(name)
 		fmt.Fprintf(w, "  %-14s %s\n", name, v)

@@ -22,6 +22,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-sip", "127.0.0.1:0", "-location", "http://x", "-contact-fixup", "maybe"}, "bad setting value"},
 		{[]string{"-sip", "127.0.0.1:0", "-location", "http://x", "-log-level", "loud"}, "-log-level"},
 		{[]string{"-sip", "0.0.0.0:5060", "-location", "http://x", "-http", ""}, "specific IP"},
+		// A bad user route is refused at start, naming the expression.
+		{[]string{"-sip", "127.0.0.1:0", "-location", "http://x", "-route-user", "[0-9=10.0.0.30:5060"}, `user route "[0-9"`},
+		{[]string{"-sip", "127.0.0.1:0", "-location", "http://x", "-route-user", "^[0-9]+$"}, "want REGEX=ip:port"},
 	}
 	for _, tc := range tests {
 		err := run(context.Background(), tc.args, &bytes.Buffer{})
