@@ -93,6 +93,7 @@ type Call struct {
 	lastStats  *media.Stats
 	dtmfSent   string
 	mediaErr   string
+	nat        callNAT // STUN mapping / TURN relay of the RTP socket (natmedia.go)
 
 	// Hold and mid-call changes (hold.go).
 	localHold     bool             // the hold command is in force
@@ -156,6 +157,9 @@ type CallStatus struct {
 	// ToneHz is the dominant frequency received: whose tone we hear.
 	ToneHz     float64 `json:"tone_hz,omitempty"`
 	MediaError string  `json:"media_error,omitempty"`
+	// NAT is what STUN (sdp_addr=stun) or TURN (media_relay=turn) did
+	// for this call's media.
+	NAT *CallNATStatus `json:"nat,omitempty"`
 	// Hold is "" (not on hold), "local" (we hold the peer), "remote"
 	// (held by remote: their SDP says sendonly/inactive or c=0.0.0.0) or
 	// "both". LocalDirection / RemoteDirection are the a= attributes of
@@ -236,6 +240,7 @@ func (c *Call) statusLocked() CallStatus {
 		st.Hold = c.holdLocked()
 	}
 	st.DTMFInfoReceived = c.dtmfInfoRecv
+	st.NAT = c.nat.statusLocked()
 	st.Prack = append([]string(nil), c.prack...)
 	if c.transfer != nil {
 		t := *c.transfer
@@ -347,6 +352,7 @@ func (c *Call) bindRTP() error {
 	c.rtp, c.rtpPort = conn, port
 	p.rtpUsed[port] = true
 	p.mu.Unlock()
+	c.prepareMediaPath()
 	return nil
 }
 
@@ -357,7 +363,7 @@ func (c *Call) bindRTP() error {
 func (c *Call) localDescriptionLocked(s liveSettings, dir sdpneg.Direction) sdpneg.Description {
 	p := c.p
 	local := netip.AddrPortFrom(p.local.Addr(), uint16(c.rtpPort))
-	adv := resolveAddr(s.SDPAddr, s.SDPIP, local)
+	adv := c.natAdvertisedLocked(s, resolveAddr(s.SDPAddr, s.SDPIP, local))
 	d := c.local
 	if d.SessionID == 0 {
 		d.SessionID = sdpneg.NewSessionID()
@@ -396,9 +402,11 @@ func (c *Call) startMedia() {
 	if remote.Port == 0 || !dst.Addr().IsValid() || dst.Addr().IsUnspecified() {
 		dst = netip.AddrPort{}
 	}
+	relay := c.nat.relay
 	if c.sess != nil {
 		sess := c.sess
 		p.mu.Unlock()
+		c.permitPeer(relay, dst)
 		if sess.Remote() != dst {
 			if err := sess.SetRemote(dst); err != nil {
 				c.log.Warn("media remote update failed", "err", err)
@@ -414,6 +422,11 @@ func (c *Call) startMedia() {
 	codec, dtmf, conn := c.codec, c.dtmfPT, c.rtp
 	send, recv := c.mediaDirectionLocked(dst)
 	p.mu.Unlock()
+	if relay != nil {
+		// All media goes through the TURN relay (natmedia.go).
+		conn = relay.PacketConn()
+		c.permitPeer(relay, dst)
+	}
 
 	cfg := media.Config{
 		RTP:             conn,
@@ -426,9 +439,10 @@ func (c *Call) startMedia() {
 		RecvDisabled:    !recv,
 		Logger:          c.log,
 	}
-	if !s.SymmetricRTP {
+	if !s.SymmetricRTP && relay == nil {
 		// The asymmetric phone: RTP leaves from another port than the one
-		// in our SDP, so a latching peer answers to the wrong port.
+		// in our SDP, so a latching peer answers to the wrong port. (Not
+		// with a TURN relay: its one allocation sends and receives.)
 		sc, err := net.ListenPacket("udp", net.JoinHostPort(p.local.Addr().String(), "0"))
 		if err != nil {
 			c.setMediaErr(fmt.Errorf("bind rtp send socket: %w", err))
@@ -485,6 +499,8 @@ func (c *Call) closeMedia() {
 	p := c.p
 	p.mu.Lock()
 	sess, cancel, conn, done := c.sess, c.sessCancel, c.rtp, c.sessDone
+	relay := c.nat.relay
+	c.nat.relay = nil
 	if sess != nil {
 		// Snapshot under the same lock that drops the session, so no
 		// status ever sees a call with neither live nor final stats.
@@ -505,11 +521,17 @@ func (c *Call) closeMedia() {
 		// final numbers too.
 		st := sess.Stats()
 		sess.Close() // closes conn too: the session owns it
+		if relay != nil {
+			relay.Close() // deallocates; the session closed only its view of it
+		}
 		p.mu.Lock()
 		c.lastStats = &st
 		p.notifyLocked()
 		p.mu.Unlock()
 		return
+	}
+	if relay != nil {
+		relay.Close() // closes conn, the relay's base socket, too
 	}
 	if conn != nil {
 		conn.Close()

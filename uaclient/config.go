@@ -29,7 +29,9 @@ type Config struct {
 	// Proxy is "host:port" of the one SIP server / outbound proxy every
 	// out-of-dialog request is sent to (port 5060 when omitted).
 	Proxy string
-	// Transport is "udp" (default) or "tcp". TLS will slot in here.
+	// Transport is "udp" (default), "tcp" or "tls"; tls needs an Endpoint
+	// with TLS enabled (sipnet.Config.TLS), and Via and Contact then name
+	// its TLS listener.
 	Transport string
 	// Listen is the local SIP bind "ip:port". An empty IP means the
 	// interface address that routes to the proxy (127.0.0.1 without one);
@@ -55,6 +57,15 @@ type Config struct {
 	// Settings are initial values of the live settings (see SettingNames),
 	// e.g. {"rport": "off"}; unknown names are an error.
 	Settings map[string]string
+	// Trusted, when set, is a source ACL (a trunk's IP-based trust): a
+	// request from any other address is refused with 403 and logged, ACK
+	// dropped. Empty: every source is served, as a phone does.
+	Trusted []netip.Prefix
+	// AcceptCallee, when set, screens incoming calls by the Request-URI
+	// user before ringing: it returns 0 to take the call, else the failure
+	// status and reason to refuse it with (404, 484, ...). Nil: every
+	// user rings, as on a phone behind a proxy. See trunk.go.
+	AcceptCallee func(user string) (code int, reason string)
 	// UserAgent is the User-Agent header; empty: "siplab-uaclient".
 	UserAgent string
 	Logger    *slog.Logger
@@ -80,10 +91,12 @@ func (c *Config) validate() error {
 	case "":
 		c.Transport = sipnet.UDP
 	case sipnet.UDP, sipnet.TCP:
-	case "tls":
-		return fmt.Errorf("%w: transport tls is not supported yet (udp or tcp)", ErrConfig)
+	case sipnet.TLS:
+		if c.Endpoint == nil {
+			return fmt.Errorf("%w: transport tls needs an Endpoint with TLS (certificates, trusted CA)", ErrConfig)
+		}
 	default:
-		return fmt.Errorf("%w: transport %q (want udp or tcp)", ErrConfig, c.Transport)
+		return fmt.Errorf("%w: transport %q (want udp, tcp or tls)", ErrConfig, c.Transport)
 	}
 	if c.Proxy != "" {
 		hp, err := normHostPort(c.Proxy, 5060)

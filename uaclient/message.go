@@ -39,7 +39,7 @@ const (
 // reports the answer. A failure response is a result (Code >= 300), not
 // an error; err is set only when no answer came.
 func (p *Phone) SendMessage(ctx context.Context, target, text string) (MessageRecord, error) {
-	if p.cfg.Proxy == "" {
+	if p.proxy() == "" {
 		return MessageRecord{}, ErrNoProxy
 	}
 	if text == "" {

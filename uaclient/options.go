@@ -28,12 +28,12 @@ type OptionsResult struct {
 // Options sends OPTIONS through the proxy to target ("" = the proxy itself)
 // and reports the response.
 func (p *Phone) Options(ctx context.Context, target string) (OptionsResult, error) {
-	if p.cfg.Proxy == "" {
+	if p.proxy() == "" {
 		return OptionsResult{}, ErrNoProxy
 	}
 	var ruri sip.Uri
 	if strings.TrimSpace(target) == "" {
-		host, port, _ := net.SplitHostPort(p.cfg.Proxy)
+		host, port, _ := net.SplitHostPort(p.proxy())
 		ruri = sip.Uri{Scheme: "sip", Host: host}
 		fmt.Sscan(port, &ruri.Port)
 	} else {
@@ -136,7 +136,7 @@ func (p *Phone) keepaliveLoop() {
 		case <-tick:
 		}
 		s = p.currentSettings()
-		if s.Keepalive == KeepaliveOff || p.cfg.Proxy == "" {
+		if s.Keepalive == KeepaliveOff || s.Proxy == "" {
 			continue
 		}
 		result := p.sendKeepalive(ctx, s.Keepalive)
@@ -174,7 +174,7 @@ func (p *Phone) sendCRLF() error {
 	ping := []byte("\r\n\r\n")
 	switch p.cfg.Transport {
 	case "udp":
-		raddr, err := net.ResolveUDPAddr("udp", p.cfg.Proxy)
+		raddr, err := net.ResolveUDPAddr("udp", p.proxy())
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (p *Phone) sendCRLF() error {
 		_, err = pc.WriteTo(ping, raddr)
 		return err
 	default:
-		raddr, err := net.ResolveTCPAddr("tcp", p.cfg.Proxy)
+		raddr, err := net.ResolveTCPAddr("tcp", p.proxy())
 		if err != nil {
 			return err
 		}

@@ -87,6 +87,7 @@ func New(cfg Config) (*Phone, error) {
 	}
 	p.log = cfg.Logger.With("phone", cfg.Name)
 	p.settings.Password, p.settings.Codecs = cfg.Password, cfg.Codecs
+	p.settings.Proxy = cfg.Proxy
 	for _, name := range sortedKeys(cfg.Settings) {
 		if _, err := p.settings.set(name, cfg.Settings[name]); err != nil {
 			if cfg.Endpoint != nil {
@@ -109,6 +110,11 @@ func New(cfg Config) (*Phone, error) {
 	}
 	p.ep = ep
 	p.local = ep.Addr()
+	if cfg.Transport == sipnet.TLS && ep.TLSAddr().IsValid() {
+		// Via and Contact name the TLS listener: that is where a peer
+		// opens a connection to reach us.
+		p.local = ep.TLSAddr()
+	}
 	p.reg.callID = newCallID(p.local)
 	p.reg.state = RegUnregistered
 	p.installHandlers()
@@ -409,10 +415,10 @@ func (p *Phone) newRequest(method sip.RequestMethod, ruri, to sip.Uri, callID st
 // toProxy sends an out-of-dialog request to the configured proxy whatever
 // its Request-URI says: that is what "outbound proxy" means on a phone.
 func (p *Phone) toProxy(req *sip.Request) error {
-	if p.cfg.Proxy == "" {
+	if p.proxy() == "" {
 		return ErrNoProxy
 	}
-	req.SetDestination(p.cfg.Proxy)
+	req.SetDestination(p.proxy())
 	return nil
 }
 

@@ -100,7 +100,7 @@ func (p *Phone) kickRegistration() {
 func (p *Phone) register(ctx context.Context, expires int) error {
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
-	if p.cfg.Proxy == "" {
+	if p.proxy() == "" {
 		p.setRegResult(RegFailed, 0, "", ErrNoProxy, nil, 0)
 		return ErrNoProxy
 	}
@@ -164,6 +164,12 @@ func (p *Phone) register(ctx context.Context, expires int) error {
 }
 
 func (p *Phone) sendRegister(ctx context.Context, expires int) (*sip.Response, *sip.Request, error) {
+	return p.sendRegisterVia(ctx, expires, "")
+}
+
+// sendRegisterVia is sendRegister through server (ip:port) instead of the
+// current proxy setting when server is not empty.
+func (p *Phone) sendRegisterVia(ctx context.Context, expires int, server string) (*sip.Response, *sip.Request, error) {
 	s := p.currentSettings()
 	host, port := splitDomain(p.cfg.Domain)
 	ruri := sip.Uri{Scheme: "sip", Host: host, Port: port}
@@ -194,6 +200,9 @@ func (p *Phone) sendRegister(ctx context.Context, expires int) (*sip.Response, *
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	if err := p.toProxy(req); err != nil {
 		return nil, nil, err
+	}
+	if server != "" {
+		req.SetDestination(server)
 	}
 	p.mu.Lock()
 	p.reg.contact = contact.Address.String()
@@ -341,7 +350,7 @@ func (p *Phone) regStatus() RegStatus {
 	st := RegStatus{
 		State:     r.state,
 		AOR:       aor.String(),
-		Registrar: p.cfg.Proxy,
+		Registrar: p.settings.Proxy,
 		Contact:   r.contact,
 		Code:      r.code,
 		Reason:    r.reason,

@@ -14,6 +14,11 @@ import (
 // applies to the next message the phone writes (the next REGISTER, INVITE,
 // keep-alive or the next call's media), never to what was already sent.
 type liveSettings struct {
+	// Proxy is the outbound server ("ip:port") every out-of-dialog
+	// request goes to; changing it re-registers through the new one
+	// (proxyset.go). prevProxy is the one it replaced, for the
+	// un-REGISTER there.
+	Proxy, prevProxy string
 	// ViaAddr, ContactAddr and SDPAddr are written into Via sent-by, the
 	// Contact URI and the SDP o=/c= (plus m= port when given). Invalid
 	// zero value: the local address the phone is bound to, which is the
@@ -56,6 +61,8 @@ type liveSettings struct {
 	// Rel100 is the RFC 3262 reliable provisional response mode: off,
 	// supported, prefer or require (prack.go).
 	Rel100 string
+	// STUN/TURN for media (natmedia.go).
+	natSettings
 }
 
 // Keep-alive modes.
@@ -96,6 +103,7 @@ type SettingInfo struct {
 }
 
 var settingsTable = []setting{
+	proxySetting,
 	{
 		Name: "via_addr",
 		Help: "address written in Via sent-by (ip or ip:port; 'local' = bound address). A private address here without rport: responses go nowhere.",
@@ -116,12 +124,9 @@ var settingsTable = []setting{
 	},
 	{
 		Name: "sdp_addr",
-		Help: "address written in SDP o=/c= (and m= port when ip:port is given; 'local'). A private address here: one-way audio unless the far end latches media.",
-		get:  func(s *liveSettings) string { return addrString(s.SDPAddr, s.SDPIP) },
-		set: func(s *liveSettings, v string) (err error) {
-			s.SDPAddr, s.SDPIP, err = parseAddrSetting(v)
-			return err
-		},
+		Help: "address written in SDP o=/c= (and m= port when ip:port is given; 'local'; 'stun' = the RTP socket's public mapping from stun_server, next call). A private address here: one-way audio unless the far end latches media.",
+		get:  sdpAddrString,
+		set:  setSDPAddr,
 	},
 	{
 		Name: "rport",

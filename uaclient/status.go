@@ -40,7 +40,7 @@ func (p *Phone) Status() Status {
 		User:         p.cfg.User,
 		Transport:    p.cfg.Transport,
 		Local:        p.local.String(),
-		Proxy:        p.cfg.Proxy,
+		Proxy:        p.settings.Proxy,
 		ToneHz:       p.cfg.ToneHz,
 		DTMF:         !p.cfg.NoDTMF,
 		Registration: p.regStatus(),

@@ -88,7 +88,7 @@ const maxSubscriptions = 50
 // lifetime. It returns when the SUBSCRIBE is answered; NOTIFYs then update
 // the subscription in status.
 func (p *Phone) Subscribe(ctx context.Context, target, event string) (SubscriptionStatus, error) {
-	if p.cfg.Proxy == "" {
+	if p.proxy() == "" {
 		return SubscriptionStatus{}, ErrNoProxy
 	}
 	event = strings.ToLower(strings.TrimSpace(event))

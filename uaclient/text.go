@@ -221,6 +221,7 @@ func printCall(w io.Writer, c CallStatus) {
 		}
 		fmt.Fprintln(w)
 	}
+	printCallNAT(w, c.NAT)
 	if m := c.Media; m != nil {
 		r := m.Received
 		fmt.Fprintf(w, "  media: sent %d pkts from %s to %s; received %d pkts, lost %d (%.1f%%), jitter %.1f ms",

@@ -16,7 +16,7 @@ import (
 // with (*Call).Wait or Status. A call that failed to start is returned
 // terminated along with the error, so its status can still be read.
 func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
-	if p.cfg.Proxy == "" {
+	if p.proxy() == "" {
 		return nil, ErrNoProxy
 	}
 	if p.isClosed() {
@@ -32,6 +32,11 @@ func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
 // call places a call to a parsed URI; extra headers go into the INVITE
 // (Referred-By and Replaces for a transfer).
 func (p *Phone) call(ctx context.Context, to sip.Uri, extra ...sip.Header) (*Call, error) {
+	return p.callAs(ctx, to, "", extra...)
+}
+
+// callAs is call with fromUser ("" = ours) as the From user part.
+func (p *Phone) callAs(ctx context.Context, to sip.Uri, fromUser string, extra ...sip.Header) (*Call, error) {
 	if p.isClosed() {
 		return nil, ErrClosed
 	}
@@ -56,6 +61,9 @@ func (p *Phone) call(ctx context.Context, to sip.Uri, extra ...sip.Header) (*Cal
 	}
 
 	req := p.newRequest(sip.INVITE, to, to, callID, 1, s)
+	if fromUser != "" {
+		req.From().Address.User = fromUser
+	}
 	req.AppendHeader(p.contactHeader(s))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("Supported", p.supported()))
@@ -83,7 +91,7 @@ func (p *Phone) call(ctx context.Context, to sip.Uri, extra ...sip.Header) (*Cal
 		c.terminate(0, "", "local", err.Error())
 		return c, err
 	}
-	c.log.Info("INVITE sent", "to", to.String(), "proxy", p.cfg.Proxy, "sdp", desc.Addr, "rtp_port", desc.Port)
+	c.log.Info("INVITE sent", "to", to.String(), "proxy", p.proxy(), "sdp", desc.Addr, "rtp_port", desc.Port)
 	go c.runInvite(tx, req)
 	return c, nil
 }

@@ -16,18 +16,20 @@ import (
 
 func (p *Phone) installHandlers() {
 	srv := p.ep.Server
-	srv.OnInvite(p.onInvite)
-	srv.OnAck(p.onAck)
-	srv.OnBye(p.onBye)
-	srv.OnCancel(p.onCancel)
-	srv.OnOptions(p.onOptions)
-	srv.OnMessage(p.onMessage)
-	srv.OnInfo(p.onInfo)
-	srv.OnRefer(p.onRefer)
-	srv.OnNotify(p.onNotify)
-	srv.OnPrack(p.onPrack)
-	srv.OnUpdate(p.onUpdate)
-	srv.OnNoRoute(p.onOther)
+	// p.trusted is the source ACL of trunk mode (trunk.go); without
+	// Config.Trusted it returns the handler as is.
+	srv.OnInvite(p.trusted(p.onInvite))
+	srv.OnAck(p.trusted(p.onAck))
+	srv.OnBye(p.trusted(p.onBye))
+	srv.OnCancel(p.trusted(p.onCancel))
+	srv.OnOptions(p.trusted(p.onOptions))
+	srv.OnMessage(p.trusted(p.onMessage))
+	srv.OnInfo(p.trusted(p.onInfo))
+	srv.OnRefer(p.trusted(p.onRefer))
+	srv.OnNotify(p.trusted(p.onNotify))
+	srv.OnPrack(p.trusted(p.onPrack))
+	srv.OnUpdate(p.trusted(p.onUpdate))
+	srv.OnNoRoute(p.trusted(p.onOther))
 }
 
 // check refuses requests a UAS must not process (RFC 3261 §8.2) the same
@@ -86,6 +88,9 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if p.isClosed() {
 		p.respondLog(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	if p.refuseCallee(req, tx) {
 		return
 	}
 	from := req.From()

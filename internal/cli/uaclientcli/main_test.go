@@ -53,6 +53,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run: bad sip address", []string{"run", "-ctl", sock, "-sip", "nowhere"}, 2, "sip listen address"},
 		{"run: odd rtp port", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-rtp-port", "4001"}, 2, "even"},
 		{"run: log level", []string{"run", "-log-level", "loud"}, 2, "log-level"},
+		{"run: stun server by name", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-stun", "stun.example.com:3478"}, 2, "stun_server"},
+		{"run: bad media_relay", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-set", "media_relay=ice"}, 2, "media_relay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -80,10 +81,12 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		ctlPath    = fs.String("ctl", envOr("UACLIENT_CTL", defaultCtl), "control socket path (one per phone)")
 		gateway    = fs.String("gateway", "", "replace the default route with this next hop at start (needs NET_ADMIN)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+		stunServer = fs.String("stun", "", "STUN/TURN server ip:port for sdp_addr=stun and media_relay=turn (live setting stun_server); none by default")
 		sets       = settingsFlag{}
 	)
 	fs.Var(dtmf, "dtmf", "offer RFC 4733 telephone-event: on or off")
 	fs.Var(register, "register", "register at start and keep the registration fresh: on or off")
+	capFlags := capflags.Add(fs, "the phone's LAN side") // capture.go
 	fs.Var(sets, "set", "initial live setting name=value, repeatable (see: uaclient get): "+strings.Join(uaclient.SettingNames(), ", "))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,6 +115,9 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	}
 	if *autoAnswer > 0 {
 		sets["auto_answer"] = autoAnswer.String()
+	}
+	if _, set := sets["stun_server"]; *stunServer != "" && !set {
+		sets["stun_server"] = *stunServer
 	}
 	cfg := uaclient.Config{
 		Name:         *name,
@@ -160,6 +166,18 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Capture before the phone registers, so its first REGISTER is recorded.
+	stopCapture, err := startCapture(ctx, capFlags, phone.Addr(), log)
+	if err != nil {
+		ln.Close()
+		phone.Close()
+		fmt.Fprintf(stderr, "uaclient run: %v\n", err)
+		if errors.Is(err, capflags.ErrUsage) {
+			return 2
+		}
+		return 1
+	}
+	defer stopCapture()
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- ctl.ServeListener(ctx, ln, phone.Handler()) }()
 	log.Info("phone running", "name", phone.Name(), "sip", phone.Addr(), "transport", cfg.Transport,

@@ -1,0 +1,66 @@
+// Package carriercli holds the main of the carrier command (cmd/carrier, and
+// siplabd when invoked as carrier): the lab's SIP trunk provider and its CLI.
+//
+//	carrier run -sip 203.0.113.40:5060 -tls 203.0.113.40:5061 \
+//	    -peer 203.0.113.5:5061 -peer-transport tls -trust 203.0.113.5/32 -numbers +1555
+//	carrier call +15550100 -from +15550199   # talks to the daemon over its control socket
+//	carrier status
+package carriercli
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Main runs carrier with os.Args, exactly as the standalone binary does; it
+// exits the process on failure.
+func Main() {
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli runs one invocation and returns the exit code: 0 success, 1 the verb
+// failed (the carrier or the network said no), 2 bad usage.
+func cli(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	verb, rest := args[0], args[1:]
+	switch verb {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	case "run":
+		return runDaemon(rest, stderr)
+	}
+	v, ok := verbs[verb]
+	if !ok {
+		fmt.Fprintf(stderr, "carrier: unknown command %q\n\n", verb)
+		usage(stderr)
+		return 2
+	}
+	return runVerb(verb, v, rest, stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: carrier <command> [flags] [args]
+
+daemon:
+  run                        start the carrier switch (see: carrier run -h)
+
+control (talk to a running carrier over -ctl, default $CARRIER_CTL or /run/siplab/carrier.sock):
+  call <+E.164> [-from <+E.164>]
+                             INVITE to the trunk peer: sip:<callee>@<peer>, From the caller
+  answer [call]              answer a ringing inbound call (when -answer-after is 0)
+  reject [call] [code]       refuse a ringing inbound call (486 default)
+  hangup [call]              end a call (BYE, or CANCEL/decline if not answered)
+  ping                       OPTIONS to the peer now: up/down and round trip
+  status                     trunk peer (up/down, RTT), ACL, numbers, calls with RTP statistics
+  wait call-state <state> [call]
+                             block until calling|ringing|early|confirmed|terminated (-timeout 30s)
+
+[call] is the short call id from status (1, 2, ...) or a Call-ID; omitted,
+the newest call that fits is used. Every control command takes -json and -ctl.
+`)
+}
