@@ -32,6 +32,11 @@ func labNames() ladder.Names {
 	add("10.0.0.20", "registrar", "registrar")
 	add("10.0.0.30", "pbx", "pbx")
 	add("203.0.113.30", "pbx", "pbx media")
+	add("203.0.113.5", "sbc", "sbc")
+	add("10.0.0.5", "sbc", "sbc core")
+	add("203.0.113.40", "carrier", "carrier")
+	add("203.0.113.20", "stunturn", "stun")
+	add("203.0.113.66", "attacker", "attacker")
 	return m
 }
 

@@ -18,10 +18,13 @@ import (
 	"strings"
 
 	"github.com/siplab/siplab/internal/cli/b2buacli"
+	"github.com/siplab/siplab/internal/cli/carriercli"
 	"github.com/siplab/siplab/internal/cli/natroutercli"
 	"github.com/siplab/siplab/internal/cli/proxycli"
 	"github.com/siplab/siplab/internal/cli/registrarcli"
+	"github.com/siplab/siplab/internal/cli/sbccli"
 	"github.com/siplab/siplab/internal/cli/scannercli"
+	"github.com/siplab/siplab/internal/cli/stunturncli"
 	"github.com/siplab/siplab/internal/cli/uaclientcli"
 )
 
@@ -34,6 +37,9 @@ var daemons = map[string]func(){
 	"natrouter": natroutercli.Main,
 	"b2bua":     b2buacli.Main,
 	"scanner":   scannercli.Main,
+	"sbc":       sbccli.Main,
+	"carrier":   carriercli.Main,
+	"stunturn":  stunturncli.Main,
 }
 
 func main() {

@@ -21,7 +21,8 @@ func TestPick(t *testing.T) {
 		{argv: []string{"/siplabd", "b2bua", "status"}, want: []string{"b2bua", "status"}},
 		{argv: []string{"/siplabd", "-list"}},
 		{argv: []string{"/siplabd"}, wantErr: true},
-		{argv: []string{"/siplabd", "sbc"}, wantErr: true},
+		{argv: []string{"/siplabd", "sbc", "status"}, want: []string{"sbc", "status"}},
+		{argv: []string{"/siplabd", "pbx"}, wantErr: true},
 		{argv: []string{"/bash", "-c", "id"}, wantErr: true},
 		{argv: nil, wantErr: true},
 	} {

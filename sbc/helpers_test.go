@@ -1,0 +1,286 @@
+package sbc
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/proxy"
+	"github.com/siplab/siplab/registrar"
+	"github.com/siplab/siplab/sbc/guard"
+	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/uaclient"
+)
+
+// Loopback blocks used by no other package: 127.0.45.0/24 is the access
+// side (the internet: phones, the carrier, the SBC's public face),
+// 127.0.46.0/24 the core (proxy, registrar, the SBC's core face, a PBX
+// stand-in). Nothing a phone receives may name 127.0.46.
+const (
+	accessNet  = "127.0.45."
+	coreNet    = "127.0.46."
+	sbcAccess  = accessNet + "5"
+	sbcCore    = coreNet + "5"
+	proxyIP    = coreNet + "10"
+	registrarI = coreNet + "20"
+	domain     = "siplab.test"
+	// privateIP is what the phones write everywhere (Via, Contact, SDP):
+	// an address the lab cannot route to, like a LAN address behind NAT.
+	privateIP = "192.168.77.7"
+	usersFile = "alice pw-alice\nbob pw-bob\ncarol pw-carol\n"
+)
+
+func TestMain(m *testing.M) {
+	// The daemons set this in main: INVITEs with SDP outgrow the default.
+	sip.UDPMTUSize = 9000
+	// Record every SIP message a socket reads, to check what phones saw.
+	sip.SIPDebug = true
+	sip.SIPDebugTracer(wire)
+	os.Exit(m.Run())
+}
+
+// tracer keeps every SIP message read, by the reading socket's address.
+type tracer struct {
+	mu   sync.Mutex
+	msgs []traced
+}
+
+type traced struct {
+	laddr, raddr string
+	msg          []byte
+}
+
+var wire = &tracer{}
+
+func (t *tracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	t.mu.Lock()
+	t.msgs = append(t.msgs, traced{laddr, raddr, bytes.Clone(msg)})
+	t.mu.Unlock()
+}
+
+func (t *tracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {}
+
+// readBy returns the messages read by sockets on ip (any port).
+func (t *tracer) readBy(ip string) []traced {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []traced
+	for _, m := range t.msgs {
+		if strings.HasPrefix(m.laddr, ip+":") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SBC_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// lab is the platform behind the SBC, as the Docker lab wires it:
+// registrar and proxy on the core, the SBC with one foot on each side,
+// phones on the access side configured with the SBC as their server.
+type lab struct {
+	t      testing.TB
+	ctx    context.Context
+	reg    *registrar.Registrar
+	proxy  netip.AddrPort
+	sbc    *SBC
+	phones map[string]*uaclient.Phone
+}
+
+type labOpts struct {
+	guard    *guard.Config
+	settings *Settings
+	trunk    netip.AddrPort
+	inbound  netip.AddrPort
+	// tls adds a TLS listener to the access side.
+	tls *tls.Config
+}
+
+func newLab(t testing.TB, opts labOpts) *lab {
+	t.Helper()
+	log := testLogger()
+	users, err := sipauth.ParseUsers(strings.NewReader(usersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l := &lab{t: t, ctx: ctx, phones: map[string]*uaclient.Phone{}}
+
+	regEP := listen(t, registrarI+":0")
+	proxyEP := listen(t, proxyIP+":0")
+	l.proxy = proxyEP.Addr()
+	reg, err := registrar.New(registrar.Config{Domain: domain, Users: users,
+		TrustedProxies: []netip.Prefix{netip.PrefixFrom(l.proxy.Addr(), 32)}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	l.reg = reg
+	reg.Attach(regEP.Server)
+	if err := regEP.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(proxy.Config{Domain: domain, Location: reg, Registrar: regEP.Addr().String(),
+		Auth: reg.Authenticator(), AuthInvites: true, Logger: log}, proxyEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	if err := px.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	g := opts.guard
+	if g == nil {
+		d := guard.Default()
+		// Tests send bursts from one loopback address; the limits are
+		// tested on their own.
+		d.RegisterRate, d.InviteRate, d.Burst, d.FailedAuthLimit = 1000, 1000, 1000, 0
+		g = &d
+	}
+	b, err := New(Config{NextHop: l.proxy, Trunk: opts.trunk, TrunkInbound: opts.inbound,
+		Guard: g, Settings: opts.settings, Logger: log},
+		listenTLS(t, sbcAccess, opts.tls), listen(t, sbcCore+":0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		b.Shutdown(sctx)
+		b.Close()
+	})
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.sbc = b
+	return l
+}
+
+func listen(t testing.TB, addr string) *sipnet.Endpoint {
+	t.Helper()
+	ep, err := sipnet.Listen(sipnet.Config{Listen: addr, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return ep
+}
+
+// listenTLS binds ip:0, plus a TLS listener on ip:0 when cfg is set.
+func listenTLS(t testing.TB, ip string, cfg *tls.Config) *sipnet.Endpoint {
+	t.Helper()
+	c := sipnet.Config{Listen: ip + ":0", Logger: testLogger(), TLS: cfg}
+	if cfg != nil {
+		c.TLSListen = ip + ":0"
+	}
+	ep, err := sipnet.Listen(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return ep
+}
+
+// natedSettings turn every NAT fix off on a phone and make it lie like a
+// phone behind NAT: private Via, Contact and SDP addresses, no rport, no
+// keep-alives.
+func natedSettings() map[string]string {
+	return map[string]string{
+		"rport": "off", "via_addr": privateIP, "contact_addr": privateIP + ":5999",
+		"sdp_addr": privateIP, "keepalive": "off", "auto_answer": "1s",
+	}
+}
+
+// addPhone starts a phone on the access side whose server is the SBC.
+func (l *lab) addPhone(name string, host byte, settings map[string]string, password string) *uaclient.Phone {
+	l.t.Helper()
+	if password == "" {
+		password = "pw-" + name
+	}
+	ph, err := uaclient.New(uaclient.Config{
+		Name: name, Password: password, Domain: domain, Proxy: l.sbc.AccessAddr().String(),
+		Listen: accessNet + itoa(int(host)) + ":0", Settings: settings, Logger: testLogger(),
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		ph.Shutdown(sctx)
+		ph.Close()
+	})
+	if err := ph.Start(l.ctx); err != nil {
+		l.t.Fatal(err)
+	}
+	l.phones[name] = ph
+	return ph
+}
+
+// register registers a phone and waits for the outcome.
+func (l *lab) register(ph *uaclient.Phone) uaclient.RegStatus {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+	defer cancel()
+	if err := ph.Register(ctx); err != nil {
+		l.t.Fatalf("%s: register: %v", ph.Name(), err)
+	}
+	st, err := ph.WaitRegistration(ctx, uaclient.RegRegistered)
+	if err != nil {
+		l.t.Fatalf("%s did not register: %v (%+v)", ph.Name(), err, st)
+	}
+	return st
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// regOf finds a registration in the SBC's status by AOR user.
+func (l *lab) regOf(user string) (RegStatus, bool) {
+	for _, r := range l.sbc.Status().Registrations {
+		if strings.HasPrefix(r.AOR, "sip:"+user+"@") {
+			return r, true
+		}
+	}
+	return RegStatus{}, false
+}

@@ -1,0 +1,70 @@
+package sbc
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/siplab/siplab/ctl"
+)
+
+// SetRequest is the body of POST /set.
+type SetRequest struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// UnblockRequest is the body of POST /unblock.
+type UnblockRequest struct {
+	Source string `json:"source"`
+}
+
+// UnblockResult says whether a block was lifted.
+type UnblockResult struct {
+	Source    string `json:"source"`
+	Unblocked bool   `json:"unblocked"`
+}
+
+// Handler serves the control API (package ctl, on a unix socket):
+//
+//	GET  /status    Status
+//	GET  /settings  map of setting -> value
+//	POST /set       {"name":..., "value":...} -> settings
+//	POST /unblock   {"source":"ip"} -> UnblockResult
+func (s *SBC) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, s.Status())
+	})
+	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, s.Settings().All())
+	})
+	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
+		var in SetRequest
+		if err := ctl.Decode(r, &in); err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		st, err := s.Set(in.Name, in.Value)
+		if err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, st.All())
+	})
+	mux.HandleFunc("POST /unblock", func(w http.ResponseWriter, r *http.Request) {
+		var in UnblockRequest
+		if err := ctl.Decode(r, &in); err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		ip, err := netip.ParseAddr(strings.TrimSpace(in.Source))
+		if err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("sbc: unblock: %q is not an IP address", in.Source))
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, UnblockResult{Source: ip.String(), Unblocked: s.Unblock(ip)})
+	})
+	return mux
+}

@@ -1,0 +1,139 @@
+package sbc
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siplab/siplab/mediarelay"
+)
+
+// Live setting names (`sbc set NAME VALUE`).
+const (
+	SettingLatching          = "latching"
+	SettingNATExpires        = "nat_expires"
+	SettingKeepaliveInterval = "keepalive_interval"
+)
+
+// Settings are the knobs an intern turns while calls run. Each is read at
+// the moment it matters (every RTP packet, every REGISTER, every ping
+// round), so a change needs no restart.
+type Settings struct {
+	// Latching is the media relay's mode: learn (send to where a side's
+	// RTP comes from), strict (only the SDP address), off (trust the SDP:
+	// a NATed phone's private SDP address gets no audio).
+	Latching mediarelay.Latching `json:"latching"`
+	// NATExpires is the registration lifetime granted to a phone behind
+	// NAT, so it refreshes (and re-opens its pinhole) that often.
+	NATExpires time.Duration `json:"nat_expires"`
+	// KeepaliveInterval is how often the SBC pings each NATed
+	// registration with OPTIONS from its access socket; 0 turns it off.
+	KeepaliveInterval time.Duration `json:"keepalive_interval"`
+}
+
+// DefaultSettings: latching learn, 60 s NAT expiry, 15 s pings.
+func DefaultSettings() Settings {
+	return Settings{Latching: mediarelay.Learn, NATExpires: 60 * time.Second, KeepaliveInterval: 15 * time.Second}
+}
+
+// SettingNames lists the live settings in their documented order.
+func SettingNames() []string {
+	return []string{SettingLatching, SettingNATExpires, SettingKeepaliveInterval}
+}
+
+func normName(n string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(n)), "-", "_")
+}
+
+// Set parses value into the named setting; s is unchanged on error.
+func (s *Settings) Set(name, value string) error {
+	next := *s
+	switch normName(name) {
+	case SettingLatching:
+		l, err := mediarelay.ParseLatching(value)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBadValue, err)
+		}
+		next.Latching = l
+	case SettingNATExpires:
+		d, err := parseSeconds(value)
+		if err != nil {
+			return err
+		}
+		if d < 10*time.Second || d > time.Hour {
+			return fmt.Errorf("%w: nat_expires %s (want 10s-1h)", ErrBadValue, d)
+		}
+		next.NATExpires = d
+	case SettingKeepaliveInterval:
+		d, err := parseSeconds(value)
+		if err != nil {
+			return err
+		}
+		if d != 0 && d < time.Second {
+			return fmt.Errorf("%w: keepalive_interval %s (0 = off, else at least 1s)", ErrBadValue, d)
+		}
+		next.KeepaliveInterval = d
+	default:
+		return fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
+	}
+	*s = next
+	return nil
+}
+
+// Get formats the named setting as Set reads it.
+func (s Settings) Get(name string) (string, error) {
+	switch normName(name) {
+	case SettingLatching:
+		return string(s.Latching), nil
+	case SettingNATExpires:
+		return s.NATExpires.String(), nil
+	case SettingKeepaliveInterval:
+		if s.KeepaliveInterval == 0 {
+			return "off", nil
+		}
+		return s.KeepaliveInterval.String(), nil
+	}
+	return "", fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
+}
+
+// All is every setting formatted, for `sbc get`.
+func (s Settings) All() map[string]string {
+	out := map[string]string{}
+	for _, n := range SettingNames() {
+		out[n], _ = s.Get(n)
+	}
+	return out
+}
+
+// parseSeconds reads "60", "60s", "1m", "off"/"0".
+func parseSeconds(v string) (time.Duration, error) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "off" || v == "0" {
+		return 0, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("%w: negative duration %q", ErrBadValue, v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%w: duration %q (e.g. 60, 30s, 1m, off)", ErrBadValue, v)
+	}
+	return d, nil
+}
+
+// settingsBox is the SBC's current settings behind a lock.
+type settingsBox struct {
+	mu sync.Mutex
+	s  Settings
+}
+
+func (b *settingsBox) get() Settings {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s
+}
