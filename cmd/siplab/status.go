@@ -14,6 +14,7 @@ import (
 	"github.com/siplab/siplab/labctl"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/natrouter"
+	"github.com/siplab/siplab/sbc"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -71,7 +72,7 @@ func status(ctx context.Context, r *labctl.Runner, args []string) error {
 // writeDetails lists what an intern checks first: where each phone is
 // registered from, the routers' NAT mappings, and the calls.
 func writeDetails(w io.Writer, all []nodeStatus) {
-	var regs, maps, calls []string
+	var regs, maps, calls, edge, blocked []string
 	for _, st := range all {
 		switch st.Role {
 		case "registrar":
@@ -81,6 +82,16 @@ func writeDetails(w io.Writer, all []nodeStatus) {
 			if json.Unmarshal(st.Daemon, &doc) == nil {
 				for _, b := range doc.Registrations {
 					regs = append(regs, fmt.Sprintf("%s\t%s\t%s/%s", b.AOR, b.ContactURI, b.Source, b.Transport))
+				}
+			}
+		case "sbc":
+			var doc sbc.Status
+			if json.Unmarshal(st.Daemon, &doc) == nil {
+				for _, r := range doc.Registrations {
+					edge = append(edge, fmt.Sprintf("%s\t%s\t%s/%s\t%v\t%ds\t%d/%d", r.AOR, r.Contact, r.Latched, r.Transport, r.NATed, r.ExpiresIn, r.PingsOK, r.PingsSent))
+				}
+				for _, b := range doc.Blocked {
+					blocked = append(blocked, fmt.Sprintf("%s\t%s\t%s\t%d", b.Source, b.Reason, b.Until.Format("15:04:05"), b.Hits))
 				}
 			}
 		case "router":
@@ -104,6 +115,8 @@ func writeDetails(w io.Writer, all []nodeStatus) {
 		}
 	}
 	section(w, "REGISTRATIONS", "AOR\tCONTACT AS WRITTEN\tSEEN ON THE WIRE", regs)
+	section(w, "SBC REGISTRATIONS", "AOR\tCONTACT AS WRITTEN\tLATCHED TO\tNATED\tEXPIRES\tPINGS OK/SENT", edge)
+	section(w, "BLOCKED AT THE SBC", "SOURCE\tREASON\tUNTIL\tHITS", blocked)
 	section(w, "NAT MAPPINGS", "ROUTER\tPROTO\tINSIDE\tOUTSIDE\tREMOTE\tPKTS OUT/IN", maps)
 	section(w, "CALLS", "PHONE\tCALL\tPEER\tSTATE\tRTP TX/RX\tHEARS", calls)
 }
