@@ -173,7 +173,7 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 		s.reply(r, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
-	bodyB, offer, err := rewriteSDP(req.Body(), relay.Local(1))
+	bodyB, offer, err := rewriteSDP(req.Body(), relay.Local(1), rt.realm == access && !s.hiding())
 	if err != nil {
 		relay.Close()
 		s.reply(r, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here: "+err.Error())
@@ -182,6 +182,16 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	relay.SetRemote(0, offer.Addr)
 
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		relay.Close()
+		s.reply(r, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	// Under mu with closed false: Close (which sets closed under mu before
+	// waiting) cannot be in wg.Wait yet.
+	s.wg.Add(1)
+	defer s.wg.Done()
 	s.nextID++
 	c := &Call{s: s, id: fmt.Sprintf("s%d-%s", s.nextID, sip.GenerateTagN(6)), kind: rt.kind,
 		from: req.From().Address.String(), to: req.To().Address.String(),
@@ -236,8 +246,6 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 		}
 	})
 	s.respond(r, tx, c.response(a, req, sip.StatusTrying, "Trying", nil, nil), src)
-	s.wg.Add(1)
-	defer s.wg.Done()
 	c.ring(req, tx, reqB, src)
 }
 
@@ -266,8 +274,10 @@ func (c *Call) inviteB(reqA *sip.Request, b *leg, body []byte) *sip.Request {
 		req.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
 	}
 	setBody(req, body, "application/sdp")
-	c.s.direct(b, req)
+	s.direct(b, req)
+	s.mu.Lock()
 	b.invite = req
+	s.mu.Unlock()
 	return req
 }
 
@@ -275,10 +285,13 @@ func (c *Call) inviteB(reqA *sip.Request, b *leg, body []byte) *sip.Request {
 // packets come from (the latched signalling address), a core peer by the
 // dialog's route set (already set by dialog.request) or the route.
 func (s *SBC) direct(l *leg, req *sip.Request) {
-	if l.dest.IsValid() {
-		req.SetDestination(l.dest.String())
+	s.mu.Lock()
+	dest, transport := l.dest, l.transport
+	s.mu.Unlock()
+	if dest.IsValid() {
+		req.SetDestination(dest.String())
 	}
-	t := strings.ToUpper(l.transport)
+	t := strings.ToUpper(transport)
 	if t == "" {
 		t = "UDP"
 	}
@@ -309,7 +322,7 @@ func (c *Call) response(a *leg, req *sip.Request, code int, reason string, body 
 	if a.realm == core {
 		res.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
 	} else {
-		res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+		s.serverHeaders(res, far)
 	}
 	ct := "application/sdp"
 	if far != nil {
@@ -442,7 +455,7 @@ func (c *Call) relayBody(m interface {
 		}
 		return body
 	}
-	out, info, err := rewriteSDP(body, c.relay.Local(to.idx))
+	out, info, err := rewriteSDP(body, c.relay.Local(to.idx), to.realm == access && !c.s.hiding())
 	if err != nil {
 		c.log.Warn("SDP not relayed", "err", err)
 		return nil

@@ -100,7 +100,7 @@ func TestCallBetweenNATedPhones(t *testing.T) {
 
 	// The proxy's 407 reached alice with its challenge.
 	saw407 := false
-	for _, m := range wire.readBy(alice.Addr().Addr().String()) {
+	for _, m := range l.readBy(alice.Addr().Addr().String()) {
 		if strings.HasPrefix(string(m.msg), "SIP/2.0 407") && strings.Contains(string(m.msg), "Proxy-Authenticate:") {
 			saw407 = true
 		}
@@ -120,14 +120,14 @@ func TestCallBetweenNATedPhones(t *testing.T) {
 		cs, _ := l.sbc.Call(out.CallID)
 		return cs.State == StateEnded && cs.EndedBy == "callee"
 	})
-	assertNoCoreLeak(t, alice, bob)
+	l.assertNoCoreLeak(t, alice, bob)
 }
 
 // assertNoCoreLeak: no SIP message a phone read names a core address.
-func assertNoCoreLeak(t *testing.T, phones ...*uaclient.Phone) {
+func (l *lab) assertNoCoreLeak(t *testing.T, phones ...*uaclient.Phone) {
 	t.Helper()
 	for _, p := range phones {
-		msgs := wire.readBy(p.Addr().Addr().String())
+		msgs := l.readBy(p.Addr().Addr().String())
 		if len(msgs) == 0 {
 			t.Errorf("%s read nothing: the check would be vacuous", p.Name())
 		}
@@ -227,7 +227,7 @@ func TestCancelWhileRinging(t *testing.T) {
 		sc, _ := l.sbc.Call(st.CallID)
 		return sc.State == StateEnded
 	})
-	assertNoCoreLeak(t, alice, carol)
+	l.assertNoCoreLeak(t, alice, carol)
 }
 
 // A wrong password on a call: the proxy's 407 keeps coming (the phone
@@ -297,7 +297,7 @@ func TestReinviteAndInfoCrossTheBorder(t *testing.T) {
 	if err := c.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	assertNoCoreLeak(t, alice, bob)
+	l.assertNoCoreLeak(t, alice, bob)
 }
 
 // A MESSAGE outside any call crosses the border both ways as one
@@ -324,5 +324,36 @@ func TestMessageAcrossTheBorder(t *testing.T) {
 		}
 		return false
 	})
-	assertNoCoreLeak(t, alice, bob)
+	l.assertNoCoreLeak(t, alice, bob)
+}
+
+// topology_hiding off: the call still works (routing headers are rebuilt
+// anyway) but what the core wrote leaks to the phones — the SDP origin of
+// the core-side relay, the registrar's Server header; on again, nothing.
+func TestTopologyHidingOffLeaks(t *testing.T) {
+	l := newLab(t, labOpts{})
+	if _, err := l.sbc.Set(SettingTopologyHiding, "off"); err != nil {
+		t.Fatal(err)
+	}
+	alice := l.addPhone("alice", 50, natedSettings(), "")
+	bob := l.addPhone("bob", 51, natedSettings(), "")
+	l.register(alice)
+	l.register(bob)
+	c, in := l.callUp(alice, bob)
+	if !near(c.Status().Media.Received.ToneHz, bob.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
+		t.Error("no two-way audio with topology_hiding off")
+	}
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leaked := 0
+	for _, m := range l.readBy(bob.Addr().Addr().String()) {
+		if strings.Contains(string(m.msg), coreNet) {
+			leaked++
+		}
+	}
+	if leaked == 0 {
+		t.Error("topology_hiding off leaked nothing to bob: the toggle shows nothing")
+	}
 }

@@ -64,7 +64,7 @@ func dropTag(list, tag string) string {
 // may care which phone it is); a core element's Server/User-Agent never
 // goes out. Towards the access side the SBC names itself.
 func (s *SBC) userAgentTowards(r realm, src interface{ GetHeader(string) sip.Header }, name string) sip.Header {
-	if r == core {
+	if r == core || !s.hiding() {
 		if h := src.GetHeader(name); h != nil {
 			return sip.NewHeader(name, h.Value())
 		}
@@ -81,7 +81,7 @@ func (s *SBC) userAgentTowards(r realm, src interface{ GetHeader(string) sip.Hea
 func (s *SBC) borderURI(u sip.Uri, to realm) sip.Uri {
 	out := *u.Clone()
 	out.Headers = nil
-	if to == access {
+	if to == access && s.hiding() {
 		if _, err := netip.ParseAddr(strings.Trim(out.Host, "[]")); err == nil {
 			out.Host = s.ep[access].Addr().Addr().String()
 			out.Port = 0
@@ -120,6 +120,9 @@ func (s *SBC) coreAddrs() []string {
 // entity, a sipfrag) with its public address. Addresses of core elements
 // the SBC has never heard of are not found: it hides what it knows.
 func (s *SBC) scrub(body []byte) []byte {
+	if !s.hiding() {
+		return body
+	}
 	out := string(body)
 	pub := s.ep[access].Addr().Addr().String()
 	for _, a := range s.coreAddrs() {
@@ -151,3 +154,26 @@ func replaceAddr(s, a, with string) string {
 }
 
 func isAddrChar(c byte) bool { return c == '.' || c >= '0' && c <= '9' }
+
+// hiding is the topology_hiding setting now.
+func (s *SBC) hiding() bool { return s.settings.get().TopologyHiding }
+
+// serverHeaders names the SBC in a response going to the access side;
+// with topology_hiding off the far side's Server and Warning go through
+// instead (what the core runs, and its address in the Warning).
+func (s *SBC) serverHeaders(res *sip.Response, far *sip.Response) {
+	if !s.hiding() && far != nil {
+		if h := far.GetHeader("Server"); h != nil {
+			res.AppendHeader(sip.NewHeader("Server", h.Value()))
+		} else if h := far.GetHeader("User-Agent"); h != nil {
+			res.AppendHeader(sip.NewHeader("Server", h.Value()))
+		}
+		for _, h := range far.GetHeaders("Warning") {
+			res.AppendHeader(sip.HeaderClone(h))
+		}
+		if res.GetHeader("Server") != nil {
+			return
+		}
+	}
+	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+}

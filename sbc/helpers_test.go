@@ -71,12 +71,20 @@ func (t *tracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
 
 func (t *tracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {}
 
-// readBy returns the messages read by sockets on ip (any port).
-func (t *tracer) readBy(ip string) []traced {
+// mark is where the trace stands now: a lab reads only what came after
+// its own start, so tests do not see each other's messages.
+func (t *tracer) mark() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.msgs)
+}
+
+// readBy returns the messages read by sockets on ip (any port) since mark.
+func (t *tracer) readBy(ip string, since int) []traced {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []traced
-	for _, m := range t.msgs {
+	for _, m := range t.msgs[since:] {
 		if strings.HasPrefix(m.laddr, ip+":") {
 			out = append(out, m)
 		}
@@ -101,6 +109,8 @@ type lab struct {
 	proxy  netip.AddrPort
 	sbc    *SBC
 	phones map[string]*uaclient.Phone
+	// since is the trace position when the lab started.
+	since int
 }
 
 type labOpts struct {
@@ -121,7 +131,7 @@ func newLab(t testing.TB, opts labOpts) *lab {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	l := &lab{t: t, ctx: ctx, phones: map[string]*uaclient.Phone{}}
+	l := &lab{t: t, ctx: ctx, phones: map[string]*uaclient.Phone{}, since: wire.mark()}
 
 	regEP := listen(t, registrarI+":0")
 	proxyEP := listen(t, proxyIP+":0")
@@ -284,3 +294,6 @@ func (l *lab) regOf(user string) (RegStatus, bool) {
 	}
 	return RegStatus{}, false
 }
+
+// readBy is what sockets on ip read since the lab started.
+func (l *lab) readBy(ip string) []traced { return wire.readBy(ip, l.since) }

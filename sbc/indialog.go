@@ -308,7 +308,7 @@ func (s *SBC) onOutOfDialog(r realm, req *sip.Request, tx sip.ServerTransaction,
 	back := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
 	copyHeaders(back, res, passResponse)
 	if r == access {
-		back.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+		s.serverHeaders(back, res)
 	}
 	s.respond(r, tx, back, src)
 }

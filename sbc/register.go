@@ -122,7 +122,7 @@ func (s *SBC) onRegister(r realm, req *sip.Request, tx sip.ServerTransaction, sr
 	}
 	back := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
 	copyHeaders(back, res, passResponse)
-	back.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+	s.serverHeaders(back, res)
 	if res.IsSuccess() {
 		// The expiry is per Contact (ours, shortened for NAT); the
 		// registrar's Expires header would contradict it.

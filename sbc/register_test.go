@@ -129,7 +129,7 @@ func TestKeepalivePingsReachPhone(t *testing.T) {
 		t.Errorf("ping result %q", r.PingResult)
 	}
 	n := 0
-	for _, m := range wire.readBy(alice.Addr().Addr().String()) {
+	for _, m := range l.readBy(alice.Addr().Addr().String()) {
 		if strings.HasPrefix(string(m.msg), "OPTIONS ") && m.raddr == l.sbc.AccessAddr().String() {
 			n++
 		}

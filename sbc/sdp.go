@@ -25,7 +25,9 @@ type sdpInfo struct {
 // This is line-based on purpose: everything the SBC does not have to
 // touch (codecs, directions, fmtp, ptime) reaches the other side byte for
 // byte, and line endings are normalised to CRLF (RFC 4566 §5).
-func rewriteSDP(body []byte, local netip.AddrPort) ([]byte, sdpInfo, error) {
+//
+// keepOrigin leaves the o= line as written (topology_hiding off).
+func rewriteSDP(body []byte, local netip.AddrPort, keepOrigin bool) ([]byte, sdpInfo, error) {
 	var info sdpInfo
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, info, fmt.Errorf("%w: empty body", ErrBadSDP)
@@ -54,7 +56,9 @@ func rewriteSDP(body []byte, local netip.AddrPort) ([]byte, sdpInfo, error) {
 			if len(f) != 6 {
 				return nil, info, fmt.Errorf("%w: o= line %q", ErrBadSDP, ln)
 			}
-			ln = fmt.Sprintf("o=- %s %s IN %s %s", f[1], f[2], family, ip)
+			if !keepOrigin {
+				ln = fmt.Sprintf("o=- %s %s IN %s %s", f[1], f[2], family, ip)
+			}
 		case 'c':
 			f := strings.Fields(ln[2:])
 			if len(f) != 3 {

@@ -22,7 +22,7 @@ func TestRewriteSDP(t *testing.T) {
 			want:     []string{"o=- 1 2 IN IP4 203.0.113.5\r\n", "c=IN IP4 203.0.113.5\r\n", "m=audio 20000 RTP/AVP 0 101\r\n", "a=rtpmap:101 telephone-event/8000\r\n"},
 			notWant:  []string{"192.168.", "alice"}},
 		{name: "media c wins, video refused, rtcp and ice dropped",
-			in: "v=0\r\no=pbx 7 7 IN IP4 10.0.0.30\r\ns=-\r\nc=IN IP4 10.0.0.30\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\nc=IN IP4 10.0.0.31\r\na=rtcp:40001 IN IP4 10.0.0.30\r\na=candidate:1 1 UDP 1 10.0.0.30 40000 typ host\r\nm=video 5000 RTP/AVP 96\r\nc=IN IP4 10.0.0.32\r\n",
+			in:       "v=0\r\no=pbx 7 7 IN IP4 10.0.0.30\r\ns=-\r\nc=IN IP4 10.0.0.30\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\nc=IN IP4 10.0.0.31\r\na=rtcp:40001 IN IP4 10.0.0.30\r\na=candidate:1 1 UDP 1 10.0.0.30 40000 typ host\r\nm=video 5000 RTP/AVP 96\r\nc=IN IP4 10.0.0.32\r\n",
 			wantFrom: "10.0.0.31:40000",
 			want:     []string{"m=audio 20000 RTP/AVP 8\r\n", "m=video 0 RTP/AVP 96\r\n"},
 			notWant:  []string{"10.0.0.", "a=rtcp", "a=candidate", "pbx"}},
@@ -38,8 +38,9 @@ func TestRewriteSDP(t *testing.T) {
 		{name: "short o", in: "v=0\no=- 1\ns=-\nc=IN IP4 1.2.3.4\nt=0 0\nm=audio 4000 RTP/AVP 0\n", err: true},
 		{name: "not sdp", in: "hello world\n", err: true},
 	} {
+
 		t.Run(tc.name, func(t *testing.T) {
-			out, info, err := rewriteSDP([]byte(tc.in), relay)
+			out, info, err := rewriteSDP([]byte(tc.in), relay, false)
 			if tc.err {
 				if !errors.Is(err, ErrBadSDP) {
 					t.Fatalf("got %v, want ErrBadSDP", err)
@@ -95,7 +96,10 @@ func TestSettings(t *testing.T) {
 		{"keepalive_interval", "off", "off", nil},
 		{"keepalive_interval", "500ms", "", ErrBadValue},
 		{"keepalive_interval", "20", "20s", nil},
-		{"topology_hiding", "off", "", ErrUnknownSetting},
+		{"topology_hiding", "off", "off", nil},
+		{"topology-hiding", "on", "on", nil},
+		{"topology_hiding", "partly", "", ErrBadValue},
+		{"rport", "on", "", ErrUnknownSetting},
 	} {
 		s := DefaultSettings()
 		err := s.Set(tc.name, tc.value)
@@ -111,6 +115,21 @@ func TestSettings(t *testing.T) {
 		}
 		if got, _ := s.Get(tc.name); got != tc.want {
 			t.Errorf("after Set(%s, %s) Get = %q, want %q", tc.name, tc.value, got, tc.want)
+		}
+	}
+}
+
+// keepOrigin (topology_hiding off) leaves the o= line alone and still
+// points c=/m= at the relay.
+func TestRewriteSDPKeepOrigin(t *testing.T) {
+	in := "v=0\r\no=pbx 7 7 IN IP4 10.0.0.30\r\ns=-\r\nc=IN IP4 10.0.0.30\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+	out, _, err := rewriteSDP([]byte(in), netip.MustParseAddrPort("203.0.113.5:20000"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"o=pbx 7 7 IN IP4 10.0.0.30\r\n", "c=IN IP4 203.0.113.5\r\n", "m=audio 20000 "} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("missing %q in\n%s", w, out)
 		}
 	}
 }

@@ -15,6 +15,7 @@ const (
 	SettingLatching          = "latching"
 	SettingNATExpires        = "nat_expires"
 	SettingKeepaliveInterval = "keepalive_interval"
+	SettingTopologyHiding    = "topology_hiding"
 )
 
 // Settings are the knobs an intern turns while calls run. Each is read at
@@ -31,16 +32,22 @@ type Settings struct {
 	// KeepaliveInterval is how often the SBC pings each NATed
 	// registration with OPTIONS from its access socket; 0 turns it off.
 	KeepaliveInterval time.Duration `json:"keepalive_interval"`
+	// TopologyHiding off lets through what a careless border element
+	// leaks without breaking routing: the SDP origin line (o=) as the core
+	// wrote it, IP hosts in From/To, core addresses in text bodies, the
+	// core's Server/User-Agent and Warning headers. Via, Contact,
+	// Record-Route and Call-ID stay rebuilt: calls keep working.
+	TopologyHiding bool `json:"topology_hiding"`
 }
 
 // DefaultSettings: latching learn, 60 s NAT expiry, 15 s pings.
 func DefaultSettings() Settings {
-	return Settings{Latching: mediarelay.Learn, NATExpires: 60 * time.Second, KeepaliveInterval: 15 * time.Second}
+	return Settings{Latching: mediarelay.Learn, NATExpires: 60 * time.Second, KeepaliveInterval: 15 * time.Second, TopologyHiding: true}
 }
 
 // SettingNames lists the live settings in their documented order.
 func SettingNames() []string {
-	return []string{SettingLatching, SettingNATExpires, SettingKeepaliveInterval}
+	return []string{SettingLatching, SettingNATExpires, SettingKeepaliveInterval, SettingTopologyHiding}
 }
 
 func normName(n string) string {
@@ -75,6 +82,15 @@ func (s *Settings) Set(name, value string) error {
 			return fmt.Errorf("%w: keepalive_interval %s (0 = off, else at least 1s)", ErrBadValue, d)
 		}
 		next.KeepaliveInterval = d
+	case SettingTopologyHiding:
+		switch strings.ToLower(strings.TrimSpace(value)) {
+		case "on", "true", "yes", "1":
+			next.TopologyHiding = true
+		case "off", "false", "no", "0":
+			next.TopologyHiding = false
+		default:
+			return fmt.Errorf("%w: topology_hiding %q (want on or off)", ErrBadValue, value)
+		}
 	default:
 		return fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 	}
@@ -94,6 +110,11 @@ func (s Settings) Get(name string) (string, error) {
 			return "off", nil
 		}
 		return s.KeepaliveInterval.String(), nil
+	case SettingTopologyHiding:
+		if s.TopologyHiding {
+			return "on", nil
+		}
+		return "off", nil
 	}
 	return "", fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 }

@@ -67,3 +67,37 @@ func TestTLSPhoneCallsUDPPhone(t *testing.T) {
 		t.Errorf("alice's call after carol's BYE over TLS: %+v, %v", st, err)
 	}
 }
+
+// A phone on TCP is reached over the connection its REGISTER came on.
+func TestTCPPhoneReceivesCall(t *testing.T) {
+	l := newLab(t, labOpts{})
+	settings := natedSettings()
+	delete(settings, "via_addr")
+	bob, err := uaclient.New(uaclient.Config{Name: "bob", Password: "pw-bob", Domain: domain,
+		Proxy: l.sbc.AccessAddr().String(), Transport: sipnet.TCP, Listen: accessNet + "51:0", Settings: settings, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bob.Close() })
+	if err := bob.Start(l.ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.register(bob)
+	if reg, _ := l.regOf("bob"); reg.Transport != sipnet.TCP {
+		t.Fatalf("registration %+v, want tcp", reg)
+	}
+	alice := l.addPhone("alice", 50, natedSettings(), "")
+	l.register(alice)
+	c, in := l.callUp(alice, bob)
+	if !near(c.Status().Media.Received.ToneHz, bob.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
+		t.Errorf("no two-way audio with the TCP phone")
+	}
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.Hangup(ctx); err != nil { // BYE to the TCP phone
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "bob's call ended", func() bool {
+		cs, _ := incoming(bob)
+		return cs.State == uaclient.StateTerminated
+	})
+}

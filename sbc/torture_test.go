@@ -99,11 +99,11 @@ func FuzzSBCRequest(f *testing.F) {
 		if !ok || len(req.Body()) == 0 {
 			return
 		}
-		out, info, err := rewriteSDP(req.Body(), relay)
+		out, info, err := rewriteSDP(req.Body(), relay, false)
 		if err != nil {
 			return
 		}
-		again, info2, err := rewriteSDP(out, relay)
+		again, info2, err := rewriteSDP(out, relay, false)
 		if err != nil {
 			t.Fatalf("rewritten SDP refused: %v\n%s", err, out)
 		}

@@ -81,7 +81,7 @@ func TestTrunkCallsBothWays(t *testing.T) {
 	if err := out.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	assertNoCoreLeak(t, carrier)
+	l.assertNoCoreLeak(t, carrier)
 	// The SBC's OPTIONS keep-alive towards the carrier (1 s here).
 	waitFor(t, 5*time.Second, "trunk ping answered", func() bool {
 		h := l.sbc.Status().TrunkHealth

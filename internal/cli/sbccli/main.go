@@ -5,13 +5,13 @@
 //	sbc -sip 203.0.113.5:5060 -core-sip 10.0.0.5:5060 -next-hop 10.0.0.10:5060 \
 //	    [-media-ip 203.0.113.5] [-core-media-ip 10.0.0.5] \
 //	    [-trunk 203.0.113.40:5060] [-trunk-inbound 10.0.0.30:5060] \
-//	    [-latching learn|strict|off] [-nat-expires 60s] [-keepalive-interval 15s] \
+//	    [-latching learn|strict|off] [-nat-expires 60s] [-keepalive-interval 15s] [-topology-hiding on|off] \
 //	    [-register-rate 2] [-invite-rate 2] [-burst 10] [-failed-auth-limit 10] \
 //	    [-failed-auth-window 1m] [-block-for 5m] [-tls 203.0.113.5:5061 -tls-dir /etc/siplab/tls] \
 //	    [-ctl /run/siplab/sbc.sock]
 //	sbc status [-json] [-ctl path]
 //	sbc get [name] [-ctl path]
-//	sbc set <latching|nat_expires|keepalive_interval> <value> [-ctl path]
+//	sbc set <latching|nat_expires|keepalive_interval|topology_hiding> <value> [-ctl path]
 //	sbc unblock <ip> [-ctl path]
 //
 // The image is FROM scratch with no shell, so the client verbs are
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 // options are the daemon's flags, parsed into a Config by config().
 type options struct {
 	sip, coreSIP, mediaIP, coreMediaIP, nextHop, trunk, trunkInbound string
-	latching, natExpires, keepalive, rtpPorts                        string
+	latching, natExpires, keepalive, rtpPorts, topology              string
 	registerRate, inviteRate                                         float64
 	burst, failedAuthLimit                                           int
 	failedAuthWindow, blockFor                                       time.Duration
@@ -110,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.latching, "latching", "learn", "media latching: learn, strict or off")
 	fs.StringVar(&o.natExpires, "nat-expires", "60s", "registration expiry granted to phones behind NAT")
 	fs.StringVar(&o.keepalive, "keepalive-interval", "15s", "OPTIONS pings to NATed registrations; 0 = off")
+	fs.StringVar(&o.topology, "topology-hiding", "on", "on: nothing the core wrote reaches the internet; off: show the classic leaks")
 	fs.StringVar(&o.rtpPorts, "rtp-ports", "20000-29999", "RTP relay port range lo-hi")
 	fs.Float64Var(&o.registerRate, "register-rate", g.RegisterRate, "REGISTERs per second per source (sustained)")
 	fs.Float64Var(&o.inviteRate, "invite-rate", g.InviteRate, "INVITEs per second per source (sustained)")
@@ -172,7 +173,7 @@ func (o *options) config(log *slog.Logger) (sbc.Config, error) {
 	}
 	st := sbc.DefaultSettings()
 	for name, v := range map[string]string{sbc.SettingLatching: o.latching, sbc.SettingNATExpires: o.natExpires,
-		sbc.SettingKeepaliveInterval: o.keepalive} {
+		sbc.SettingKeepaliveInterval: o.keepalive, sbc.SettingTopologyHiding: o.topology} {
 		if err := st.Set(name, v); err != nil {
 			return cfg, fmt.Errorf("%w: %w", errUsage, err)
 		}
