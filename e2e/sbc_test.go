@@ -328,6 +328,10 @@ func TestTrunkOptionsKeepalivesBothWays(t *testing.T) {
 		ca := carrierStatus(t, ctx)
 		sbcUp := sb.TrunkHealth != nil && sb.TrunkHealth.Up
 		if sbcUp && ca.Peer.State == carrier.PeerUp {
+			// The carrier's side of the trunk runs over TLS (5061).
+			if ca.Peer.Transport != "tls" || !strings.HasSuffix(ca.Peer.Addr, ":5061") {
+				t.Errorf("carrier's trunk peer %s/%s, want the SBC's TLS port", ca.Peer.Addr, ca.Peer.Transport)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -446,4 +450,41 @@ func TestSBCDropsAKnownScannerTheProxyAnswers(t *testing.T) {
 	if atSBC.LastAnswered != 0 || atSBC.Silent != 5 {
 		t.Errorf("the SBC should never answer a friendly-scanner: %+v", atSBC)
 	}
+}
+
+// Normalisation: router-a's broken ALG writes a port nobody mapped into
+// alice's Via and Contact and strips her rport. The SBC never trusts the
+// written addresses, so calls to and from alice still work — where a proxy
+// without its fixes would send them to the wrong port.
+func TestSBCRepairsWhatABrokenALGWrote(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	for _, p := range []string{"alice", "bob"} {
+		behindSBCWithEveryFixOff(t, ctx, p)
+	}
+	setRouter(t, ctx, "router-a", "alg", "broken:wrong-port+strip-rport")
+	t.Cleanup(func() {
+		if out, err := lab.Exec(context.Background(), "router-a", "/natrouter", "set", "alg", "off"); err != nil {
+			t.Errorf("router-a alg off: %v %s", err, out)
+		}
+	})
+	// The ALG switch flushed router-a's mappings: register through it anew.
+	if err := reRegister(t, ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := sbcRegistration(sbcStatus(t, ctx), "alice")
+	if !ok {
+		t.Fatal("the SBC has no registration for alice")
+	}
+	if !strings.HasPrefix(r.Latched, "203.0.113.2:") || strings.Contains(r.Contact, r.Latched) {
+		t.Fatalf("alice: Contact %q (as the ALG wrote it) vs latched %s: want the ALG's wrong port and the real source", r.Contact, r.Latched)
+	}
+	b := placeCall(t, ctx, "bob", "alice", uaclient.StateConfirmed)
+	if b.State != uaclient.StateConfirmed {
+		t.Fatalf("bob → alice through the SBC with router-a's ALG broken: %d %s (%s)", b.Code, b.Reason, b.EndReason)
+	}
+	if _, _, ok := twoWayAudio(t, ctx, "bob", "alice", b.CallID, 20*time.Second); !ok {
+		t.Fatal("no two-way audio with the broken ALG behind the SBC")
+	}
+	hangup(t, ctx, "bob", b.ID)
+	waitCallGone(t, ctx, "alice")
 }
