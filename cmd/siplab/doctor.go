@@ -11,6 +11,7 @@ import (
 func doctorCmd(args []string) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	dir := fs.String("dir", "", "capture folder (default: the lab's captures/)")
+	useState := fs.Bool("state", true, "also check the running lab's settings (keep-alives vs pinholes, rport, registrations, ALG)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,6 +51,23 @@ func doctorCmd(args []string) error {
 				fmt.Printf("    note: %s\n", f.Note)
 			}
 			fmt.Printf("    fix: %s\n\n", f.Fix)
+		}
+	}
+	// What the running lab's settings say is about to fail: only when the
+	// captures are the lab's own (not a copied folder).
+	if *useState && *dir == "" {
+		if findings, ok := stateFindings(); ok {
+			for _, f := range findings {
+				total++
+				fmt.Printf("%s [%s] lab state: %s\n", f.Severity, f.Rule, f.Summary)
+				for _, e := range f.Evidence {
+					fmt.Printf("    evidence %s\n", e)
+				}
+				if f.Note != "" {
+					fmt.Printf("    note: %s\n", f.Note)
+				}
+				fmt.Printf("    fix: %s\n\n", f.Fix)
+			}
 		}
 	}
 	if total == 0 {
