@@ -133,7 +133,7 @@ func (c *Call) setAnchoring(anchor bool) error {
 func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Response, error) {
 	b := c.b
 	b.mu.Lock()
-	req := l.dlg.request(sip.INVITE, 0)
+	req := request(&l.dlg, sip.INVITE, 0)
 	b.mu.Unlock()
 	req.AppendHeader(b.contact())
 	req.AppendHeader(c.correlation())
@@ -154,7 +154,7 @@ func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Resp
 				return nil, fmt.Errorf("%d %s", res.StatusCode, res.Reason)
 			}
 			b.mu.Lock()
-			ack := l.dlg.request(sip.ACK, res.CSeq().SeqNo)
+			ack := request(&l.dlg, sip.ACK, res.CSeq().SeqNo)
 			b.mu.Unlock()
 			ack.AppendHeader(c.correlation())
 			send := func() {

@@ -29,6 +29,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sipcheck"
+	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/sipnet"
 )
 
@@ -49,12 +50,12 @@ type B2BUA struct {
 
 	mu     sync.Mutex
 	calls  []*Call
-	legs   map[dialogKey]*leg
+	legs   map[sipdialog.Key]*leg
 	nextID int
 	closed bool
 	// mailboxes counts new messages per user, for message-summary.
 	mailboxes map[string]*mailbox
-	subs      map[dialogKey]*subscription
+	subs      map[sipdialog.Key]*subscription
 	counters  Counters
 
 	done chan struct{}
@@ -93,7 +94,7 @@ func New(cfg Config, ep *sipnet.Endpoint) (*B2BUA, error) {
 		client:    cl,
 		log:       cfg.Logger.With("component", "b2bua"),
 		mediaIP:   cfg.MediaIP,
-		legs:      map[dialogKey]*leg{},
+		legs:      map[sipdialog.Key]*leg{},
 		mailboxes: map[string]*mailbox{},
 		done:      make(chan struct{}),
 	}
@@ -207,7 +208,7 @@ func (b *B2BUA) check(req *sip.Request, tx sip.ServerTransaction) bool {
 	if prob == nil {
 		return false
 	}
-	b.log.Info("request refused", "method", req.Method, "code", prob.Code, "detail", prob.Detail, "call_id", callID(req))
+	b.log.Info("request refused", "method", req.Method, "code", prob.Code, "detail", prob.Detail, "call_id", sipdialog.CallID(req))
 	b.mu.Lock()
 	b.counters.Refused++
 	b.mu.Unlock()
@@ -215,13 +216,6 @@ func (b *B2BUA) check(req *sip.Request, tx sip.ServerTransaction) bool {
 		b.send(tx, res)
 	}
 	return true
-}
-
-func callID(m interface{ CallID() *sip.CallIDHeader }) string {
-	if c := m.CallID(); c != nil {
-		return c.Value()
-	}
-	return ""
 }
 
 func (b *B2BUA) send(tx sip.ServerTransaction, res *sip.Response) {
@@ -255,14 +249,14 @@ func (b *B2BUA) contact() *sip.ContactHeader {
 
 // lookupLeg finds the leg an in-dialog request belongs to.
 func (b *B2BUA) lookupLeg(req *sip.Request) *leg {
-	key := dialogKey{callID: callID(req), localTag: toTag(req)}
+	key := sipdialog.KeyOf(req)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	l := b.legs[key]
 	if l == nil {
 		return nil
 	}
-	if l.dlg.remoteTag != "" && l.dlg.remoteTag != fromTag(req) {
+	if l.dlg.RemoteTag != "" && l.dlg.RemoteTag != sipdialog.FromTag(req) {
 		return nil
 	}
 	return l
@@ -272,7 +266,7 @@ func (b *B2BUA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if b.check(req, tx) {
 		return
 	}
-	if toTag(req) != "" && b.lookupLeg(req) == nil {
+	if sipdialog.ToTag(req) != "" && b.lookupLeg(req) == nil {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "")
 		return
 	}
@@ -293,7 +287,7 @@ func (b *B2BUA) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	if b.check(req, tx) {
 		return
 	}
-	if toTag(req) != "" && b.lookupLeg(req) == nil {
+	if sipdialog.ToTag(req) != "" && b.lookupLeg(req) == nil {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "")
 		return
 	}

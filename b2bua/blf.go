@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // BLF: busy lamp fields through the dialog event package (RFC 6665
@@ -39,7 +41,7 @@ const (
 // (message-summary).
 type subscription struct {
 	event   string
-	dlg     dialog
+	dlg     sipdialog.Dialog
 	user    string // whose lamp, or whose mailbox
 	watcher string
 	expires time.Time
@@ -86,7 +88,7 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		expires = min(n, maxSubExpires)
 	}
-	if toTag(req) != "" {
+	if sipdialog.ToTag(req) != "" {
 		b.refreshSubscription(req, tx, expires, event)
 		return
 	}
@@ -118,11 +120,11 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		user:    user,
 		watcher: req.From().Address.String(),
 		expires: time.Now().Add(time.Duration(expires) * time.Second),
-		dlg: dialog{
-			callID: callID(req), localTag: localTag, remoteTag: fromTag(req),
-			localURI: req.To().Address, remoteURI: req.From().Address,
-			remoteSeq: req.CSeq().SeqNo, remoteSeqSet: true,
-			remoteTarget: *ct.Address.Clone(), routeSet: routeSetFrom(req, false),
+		dlg: sipdialog.Dialog{
+			CallID: sipdialog.CallID(req), LocalTag: localTag, RemoteTag: sipdialog.FromTag(req),
+			LocalURI: req.To().Address, RemoteURI: req.From().Address,
+			RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
+			RemoteTarget: *ct.Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req),
 		},
 	}
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
@@ -131,14 +133,14 @@ func (b *B2BUA) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	if expires > 0 {
 		b.mu.Lock()
 		if b.subs == nil {
-			b.subs = map[dialogKey]*subscription{}
+			b.subs = map[sipdialog.Key]*subscription{}
 		}
-		b.subs[dialogKey{s.dlg.callID, s.dlg.localTag}] = s
+		b.subs[s.dlg.Key()] = s
 		b.mu.Unlock()
 		s.timer = time.AfterFunc(time.Duration(expires)*time.Second, func() { b.endSubscription(s, "timeout") })
 	}
 	b.send(tx, res)
-	b.log.Info("subscription", "event", event, "watcher", s.watcher, "user", s.user, "expires", expires, "call_id", s.dlg.callID)
+	b.log.Info("subscription", "event", event, "watcher", s.watcher, "user", s.user, "expires", expires, "call_id", s.dlg.CallID)
 	// RFC 6665 §4.2.1: a NOTIFY with the current state follows at once
 	// (the last one, when Expires: 0 only fetched the state).
 	if expires == 0 {
@@ -159,8 +161,8 @@ func (b *B2BUA) notifySub(s *subscription, final bool, reason string) {
 
 func (b *B2BUA) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, expires int, event string) {
 	b.mu.Lock()
-	s := b.subs[dialogKey{callID(req), toTag(req)}]
-	ok := s != nil && s.dlg.remoteTag == fromTag(req) && s.dlg.acceptSeq(req.CSeq().SeqNo)
+	s := b.subs[sipdialog.KeyOf(req)]
+	ok := s != nil && s.dlg.RemoteTag == sipdialog.FromTag(req) && s.dlg.AcceptSeq(req.CSeq().SeqNo)
 	b.mu.Unlock()
 	if !ok {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "")
@@ -194,7 +196,7 @@ func (b *B2BUA) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, 
 // endSubscription sends the final NOTIFY and forgets the watcher.
 func (b *B2BUA) endSubscription(s *subscription, reason string) {
 	b.mu.Lock()
-	delete(b.subs, dialogKey{s.dlg.callID, s.dlg.localTag})
+	delete(b.subs, s.dlg.Key())
 	b.mu.Unlock()
 	if s.timer != nil {
 		s.timer.Stop()
@@ -218,9 +220,9 @@ func (b *B2BUA) lampLocked(user string) (string, string) {
 			}
 			switch {
 			case l.state == legConfirmed:
-				return LampConfirmed, l.dlg.callID
+				return LampConfirmed, l.dlg.CallID
 			case state == LampIdle:
-				state, id = LampEarly, l.dlg.callID
+				state, id = LampEarly, l.dlg.CallID
 			}
 		}
 	}
@@ -265,7 +267,7 @@ func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
 	s.lamp, s.callID = lamp, id
 	version := s.version
 	s.version++
-	req := s.dlg.request(sip.NOTIFY, 0)
+	req := request(&s.dlg, sip.NOTIFY, 0)
 	left := int(time.Until(s.expires).Seconds())
 	b.mu.Unlock()
 	state := fmt.Sprintf("active;expires=%d", max(left, 1))
@@ -288,7 +290,7 @@ func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
 		if res.StatusCode == sip.StatusCallTransactionDoesNotExists {
 			// The watcher forgot the subscription (RFC 6665 §4.1.3).
 			b.mu.Lock()
-			delete(b.subs, dialogKey{s.dlg.callID, s.dlg.localTag})
+			delete(b.subs, s.dlg.Key())
 			b.mu.Unlock()
 		}
 	}

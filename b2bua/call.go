@@ -14,6 +14,7 @@ import (
 
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // CallState is where a call stands.
@@ -81,7 +82,7 @@ type Call struct {
 type leg struct {
 	c      *Call
 	idx    int
-	dlg    dialog
+	dlg    sipdialog.Dialog
 	state  string
 	origin sdpOrigin
 	peer   string
@@ -151,7 +152,7 @@ func (b *B2BUA) newCallLocked(dialled string, ext Extension, caller string) *Cal
 // addLeg files a leg under its dialog key; b.mu held.
 func (b *B2BUA) addLegLocked(l *leg) {
 	l.c.legs[l.idx] = l
-	b.legs[dialogKey{callID: l.dlg.callID, localTag: l.dlg.localTag}] = l
+	b.legs[l.dlg.Key()] = l
 }
 
 // --- the caller's INVITE ------------------------------------------------
@@ -160,7 +161,7 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if b.check(req, tx) {
 		return
 	}
-	if toTag(req) != "" {
+	if sipdialog.ToTag(req) != "" {
 		b.onReinvite(req, tx)
 		return
 	}
@@ -168,7 +169,7 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		b.reply(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", "PBX shutting down")
 		return
 	}
-	cid := callID(req)
+	cid := sipdialog.CallID(req)
 	ext, offer, ref := b.admitInvite(req)
 	if ref != nil {
 		b.log.Info("INVITE refused", "call_id", cid, "code", ref.code, "detail", ref.text)
@@ -177,7 +178,7 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	dialled := req.Recipient.User
 	ct := req.Contact()
-	ftag := fromTag(req)
+	ftag := sipdialog.FromTag(req)
 	b.mu.Lock()
 	active := 0
 	for _, c := range b.calls {
@@ -194,7 +195,7 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	for _, l := range b.legs {
 		// Same Call-ID and From tag on a new transaction: the request
 		// reached us twice by different paths (§8.2.2.2, merged request).
-		if l.idx == legA && l.dlg.callID == cid && l.dlg.remoteTag == ftag && l.state != legTerminated {
+		if l.idx == legA && l.dlg.CallID == cid && l.dlg.RemoteTag == ftag && l.state != legTerminated {
 			b.mu.Unlock()
 			b.reply(tx, req, sip.StatusLoopDetected, "Loop Detected", "")
 			return
@@ -210,11 +211,11 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	req.To().Params.Add("tag", localTag)
 	a := &leg{c: c, idx: legA, state: legCalling, origin: newOrigin(), remote: offer, remoteBody: req.Body(),
 		peer: req.From().Address.String(),
-		dlg: dialog{
-			callID: cid, localTag: localTag, remoteTag: ftag,
-			localURI: req.To().Address, remoteURI: req.From().Address,
-			remoteSeq: req.CSeq().SeqNo, remoteSeqSet: true,
-			remoteTarget: *ct.Address.Clone(), routeSet: routeSetFrom(req, false),
+		dlg: sipdialog.Dialog{
+			CallID: cid, LocalTag: localTag, RemoteTag: ftag,
+			LocalURI: req.To().Address, RemoteURI: req.From().Address,
+			RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
+			RemoteTarget: *ct.Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req),
 		}}
 	b.addLegLocked(a)
 	c.anchored = b.settings.get().MediaAnchor
@@ -402,7 +403,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 
 	b.mu.Lock()
 	if old := c.legs[legB]; old != nil {
-		delete(b.legs, dialogKey{old.dlg.callID, old.dlg.localTag})
+		delete(b.legs, old.dlg.Key())
 	}
 	b.addLegLocked(l)
 	if c.state == StateRouting {
@@ -410,7 +411,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 	}
 	b.mu.Unlock()
 	b.blfChanged()
-	c.log.Info("callee leg out", "to", ruri.String(), "via", dest, "b_call_id", l.dlg.callID)
+	c.log.Info("callee leg out", "to", ruri.String(), "via", dest, "b_call_id", l.dlg.CallID)
 
 	ctx, cancel := b.lifetime(5 * time.Minute)
 	defer cancel()
@@ -566,13 +567,13 @@ func (c *Call) onEarly(l *leg, reqA *sip.Request, txA sip.ServerTransaction, res
 	b := c.b
 	b.mu.Lock()
 	l.provSeen = true
-	if tag, ok := res.To().Params.Get("tag"); ok && l.dlg.remoteTag == "" {
-		l.dlg.remoteTag = tag
+	if tag, ok := res.To().Params.Get("tag"); ok && l.dlg.RemoteTag == "" {
+		l.dlg.RemoteTag = tag
 	}
 	if ct := res.Contact(); ct != nil {
-		l.dlg.remoteTarget = *ct.Address.Clone()
+		l.dlg.RemoteTarget = *ct.Address.Clone()
 	}
-	l.dlg.routeSet = routeSetFrom(res, true)
+	l.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	if l.state == legCalling {
 		l.state = legEarly
 	}
@@ -678,14 +679,14 @@ func (c *Call) ackB(l *leg, tx sip.ClientTransaction, res *sip.Response) {
 	b := c.b
 	b.mu.Lock()
 	if tag, ok := res.To().Params.Get("tag"); ok {
-		l.dlg.remoteTag = tag
+		l.dlg.RemoteTag = tag
 	}
 	if ct := res.Contact(); ct != nil {
-		l.dlg.remoteTarget = *ct.Address.Clone()
+		l.dlg.RemoteTarget = *ct.Address.Clone()
 	}
-	l.dlg.routeSet = routeSetFrom(res, true)
+	l.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	l.state = legConfirmed
-	ack := l.dlg.request(sip.ACK, res.CSeq().SeqNo)
+	ack := request(&l.dlg, sip.ACK, res.CSeq().SeqNo)
 	ack.AppendHeader(c.correlation())
 	l.ack = ack
 	b.mu.Unlock()
@@ -776,17 +777,8 @@ func (c *Call) sendCancel(l *leg) {
 	inv := l.invite
 	l.invite = nil // once
 	b.mu.Unlock()
-	cr := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	cr.AppendHeader(sip.HeaderClone(inv.Via()))
-	mf := sip.MaxForwardsHeader(70)
-	cr.AppendHeader(&mf)
-	cr.AppendHeader(sip.HeaderClone(inv.From()))
-	cr.AppendHeader(sip.HeaderClone(inv.To()))
-	cr.AppendHeader(sip.HeaderClone(inv.CallID()))
-	cr.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	cr := sipdialog.Cancel(inv)
 	cr.AppendHeader(c.correlation())
-	cr.SetTransport(inv.Transport())
-	cr.SetDestination(inv.Destination())
 	go func() {
 		ctx, cancel := b.lifetime(32 * time.Second)
 		defer cancel()
@@ -825,7 +817,7 @@ func (b *B2BUA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := l.c
 	b.mu.Lock()
-	ok := l.dlg.acceptSeq(req.CSeq().SeqNo)
+	ok := l.dlg.AcceptSeq(req.CSeq().SeqNo)
 	b.mu.Unlock()
 	if !ok {
 		b.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error", "CSeq lower than a previous request")
@@ -873,7 +865,7 @@ func (c *Call) byeLeg(ctx context.Context, l *leg, why string) {
 		return
 	}
 	l.state = legTerminated
-	req := l.dlg.request(sip.BYE, 0)
+	req := request(&l.dlg, sip.BYE, 0)
 	b.mu.Unlock()
 	// The lamp goes off when the PBX hangs up, not when the phone confirms.
 	b.blfChanged()
@@ -950,7 +942,7 @@ func (c *Call) releaseMedia() {
 		defer b.mu.Unlock()
 		for _, l := range append(c.legs[:], c.retired...) {
 			if l != nil && l.c == c {
-				delete(b.legs, dialogKey{l.dlg.callID, l.dlg.localTag})
+				delete(b.legs, l.dlg.Key())
 			}
 		}
 	})
@@ -1021,7 +1013,7 @@ func (c *Call) resolve(user string) (sip.Uri, string, *attempt) {
 			return sip.Uri{}, "", &attempt{out: outUnavailable, code: sip.StatusTemporarilyUnavailable, reason: "Temporarily Unavailable", why: "unusable contact " + bd.ContactURI}
 		}
 		ruri.UriParams, ruri.Headers = nil, nil
-		dest = uriHostPort(ruri)
+		dest = sipdialog.HostPort(ruri)
 		if bd.Source.IsValid() {
 			dest = netip.AddrPortFrom(bd.Source.Addr().Unmap(), bd.Source.Port()).String()
 		}
@@ -1035,23 +1027,23 @@ func (c *Call) newUACLeg(idx int, to sip.Uri, fromUser string, ruri sip.Uri, des
 	b := c.b
 	pbx := b.ep.Addr()
 	l := &leg{c: c, idx: idx, state: legCalling, origin: newOrigin(), peer: to.String(),
-		dlg: dialog{
-			callID:   b.newCallID(),
-			localTag: sip.GenerateTagN(10),
+		dlg: sipdialog.Dialog{
+			CallID:   b.newCallID(),
+			LocalTag: sip.GenerateTagN(10),
 			// The callee sees the caller's name at the PBX: a B2BUA speaks
 			// for itself on its own leg.
-			localURI:  sip.Uri{Scheme: "sip", User: fromUser, Host: pbx.Addr().String(), Port: int(pbx.Port())},
-			remoteURI: to,
-			localSeq:  1,
+			LocalURI:  sip.Uri{Scheme: "sip", User: fromUser, Host: pbx.Addr().String(), Port: int(pbx.Port())},
+			RemoteURI: to,
+			LocalSeq:  1,
 		}}
 	req := sip.NewRequest(sip.INVITE, ruri)
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	from := &sip.FromHeader{DisplayName: display, Address: l.dlg.localURI, Params: sip.NewParams()}
-	from.Params.Add("tag", l.dlg.localTag)
+	from := &sip.FromHeader{DisplayName: display, Address: l.dlg.LocalURI, Params: sip.NewParams()}
+	from.Params.Add("tag", l.dlg.LocalTag)
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: l.dlg.remoteURI, Params: sip.NewParams()})
-	cidh := sip.CallIDHeader(l.dlg.callID)
+	req.AppendHeader(&sip.ToHeader{Address: l.dlg.RemoteURI, Params: sip.NewParams()})
+	cidh := sip.CallIDHeader(l.dlg.CallID)
 	req.AppendHeader(&cidh)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(b.contact())

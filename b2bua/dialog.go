@@ -1,136 +1,21 @@
 package b2bua
 
 import (
-	"net"
-	"strconv"
-	"strings"
-
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
-// dialog is one leg's RFC 3261 §12 state, kept here in full view because
-// the lab teaches it: a B2BUA holds two of these per call, one as UAS
-// towards the caller and one as UAC towards the callee.
-type dialog struct {
-	callID       string
-	localTag     string
-	remoteTag    string
-	localURI     sip.Uri // our From (UAC) / To (UAS) address
-	remoteURI    sip.Uri
-	localSeq     uint32
-	remoteSeq    uint32
-	remoteSeqSet bool
-	remoteTarget sip.Uri
-	routeSet     []sip.Uri
-}
+// Each leg keeps its RFC 3261 §12 state in a sipdialog.Dialog: a B2BUA
+// holds two per call, one as UAS towards the caller and one as UAC towards
+// the callee.
 
-// dialogKey finds a leg from an in-dialog request: Call-ID and our tag.
-type dialogKey struct{ callID, localTag string }
-
-// routeSetFrom reads Record-Route in message order; a UAC reverses it
-// (RFC 3261 §12.1.1, §12.1.2).
-func routeSetFrom(m interface{ GetHeaders(string) []sip.Header }, reverse bool) []sip.Uri {
-	var out []sip.Uri
-	for _, h := range m.GetHeaders("Record-Route") {
-		if rr, ok := h.(*sip.RecordRouteHeader); ok {
-			out = append(out, *rr.Address.Clone())
-		}
-	}
-	if reverse {
-		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-			out[i], out[j] = out[j], out[i]
-		}
-	}
-	return out
-}
-
-// uriHostPort is where a URI says to send (default port 5060; the lab
-// resolves no names, so a host name fails at send time).
-func uriHostPort(u sip.Uri) string {
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(strings.Trim(u.Host, "[]"), strconv.Itoa(port))
-}
-
-// applyRoute sets the Request-URI, Route headers and next hop of an
-// in-dialog request (RFC 3261 §12.2.1.1), loose or strict first route.
-func applyRoute(req *sip.Request, target sip.Uri, routes []sip.Uri) {
-	for req.RemoveHeader("Route") {
-	}
-	switch {
-	case len(routes) == 0:
-		req.Recipient = target
-	case routes[0].UriParams.Has("lr"):
-		req.Recipient = target
-		for _, r := range routes {
-			req.AppendHeader(&sip.RouteHeader{Address: r})
-		}
-	default:
-		ruri := *routes[0].Clone()
-		ruri.UriParams.Remove("lr")
-		ruri.Headers = nil
-		req.Recipient = ruri
-		for _, r := range routes[1:] {
-			req.AppendHeader(&sip.RouteHeader{Address: r})
-		}
-		req.AppendHeader(&sip.RouteHeader{Address: target})
-	}
-	next := target
-	if len(routes) > 0 {
-		next = routes[0]
-	}
-	req.SetDestination(uriHostPort(next))
-}
-
-// request builds an in-dialog request on d; cseq 0 takes the next local
-// sequence number (ACK and CANCEL pass the INVITE's).
-func (d *dialog) request(method sip.RequestMethod, cseq uint32) *sip.Request {
-	if cseq == 0 {
-		d.localSeq++
-		cseq = d.localSeq
-	}
-	req := sip.NewRequest(method, d.remoteTarget)
-	applyRoute(req, d.remoteTarget, d.routeSet)
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	from := &sip.FromHeader{Address: d.localURI, Params: sip.NewParams()}
-	from.Params.Add("tag", d.localTag)
-	req.AppendHeader(from)
-	to := &sip.ToHeader{Address: d.remoteURI, Params: sip.NewParams()}
-	if d.remoteTag != "" {
-		to.Params.Add("tag", d.remoteTag)
-	}
-	req.AppendHeader(to)
-	cid := sip.CallIDHeader(d.callID)
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
+// request builds an in-dialog request on d (sipdialog.Dialog.Request: cseq
+// 0 takes the next local sequence number, ACK and CANCEL pass the
+// INVITE's). The PBX sends it over UDP whatever the target's or first
+// route's transport parameter says: it speaks UDP to its phones and trunk.
+func request(d *sipdialog.Dialog, method sip.RequestMethod, cseq uint32) *sip.Request {
+	req := d.Request(method, cseq)
 	req.SetTransport("UDP")
 	return req
-}
-
-// acceptSeq applies §12.2.2: in-dialog requests carry growing CSeqs.
-func (d *dialog) acceptSeq(seq uint32) bool {
-	if d.remoteSeqSet && seq <= d.remoteSeq {
-		return false
-	}
-	d.remoteSeq, d.remoteSeqSet = seq, true
-	return true
-}
-
-func toTag(req *sip.Request) string {
-	if to := req.To(); to != nil {
-		t, _ := to.Params.Get("tag")
-		return t
-	}
-	return ""
-}
-
-func fromTag(m interface{ From() *sip.FromHeader }) string {
-	if f := m.From(); f != nil {
-		t, _ := f.Params.Get("tag")
-		return t
-	}
-	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/siplab/siplab/internal/torturetest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipcheck"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // Over real sockets: every torture message is survived and the invalid
@@ -84,7 +85,7 @@ func FuzzRequest(f *testing.F) {
 		if p := sipcheck.Request(req, sipcheck.Options{Role: sipcheck.UAS}); p != nil {
 			return
 		}
-		if req.IsInvite() && toTag(req) == "" {
+		if req.IsInvite() && sipdialog.ToTag(req) == "" {
 			if _, _, ref := l.pbx.admitInvite(req); ref != nil && (ref.code < 300 || ref.code > 699) {
 				t.Fatalf("refusal with status %d", ref.code)
 			}

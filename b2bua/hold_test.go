@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -40,7 +41,7 @@ func TestCorrelationHeaderOnBothLegs(t *testing.T) {
 	if h := inv.GetHeader(CorrelationHeader); h == nil || h.Value() != id.Value() {
 		t.Fatalf("callee INVITE %s = %v, caller leg has %q", CorrelationHeader, h, id.Value())
 	}
-	if callID(inv) == caller.callID {
+	if sipdialog.CallID(inv) == caller.callID {
 		t.Fatal("the callee leg reuses the caller's Call-ID: that is a proxy, not a B2BUA")
 	}
 	if inv.From().Address.Host != pbxIP {
@@ -61,7 +62,7 @@ func TestCorrelationHeaderOnBothLegs(t *testing.T) {
 		t.Fatalf("caller got %d, headers %s", busy.StatusCode, busy)
 	}
 	pc, ok := l.callOf(caller.callID)
-	if !ok || pc.ID != id.Value() || legOf(pc, "b").CallID != callID(inv) {
+	if !ok || pc.ID != id.Value() || legOf(pc, "b").CallID != sipdialog.CallID(inv) {
 		t.Fatalf("status: %+v", pc)
 	}
 }

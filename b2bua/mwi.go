@@ -66,7 +66,7 @@ func (b *B2BUA) notifyMailbox(s *subscription, final bool, reason string) {
 	s.done = final
 	count := b.mailboxCountLocked(s.user)
 	s.version++
-	req := s.dlg.request(sip.NOTIFY, 0)
+	req := request(&s.dlg, sip.NOTIFY, 0)
 	left := int(time.Until(s.expires).Seconds())
 	b.mu.Unlock()
 	state := fmt.Sprintf("active;expires=%d", max(left, 1))
@@ -89,7 +89,7 @@ func (b *B2BUA) notifyMailbox(s *subscription, final bool, reason string) {
 		out = fmt.Sprintf("%d %s (%d new)", res.StatusCode, res.Reason, count)
 		if res.StatusCode == sip.StatusCallTransactionDoesNotExists {
 			b.mu.Lock()
-			delete(b.subs, dialogKey{s.dlg.callID, s.dlg.localTag})
+			delete(b.subs, s.dlg.Key())
 			b.mu.Unlock()
 			if s.timer != nil {
 				s.timer.Stop()

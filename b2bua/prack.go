@@ -55,7 +55,7 @@ func (c *Call) prack(l *leg, res *sip.Response, rseq uint32) {
 		return
 	}
 	l.prackedRSeq = rseq
-	req := l.dlg.request(sip.PRACK, 0)
+	req := request(&l.dlg, sip.PRACK, 0)
 	req.AppendHeader(sip.NewHeader("RAck", fmt.Sprintf("%d %d INVITE", rseq, res.CSeq().SeqNo)))
 	req.AppendHeader(c.correlation())
 	l.prackReq = req.Clone()

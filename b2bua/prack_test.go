@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -37,7 +38,7 @@ func TestPRACKFlowCompletes(t *testing.T) {
 	if ra := pr.GetHeader("RAck"); ra == nil || ra.Value() != "1 1 INVITE" {
 		t.Fatalf("PRACK RAck %v:\n%s", ra, pr)
 	}
-	if tag, _ := pr.To().Params.Get("tag"); tag != "rtag" || callID(pr) != callID(inv) {
+	if tag, _ := pr.To().Params.Get("tag"); tag != "rtag" || sipdialog.CallID(pr) != sipdialog.CallID(inv) {
 		t.Fatalf("PRACK outside the early dialog:\n%s", pr)
 	}
 	callee.respond(pr, psrc, 200, "OK", "")

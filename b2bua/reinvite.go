@@ -7,6 +7,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // inDialog finds the leg of an in-dialog request and applies the CSeq
@@ -18,7 +19,7 @@ func (b *B2BUA) inDialog(req *sip.Request, tx sip.ServerTransaction) *leg {
 		return nil
 	}
 	b.mu.Lock()
-	ok := l.dlg.acceptSeq(req.CSeq().SeqNo)
+	ok := l.dlg.AcceptSeq(req.CSeq().SeqNo)
 	st := l.state
 	b.mu.Unlock()
 	if !ok {
@@ -69,7 +70,7 @@ func (b *B2BUA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if ct := req.Contact(); ct != nil {
 		b.mu.Lock()
-		l.dlg.remoteTarget = *ct.Address.Clone() // §12.2.2 target refresh
+		l.dlg.RemoteTarget = *ct.Address.Clone() // §12.2.2 target refresh
 		b.mu.Unlock()
 	}
 	b.send(tx, c.inResponse(req, sip.StatusTrying, "Trying", nil))
@@ -155,7 +156,7 @@ func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransactio
 		return
 	}
 	b.mu.Lock()
-	out := o.dlg.request(sip.INVITE, 0)
+	out := request(&o.dlg, sip.INVITE, 0)
 	b.mu.Unlock()
 	out.AppendHeader(b.contact())
 	out.AppendHeader(c.correlation())
@@ -182,7 +183,7 @@ func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransactio
 				return
 			}
 			b.mu.Lock()
-			ack := o.dlg.request(sip.ACK, res.CSeq().SeqNo)
+			ack := request(&o.dlg, sip.ACK, res.CSeq().SeqNo)
 			b.mu.Unlock()
 			ack.AppendHeader(c.correlation())
 			if err := b.client.WriteRequest(ack); err != nil {
@@ -220,7 +221,7 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if b.check(req, tx) {
 		return
 	}
-	if toTag(req) == "" {
+	if sipdialog.ToTag(req) == "" {
 		if req.Method == sip.MESSAGE {
 			b.pagerMessage(req, tx)
 			return
@@ -256,7 +257,7 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	b.mu.Lock()
-	out := o.dlg.request(req.Method, 0)
+	out := request(&o.dlg, req.Method, 0)
 	b.mu.Unlock()
 	out.AppendHeader(c.correlation())
 	for _, name := range []string{"Content-Type", "Event", "Info-Package"} {
@@ -305,7 +306,7 @@ func (b *B2BUA) pagerMessage(req *sip.Request, tx sip.ServerTransaction) {
 		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
 		return
 	}
-	b.log.Info("MESSAGE relayed", "to", ext.Target.User, "code", res.StatusCode, "call_id", callID(req))
+	b.log.Info("MESSAGE relayed", "to", ext.Target.User, "code", res.StatusCode, "call_id", sipdialog.CallID(req))
 	b.send(tx, sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil))
 }
 
@@ -334,7 +335,7 @@ func (b *B2BUA) outOfDialog(method sip.RequestMethod, user, fromUser string) (*s
 			return nil, err
 		}
 		ruri.UriParams, ruri.Headers = nil, nil
-		dest = uriHostPort(ruri)
+		dest = sipdialog.HostPort(ruri)
 		if bd.Source.IsValid() {
 			dest = bd.Source.String()
 		}

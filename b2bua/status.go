@@ -123,12 +123,12 @@ func (c *Call) status() CallStatus {
 		if l == nil {
 			continue
 		}
-		ls := LegStatus{Leg: legNames[l.idx], Peer: l.peer, CallID: l.dlg.callID, LocalTag: l.dlg.localTag,
-			RemoteTag: l.dlg.remoteTag, State: l.state}
-		if l.dlg.remoteTarget.Host != "" {
-			ls.RemoteTarget = l.dlg.remoteTarget.String()
+		ls := LegStatus{Leg: legNames[l.idx], Peer: l.peer, CallID: l.dlg.CallID, LocalTag: l.dlg.LocalTag,
+			RemoteTag: l.dlg.RemoteTag, State: l.state}
+		if l.dlg.RemoteTarget.Host != "" {
+			ls.RemoteTarget = l.dlg.RemoteTarget.String()
 		}
-		for _, u := range l.dlg.routeSet {
+		for _, u := range l.dlg.RouteSet {
 			ls.RouteSet = append(ls.RouteSet, u.String())
 		}
 		if l.remote != nil {

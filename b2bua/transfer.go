@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // onRefer handles a REFER inside a call (RFC 3515): a blind transfer. The
@@ -21,7 +22,7 @@ func (b *B2BUA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	if b.check(req, tx) {
 		return
 	}
-	if toTag(req) == "" {
+	if sipdialog.ToTag(req) == "" {
 		b.reply(tx, req, sip.StatusForbidden, "Forbidden", "REFER outside a call is not supported: transfer a call you are in")
 		return
 	}
@@ -108,7 +109,7 @@ func (c *Call) notifyRefer(l *leg, code int, reason string, final bool) {
 		b.mu.Unlock()
 		return
 	}
-	req := l.dlg.request(sip.NOTIFY, 0)
+	req := request(&l.dlg, sip.NOTIFY, 0)
 	b.mu.Unlock()
 	state := "active;expires=60"
 	if final {
@@ -161,7 +162,7 @@ func (c *Call) blindTransfer(r *leg, user string) {
 	}
 	n, req := c.newUACLeg(r.idx, b.userURI(user), tUser, ruri, dest, "", body)
 	n.origin = o
-	key := dialogKey{n.dlg.callID, n.dlg.localTag}
+	key := n.dlg.Key()
 	b.mu.Lock()
 	b.legs[key] = n // matched for in-dialog requests, not yet part of the call
 	b.mu.Unlock()
@@ -184,8 +185,8 @@ func (c *Call) blindTransfer(r *leg, user string) {
 				if res.StatusCode > 100 {
 					n.provSeen = true
 				}
-				if tag, ok := res.To().Params.Get("tag"); ok && n.dlg.remoteTag == "" {
-					n.dlg.remoteTag = tag
+				if tag, ok := res.To().Params.Get("tag"); ok && n.dlg.RemoteTag == "" {
+					n.dlg.RemoteTag = tag
 				}
 				want := n.cancelled
 				b.mu.Unlock()
@@ -288,10 +289,10 @@ func (b *B2BUA) referReplaces(req *sip.Request, tx sip.ServerTransaction, r *leg
 		return
 	}
 	b.mu.Lock()
-	w := b.legs[dialogKey{cid, toTagV}]
+	w := b.legs[sipdialog.Key{CallID: cid, LocalTag: toTagV}]
 	var c2 *Call
 	var n *leg
-	if w != nil && w.dlg.remoteTag == fromTagV && w.state == legConfirmed && w.c != c && w.c.legs[w.idx] == w {
+	if w != nil && w.dlg.RemoteTag == fromTagV && w.state == legConfirmed && w.c != c && w.c.legs[w.idx] == w {
 		c2 = w.c
 		n = c2.other(w)
 	}

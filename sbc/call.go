@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/mediarelay"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // CallState is where a call stands.
@@ -68,7 +69,11 @@ type leg struct {
 	c     *Call
 	idx   int
 	realm realm
-	dlg   dialog
+	// dlg is the leg's RFC 3261 §12 state: the SBC is the UAS on the
+	// caller's leg and the UAC on the callee's, with nothing shared between
+	// them but the media relay and the correlation id — that is what hides
+	// each side from the other.
+	dlg   sipdialog.Dialog
 	state string
 	// dest is where requests to an access-side peer go: where its packets
 	// come from (updated by every request it sends), never its Contact.
@@ -166,7 +171,7 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	relay, err := mediarelay.NewWithConfig(mediarelay.Config{
 		IP:   [2]netip.Addr{s.mediaIP[r], s.mediaIP[rt.realm]},
 		Mode: mode, PortMin: s.cfg.RelayPortMin, PortMax: s.cfg.RelayPortMax,
-		Log: s.log.With("call_id", callID(req)),
+		Log: s.log.With("call_id", sipdialog.CallID(req)),
 	})
 	if err != nil {
 		s.log.Error("media relay unavailable", "err", err)
@@ -202,26 +207,26 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 		// PBX's two legs and the SBC's two.
 		c.corr = h.Value()
 	}
-	c.log = s.log.With("call", c.id, "call_id", callID(req))
+	c.log = s.log.With("call", c.id, "call_id", sipdialog.CallID(req))
 	localTag := sip.GenerateTagN(10)
 	// On the request, so every response built from it — also the 487
 	// sipgo writes on CANCEL — carries our tag.
 	req.To().Params.Add("tag", localTag)
 	a := &leg{c: c, idx: 0, realm: r, state: legCalling, transport: strings.ToLower(req.Transport()),
-		dlg: dialog{callID: callID(req), localTag: localTag, remoteTag: fromTag(req),
-			localURI: req.To().Address, remoteURI: req.From().Address,
-			remoteSeq: req.CSeq().SeqNo, remoteSeqSet: true,
-			remoteTarget: *req.Contact().Address.Clone(), routeSet: routeSetFrom(req, false)}}
+		dlg: sipdialog.Dialog{CallID: sipdialog.CallID(req), LocalTag: localTag, RemoteTag: sipdialog.FromTag(req),
+			LocalURI: req.To().Address, RemoteURI: req.From().Address,
+			RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
+			RemoteTarget: *req.Contact().Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req)}}
 	if r == access {
 		a.dest = src
 	}
 	b := &leg{c: c, idx: 1, realm: rt.realm, state: legCalling, transport: rt.transport, dest: rt.dest,
-		dlg: dialog{callID: s.newCallID(rt.realm), localTag: sip.GenerateTagN(10),
-			localURI: s.borderURI(req.From().Address, rt.realm), remoteURI: s.borderURI(req.To().Address, rt.realm),
-			localSeq: 1, remoteTarget: rt.ruri}}
+		dlg: sipdialog.Dialog{CallID: s.newCallID(rt.realm), LocalTag: sip.GenerateTagN(10),
+			LocalURI: s.borderURI(req.From().Address, rt.realm), RemoteURI: s.borderURI(req.To().Address, rt.realm),
+			LocalSeq: 1, RemoteTarget: rt.ruri}}
 	c.legs = [2]*leg{a, b}
-	s.legs[dialogKey{a.dlg.callID, a.dlg.localTag}] = a
-	s.legs[dialogKey{b.dlg.callID, b.dlg.localTag}] = b
+	s.legs[a.dlg.Key()] = a
+	s.legs[b.dlg.Key()] = b
 	s.calls = append(s.calls, c)
 	s.counters.Calls++
 	for len(s.calls) > maxCalls {
@@ -234,7 +239,7 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	s.mu.Unlock()
 
 	reqB := c.inviteB(req, b, bodyB)
-	c.log.Info("call in", "kind", rt.kind, "realm", r, "source", src, "to", rt.ruri.String(), "via", rt.dest, "b_call_id", b.dlg.callID)
+	c.log.Info("call in", "kind", rt.kind, "realm", r, "source", src, "to", rt.ruri.String(), "via", rt.dest, "b_call_id", b.dlg.CallID)
 	tx.OnCancel(func(cancel *sip.Request) {
 		c.cancelOnce.Do(func() { close(c.cancelled) })
 		if r == access && sipgoMisroutes(req, src) {
@@ -253,13 +258,13 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 // on that realm, only the end-to-end headers of the caller's INVITE.
 func (c *Call) inviteB(reqA *sip.Request, b *leg, body []byte) *sip.Request {
 	s := c.s
-	req := sip.NewRequest(sip.INVITE, *b.dlg.remoteTarget.Clone())
+	req := sip.NewRequest(sip.INVITE, *b.dlg.RemoteTarget.Clone())
 	req.AppendHeader(maxForwards(reqA))
-	from := &sip.FromHeader{DisplayName: reqA.From().DisplayName, Address: b.dlg.localURI, Params: sip.NewParams()}
-	from.Params.Add("tag", b.dlg.localTag)
+	from := &sip.FromHeader{DisplayName: reqA.From().DisplayName, Address: b.dlg.LocalURI, Params: sip.NewParams()}
+	from.Params.Add("tag", b.dlg.LocalTag)
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{DisplayName: reqA.To().DisplayName, Address: b.dlg.remoteURI, Params: sip.NewParams()})
-	cid := sip.CallIDHeader(b.dlg.callID)
+	req.AppendHeader(&sip.ToHeader{DisplayName: reqA.To().DisplayName, Address: b.dlg.RemoteURI, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(b.dlg.CallID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(s.contact(b.realm, b.transport))
@@ -283,7 +288,7 @@ func (c *Call) inviteB(reqA *sip.Request, b *leg, body []byte) *sip.Request {
 
 // direct sets where a request on leg l goes: an access peer where its
 // packets come from (the latched signalling address), a core peer by the
-// dialog's route set (already set by dialog.request) or the route.
+// dialog's route set (already set by Dialog.Request) or the route.
 func (s *SBC) direct(l *leg, req *sip.Request) {
 	s.mu.Lock()
 	dest, transport := l.dest, l.transport
@@ -412,13 +417,13 @@ func (c *Call) early(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Resp
 	a, b := c.legs[0], c.legs[1]
 	s.mu.Lock()
 	b.provSeen = true
-	if tag := toTag(res); tag != "" && b.dlg.remoteTag == "" {
-		b.dlg.remoteTag = tag
+	if tag := sipdialog.ToTag(res); tag != "" && b.dlg.RemoteTag == "" {
+		b.dlg.RemoteTag = tag
 	}
 	if ct := res.Contact(); ct != nil {
-		b.dlg.remoteTarget = *ct.Address.Clone()
+		b.dlg.RemoteTarget = *ct.Address.Clone()
 	}
-	b.dlg.routeSet = routeSetFrom(res, true)
+	b.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	if b.state == legCalling {
 		b.state = legEarly
 	}
@@ -507,17 +512,17 @@ func (c *Call) answer(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Res
 func (c *Call) ackB(l *leg, tx sip.ClientTransaction, res *sip.Response) {
 	s := c.s
 	s.mu.Lock()
-	if tag := toTag(res); tag != "" {
-		l.dlg.remoteTag = tag
+	if tag := sipdialog.ToTag(res); tag != "" {
+		l.dlg.RemoteTag = tag
 	}
 	if ct := res.Contact(); ct != nil {
-		l.dlg.remoteTarget = *ct.Address.Clone()
+		l.dlg.RemoteTarget = *ct.Address.Clone()
 	}
 	if res.CSeq().MethodName == sip.INVITE && l.state != legConfirmed {
-		l.dlg.routeSet = routeSetFrom(res, true)
+		l.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	}
 	l.state = legConfirmed
-	ack := l.dlg.request(sip.ACK, res.CSeq().SeqNo)
+	ack := l.dlg.Request(sip.ACK, res.CSeq().SeqNo)
 	s.mu.Unlock()
 	if l.realm == core {
 		ack.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
@@ -615,19 +620,10 @@ func (c *Call) sendCancel(l *leg) {
 	inv := l.invite
 	l.invite = nil // once
 	s.mu.Unlock()
-	cr := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	cr.AppendHeader(sip.HeaderClone(inv.Via()))
-	mf := sip.MaxForwardsHeader(70)
-	cr.AppendHeader(&mf)
-	cr.AppendHeader(sip.HeaderClone(inv.From()))
-	cr.AppendHeader(sip.HeaderClone(inv.To()))
-	cr.AppendHeader(sip.HeaderClone(inv.CallID()))
-	cr.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	cr := sipdialog.Cancel(inv)
 	if l.realm == core {
 		cr.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
 	}
-	cr.SetTransport(inv.Transport())
-	cr.SetDestination(inv.Destination())
 	go func() {
 		ctx, cancel := s.lifetime(32 * time.Second)
 		defer cancel()
@@ -650,7 +646,7 @@ func (c *Call) byeLeg(ctx context.Context, l *leg, why string) {
 		return
 	}
 	l.state = legTerminated
-	req := l.dlg.request(sip.BYE, 0)
+	req := l.dlg.Request(sip.BYE, 0)
 	s.mu.Unlock()
 	if l.realm == core {
 		req.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
@@ -713,8 +709,8 @@ func (c *Call) releaseMedia() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, l := range c.legs {
-			if s.legs[dialogKey{l.dlg.callID, l.dlg.localTag}] == l {
-				delete(s.legs, dialogKey{l.dlg.callID, l.dlg.localTag})
+			if s.legs[l.dlg.Key()] == l {
+				delete(s.legs, l.dlg.Key())
 			}
 		}
 	})

@@ -8,17 +8,19 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // lookupLeg finds the leg an in-dialog request on realm r belongs to.
 func (s *SBC) lookupLeg(r realm, req *sip.Request) *leg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.legs[dialogKey{callID: callID(req), localTag: toTag(req)}]
+	l := s.legs[sipdialog.KeyOf(req)]
 	if l == nil || l.realm != r {
 		return nil
 	}
-	if l.dlg.remoteTag != "" && l.dlg.remoteTag != fromTag(req) {
+	if l.dlg.RemoteTag != "" && l.dlg.RemoteTag != sipdialog.FromTag(req) {
 		return nil
 	}
 	return l
@@ -54,7 +56,7 @@ func (s *SBC) onInDialog(r realm, req *sip.Request, tx sip.ServerTransaction, sr
 	}
 	c := l.c
 	s.mu.Lock()
-	ok := l.dlg.acceptSeq(req.CSeq().SeqNo)
+	ok := l.dlg.AcceptSeq(req.CSeq().SeqNo)
 	if ok && l.realm == access {
 		// Signalling latches to wherever the peer's requests come from
 		// now: a phone whose NAT mapping changed is followed.
@@ -151,7 +153,7 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 		s.reply(l.realm, tx, req, src, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	out := o.dlg.request(req.Method, 0)
+	out := o.dlg.Request(req.Method, 0)
 	s.mu.Unlock()
 	for out.RemoveHeader("Max-Forwards") {
 	}
@@ -213,7 +215,7 @@ wait:
 	} else if res.IsSuccess() && req.Method == sip.UPDATE {
 		s.mu.Lock()
 		if ctc := res.Contact(); ctc != nil {
-			o.dlg.remoteTarget = *ctc.Address.Clone()
+			o.dlg.RemoteTarget = *ctc.Address.Clone()
 		}
 		s.mu.Unlock()
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // tokenParam is the Contact URI parameter that names a registration in the
@@ -95,7 +97,7 @@ func (s *SBC) onRegister(r realm, req *sip.Request, tx sip.ServerTransaction, sr
 	out := sip.NewRequest(sip.REGISTER, *req.Recipient.Clone())
 	out.AppendHeader(sip.HeaderClone(req.From()))
 	out.AppendHeader(sip.HeaderClone(req.To()))
-	cid := sip.CallIDHeader(s.mappedCallID(callID(req)))
+	cid := sip.CallIDHeader(s.mappedCallID(sipdialog.CallID(req)))
 	out.AppendHeader(&cid)
 	out.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.REGISTER})
 	out.AppendHeader(maxForwards(req))

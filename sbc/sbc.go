@@ -38,6 +38,7 @@ import (
 
 	"github.com/siplab/siplab/sbc/guard"
 	"github.com/siplab/siplab/sipcheck"
+	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/sipnet"
 )
 
@@ -77,7 +78,7 @@ type SBC struct {
 	regs     map[string]*registration // by token
 	regKeys  map[string]string        // AOR + original Contact -> token
 	calls    []*Call
-	legs     map[dialogKey]*leg
+	legs     map[sipdialog.Key]*leg
 	nextID   int
 	counters Counters
 	trunk    trunkState
@@ -143,7 +144,7 @@ func New(cfg Config, accessEP, coreEP *sipnet.Endpoint) (*SBC, error) {
 		mediaIP: [2]netip.Addr{cfg.MediaIP, cfg.CoreMediaIP},
 		regs:    map[string]*registration{},
 		regKeys: map[string]string{},
-		legs:    map[dialogKey]*leg{},
+		legs:    map[sipdialog.Key]*leg{},
 		done:    make(chan struct{}),
 	}
 	for r := range s.mediaIP {
@@ -299,14 +300,14 @@ func (s *SBC) handle(r realm, req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if prob := sipcheck.Request(req, sipcheck.Options{Role: sipcheck.UAS, Bodies: bodies}); prob != nil {
-		s.log.Info("request refused", "realm", r, "method", req.Method, "code", prob.Code, "detail", prob.Detail, "call_id", callID(req), "source", src)
+		s.log.Info("request refused", "realm", r, "method", req.Method, "code", prob.Code, "detail", prob.Detail, "call_id", sipdialog.CallID(req), "source", src)
 		s.count(func(c *Counters) { c.Refused++ })
 		if res := sipcheck.Respond(req, prob); res != nil {
 			s.respond(r, tx, res, src)
 		}
 		return
 	}
-	if toTag(req) != "" && req.Method != sip.REGISTER {
+	if sipdialog.ToTag(req) != "" && req.Method != sip.REGISTER {
 		s.onInDialog(r, req, tx, src)
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/siplab/siplab/media"
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // CallState is where a call stands, as the training page's ladders name it.
@@ -61,7 +62,7 @@ type Call struct {
 	endedBy   string
 	endReason string
 
-	dlg dialog
+	dlg sipdialog.Dialog
 
 	// UAC side.
 	invite    *sip.Request // the INVITE in flight (last one after a challenge)
@@ -211,10 +212,10 @@ func (c *Call) statusLocked() CallStatus {
 		Started: c.started, Answered: c.answered, Ended: c.ended,
 		DTMFSent: c.dtmfSent, MediaError: c.mediaErr,
 	}
-	if c.dlg.remoteTarget != nil {
-		st.RemoteTarget = c.dlg.remoteTarget.String()
+	if targetKnown(&c.dlg) {
+		st.RemoteTarget = c.dlg.RemoteTarget.String()
 	}
-	for _, r := range c.dlg.routeSet {
+	for _, r := range c.dlg.RouteSet {
 		st.RouteSet = append(st.RouteSet, r.String())
 	}
 	if c.localSDP.IsValid() {

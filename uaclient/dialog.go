@@ -1,97 +1,21 @@
 package uaclient
 
 import (
-	"net"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
-// dialog is the RFC 3261 §12 dialog state, kept here rather than in sipgo's
-// dialog helpers so every field the lab cares about is visible: the remote
-// target (the Contact the peer wrote: the ghost-call lie) and the route set
-// (the proxies that asked to stay in the path).
-type dialog struct {
-	callID       string
-	localTag     string
-	remoteTag    string
-	localURI     sip.Uri
-	remoteURI    sip.Uri
-	localSeq     uint32
-	remoteSeq    uint32
-	remoteSeqSet bool
-	remoteTarget *sip.Uri
-	routeSet     []sip.Uri
-}
+// A call's or a subscription's RFC 3261 §12 state is a sipdialog.Dialog:
+// the remote target (the Contact the peer wrote: the ghost-call lie) and
+// the route set (the proxies that asked to stay in the path) are in full
+// view there. Until the peer's Contact is known the remote target is empty
+// and requests go to the remote URI.
 
-// routeSetFrom reads Record-Route in message order. A UAS uses that order;
-// a UAC reverses it (RFC 3261 §12.1.1, §12.1.2).
-func routeSetFrom(m interface{ GetHeaders(string) []sip.Header }, reverse bool) []sip.Uri {
-	var out []sip.Uri
-	for _, h := range m.GetHeaders("Record-Route") {
-		if rr, ok := h.(*sip.RecordRouteHeader); ok {
-			out = append(out, *rr.Address.Clone())
-		}
-	}
-	if reverse {
-		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-			out[i], out[j] = out[j], out[i]
-		}
-	}
-	return out
-}
-
-func isLooseRoute(u sip.Uri) bool {
-	return u.UriParams.Has("lr")
-}
-
-// applyRoute sets Request-URI, Route headers and the next hop of an
-// in-dialog request (RFC 3261 §12.2.1.1): with a loose first route the
-// Request-URI is the remote target and the request goes to the first route;
-// with a strict (RFC 2543) one the route becomes the Request-URI and the
-// remote target goes last in Route.
-func applyRoute(req *sip.Request, target sip.Uri, routes []sip.Uri) {
-	for req.RemoveHeader("Route") {
-	}
-	switch {
-	case len(routes) == 0:
-		req.Recipient = target
-	case isLooseRoute(routes[0]):
-		req.Recipient = target
-		for _, r := range routes {
-			req.AppendHeader(&sip.RouteHeader{Address: r})
-		}
-	default:
-		ruri := *routes[0].Clone()
-		// Parameters not allowed in a Request-URI are stripped (§19.1.1).
-		ruri.UriParams.Remove("lr")
-		ruri.Headers = nil
-		req.Recipient = ruri
-		for _, r := range routes[1:] {
-			req.AppendHeader(&sip.RouteHeader{Address: r})
-		}
-		req.AppendHeader(&sip.RouteHeader{Address: target})
-	}
-	next := target
-	if len(routes) > 0 {
-		next = routes[0]
-	}
-	req.SetDestination(uriHostPort(next))
-	if tp, ok := next.UriParams.Get("transport"); ok && tp != "" {
-		req.SetTransport(strings.ToUpper(tp))
-	}
-}
-
-// uriHostPort is where a URI says to send: maddr is ignored (multicast is
-// out of scope), the default port is 5060.
-func uriHostPort(u sip.Uri) string {
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(strings.Trim(u.Host, "[]"), strconv.Itoa(port))
-}
+// targetKnown reports whether d's remote target was learnt from the peer.
+func targetKnown(d *sipdialog.Dialog) bool { return d.RemoteTarget.Scheme != "" }
 
 // inDialogRequest builds a request inside the call's dialog (§12.2.1.1).
 // CSeq is the dialog's next local sequence number unless cseq != 0 (ACK
@@ -102,38 +26,27 @@ func (p *Phone) inDialogRequest(c *Call, method sip.RequestMethod, cseq uint32) 
 
 // dialogRequest builds a request inside dialog d (a call's or a
 // subscription's); d is guarded by p.mu.
-func (p *Phone) dialogRequest(d *dialog, method sip.RequestMethod, cseq uint32) *sip.Request {
+func (p *Phone) dialogRequest(d *sipdialog.Dialog, method sip.RequestMethod, cseq uint32) *sip.Request {
 	s := p.currentSettings()
 	p.mu.Lock()
 	if cseq == 0 {
-		d.localSeq++
-		cseq = d.localSeq
+		cseq = d.NextSeq()
 	}
-	target := d.remoteURI
-	if d.remoteTarget != nil {
-		target = *d.remoteTarget
+	at := *d // a copy: the stand-in target must not stick to d
+	if !targetKnown(&at) {
+		at.RemoteTarget = at.RemoteURI
 	}
-	routes := append([]sip.Uri(nil), d.routeSet...)
-	from := &sip.FromHeader{Address: d.localURI, Params: sip.NewParams()}
-	from.Params.Add("tag", d.localTag)
-	to := &sip.ToHeader{Address: d.remoteURI, Params: sip.NewParams()}
-	if d.remoteTag != "" {
-		to.Params.Add("tag", d.remoteTag)
-	}
-	callID := d.callID
+	req := at.Request(method, cseq)
+	next := at.NextHop()
 	p.mu.Unlock()
 
-	req := sip.NewRequest(method, target)
-	req.SetTransport(p.sipTransport())
-	applyRoute(req, target, routes)
+	// The phone's transport, unless the next hop's URI names one.
+	tp := p.sipTransport()
+	if t, ok := next.UriParams.Get("transport"); ok && t != "" {
+		tp = strings.ToUpper(t)
+	}
+	req.SetTransport(tp)
 	req.PrependHeader(p.newVia(s, req.Transport()))
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	req.AppendHeader(from)
-	req.AppendHeader(to)
-	cid := sip.CallIDHeader(callID)
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
 	req.AppendHeader(sip.NewHeader("User-Agent", p.cfg.UserAgent))
 	return req
 }
@@ -153,10 +66,10 @@ func (p *Phone) matchDialog(req *sip.Request) *Call {
 	defer p.mu.Unlock()
 	for i := len(p.calls) - 1; i >= 0; i-- {
 		c := p.calls[i]
-		if c.callID != cid.Value() || c.dlg.localTag != toTag {
+		if c.callID != cid.Value() || c.dlg.LocalTag != toTag {
 			continue
 		}
-		if c.dlg.remoteTag != "" && c.dlg.remoteTag != fromTag {
+		if c.dlg.RemoteTag != "" && c.dlg.RemoteTag != fromTag {
 			continue
 		}
 		return c

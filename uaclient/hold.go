@@ -164,7 +164,7 @@ func (c *Call) reinvite(ctx context.Context) error {
 				return err
 			}
 			p.mu.Lock()
-			c.dlg.localSeq = max(c.dlg.localSeq, next.CSeq().SeqNo)
+			c.dlg.LocalSeq = max(c.dlg.LocalSeq, next.CSeq().SeqNo)
 			p.mu.Unlock()
 			req = next
 			continue
@@ -212,7 +212,7 @@ func (c *Call) onReinvite2xx(tx sip.ClientTransaction, req *sip.Request, res *si
 	if ct := res.Contact(); ct != nil {
 		u := *ct.Address.Clone()
 		p.mu.Lock()
-		c.dlg.remoteTarget = &u
+		c.dlg.RemoteTarget = u
 		p.mu.Unlock()
 	}
 	ack := c.buildAck(req)

@@ -200,7 +200,7 @@ func (p *Phone) Shutdown(ctx context.Context) {
 	for _, s := range p.subs {
 		// Only established dialogs: a SUBSCRIBE still unanswered has
 		// nowhere to send the un-SUBSCRIBE yet.
-		if !s.stop && s.dlg.remoteTag != "" && (s.st.State == SubActive || s.st.State == SubPending) {
+		if !s.stop && s.dlg.RemoteTag != "" && (s.st.State == SubActive || s.st.State == SubPending) {
 			live = append(live, s.st.ID)
 		}
 	}

@@ -114,9 +114,9 @@ func (c *Call) sendRefer(ctx context.Context, w *Call, target string) error {
 		}
 		// RFC 3891 §3: to-tag is compared with the local tag of the UA
 		// that receives the INVITE, that is our peer on w.
-		replaces = fmt.Sprintf("%s;to-tag=%s;from-tag=%s", w.callID, w.dlg.remoteTag, w.dlg.localTag)
+		replaces = fmt.Sprintf("%s;to-tag=%s;from-tag=%s", w.callID, w.dlg.RemoteTag, w.dlg.LocalTag)
 		if to.Host == "" {
-			to = *w.dlg.remoteURI.Clone()
+			to = *w.dlg.RemoteURI.Clone()
 		}
 	}
 	if to.Host == "" {
@@ -474,7 +474,7 @@ func (p *Phone) matchReplaces(v string) (*Call, int, string) {
 	defer p.mu.Unlock()
 	for i := len(p.calls) - 1; i >= 0; i-- {
 		c := p.calls[i]
-		if c.callID != r.callID || c.dlg.localTag != r.toTag || c.dlg.remoteTag != r.fromTag {
+		if c.callID != r.callID || c.dlg.LocalTag != r.toTag || c.dlg.RemoteTag != r.fromTag {
 			continue
 		}
 		switch {

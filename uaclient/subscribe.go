@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // Event packages this phone subscribes to.
@@ -74,7 +76,7 @@ type DialogInfo struct {
 // by the phone's mutex.
 type subscription struct {
 	st      SubscriptionStatus
-	dlg     dialog
+	dlg     sipdialog.Dialog
 	dialogs map[string]DialogInfo // dialog-info by id (partial updates merge)
 	kick    chan struct{}         // wakes the refresher: unsubscribe
 	stop    bool
@@ -118,7 +120,7 @@ func (p *Phone) Subscribe(ctx context.Context, target, event string) (Subscripti
 	p.nextSubID++
 	sub := &subscription{
 		st:      SubscriptionStatus{ID: "s" + strconv.Itoa(p.nextSubID), CallID: callID, Target: to.String(), Event: event, State: SubPending},
-		dlg:     dialog{callID: callID, localTag: fromTag, localURI: from.Address, remoteURI: to, localSeq: 1},
+		dlg:     sipdialog.Dialog{CallID: callID, LocalTag: fromTag, LocalURI: from.Address, RemoteURI: to, LocalSeq: 1},
 		dialogs: map[string]DialogInfo{},
 		kick:    make(chan struct{}, 1),
 	}
@@ -144,7 +146,7 @@ func (p *Phone) Subscribe(ctx context.Context, target, event string) (Subscripti
 		return p.subFailed(sub, 0, "", err)
 	}
 	p.mu.Lock()
-	sub.dlg.localSeq = max(sub.dlg.localSeq, req.CSeq().SeqNo)
+	sub.dlg.LocalSeq = max(sub.dlg.LocalSeq, req.CSeq().SeqNo)
 	p.mu.Unlock()
 	if !res.IsSuccess() {
 		return p.subFailed(sub, res.StatusCode, res.Reason, &ResponseError{Code: res.StatusCode, Reason: res.Reason})
@@ -213,14 +215,14 @@ func (p *Phone) subAnswered(sub *subscription, res *sip.Response, initial bool) 
 		expires = p.settings.SubscribeExpires
 	}
 	if initial {
-		if tag, ok := res.To().Params.Get("tag"); ok && sub.dlg.remoteTag == "" {
-			sub.dlg.remoteTag = tag
+		if tag, ok := res.To().Params.Get("tag"); ok && sub.dlg.RemoteTag == "" {
+			sub.dlg.RemoteTag = tag
 		}
 		if ct := res.Contact(); ct != nil {
 			u := *ct.Address.Clone()
-			sub.dlg.remoteTarget = &u
+			sub.dlg.RemoteTarget = u
 		}
-		sub.dlg.routeSet = routeSetFrom(res, true)
+		sub.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	}
 	sub.st.Code, sub.st.Reason, sub.st.Expires = res.StatusCode, res.Reason, expires
 	if sub.st.State == SubPending && res.StatusCode == sip.StatusOK && sub.st.Notifies > 0 {
@@ -290,7 +292,7 @@ func (p *Phone) resubscribe(ctx context.Context, sub *subscription, expires int)
 		return nil, err
 	}
 	p.mu.Lock()
-	sub.dlg.localSeq = max(sub.dlg.localSeq, req.CSeq().SeqNo)
+	sub.dlg.LocalSeq = max(sub.dlg.LocalSeq, req.CSeq().SeqNo)
 	p.mu.Unlock()
 	if !res.IsSuccess() {
 		_, err := p.subFailed(sub, res.StatusCode, res.Reason, &ResponseError{Code: res.StatusCode, Reason: res.Reason})
@@ -371,10 +373,10 @@ func (p *Phone) matchSubscriptionLocked(req *sip.Request) *subscription {
 	fromTag, _ := from.Params.Get("tag")
 	for i := len(p.subs) - 1; i >= 0; i-- {
 		s := p.subs[i]
-		if s.dlg.callID != cid.Value() || s.dlg.localTag != toTag {
+		if s.dlg.CallID != cid.Value() || s.dlg.LocalTag != toTag {
 			continue
 		}
-		if s.dlg.remoteTag != "" && s.dlg.remoteTag != fromTag {
+		if s.dlg.RemoteTag != "" && s.dlg.RemoteTag != fromTag {
 			continue
 		}
 		return s
@@ -406,19 +408,18 @@ func (p *Phone) onSubscriptionNotify(event string, req *sip.Request, tx sip.Serv
 	}
 	d := &sub.dlg
 	seq := req.CSeq().SeqNo
-	if d.remoteSeqSet && seq <= d.remoteSeq {
+	if !d.AcceptSeq(seq) {
 		p.mu.Unlock()
 		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", p.warning(399, "CSeq lower than a previous request"))
 		return
 	}
-	d.remoteSeq, d.remoteSeqSet = seq, true
-	if d.remoteTag == "" {
-		d.remoteTag, _ = req.From().Params.Get("tag")
-		d.routeSet = routeSetFrom(req, false)
+	if d.RemoteTag == "" {
+		d.RemoteTag, _ = req.From().Params.Get("tag")
+		d.RouteSet = sipdialog.RouteSetAsUAS(req)
 	}
 	if ct := req.Contact(); ct != nil {
 		u := *ct.Address.Clone()
-		d.remoteTarget = &u
+		d.RemoteTarget = u
 	}
 	p.mu.Unlock()
 

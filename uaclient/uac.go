@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // Call places a call to target ("bob", "bob@host:port" or a SIP URI)
@@ -82,7 +83,7 @@ func (p *Phone) callAs(ctx context.Context, to sip.Uri, fromUser string, extra .
 	from := req.From()
 	fromTag, _ := from.Params.Get("tag")
 	p.mu.Lock()
-	c.dlg = dialog{callID: callID, localTag: fromTag, localURI: from.Address, remoteURI: to, localSeq: 1}
+	c.dlg = sipdialog.Dialog{CallID: callID, LocalTag: fromTag, LocalURI: from.Address, RemoteURI: to, LocalSeq: 1}
 	c.invite = req
 	p.mu.Unlock()
 
@@ -142,7 +143,7 @@ func (c *Call) runInvite(tx sip.ClientTransaction, req *sip.Request) {
 			cancelled := c.cancelReq
 			if !cancelled {
 				c.invite = next
-				c.dlg.localSeq = next.CSeq().SeqNo
+				c.dlg.LocalSeq = next.CSeq().SeqNo
 				c.provSeen = false
 				c.rseqSet = false
 			}
@@ -194,14 +195,14 @@ func (c *Call) onProvisional(res *sip.Response) {
 	if res.StatusCode > 100 {
 		// An early dialog: learn the peer's tag, target and route set now
 		// so a CANCEL race or early BYE can be matched.
-		if tag, ok := res.To().Params.Get("tag"); ok && c.dlg.remoteTag == "" {
-			c.dlg.remoteTag = tag
+		if tag, ok := res.To().Params.Get("tag"); ok && c.dlg.RemoteTag == "" {
+			c.dlg.RemoteTag = tag
 		}
 		if ct := res.Contact(); ct != nil {
 			u := *ct.Address.Clone()
-			c.dlg.remoteTarget = &u
+			c.dlg.RemoteTarget = u
 		}
-		c.dlg.routeSet = routeSetFrom(res, true)
+		c.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	}
 	state := c.state
 	switch {
@@ -269,13 +270,13 @@ func (c *Call) onInvite2xx(tx sip.ClientTransaction, req *sip.Request, res *sip.
 	p := c.p
 	p.mu.Lock()
 	if tag, ok := res.To().Params.Get("tag"); ok {
-		c.dlg.remoteTag = tag
+		c.dlg.RemoteTag = tag
 	}
 	if ct := res.Contact(); ct != nil {
 		u := *ct.Address.Clone()
-		c.dlg.remoteTarget = &u
+		c.dlg.RemoteTarget = u
 	}
-	c.dlg.routeSet = routeSetFrom(res, true)
+	c.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
 	late := c.cancelReq || c.state == StateTerminated
 	p.mu.Unlock()
 
@@ -400,23 +401,8 @@ func (c *Call) sendCancel() {
 	inv := c.invite
 	p.mu.Unlock()
 
-	// §9.1: same Request-URI, Call-ID, To, From, CSeq number and Route as
-	// the INVITE, and a single Via equal to the INVITE's top Via, so the
-	// server matches it to the INVITE transaction.
-	cr := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	cr.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, h := range inv.GetHeaders("Route") {
-		cr.AppendHeader(sip.HeaderClone(h))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	cr.AppendHeader(&mf)
-	cr.AppendHeader(sip.HeaderClone(inv.From()))
-	cr.AppendHeader(sip.HeaderClone(inv.To()))
-	cr.AppendHeader(sip.HeaderClone(inv.CallID()))
-	cr.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	cr := sipdialog.Cancel(inv) // §9.1: matched to the INVITE transaction
 	cr.AppendHeader(sip.NewHeader("User-Agent", p.cfg.UserAgent))
-	cr.SetTransport(inv.Transport())
-	cr.SetDestination(inv.Destination())
 	go func() {
 		ctx, cancel := p.lifetime()
 		defer cancel()

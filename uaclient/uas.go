@@ -12,6 +12,7 @@ import (
 
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipcheck"
+	"github.com/siplab/siplab/sipdialog"
 )
 
 func (p *Phone) installHandlers() {
@@ -100,7 +101,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// Same Call-ID and From tag on a new transaction: the request
 		// reached us twice by different paths (§8.2.2.2, merged request).
 		p.mu.Lock()
-		merged := c.dlg.remoteTag == fromTag && c.direction == Incoming
+		merged := c.dlg.RemoteTag == fromTag && c.direction == Incoming
 		p.mu.Unlock()
 		if merged {
 			p.respondLog(tx, req, sip.StatusLoopDetected, "Loop Detected")
@@ -143,16 +144,16 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	target := *ct.Address.Clone()
 	p.mu.Lock()
 	c := p.newCall(Incoming, callID, from.Address.String())
-	c.dlg = dialog{
-		callID:       callID,
-		localTag:     localTag,
-		remoteTag:    fromTag,
-		localURI:     req.To().Address,
-		remoteURI:    from.Address,
-		remoteSeq:    req.CSeq().SeqNo,
-		remoteSeqSet: true,
-		remoteTarget: &target,
-		routeSet:     routeSetFrom(req, false),
+	c.dlg = sipdialog.Dialog{
+		CallID:       callID,
+		LocalTag:     localTag,
+		RemoteTag:    fromTag,
+		LocalURI:     req.To().Address,
+		RemoteURI:    from.Address,
+		RemoteSeq:    req.CSeq().SeqNo,
+		RemoteSeqSet: true,
+		RemoteTarget: target,
+		RouteSet:     sipdialog.RouteSetAsUAS(req),
 	}
 	c.state = StateCalling
 	p.mu.Unlock()
@@ -444,7 +445,7 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		// A re-INVITE refreshes the remote target (§12.2.2).
 		u := *ct.Address.Clone()
 		p.mu.Lock()
-		c.dlg.remoteTarget = &u
+		c.dlg.RemoteTarget = u
 		p.mu.Unlock()
 	}
 	c.log.Info("re-INVITE received", "sdp", offer != nil)
@@ -452,17 +453,12 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	p.answerInvite(c, req, tx, offer, true)
 }
 
-// acceptSeq applies §12.2.2: in-dialog requests must have increasing CSeq.
+// acceptSeq applies §12.2.2 to the call's dialog under the phone's lock.
 func (c *Call) acceptSeq(req *sip.Request) bool {
 	seq := req.CSeq().SeqNo
 	c.p.mu.Lock()
 	defer c.p.mu.Unlock()
-	d := &c.dlg
-	if d.remoteSeqSet && seq <= d.remoteSeq {
-		return false
-	}
-	d.remoteSeq, d.remoteSeqSet = seq, true
-	return true
+	return c.dlg.AcceptSeq(seq)
 }
 
 func (p *Phone) onAck(req *sip.Request, tx sip.ServerTransaction) {

@@ -38,7 +38,7 @@ func (p *Phone) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if ct := req.Contact(); ct != nil {
 		u := *ct.Address.Clone()
-		c.dlg.remoteTarget = &u
+		c.dlg.RemoteTarget = u
 	}
 	var refuse int
 	var why string
@@ -134,7 +134,7 @@ func (p *Phone) Update(ctx context.Context, ref string) error {
 	if ct := res.Contact(); ct != nil {
 		u := *ct.Address.Clone()
 		p.mu.Lock()
-		c.dlg.remoteTarget = &u
+		c.dlg.RemoteTarget = u
 		p.mu.Unlock()
 	}
 	if len(res.Body()) == 0 {

@@ -21,9 +21,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -31,6 +29,7 @@ import (
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sipnet"
 )
@@ -42,18 +41,9 @@ var errUsage = errors.New("usage")
 // Main runs b2bua with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "b2bua:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "b2bua:", err)
-		os.Exit(1)
-	}
+	climain.Run(climain.Rules{Name: "b2bua", Code: climain.UsageExits2(errUsage)}, func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, out, stderr io.Writer) error {

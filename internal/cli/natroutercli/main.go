@@ -23,9 +23,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
+
+	"github.com/siplab/siplab/internal/cli/climain"
 )
 
 const usage = `usage: natrouter <command> [flags] [args]
@@ -50,23 +49,9 @@ var errUsage = errors.New("usage")
 // Main runs natrouter with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "natrouter:") {
-			msg = "natrouter: " + msg
-		}
-		fmt.Fprintln(os.Stderr, msg)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	climain.Run(climain.Rules{Name: "natrouter", Prefixed: "natrouter:", Code: climain.UsageExits2(errUsage)}, func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdout)
+	})
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {

@@ -23,15 +23,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sipauth"
@@ -45,13 +44,9 @@ const defaultHTTP = "127.0.0.1:5081"
 // Main runs proxy with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "proxy:", err)
-		os.Exit(1)
-	}
+	climain.Run(climain.Rules{Name: "proxy"}, func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdout)
+	})
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {

@@ -21,13 +21,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -37,27 +36,14 @@ import (
 // Main runs registrar with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "status" {
-		// A scratch image has no curl: the status view is a subcommand
-		// talking to the daemon's control socket.
-		err = status(ctx, os.Args[2:], os.Stdout)
-	} else {
-		err = run(ctx, os.Args[1:], os.Stderr, nil)
-	}
-	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "registrar:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "registrar:", err)
-		os.Exit(1)
-	}
+	climain.Run(climain.Rules{Name: "registrar", Code: climain.UsageExits2(errUsage)}, func(ctx context.Context) error {
+		if len(os.Args) > 1 && os.Args[1] == "status" {
+			// A scratch image has no curl: the status view is a subcommand
+			// talking to the daemon's control socket.
+			return status(ctx, os.Args[2:], os.Stdout)
+		}
+		return run(ctx, os.Args[1:], os.Stderr, nil)
+	})
 }
 
 var errUsage = errors.New("usage")

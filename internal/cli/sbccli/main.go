@@ -29,17 +29,16 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/labtls"
 	"github.com/siplab/siplab/sbc"
 	"github.com/siplab/siplab/sbc/guard"
@@ -53,18 +52,9 @@ var errUsage = errors.New("usage")
 // Main runs sbc with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "sbc:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "sbc:", err)
-		os.Exit(1)
-	}
+	climain.Run(climain.Rules{Name: "sbc", Code: climain.UsageExits2(errUsage)}, func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, out, stderr io.Writer) error {

@@ -13,18 +13,16 @@ package scannercli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/scanner"
 )
 
@@ -34,13 +32,9 @@ const commonPasswords = "1234,12345,123456,password,admin,100,101,1000,secret,vo
 
 // Main runs scanner with os.Args; it exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "scanner:", err)
-		os.Exit(2)
-	}
+	climain.Run(climain.Rules{Name: "scanner", Code: climain.Always(2)}, func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdout)
+	})
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {

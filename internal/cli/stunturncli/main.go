@@ -12,13 +12,11 @@ package stunturncli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
+
+	"github.com/siplab/siplab/internal/cli/climain"
 )
 
 const usage = `usage: stunturn <command> [flags]
@@ -38,21 +36,9 @@ var errUsage = errors.New("usage")
 // Main runs stunturn with os.Args, exactly as the standalone binary does;
 // it exits the process on failure.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "stunturn") {
-		msg = "stunturn: " + msg
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	if errors.Is(err, errUsage) {
-		os.Exit(2)
-	}
-	os.Exit(1)
+	climain.Run(climain.Rules{Name: "stunturn", Prefixed: "stunturn", Code: climain.UsageExits2(errUsage)}, func(ctx context.Context) error {
+		return dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	})
 }
 
 func dispatch(ctx context.Context, args []string, out, logOut io.Writer) error {
