@@ -33,6 +33,8 @@ func TestDoctorWarnsOfAPinholeFromLabState(t *testing.T) {
 	if out := doctor(); strings.Contains(out, "[state-") {
 		t.Fatalf("the lab's defaults should raise no state finding:\n%s", out)
 	}
+	// bob's and carol's mappings lapse under the 10 s pinhole.
+	reRegisterAtEnd(t, "bob", "carol")
 	setPhone(t, ctx, "bob", "keepalive", "off")
 	old := routerStatus(t, ctx, "router-b").Pinhole()
 	setRouter(t, ctx, "router-b", "pinhole", "10s")
