@@ -183,11 +183,14 @@ func TestSecondReliableProvisionalWaitsForPrack(t *testing.T) {
 	inv, src := callee.request(sip.INVITE, 5*time.Second)
 	contact := "Contact: <sip:carol@" + carolAddr.String() + ">"
 	callee.respond(inv, src, 180, "Ringing", "ctag", contact)
-	callee.respondBody(inv, src, 183, "Session Progress", "ctag", []byte(callee.sdp(sdpneg.SendRecv)), contact)
+	// The 183 leaves only once the 180 reached the caller: sent back to
+	// back over UDP, the PBX may handle them in either order (one goroutine
+	// per message), and the test is about the PRACK wait, not that race.
 	r180 := caller.response(sip.INVITE, 180, 5*time.Second)
 	if r180.StatusCode != 180 || r180.GetHeader("RSeq") == nil || r180.GetHeader("RSeq").Value() != "1" {
 		t.Fatalf("first reliable provisional:\n%s", r180)
 	}
+	callee.respondBody(inv, src, 183, "Session Progress", "ctag", []byte(callee.sdp(sdpneg.SendRecv)), contact)
 	for _, m := range caller.quietFor(700 * time.Millisecond) {
 		if res, ok := m.(*sip.Response); ok && res.StatusCode == 183 {
 			t.Fatalf("183 sent before the 180 (RSeq 1) was PRACKed:\n%s", res)
