@@ -39,7 +39,10 @@ func TestStateRules(t *testing.T) {
 			s.Phones[0].Settings["rport"] = "off"
 			s.Phones[0].Settings["proxy"] = s.SBCAddr
 		}, nil},
-		{"not registered", func(s *LabState) { s.Phones[0].RegState = "failed"; s.Phones[0].RegError = "wrong credentials (401 again)" }, []string{"state-registration"}},
+		{"not registered", func(s *LabState) {
+			s.Phones[0].RegState = "failed"
+			s.Phones[0].RegError = "wrong credentials (401 again)"
+		}, []string{"state-registration"}},
 		{"ALG on", func(s *LabState) { s.Routers[0].ALG = "broken:wrong-port" }, []string{"state-alg"}},
 	}
 	for _, tt := range tests {
