@@ -180,16 +180,9 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("b2bua set", flag.ContinueOnError)
 	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
 	// Flags may follow the arguments: "set media_anchor off -ctl x".
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := climain.ParseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) != 2 {
 		return fmt.Errorf("%w: b2bua set <%s> <value> [-ctl path]", errUsage, strings.Join(b2bua.SettingNames(), "|"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -93,20 +94,12 @@ func runVerb(name string, v verb, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	// Flags may follow the arguments too ("carrier call +15550100 -from ...").
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, err := climain.ParseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
 	}
 	if len(pos) < v.min || len(pos) > v.max {
 		fmt.Fprintf(stderr, "usage: carrier %s [-json] [-ctl path] %s\n", name, v.args)

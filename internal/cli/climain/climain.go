@@ -72,3 +72,21 @@ func Exit(r Rules, err error, stderr io.Writer) int {
 	}
 	return r.Code(err)
 }
+
+// ParseInterspersed parses fs over args where flags may also follow the
+// positional arguments ("set latching off -ctl x", "call +1555 -from ..."):
+// the standard flag package stops at the first positional one. It returns
+// the positional arguments in order.
+func ParseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return pos, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +40,29 @@ func TestExit(t *testing.T) {
 				t.Errorf("stderr %q, want %q", buf.String(), tc.stderr)
 			}
 		})
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args    []string
+		pos     string
+		ctl     string
+		wantErr bool
+	}{
+		{nil, "", "def", false},
+		{[]string{"set", "latching", "off"}, "set,latching,off", "def", false},
+		{[]string{"set", "-ctl", "x", "latching", "off"}, "set,latching,off", "x", false},
+		{[]string{"latching", "off", "-ctl", "y"}, "latching,off", "y", false},
+		{[]string{"off", "-nope"}, "off", "def", true},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		ctl := fs.String("ctl", "def", "")
+		pos, err := ParseInterspersed(fs, tt.args)
+		if (err != nil) != tt.wantErr || strings.Join(pos, ",") != tt.pos || *ctl != tt.ctl {
+			t.Errorf("%q: pos %q ctl %q err %v; want %q %q err=%v", tt.args, pos, *ctl, err, tt.pos, tt.ctl, tt.wantErr)
+		}
 	}
 }

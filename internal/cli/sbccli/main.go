@@ -276,16 +276,8 @@ func clientFlags(name string, args []string, out io.Writer) (sock *string, asJSO
 	fs.SetOutput(out)
 	sock = fs.String("ctl", envOr("SBC_CTL", defaultCtl), "the daemon's control socket")
 	asJSON = fs.Bool("json", false, "JSON for scripts")
-	for {
-		if err = fs.Parse(args); err != nil {
-			return
-		}
-		if fs.NArg() == 0 {
-			return
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+	pos, err = climain.ParseInterspersed(fs, args)
+	return
 }
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
