@@ -461,7 +461,10 @@ func (c *Call) startMedia() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
-	if c.state == StateTerminated || c.sess != nil {
+	// A closed phone has already stopped its calls' media (Close ran
+	// closeMedia before this session existed): starting one now would
+	// outlive the phone.
+	if c.state == StateTerminated || c.sess != nil || p.closed {
 		p.mu.Unlock()
 		cancel()
 		// The RTP socket stays owned by the call; only drop the extra one.

@@ -284,15 +284,17 @@ func (c *Call) onInvite2xx(tx sip.ClientTransaction, req *sip.Request, res *sip.
 	p.mu.Lock()
 	c.ack = ack
 	p.mu.Unlock()
-	c.sendAck()
 	// A retransmitted 2xx means our ACK was lost (or never reached the
 	// Contact we were given): ACK it again, as RFC 3261 §13.2.2.4 asks.
+	// Listen before the first ACK leaves: a retransmission answering it
+	// could otherwise arrive while nobody listens, and be dropped.
 	tx.OnRetransmission(func(r *sip.Response) {
 		if r.IsSuccess() {
 			c.log.Info("2xx retransmission, ACK again")
 			c.sendAck()
 		}
 	})
+	c.sendAck()
 
 	var answerErr error
 	if len(res.Body()) > 0 {
