@@ -212,12 +212,18 @@ func (p *Proxy) decide(ctx context.Context, in *endpoint, req *sip.Request, s Se
 		p.stats.loops.Add(1)
 		return local(sip.StatusLoopDetected, "Loop Detected", "request came back unchanged")
 	}
+	authed := false
 	if p.needsAuth(w) {
 		if res, note := p.authorize(req, w); res != nil {
 			return answer(res, note)
 		}
+		authed = true
 	}
 	p.preRoute(w)
+	if ref := p.relayPolicy(w, authed); ref != nil {
+		p.stats.relayDenied.Add(1)
+		return local(ref.code, ref.reason, ref.warning)
+	}
 	if req.Method == sip.REGISTER {
 		t, ref := p.registrarTarget(in, req)
 		if ref != nil {

@@ -20,6 +20,9 @@ type Stats struct {
 	ActiveTransactions int64 `json:"active_transactions"`
 	// Loops counts requests refused with 482.
 	Loops uint64 `json:"loops"`
+	// RelayDenied counts initial requests refused with 403 because their
+	// Route pointed somewhere the proxy does not relay to.
+	RelayDenied uint64 `json:"relay_denied"`
 	// Challenges counts 407s sent.
 	Challenges uint64 `json:"challenges"`
 	// TimerC counts INVITE branches given up by Timer C.
@@ -53,14 +56,15 @@ var countedMethods = [...]string{"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "
 
 // counters are atomics: the request path takes no lock to count.
 type counters struct {
-	requests   [len(countedMethods)]atomic.Uint64
-	responses  [7]atomic.Uint64
-	forwarded  atomic.Uint64
-	active     atomic.Int64
-	loops      atomic.Uint64
-	challenges atomic.Uint64
-	timerC     atomic.Uint64
-	retrans    atomic.Uint64
+	requests    [len(countedMethods)]atomic.Uint64
+	responses   [7]atomic.Uint64
+	forwarded   atomic.Uint64
+	active      atomic.Int64
+	loops       atomic.Uint64
+	relayDenied atomic.Uint64
+	challenges  atomic.Uint64
+	timerC      atomic.Uint64
+	retrans     atomic.Uint64
 }
 
 func (c *counters) request(method string) {
@@ -86,6 +90,7 @@ func (c *counters) snapshot() Stats {
 		Forwarded:          c.forwarded.Load(),
 		ActiveTransactions: c.active.Load(),
 		Loops:              c.loops.Load(),
+		RelayDenied:        c.relayDenied.Load(),
 		Challenges:         c.challenges.Load(),
 		TimerC:             c.timerC.Load(),
 		Retransmissions2xx: c.retrans.Load(),

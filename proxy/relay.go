@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// relayPolicy decides, before any Route entry is followed, whether a
+// request may go where its remaining Route set (ours already popped)
+// points. Without it a stranger could preload "Route: <sip:victim;lr>"
+// and use the proxy as an open relay: the Route is followed before the
+// Request-URI's domain is ever looked at.
+//
+// Allowed: in-dialog requests (To tag: their route set came from
+// Record-Route, RFC 3261 §12.2.1.1), requests from our users who passed
+// proxy authentication, everything with Relay on, and Routes whose every
+// entry names a configured next hop (the registrar, a static route or a
+// user route: the platform's own elements). Anything else gets 403 with
+// the first refused entry in the reason phrase. Host names are refused
+// without being resolved: a stranger's Route must not make us ask DNS.
+func (p *Proxy) relayPolicy(w *sip.Request, authenticated bool) *refusal {
+	if p.cfg.Relay || authenticated || toTag(w) != "" {
+		return nil
+	}
+	for _, u := range routeURIs(w) {
+		if p.isNextHop(u) {
+			continue
+		}
+		where := hostPort(u)
+		return refuse(sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed",
+			"initial request from an unauthenticated sender preloads a Route to "+where+
+				", which is neither this proxy nor one of its configured next hops")
+	}
+	return nil
+}
+
+// isNextHop reports a URI naming, by IP and port, one of the next hops
+// the proxy was configured with.
+func (p *Proxy) isNextHop(u sip.Uri) bool {
+	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
+	if err != nil {
+		return false
+	}
+	port := u.Port
+	if port == 0 {
+		port = defaultPort(u)
+	}
+	if port < 1 || port > 65535 {
+		return false
+	}
+	ap := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	if p.registrar.IsValid() && ap == p.registrar {
+		return true
+	}
+	for _, r := range p.cfg.Routes {
+		if ap == r.NextHop {
+			return true
+		}
+	}
+	for _, r := range p.cfg.UserRoutes {
+		if ap == netip.AddrPortFrom(r.NextHop.Addr().Unmap(), r.NextHop.Port()) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort is a URI's host and port as a reason phrase shows them.
+func hostPort(u sip.Uri) string {
+	h := u.Host
+	if h == "" {
+		h = "(no host)"
+	}
+	if u.Port != 0 {
+		return h + ":" + strconv.Itoa(u.Port)
+	}
+	return h
+}
