@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -285,7 +286,8 @@ func TestNoRportAndProxyIgnoringRportLosesResponses(t *testing.T) {
 
 // The Contact lie: with contact fix-up off the proxy sends the INVITE to
 // bob's private Contact (192.168.2.50) and it never arrives; on, it goes to
-// where bob's REGISTER came from and bob rings.
+// where bob's REGISTER came from and bob rings. auto (the default) does
+// the same because it detects bob's NAT, and says which tests fired.
 func TestContactFixupOffCallsNeverArrive(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	setProxy(t, ctx, proxy.SettingContactFixup, "off")
@@ -299,10 +301,23 @@ func TestContactFixupOffCallsNeverArrive(t *testing.T) {
 	}
 	t.Logf("caller got %d %s: the unreachable-phone bug", a.Code, a.Reason)
 
-	setProxy(t, ctx, proxy.SettingContactFixup, "on")
+	// auto (the default) must see that bob is behind NAT and fix him up.
+	setProxy(t, ctx, proxy.SettingContactFixup, proxy.FixupAuto)
 	b := placeCall(t, ctx, "alice", "bob", uaclient.StateConfirmed)
 	if b.State != uaclient.StateConfirmed {
-		t.Fatalf("with contact fix-up on: %d %s", b.Code, b.Reason)
+		t.Fatalf("with contact fix-up auto: %d %s", b.Code, b.Reason)
+	}
+	var check *proxy.NATCheck
+	for _, c := range proxyStatus(t, ctx).NAT {
+		if c.AOR == "sip:bob@siplab.test" && c.RoutedTo != "" {
+			check = &c
+			break
+		}
+	}
+	if check == nil || check.RoutedTo != "source" || !slices.Contains(check.Tests, proxy.NATViaPrivate) || !slices.Contains(check.Tests, proxy.NATContactPrivate) {
+		t.Errorf("proxy status NAT check for bob %+v: want routed to source with via-private and contact-private fired", check)
+	} else {
+		t.Logf("auto fixed bob up: %v, %s -> %s", check.Tests, check.Contact, check.Source)
 	}
 	// The in-dialog BYE must reach bob too (no ghost call).
 	hangup(t, ctx, "alice", b.ID)

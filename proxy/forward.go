@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -426,8 +427,32 @@ func (p *Proxy) registrarTarget(in *endpoint, req *sip.Request) (target, *refusa
 	}
 	t := target{dest: p.registrar, transport: sipnet.UDP, why: "registrar"}
 	out := p.outEndpoint(in, t.dest)
-	t.path = fmt.Sprintf("<sip:%s;lr;received=%s;rtransport=%s>", out.addr, src, strings.ToLower(req.Transport()))
+	// The NAT tests only this proxy can run (natdetect.go) travel with
+	// the binding in our Path entry.
+	via := viaNAT(req.Via(), src)
+	t.path = fmt.Sprintf("<sip:%s;lr;received=%s;rtransport=%s;%s=%s>", out.addr, src, strings.ToLower(req.Transport()), natParam, pathNAT(via))
+	p.noteRegister(req, src, via)
 	return t, nil
+}
+
+// noteRegister logs the NAT tests of a REGISTER's bindings and files
+// them for status, so an intern sees the verdict before any call.
+func (p *Proxy) noteRegister(req *sip.Request, src netip.AddrPort, via []string) {
+	aor := ""
+	if to := req.To(); to != nil {
+		aor = p.aor(to.Address)
+	}
+	for _, h := range req.GetHeaders("Contact") {
+		ch, ok := h.(*sip.ContactHeader)
+		if !ok || ch.Address.Wildcard {
+			continue
+		}
+		tests := append(slices.Clone(via), contactNAT(ch.Address)...)
+		uri := ch.Address.String()
+		p.log.Info("NAT check", "call_id", callIDOf(req), "aor", aor, "contact", uri, "source", src,
+			"tests", strings.Join(tests, ","), "nat", len(tests) > 0)
+		p.nat.record(NATCheck{AOR: aor, Contact: uri, Source: src.String(), Tests: tests, At: time.Now()})
+	}
 }
 
 // branch is one client transaction of a proxied request.

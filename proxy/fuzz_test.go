@@ -53,8 +53,8 @@ func FuzzProxyRequest(f *testing.F) {
 	})
 	settings := []Settings{
 		DefaultSettings(),
-		{RPort: RPortIgnore},
-		{RPort: RPortForce, Received: true, RecordRoute: true},
+		{RPort: RPortIgnore, ContactFixup: FixupOff},
+		{RPort: RPortForce, Received: true, ContactFixup: FixupOn, RecordRoute: true},
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -116,7 +116,7 @@ func TestRegisterForwardedWithPath(t *testing.T) {
 	alice.send(px, m)
 
 	req, from := registrar.request(sip.REGISTER)
-	want := fmt.Sprintf("<sip:%s;lr;received=%s;rtransport=udp>", px, alice.addr)
+	want := fmt.Sprintf("<sip:%s;lr;received=%s;rtransport=udp;nat=no>", px, alice.addr)
 	if h := req.GetHeader("Path"); h == nil || h.Value() != want {
 		t.Fatalf("Path %v, want %s", h, want)
 	}

@@ -109,6 +109,11 @@ func (c *Config) validate() (netip.AddrPort, error) {
 		s := DefaultSettings()
 		c.Settings = &s
 	}
+	if c.Settings.ContactFixup == "" {
+		s := *c.Settings // zero value means default; never edit the caller's
+		s.ContactFixup = FixupAuto
+		c.Settings = &s
+	}
 	if err := c.Settings.validate(); err != nil {
 		return reg, err
 	}
@@ -153,6 +158,7 @@ type Proxy struct {
 	setMu    sync.Mutex // serialises Update
 
 	stats counters
+	nat   natLog // latest contact_fixup check per binding, for status
 
 	closeOnce sync.Once
 }
@@ -283,6 +289,7 @@ func (p *Proxy) Status() Status {
 		Started:   p.started,
 		Settings:  p.Settings(),
 		Stats:     p.Stats(),
+		NAT:       p.nat.snapshot(),
 	}
 	for _, r := range p.cfg.Routes {
 		st.Routes = append(st.Routes, r.String())
@@ -292,7 +299,7 @@ func (p *Proxy) Status() Status {
 	}
 	set := st.Settings
 	st.Summary = fmt.Sprintf("rport=%s received=%s contact_fixup=%s record_route=%s; %d forwarded, %d active",
-		set.RPort, onOff(set.Received), onOff(set.ContactFixup), onOff(set.RecordRoute), st.Stats.Forwarded, st.Stats.ActiveTransactions)
+		set.RPort, onOff(set.Received), set.ContactFixup, onOff(set.RecordRoute), st.Stats.Forwarded, st.Stats.ActiveTransactions)
 	return st
 }
 

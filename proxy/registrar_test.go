@@ -46,8 +46,18 @@ func startRegistrar(t *testing.T) (*registrar.Registrar, netip.AddrPort) {
 // socket with the Contact a NATed phone would write.
 func register(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact string) *sip.Response {
 	t.Helper()
+	return registerVia(t, ph, px, user, pass, contact, "")
+}
+
+// registerVia is register with the Via sent-by written as given (a NATed
+// phone writes its private address); empty means ph's own address.
+func registerVia(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact, sentBy string) *sip.Response {
+	t.Helper()
 	m := ph.newMsg("REGISTER", "sip:"+testDomain, user+"@"+testDomain, user+"@"+testDomain)
 	m.contact = contact
+	if sentBy != "" {
+		m.sentBy = sentBy
+	}
 	m.extra = []string{"Expires: 300"}
 	ph.send(px, m)
 	chal := ph.final(sip.REGISTER)

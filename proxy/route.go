@@ -329,7 +329,7 @@ func (p *Proxy) targets(ctx context.Context, w *sip.Request, s Settings) ([]targ
 		}
 		return p.lookup(ctx, w, s)
 	}
-	if toTag(w) != "" && s.ContactFixup {
+	if toTag(w) != "" && s.ContactFixup != FixupOff {
 		// An in-dialog request's Request-URI is the peer's Contact as it
 		// wrote it; if that is a registered Contact, go where the phone
 		// really is. This is why Contacts never need rewriting here: the
@@ -431,17 +431,23 @@ func (p *Proxy) bindingTarget(ctx context.Context, b location.Binding, s Setting
 		}
 		path = append(path, u)
 	}
+	var ours []sip.Uri
 	for len(path) > 0 && p.isUs(path[0]) {
+		ours = append(ours, path[0])
 		path = path[1:]
 	}
-	switch {
-	case len(path) > 0:
+	if len(path) > 0 {
 		dest, tr, err := uriTarget(ctx, path[0])
 		if err != nil {
 			return target{}, fmt.Errorf("path %s: %w", path[0].String(), err)
 		}
 		t.routes, t.dest, t.transport, t.why = path, dest, tr, "path"
-	case s.ContactFixup && b.Source.IsValid():
+		return t, nil
+	}
+	fix, tests, note := fixupDecision(s.ContactFixup, b, ruri, ours)
+	check := NATCheck{AOR: b.AOR, Contact: b.ContactURI, Source: b.Source.String(), Tests: tests,
+		Mode: s.ContactFixup, RoutedTo: "contact", At: time.Now()}
+	if fix {
 		tr := strings.ToLower(b.Transport)
 		if tr == "" {
 			tr = sipnet.UDP
@@ -450,14 +456,24 @@ func (p *Proxy) bindingTarget(ctx context.Context, b location.Binding, s Setting
 			return target{}, fmt.Errorf("transport %q not served", tr)
 		}
 		t.dest = netip.AddrPortFrom(b.Source.Addr().Unmap(), b.Source.Port())
-		t.transport, t.why = tr, "source"
-	default:
+		why := note
+		if len(tests) > 0 {
+			why += ": " + strings.Join(tests, ",")
+		}
+		t.transport, t.why = tr, "source ("+why+")"
+		check.RoutedTo = "source"
+	} else {
 		dest, tr, err := uriTarget(ctx, ruri)
 		if err != nil {
 			return target{}, err
 		}
-		t.dest, t.transport, t.why = dest, tr, "contact"
+		detail := note
+		if s.ContactFixup == FixupAuto {
+			detail += ": no NAT test fired"
+		}
+		t.dest, t.transport, t.why = dest, tr, "contact ("+detail+")"
 	}
+	p.nat.record(check)
 	return t, nil
 }
 

@@ -18,6 +18,20 @@ const (
 	RPortForce = "force"
 )
 
+// contact_fixup modes. The lab's lost-calls exercise is "off".
+const (
+	// FixupAuto routes to the address a REGISTER came from only when NAT
+	// was detected for the binding (see NATTests); otherwise to the
+	// Contact as written, which RFC 3261 §10.2 lets a UA register from
+	// another socket. The default.
+	FixupAuto = "auto"
+	// FixupOn always routes to the address the REGISTER came from.
+	FixupOn = "on"
+	// FixupOff always routes to the Contact as written: behind NAT, calls
+	// never ring.
+	FixupOff = "off"
+)
+
 // Setting names, as used by Set, the control API and the host CLI.
 const (
 	SettingRPort        = "rport"
@@ -39,10 +53,11 @@ type Settings struct {
 	// Received writes received=/rport= into the top Via of every request on
 	// the way in, so the phone sees its public address in responses.
 	Received bool `json:"received"`
-	// ContactFixup routes requests to a registered user to the address its
-	// REGISTER was seen coming from (the binding's Source) instead of the
-	// Contact it wrote. Off reproduces calls that never ring behind NAT.
-	ContactFixup bool `json:"contact_fixup"`
+	// ContactFixup decides whether requests to a registered user go to
+	// the address its REGISTER was seen coming from (the binding's Source)
+	// instead of the Contact it wrote: auto (when NAT was detected), on
+	// (always) or off (never: calls to a phone behind NAT never ring).
+	ContactFixup string `json:"contact_fixup"`
 	// RecordRoute keeps the proxy in the path of in-dialog requests. Off, a
 	// BYE goes straight to the Contact the peer wrote: the ghost-call bug
 	// when that Contact is a private address.
@@ -52,19 +67,24 @@ type Settings struct {
 // DefaultSettings are the fixed (working) behaviours; the lab breaks them
 // on purpose.
 func DefaultSettings() Settings {
-	return Settings{RPort: RPortHonour, Received: true, ContactFixup: true, RecordRoute: true}
+	return Settings{RPort: RPortHonour, Received: true, ContactFixup: FixupAuto, RecordRoute: true}
 }
 
 func (s Settings) validate() error {
 	switch s.RPort {
 	case RPortHonour, RPortIgnore, RPortForce:
+	default:
+		return fmt.Errorf("%w: rport %q (want %s, %s or %s)", ErrBadSettingValue, s.RPort, RPortHonour, RPortIgnore, RPortForce)
+	}
+	switch s.ContactFixup {
+	case FixupAuto, FixupOn, FixupOff:
 		return nil
 	}
-	return fmt.Errorf("%w: rport %q (want %s, %s or %s)", ErrBadSettingValue, s.RPort, RPortHonour, RPortIgnore, RPortForce)
+	return fmt.Errorf("%w: contact_fixup %q (want %s, %s or %s)", ErrBadSettingValue, s.ContactFixup, FixupAuto, FixupOn, FixupOff)
 }
 
 // Set changes one toggle by name from its text form: rport takes
-// honour|ignore|force, the others on|off (also true/false, 1/0, yes/no).
+// honour|ignore|force, contact_fixup auto|on|off, the others on|off (also true/false, 1/0, yes/no).
 func (s *Settings) Set(name, value string) error {
 	value = strings.ToLower(strings.TrimSpace(value))
 	switch strings.ToLower(strings.TrimSpace(name)) {
@@ -82,7 +102,15 @@ func (s *Settings) Set(name, value string) error {
 	case SettingReceived:
 		return setBool(&s.Received, name, value)
 	case SettingContactFixup, "contact-fixup":
-		return setBool(&s.ContactFixup, name, value)
+		if value != FixupAuto {
+			var on bool
+			if err := setBool(&on, name, value); err != nil {
+				return fmt.Errorf("%w: %s %q (want auto, on or off)", ErrBadSettingValue, name, value)
+			}
+			value = onOff(on)
+		}
+		s.ContactFixup = value
+		return nil
 	case SettingRecordRoute, "record-route":
 		return setBool(&s.RecordRoute, name, value)
 	}
@@ -91,19 +119,13 @@ func (s *Settings) Set(name, value string) error {
 
 // Get returns one toggle in the text form Set accepts.
 func (s Settings) Get(name string) (string, error) {
-	onOff := func(b bool) string {
-		if b {
-			return "on"
-		}
-		return "off"
-	}
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case SettingRPort:
 		return s.RPort, nil
 	case SettingReceived:
 		return onOff(s.Received), nil
 	case SettingContactFixup, "contact-fixup":
-		return onOff(s.ContactFixup), nil
+		return s.ContactFixup, nil
 	case SettingRecordRoute, "record-route":
 		return onOff(s.RecordRoute), nil
 	}

@@ -45,6 +45,9 @@ type Status struct {
 	Started    time.Time `json:"started"`
 	Settings   Settings  `json:"settings"`
 	Stats      Stats     `json:"stats"`
+	// NAT is the latest contact_fixup check per binding (AOR + Contact),
+	// newest first: which NAT tests fired and where requests went.
+	NAT []NATCheck `json:"nat,omitempty"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }

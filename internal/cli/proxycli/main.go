@@ -4,7 +4,7 @@
 //	proxy -sip 203.0.113.10:5060 [-core-sip 10.0.0.10:5060] -registrar 10.0.0.20:5060 \
 //	      -location http://10.0.0.20:8080 -domain siplab.test -users /etc/siplab/users \
 //	      [-route domain=ip:port ...] [-route-user REGEX=ip:port ...]
-//	      [-rport honour|ignore|force] [-contact-fixup on|off] [-record-route on|off] [-http 127.0.0.1:5081]
+//	      [-rport honour|ignore|force] [-contact-fixup auto|on|off] [-record-route on|off] [-http 127.0.0.1:5081]
 //	proxy status [-http 127.0.0.1:5081]
 //	proxy set <name> <value> [-http 127.0.0.1:5081]     (rport, received, contact_fixup, record_route)
 //
@@ -93,7 +93,7 @@ func serve(ctx context.Context, args []string) error {
 	})
 	rport := fs.String("rport", proxy.RPortHonour, "where responses go: honour, ignore (the lost-responses bug) or force")
 	received := fs.String("received", "on", "write received=/rport= into the top Via: on|off")
-	fixup := fs.String("contact-fixup", "on", "route to the address a REGISTER came from (on) or to the Contact as written (off)")
+	fixup := fs.String("contact-fixup", proxy.FixupAuto, "route to the address a REGISTER came from when NAT is detected (auto), always (on) or never: the Contact as written (off)")
 	recordRoute := fs.String("record-route", "on", "stay in the path of in-dialog requests: on|off")
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	httpAddr := fs.String("http", defaultHTTP, "JSON status/settings API address; empty disables")
@@ -236,7 +236,18 @@ func writeStatus(w io.Writer, st proxy.Status) {
 	for _, m := range methods {
 		fmt.Fprintf(w, " %s=%d", m, st.Stats.Requests[m])
 	}
-	fmt.Fprintf(w, "\nforwarded %d, active transactions %d, loops %d\n", st.Stats.Forwarded, st.Stats.ActiveTransactions, st.Stats.Loops)
+	fmt.Fprintf(w, "\nforwarded %d, active transactions %d, loops %d, relay denied %d\n", st.Stats.Forwarded, st.Stats.ActiveTransactions, st.Stats.Loops, st.Stats.RelayDenied)
+	for _, c := range st.NAT {
+		tests := strings.Join(c.Tests, ",")
+		if tests == "" {
+			tests = "no NAT test fired"
+		}
+		what := "at REGISTER"
+		if c.RoutedTo != "" {
+			what = "contact_fixup " + c.Mode + " -> " + c.RoutedTo
+		}
+		fmt.Fprintf(w, "  nat %s %s from %s: %s (%s)\n", c.AOR, c.Contact, c.Source, tests, what)
+	}
 }
 
 func cmdSet(ctx context.Context, args []string, out io.Writer) error {
