@@ -206,7 +206,17 @@ func (b *B2BUA) check(req *sip.Request, tx sip.ServerTransaction) bool {
 		Bodies: []string{"application/sdp", "text/plain", "application/dtmf-relay", "application/dtmf",
 			"message/sipfrag", "application/simple-message-summary"}})
 	if prob == nil {
-		return false
+		where, foreign := b.foreignRoute(req) // routepolicy.go
+		if !foreign {
+			return false
+		}
+		b.log.Info("request refused: relaying denied", "method", req.Method, "route", where,
+			"call_id", sipdialog.CallID(req), "source", req.Source())
+		b.mu.Lock()
+		b.counters.Refused++
+		b.mu.Unlock()
+		b.send(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed", nil))
+		return true
 	}
 	b.log.Info("request refused", "method", req.Method, "code", prob.Code, "detail", prob.Detail, "call_id", sipdialog.CallID(req))
 	b.mu.Lock()

@@ -253,6 +253,10 @@ func (b *B2BUA) admitInvite(req *sip.Request) (Extension, *sdpneg.Remote, *refus
 		// would have to invent codecs for both phones.
 		return ext, nil, &refusal{sip.StatusNotAcceptableHere, "Not Acceptable Here", "offerless INVITE not supported: send SDP in the INVITE"}
 	}
+	if ext.Target.Kind == KindTrunk && !b.platformCaller(req) && !b.fromTrunk(req) {
+		// routepolicy.go: a stranger must not reach the PSTN through us.
+		return ext, nil, &refusal{sip.StatusForbidden, "Forbidden", "calls to a trunk are for the platform's users (From at " + b.cfg.Domain + ")"}
+	}
 	if ext.Target.Kind == KindTrunk && b.fromTrunk(req) {
 		// A carrier must not be able to dial out again through us:
 		// trunk to trunk would be a toll-fraud relay (and a loop).

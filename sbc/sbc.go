@@ -307,6 +307,13 @@ func (s *SBC) handle(r realm, req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	if where, ok := s.foreignRoute(req); ok {
+		s.log.Info("request refused: relaying denied", "realm", r, "method", req.Method, "route", where,
+			"call_id", sipdialog.CallID(req), "source", src)
+		s.count(func(c *Counters) { c.Refused++ })
+		s.reply(r, tx, req, src, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed")
+		return
+	}
 	if sipdialog.ToTag(req) != "" && req.Method != sip.REGISTER {
 		s.onInDialog(r, req, tx, src)
 		return
