@@ -3,6 +3,8 @@ package uaclient
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo"
@@ -30,6 +32,14 @@ func (p *Phone) trusted(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if err == nil {
 			for _, pfx := range p.cfg.Trusted {
 				if pfx.Contains(src.Addr()) {
+					if where, ok := p.foreignRoute(req); ok {
+						p.log.Warn("request refused: relaying denied", "method", req.Method, "route", where, "source", req.Source())
+						if !req.IsAck() {
+							p.respondLog(tx, req, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed",
+								p.warning(399, "a trunk terminates calls; it does not relay them"))
+						}
+						return
+					}
 					h(req, tx)
 					return
 				}
@@ -82,4 +92,54 @@ func (p *Phone) CallAs(ctx context.Context, target, fromUser string) (*Call, err
 		return nil, err
 	}
 	return p.callAs(ctx, to, fromUser)
+}
+
+// foreignRoute finds the first Route entry of an initial request that
+// does not name this trunk's socket. A trunk terminates calls for its
+// numbers and never follows a Route; a trusted peer's request asking to
+// be relayed elsewhere is refused in the open. In-dialog requests carry
+// their dialog's route set and are not checked.
+func (p *Phone) foreignRoute(req *sip.Request) (string, bool) {
+	if t := req.To(); t != nil {
+		if tag, _ := t.Params.Get("tag"); tag != "" {
+			return "", false
+		}
+	}
+	for _, h := range req.GetHeaders("Route") {
+		r, ok := h.(*sip.RouteHeader)
+		if !ok {
+			continue
+		}
+		if p.isOwnURI(r.Address) {
+			continue
+		}
+		where := r.Address.Host
+		if r.Address.Port != 0 {
+			where += ":" + strconv.Itoa(r.Address.Port)
+		}
+		return where, true
+	}
+	return "", false
+}
+
+// isOwnURI says whether u names one of this phone's SIP sockets (UDP/TCP
+// or TLS); no port means the scheme's default.
+func (p *Phone) isOwnURI(u sip.Uri) bool {
+	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
+	if err != nil {
+		return false
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if strings.EqualFold(u.Scheme, "sips") {
+			port = 5061
+		}
+	}
+	for _, a := range []netip.AddrPort{p.ep.Addr(), p.ep.TLSAddr()} {
+		if a.IsValid() && a.Addr().Unmap() == ip.Unmap() && int(a.Port()) == port {
+			return true
+		}
+	}
+	return false
 }
