@@ -442,10 +442,17 @@ func (p *Proxy) noteRegister(req *sip.Request, src netip.AddrPort, via []string)
 	if to := req.To(); to != nil {
 		aor = p.aor(to.Address)
 	}
+	removeAll := false
+	if e := req.GetHeader("Expires"); e != nil && strings.TrimSpace(e.Value()) == "0" {
+		removeAll = true
+	}
 	for _, h := range req.GetHeaders("Contact") {
 		ch, ok := h.(*sip.ContactHeader)
 		if !ok || ch.Address.Wildcard {
 			continue
+		}
+		if v, has := ch.Params.Get("expires"); (has && strings.TrimSpace(v) == "0") || (!has && removeAll) {
+			continue // an un-REGISTER: no binding to judge
 		}
 		tests := append(slices.Clone(via), contactNAT(ch.Address)...)
 		uri := ch.Address.String()
