@@ -220,8 +220,8 @@ func (p *Proxy) decide(ctx context.Context, in *endpoint, req *sip.Request, s Se
 		}
 		authed = true
 	}
-	p.preRoute(w)
-	if ref := p.relayPolicy(w, authed); ref != nil {
+	viaUs := p.preRoute(w)
+	if ref := p.relayPolicy(w, authed, viaUs); ref != nil {
 		p.stats.relayDenied.Add(1)
 		return local(ref.code, ref.reason, ref.warning)
 	}

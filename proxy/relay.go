@@ -14,16 +14,29 @@ import (
 // and use the proxy as an open relay: the Route is followed before the
 // Request-URI's domain is ever looked at.
 //
-// Allowed: in-dialog requests (To tag: their route set came from
-// Record-Route, RFC 3261 §12.2.1.1), requests from our users who passed
+// Allowed: in-dialog requests that named us in their Route set (To tag:
+// their route set came from our Record-Route, RFC 3261 §12.2.1.1; a To
+// tag alone proves nothing, anybody can write one — Kamailio's default
+// script answers those "404 Not here"), requests from our users who passed
 // proxy authentication, everything with Relay on, and Routes whose every
 // entry names a configured next hop (the registrar, a static route or a
 // user route: the platform's own elements). Anything else gets 403 with
 // the first refused entry in the reason phrase. Host names are refused
 // without being resolved: a stranger's Route must not make us ask DNS.
-func (p *Proxy) relayPolicy(w *sip.Request, authenticated bool) *refusal {
-	if p.cfg.Relay || authenticated || toTag(w) != "" {
+func (p *Proxy) relayPolicy(w *sip.Request, authenticated, viaUs bool) *refusal {
+	if p.cfg.Relay || authenticated {
 		return nil
+	}
+	if toTag(w) != "" {
+		if viaUs || p.isOurDomain(w.Recipient) || allNextHops(p, routeURIs(w)) && len(routeURIs(w)) > 0 {
+			return nil
+		}
+		where := hostPort(w.Recipient)
+		if r := routeURIs(w); len(r) > 0 {
+			where = hostPort(r[0])
+		}
+		return refuse(sip.StatusForbidden, "Relaying Denied: in-dialog request to "+where+" not routed by us",
+			"request with a To tag but no Route naming this proxy: its dialog was not record-routed here")
 	}
 	for _, u := range routeURIs(w) {
 		if p.isNextHop(u) {
@@ -35,6 +48,15 @@ func (p *Proxy) relayPolicy(w *sip.Request, authenticated bool) *refusal {
 				", which is neither this proxy nor one of its configured next hops")
 	}
 	return nil
+}
+
+func allNextHops(p *Proxy, routes []sip.Uri) bool {
+	for _, u := range routes {
+		if !p.isNextHop(u) {
+			return false
+		}
+	}
+	return true
 }
 
 // isNextHop reports a URI naming, by IP and port, one of the next hops

@@ -43,6 +43,13 @@ func TestPreloadedRouteFromStrangerDenied(t *testing.T) {
 		{"host name", func(m *msg) { m.routes = []string{"<sip:relay.example.net;lr>"} }},
 		// An ACK has no response: it is dropped, not forwarded.
 		{"ACK", func(m *msg) { m.method = "ACK" }},
+		// A To tag anybody can write is no dialog of ours: only a Route
+		// naming us (our Record-Route) makes it one.
+		{"forged To tag", func(m *msg) { m.method, m.toTag = "BYE", "forged" }},
+		{"forged To tag, no Route", func(m *msg) {
+			m.method, m.toTag, m.routes = "BYE", "forged", nil
+			m.ruri = "sip:someone@" + victim.addr.String()
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,8 +63,11 @@ func TestPreloadedRouteFromStrangerDenied(t *testing.T) {
 				res := ph.final(sip.RequestMethod(m.method))
 				mustCode(t, res, 403)
 				want := wantReason
-				if tc.name == "host name" {
+				switch tc.name {
+				case "host name":
 					want = "Relaying Denied: Route to relay.example.net not allowed"
+				case "forged To tag", "forged To tag, no Route":
+					want = "Relaying Denied: in-dialog request to " + victim.addr.String() + " not routed by us"
 				}
 				if res.Reason != want {
 					t.Errorf("reason %q, want %q", res.Reason, want)
@@ -107,7 +117,9 @@ func TestPreloadedRouteAllowed(t *testing.T) {
 	t.Run("in-dialog", func(t *testing.T) {
 		ph := newPhone(t, "127.0.0.2")
 		m := stranger(ph)
+		// Our Record-Route first, as every dialog we are on writes it.
 		m.method, m.toTag = "BYE", "dialog"
+		m.routes = append([]string{"<sip:" + px.String() + ";lr>"}, m.routes...)
 		ph.send(px, m)
 		req, from := target.on(t).request(sip.BYE)
 		target.answer(req, from, 200, "OK", "dialog")

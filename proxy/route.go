@@ -202,8 +202,11 @@ func defaultPort(u sip.Uri) int {
 // preRoute applies RFC 3261 §16.4: undo a strict-routing previous hop
 // (it put our Record-Route URI in the Request-URI and the real target in
 // the last Route), then pop every leading Route entry that is us (two of
-// them when we record-routed twice across legs).
-func (p *Proxy) preRoute(w *sip.Request) {
+// them when we record-routed twice across legs). It reports whether the
+// request named us on its way in (a Route entry, or our Record-Route URI
+// as a strict router's Request-URI): in a dialog, that is the proof we
+// record-routed it.
+func (p *Proxy) preRoute(w *sip.Request) (ours bool) {
 	routes := routeURIs(w)
 	// Only a URI we record-route with (our IP:port, no user) counts: a
 	// "REGISTER sip:domain" is not a strict router's doing.
@@ -211,12 +214,14 @@ func (p *Proxy) preRoute(w *sip.Request) {
 		last := routes[len(routes)-1]
 		w.Recipient = last
 		routes = routes[:len(routes)-1]
+		ours = true
 	}
 	n := 0
 	for n < len(routes) && p.isUs(routes[n]) {
 		n++
 	}
 	setRoutes(w, routes[n:])
+	return ours || n > 0
 }
 
 func routeURIs(m sip.Message) []sip.Uri {
