@@ -36,7 +36,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sbc/guard"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/sipcheck"
 	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/sipnet"
