@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipcheck"
 	"github.com/siplab/siplab/sipnet"
@@ -149,6 +150,19 @@ type decision struct {
 	targets []target
 	hash    string // loop-detection part of our branches
 	note    string // why, for logs
+	// stateless: answer keeps no transaction (a challenge, a block).
+	stateless bool
+}
+
+// answerStateless sends a final answer and frees the server transaction at
+// once instead of keeping it for Timer J/H (ServerTx.Terminate stops its
+// timers and removes it from sipgo's table). A retransmitted request then
+// gets a fresh answer, as from a stateless server (RFC 3261 §16.11); for
+// an INVITE the ACK is recognised by its To tag and absorbed.
+func (p *Proxy) answerStateless(up *upstream, res *sip.Response) {
+	p.markStateless(up.req, res)
+	up.send(res)
+	up.tx.Terminate()
 }
 
 // handle is the single entry point for every request on every endpoint.
@@ -162,6 +176,17 @@ func (p *Proxy) handle(in *endpoint, req *sip.Request, tx sip.ServerTransaction)
 	defer cancel()
 	tx.OnTerminate(func(string, error) { cancel() })
 
+	if req.IsAck() && p.sl.ours(toTag(req)) {
+		log.Debug("ACK for a stateless answer absorbed")
+		return
+	}
+	if res, why := p.admit(req, tx); res != nil || why != "" {
+		log.Debug("refused at the door", "why", why)
+		if res != nil {
+			p.answerStateless(&upstream{p: p, in: in, req: req, w: req, tx: tx, log: log}, res)
+		}
+		return
+	}
 	s := p.Settings()
 	d := p.decide(ctx, in, req, s)
 	up := &upstream{p: p, in: in, req: req, w: d.w, tx: tx, log: log}
@@ -174,6 +199,10 @@ func (p *Proxy) handle(in *endpoint, req *sip.Request, tx sip.ServerTransaction)
 		p.forwardAck(in, d, s, log)
 	case d.answer != nil:
 		log.Info("answered locally", "code", d.answer.StatusCode, "ruri", req.Recipient.String(), "detail", d.note)
+		if d.stateless {
+			p.answerStateless(up, d.answer)
+			break
+		}
 		up.send(d.answer)
 	default:
 		p.fork(ctx, in, d.w, d.hash, d.targets, s, up)
@@ -214,6 +243,7 @@ func (p *Proxy) decide(ctx context.Context, in *endpoint, req *sip.Request, s Se
 	}
 	if p.needsAuth(w) {
 		if res, note := p.authorize(req, w); res != nil {
+			d.stateless = true
 			return answer(res, note)
 		}
 	}
@@ -261,6 +291,14 @@ func (p *Proxy) needsAuth(w *sip.Request) bool {
 func (p *Proxy) authorize(req, w *sip.Request) (*sip.Response, string) {
 	d := p.cfg.Auth.Authenticate(w, sipauth.Proxy)
 	if d.Verdict != sipauth.Accept {
+		if d.BadCredentials {
+			if src, err := sipnet.Source(req); err == nil {
+				if f := p.guard.Failed(src.Addr(), d.User, d.Reason); f.Blocked != nil {
+					v := guard.Verdict{Reason: "blocked: " + f.Blocked.Reason, RetryAfter: f.Blocked.Until.Sub(p.cfg.Now())}
+					return p.blockedAnswer(req, v), "source blocked: " + f.Blocked.Reason
+				}
+			}
+		}
 		if d.Verdict == sipauth.Challenge {
 			p.stats.challenges.Add(1)
 		}

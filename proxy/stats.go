@@ -42,6 +42,8 @@ type Status struct {
 	Started    time.Time `json:"started"`
 	Settings   Settings  `json:"settings"`
 	Stats      Stats     `json:"stats"`
+	// Guard is the failed-auth guard and the transaction cap.
+	Guard GuardStatus `json:"guard"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }
