@@ -92,6 +92,12 @@ func (u *upstream) send(res *sip.Response) {
 	if err := u.tx.Respond(res); err != nil {
 		u.log.Warn("response not sent", "code", res.StatusCode, "err", err)
 	}
+	if (res.StatusCode == 401 || res.StatusCode == 407) && !u.req.IsInvite() {
+		// A relayed challenge (the registrar's 401) keeps no transaction
+		// either: a retransmitted request is relayed again and fetches a
+		// fresh one. Not for INVITE, whose ACK we would have to route.
+		u.tx.Terminate()
+	}
 }
 
 // forward relays a downstream response upstream without our Via.

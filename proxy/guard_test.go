@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 )
 
 type testClock struct{ ns atomic.Int64 }
@@ -239,4 +240,54 @@ func TestGuardControlAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Guard.Settings.FailLimit != 20 {
 		t.Fatalf("status: %v %+v", err, st.Guard)
 	}
+}
+
+// The attack through the proxy: wrong-password REGISTERs from one
+// source are relayed to the registrar, which judges the source the
+// proxy's Path records, blocks it (403 relayed back) and lets another
+// source register. The relayed 401s keep no transaction at the proxy.
+func TestRegisterGuessingThroughProxy(t *testing.T) {
+	reg, regAddr := startRegistrar(t)
+	p, px := startProxy(t, Config{Location: reg, Registrar: regAddr.String()})
+	attacker := newPhone(t, "127.0.0.2")
+	guess := func(password string) *sip.Response {
+		m := attacker.newMsg("REGISTER", "sip:"+testDomain, "alice@"+testDomain, "alice@"+testDomain)
+		m.extra = []string{"Expires: 300"}
+		attacker.send(px, m)
+		chal := attacker.final(sip.REGISTER)
+		if chal.StatusCode != 401 {
+			return chal
+		}
+		c, err := digest.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:" + testDomain, Username: "alice", Password: password, Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.cseq++
+		m.branch = sip.GenerateBranchN(12)
+		m.extra = append(m.extra, "Authorization: "+cred.String())
+		attacker.send(px, m)
+		return attacker.final(sip.REGISTER)
+	}
+	for i := 1; i < 10; i++ {
+		mustCode(t, guess("wrong"), 401)
+	}
+	for deadline := time.Now().Add(2 * time.Second); p.txl.Held() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy holds %d transactions after relayed 401s, want 0", p.txl.Held())
+		}
+	}
+	res := guess("wrong")
+	if res.StatusCode != 403 || res.Reason != "Forbidden (source blocked)" {
+		t.Fatalf("10th guess: %d %s", res.StatusCode, res.Reason)
+	}
+	mustCode(t, guess("alicepw"), 403)
+	if b := reg.Blocked(); len(b) != 1 || b[0].Source.String() != "127.0.0.2" {
+		t.Fatalf("registrar blocked %+v, want the phone's source, not the proxy", b)
+	}
+	other := newPhone(t, "127.0.0.4")
+	mustCode(t, register(t, other, px, "bob", "bobpw", "sip:bob@"+other.addr.String()), 200)
 }
