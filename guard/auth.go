@@ -151,6 +151,11 @@ func (a *AuthGuard) Set(name, value string) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s %q: %v", ErrInvalidConfig, name, value, err)
 		}
+		if d <= 0 {
+			// Checked here too: Config.Validate ignores the window while
+			// counting is off, but it would bite when counting is back on.
+			return fmt.Errorf("%w: %s %q: want > 0", ErrInvalidConfig, name, value)
+		}
 		if strings.EqualFold(strings.TrimSpace(name), SettingAuthFailWindow) {
 			c.FailedAuthWindow = d
 		} else {

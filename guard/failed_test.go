@@ -1,6 +1,9 @@
 package guard
 
 import (
+	"errors"
+	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -84,5 +87,41 @@ func TestFailedWindow(t *testing.T) {
 		if f := g.Failed(src, t0.Add(62*time.Second)); f.Blocked != nil {
 			t.Fatalf("counting is off but blocked: %+v", f)
 		}
+	}
+}
+
+func TestAuthGuardSettings(t *testing.T) {
+	a, err := NewAuthGuard(AuthOnly(), slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, value, want string }{
+		{"auth_fail_limit", "20", "20"},
+		{"AUTH_FAIL_WINDOW", "90", "1m30s"},
+		{"auth_block_for", "15m", "15m0s"},
+		{"auth_fail_limit", "0", "0"},
+	}
+	for _, tc := range tests {
+		if err := a.Set(tc.name, tc.value); err != nil {
+			t.Fatalf("set %s %s: %v", tc.name, tc.value, err)
+		}
+		if got, err := a.Get(tc.name); err != nil || got != tc.want {
+			t.Fatalf("get %s: %q %v, want %q", tc.name, got, err, tc.want)
+		}
+	}
+	for _, bad := range [][2]string{{"auth_fail_limit", "-1"}, {"auth_fail_limit", "x"}, {"auth_block_for", "0"}, {"auth_fail_window", "-5"}, {"auth_block_for", "soon"}} {
+		before := a.Settings()
+		if err := a.Set(bad[0], bad[1]); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("set %s %s: %v, want ErrInvalidConfig", bad[0], bad[1], err)
+		}
+		if a.Settings() != before {
+			t.Fatalf("a refused value changed the settings")
+		}
+	}
+	if err := a.Set("burst", "3"); !errors.Is(err, ErrUnknownSetting) {
+		t.Fatalf("unknown setting: %v", err)
+	}
+	if _, err := a.Get("burst"); !errors.Is(err, ErrUnknownSetting) {
+		t.Fatalf("get unknown setting: %v", err)
 	}
 }
