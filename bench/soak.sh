@@ -164,8 +164,9 @@ echo "  registrations: ${reg_ok:-?} ok, ${reg_failed:-?} failed (asked $reg_coun
 echo "  calls:         ${call_ok:-?} ok, ${call_failed:-?} failed (asked $call_count)"
 echo "  registrar RSS $(flat "$work/rss.dat" 2)"
 echo "  proxy RSS     $(flat "$work/rss.dat" 3)"
-warnings=$(grep -c 'level=ERROR\|level=WARN' "$work/registrar.log" "$work/proxy.log" | paste -sd' ' -)
-echo "  warnings/errors logged: $warnings"
+# grep -c exits 1 when nothing matched: that is the good case.
+warnings=$( (grep -c 'level=ERROR\|level=WARN' "$work/registrar.log" "$work/proxy.log" || true) | sed 's#.*/##' | paste -sd' ' -)
+echo "  warning/error lines logged: $warnings"
 if [ "${reg_failed:-1}" != 0 ] || [ "${call_failed:-1}" != 0 ]; then
   echo "  FAILURES: see the sipp screens (kept in $work.keep)"
   cp -r "$work" "$work.keep"
