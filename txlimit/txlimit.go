@@ -15,12 +15,13 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Default is the cap the daemons start with: at ~8-20 KB per transaction
-// it bounds their transaction memory to roughly 160-400 MB, and at 32 s
-// per transaction it still sustains 625 new transactions per second (a
-// registration is one with the challenge stateless, a call through the
-// proxy three: INVITE, its retransmission-absorbing 2xx path, BYE) —
-// an order of magnitude more than a classroom lab produces.
+// Default is the cap the daemons start with: at ~4-8 KB of live heap per
+// held transaction (bench/README.md) it bounds their transaction memory to
+// roughly 80-160 MB, and at 32 s per transaction it still sustains 625 new
+// held transactions per second (a registration holds one, its 200: the
+// challenge holds none) — far more than a classroom lab produces (the
+// soak's 25 registrations and 10 calls a second hold ~800 at the registrar
+// and ~1,100 at the proxy).
 const Default = 20000
 
 // Limiter counts held transactions. The zero value is unusable; use New.
