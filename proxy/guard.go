@@ -109,22 +109,21 @@ func (s *slTags) next() string { return s.prefix + strconv.FormatUint(s.n.Add(1)
 
 func (s *slTags) ours(tag string) bool { return strings.HasPrefix(tag, s.prefix) }
 
-// admit is the guard at the door of every request: a blocked source gets
-// 403 (see blockedAnswer), a request beyond the transaction cap 503. In-
-// dialog requests and ACK/CANCEL are never refused for the cap: they
-// belong to calls already admitted, and a refused BYE leaves a ghost call.
+// admit is the guard at the door of every out-of-dialog request: a
+// blocked source gets 403 (see blockedAnswer), a request beyond the
+// transaction cap 503. In-dialog requests, ACK and CANCEL pass both: they
+// belong to calls already admitted (a refused BYE leaves a ghost call —
+// for every phone of a blocked NATed site that was mid-call), and no
+// password can be guessed in a dialog, since nothing in it is challenged.
 // A non-nil answer is sent statelessly.
 func (p *Proxy) admit(req *sip.Request, tx sip.ServerTransaction) (*sip.Response, string) {
-	if src, err := sipnet.Source(req); err == nil {
-		if v := p.guard.Check(src.Addr(), string(req.Method)); !v.Allow {
-			if req.IsAck() {
-				return nil, "ACK from a blocked source dropped"
-			}
-			return p.blockedAnswer(req, v), v.Reason
-		}
-	}
 	if req.IsAck() || req.IsCancel() || toTag(req) != "" {
 		return nil, ""
+	}
+	if src, err := sipnet.Source(req); err == nil {
+		if v := p.guard.Check(src.Addr(), string(req.Method)); !v.Allow {
+			return p.blockedAnswer(req, v), v.Reason
+		}
 	}
 	if !p.txl.Acquire(tx) {
 		res := p.localResponse(req, req, sip.StatusServiceUnavailable, "Service Unavailable", "too many transactions in progress")

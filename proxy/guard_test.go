@@ -123,6 +123,12 @@ func TestProxyGuardBlocksGuessing(t *testing.T) {
 	opt := attacker.newMsg("OPTIONS", "sip:"+testDomain, "alice@"+testDomain, testDomain)
 	attacker.send(px, opt)
 	mustCode(t, attacker.final(sip.OPTIONS), 403)
+	// In-dialog requests still pass: a phone of a blocked site that is in
+	// a call can hang up.
+	bye := attacker.newMsg("BYE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
+	bye.toTag = "dlg"
+	attacker.send(px, bye)
+	mustCode(t, attacker.final(sip.BYE), 486)
 	// Another source reaches bob.
 	other := newPhone(t, "127.0.0.4")
 	if res := guessCall(t, other, bob, px, "alicepw"); res.StatusCode != 486 {
@@ -143,8 +149,8 @@ func TestProxyGuardBlocksGuessing(t *testing.T) {
 	if res := guessCall(t, attacker, bob, px, "alicepw"); res.StatusCode != 486 {
 		t.Fatalf("after the block: %d", res.StatusCode)
 	}
-	if reached.Load() != 2 {
-		t.Fatalf("bob was reached %d times, want 2", reached.Load())
+	if reached.Load() != 3 {
+		t.Fatalf("bob was reached %d times, want 3 (two calls, one BYE)", reached.Load())
 	}
 }
 
