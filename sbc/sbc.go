@@ -15,7 +15,7 @@
 // NAT pinholes open; media goes through a per-call relay (mediarelay) that
 // latches onto where each phone's RTP really comes from.
 //
-// Security: every access-side request passes the guard (sbc/guard): blocked
+// Security: every access-side request passes the guard (package guard): blocked
 // sources are ignored, floods get 503, failed authentications count
 // towards a temporary block, and only the trunk's IPs are routed as trunk
 // calls.
