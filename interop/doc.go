@@ -15,6 +15,7 @@
 //	101-103  TestSippRegister           104-107  TestSippCallsThroughProxy
 //	108-111  TestSippCallsOurPhone      112-115  TestOurPhoneCallsSipp
 //	116-119  TestBaresip                120-127  TestTsharkDecodesCall (one /29)
+//	150-153  TestSippPasswordGuessingIsBlocked
 //
 // The registrar and proxy run in the test process (the same packages and
 // wiring as cmd/registrar and cmd/proxy); the tools are the real binaries.

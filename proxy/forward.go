@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipcheck"
 	"github.com/siplab/siplab/sipnet"
@@ -92,6 +93,12 @@ func (u *upstream) send(res *sip.Response) {
 	if err := u.tx.Respond(res); err != nil {
 		u.log.Warn("response not sent", "code", res.StatusCode, "err", err)
 	}
+	if (res.StatusCode == 401 || res.StatusCode == 407) && !u.req.IsInvite() {
+		// A relayed challenge (the registrar's 401) keeps no transaction
+		// either: a retransmitted request is relayed again and fetches a
+		// fresh one. Not for INVITE, whose ACK we would have to route.
+		u.tx.Terminate()
+	}
 }
 
 // forward relays a downstream response upstream without our Via.
@@ -150,6 +157,19 @@ type decision struct {
 	targets []target
 	hash    string // loop-detection part of our branches
 	note    string // why, for logs
+	// stateless: answer keeps no transaction (a challenge, a block).
+	stateless bool
+}
+
+// answerStateless sends a final answer and frees the server transaction at
+// once instead of keeping it for Timer J/H (ServerTx.Terminate stops its
+// timers and removes it from sipgo's table). A retransmitted request then
+// gets a fresh answer, as from a stateless server (RFC 3261 §16.11); for
+// an INVITE the ACK is recognised by its To tag and absorbed.
+func (p *Proxy) answerStateless(up *upstream, res *sip.Response) {
+	p.markStateless(up.req, res)
+	up.send(res)
+	up.tx.Terminate()
 }
 
 // handle is the single entry point for every request on every endpoint.
@@ -163,6 +183,17 @@ func (p *Proxy) handle(in *endpoint, req *sip.Request, tx sip.ServerTransaction)
 	defer cancel()
 	tx.OnTerminate(func(string, error) { cancel() })
 
+	if req.IsAck() && p.sl.ours(toTag(req)) {
+		log.Debug("ACK for a stateless answer absorbed")
+		return
+	}
+	if res, why := p.admit(req, tx); res != nil || why != "" {
+		log.Debug("refused at the door", "why", why)
+		if res != nil {
+			p.answerStateless(&upstream{p: p, in: in, req: req, w: req, tx: tx, log: log}, res)
+		}
+		return
+	}
 	s := p.Settings()
 	d := p.decide(ctx, in, req, s)
 	up := &upstream{p: p, in: in, req: req, w: d.w, tx: tx, log: log}
@@ -175,6 +206,10 @@ func (p *Proxy) handle(in *endpoint, req *sip.Request, tx sip.ServerTransaction)
 		p.forwardAck(in, d, s, log)
 	case d.answer != nil:
 		log.Info("answered locally", "code", d.answer.StatusCode, "ruri", req.Recipient.String(), "detail", d.note)
+		if d.stateless {
+			p.answerStateless(up, d.answer)
+			break
+		}
 		up.send(d.answer)
 	default:
 		p.fork(ctx, in, d.w, d.hash, d.targets, s, up)
@@ -216,6 +251,7 @@ func (p *Proxy) decide(ctx context.Context, in *endpoint, req *sip.Request, s Se
 	authed := false
 	if p.needsAuth(w) {
 		if res, note := p.authorize(req, w); res != nil {
+			d.stateless = true
 			return answer(res, note)
 		}
 		authed = true
@@ -268,6 +304,14 @@ func (p *Proxy) needsAuth(w *sip.Request) bool {
 func (p *Proxy) authorize(req, w *sip.Request) (*sip.Response, string) {
 	d := p.cfg.Auth.Authenticate(w, sipauth.Proxy)
 	if d.Verdict != sipauth.Accept {
+		if d.BadCredentials {
+			if src, err := sipnet.Source(req); err == nil {
+				if f := p.guard.Failed(src.Addr(), d.User, d.Reason); f.Blocked != nil {
+					v := guard.Verdict{Reason: "blocked: " + f.Blocked.Reason, RetryAfter: f.Blocked.Until.Sub(p.cfg.Now())}
+					return p.blockedAnswer(req, v), "source blocked: " + f.Blocked.Reason
+				}
+			}
+		}
 		if d.Verdict == sipauth.Challenge {
 			p.stats.challenges.Add(1)
 		}

@@ -3,8 +3,10 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/siplab/siplab/ctl"
@@ -15,7 +17,9 @@ import (
 //
 //	GET /v1/status               Status
 //	GET /v1/settings             Settings
-//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true)
+//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true);
+//	                             the guard's settings (GuardSettingNames) answer GuardSettings
+//	POST /v1/unblock/{ip}        lifts a block: {"source": ip, "unblocked": bool}
 //
 // Errors are {"error": "..."} with 400 for a bad value and 404 for an
 // unknown setting, the ctl package's wire format.
@@ -46,7 +50,12 @@ func (p *Proxy) Handler() http.Handler {
 				}
 			}
 		}
-		s, err := p.Set(r.PathValue("name"), value)
+		var s any
+		if name := r.PathValue("name"); IsGuardSetting(name) {
+			s, err = p.SetGuard(name, value)
+		} else {
+			s, err = p.Set(name, value)
+		}
 		switch {
 		case errors.Is(err, ErrUnknownSetting):
 			ctl.WriteError(w, http.StatusNotFound, err)
@@ -55,6 +64,14 @@ func (p *Proxy) Handler() http.Handler {
 		default:
 			ctl.WriteJSON(w, http.StatusOK, s)
 		}
+	})
+	mux.HandleFunc("POST /v1/unblock/{ip}", func(w http.ResponseWriter, r *http.Request) {
+		ip, err := netip.ParseAddr(r.PathValue("ip"))
+		if err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("proxy: unblock: %q is not an IP address", r.PathValue("ip")))
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, map[string]any{"source": ip.String(), "unblocked": p.Unblock(ip)})
 	})
 	return mux
 }

@@ -21,9 +21,11 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/txlimit"
 )
 
 // DefaultTimerC is RFC 3261's "greater than 3 minutes".
@@ -75,7 +77,20 @@ type Config struct {
 	MaxBranches int
 	// Settings are the initial NAT toggles; nil means DefaultSettings().
 	Settings *Settings
-	Logger   *slog.Logger
+	// Guard is the failed-auth policy (guard.AuthOnly() when nil): a
+	// source that answers FailedAuthLimit of the proxy's 407 challenges
+	// with wrong passwords within FailedAuthWindow gets 403 for BlockFor,
+	// whatever it sends. GuardTrusted are never blocked (an SBC or PBX
+	// fronting many users, which guards them itself) and join its Trunks.
+	Guard        *guard.Config
+	GuardTrusted []netip.Prefix
+	// MaxTransactions caps the server transactions held at once (memory
+	// bound, see txlimit); beyond it new requests get 503. 0 means
+	// txlimit.Default, negative no cap.
+	MaxTransactions int
+	// Now is the guard's clock (blocks, windows); default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *Config) validate() (netip.AddrPort, error) {
@@ -120,6 +135,25 @@ func (c *Config) validate() (netip.AddrPort, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Guard == nil {
+		g := guard.AuthOnly()
+		c.Guard = &g
+	}
+	g := *c.Guard
+	g.Trunks = append(append([]netip.Prefix(nil), g.Trunks...), c.GuardTrusted...)
+	if err := g.Validate(); err != nil {
+		return reg, fmt.Errorf("proxy: guard: %w", err)
+	}
+	c.Guard = &g
+	switch {
+	case c.MaxTransactions == 0:
+		c.MaxTransactions = txlimit.Default
+	case c.MaxTransactions < 0:
+		c.MaxTransactions = 0
+	}
 	return reg, nil
 }
 
@@ -159,6 +193,9 @@ type Proxy struct {
 
 	stats counters
 	nat   natLog // latest contact_fixup check per binding, for status
+	guard *guard.AuthGuard
+	txl   *txlimit.Limiter
+	sl    *slTags
 
 	closeOnce sync.Once
 }
@@ -179,6 +216,11 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, registrar: reg, log: cfg.Logger.With("component", "proxy"), started: time.Now()}
 	s := *cfg.Settings
 	p.settings.Store(&s)
+	if p.guard, err = guard.NewAuthGuard(*cfg.Guard, p.log, cfg.Now); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p.txl = txlimit.New(cfg.MaxTransactions)
+	p.sl = newSLTags()
 	for _, ep := range eps {
 		if ep == nil {
 			return nil, ErrNoEndpoint
@@ -290,6 +332,7 @@ func (p *Proxy) Status() Status {
 		Settings:  p.Settings(),
 		Stats:     p.Stats(),
 		NAT:       p.nat.snapshot(),
+		Guard:     p.guardStatus(),
 	}
 	for _, r := range p.cfg.Routes {
 		st.Routes = append(st.Routes, r.String())

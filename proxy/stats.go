@@ -48,6 +48,8 @@ type Status struct {
 	// NAT is the latest contact_fixup check per binding (AOR + Contact),
 	// newest first: which NAT tests fired and where requests went.
 	NAT []NATCheck `json:"nat,omitempty"`
+	// Guard is the failed-auth guard and the transaction cap.
+	Guard GuardStatus `json:"guard"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/txlimit"
 )
 
 // Config configures a Registrar. The zero value of every field but
@@ -54,7 +56,21 @@ type Config struct {
 	// CompactBytes also triggers compaction when the journal grows past it,
 	// so disk use stays bounded at any REGISTER rate; default 64 MiB.
 	CompactBytes int64
-	Logger       *slog.Logger
+	// Guard is the failed-auth policy (guard.AuthOnly() when nil): a source
+	// whose REGISTERs carry FailedAuthLimit wrong passwords within
+	// FailedAuthWindow is refused with 403 for BlockFor. The source is
+	// where the REGISTER was really seen (a trusted proxy's Path
+	// received=). TrustedProxies and GuardTrusted are added to its Trunks.
+	Guard *guard.Config
+	// GuardTrusted are sources never blocked: an SBC or B2BUA that fronts
+	// many users (and guards them itself) would otherwise be blocked for
+	// all of them.
+	GuardTrusted []netip.Prefix
+	// MaxTransactions caps the server transactions held at once (memory
+	// bound, see txlimit); beyond it requests get 503. 0 means
+	// txlimit.Default, negative no cap.
+	MaxTransactions int
+	Logger          *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -116,6 +132,22 @@ func (c *Config) validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Guard == nil {
+		g := guard.AuthOnly()
+		c.Guard = &g
+	}
+	g := *c.Guard
+	g.Trunks = append(append(append([]netip.Prefix(nil), g.Trunks...), c.TrustedProxies...), c.GuardTrusted...)
+	if err := g.Validate(); err != nil {
+		return fmt.Errorf("registrar: guard: %w", err)
+	}
+	c.Guard = &g
+	switch {
+	case c.MaxTransactions == 0:
+		c.MaxTransactions = txlimit.Default
+	case c.MaxTransactions < 0:
+		c.MaxTransactions = 0
 	}
 	aliases := make([]string, len(c.Aliases))
 	for i, a := range c.Aliases {

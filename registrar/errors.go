@@ -17,4 +17,8 @@ var (
 	ErrCorruptSnapshot = errors.New("registrar: corrupt snapshot")
 	// ErrClosed is returned for work submitted after Close.
 	ErrClosed = errors.New("registrar: closed")
+	// ErrUnknownSetting is a live setting name the registrar does not have.
+	ErrUnknownSetting = errors.New("registrar: unknown setting")
+	// ErrBadSetting is a value a live setting refuses.
+	ErrBadSetting = errors.New("registrar: bad setting value")
 )

@@ -112,7 +112,13 @@ type phone struct {
 
 func newPhone(t testing.TB, registrar netip.AddrPort, user, pass string) *phone {
 	t.Helper()
-	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: testLogger(t)})
+	return newPhoneAt(t, "127.0.0.1", registrar, user, pass)
+}
+
+// newPhoneAt is a phone on another loopback address: another source.
+func newPhoneAt(t testing.TB, ip string, registrar netip.AddrPort, user, pass string) *phone {
+	t.Helper()
+	ep, err := sipnet.Listen(sipnet.Config{Listen: ip + ":0", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipcheck"
@@ -28,6 +29,17 @@ var checkOpts = sipcheck.Options{Role: sipcheck.UAS, Supported: []string{"path"}
 func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response {
 	if req.IsAck() {
 		return nil
+	}
+	if src, err := sipnet.Source(req); err == nil {
+		// The guard judges where the request was really seen: behind a
+		// trusted proxy, the Path's received= (the proxy itself is never
+		// blocked).
+		if req.Method == sip.REGISTER {
+			src, _ = r.seenFrom(req, r.log)
+		}
+		if v := r.guard.Check(src.Addr(), string(req.Method)); !v.Allow {
+			return blockedResponse(req, v)
+		}
 	}
 	if p := sipcheck.Request(req, checkOpts); p != nil {
 		r.log.Info("request refused", "call_id", callID(req), "method", string(req.Method), "code", p.Code, "detail", p.Detail)
@@ -112,6 +124,15 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 	d := r.auth.Authenticate(req, sipauth.WWW)
 	if d.Verdict != sipauth.Accept {
 		log.Debug("register not authenticated", "user", d.User, "verdict", d.Verdict.String(), "reason", d.Reason)
+		if d.BadCredentials {
+			if src, _ := r.seenFrom(req, log); !src.IsValid() {
+				log.Info("auth failed", "src", "", "user", d.User, "reason", d.Reason)
+			} else if f := r.guard.Failed(src.Addr(), d.User, d.Reason); f.Blocked != nil {
+				// The guessing stops here: this very request already
+				// gets the refusal every later one will.
+				return blockedResponse(req, guard.Verdict{Reason: "blocked: " + f.Blocked.Reason, RetryAfter: f.Blocked.Until.Sub(r.now())})
+			}
+		}
 		return r.auth.Respond(req, sipauth.WWW, d)
 	}
 	// Steps 4 and 5: may this user register this AOR, and does it exist?

@@ -16,8 +16,10 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/txlimit"
 )
 
 // Registrar handles REGISTER and serves the bindings it stores.
@@ -29,6 +31,8 @@ type Registrar struct {
 	users   *sipauth.Users
 	store   *store
 	persist *persist // nil when DataDir is empty
+	guard   *guard.AuthGuard
+	txl     *txlimit.Limiter
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -53,6 +57,12 @@ func New(cfg Config) (*Registrar, error) {
 		store: newStore(),
 		stop:  make(chan struct{}),
 	}
+	g, err := guard.NewAuthGuard(*cfg.Guard, r.log, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	r.guard = g
+	r.txl = txlimit.New(cfg.MaxTransactions)
 	r.auth = cfg.Auth
 	if r.auth == nil {
 		a, err := sipauth.New(sipauth.Config{Realm: cfg.Realm, Users: cfg.Users, Now: cfg.Now, Logger: cfg.Logger})
@@ -124,14 +134,25 @@ func (r *Registrar) Attach(srv *sipgo.Server) {
 }
 
 func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {
-	// sipgo gives handlers no context; the journal wait ends at Close anyway
-	// because closing flushes and completes every pending batch.
-	res := r.Handle(context.Background(), req)
+	var res *sip.Response
+	if req.IsAck() || r.txl.Acquire(tx) {
+		// sipgo gives handlers no context; the journal wait ends at Close
+		// anyway because closing flushes and completes every pending batch.
+		res = r.Handle(context.Background(), req)
+	} else {
+		r.log.Debug("transaction cap reached", "call_id", callID(req), "max", r.txl.Max())
+		res = overloadResponse(req)
+	}
 	if res == nil || tx == nil {
 		return
 	}
 	if err := tx.Respond(res); err != nil {
 		r.log.Warn("cannot send response", "call_id", callID(req), "code", res.StatusCode, "err", err)
+	}
+	if stateless(res) {
+		// Free the transaction now rather than after Timer J: terminating
+		// stops its timers and removes it from sipgo's table (ServerTx.delete).
+		tx.Terminate()
 	}
 }
 
@@ -222,6 +243,16 @@ type Status struct {
 	// Summary is one line for people (`siplab status`): who is registered
 	// and from where the REGISTER was really seen.
 	Summary string `json:"summary"`
+	// Settings are the live settings (failed-auth guard, transaction cap).
+	Settings Settings `json:"settings"`
+	// Blocked are the sources refused for failed authentication now.
+	Blocked []guard.Block `json:"blocked"`
+	// FailedAuths counts wrong passwords and unknown users since start;
+	// Transactions are the server transactions held now, Overloaded the
+	// requests answered 503 for the cap.
+	FailedAuths  uint64 `json:"failed_auths"`
+	Transactions int    `json:"transactions"`
+	Overloaded   uint64 `json:"overloaded"`
 }
 
 // Status reports counts.
@@ -233,6 +264,10 @@ func (r *Registrar) Status() Status {
 	}
 	s := Status{Domain: r.cfg.Domain, Realm: r.cfg.Realm, Users: r.users.Len(), AORs: len(aors), Bindings: len(live), DataDir: r.cfg.DataDir}
 	s.Summary = summarise(live)
+	s.Settings = r.Settings()
+	s.Blocked = r.Blocked()
+	s.FailedAuths = r.guard.Stats().FailedAuths
+	s.Transactions, s.Overloaded = r.txl.Held(), r.txl.Refused()
 	if r.persist != nil {
 		s.Generation = r.persist.generation()
 		s.JournalRecords = r.persist.journal.recs.Load()

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/siplab/siplab/sbc/guard"
+	"github.com/siplab/siplab/guard"
 )
 
 // Config says where the SBC forwards and how it protects itself. The SIP

@@ -12,7 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sbc/guard"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sbc/guard"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"

@@ -15,7 +15,7 @@
 // NAT pinholes open; media goes through a per-call relay (mediarelay) that
 // latches onto where each phone's RTP really comes from.
 //
-// Security: every access-side request passes the guard (sbc/guard): blocked
+// Security: every access-side request passes the guard (package guard): blocked
 // sources are ignored, floods get 503, failed authentications count
 // towards a temporary block, and only the trunk's IPs are routed as trunk
 // calls.
@@ -36,7 +36,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sbc/guard"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/sipcheck"
 	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/sipnet"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/mediarelay"
-	"github.com/siplab/siplab/sbc/guard"
 )
 
 // Status is everything `sbc status` shows; JSON for scripts, WriteText for

@@ -111,6 +111,11 @@ type Decision struct {
 	Stale bool
 	// Reason says why, for logs; it never holds secrets.
 	Reason string
+	// BadCredentials: the client answered our nonce with a wrong password
+	// or for a user that does not exist — a guess, what brute-force
+	// guards count. A first request without credentials, a stale nonce or
+	// a replay is not one.
+	BadCredentials bool
 }
 
 // Config configures an Authenticator.
@@ -297,6 +302,7 @@ func (a *Authenticator) authenticate(req *sip.Request, kind Kind) Decision {
 	}
 	want := response(&ha1, string(req.Method), &c)
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !known {
+		d.BadCredentials = true
 		if !known {
 			return challenge("unknown user", false)
 		}

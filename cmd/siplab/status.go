@@ -11,9 +11,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/labctl"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/natrouter"
+	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sbc"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -78,11 +80,18 @@ func writeDetails(w io.Writer, all []nodeStatus) {
 		case "registrar":
 			var doc struct {
 				Registrations []location.Binding `json:"registrations"`
+				Blocked       []guard.Block      `json:"blocked"`
 			}
 			if json.Unmarshal(st.Daemon, &doc) == nil {
 				for _, b := range doc.Registrations {
 					regs = append(regs, fmt.Sprintf("%s\t%s\t%s/%s", b.AOR, b.ContactURI, b.Source, b.Transport))
 				}
+				blocked = appendBlocks(blocked, st.Name, doc.Blocked)
+			}
+		case "proxy":
+			var doc proxy.Status
+			if json.Unmarshal(st.Daemon, &doc) == nil {
+				blocked = appendBlocks(blocked, st.Name, doc.Guard.Blocked)
 			}
 		case "sbc":
 			var doc sbc.Status
@@ -90,9 +99,7 @@ func writeDetails(w io.Writer, all []nodeStatus) {
 				for _, r := range doc.Registrations {
 					edge = append(edge, fmt.Sprintf("%s\t%s\t%s/%s\t%v\t%ds\t%d/%d", r.AOR, r.Contact, r.Latched, r.Transport, r.NATed, r.ExpiresIn, r.PingsOK, r.PingsSent))
 				}
-				for _, b := range doc.Blocked {
-					blocked = append(blocked, fmt.Sprintf("%s\t%s\t%s\t%d", b.Source, b.Reason, b.Until.Format("15:04:05"), b.Hits))
-				}
+				blocked = appendBlocks(blocked, st.Name, doc.Blocked)
 			}
 		case "router":
 			var doc natrouter.Status
@@ -116,9 +123,18 @@ func writeDetails(w io.Writer, all []nodeStatus) {
 	}
 	section(w, "REGISTRATIONS", "AOR\tCONTACT AS WRITTEN\tSEEN ON THE WIRE", regs)
 	section(w, "SBC REGISTRATIONS", "AOR\tCONTACT AS WRITTEN\tLATCHED TO\tNATED\tEXPIRES\tPINGS OK/SENT", edge)
-	section(w, "BLOCKED AT THE SBC", "SOURCE\tREASON\tUNTIL\tHITS", blocked)
+	section(w, "BLOCKED SOURCES", "NODE\tSOURCE\tREASON\tUNTIL\tHITS", blocked)
 	section(w, "NAT MAPPINGS", "ROUTER\tPROTO\tINSIDE\tOUTSIDE\tREMOTE\tPKTS OUT/IN", maps)
 	section(w, "CALLS", "PHONE\tCALL\tPEER\tSTATE\tRTP TX/RX\tHEARS", calls)
+}
+
+// appendBlocks adds a node's blocked sources (SBC, registrar, proxy: one
+// guard package, one table).
+func appendBlocks(rows []string, node string, bs []guard.Block) []string {
+	for _, b := range bs {
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%d", node, b.Source, b.Reason, b.Until.Format("15:04:05"), b.Hits))
+	}
+	return rows
 }
 
 func section(w io.Writer, title, header string, rows []string) {

@@ -13,6 +13,7 @@
 package proxycli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return cmdStatus(ctx, args[1:], out)
 		case "set":
 			return cmdSet(ctx, args[1:], out)
+		case "unblock":
+			return cmdUnblock(ctx, args[1:], out)
 		}
 	}
 	return serve(ctx, args)
@@ -99,6 +102,7 @@ func serve(ctx context.Context, args []string) error {
 	httpAddr := fs.String("http", defaultHTTP, "JSON status/settings API address; empty disables")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	capFlags := capflags.Add(fs, "the internet and core sides") // capture.go
+	gcfg, guardTrusted, maxTx := guardFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,6 +125,7 @@ func serve(ctx context.Context, args []string) error {
 		Domain: *domain, Registrar: *registrar, Location: &location.HTTPClient{BaseURL: *locURL},
 		AuthInvites: *authInvites, AuthOther: *authOther, Relay: *relay, Routes: routes, UserRoutes: userRoutes, TimerC: *timerC,
 		Settings: &settings, Logger: log,
+		Guard: gcfg, GuardTrusted: *guardTrusted, MaxTransactions: cmp.Or(*maxTx, -1), // 0 on the command line: no cap
 	}
 	if *users != "" {
 		if *realm == "" {
@@ -227,6 +232,7 @@ func writeStatus(w io.Writer, st proxy.Status) {
 		v, _ := st.Settings.Get(name)
 		fmt.Fprintf(w, "  %-14s %s\n", name, v)
 	}
+	writeGuard(w, st.Guard)
 	methods := make([]string, 0, len(st.Stats.Requests))
 	for m := range st.Stats.Requests {
 		methods = append(methods, m)
@@ -267,7 +273,7 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("usage: proxy set <%s> <value> [-http ip:port]", strings.Join(proxy.SettingNames(), "|"))
+		return fmt.Errorf("usage: proxy set <%s> <value> [-http ip:port]", strings.Join(append(proxy.SettingNames(), proxy.GuardSettingNames()...), "|"))
 	}
 	return call(ctx, http.MethodPut, "http://"+*addr+"/v1/settings/"+pos[0], pos[1], out)
 }

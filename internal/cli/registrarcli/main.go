@@ -6,10 +6,18 @@
 //	    -trusted-proxy 10.0.0.10/32
 //
 // SIP (UDP and TCP) on -sip; the location API (GET /v1/location/{user},
-// GET /v1/bindings) and GET /v1/status on -http. See registrar/README.md.
+// GET /v1/bindings) and GET /v1/status on -http. Client verbs, talking to
+// the control socket (-ctl):
+//
+//	registrar status [-json]
+//	registrar set auth_fail_limit|auth_fail_window|auth_block_for|max_transactions <value>
+//	registrar unblock <ip>
+//
+// See registrar/README.md.
 package registrarcli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,21 +34,30 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/txlimit"
 )
 
 // Main runs registrar with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
 	climain.Run(climain.Rules{Name: "registrar", Code: climain.UsageExits2(errUsage)}, func(ctx context.Context) error {
-		if len(os.Args) > 1 && os.Args[1] == "status" {
-			// A scratch image has no curl: the status view is a subcommand
-			// talking to the daemon's control socket.
-			return status(ctx, os.Args[2:], os.Stdout)
+		if len(os.Args) > 1 {
+			// A scratch image has no curl: the client verbs are
+			// subcommands talking to the daemon's control socket.
+			switch os.Args[1] {
+			case "status":
+				return status(ctx, os.Args[2:], os.Stdout)
+			case "set":
+				return cmdSet(ctx, os.Args[2:], os.Stdout)
+			case "unblock":
+				return cmdUnblock(ctx, os.Args[2:], os.Stdout)
+			}
 		}
 		return run(ctx, os.Args[1:], os.Stderr, nil)
 	})
@@ -54,6 +71,9 @@ type options struct {
 	trusted                                              []netip.Prefix
 	minExp, maxExp, defExp                               time.Duration
 	maxContacts                                          int
+	guard                                                guard.Config
+	guardTrusted                                         []netip.Prefix
+	maxTx                                                int
 }
 
 // seconds is a duration flag that also takes plain seconds ("60"), the
@@ -81,7 +101,7 @@ func (s seconds) Set(v string) error {
 }
 
 func parseFlags(args []string, out io.Writer) (*options, error) {
-	o := &options{minExp: 60 * time.Second, maxExp: 24 * time.Hour, defExp: time.Hour}
+	o := &options{minExp: 60 * time.Second, maxExp: 24 * time.Hour, defExp: time.Hour, guard: guard.AuthOnly()}
 	fs := flag.NewFlagSet("registrar", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.sip, "sip", "127.0.0.1:5060", "SIP listen `ip:port` (UDP and TCP; a specific IP, not 0.0.0.0)")
@@ -95,22 +115,19 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.Var(seconds{&o.maxExp}, "max-expires", "longest registration granted; longer is clamped")
 	fs.Var(seconds{&o.defExp}, "default-expires", "registration time when the phone asks for none")
 	fs.IntVar(&o.maxContacts, "max-contacts", 16, "most contacts one user may register")
+	fs.IntVar(&o.guard.FailedAuthLimit, "auth-fail-limit", o.guard.FailedAuthLimit, "wrong passwords from one source within -auth-fail-window that block it (0: never block; live: set auth_fail_limit)")
+	fs.Var(seconds{&o.guard.FailedAuthWindow}, "auth-fail-window", "window of -auth-fail-limit (seconds or duration)")
+	fs.Var(seconds{&o.guard.BlockFor}, "auth-block-for", "how long a blocked source gets 403 (seconds or duration)")
+	fs.Func("guard-trust", "`cidr,...` never blocked for failed auth (an SBC or PBX fronting many users); -trusted-proxy sources never are", func(v string) error {
+		ps, err := prefixes(v)
+		o.guardTrusted = append(o.guardTrusted, ps...)
+		return err
+	})
+	fs.IntVar(&o.maxTx, "max-transactions", txlimit.Default, "server transactions held at once before requests get 503 (memory bound; 0: no cap)")
 	fs.Func("trusted-proxy", "`cidr,...` of proxies whose Path received= parameter is believed (bare IPs allowed)", func(v string) error {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				a, aerr := netip.ParseAddr(s)
-				if aerr != nil {
-					return fmt.Errorf("%q is neither a CIDR nor an IP", s)
-				}
-				p = netip.PrefixFrom(a, a.BitLen())
-			}
-			o.trusted = append(o.trusted, p.Masked())
-		}
-		return nil
+		ps, err := prefixes(v)
+		o.trusted = append(o.trusted, ps...)
+		return err
 	})
 	fs.Func("alias", "`host[:port],...` also accepted as this registrar's domain (the -sip address always is)", func(v string) error {
 		for _, s := range strings.Split(v, ",") {
@@ -150,6 +167,26 @@ flags:
 		return nil, fmt.Errorf("%w: -users is required", errUsage)
 	}
 	return o, nil
+}
+
+// prefixes parses "cidr,ip,...".
+func prefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an IP", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -197,7 +234,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip ne
 		MaxContacts:    o.maxContacts,
 		DataDir:        o.data,
 		TrustedProxies: o.trusted,
-		Logger:         log,
+		Guard:          &o.guard,
+		GuardTrusted:   o.guardTrusted,
+		// 0 on the command line is "no cap", the Config's negative.
+		MaxTransactions: cmp.Or(o.maxTx, -1),
+		Logger:          log,
 	})
 	if err != nil {
 		return err
@@ -266,7 +307,114 @@ func mux(reg *registrar.Registrar) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(reg.Status())
 	})
+	m.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, _ *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, reg.Settings())
+	})
+	m.HandleFunc("POST /v1/set", func(w http.ResponseWriter, r *http.Request) {
+		var in setRequest
+		if err := ctl.Decode(r, &in); err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		s, err := reg.Set(in.Name, in.Value)
+		switch {
+		case errors.Is(err, registrar.ErrUnknownSetting):
+			ctl.WriteError(w, http.StatusNotFound, err)
+		case err != nil:
+			ctl.WriteError(w, http.StatusBadRequest, err)
+		default:
+			ctl.WriteJSON(w, http.StatusOK, s)
+		}
+	})
+	m.HandleFunc("POST /v1/unblock", func(w http.ResponseWriter, r *http.Request) {
+		var in unblockRequest
+		if err := ctl.Decode(r, &in); err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		ip, err := netip.ParseAddr(strings.TrimSpace(in.Source))
+		if err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("registrar: unblock: %q is not an IP address", in.Source))
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, unblockResult{Source: ip.String(), Unblocked: reg.Unblock(ip)})
+	})
 	return m
+}
+
+type setRequest struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type unblockRequest struct {
+	Source string `json:"source"`
+}
+
+type unblockResult struct {
+	Source    string `json:"source"`
+	Unblocked bool   `json:"unblocked"`
+}
+
+// clientArgs parses a client verb's -ctl flag, before or after its
+// positional arguments.
+func clientArgs(name string, args []string) (string, []string, error) {
+	fs := flag.NewFlagSet("registrar "+name, flag.ContinueOnError)
+	sock := fs.String("ctl", defaultCtl, "the daemon's control socket")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return "", nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return *sock, pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// cmdSet changes a live setting: registrar set auth_fail_limit 20.
+func cmdSet(ctx context.Context, args []string, out io.Writer) error {
+	sock, pos, err := clientArgs("set", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("%w: registrar set <%s> <value> [-ctl path]", errUsage, strings.Join(registrar.SettingNames(), "|"))
+	}
+	var s registrar.Settings
+	if err := (ctl.Client{Socket: sock}).Post(ctx, "/v1/set", setRequest{Name: pos[0], Value: pos[1]}, &s); err != nil {
+		return err
+	}
+	writeSettings(out, s)
+	return nil
+}
+
+func writeSettings(out io.Writer, s registrar.Settings) {
+	fmt.Fprintf(out, "auth_fail_limit %d, auth_fail_window %s, auth_block_for %s, max_transactions %d\n",
+		s.FailLimit, s.FailWindow, s.BlockFor, s.MaxTransactions)
+}
+
+// cmdUnblock lifts a block: registrar unblock 203.0.113.2.
+func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
+	sock, pos, err := clientArgs("unblock", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: registrar unblock <ip> [-ctl path]", errUsage)
+	}
+	var res unblockResult
+	if err := (ctl.Client{Socket: sock}).Post(ctx, "/v1/unblock", unblockRequest{Source: pos[0]}, &res); err != nil {
+		return err
+	}
+	if res.Unblocked {
+		fmt.Fprintf(out, "%s unblocked\n", res.Source)
+	} else {
+		fmt.Fprintf(out, "%s was not blocked\n", res.Source)
+	}
+	return nil
 }
 
 const defaultCtl = "/run/siplab/registrar.sock"
@@ -297,6 +445,11 @@ func status(ctx context.Context, args []string, out io.Writer) error {
 		}{st, all.Bindings})
 	}
 	fmt.Fprintf(out, "registrar for %s (realm %s): %d users, %d bindings\n", st.Domain, st.Realm, st.Users, st.Bindings)
+	writeSettings(out, st.Settings)
+	fmt.Fprintf(out, "failed auths %d, transactions held %d, refused for the cap %d\n", st.FailedAuths, st.Transactions, st.Overloaded)
+	for _, b := range st.Blocked {
+		fmt.Fprintf(out, "  blocked %s until %s (%s), %d requests refused\n", b.Source, b.Until.Format("15:04:05"), b.Reason, b.Hits)
+	}
 	for _, b := range all.Bindings {
 		fmt.Fprintf(out, "  %s\n    contact as written: %s\n    seen on the wire:   %s/%s\n    expires in %s\n",
 			b.AOR, b.Contact, b.Source, b.Transport, time.Until(b.Expires).Round(time.Second))

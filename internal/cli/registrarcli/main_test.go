@@ -148,3 +148,59 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("after restart: %+v", bs)
 	}
 }
+
+// TestSetAndUnblock drives the client verbs against a running daemon's
+// control socket, as `siplab set registrar ...` does in the lab.
+func TestSetAndUnblock(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users")
+	os.WriteFile(users, []byte("alice secret\n"), 0o600)
+	sock := filepath.Join(dir, "r.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-sip", "127.0.0.1:0", "-http", "", "-ctl", sock, "-realm", "siplab.test",
+			"-users", users, "-data", "", "-log-level", "warn", "-auth-fail-limit", "4", "-guard-trust", "10.0.0.5"},
+			io.Discard, func(netip.AddrPort, net.Addr) { close(ready) })
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not start")
+	}
+	var out strings.Builder
+	if err := cmdSet(ctx, []string{"auth_fail_limit", "20", "-ctl", sock}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "auth_fail_limit 20, auth_fail_window 1m0s, auth_block_for 5m0s") {
+		t.Fatalf("set printed %q", out.String())
+	}
+	if err := cmdSet(ctx, []string{"-ctl", sock, "auth_block_for", "10m"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"rport", "on"}, {"auth_fail_limit", "lots"}, {"auth_fail_limit"}} {
+		if err := cmdSet(ctx, append(bad, "-ctl", sock), io.Discard); err == nil {
+			t.Fatalf("set %q accepted", bad)
+		}
+	}
+	out.Reset()
+	if err := cmdUnblock(ctx, []string{"203.0.113.66", "-ctl", sock}, &out); err != nil || out.String() != "203.0.113.66 was not blocked\n" {
+		t.Fatalf("unblock: %v %q", err, out.String())
+	}
+	if err := cmdUnblock(ctx, []string{"nope", "-ctl", sock}, io.Discard); err == nil {
+		t.Fatal("unblock of a non-address accepted")
+	}
+	out.Reset()
+	if err := status(ctx, []string{"-ctl", sock}, &out); err != nil || !strings.Contains(out.String(), "auth_block_for 10m0s, max_transactions 20000") {
+		t.Fatalf("status: %v %q", err, out.String())
+	}
+}

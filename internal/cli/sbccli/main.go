@@ -37,11 +37,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/labtls"
 	"github.com/siplab/siplab/sbc"
-	"github.com/siplab/siplab/sbc/guard"
 	"github.com/siplab/siplab/sipnet"
 )
 

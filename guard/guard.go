@@ -1,7 +1,9 @@
-// Package guard is the SBC's edge security: per-source rate limits for
+// Package guard is the platform's per-source security: rate limits for
 // REGISTER and INVITE, scanner detection by User-Agent, blocking after
-// repeated failed authentication, and an ACL of trusted trunks. It decides;
-// the SBC acts (drops, answers, logs).
+// repeated failed authentication, and an ACL of trusted sources. The SBC
+// uses all of it at the edge (Admit, ObserveResponse); the registrar and
+// proxy only count the failures they judge themselves and refuse blocked
+// sources (Failed, Check). It decides; the daemons act (drop, answer, log).
 package guard
 
 import (
@@ -201,9 +203,46 @@ func (g *Guard) ObserveResponse(src netip.Addr, method string, status int, now t
 		}
 		return
 	}
+	g.fail(sh, k, now, p)
+}
+
+// Failure is what one failed authentication did to its source.
+type Failure struct {
+	// Fails are the source's failures in the current window, this one
+	// included (0 when counting is off or the source is a trunk).
+	Fails int
+	// Limit is FailedAuthLimit in force.
+	Limit int
+	// Blocked is the block this failure imposed, nil if none.
+	Blocked *Block
+}
+
+// Failed records one failed authentication by src that the caller judged
+// itself: the registrar and proxy check the digest and call this only for
+// credentials that were present and wrong (wrong password, unknown user),
+// never for the first challenge of a normal login. FailedAuthLimit of them
+// within FailedAuthWindow of the first block the source for BlockFor;
+// nothing forgives a failure (a phone with the right password never
+// fails, so there is nothing to net out).
+func (g *Guard) Failed(src netip.Addr, now time.Time) Failure {
+	p := g.pol.Load()
+	src = src.Unmap()
+	if p.isTrunk(src) {
+		return Failure{Limit: p.FailedAuthLimit}
+	}
+	k := sourceKey(src)
+	sh := g.shardFor(k)
+	sh.Lock()
+	defer sh.Unlock()
+	return g.fail(sh, k, now, p)
+}
+
+// fail counts one failure of k; the shard lock is held.
+func (g *Guard) fail(sh *lockedShard, k netip.Addr, now time.Time, p *policy) Failure {
 	g.failedAuths.Add(1)
+	f := Failure{Limit: p.FailedAuthLimit}
 	if p.FailedAuthLimit <= 0 {
-		return
+		return f
 	}
 	e, ev := sh.getOrCreate(k, now, p)
 	g.evictions.Add(uint64(ev))
@@ -211,7 +250,8 @@ func (g *Guard) ObserveResponse(src netip.Addr, method string, status int, now t
 		e.lastSeen = now
 	}
 	if e.blocked(now) {
-		return
+		f.Fails = e.fails
+		return f
 	}
 	if !e.blockedUntil.IsZero() {
 		e.clearBlock()
@@ -219,9 +259,38 @@ func (g *Guard) ObserveResponse(src netip.Addr, method string, status int, now t
 	if e.failStart.IsZero() || now.Sub(e.failStart) > p.FailedAuthWindow {
 		e.failStart, e.fails = now, 0
 	}
-	if e.fails++; e.fails >= p.FailedAuthLimit {
+	e.fails++
+	f.Fails = e.fails
+	if e.fails >= p.FailedAuthLimit {
 		g.block(e, now, p, fmt.Sprintf("failed_auth: %d in %v", e.fails, p.FailedAuthWindow))
+		f.Blocked = &Block{Source: e.key, Reason: e.blockReason, Until: e.blockedUntil}
 	}
+	return f
+}
+
+// Check is Admit without rate limits, scanner checks or new state: it
+// refuses a request only when its source is blocked (and counts the
+// refusal in the block's hits). For daemons behind the edge (registrar,
+// proxy) that only block password guessers: a source never blocked costs
+// a map lookup and no memory.
+func (g *Guard) Check(src netip.Addr, now time.Time) Verdict {
+	p := g.pol.Load()
+	src = src.Unmap()
+	if p.isTrunk(src) {
+		return Verdict{Allow: true, Reason: "trunk"}
+	}
+	k := sourceKey(src)
+	sh := g.shardFor(k)
+	sh.Lock()
+	defer sh.Unlock()
+	e := sh.m[k]
+	if e == nil || !e.blocked(now) {
+		g.admitted.Add(1)
+		return Verdict{Allow: true}
+	}
+	e.hits++
+	g.blockedDrops.Add(1)
+	return Verdict{Reason: e.verdict, RetryAfter: e.blockedUntil.Sub(now)}
 }
 
 // block imposes a block on e; the shard lock is held.

@@ -82,6 +82,22 @@ func Default() Config {
 	}
 }
 
+// AuthOnly is the policy of the daemons behind the edge (registrar,
+// proxy): failed-auth blocking with Default's limits (10 wrong passwords
+// in 60 s block the source for 5 min), and nothing else — no rate limits,
+// flood blocks or scanner list, which are the SBC's job at the edge and
+// would only add per-source state here.
+func AuthOnly() Config {
+	d := Default()
+	return Config{
+		FailedAuthLimit:  d.FailedAuthLimit,
+		FailedAuthWindow: d.FailedAuthWindow,
+		BlockFor:         d.BlockFor,
+		OtherRate:        -1,
+		FloodLimit:       -1,
+	}
+}
+
 // Validate checks c as New and SetConfig will.
 func (c *Config) Validate() error {
 	_, err := c.compile()

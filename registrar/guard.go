@@ -1,0 +1,91 @@
+package registrar
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/siplab/siplab/guard"
+)
+
+// SettingMaxTransactions is the live cap on server transactions held at
+// once (txlimit); 0 lifts it.
+const SettingMaxTransactions = "max_transactions"
+
+// SettingNames lists the registrar's live settings (`siplab set registrar`).
+func SettingNames() []string {
+	return append(guard.AuthSettingNames(), SettingMaxTransactions)
+}
+
+// Settings are the registrar's live settings.
+type Settings struct {
+	guard.AuthSettings
+	MaxTransactions int `json:"max_transactions"`
+}
+
+// Settings returns the live settings in force.
+func (r *Registrar) Settings() Settings {
+	return Settings{AuthSettings: r.guard.Settings(), MaxTransactions: r.txl.Max()}
+}
+
+// Set changes one live setting by name: auth_fail_limit (count, 0 = off),
+// auth_fail_window and auth_block_for (seconds or a duration),
+// max_transactions (count, 0 = no cap).
+func (r *Registrar) Set(name, value string) (Settings, error) {
+	if strings.EqualFold(strings.TrimSpace(name), SettingMaxTransactions) {
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil || n < 0 {
+			return r.Settings(), fmt.Errorf("%w: %s %q: want a count, 0 for no cap", ErrBadSetting, name, value)
+		}
+		r.txl.SetMax(n)
+		r.log.Info("setting changed", "name", SettingMaxTransactions, "value", n)
+		return r.Settings(), nil
+	}
+	if !guard.IsSetting(name) {
+		return r.Settings(), fmt.Errorf("%w: %q (have %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
+	}
+	if err := r.guard.Set(name, value); err != nil {
+		return r.Settings(), fmt.Errorf("%w: %w", ErrBadSetting, err)
+	}
+	return r.Settings(), nil
+}
+
+// Blocked lists the sources blocked now for failed authentication.
+func (r *Registrar) Blocked() []guard.Block { return r.guard.Blocked() }
+
+// Unblock lifts src's block.
+func (r *Registrar) Unblock(src netip.Addr) bool { return r.guard.Unblock(src) }
+
+// blockedResponse answers a request from a blocked source: 403, not
+// silence. Behind the proxy, silence would leave the proxy's client
+// transaction to time out and every phone of the site would see 408 after
+// 32 s and keep retransmitting; a 403 stops a phone at once (no retry on
+// 403), costs less than the request it answers (no amplification), and
+// tells the person reading the capture why: the Warning names the block
+// and Retry-After when it ends.
+func blockedResponse(req *sip.Request, v guard.Verdict) *sip.Response {
+	res := reply(req, sip.StatusForbidden, "Forbidden (source blocked)",
+		v.Reason+"; ends in "+v.RetryAfter.Round(time.Second).String())
+	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int((v.RetryAfter+time.Second-1)/time.Second))))
+	return res
+}
+
+// overloadResponse answers beyond the transaction cap: 503 with
+// Retry-After (RFC 3261 §21.5.4), the signal to try again later.
+func overloadResponse(req *sip.Request) *sip.Response {
+	res := reply(req, sip.StatusServiceUnavailable, "Service Unavailable", "too many transactions in progress")
+	res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+	return res
+}
+
+// stateless: a response the registrar sends without keeping its
+// transaction. Every non-2xx answer is computed from the request alone and
+// changes nothing, so a retransmitted request simply gets it again
+// (freshly computed: a new nonce for a 401) — what a stateless server
+// does, and a challenge or refusal then holds no memory for Timer J's
+// 32 s. A 2xx keeps its transaction: a retransmitted REGISTER must get the
+// same 200, not a 500 for a CSeq already stored.
+func stateless(res *sip.Response) bool { return res.StatusCode >= 300 }
