@@ -193,3 +193,42 @@ func TestRespondSpeaksSIP20(t *testing.T) {
 		t.Fatalf("status line %q", strings.SplitN(res.String(), "\r\n", 2)[0])
 	}
 }
+
+// FuzzReceiver: whatever arrives, the receive path never panics; what it
+// sends is a SIP/2.0 response ending its headers, what it passes on is the
+// message (or the message with a derived branch/Contact), and framing
+// never claims more than the buffer holds or less than its headers.
+func FuzzReceiver(f *testing.F) {
+	for _, dir := range []string{"valid", "invalid"} {
+		files, _ := filepath.Glob(filepath.Join("..", "testdata", "rfc4475", dir, "*.dat"))
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	r := NewReceiver()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v := r.Check(data, src)
+		if v.Response != nil {
+			if !strings.HasPrefix(string(v.Response), "SIP/2.0 ") || !strings.HasSuffix(string(v.Response), "\r\n\r\n") {
+				t.Fatalf("response %q", v.Response)
+			}
+			if v.Pass != nil {
+				t.Fatal("both answered and passed on")
+			}
+			if !v.To.IsValid() {
+				t.Fatal("a response with nowhere to go")
+			}
+		}
+		if v.Pass != nil && len(v.Pass) < len(data) {
+			t.Fatalf("passed %d of %d bytes", len(v.Pass), len(data))
+		}
+		fr := r.Frame(data, src)
+		if fr.Length != 0 && (fr.Length < strings.Index(string(data), "\r\n\r\n")+4 || fr.Refusal != nil) {
+			t.Fatalf("frame %+v for %q", fr, data)
+		}
+	})
+}
