@@ -24,7 +24,7 @@ const maxStreamMessage = 65535
 // receiveLog logs one refusal or drop.
 func receiveLog(log *slog.Logger, transport string, src netip.AddrPort, v sipcheck.Verdict) {
 	if v.Response != nil {
-		log.Info("refused a request sipgo cannot parse", "transport", transport, "source", src,
+		log.Info("refused on the receive path", "transport", transport, "source", src,
 			"code", v.Code, "reason", v.Reason, "detail", v.Detail, "call_id", v.CallID)
 		return
 	}
