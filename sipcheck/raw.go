@@ -117,9 +117,13 @@ func (r *Receiver) Check(data []byte, src netip.AddrPort) Verdict {
 	if req.SipVersion != "SIP/2.0" {
 		return r.answer(split(data), src, 505, "Version Not Supported", "protocol version "+req.SipVersion)
 	}
-	rm := split(data)
-	if name, val, ok := badDisplayName(rm); ok {
-		return r.answer(rm, src, 400, "Malformed "+name+" Header Field", "display name is neither tokens nor a quoted string: "+val)
+	// sipgo takes an unquoted display name with separators in it; only a
+	// name that would need quotes is looked at again in the raw lines.
+	if (req.From() != nil && needsQuotes(req.From().DisplayName)) || (req.To() != nil && needsQuotes(req.To().DisplayName)) {
+		rm := split(data)
+		if name, val, ok := badDisplayName(rm); ok {
+			return r.answer(rm, src, 400, "Malformed "+name+" Header Field", "display name is neither tokens nor a quoted string: "+val)
+		}
 	}
 	if fixed, ok := rfc2543Fix(data, req); ok {
 		return Verdict{Pass: fixed}
@@ -232,6 +236,15 @@ func (r *Receiver) diagnose(rm rawMessage, parseErr error) (int, string, string)
 		return 400, "Missing Empty Line After Header Fields", parseErr.Error()
 	}
 	return 400, "Bad Request", parseErr.Error()
+}
+
+func needsQuotes(display string) bool {
+	for _, word := range strings.Fields(display) {
+		if !isToken(word) {
+			return true
+		}
+	}
+	return false
 }
 
 // badDisplayName finds a From or To whose display name is neither a run
