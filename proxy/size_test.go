@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/siplab/siplab/sipnet"
 )
 
 // A REGISTER with nine Contacts of ~110 characters through the proxy to
@@ -14,8 +17,24 @@ import (
 // over TCP, RFC 3261 §18.1.1) and so does the 200 OK, which must still
 // reach the UA over UDP (§18.2.2) listing all nine bindings.
 func TestNineBindingsThroughProxy(t *testing.T) {
-	reg, regAddr := startRegistrar(t)
-	_, px := startProxy(t, Config{Location: reg, Registrar: regAddr.String()})
+	reg, _ := startRegistrar(t)
+	// The same registrar behind a second socket that notes how each
+	// REGISTER arrived.
+	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make(chan string, 4)
+	ep.Server.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		arrived <- fmt.Sprintf("%s %d bytes", req.Transport(), len(req.String()))
+		tx.Respond(reg.Handle(context.Background(), req))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); ep.Close() })
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, px := startProxy(t, Config{Location: reg, Registrar: ep.Addr().String()})
 	ph := newPhone(t, "127.0.0.3")
 	m := ph.newMsg("REGISTER", "sip:"+testDomain, "alice@"+testDomain, "alice@"+testDomain)
 	m.contact = ""
@@ -48,5 +67,9 @@ func TestNineBindingsThroughProxy(t *testing.T) {
 	}
 	if bs, err := reg.Lookup(t.Context(), "sip:alice@"+testDomain); err != nil || len(bs) != 9 {
 		t.Fatalf("registrar holds %d bindings (%v), want 9", len(bs), err)
+	}
+	<-arrived // the unauthenticated one
+	if got := <-arrived; !strings.HasPrefix(got, "TCP ") {
+		t.Fatalf("the forwarded REGISTER arrived over %s, want TCP (it is over 1300 bytes)", got)
 	}
 }
