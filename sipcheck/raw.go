@@ -111,8 +111,8 @@ func (r *Receiver) Check(data []byte, src netip.AddrPort) Verdict {
 		return r.refuse(data, src, err)
 	}
 	req, ok := m.(*sip.Request)
-	if !ok {
-		return Verdict{Pass: data}
+	if !ok || req.IsAck() {
+		return Verdict{Pass: data} // an ACK is never answered (RFC 3261 §17.2.1)
 	}
 	if req.SipVersion != "SIP/2.0" {
 		return r.answer(split(data), src, 505, "Version Not Supported", "protocol version "+req.SipVersion)
