@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -33,12 +31,6 @@ const (
 	// numbers at our domain go to the PBX (docker-compose.yml).
 	labNumbers = `^([+][0-9]+|[0-9*#]+)$`
 )
-
-func TestMain(m *testing.M) {
-	// The daemons set this in main: relayed INVITEs outgrow sipgo's default.
-	sip.UDPMTUSize = 9000
-	os.Exit(m.Run())
-}
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("B2BUA_TEST_LOG") != "" {

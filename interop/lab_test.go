@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
@@ -44,13 +42,6 @@ var demoPasswords = map[string]string{
 
 // testTimeout bounds each test's waits: a hang fails, a slow machine does not.
 const testTimeout = 60 * time.Second
-
-func TestMain(m *testing.M) {
-	// cmd/proxy raises sipgo's UDP size limit (a forwarded INVITE grows by a
-	// Via and a Record-Route); the in-process proxy must behave the same.
-	sip.UDPMTUSize = 9000
-	os.Exit(m.Run())
-}
 
 // needTool fails the test when a third-party tool is missing: these tests
 // exist to prove interop with the real tools, so a silent skip would

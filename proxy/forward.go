@@ -122,7 +122,8 @@ func (p *Proxy) responseDest(req *sip.Request, mode string) string {
 	}
 	viaPort := via.Port
 	if viaPort <= 0 || viaPort > 65535 {
-		viaPort = sip.DefaultPort(via.Transport)
+		// RFC 3261 §18.2.2: the default port of the transport it came on
+		viaPort = sip.DefaultPort(req.Transport())
 	}
 	switch mode {
 	case RPortIgnore:

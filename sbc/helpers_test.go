@@ -42,8 +42,6 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	// The daemons set this in main: INVITEs with SDP outgrow the default.
-	sip.UDPMTUSize = 9000
 	// Record every SIP message a socket reads, to check what phones saw.
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(wire)

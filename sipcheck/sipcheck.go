@@ -1,11 +1,15 @@
 // Package sipcheck decides whether a parsed SIP request is fit to process,
 // per RFC 3261 §8.2 (UAS) and §16.3 (proxy), and which response refuses it.
 //
-// sipgo's parser already drops what it cannot parse; this package catches
-// what parses but must still be refused (RFC 4475 §3.1.2, §3.3): missing or
-// repeated mandatory headers, CSeq/method mismatch, unknown URI schemes,
-// unsupported extensions, Max-Forwards exhausted, bodies nobody understands.
-// Every daemon calls it first, so they all refuse the same way.
+// Two stages. On the receive path (raw.go, installed by sipnet for every
+// daemon) a request sipgo's parser cannot read is answered from its raw
+// header lines when its top Via is usable, instead of being dropped. After
+// parsing, Request catches what parses but must still be refused (RFC 4475
+// §3.1.2, §3.3): missing or repeated mandatory headers, CSeq/method
+// mismatch, unknown URI schemes, unsupported extensions, Max-Forwards
+// exhausted, bodies nobody understands. Every daemon calls it first, so
+// they all refuse the same way. Reason phrases name the problem (RFC 3261
+// §21.4.1); the Warning header carries the detail.
 package sipcheck
 
 import (
@@ -65,30 +69,30 @@ func Request(req *sip.Request, opts Options) *Problem {
 	}
 	for _, name := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
 		if req.GetHeader(name) == nil {
-			return bad("missing " + name + " header")
+			return bad("Missing "+name+" Header Field", "missing "+name+" header")
 		}
 	}
 	for _, name := range singleValued {
 		if n := len(req.GetHeaders(name)); n > 1 {
-			return bad(fmt.Sprintf("%d %s headers where one is allowed", n, name))
+			return bad("Multiple "+name+" Header Fields", fmt.Sprintf("%d %s headers where one is allowed", n, name))
 		}
 	}
 	// sipgo upper-cases the request line's method but not CSeq's.
 	if cseq := req.CSeq(); !strings.EqualFold(string(cseq.MethodName), string(req.Method)) {
-		return bad(fmt.Sprintf("CSeq method %s does not match request method %s", cseq.MethodName, req.Method))
+		return bad("CSeq Method Mismatch", fmt.Sprintf("CSeq method %s does not match request method %s", cseq.MethodName, req.Method))
 	}
 	via := req.Via()
 	// No branch at all is an RFC 2543 peer, which sipgo matches the old way;
 	// a bare magic cookie claims RFC 3261 and carries no identifier
 	// (RFC 4475 §3.2.1).
 	if branch, _ := via.Params.Get("branch"); branch == sip.RFC3261BranchMagicCookie {
-		return bad("Via branch is the bare magic cookie: no transaction identifier")
+		return bad("Missing Transaction Identifier in Via Branch", "Via branch is the bare magic cookie: no transaction identifier")
 	}
 	if !slices.Contains(knownSchemes, strings.ToLower(req.Recipient.Scheme)) {
 		return &Problem{Code: 416, Reason: "Unsupported URI Scheme", Detail: "Request-URI scheme " + req.Recipient.Scheme}
 	}
 	if req.Recipient.Headers.Length() > 0 {
-		return bad("Request-URI carries escaped headers")
+		return bad("Escaped Headers in Request-URI", "Request-URI carries escaped headers")
 	}
 	for _, h := range []struct {
 		name string
@@ -106,7 +110,7 @@ func Request(req *sip.Request, opts Options) *Problem {
 	}
 	if d := req.GetHeader("Date"); d != nil {
 		if _, err := time.Parse(time.RFC1123, d.Value()); err != nil || !strings.HasSuffix(d.Value(), "GMT") {
-			return bad("Date is not an RFC 1123 GMT date: " + d.Value())
+			return bad("Invalid Date Header Field", "Date is not an RFC 1123 GMT date: "+d.Value())
 		}
 	}
 	requireHeader := "Require"
@@ -122,8 +126,9 @@ func Request(req *sip.Request, opts Options) *Problem {
 	return nil
 }
 
-func bad(detail string) *Problem {
-	return &Problem{Code: 400, Reason: "Bad Request", Detail: detail}
+// bad is a 400 whose reason phrase names the problem (RFC 3261 §21.4.1).
+func bad(reason, detail string) *Problem {
+	return &Problem{Code: 400, Reason: reason, Detail: detail}
 }
 
 // checkContacts refuses Contact URIs with embedded headers: a REGISTER must
@@ -135,7 +140,7 @@ func checkContacts(req *sip.Request) *Problem {
 			continue
 		}
 		if c.Address.Headers.Length() > 0 {
-			return bad("Contact URI carries escaped headers")
+			return bad("Escaped Headers in Contact URI", "Contact URI carries escaped headers")
 		}
 		if !c.Address.Wildcard && !slices.Contains(knownSchemes, strings.ToLower(c.Address.Scheme)) {
 			return &Problem{Code: 416, Reason: "Unsupported URI Scheme", Detail: "Contact URI scheme " + c.Address.Scheme}
@@ -165,7 +170,7 @@ func checkBody(req *sip.Request, opts Options) *Problem {
 	if len(req.Body()) > 0 {
 		ct := req.ContentType()
 		if ct == nil {
-			return bad("body without Content-Type")
+			return bad("Missing Content-Type Header Field", "body without Content-Type")
 		}
 		mt := strings.ToLower(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]))
 		if !slices.Contains(accepted, mt) {
@@ -202,6 +207,9 @@ func Respond(req *sip.Request, p *Problem) *sip.Response {
 		return nil
 	}
 	res := sip.NewResponseFromRequest(req, p.Code, p.Reason, nil)
+	// sipgo copies the request's version into the status line; a 505 to
+	// SIP/7.0 must still speak SIP/2.0.
+	res.SipVersion = "SIP/2.0"
 	if len(p.Unsupported) > 0 {
 		res.AppendHeader(sip.NewHeader("Unsupported", strings.Join(p.Unsupported, ", ")))
 	}

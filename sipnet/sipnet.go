@@ -21,6 +21,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipcheck"
 )
 
 // Transports the lab speaks. UDP and TCP share the Listen port; TLS has its
@@ -126,6 +128,7 @@ type Endpoint struct {
 	tls       net.Listener   // nil without Config.TLSListen
 	tlsAddr   netip.AddrPort // bound TLS address
 	clients   map[string]*sipgo.Client
+	receiver  *sipcheck.Receiver
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
@@ -137,7 +140,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}}
+	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver()}
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
@@ -148,6 +151,8 @@ func Listen(cfg Config) (*Endpoint, error) {
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgentHostname(e.addr.Addr().String()),
 		sipgo.WithUserAgentDNSResolver(noDNS),
+		// The receive path's parser: what passes sipcheck.Receiver parses.
+		sipgo.WithUserAgentParser(sipcheck.NewParser()),
 	}
 	if cfg.TLS != nil {
 		// sipgo dials every TLS connection of this UA with this config.
@@ -168,6 +173,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		return nil, fmt.Errorf("sipnet: server: %w", err)
 	}
 	e.Server = srv
+	rule := &sizeRule{e: e}
 	for _, t := range cfg.Transports {
 		opts := []sipgo.ClientOption{
 			sipgo.WithClientLogger(cfg.Logger),
@@ -184,6 +190,8 @@ func Listen(cfg Config) (*Endpoint, error) {
 			e.Close()
 			return nil, fmt.Errorf("sipnet: client: %w", err)
 		}
+		// Every request a daemon sends over UDP passes the size rule.
+		c.TxRequester = rule
 		e.clients[t] = c
 	}
 	if cfg.TLS != nil {
@@ -262,7 +270,8 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		e.serveWG.Add(1)
 		go func() {
 			defer e.serveWG.Done()
-			if err := e.Server.ServeUDP(e.udp); err != nil && !errors.Is(err, net.ErrClosed) {
+			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log}
+			if err := e.Server.ServeUDP(pc); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("sip udp serve stopped", "err", err)
 			}
 		}()
@@ -271,7 +280,8 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		e.serveWG.Add(1)
 		go func() {
 			defer e.serveWG.Done()
-			if err := e.Server.ServeTCP(e.tcp); err != nil && !errors.Is(err, net.ErrClosed) {
+			ln := &checkedListener{Listener: e.tcp, rc: e.receiver, log: e.log, transport: TCP}
+			if err := e.Server.ServeTCP(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("sip tcp serve stopped", "err", err)
 			}
 		}()

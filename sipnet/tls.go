@@ -56,7 +56,8 @@ func (e *Endpoint) serveTLS() {
 	e.serveWG.Add(1)
 	go func() {
 		defer e.serveWG.Done()
-		if err := e.Server.ServeTLS(e.tls); err != nil && !errors.Is(err, net.ErrClosed) {
+		ln := &checkedListener{Listener: e.tls, rc: e.receiver, log: e.log, transport: TLS}
+		if err := e.Server.ServeTLS(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			e.log.Error("sip tls serve stopped", "err", err)
 		}
 	}()

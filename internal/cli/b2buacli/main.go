@@ -24,8 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
@@ -109,9 +107,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("%w: -media-ip: %w", errUsage, err)
 		}
 	}
-	// Relayed INVITEs with SDP and Record-Routes outgrow sipgo's default
-	// UDP limit; a process-wide knob, so it is set here.
-	sip.UDPMTUSize = 9000
 	ln, err := ctl.Listen(*ctlPath)
 	if err != nil {
 		return err

@@ -28,8 +28,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/location"
@@ -142,9 +140,6 @@ func serve(ctx context.Context, args []string) error {
 		log.Warn("no -users file: nothing will be challenged")
 	}
 
-	// Forwarded INVITEs grow by a Via and Record-Routes; sipgo refuses UDP
-	// messages near its default MTU. A process-wide knob, so set it here.
-	sip.UDPMTUSize = 9000
 	var eps []*sipnet.Endpoint
 	for _, addr := range []string{*sipAddr, *coreAddr} {
 		if addr == "" {

@@ -34,8 +34,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/capflags"
@@ -191,9 +189,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Relayed INVITEs with SDP outgrow sipgo's default UDP limit; a
-	// process-wide knob, so it is set here.
-	sip.UDPMTUSize = 9000
 	ln, err := ctl.Listen(o.ctl)
 	if err != nil {
 		return err
