@@ -161,11 +161,11 @@ func TestTortureMessages(t *testing.T) {
 		"valid/intmeth.dat":      403,
 		"valid/longreq.dat":      403,
 		"valid/lwsdisp.dat":      403,
-		"valid/mpart01.dat":      torturetest.Silent, // forwarded along its preloaded Route to 127.0.0.1:5080 (issue 14 item 1: 403 once relay policy comes first)
+		"valid/mpart01.dat":      403,                // a stranger's preloaded Route to 127.0.0.1:5080: Relaying Denied, never forwarded
 		"valid/noreason.dat":     torturetest.Silent, // a response
 		"valid/semiuri.dat":      403,
 		"valid/transports.dat":   403,
 		"valid/unreason.dat":     torturetest.Silent, // a response
-		"valid/wsinv.dat":        400,                // processed: its Route names a host the lab cannot resolve
+		"valid/wsinv.dat":        403,                // processed: an in-dialog request whose Route does not name us (Relaying Denied)
 	})
 }
