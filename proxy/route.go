@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -293,10 +292,11 @@ func uriTarget(ctx context.Context, u sip.Uri) (netip.AddrPort, string, error) {
 		if host == "" {
 			return netip.AddrPort{}, "", errors.New("empty host")
 		}
-		// RFC 3263 in full (NAPTR/SRV) is not needed in the lab: A records.
+		// RFC 3263 in full (NAPTR/SRV) is not needed in the lab, and no
+		// query may leave it: the hosts file only (sipnet.Resolver).
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+		ips, lerr := sipnet.Resolver().LookupNetIP(ctx, "ip4", host)
 		if lerr != nil || len(ips) == 0 {
 			return netip.AddrPort{}, "", fmt.Errorf("resolve %q: %w", host, lerr)
 		}

@@ -337,15 +337,19 @@ func (e *Endpoint) Close() error {
 	return nil
 }
 
-// noDNS refuses every lookup. Lab elements address each other by IP; a
-// name in a Via or URI (the torture messages are full of example.com) must
-// never turn into a DNS query leaving the lab.
+// noDNS refuses every DNS query (/etc/hosts still answers). Lab elements
+// address each other by IP; a name in a Via or URI (the torture messages
+// are full of example.com) must never turn into a DNS query leaving the lab.
 var noDNS = &net.Resolver{
 	PreferGo: true,
 	Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 		return nil, ErrNoDNS
 	},
 }
+
+// Resolver is the resolver every daemon uses for names in SIP URIs: the
+// hosts file only, never a DNS query.
+func Resolver() *net.Resolver { return noDNS }
 
 // Source returns where a request really came from, as the transport saw it.
 func Source(req *sip.Request) (netip.AddrPort, error) {
