@@ -86,9 +86,13 @@ func TestSippRegister(t *testing.T) {
 }
 
 // sipp calls through the proxy: the caller (bench/sipp/uac.xml) answers the
-// proxy's 407, the callee is a sipp UAS registered as carol. Twenty calls,
-// none may fail, with sipp's built-in UAS and with bench/sipp/uas.xml, which
-// copies Record-Route so ACK and BYE are loose-routed through the proxy.
+// proxy's 407, the callee is a sipp UAS registered as carol
+// (bench/sipp/uas.xml, which copies Record-Route as RFC 3261 §12.1.1 wants,
+// so ACK and BYE are loose-routed through the proxy). Twenty calls, none may
+// fail. sipp's built-in UAS (-sn uas) is not used: it copies no
+// Record-Route, so the caller's BYE reaches the proxy with no Route naming
+// it and the relay policy refuses it (a To tag alone proves no dialog;
+// Kamailio's default script answers 404 there).
 func TestSippCallsThroughProxy(t *testing.T) {
 	needTool(t, "sipp", "sip-tester")
 	t.Parallel()
@@ -100,7 +104,6 @@ func TestSippCallsThroughProxy(t *testing.T) {
 		uas    []string
 		routed bool // the callee copies Record-Route: ACK/BYE carry Route
 	}{
-		{"sipp -sn uas", []string{"-sn", "uas"}, false},
 		{"bench/sipp/uas.xml", []string{"-sf", repoFile(t, "bench/sipp/uas.xml")}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

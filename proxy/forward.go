@@ -258,7 +258,7 @@ func (p *Proxy) decide(ctx context.Context, in *endpoint, req *sip.Request, s Se
 		authed = true
 	}
 	viaUs := p.preRoute(w)
-	if ref := p.relayPolicy(w, authed, viaUs); ref != nil {
+	if ref := p.relayPolicy(ctx, w, authed, viaUs); ref != nil {
 		p.stats.relayDenied.Add(1)
 		return local(ref.code, ref.reason, ref.warning)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -23,12 +24,20 @@ import (
 // user route: the platform's own elements). Anything else gets 403 with
 // the first refused entry in the reason phrase. Host names are refused
 // without being resolved: a stranger's Route must not make us ask DNS.
-func (p *Proxy) relayPolicy(w *sip.Request, authenticated, viaUs bool) *refusal {
+func (p *Proxy) relayPolicy(ctx context.Context, w *sip.Request, authenticated, viaUs bool) *refusal {
 	if p.cfg.Relay || authenticated {
 		return nil
 	}
 	if toTag(w) != "" {
-		if viaUs || p.isOurDomain(w.Recipient) || allNextHops(p, routeURIs(w)) && len(routeURIs(w)) > 0 {
+		routes := routeURIs(w)
+		if viaUs || len(routes) > 0 && allNextHops(p, routes) {
+			return nil
+		}
+		// No Route: a UA whose dialog has an empty route set still sends
+		// through its outbound proxy (sipp's built-in UAS never copies
+		// Record-Route). Delivering to one of our own registered users is
+		// no relay.
+		if len(routes) == 0 && (p.isOurDomain(w.Recipient) || p.isRegisteredContact(ctx, w.Recipient)) {
 			return nil
 		}
 		where := hostPort(w.Recipient)
@@ -48,6 +57,25 @@ func (p *Proxy) relayPolicy(w *sip.Request, authenticated, viaUs bool) *refusal 
 				", which is neither this proxy nor one of its configured next hops")
 	}
 	return nil
+}
+
+// isRegisteredContact reports a URI that is, as written, the Contact of
+// one of our users' bindings.
+func (p *Proxy) isRegisteredContact(ctx context.Context, u sip.Uri) bool {
+	if u.User == "" {
+		return false
+	}
+	bindings, err := p.cfg.Location.Lookup(ctx, p.aor(u))
+	if err != nil {
+		return false
+	}
+	for _, b := range bindings {
+		var c sip.Uri
+		if sip.ParseUri(strings.Trim(strings.TrimSpace(b.ContactURI), "<>"), &c) == nil && sameContact(c, u) {
+			return true
+		}
+	}
+	return false
 }
 
 func allNextHops(p *Proxy, routes []sip.Uri) bool {
