@@ -230,6 +230,29 @@ func TestFreshCloneWithoutBinariesSaysWhatToRun(t *testing.T) {
 	}
 }
 
+// TestFreshCloneSourceTargetNeedsNoBinaries: the classroom path without Go
+// (LAB_TARGET=source) does not stop at the prebuilt stage's check, which
+// the legacy builder runs for every target. Past it the build pulls golang:
+// with no registry reachable (CI) it fails there; with one it compiles.
+func TestFreshCloneSourceTargetNeedsNoBinaries(t *testing.T) {
+	for _, cli := range [][]string{composeV2, composeV1} {
+		t.Run(strings.Join(cli, "-"), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			dir := freshClone(t, ctx, t.TempDir(), "classroom-copy")
+			env := append(trainerEnv(), "LAB_TARGET=source")
+			out, err := run(ctx, dir, env, cli[0], append(cli[1:len(cli):len(cli)], "build", "router-a")...)
+			if strings.Contains(out, "COPY failed") {
+				t.Fatalf("the source build stopped at the prebuilt stage's check:\n%s", out)
+			}
+			if err != nil && !strings.Contains(out, "FROM golang") {
+				t.Fatalf("the source build failed before reaching the golang stage: %v\n%s", err, out)
+			}
+			t.Logf("source build: %v (no registry here: it ends at the golang pull)", err)
+		})
+	}
+}
+
 // TestCloneUpFindsTheLabFromAnyDirectory: in a clone named otherwise, with
 // the daemons compiled, the plain `up -d` of each Compose CLI brings the lab
 // up as project "siplab"; siplab run from a third folder sees every phone
