@@ -88,6 +88,14 @@ func down(ctx context.Context, r *labctl.Runner, args []string) error {
 	// From any directory: the lab's own folder (its labels) if it is up,
 	// else the repository here; with neither there is nothing to remove.
 	if r.Dir == "" {
+		dir, err := labctl.LabDir(ctx)
+		if err != nil {
+			return err
+		}
+		if dir != "" {
+			return fmt.Errorf("the lab was started from %s, which holds no docker-compose.yml any more: "+
+				"run siplab down in a clone of the repository, or `docker compose -p %s down` (v2+ needs no file)", dir, labctl.Project)
+		}
 		fmt.Println("» no lab is up (and no repository here)")
 		return r.RemoveAttacker(ctx)
 	}
