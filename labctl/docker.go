@@ -24,8 +24,9 @@ var (
 	ErrNotRunning  = errors.New("labctl: node is not running")
 )
 
-// Runner runs docker commands. Dir is the repository root (where
-// docker-compose.yml lives).
+// Runner runs docker commands. Dir is the lab's folder (where
+// docker-compose.yml and captures/ live: FindRoot); empty for verbs that
+// only talk to a running lab from outside any clone.
 type Runner struct {
 	Dir    string
 	Stdout *os.File // progress output of long commands; nil = quiet
