@@ -14,14 +14,22 @@
 # above it would make the offline build try to pull golang.
 
 FROM scratch AS prebuilt
-# lab-nets/image/ is always there, so this COPY also succeeds when bin/ does
-# not exist: a legacy-builder build of the `source` target (which still runs
-# this stage) works on a machine that never compiled on the host. The price:
-# a prebuilt build without scripts/build-bins.sh gives an image without
-# daemons, and `up` then fails with "exec /natrouter: no such file".
+ARG LAB_TARGET=prebuilt
+COPY lab-nets/image/ /
+# The daemons compiled on the host. lab-nets/target/prebuilt is a committed
+# symlink to ../../bin, so in a fresh clone (no bin/) this COPY fails and the
+# build stops before anything is tagged. The path is written so that the
+# error names what to run: Docker cleans it lexically to
+# lab-nets/target/<LAB_TARGET> (the three ".." undo the three components of
+# the sentence) but prints it as written. Both builders here print
+#   COPY failed: ... stat lab-nets/target/prebuilt/ needs the daemons in bin
+#   - run: go run ./cmd/siplab up - ...: file does not exist
+# For LAB_TARGET=source the legacy builder still runs this stage first; then
+# the path resolves to lab-nets/target/source -> ../image, which always
+# exists, so the source build never needs bin/.
 # COPY of a directory keeps the symlinks inside it (bin/proxy -> siplabd stays
-# a link: verified with docker-compose 1.29's legacy builder).
-COPY lab-nets/image/ bin* /
+# a link: verified with the legacy builder of docker-compose 1.29 and v5).
+COPY ["lab-nets/target/${LAB_TARGET}/ needs the daemons in bin - run: go run ./cmd/siplab up - or with a registry: LAB_TARGET=source docker compose up --build /../../..", "/"]
 
 # ---- classroom build: compiles from source (pulls golang) ----
 FROM golang:1.26 AS build

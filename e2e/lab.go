@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/labctl"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -30,9 +31,11 @@ const ExtraLabel = "siplab.e2e"
 
 // Lab drives one lab checkout.
 type Lab struct {
-	Root    string   // repository root, where docker-compose.yml lives
-	Env     []string // added to compose commands (LAB_TARGET=...)
-	compose []string
+	Root string   // repository root, where docker-compose.yml lives
+	Env  []string // added to compose commands (LAB_TARGET=...)
+	// ComposeCLI is the Compose the lab is driven with (labctl's choice).
+	ComposeCLI labctl.Compose
+	compose    []string
 }
 
 // NewLab finds the repository root from dir upwards and the compose command.
@@ -48,16 +51,13 @@ func NewLab(dir string) (*Lab, error) {
 		}
 		root = parent
 	}
-	l := &Lab{Root: root}
-	// Compose v1 first: its legacy builder works without buildx or a registry.
-	if _, err := exec.LookPath("docker-compose"); err == nil {
-		l.compose = []string{"docker-compose"}
-	} else if exec.Command("docker", "compose", "version").Run() == nil {
-		l.compose = []string{"docker", "compose"}
-	} else {
-		return nil, errors.New("e2e: neither docker-compose nor `docker compose` is installed")
+	// The same choice as the siplab CLI: `docker compose` (v2+) first,
+	// docker-compose 1.29 otherwise, $SIPLAB_COMPOSE to force one.
+	c, err := labctl.ComposeCommand(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("e2e: %w", err)
 	}
-	return l, nil
+	return &Lab{Root: root, ComposeCLI: c, compose: c.Args}, nil
 }
 
 // run executes a command in the repository root and returns its combined

@@ -46,6 +46,7 @@ func setupAndRun(m *testing.M) int {
 	if lab, err = NewLab(wd); err != nil {
 		return fail("%v (these tests need Docker and Compose; they fail rather than skip)", err)
 	}
+	fmt.Fprintf(os.Stderr, "e2e: %s\n", lab.ComposeCLI)
 	if err := lab.CheckDocker(ctx); err != nil {
 		return fail("%v (these tests need a running Docker engine; they fail rather than skip)", err)
 	}

@@ -46,20 +46,35 @@ func (r *Runner) BuildBinaries(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// bin/ is the image's whole content: start empty so a binary built
-	// earlier for something else cannot slip into the lab image.
-	if err := os.RemoveAll(out); err != nil {
+	// bin/ is the image's whole content: built from empty so a binary built
+	// earlier for something else cannot slip into the lab image, and in a
+	// sibling folder renamed into place at the end, so a failed build
+	// leaves no bin/ without siplabd (the Dockerfile's prebuilt stage
+	// refuses a missing bin/, not an empty one).
+	tmp := out + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("labctl: %w", err)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return fmt.Errorf("labctl: %w", err)
 	}
 	env := []string{"CGO_ENABLED=0", "GOOS=linux"}
 	if err := r.stream(ctx, env, "go", "build", "-trimpath", "-ldflags=-s -w",
-		"-o", filepath.Join(out, MultiCallBinary), "./cmd/"+MultiCallBinary); err != nil {
+		"-o", filepath.Join(tmp, MultiCallBinary), "./cmd/"+MultiCallBinary); err != nil {
+		os.RemoveAll(tmp)
 		return err
 	}
-	return LinkDaemons(out, daemons)
+	if err := LinkDaemons(tmp, daemons); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return fmt.Errorf("labctl: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("labctl: %w", err)
+	}
+	return nil
 }
 
 // MultiCallBinary is the one binary in the lab image that holds every daemon.
@@ -78,23 +93,4 @@ func LinkDaemons(dir string, daemons []string) error {
 		}
 	}
 	return nil
-}
-
-// FindRoot walks up from the working directory to the folder holding
-// docker-compose.yml.
-func FindRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("labctl: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "docker-compose.yml")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("labctl: no docker-compose.yml here or above: run siplab from the siplab repository")
-		}
-		dir = parent
-	}
 }

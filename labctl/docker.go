@@ -24,8 +24,9 @@ var (
 	ErrNotRunning  = errors.New("labctl: node is not running")
 )
 
-// Runner runs docker commands. Dir is the repository root (where
-// docker-compose.yml lives).
+// Runner runs docker commands. Dir is the lab's folder (where
+// docker-compose.yml and captures/ live: FindRoot); empty for verbs that
+// only talk to a running lab from outside any clone.
 type Runner struct {
 	Dir    string
 	Stdout *os.File // progress output of long commands; nil = quiet
@@ -78,15 +79,14 @@ func (r *Runner) CheckDocker(ctx context.Context) error {
 	return nil
 }
 
-// Compose runs a compose subcommand for the lab project, preferring
-// docker-compose v1 (the one whose legacy builder works without a
-// registry here) and falling back to the v2 plugin.
+// Compose runs a compose subcommand for the lab project with the Compose
+// CLI ComposeCommand picks (`docker compose` v2+ first).
 func (r *Runner) Compose(ctx context.Context, args ...string) error {
 	base, err := r.composeCmd(ctx)
 	if err != nil {
 		return err
 	}
-	full := append(append(base[1:], "-p", Project), args...)
+	full := append(append(base[1:len(base):len(base)], "-p", Project), args...)
 	return r.stream(ctx, r.Env, base[0], full...)
 }
 
@@ -94,15 +94,12 @@ func (r *Runner) composeCmd(ctx context.Context) ([]string, error) {
 	if r.compose != nil {
 		return r.compose, nil
 	}
-	if _, err := exec.LookPath("docker-compose"); err == nil {
-		r.compose = []string{"docker-compose"}
-		return r.compose, nil
+	c, err := ComposeCommand(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := r.run(ctx, nil, "docker", "compose", "version"); err == nil {
-		r.compose = []string{"docker", "compose"}
-		return r.compose, nil
-	}
-	return nil, ErrNoCompose
+	r.compose = c.Args
+	return r.compose, nil
 }
 
 // Exec runs a command inside a lab node's container and returns stdout.

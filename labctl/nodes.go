@@ -106,7 +106,7 @@ func (r *Runner) Node(ctx context.Context, name string) (Node, error) {
 		names = append(names, n.Name)
 	}
 	if len(names) == 0 {
-		return Node{}, fmt.Errorf("%w %q: the lab is not up (run `siplab up`)", ErrUnknownNode, name)
+		return Node{}, fmt.Errorf("%w %q: %w", ErrUnknownNode, name, NotUp(ctx))
 	}
 	return Node{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownNode, name, strings.Join(names, ", "))
 }

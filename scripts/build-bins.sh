@@ -28,13 +28,18 @@ fi
 [ ${#names[@]} -gt 0 ] || { echo "build-bins: no daemons to build (lab-nets/daemons is empty)" >&2; exit 1; }
 
 # bin/ is the prebuilt image's whole content: start empty, so nothing built
-# earlier for another purpose ends up in the lab image.
-rm -rf bin
-mkdir -p bin
-CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/siplabd ./cmd/siplabd
+# earlier for another purpose ends up in the lab image; build next to it and
+# rename at the end, so a failed build never leaves a bin/ without siplabd
+# (the Dockerfile's prebuilt stage refuses a missing bin/, not an empty one).
+rm -rf bin.tmp
+mkdir -p bin.tmp
+trap 'rm -rf bin.tmp' EXIT
+CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin.tmp/siplabd ./cmd/siplabd
 # Relative links: they resolve the same in bin/ and at the image root.
 for n in "${names[@]}"; do
-  ln -s siplabd "bin/$n"
+  ln -s siplabd "bin.tmp/$n"
 done
+rm -rf bin
+mv bin.tmp bin
 echo "build-bins: built bin/siplabd, linked ${names[*]}"
 ls -l bin/

@@ -125,12 +125,14 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
 
-// runner finds the repository root (where docker-compose.yml is) from the
-// working directory upwards, so siplab works from any subfolder.
+// runner points at the lab's folder: the one the running lab was started
+// from (found by its containers' labels), else the repository around the
+// working directory. Verbs that only talk to a running lab work from any
+// directory, so Dir may be empty; `up` needs the repository and checks.
 func runner() (*labctl.Runner, error) {
 	dir, err := labctl.FindRoot()
 	if err != nil {
-		return nil, err
+		dir = ""
 	}
 	return &labctl.Runner{Dir: dir, Stdout: os.Stdout}, nil
 }

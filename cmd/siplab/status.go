@@ -39,7 +39,7 @@ func status(ctx context.Context, r *labctl.Runner, args []string) error {
 		return err
 	}
 	if len(nodes) == 0 {
-		return fmt.Errorf("the lab is not up (run `siplab up`)")
+		return labctl.NotUp(ctx)
 	}
 	all := make([]nodeStatus, 0, len(nodes))
 	for _, n := range nodes {

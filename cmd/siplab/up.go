@@ -16,9 +16,21 @@ func up(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	// up builds and starts this repository's lab, never the folder some
+	// other running lab came from.
+	root, err := labctl.FindRepo()
+	if err != nil {
+		return err
+	}
+	r.Dir = root
 	if err := r.CheckDocker(ctx); err != nil {
 		return err
 	}
+	c, err := labctl.ComposeCommand(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("» using %s\n", c)
 	start := time.Now()
 	if !*noBuild {
 		// Compiling on the host and copying the binaries in needs no image
@@ -72,6 +84,20 @@ func down(ctx context.Context, r *labctl.Runner, args []string) error {
 	}
 	if err := r.CheckDocker(ctx); err != nil {
 		return err
+	}
+	// From any directory: the lab's own folder (its labels) if it is up,
+	// else the repository here; with neither there is nothing to remove.
+	if r.Dir == "" {
+		dir, err := labctl.LabDir(ctx)
+		if err != nil {
+			return err
+		}
+		if dir != "" {
+			return fmt.Errorf("the lab was started from %s, which holds no docker-compose.yml any more: "+
+				"run siplab down in a clone of the repository, or `docker compose -p %s down` (v2+ needs no file)", dir, labctl.Project)
+		}
+		fmt.Println("» no lab is up (and no repository here)")
+		return r.RemoveAttacker(ctx)
 	}
 	// An interrupted `siplab attack` may have left its container on the
 	// lab's internet network, which would keep the network from going.
