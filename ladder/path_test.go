@@ -13,8 +13,8 @@ import (
 func TestPathOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name, fixture, call string
-		columns            string
-		legs               int
+		columns             string
+		legs                int
 	}{
 		{"direct", "edge-direct", "", "alice router-a proxy router-b bob", 1},
 		{"pbx", "edge-pbx", "", "alice router-a proxy pbx proxy router-b bob", 2},
