@@ -62,3 +62,44 @@ func checkPath(t *testing.T, c *Call, columns string, legs int) {
 		}
 	}
 }
+
+// The router shows the translation where it happens: the copy after its
+// NAT names the address it changed, and an ALG's rewrite of the SIP text
+// is named on that copy too.
+func TestTranslationMarked(t *testing.T) {
+	c, err := Find(load(t, "edge-direct"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, in string
+	for _, m := range c.Messages {
+		if m.Method == "INVITE" && m.Request && m.Iface == "router-a/wan" && out == "" {
+			out = m.NAT
+		}
+		if m.Method == "INVITE" && m.Request && m.Iface == "router-b/lan" && in == "" {
+			in = m.NAT
+		}
+		if m.ALG != "" {
+			t.Errorf("%s at %s: ALG %q on a router without one", m.Label, m.Iface, m.ALG)
+		}
+	}
+	if out != "192.168.1.50:5060 ⇒ 203.0.113.2:5060" {
+		t.Errorf("alice's INVITE leaving router-a: NAT %q", out)
+	}
+	if !strings.HasPrefix(in, "to 203.0.113.3:") || !strings.HasSuffix(in, " ⇒ 192.168.2.50:5060") {
+		t.Errorf("the INVITE entering bob's LAN: NAT %q", in)
+	}
+	alg, err := Find(load(t, "alg-rewrite-call-id"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := false
+	for _, m := range alg.Messages {
+		if strings.Contains(m.ALG, "Call-ID") && m.Iface == "router-a/wan" {
+			marked = true
+		}
+	}
+	if !marked {
+		t.Error("the broken ALG's Call-ID rewrite is not marked on router-a/wan")
+	}
+}
