@@ -16,20 +16,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// testNames is the lab's address plan, as the CLI passes it.
-func testNames() Names {
-	m := Names{}
-	for addr, h := range map[string]Host{
-		"192.168.1.50": {"alice", "phone"}, "192.168.2.50": {"bob", "phone"},
-		"203.0.113.2": {"router-a", "router wan"}, "203.0.113.3": {"router-b", "router wan"},
-		"203.0.113.10": {"proxy", "proxy"}, "10.0.0.10": {"proxy", "proxy core"},
-		"10.0.0.30": {"pbx", "pbx"}, "203.0.113.30": {"pbx", "pbx media"},
-	} {
-		m[netip.MustParseAddr(addr)] = h
-	}
-	return m
-}
-
 // load reads a fixture recorded from the real lab (testdata/captures).
 func load(t *testing.T, scenario string) []*Call {
 	t.Helper()
@@ -42,13 +28,21 @@ func load(t *testing.T, scenario string) []*Call {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Build(tr, testNames())
+	return Build(tr, Lab())
 }
 
 func TestLadderGolden(t *testing.T) {
-	for _, scenario := range []string{"normal", "private-sdp", "alg-rewrite-call-id", "rport-off", "ack-lost", "edge-direct", "edge-pbx"} {
-		t.Run(scenario, func(t *testing.T) {
-			c, err := Find(load(t, scenario), "")
+	type golden struct{ name, scenario, call string }
+	cases := []golden{}
+	for _, s := range []string{"normal", "private-sdp", "alg-rewrite-call-id", "rport-off", "ack-lost", "edge-direct", "edge-pbx"} {
+		cases = append(cases, golden{s, s, ""})
+	}
+	// From the healthy lab: a call through the SBC (both phones on it)
+	// and an outbound trunk call (SBC, PBX, SBC, carrier).
+	cases = append(cases, golden{"healthy-sbc", "healthy", "6"}, golden{"healthy-trunk-out", "healthy", "9"})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Find(load(t, tc.scenario), tc.call)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +50,7 @@ func TestLadderGolden(t *testing.T) {
 			if err := WriteText(&buf, c); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", scenario+".golden")
+			golden := filepath.Join("testdata", tc.name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
@@ -141,7 +135,7 @@ func TestFindErrors(t *testing.T) {
 			t.Errorf("Find(%q) = %v, want ErrNoSuchCall", sel, err)
 		}
 	}
-	if c, err := Find(calls, "1"); err != nil || c != calls[0] {
+	if c, err := Find(calls, "1"); err != nil || c.N != 1 || !c.IsInvite() {
 		t.Errorf("Find(1) = %v, %v", c, err)
 	}
 	if Build(nil, nil) != nil || len(Build(&capture.Trace{}, nil)) != 0 {

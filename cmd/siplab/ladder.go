@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,36 +13,19 @@ import (
 	"github.com/siplab/siplab/ladder"
 )
 
-// labNames is the lab's address plan (docker-compose.yml, lab-nets/): the
-// ladder names its columns from it. A router is named by its public
-// address; the proxy has one address on the internet and one on the core.
-func labNames() ladder.Names {
-	m := ladder.Names{}
-	add := func(addr, name, role string) { m[netip.MustParseAddr(addr)] = ladder.Host{Name: name, Role: role} }
-	add("192.168.1.50", "alice", "phone")
-	add("192.168.2.50", "bob", "phone")
-	add("192.168.2.51", "carol", "phone")
-	add("192.168.1.1", "router-a", "router lan")
-	add("192.168.2.1", "router-b", "router lan")
-	add("203.0.113.2", "router-a", "router wan")
-	add("203.0.113.3", "router-b", "router wan")
-	add("203.0.113.10", "proxy", "proxy")
-	add("10.0.0.10", "proxy", "proxy core")
-	add("10.0.0.20", "registrar", "registrar")
-	add("10.0.0.30", "pbx", "pbx")
-	add("203.0.113.30", "pbx", "pbx media")
-	add("203.0.113.5", "sbc", "sbc")
-	add("10.0.0.5", "sbc", "sbc core")
-	add("203.0.113.40", "carrier", "carrier")
-	add("203.0.113.20", "stunturn", "stun")
-	add("203.0.113.66", "attacker", "attacker")
-	return m
-}
+// labNames is the lab's topology (ladder.Lab, the address plan of
+// docker-compose.yml): kept under its old name for the callers that pass
+// it on (the scenario runner).
+func labNames() ladder.Names { return ladder.Lab() }
 
 // loadCalls reads every capture file in dir (each node's rotated files and
-// the current one) merged by time, and groups the SIP into calls.
+// the current one) merged by time, groups the SIP into calls over the lab's
+// topology, and numbers the calls: for the lab's own captures/ the numbers
+// are kept in captures/calls.tsv so they never shift; a folder given with
+// -dir is read as it is (its calls.tsv, if copied along, is honoured).
 func loadCalls(dir string) ([]*ladder.Call, error) {
-	if dir == "" {
+	own := dir == ""
+	if own {
 		root, err := labctl.FindRoot()
 		if err != nil {
 			return nil, err
@@ -66,6 +48,9 @@ func loadCalls(dir string) ([]*ladder.Call, error) {
 	if len(calls) == 0 {
 		return nil, fmt.Errorf("%w (%d files in %s)", ladder.ErrNoCalls, len(paths), dir)
 	}
+	if err := ladder.Number(calls, filepath.Join(dir, ladder.NumbersFile), own); err != nil {
+		return nil, err
+	}
 	return calls, nil
 }
 
@@ -86,9 +71,9 @@ func ladderCmd(args []string) error {
 		return err
 	}
 	if *list {
-		for i, c := range calls {
+		for _, c := range calls {
 			if *all || c.IsInvite() {
-				fmt.Printf("%3d  %s  %s\n", i+1, c.ID, c.Summary())
+				fmt.Printf("%3s  %s  %s\n", callNumber(c), c.ID, c.Summary())
 			}
 		}
 		return nil
@@ -115,4 +100,13 @@ func ladderCmd(args []string) error {
 		fmt.Fprintln(os.Stderr, "wrote", *html)
 	}
 	return nil
+}
+
+// callNumber is a call's number for lists, "-" for dialogs that are not
+// calls (registrations, pings: shown with -all, selected by Call-ID).
+func callNumber(c *ladder.Call) string {
+	if c.N == 0 {
+		return "-"
+	}
+	return fmt.Sprint(c.N)
 }
