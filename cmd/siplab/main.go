@@ -5,6 +5,7 @@
 //	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
+//	siplab scenario list | basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
 //	siplab attack <node> options|register [scanner flags]
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
 package main
@@ -44,6 +45,11 @@ Live toggles (no restart):
   set <node> <setting> <value>   e.g. set alice rport off, set proxy rport ignore,
                                  set router-a preset symmetric, set router-a pinhole 20s
   get <node>                     show the node's settings
+
+Call flows (training page module 05), played live, then their ladder:
+  scenario list                  the flows and the messages each ladder shows
+  scenario <name> [-json] [-html out.html]
+                                 basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
 
 Reading the captures (captures/, or -dir <folder>):
   ladder [-html out.html] [-list] [call]   one call across every capture point (default: the last call)
@@ -114,6 +120,8 @@ func run(ctx context.Context, args []string) error {
 		return down(ctx, r, rest)
 	case "reset":
 		return resetCmd(ctx, r, rest)
+	case "scenario":
+		return scenarioCmd(ctx, r, rest)
 	case "status":
 		return status(ctx, r, rest)
 	case "call", "answer", "reject", "cancel", "hangup", "dtmf", "options":
