@@ -55,6 +55,8 @@ Reading the captures (captures/, or -dir <folder>):
   ladder [-html out.html] [-list] [call]   one call across every capture point (default: the last call)
   doctor [call]                            diagnose the classic failures, naming the evidence
   explain [call] [n]                       every line of message n explained, and what is wrong with it here
+  message [call] [n]                       message n (its ladder number; default: the answered INVITE) at
+                                           every capture point: as sent, as received, what each hop changed
 
 Security (an attacker on the internet, 203.0.113.66):
   attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
@@ -108,6 +110,8 @@ func run(ctx context.Context, args []string) error {
 		return doctorCmd(rest)
 	case "explain":
 		return explainCmd(rest)
+	case "message":
+		return messageCmd(rest)
 	}
 	r, err := runner()
 	if err != nil {
