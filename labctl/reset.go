@@ -51,10 +51,11 @@ var resetVerb = map[string][]string{
 // Reset brings the running lab back to the state of a fresh `up` without
 // restarting a container:
 //
-//  1. the attacker container goes; routers, proxy, PBX, SBC, carrier and
-//     STUN server reset themselves (settings to their startup values,
-//     calls hung up, voicemail, subscriptions, blocks and cached
-//     registrations dropped, NAT mappings flushed);
+//  1. the attacker container goes; proxy, PBX, SBC, carrier and STUN
+//     server reset themselves (settings to their startup values, calls
+//     hung up, voicemail, subscriptions, blocks and cached registrations
+//     dropped), then the routers (startup preset, pinhole and ALG, NAT
+//     mappings flushed);
 //  2. every phone resets (stray CLI processes in its container stopped,
 //     calls and subscriptions ended, settings to startup values, every
 //     binding of its AOR removed with Contact: *, one fresh REGISTER);
@@ -76,6 +77,8 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 	if len(nodes) == 0 {
 		return rep, fmt.Errorf("labctl: the lab is not up (run `siplab up`)")
 	}
+	// Routers go after the daemons: a PBX's final NOTIFY or an SBC's BYE
+	// still reaches a phone through its mapping before the flush.
 	var phones, others, routers []Node
 	for _, n := range nodes {
 		if !n.Running {
@@ -84,11 +87,10 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 		switch {
 		case n.Role == "phone":
 			phones = append(phones, n)
+		case n.Role == "router":
+			routers = append(routers, n)
 		case resetVerb[n.Role] != nil:
 			others = append(others, n)
-			if n.Role == "router" {
-				routers = append(routers, n)
-			}
 		}
 	}
 	var mu sync.Mutex
@@ -125,6 +127,7 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 		errs = append(errs, fmt.Errorf("attacker: %w", err))
 	}
 	run("reset", others, func(n Node) []string { return resetVerb[n.Role] })
+	run("reset", routers, func(n Node) []string { return resetVerb[n.Role] })
 	run("reset", phones, func(n Node) []string { return resetVerb[n.Role] })
 	run("flush", routers, func(Node) []string { return []string{"flush"} })
 	if len(errs) > 0 {
