@@ -39,7 +39,8 @@ type AuthSettings struct {
 // (registrar, proxy): a Guard with the AuthOnly policy, the log lines a
 // fail2ban filter reads (docs/fail2ban.md), and live settings by name.
 type AuthGuard struct {
-	g     *Guard
+	g       *Guard
+	initial Config // what NewAuthGuard was given: Reset puts it back
 	log   *slog.Logger
 	now   func() time.Time
 	setMu sync.Mutex
@@ -58,7 +59,36 @@ func NewAuthGuard(cfg Config, log *slog.Logger, now func() time.Time) (*AuthGuar
 	if log == nil {
 		log = slog.Default()
 	}
-	return &AuthGuard{g: g, log: log, now: now}, nil
+	return &AuthGuard{g: g, initial: g.Config(), log: log, now: now}, nil
+}
+
+// Reset puts the startup settings back and lifts every block (the lab's
+// `siplab reset`); it returns the settings that had changed and the
+// sources it unblocked.
+func (a *AuthGuard) Reset() (restored []string, unblocked []netip.Addr) {
+	a.setMu.Lock()
+	before := a.Settings()
+	if err := a.g.SetConfig(a.initial); err != nil {
+		// The startup config passed New's validation: this cannot fail.
+		a.log.Error("guard reset", "err", err)
+	}
+	after := a.Settings()
+	a.setMu.Unlock()
+	if before.FailLimit != after.FailLimit {
+		restored = append(restored, SettingAuthFailLimit)
+	}
+	if before.FailWindow != after.FailWindow {
+		restored = append(restored, SettingAuthFailWindow)
+	}
+	if before.BlockFor != after.BlockFor {
+		restored = append(restored, SettingAuthBlockFor)
+	}
+	for _, b := range a.Blocked() {
+		if a.Unblock(b.Source) {
+			unblocked = append(unblocked, b.Source)
+		}
+	}
+	return restored, unblocked
 }
 
 // Check refuses a request from a blocked source; see Guard.Check. A

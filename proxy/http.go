@@ -17,9 +17,10 @@ import (
 //
 //	GET /v1/status               Status
 //	GET /v1/settings             Settings
-//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true);
+//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true); "default" = the startup value;
 //	                             the guard's settings (GuardSettingNames) answer GuardSettings
 //	POST /v1/unblock/{ip}        lifts a block: {"source": ip, "unblocked": bool}
+//	POST /v1/reset               every toggle back to its startup value → ResetResult
 //
 // Errors are {"error": "..."} with 400 for a bad value and 404 for an
 // unknown setting, the ctl package's wire format.
@@ -30,6 +31,9 @@ func (p *Proxy) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, p.Settings())
+	})
+	mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, p.Reset())
 	})
 	mux.HandleFunc("PUT /v1/settings/{name}", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1024))
@@ -74,4 +78,14 @@ func (p *Proxy) Handler() http.Handler {
 		ctl.WriteJSON(w, http.StatusOK, map[string]any{"source": ip.String(), "unblocked": p.Unblock(ip)})
 	})
 	return mux
+}
+
+// ResetResult answers POST /v1/reset.
+type ResetResult struct {
+	Settings Settings `json:"settings"`
+	// Restored names the toggles (guard settings included) that were not
+	// at their startup value.
+	Restored []string `json:"restored"`
+	// Unblocked lists the sources whose failed-auth block was lifted.
+	Unblocked []string `json:"unblocked,omitempty"`
 }

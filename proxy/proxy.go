@@ -190,6 +190,9 @@ type Proxy struct {
 
 	settings atomic.Pointer[Settings]
 	setMu    sync.Mutex // serialises Update
+	// initial is what the proxy started with: `set X default` and Reset
+	// put it back.
+	initial Settings
 
 	stats counters
 	nat   natLog // latest contact_fixup check per binding, for status
@@ -221,6 +224,7 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	}
 	p.txl = txlimit.New(cfg.MaxTransactions)
 	p.sl = newSLTags()
+	p.initial = s
 	for _, ep := range eps {
 		if ep == nil {
 			return nil, ErrNoEndpoint
@@ -304,17 +308,58 @@ func (p *Proxy) Update(f func(*Settings)) (Settings, error) {
 	return next, nil
 }
 
-// Set changes one toggle by name (see Settings.Set for the values).
+// Set changes one toggle by name (see Settings.Set for the values);
+// the value "default" is the proxy's startup value.
 func (p *Proxy) Set(name, value string) (Settings, error) {
 	p.setMu.Lock()
 	defer p.setMu.Unlock()
 	next := *p.settings.Load()
+	if strings.EqualFold(strings.TrimSpace(value), "default") {
+		v, err := p.initial.Get(name)
+		if err != nil {
+			return next, err
+		}
+		value = v
+	}
 	if err := next.Set(name, value); err != nil {
 		return next, err
 	}
 	p.settings.Store(&next)
 	p.log.Info("setting changed", "name", name, "value", value)
 	return next, nil
+}
+
+// Reset puts every toggle and the guard's settings back to their startup
+// values and lifts every failed-auth block (`siplab reset`).
+func (p *Proxy) Reset() ResetResult {
+	p.setMu.Lock()
+	cur := *p.settings.Load()
+	var changed []string
+	for _, name := range SettingNames() {
+		a, _ := cur.Get(name)
+		b, _ := p.initial.Get(name)
+		if a != b {
+			changed = append(changed, name)
+		}
+	}
+	next := p.initial
+	p.settings.Store(&next)
+	p.setMu.Unlock()
+	// The guard is part of a fresh proxy too: its settings and no blocks.
+	restored, unblocked := p.guard.Reset()
+	changed = append(changed, restored...)
+	if p.txl.Max() != p.cfg.MaxTransactions {
+		p.txl.SetMax(p.cfg.MaxTransactions)
+		changed = append(changed, SettingMaxTransactions)
+	}
+	res := ResetResult{Settings: next, Restored: changed}
+	for _, a := range unblocked {
+		res.Unblocked = append(res.Unblocked, a.String())
+	}
+	if len(changed) > 0 || len(unblocked) > 0 {
+		p.log.Info("settings reset", "restored", changed, "unblocked", res.Unblocked)
+	}
+	return res
 }
 
 // Stats returns the counters.

@@ -53,6 +53,34 @@ func (r *Registrar) Set(name, value string) (Settings, error) {
 	return r.Settings(), nil
 }
 
+// ResetResult is what Reset did.
+type ResetResult struct {
+	Settings Settings `json:"settings"`
+	// Restored names the settings that were not at their startup value.
+	Restored []string `json:"restored"`
+	// Unblocked lists the sources whose block was lifted.
+	Unblocked []string `json:"unblocked,omitempty"`
+}
+
+// Reset puts the live settings back to their startup values and lifts
+// every block (`siplab reset`). Bindings are the phones' business: each
+// phone's own reset removes and renews its bindings.
+func (r *Registrar) Reset() ResetResult {
+	restored, unblocked := r.guard.Reset()
+	if r.txl.Max() != r.cfg.MaxTransactions {
+		r.txl.SetMax(r.cfg.MaxTransactions)
+		restored = append(restored, SettingMaxTransactions)
+	}
+	res := ResetResult{Settings: r.Settings(), Restored: restored}
+	for _, a := range unblocked {
+		res.Unblocked = append(res.Unblocked, a.String())
+	}
+	if len(restored) > 0 || len(unblocked) > 0 {
+		r.log.Info("settings reset", "restored", restored, "unblocked", res.Unblocked)
+	}
+	return res
+}
+
 // Blocked lists the sources blocked now for failed authentication.
 func (r *Registrar) Blocked() []guard.Block { return r.guard.Blocked() }
 

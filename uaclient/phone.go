@@ -44,19 +44,24 @@ type Phone struct {
 	log   *slog.Logger
 	local netip.AddrPort // bound SIP address
 
-	mu        sync.Mutex
-	settings  liveSettings
-	reg       registration
-	calls     []*Call
-	nextID    int
-	messages  []MessageRecord
-	subs      []*subscription
-	nextSubID int
-	mwi       *MWIStatus
-	rtpUsed   map[int]bool
-	changed   chan struct{} // closed and replaced on every state change
-	closed    bool
-	ka        keepaliveStatus
+	mu       sync.Mutex
+	settings liveSettings
+	// initial is the settings the phone started with: what `set X
+	// default` and Reset restore.
+	initial liveSettings
+	// lastInvite is the last INVITE and 2xx sent and received, for status.
+	lastInvite LastInvite
+	reg        registration
+	calls      []*Call
+	nextID     int
+	messages   []MessageRecord
+	subs       []*subscription
+	nextSubID  int
+	mwi        *MWIStatus
+	rtpUsed    map[int]bool
+	changed    chan struct{} // closed and replaced on every state change
+	closed     bool
+	ka         keepaliveStatus
 
 	kaKick  chan struct{}
 	regKick chan struct{}
@@ -96,6 +101,7 @@ func New(cfg Config) (*Phone, error) {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
+	p.initial = p.settings
 	ep := cfg.Endpoint
 	if ep == nil {
 		var err error
@@ -238,7 +244,19 @@ func (p *Phone) Close() error {
 // Set changes a live setting; the next message sent uses it.
 func (p *Phone) Set(name, value string) error {
 	p.mu.Lock()
-	def, err := p.settings.set(name, value)
+	var def *setting
+	var err error
+	if strings.EqualFold(strings.TrimSpace(value), DefaultValue) {
+		// The startup value, whatever the setting's own syntax.
+		if def, err = lookupSetting(name); err == nil {
+			next := p.settings
+			if err = p.setDefaultLocked(def, &next); err == nil {
+				p.settings = next
+			}
+		}
+	} else {
+		def, err = p.settings.set(name, value)
+	}
 	if err == nil {
 		p.notifyLocked()
 	}
@@ -451,6 +469,9 @@ func (p *Phone) transact(ctx context.Context, req *sip.Request) (sip.ClientTrans
 	}
 	p.bindSource(req)
 	tx, err := c.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
+	if err == nil && req.Method == sip.INVITE {
+		p.noteInvite("invite_sent", req, req.Destination())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("uaclient: send %s: %w", req.Method, err)
 	}

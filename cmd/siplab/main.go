@@ -1,11 +1,12 @@
 // Command siplab is the trainer's and intern's handle on the lab: bring it
 // up and down, see every node, drive the phones and turn the NAT knobs live.
 //
-//	siplab up | down | status [-json]
-//	siplab ladder [call] | doctor [-call N] | explain <call>.<message>
+//	siplab up | down | reset | status [-json]
+//	siplab ladder [call] | doctor [-call N] | explain <call>.<message> | message [<call>.<message>]
 //	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
+//	siplab scenario list | basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
 //	siplab attack <node> options|register [scanner flags]
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
 package main
@@ -27,6 +28,9 @@ const usage = `usage: siplab <command> [flags] [args]
 The lab (Docker):
   up                      build, start, wait until every phone is registered
   down                    stop and remove the lab's containers and networks
+  reset [-json]           back to a fresh up in seconds, no restarts: settings, calls, bindings,
+                          NAT mappings, voicemail, subscriptions, SBC blocks, stray processes;
+                          ladder/doctor start again from here (captures/boundary)
   status [-json]          every node: role, addresses, registrations, calls, NAT mappings
 
 Phones:
@@ -43,12 +47,19 @@ Live toggles (no restart):
                                  set router-a preset symmetric, set router-a pinhole 20s
   get <node>                     show the node's settings
 
+Call flows (training page module 05), played live, then their ladder:
+  scenario list                  the flows and the messages each ladder shows
+  scenario <name> [-json] [-html out.html]
+                                 basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
+
 Reading the captures (captures/, or -dir <folder>):
   ladder [-list] [call]                    one call across every capture point (default: the last call)
   ladder -html [-o f.html] [call]          the same as a page for the projector (ladder.html here)
   ladder -list [-all]                      the numbered calls (-all: also registrations and pings)
   doctor [-call N] [-since 5m] [-notes]    diagnose the classic failures, naming the evidence (exit 1 on an error)
   explain <call>.<message>                 every line of one message explained, e.g. explain 3.2
+  message [<call>.<message>]               one message (default: the last call's answered INVITE) at every
+                                           capture point: as sent, as received, what each hop changed
 
 Security (an attacker on the internet, 203.0.113.66):
   attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
@@ -102,6 +113,8 @@ func run(ctx context.Context, args []string) error {
 		return doctorCmd(rest)
 	case "explain":
 		return explainCmd(rest)
+	case "message":
+		return messageCmd(rest)
 	}
 	r, err := runner()
 	if err != nil {
@@ -112,6 +125,10 @@ func run(ctx context.Context, args []string) error {
 		return up(ctx, r, rest)
 	case "down":
 		return down(ctx, r, rest)
+	case "reset":
+		return resetCmd(ctx, r, rest)
+	case "scenario":
+		return scenarioCmd(ctx, r, rest)
 	case "status":
 		return status(ctx, r, rest)
 	case "call", "answer", "reject", "cancel", "hangup", "dtmf", "options":

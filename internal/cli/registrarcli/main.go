@@ -12,6 +12,7 @@
 //	registrar status [-json]
 //	registrar set auth_fail_limit|auth_fail_window|auth_block_for|max_transactions <value>
 //	registrar unblock <ip>
+//	registrar reset                  (settings to startup values, every block lifted)
 //
 // See registrar/README.md.
 package registrarcli
@@ -57,6 +58,8 @@ func Main() {
 				return cmdSet(ctx, os.Args[2:], os.Stdout)
 			case "unblock":
 				return cmdUnblock(ctx, os.Args[2:], os.Stdout)
+			case "reset":
+				return cmdReset(ctx, os.Args[2:], os.Stdout)
 			}
 		}
 		return run(ctx, os.Args[1:], os.Stderr, nil)
@@ -326,6 +329,9 @@ func mux(reg *registrar.Registrar) http.Handler {
 			ctl.WriteJSON(w, http.StatusOK, s)
 		}
 	})
+	m.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, reg.Reset())
+	})
 	m.HandleFunc("POST /v1/unblock", func(w http.ResponseWriter, r *http.Request) {
 		var in unblockRequest
 		if err := ctl.Decode(r, &in); err != nil {
@@ -414,6 +420,23 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "%s was not blocked\n", res.Source)
 	}
+	return nil
+}
+
+// cmdReset puts the startup settings back and lifts every block.
+func cmdReset(ctx context.Context, args []string, out io.Writer) error {
+	sock, pos, err := clientArgs("reset", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%w: registrar reset [-ctl path]", errUsage)
+	}
+	var res registrar.ResetResult
+	if err := (ctl.Client{Socket: sock}).Post(ctx, "/v1/reset", struct{}{}, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "restored [%s], unblocked [%s]\n", strings.Join(res.Restored, " "), strings.Join(res.Unblocked, " "))
 	return nil
 }
 
