@@ -15,10 +15,13 @@ func checkVia(ctx context.Context, p *Probe) Result {
 	r := newResult()
 	start := time.Now()
 	_, err := p.Lab.Exec(ctx, "alice", "register", "-timeout", "6s")
-	if !r.require(err == nil, "alice's REGISTER answered in %s%s", time.Since(start).Round(100*time.Millisecond), errSuffix(errText(err))) {
-		r.add("     (no response came back: it went to the address the Via names, not to where the request came from)")
+	took := time.Since(start).Round(100 * time.Millisecond)
+	if err != nil {
+		r.require(false, "alice's REGISTER got no final answer (gave up after %s: %s)", took, errText(err))
+		r.add("     (the response went to the address the Via names, not to where the request came from)")
 		return r
 	}
+	r.require(true, "alice's REGISTER answered in %s", took)
 	p.TwoWayAudio(ctx, &r, "alice", "bob", CallOpts{})
 	return r
 }
@@ -168,7 +171,7 @@ func init() {
 			RunExpect("exec alice register", "registered"),
 		},
 		Reset:   []Step{Run("set proxy rport honour"), Run("set alice rport on"), Run("exec alice register")},
-		Symptom: "alice's REGISTER answered in",
+		Symptom: "alice's REGISTER got no final answer",
 		Pass:    "bob heard alice's",
 		Check:   checkVia,
 	})
@@ -197,7 +200,9 @@ func init() {
 			"Call bob and find who hears nothing; fix it so both hear each other.",
 		Setup: []Step{RunExpect("set alice sdp_addr local", "alice's next SDP says c=IN IP4 192.168.1.50")},
 		Observe: []string{
-			"`siplab call alice bob`, `siplab exec alice status`: 0 packets received — **alice** hears nothing: bob sends to 192.168.1.50, which the internet cannot reach. bob hears alice.",
+			"`siplab call alice bob`, `siplab exec alice status`: 0 packets received — **alice** hears nothing: bob sends to 192.168.1.50, which the internet cannot reach.",
+			"`siplab exec bob status`: bob hears nothing either — router-b (port-restricted) lets in only what comes from where bob sent, and bob sent to 192.168.1.50. " +
+				"With a full-cone router-b, bob would hear alice: one-way audio.",
 			"`siplab doctor`: private address in the SDP.",
 		},
 		Hints: []string{

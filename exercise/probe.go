@@ -272,9 +272,11 @@ func (p *Probe) endCall(ctx context.Context, phone, id string) {
 		}
 		switch c.State {
 		case uaclient.StateConfirmed:
-			_, _ = p.Lab.Exec(ctx, phone, "hangup", id)
+			_, _ = p.Lab.Exec(ctx, phone, "hangup", id, "-timeout", "3s")
 		case uaclient.StateCalling, uaclient.StateRinging, uaclient.StateEarly:
-			_, _ = p.Lab.Exec(ctx, phone, "cancel", id)
+			// A CANCEL waits for a provisional response (RFC 3261 §9.1):
+			// with none, the INVITE times out by itself (Timer B).
+			_, _ = p.Lab.Exec(ctx, phone, "cancel", id, "-timeout", "3s")
 		}
 	}
 	// Let the BYE/CANCEL transactions finish before the next step.
