@@ -81,6 +81,8 @@ func (r *recorder) Exec(_ context.Context, node string, args ...string) ([]byte,
 	return []byte("ok"), nil
 }
 
+func (r *recorder) CaptureDir() string { return "" }
+
 func (r *recorder) Attack(_ context.Context, node string, args ...string) ([]byte, error) {
 	r.calls = append(r.calls, "attack "+node+": "+strings.Join(args, " "))
 	return nil, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"github.com/siplab/siplab/labctl"
@@ -17,6 +18,8 @@ type Lab interface {
 	Exec(ctx context.Context, node string, args ...string) ([]byte, error)
 	// Attack runs the scanner from the attacker's address against node.
 	Attack(ctx context.Context, node string, args ...string) ([]byte, error)
+	// CaptureDir is the folder the lab's capture points write to.
+	CaptureDir() string
 }
 
 // DockerLab is the Docker lab driven through labctl. The node list is read
@@ -59,6 +62,10 @@ func (d *DockerLab) Exec(ctx context.Context, node string, args ...string) ([]by
 	}
 	return d.R.Exec(ctx, n, append([]string{n.Binary}, args...)...)
 }
+
+// CaptureDir implements Lab: captures/ in the repository root (the
+// Compose file's bind mount).
+func (d *DockerLab) CaptureDir() string { return filepath.Join(d.R.Dir, "captures") }
 
 // Attack implements Lab.
 func (d *DockerLab) Attack(ctx context.Context, node string, args ...string) ([]byte, error) {
