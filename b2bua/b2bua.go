@@ -47,6 +47,8 @@ type B2BUA struct {
 	log      *slog.Logger
 	mediaIP  netip.Addr
 	settings settingsBox
+	// initial is the startup settings: `set X default` and Reset.
+	initial Settings
 
 	mu     sync.Mutex
 	calls  []*Call
@@ -102,6 +104,7 @@ func New(cfg Config, ep *sipnet.Endpoint) (*B2BUA, error) {
 		b.mediaIP = ep.Addr().Addr()
 	}
 	b.settings.s = *cfg.Settings
+	b.initial = *cfg.Settings
 	srv := ep.Server
 	srv.OnInvite(b.onInvite)
 	srv.OnAck(b.onAck)
@@ -173,6 +176,13 @@ func (b *B2BUA) Settings() Settings { return b.settings.get() }
 
 // Set changes one live setting.
 func (b *B2BUA) Set(name, value string) error {
+	if strings.EqualFold(strings.TrimSpace(value), "default") {
+		v, err := b.initial.Get(name)
+		if err != nil {
+			return err
+		}
+		value = v
+	}
 	b.settings.mu.Lock()
 	s := b.settings.s
 	err := s.Set(name, value)

@@ -188,7 +188,8 @@ type SetRequest struct {
 //
 //	GET  /status    Status
 //	GET  /settings  Settings
-//	POST /set       {"name":..., "value":...} → Settings
+//	POST /set       {"name":..., "value":...} → Settings ("default" = the startup value)
+//	POST /reset     → ResetResult (calls, subscriptions, voicemail, settings)
 func (b *B2BUA) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +197,9 @@ func (b *B2BUA) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, b.Settings())
+	})
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, b.Reset(r.Context()))
 	})
 	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
 		var in SetRequest

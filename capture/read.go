@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -24,6 +26,9 @@ type Trace struct {
 	// Truncated is set when a file ended in the middle of a block: normal
 	// for the file a daemon is still writing.
 	Truncated bool
+	// Boundary is set when ReadFiles found a BoundaryFile next to the
+	// files: packets before it were left out.
+	Boundary time.Time
 }
 
 // ReadFile reads one pcapng file. Packets on non-Ethernet interfaces are
@@ -44,9 +49,27 @@ func ReadFile(path string) (*Trace, error) {
 
 // ReadFiles reads several files (several capture points, or one node's
 // rotated files from Files) and merges them by time: the ladder's view of
-// one call across routers and phones.
+// one call across routers and phones. A BoundaryFile in a folder holding
+// any of the files (the lab's last reset) leaves out what was captured
+// before it.
 func ReadFiles(paths ...string) (*Trace, error) {
 	tr := &Trace{}
+	var since time.Time
+	seen := map[string]bool{}
+	for _, p := range paths {
+		dir := filepath.Dir(p)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		t, ok, err := ReadBoundary(dir)
+		if err != nil {
+			return nil, err
+		}
+		if ok && t.After(since) {
+			since = t
+		}
+	}
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
@@ -59,6 +82,9 @@ func ReadFiles(paths ...string) (*Trace, error) {
 		}
 	}
 	sortTrace(tr)
+	if !since.IsZero() {
+		tr.cut(since)
+	}
 	return tr, nil
 }
 

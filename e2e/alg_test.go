@@ -326,9 +326,12 @@ func TestALGBrokenFaults(t *testing.T) {
 		algExpect(t, "Via", wan.Header("Via", "v"), aliceLAN)
 		algExpect(t, "Contact", wan.Header("Contact", "m"), "@"+wanA)
 		algPhone(t, ctx, "alice", "hangup", "-timeout", "10s")
-		// The symptom: a server that answers to the Via (rport ignored)
-		// reaches a phone behind a correct ALG, not behind this one.
+		// The symptom: a server that answers to the Via as written (rport
+		// ignored, and alice not asking for it) reaches a phone behind a
+		// correct ALG, not behind this one.
 		setProxy(t, ctx, "rport", "ignore")
+		setPhone(t, ctx, "alice", "rport", "off")
+		t.Cleanup(func() { setPhone(t, context.Background(), "alice", "rport", "on") })
 		if out, err := phoneCmd(t, ctx, "alice", "options", "-timeout", "5s"); err == nil {
 			t.Errorf("OPTIONS answered through a private Via with rport ignored:\n%s", out)
 		}

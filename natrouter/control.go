@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -27,10 +28,14 @@ type SettingsRequest struct {
 	ALG     string `json:"alg,omitempty"`
 }
 
-// SetResult answers a settings change or a flush.
+// SetResult answers a settings change, a reset or a flush.
 type SetResult struct {
-	Flushed int    `json:"flushed"`
-	Status  Status `json:"status"`
+	Flushed int `json:"flushed"`
+	// Dropped are the mappings that existed before the flush: each
+	// inside host gets a new public port with its next packet, and
+	// anything registered at the old one is unreachable until then.
+	Dropped []Mapping `json:"dropped,omitempty"`
+	Status  Status    `json:"status"`
 }
 
 type errorBody struct {
@@ -87,6 +92,7 @@ func ServeControl(ctx context.Context, ln net.Listener, r *Router, log *slog.Log
 //	GET  /v1/status    -> Status
 //	POST /v1/settings  SettingsRequest -> SetResult (reprograms and flushes)
 //	POST /v1/flush     -> SetResult
+//	POST /v1/reset     -> SetResult (startup preset, pinhole and ALG; flushes)
 func ControlHandler(r *Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, req *http.Request) {
@@ -105,11 +111,12 @@ func ControlHandler(r *Router) http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("bad settings body: %w", err))
 			return
 		}
-		s, err := sr.settings()
+		s, err := sr.withDefaults(r.Initial()).settings()
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
+		before := mappings(req.Context(), r)
 		n, err := r.Set(req.Context(), s)
 		if err != nil {
 			code := http.StatusInternalServerError
@@ -119,17 +126,41 @@ func ControlHandler(r *Router) http.Handler {
 			writeError(w, code, err)
 			return
 		}
-		writeResult(w, r, req.Context(), n)
+		writeResult(w, r, req.Context(), n, before)
 	})
 	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, req *http.Request) {
+		before := mappings(req.Context(), r)
 		n, err := r.Flush(req.Context())
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err)
 			return
 		}
-		writeResult(w, r, req.Context(), n)
+		writeResult(w, r, req.Context(), n, before)
+	})
+	mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, req *http.Request) {
+		before := mappings(req.Context(), r)
+		n, err := r.Reset(req.Context())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeResult(w, r, req.Context(), n, before)
 	})
 	return mux
+}
+
+// withDefaults replaces each "default" value with the startup one.
+func (sr SettingsRequest) withDefaults(init Settings) SettingsRequest {
+	if strings.EqualFold(sr.Preset, "default") {
+		sr.Preset = init.Preset
+	}
+	if strings.EqualFold(sr.Pinhole, "default") {
+		sr.Pinhole = init.Pinhole.String()
+	}
+	if strings.EqualFold(sr.ALG, "default") {
+		sr.ALG = init.ALG
+	}
+	return sr
 }
 
 func (sr SettingsRequest) settings() (Settings, error) {
@@ -150,13 +181,28 @@ func (sr SettingsRequest) settings() (Settings, error) {
 	return s, nil
 }
 
-func writeResult(w http.ResponseWriter, r *Router, ctx context.Context, n int) {
+// mappings are the translated mappings now, to say which a flush drops.
+func mappings(ctx context.Context, r *Router) []Mapping {
+	st, err := r.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []Mapping
+	for _, m := range st.Mappings {
+		if m.Translated {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func writeResult(w http.ResponseWriter, r *Router, ctx context.Context, n int, dropped []Mapping) {
 	st, err := r.Status(ctx)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SetResult{Flushed: n, Status: st})
+	writeJSON(w, http.StatusOK, SetResult{Flushed: n, Dropped: dropped, Status: st})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -201,6 +247,13 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 func (c *Client) Set(ctx context.Context, sr SettingsRequest) (SetResult, error) {
 	var res SetResult
 	err := c.do(ctx, http.MethodPost, "/v1/settings", sr, &res)
+	return res, err
+}
+
+// Reset puts the startup settings back and forgets all mappings.
+func (c *Client) Reset(ctx context.Context) (SetResult, error) {
+	var res SetResult
+	err := c.do(ctx, http.MethodPost, "/v1/reset", nil, &res)
 	return res, err
 }
 

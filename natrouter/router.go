@@ -36,6 +36,9 @@ type Router struct {
 	lan   Interface
 	wan   Interface
 
+	// initial is the startup preset/pinhole/ALG, for Reset.
+	initial Settings
+
 	mu      sync.Mutex
 	current *ruleset // what is installed, for flushing its sets
 	preset  Preset
@@ -65,6 +68,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 		pinhole: cfg.Pinhole,
 		alg:     alg,
 	}
+	r.initial = Settings{Preset: preset.Name, Pinhole: cfg.Pinhole, ALG: alg.Spec()}
 	var err error
 	if cfg.NetNS != "" {
 		if r.ns, err = netns.GetFromPath(cfg.NetNS); err != nil {
@@ -254,6 +258,15 @@ func (r *Router) Set(ctx context.Context, s Settings) (int, error) {
 	}
 	r.log.Info("NAT reprogrammed", "preset", preset.Name, "pinhole", pinhole, "alg", alg.Spec(), "flushed", n)
 	return n, nil
+}
+
+// Initial is what the router started with: Reset puts it back.
+func (r *Router) Initial() Settings { return r.initial }
+
+// Reset reprograms the router with its startup preset, pinhole and ALG
+// and flushes every mapping (as Set does).
+func (r *Router) Reset(ctx context.Context) (int, error) {
+	return r.Set(ctx, r.initial)
 }
 
 // Flush deletes the conntrack entries of the router's flows: every mapping

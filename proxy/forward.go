@@ -105,7 +105,8 @@ func (u *upstream) forward(res *sip.Response) {
 
 // responseDest is where a response to req goes under the current rport
 // setting. honour is RFC 3261 §18.2.2 + RFC 3581; ignore reproduces the
-// lost-responses bug by trusting the Via as written.
+// lost-responses bug by trusting the Via as written unless the phone asked
+// for rport.
 func (p *Proxy) responseDest(req *sip.Request, mode string) string {
 	src, err := sipnet.Source(req)
 	via := req.Via()
@@ -118,6 +119,11 @@ func (p *Proxy) responseDest(req *sip.Request, mode string) string {
 	}
 	switch mode {
 	case RPortIgnore:
+		if via.Params.Has("rport") {
+			// Asked for (RFC 3581): even this server answers to the
+			// source, so a phone fixes the lie by turning rport on.
+			return src.String()
+		}
 		if ip, err := netip.ParseAddr(strings.Trim(via.Host, "[]")); err == nil {
 			return netip.AddrPortFrom(ip.Unmap(), uint16(viaPort)).String()
 		}

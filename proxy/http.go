@@ -15,7 +15,8 @@ import (
 //
 //	GET /v1/status               Status
 //	GET /v1/settings             Settings
-//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true)
+//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true); "default" = the startup value
+//	POST /v1/reset               every toggle back to its startup value → ResetResult
 //
 // Errors are {"error": "..."} with 400 for a bad value and 404 for an
 // unknown setting, the ctl package's wire format.
@@ -26,6 +27,10 @@ func (p *Proxy) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, p.Settings())
+	})
+	mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
+		s, changed := p.Reset()
+		ctl.WriteJSON(w, http.StatusOK, ResetResult{Settings: s, Restored: changed})
 	})
 	mux.HandleFunc("PUT /v1/settings/{name}", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1024))
@@ -57,4 +62,11 @@ func (p *Proxy) Handler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// ResetResult answers POST /v1/reset.
+type ResetResult struct {
+	Settings Settings `json:"settings"`
+	// Restored names the toggles that were not at their startup value.
+	Restored []string `json:"restored"`
 }

@@ -18,7 +18,8 @@ func TestRPortToggle(t *testing.T) {
 		wantAtSrc bool
 	}{
 		{RPortHonour, true, true},   // RFC 3581: the fix
-		{RPortIgnore, true, false},  // the lost-responses bug
+		{RPortIgnore, false, false}, // the lost-responses bug
+		{RPortIgnore, true, true},   // the phone's fix: rport asked for is honoured
 		{RPortHonour, false, false}, // RFC 3261 §18.2.2: source IP, Via port
 		{RPortForce, false, true},   // force_rport for phones that never ask
 	}

@@ -151,6 +151,9 @@ type Proxy struct {
 
 	settings atomic.Pointer[Settings]
 	setMu    sync.Mutex // serialises Update
+	// initial is what the proxy started with: `set X default` and Reset
+	// put it back.
+	initial Settings
 
 	stats counters
 
@@ -173,6 +176,7 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, registrar: reg, log: cfg.Logger.With("component", "proxy"), started: time.Now()}
 	s := *cfg.Settings
 	p.settings.Store(&s)
+	p.initial = s
 	for _, ep := range eps {
 		if ep == nil {
 			return nil, ErrNoEndpoint
@@ -256,17 +260,47 @@ func (p *Proxy) Update(f func(*Settings)) (Settings, error) {
 	return next, nil
 }
 
-// Set changes one toggle by name (see Settings.Set for the values).
+// Set changes one toggle by name (see Settings.Set for the values);
+// the value "default" is the proxy's startup value.
 func (p *Proxy) Set(name, value string) (Settings, error) {
 	p.setMu.Lock()
 	defer p.setMu.Unlock()
 	next := *p.settings.Load()
+	if strings.EqualFold(strings.TrimSpace(value), "default") {
+		v, err := p.initial.Get(name)
+		if err != nil {
+			return next, err
+		}
+		value = v
+	}
 	if err := next.Set(name, value); err != nil {
 		return next, err
 	}
 	p.settings.Store(&next)
 	p.log.Info("setting changed", "name", name, "value", value)
 	return next, nil
+}
+
+// Reset puts every toggle back to its startup value and returns the
+// names of those that were changed.
+func (p *Proxy) Reset() (Settings, []string) {
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+	cur := *p.settings.Load()
+	var changed []string
+	for _, name := range SettingNames() {
+		a, _ := cur.Get(name)
+		b, _ := p.initial.Get(name)
+		if a != b {
+			changed = append(changed, name)
+		}
+	}
+	next := p.initial
+	p.settings.Store(&next)
+	if len(changed) > 0 {
+		p.log.Info("settings reset", "restored", changed)
+	}
+	return next, changed
 }
 
 // Stats returns the counters.

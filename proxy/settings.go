@@ -11,7 +11,10 @@ const (
 	// packet's source IP, and to its source port when the Via carries rport.
 	RPortHonour = "honour"
 	// RPortIgnore answers to the Via sent-by host:port as written, ignoring
-	// where the packet came from: behind a NAT the responses are lost.
+	// where the packet came from (no received= IP either): behind a NAT the
+	// responses are lost. A Via with ;rport still gets its answer at the
+	// source (RFC 3581 asked for), so `set alice rport on` is the phone's
+	// fix, as the training page says.
 	RPortIgnore = "ignore"
 	// RPortForce answers to the packet's source IP:port even without rport
 	// in the Via (Kamailio's force_rport), for phones that never ask.

@@ -32,6 +32,7 @@ type UnblockResult struct {
 //	GET  /settings  map of setting -> value
 //	POST /set       {"name":..., "value":...} -> settings
 //	POST /unblock   {"source":"ip"} -> UnblockResult
+//	POST /reset     -> ResetResult (calls, registrations, blocks, settings)
 func (s *SBC) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +53,9 @@ func (s *SBC) Handler() http.Handler {
 			return
 		}
 		ctl.WriteJSON(w, http.StatusOK, st.All())
+	})
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, s.Reset(r.Context()))
 	})
 	mux.HandleFunc("POST /unblock", func(w http.ResponseWriter, r *http.Request) {
 		var in UnblockRequest

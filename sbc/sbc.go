@@ -73,6 +73,8 @@ type SBC struct {
 	log      *slog.Logger
 	mediaIP  [2]netip.Addr
 	settings settingsBox
+	// initial is the startup settings: `set X default` and Reset.
+	initial Settings
 
 	mu       sync.Mutex
 	regs     map[string]*registration // by token
@@ -153,6 +155,7 @@ func New(cfg Config, accessEP, coreEP *sipnet.Endpoint) (*SBC, error) {
 		}
 	}
 	s.settings.s = *cfg.Settings
+	s.initial = *cfg.Settings
 	for _, r := range []realm{access, core} {
 		srv := s.ep[r].Server
 		h := func(req *sip.Request, tx sip.ServerTransaction) { s.handle(r, req, tx) }
@@ -236,6 +239,13 @@ func (s *SBC) Settings() Settings { return s.settings.get() }
 
 // Set changes one live setting.
 func (s *SBC) Set(name, value string) (Settings, error) {
+	if strings.EqualFold(strings.TrimSpace(value), "default") {
+		v, err := s.initial.Get(name)
+		if err != nil {
+			return s.Settings(), err
+		}
+		value = v
+	}
 	s.settings.mu.Lock()
 	next := s.settings.s
 	err := next.Set(name, value)
@@ -248,6 +258,60 @@ func (s *SBC) Set(name, value string) (Settings, error) {
 	}
 	s.log.Info("setting changed", "name", normName(name), "value", value)
 	return next, nil
+}
+
+// ResetResult is what Reset undid.
+type ResetResult struct {
+	CallsEnded    int               `json:"calls_ended"`
+	Registrations int               `json:"registrations_dropped"`
+	Unblocked     []guard.Block     `json:"unblocked"`
+	Restored      []string          `json:"settings_restored"`
+	Settings      map[string]string `json:"settings"`
+}
+
+// Reset puts the SBC back to its startup state: calls hung up (BYE on
+// both legs) and forgotten, cached registrations dropped, every guard
+// block and failure count lifted, settings at their startup values.
+func (s *SBC) Reset(ctx context.Context) ResetResult {
+	var res ResetResult
+	s.mu.Lock()
+	calls := append([]*Call(nil), s.calls...)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	for _, c := range calls {
+		s.mu.Lock()
+		ended := c.state == StateEnded
+		s.mu.Unlock()
+		if ended {
+			continue
+		}
+		res.CallsEnded++
+		wg.Go(func() { c.hangup(hctx, "sbc", "lab reset") })
+	}
+	wg.Wait()
+	cancel()
+	s.mu.Lock()
+	s.calls = nil
+	s.legs = map[sipdialog.Key]*leg{}
+	res.Registrations = len(s.regs)
+	s.regs = map[string]*registration{}
+	s.regKeys = map[string]string{}
+	s.mu.Unlock()
+	res.Unblocked = s.guard.Forget(time.Now())
+	s.settings.mu.Lock()
+	for _, n := range SettingNames() {
+		a, _ := s.settings.s.Get(n)
+		b, _ := s.initial.Get(n)
+		if a != b {
+			res.Restored = append(res.Restored, n)
+		}
+	}
+	s.settings.s = s.initial
+	s.settings.mu.Unlock()
+	res.Settings = s.initial.All()
+	s.log.Info("reset", "calls", res.CallsEnded, "registrations", res.Registrations, "unblocked", len(res.Unblocked), "restored", res.Restored)
+	return res
 }
 
 // Unblock lifts a guard block on src.

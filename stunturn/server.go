@@ -157,3 +157,17 @@ func (s *Server) Status() Status {
 		st.Listen, st.BindingRequests, len(st.Bindings), st.Live(), relayed.Bytes)
 	return st
 }
+
+// ResetResult is what Reset forgot.
+type ResetResult struct {
+	Bindings         int `json:"bindings_forgotten"`
+	EndedAllocations int `json:"ended_allocations_forgotten"`
+}
+
+// Reset forgets what the server saw (Binding clients, ended allocations,
+// counters), for a lab reset; live allocations end with their calls.
+func (s *Server) Reset() ResetResult {
+	b, e := s.st.forget()
+	s.log.Info("reset", "bindings", b, "ended_allocations", e)
+	return ResetResult{Bindings: b, EndedAllocations: e}
+}

@@ -242,3 +242,19 @@ func quoteUser(u string) string {
 	}
 	return u
 }
+
+// forget drops the record of Binding requests and ended allocations and
+// zeroes the counters: what a server just started shows. Live
+// allocations stay (pion owns them; they end with their calls).
+func (s *state) forget() (bindings, ended int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bindings, ended = len(s.bindings), len(s.ended)
+	s.bindings = map[netip.AddrPort]*bindingRecord{}
+	s.ended = nil
+	s.lastAuthFailure = ""
+	s.bindingRequests.Store(0)
+	s.authFailures.Store(0)
+	s.quotaRefusals.Store(0)
+	return bindings, ended
+}

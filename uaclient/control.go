@@ -93,6 +93,14 @@ func (p *Phone) Handler() http.Handler {
 		p.mu.Unlock()
 		ctl.WriteJSON(w, http.StatusOK, st)
 	})
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
+		res, err := p.Reset(r.Context())
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, res)
+	})
 	mux.HandleFunc("POST /call", func(w http.ResponseWriter, r *http.Request) {
 		var in CallRequest
 		if !decode(w, r, &in) {
@@ -147,14 +155,14 @@ func (p *Phone) Handler() http.Handler {
 	callVerb("/answer", func(ctx context.Context, in CallRequest) (string, error) {
 		ref, err := resolve(in.Call, ringingIn)
 		if err != nil {
-			return "", err
+			return "", p.nothingRinging(err, in.Call, "answer")
 		}
 		return ref, p.Answer(ref)
 	}, StateConfirmed, StateTerminated)
 	callVerb("/reject", func(ctx context.Context, in CallRequest) (string, error) {
 		ref, err := resolve(in.Call, ringingIn)
 		if err != nil {
-			return "", err
+			return "", p.nothingRinging(err, in.Call, "reject")
 		}
 		return ref, p.Reject(ref, in.Code)
 	}, StateTerminated)
@@ -285,6 +293,32 @@ func (p *Phone) Handler() http.Handler {
 	return mux
 }
 
+// nothingRinging explains an answer or reject with no ringing call: what
+// the phone has, and how to make it ring long enough to act on.
+func (p *Phone) nothingRinging(err error, ref, verb string) error {
+	if ref != "" || !errors.Is(err, ErrNoSuchCall) {
+		return err
+	}
+	p.mu.Lock()
+	var have []string
+	for _, c := range p.calls {
+		if c.state != StateTerminated {
+			have = append(have, fmt.Sprintf("call %s %s %s", c.id, c.direction, c.state))
+		}
+	}
+	auto := p.settings.AutoAnswer
+	p.mu.Unlock()
+	now := "no call"
+	if len(have) > 0 {
+		now = strings.Join(have, ", ")
+	}
+	hint := fmt.Sprintf("call %s from another phone first (e.g. `siplab call alice %s`), then %s it while it rings", p.cfg.Name, p.cfg.User, verb)
+	if auto > 0 {
+		hint += fmt.Sprintf("; it answers by itself after %s (auto_answer), so `siplab set %s auto_answer 0` first", auto, p.cfg.Name)
+	}
+	return fmt.Errorf("%w: nothing to %s: no incoming call is ringing on %s (%s); %s", ErrNoSuchCall, verb, p.cfg.Name, now, hint)
+}
+
 func (p *Phone) waitFor(ctx context.Context, in WaitRequest) (WaitResult, error) {
 	timeout := 30 * time.Second
 	if in.Timeout != "" {
@@ -387,6 +421,12 @@ func (c *Control) Register(ctx context.Context) (RegStatus, error) {
 func (c *Control) Unregister(ctx context.Context) (RegStatus, error) {
 	var st RegStatus
 	return st, c.Post(ctx, "/unregister", nil, &st)
+}
+
+// Reset puts the phone back to its startup state (Phone.Reset).
+func (c *Control) Reset(ctx context.Context) (ResetResult, error) {
+	var res ResetResult
+	return res, c.Post(ctx, "/reset", nil, &res)
 }
 
 func (c *Control) Call(ctx context.Context, target string) (CallStatus, error) {

@@ -44,8 +44,11 @@ type Phone struct {
 	log   *slog.Logger
 	local netip.AddrPort // bound SIP address
 
-	mu        sync.Mutex
-	settings  liveSettings
+	mu       sync.Mutex
+	settings liveSettings
+	// initial is the settings the phone started with: what `set X
+	// default` and Reset restore.
+	initial   liveSettings
 	reg       registration
 	calls     []*Call
 	nextID    int
@@ -96,6 +99,7 @@ func New(cfg Config) (*Phone, error) {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
+	p.initial = p.settings
 	ep := cfg.Endpoint
 	if ep == nil {
 		var err error
@@ -238,7 +242,19 @@ func (p *Phone) Close() error {
 // Set changes a live setting; the next message sent uses it.
 func (p *Phone) Set(name, value string) error {
 	p.mu.Lock()
-	def, err := p.settings.set(name, value)
+	var def *setting
+	var err error
+	if strings.EqualFold(strings.TrimSpace(value), DefaultValue) {
+		// The startup value, whatever the setting's own syntax.
+		if def, err = lookupSetting(name); err == nil {
+			next := p.settings
+			if err = p.setDefaultLocked(def, &next); err == nil {
+				p.settings = next
+			}
+		}
+	} else {
+		def, err = p.settings.set(name, value)
+	}
 	if err == nil {
 		p.notifyLocked()
 	}

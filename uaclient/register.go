@@ -81,14 +81,22 @@ func (p *Phone) Register(ctx context.Context) error {
 	return err
 }
 
-// Unregister removes this phone's binding (Expires: 0) and stops refreshing.
+// Unregister removes every binding of this phone's AOR (Contact: *,
+// Expires: 0, RFC 3261 §10.2.2) and stops refreshing. Not just the Contact
+// we wrote last: a binding a broken ALG rewrote (Contact 203.0.113.2:5060)
+// or one left by an earlier contact_addr is ours too, and would fork calls
+// to a ghost.
 func (p *Phone) Unregister(ctx context.Context) error {
 	p.mu.Lock()
 	p.reg.wanted = false
 	p.mu.Unlock()
 	p.kickRegistration()
-	return p.register(ctx, 0)
+	return p.register(ctx, unregisterAll)
 }
+
+// unregisterAll is the expires value register takes for a wildcard
+// un-REGISTER.
+const unregisterAll = -1
 
 func (p *Phone) kickRegistration() {
 	select {
@@ -116,7 +124,17 @@ func (p *Phone) register(ctx context.Context, expires int) error {
 		expires = p.reg.minExpires
 	}
 	p.mu.Unlock()
-	res, sent, err := p.sendRegister(ctx, expires)
+	var (
+		res  *sip.Response
+		sent *sip.Request
+		err  error
+	)
+	if expires == unregisterAll {
+		expires = 0
+		res, sent, err = p.sendRegisterAll(ctx, "")
+	} else {
+		res, sent, err = p.sendRegister(ctx, expires)
+	}
 	if err == nil && res.StatusCode == sip.StatusIntervalToBrief {
 		// 423: the registrar wants a longer lifetime; remember it (refreshes
 		// would hit the same wall) and ask once more.
@@ -209,6 +227,31 @@ func (p *Phone) sendRegisterVia(ctx context.Context, expires int, server string)
 	p.mu.Unlock()
 	res, sent, err := p.doAuth(ctx, req)
 	return res, sent, err
+}
+
+// sendRegisterAll sends REGISTER Contact: * Expires: 0 through server
+// ("" = the current proxy): every binding of the AOR goes.
+func (p *Phone) sendRegisterAll(ctx context.Context, server string) (*sip.Response, *sip.Request, error) {
+	s := p.currentSettings()
+	host, port := splitDomain(p.cfg.Domain)
+	ruri := sip.Uri{Scheme: "sip", Host: host, Port: port}
+	p.mu.Lock()
+	p.reg.cseq++
+	cseq := p.reg.cseq
+	callID := p.reg.callID
+	p.mu.Unlock()
+	req := p.newRequest(sip.REGISTER, ruri, p.aor(), callID, cseq, s)
+	req.From().Address = p.aor()
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Wildcard: true}})
+	exp := sip.ExpiresHeader(0)
+	req.AppendHeader(&exp)
+	if err := p.toProxy(req); err != nil {
+		return nil, nil, err
+	}
+	if server != "" {
+		req.SetDestination(server)
+	}
+	return p.doAuth(ctx, req)
 }
 
 // parseBindings reads the Contact list of a 2xx (RFC 3261 §10.2.4): every

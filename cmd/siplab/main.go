@@ -1,7 +1,7 @@
 // Command siplab is the trainer's and intern's handle on the lab: bring it
 // up and down, see every node, drive the phones and turn the NAT knobs live.
 //
-//	siplab up | down | status [-json]
+//	siplab up | down | reset | status [-json]
 //	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
@@ -27,6 +27,9 @@ const usage = `usage: siplab <command> [flags] [args]
 The lab (Docker):
   up                      build, start, wait until every phone is registered
   down                    stop and remove the lab's containers and networks
+  reset [-json]           back to a fresh up in seconds, no restarts: settings, calls, bindings,
+                          NAT mappings, voicemail, subscriptions, SBC blocks, stray processes;
+                          ladder/doctor start again from here (captures/boundary)
   status [-json]          every node: role, addresses, registrations, calls, NAT mappings
 
 Phones:
@@ -118,6 +121,8 @@ func run(ctx context.Context, args []string) error {
 		return up(ctx, r, rest)
 	case "down":
 		return down(ctx, r, rest)
+	case "reset":
+		return resetCmd(ctx, r, rest)
 	case "status":
 		return status(ctx, r, rest)
 	case "call", "answer", "reject", "cancel", "hangup", "dtmf", "options":

@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/siplab/siplab/internal/cli/natroutercli"
+	"github.com/siplab/siplab/natrouter"
 
 	"github.com/siplab/siplab/labctl"
 )
@@ -45,7 +50,46 @@ func set(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err != nil {
 		return err
 	}
+	if n.Role == "router" {
+		return setRouter(ctx, r, n, args[1], args[2])
+	}
 	return passthrough(ctx, r, n, []string{"set", args[1], args[2]})
+}
+
+// setRouter changes a router setting and says which mappings the change
+// dropped, naming the lab hosts behind them: a phone whose mapping went is
+// unreachable at the address it registered until it sends again.
+func setRouter(ctx context.Context, r *labctl.Runner, n labctl.Node, key, value string) error {
+	out, err := r.Exec(ctx, n, n.Binary, "set", "-json", key, value)
+	if err != nil {
+		return err
+	}
+	var res natrouter.SetResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("%s: set: %w", n.Name, err)
+	}
+	names := map[string]string{}
+	if nodes, err := r.Nodes(ctx); err == nil {
+		for _, h := range nodes {
+			for _, ip := range h.Addresses {
+				names[ip] = h.Name
+			}
+		}
+	}
+	natroutercli.WriteSetResult(os.Stdout, res, names)
+	var phones []string
+	seen := map[string]bool{}
+	for _, m := range res.Dropped {
+		if who := names[m.Inside.Addr().String()]; who != "" && !seen[who] {
+			seen[who] = true
+			phones = append(phones, who)
+		}
+	}
+	if len(phones) > 0 {
+		fmt.Printf("re-register to be reachable again at once: %s (or wait for their next REGISTER/keep-alive)\n",
+			"siplab exec "+strings.Join(phones, " register; siplab exec ")+" register")
+	}
+	return nil
 }
 
 func get(ctx context.Context, r *labctl.Runner, args []string) error {

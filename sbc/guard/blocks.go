@@ -93,3 +93,17 @@ func (g *Guard) Stats() Stats {
 	}
 	return st
 }
+
+// Forget drops every source's state — blocks, failure counts, rate
+// buckets — as a guard just started has none; counters stay. It returns
+// the blocks that were in force at now.
+func (g *Guard) Forget(now time.Time) []Block {
+	lifted := g.Blocked(now)
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.Lock()
+		sh.m = make(map[netip.Addr]*entry)
+		sh.Unlock()
+	}
+	return lifted
+}

@@ -6,6 +6,7 @@
 //	      [-media-anchor on|off] [-latch on|off] [-moh on|off] [-no-answer 20s] [-ctl /run/siplab/b2bua.sock]
 //	b2bua status [-json] [-ctl path]
 //	b2bua set <media_anchor|latch|moh|no_answer> <value> [-ctl path]
+//	b2bua reset [-json] [-ctl path]   (calls, subscriptions, voicemail, settings back to startup)
 //
 // The image is FROM scratch with no shell, so the client verbs are
 // subcommands: docker exec siplab_pbx_1 /b2bua set media_anchor off
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 			return cmdStatus(ctx, args[1:], out)
 		case "set":
 			return cmdSet(ctx, args[1:], out)
+		case "reset":
+			return cmdReset(ctx, args[1:], out)
 		}
 	}
 	return serve(ctx, args, stderr)
@@ -193,6 +196,31 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	}
 	v, _ := s.Get(pos[0])
 	fmt.Fprintf(out, "%s = %s\n", pos[0], v)
+	return nil
+}
+
+func cmdReset(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("b2bua reset", flag.ContinueOnError)
+	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
+	asJSON := fs.Bool("json", false, "JSON for scripts")
+	pos, err := climain.ParseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%w: b2bua reset [-json] [-ctl path]", errUsage)
+	}
+	var res b2bua.ResetResult
+	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/reset", nil, &res); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(out, "%d call(s) ended, %d subscription(s) ended, %d voicemail(s) deleted, restored [%s]\n",
+		res.CallsEnded, res.SubscriptionsEnded, res.VoicemailsDeleted, strings.Join(res.Restored, " "))
 	return nil
 }
 

@@ -55,6 +55,7 @@ control (talk to a running carrier over -ctl, default $CARRIER_CTL or /run/sipla
   answer [call]              answer a ringing inbound call (when -answer-after is 0)
   reject [call] [code]       refuse a ringing inbound call (486 default)
   hangup [call]              end a call (BYE, or CANCEL/decline if not answered)
+  reset                      end every call, clear the history, settings back to startup
   ping                       OPTIONS to the peer now: up/down and round trip
   status                     trunk peer (up/down, RTT), ACL, numbers, calls with RTP statistics
   wait call-state <state> [call]

@@ -48,6 +48,9 @@ var verbs = map[string]verb{
 		}
 		return c.Phone.Verb(ctx, "reject", in)
 	}},
+	"reset": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
+		return c.Phone.Reset(ctx)
+	}},
 	"ping": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
 		return c.Ping(ctx)
 	}},

@@ -49,7 +49,7 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	case "preset":
 		sr.Preset = val
 	case "pinhole":
-		if _, err := time.ParseDuration(val); err != nil {
+		if _, err := time.ParseDuration(val); err != nil && val != "default" {
 			return fmt.Errorf("%w: pinhole %q: want a duration like 20s: %w", errUsage, val, err)
 		}
 		sr.Pinhole = val
@@ -67,10 +67,31 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	if *asJSON {
 		return writeJSON(out, res)
 	}
+	WriteSetResult(out, res, nil)
+	return nil
+}
+
+// WriteSetResult prints a settings change, reset or flush for people:
+// the settings now, and every mapping the flush dropped (names maps an
+// inside IP to a host name, may be nil). A dropped mapping is why a
+// phone's registration stops working until it sends again.
+func WriteSetResult(out io.Writer, res natrouter.SetResult, names map[string]string) {
 	st := res.Status
 	fmt.Fprintf(out, "preset %s, pinhole %s, alg %s; flushed %d conntrack entries (mappings are re-created by the next outbound packet)\n",
 		st.Preset.Name, st.Pinhole(), st.ALG, res.Flushed)
-	return nil
+	if len(res.Dropped) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "dropped %d NAT mapping(s): what the far side learnt of these public addresses (a registration's seen address, a latched media port) is dead until the inside host sends again (re-register or keep-alive):\n", len(res.Dropped))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, m := range res.Dropped {
+		who := names[m.Inside.Addr().String()]
+		if who != "" {
+			who = " (" + who + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s%s\t-> %s\tto %s\n", m.Proto, m.Inside, who, m.Outside, m.Remote)
+	}
+	tw.Flush()
 }
 
 func cmdFlush(ctx context.Context, args []string, out io.Writer) error {
@@ -85,7 +106,30 @@ func cmdFlush(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "flushed %d conntrack entries\n", res.Flushed)
+	WriteSetResult(out, res, nil)
+	return nil
+}
+
+func cmdReset(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("reset")
+	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: reset takes no arguments", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := natrouter.NewClient(*socket).Reset(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(out, res)
+	}
+	WriteSetResult(out, res, nil)
 	return nil
 }
 

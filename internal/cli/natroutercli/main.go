@@ -6,6 +6,7 @@
 //	natrouter set preset symmetric | set pinhole 20s | set alg off|kernel|broken:<fault>+...
 //	natrouter alg
 //	natrouter flush
+//	natrouter reset         (startup preset, pinhole and ALG; flushes)
 //	natrouter presets
 //	natrouter probe udp -to 203.0.113.99:7 [-from 192.168.1.60:4000] [-gateway 192.168.1.1]
 //	natrouter probe echo -listen 203.0.113.99:7 [-alt-port 8]
@@ -36,6 +37,7 @@ commands:
             alg modes: off | kernel | broken | broken:none | broken:<fault>+<fault>...
   alg       list SIP ALG modes and the broken ALG's faults (docs/alg/)
   flush     forget all mappings
+  reset     the startup preset, pinhole and ALG (each value also takes "default"); flushes
   presets   list NAT presets and ALG modes
   probe     probe udp -to <addr:port> | probe echo -listen <addr:port>
             | probe sip -to <addr:port> [-size 2000]   (SIP OPTIONS through the router)
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return cmdSet(ctx, args, out)
 	case "flush":
 		return cmdFlush(ctx, args, out)
+	case "reset":
+		return cmdReset(ctx, args, out)
 	case "presets":
 		return cmdPresets(out)
 	case "alg":

@@ -7,6 +7,7 @@
 //	      [-rport honour|ignore|force] [-contact-fixup on|off] [-record-route on|off] [-http 127.0.0.1:5081]
 //	proxy status [-http 127.0.0.1:5081]
 //	proxy set <name> <value> [-http 127.0.0.1:5081]     (rport, received, contact_fixup, record_route)
+//	proxy reset [-http 127.0.0.1:5081]                  (every toggle back to its startup value)
 //
 // The image is FROM scratch with no shell, so the client verbs are
 // subcommands: docker exec siplab_proxy_1 /proxy set rport ignore
@@ -56,6 +57,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return cmdStatus(ctx, args[1:], out)
 		case "set":
 			return cmdSet(ctx, args[1:], out)
+		case "reset":
+			fs, addr, err := clientFlags("reset", args[1:])
+			if err != nil {
+				return err
+			}
+			if fs.NArg() > 0 {
+				return fmt.Errorf("usage: proxy reset [-http ip:port]")
+			}
+			return call(ctx, http.MethodPost, "http://"+*addr+"/v1/reset", "", out)
 		}
 	}
 	return serve(ctx, args)

@@ -13,6 +13,7 @@
 //	sbc get [name] [-ctl path]
 //	sbc set <latching|nat_expires|keepalive_interval|topology_hiding> <value> [-ctl path]
 //	sbc unblock <ip> [-ctl path]
+//	sbc reset [-json] [-ctl path]     (calls, cached registrations, blocks, settings back to startup)
 //
 // The image is FROM scratch with no shell, so the client verbs are
 // subcommands: docker exec siplab_sbc_1 /sbc set latching off
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 			return cmdGet(ctx, args[1:], out)
 		case "unblock":
 			return cmdUnblock(ctx, args[1:], out)
+		case "reset":
+			return cmdReset(ctx, args[1:], out)
 		}
 	}
 	return serve(ctx, args, stderr)
@@ -369,6 +372,32 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "%s was not blocked\n", res.Source)
 	}
+	return nil
+}
+
+func cmdReset(ctx context.Context, args []string, out io.Writer) error {
+	sock, asJSON, pos, err := clientFlags("reset", args, out)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%w: sbc reset [-json] [-ctl path]", errUsage)
+	}
+	var res sbc.ResetResult
+	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/reset", nil, &res); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	var lifted []string
+	for _, b := range res.Unblocked {
+		lifted = append(lifted, b.Source.String())
+	}
+	fmt.Fprintf(out, "%d call(s) ended, %d registration(s) dropped, unblocked [%s], restored [%s]\n",
+		res.CallsEnded, res.Registrations, strings.Join(lifted, " "), strings.Join(res.Restored, " "))
 	return nil
 }
 

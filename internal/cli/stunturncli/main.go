@@ -5,6 +5,7 @@
 //	stunturn run -listen 203.0.113.20:3478 -realm siplab.test \
 //	    -users /etc/siplab/users.conf -relay-ip 203.0.113.20 -relay-ports 40000-40999
 //	stunturn status [-json]
+//	stunturn reset [-json]
 //
 // See stunturn/README.md.
 package stunturncli
@@ -26,6 +27,7 @@ commands:
   status    what the server did: Binding requests with the mapped address
             each client was told, allocations with their relayed address,
             permissions and bytes relayed each way (-json for scripts)
+  reset     forget Binding clients, ended allocations and counters (lab reset)
 
 Run "stunturn <command> -h" for the command's flags.
 `
@@ -51,6 +53,8 @@ func dispatch(ctx context.Context, args []string, out, logOut io.Writer) error {
 		return runDaemon(ctx, args[1:], logOut, nil)
 	case "status":
 		return status(ctx, args[1:], out)
+	case "reset":
+		return reset(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -172,5 +172,8 @@ func mux(srv *stunturn.Server) http.Handler {
 	m.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, srv.Status())
 	})
+	m.HandleFunc("POST /reset", func(w http.ResponseWriter, _ *http.Request) {
+		ctl.WriteJSON(w, http.StatusOK, srv.Reset())
+	})
 	return m
 }

@@ -42,6 +42,13 @@ var verbs = map[string]verb{
 	"unregister": {run: func(ctx context.Context, c *uaclient.Control, _ []string, _ *opts) (any, error) {
 		return c.Unregister(ctx)
 	}},
+	// reset first stops stray CLI clients in this container, then puts the
+	// phone back to its startup state (uaclient.Phone.Reset).
+	"reset": {run: func(ctx context.Context, c *uaclient.Control, _ []string, _ *opts) (any, error) {
+		stray := reapStray("/proc")
+		res, err := c.Reset(ctx)
+		return resetOutput{ResetResult: res, Stopped: stray}, err
+	}},
 	"call": {args: "<user|sip-uri>", min: 1, max: 1, run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
 		return c.Call(ctx, a[0])
 	}},
@@ -155,6 +162,21 @@ var verbs = map[string]verb{
 		}
 		return c.Wait(ctx, in)
 	}},
+}
+
+// resetOutput is the reset verb's answer: the phone's and the stray
+// processes this command stopped.
+type resetOutput struct {
+	uaclient.ResetResult
+	Stopped []string `json:"stopped_processes"`
+}
+
+func (r resetOutput) String() string {
+	s := r.ResetResult.String()
+	if len(r.Stopped) > 0 {
+		s += "; stopped: " + strings.Join(r.Stopped, " | ")
+	}
+	return s
 }
 
 func callVerb(name string) func(context.Context, *uaclient.Control, []string, *opts) (any, error) {

@@ -1,0 +1,93 @@
+package b2bua
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siplab/siplab/sipdialog"
+)
+
+// ResetResult is what Reset undid.
+type ResetResult struct {
+	CallsEnded         int      `json:"calls_ended"`
+	SubscriptionsEnded int      `json:"subscriptions_ended"`
+	VoicemailsDeleted  int      `json:"voicemails_deleted"`
+	Restored           []string `json:"settings_restored"`
+	Settings           Settings `json:"settings"`
+}
+
+// Reset puts the PBX back to its startup state: every call hung up (BYE
+// or CANCEL on each leg) and forgotten, every BLF/MWI subscription ended
+// with a final NOTIFY, every voicemail deleted (files too), settings at
+// their startup values. No MWI NOTIFY is sent for the emptied mailboxes:
+// the phones forget their lamp in their own reset.
+func (b *B2BUA) Reset(ctx context.Context) ResetResult {
+	var res ResetResult
+	b.mu.Lock()
+	calls := slices.Clone(b.calls)
+	subs := make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		b.mu.Lock()
+		ended := c.state == StateEnded
+		b.mu.Unlock()
+		if ended {
+			continue
+		}
+		res.CallsEnded++
+		wg.Go(func() { c.hangupAll(hctx, "lab reset") })
+	}
+	wg.Wait()
+	cancel()
+	for _, s := range subs {
+		b.endSubscription(s, "deactivated")
+	}
+	res.SubscriptionsEnded = len(subs)
+
+	b.mu.Lock()
+	for _, mb := range b.mailboxes {
+		for _, m := range mb.messages {
+			if os.Remove(m.File) == nil {
+				res.VoicemailsDeleted++
+			}
+		}
+	}
+	b.mailboxes = map[string]*mailbox{}
+	b.calls = nil
+	b.legs = map[sipdialog.Key]*leg{}
+	b.mu.Unlock()
+	// Recordings no mailbox listed (a call cut while recording) go too.
+	if dir := b.cfg.VoicemailDir; dir != "" {
+		files, _ := filepath.Glob(filepath.Join(dir, "*", "*.wav"))
+		for _, f := range files {
+			if os.Remove(f) == nil {
+				res.VoicemailsDeleted++
+			}
+		}
+	}
+
+	b.settings.mu.Lock()
+	for _, n := range SettingNames() {
+		x, _ := b.settings.s.Get(n)
+		y, _ := b.initial.Get(n)
+		if x != y {
+			res.Restored = append(res.Restored, n)
+		}
+	}
+	b.settings.s = b.initial
+	b.settings.mu.Unlock()
+	res.Settings = b.initial
+	b.log.Info("reset", "calls", res.CallsEnded, "subscriptions", res.SubscriptionsEnded,
+		"voicemails", res.VoicemailsDeleted, "restored", strings.Join(res.Restored, ","))
+	return res
+}

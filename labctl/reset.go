@@ -1,0 +1,176 @@
+package labctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/natrouter"
+)
+
+// ResetStep is one node's part of a reset: the daemon's own one-line
+// account of what it undid, or the error.
+type ResetStep struct {
+	Node   string `json:"node"`
+	Role   string `json:"role"`
+	Phase  string `json:"phase"`
+	Output string `json:"output,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ResetReport is what Reset did.
+type ResetReport struct {
+	Steps []ResetStep `json:"steps"`
+	// Boundary is the capture boundary written (captures/boundary): ladder,
+	// doctor and explain read only what was captured after it.
+	Boundary time.Time `json:"boundary"`
+	Took     string    `json:"took"`
+	// Registered lists the phones registered again at the end.
+	Registered []string `json:"registered"`
+}
+
+// resetVerb is how each role is reset: the daemon's own `reset` control
+// call (the defaults live in the daemon: its startup configuration).
+var resetVerb = map[string][]string{
+	"router":  {"reset", "-json"},
+	"proxy":   {"reset"},
+	"pbx":     {"reset"},
+	"sbc":     {"reset"},
+	"carrier": {"reset"},
+	"stun":    {"reset"},
+	// The phone's reset also stops stray CLI processes in its container.
+	"phone": {"reset", "-timeout", "8s"},
+}
+
+// Reset brings the running lab back to the state of a fresh `up` without
+// restarting a container:
+//
+//  1. the attacker container goes; routers, proxy, PBX, SBC, carrier and
+//     STUN server reset themselves (settings to their startup values,
+//     calls hung up, voicemail, subscriptions, blocks and cached
+//     registrations dropped, NAT mappings flushed);
+//  2. every phone resets (stray CLI processes in its container stopped,
+//     calls and subscriptions ended, settings to startup values, every
+//     binding of its AOR removed with Contact: *, one fresh REGISTER);
+//  3. the routers flush again (the mappings the hang-ups left), the
+//     capture boundary is written, and every phone registers once more
+//     through a fresh mapping; Reset returns when all are registered.
+//
+// progress, if not nil, gets one line per finished step.
+func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport, error) {
+	start := time.Now()
+	var rep ResetReport
+	if progress == nil {
+		progress = func(string) {}
+	}
+	nodes, err := r.Nodes(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(nodes) == 0 {
+		return rep, fmt.Errorf("labctl: the lab is not up (run `siplab up`)")
+	}
+	var phones, others, routers []Node
+	for _, n := range nodes {
+		if !n.Running {
+			return rep, fmt.Errorf("%w: %s (%s): reset needs the whole lab running; `siplab up` starts it", ErrNotRunning, n.Name, n.State)
+		}
+		switch {
+		case n.Role == "phone":
+			phones = append(phones, n)
+		case resetVerb[n.Role] != nil:
+			others = append(others, n)
+			if n.Role == "router" {
+				routers = append(routers, n)
+			}
+		}
+	}
+	var mu sync.Mutex
+	record := func(s ResetStep) {
+		mu.Lock()
+		rep.Steps = append(rep.Steps, s)
+		mu.Unlock()
+		line := fmt.Sprintf("%-9s %s", s.Node, s.Output)
+		if s.Error != "" {
+			line = fmt.Sprintf("%-9s FAILED: %s", s.Node, s.Error)
+		}
+		progress(line)
+	}
+	var errs []error
+	run := func(phase string, list []Node, args func(Node) []string) {
+		var wg sync.WaitGroup
+		for _, n := range list {
+			wg.Go(func() {
+				out, err := r.Exec(ctx, n, append([]string{n.Binary}, args(n)...)...)
+				s := ResetStep{Node: n.Name, Role: n.Role, Phase: phase, Output: oneLine(n.Role, out)}
+				if err != nil {
+					s.Error = err.Error()
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s %s: %w", n.Name, phase, err))
+					mu.Unlock()
+				}
+				record(s)
+			})
+		}
+		wg.Wait()
+	}
+
+	if err := r.RemoveAttacker(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("attacker: %w", err))
+	}
+	run("reset", others, func(n Node) []string { return resetVerb[n.Role] })
+	run("reset", phones, func(n Node) []string { return resetVerb[n.Role] })
+	run("flush", routers, func(Node) []string { return []string{"flush"} })
+	if len(errs) > 0 {
+		return rep, errors.Join(errs...)
+	}
+	// What follows is the fresh lab: the registrations below are the
+	// first thing a ladder or the doctor sees.
+	rep.Boundary = time.Now()
+	if err := capture.WriteBoundary(filepath.Join(r.Dir, "captures"), rep.Boundary); err != nil {
+		return rep, err
+	}
+	run("register", phones, func(Node) []string { return []string{"register", "-timeout", "5s"} })
+	if len(errs) > 0 {
+		return rep, errors.Join(errs...)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.WaitRegistered(wctx, func(string) {}); err != nil {
+		return rep, err
+	}
+	for _, p := range phones {
+		rep.Registered = append(rep.Registered, p.Name)
+	}
+	rep.Took = time.Since(start).Round(10 * time.Millisecond).String()
+	return rep, nil
+}
+
+// oneLine condenses a daemon's reset output to one line; the proxy
+// answers in JSON.
+func oneLine(role string, out []byte) string {
+	if role == "router" {
+		var res natrouter.SetResult
+		if json.Unmarshal(out, &res) == nil {
+			st := res.Status
+			return fmt.Sprintf("preset %s, pinhole %s, alg %s; %d NAT mapping(s) dropped",
+				st.Preset.Name, st.Pinhole(), st.ALG, len(res.Dropped))
+		}
+	}
+	if role == "proxy" {
+		var res struct {
+			Restored []string `json:"restored"`
+		}
+		if json.Unmarshal(out, &res) == nil {
+			return fmt.Sprintf("restored [%s]", strings.Join(res.Restored, " "))
+		}
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
