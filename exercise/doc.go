@@ -27,14 +27,15 @@ another valid way and it passes. ` + "`siplab`" + ` below means
 ` + "`go run ./cmd/siplab`" + ` (or the built ` + "`bin/siplab`" + `).
 
     siplab exercise list                 # every exercise, started / passed
-    siplab exercise start 08-via         # applies the setup, prints the task
+    siplab exercise start 08-via         # siplab reset (a fresh lab), the setup, the task
     siplab exercise hint                 # the next hint
     siplab exercise check                # PASS/FAIL with the evidence
     siplab exercise solve                # applies the documented fix
-    siplab exercise reset                # ends calls, puts the settings back
+    siplab exercise reset                # ends calls, undoes the exercise's changes
     siplab exercise status               # the current exercise, last check
     siplab exercise check -all -json     # the trainer's class report
 
+` + "`siplab reset`" + ` puts the whole lab back to a fresh ` + "`up`" + ` at any time.
 Progress (started, passed, when) is kept in the lab's capture folder
 (` + "`captures/exercises.json`" + `), not in the repository.
 `

@@ -90,14 +90,12 @@ func exerciseCmd(ctx context.Context, args []string) error {
 	save := func() error { return store.Save(prog) }
 	switch sub {
 	case "start":
-		if prog.Current != "" && prog.Current != ex.ID {
-			prev, err := exercise.Find(prog.Current)
-			if err == nil {
-				fmt.Printf("resetting %s first\n", prev.ID)
-				if err := exercise.Reset(ctx, lab, prev, logStep); err != nil {
-					return fmt.Errorf("reset %s: %w", prev.ID, err)
-				}
-			}
+		// Every exercise starts from a fresh lab, whatever the intern
+		// tried before (siplab reset: settings, bindings, mappings, blocks,
+		// and a capture boundary so ladder and doctor see only this one).
+		fmt.Println("resetting the lab to a fresh up (siplab reset)")
+		if _, err := lab.R.Reset(ctx, nil); err != nil {
+			return fmt.Errorf("reset the lab before %s: %w", ex.ID, err)
 		}
 		rec := prog.Rec(ex.ID)
 		rec.Started, rec.HintsSeen, rec.Solved = time.Now().UTC(), 0, false
