@@ -141,3 +141,27 @@ func TestProgressSurvivesAReload(t *testing.T) {
 		t.Error("a corrupt progress file loaded without error")
 	}
 }
+
+func TestFlowLabelsAndOrder(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{"INVITE sip:bob@siplab.test SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n", "INVITE"},
+		{"INVITE sip:bob@siplab.test SIP/2.0\r\nProxy-Authorization: Digest x\r\nCSeq: 2 INVITE\r\n\r\n", "INVITE+auth"},
+		{"SIP/2.0 407 Proxy Authentication Required\r\nCSeq: 1 INVITE\r\n\r\n", "407 INVITE"},
+		{"SIP/2.0 200 OK\r\nCSeq: 3 CANCEL\r\n\r\n", "200 CANCEL"},
+		{"garbage", "?"},
+	} {
+		if got := flowLabel([]byte(tc.msg)); got != tc.want {
+			t.Errorf("flowLabel(%q) = %q, want %q", tc.msg, got, tc.want)
+		}
+	}
+	got := []string{"INVITE", "100 INVITE", "407 INVITE", "ACK", "INVITE+auth", "180 INVITE", "486 INVITE", "ACK"}
+	if !subsequence(got, []string{"INVITE+auth", "180 INVITE", "486 INVITE", "ACK"}) {
+		t.Error("busy flow not found")
+	}
+	if subsequence(got, []string{"486 INVITE", "180 INVITE"}) {
+		t.Error("out-of-order flow accepted")
+	}
+	if h := header([]byte("INVITE x SIP/2.0\r\ni: abc\r\n\r\nCall-ID: body"), "Call-ID", "i"); h != "abc" {
+		t.Errorf("compact Call-ID = %q", h)
+	}
+}
