@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -194,4 +197,75 @@ func stateDiff(got, want labState) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestExerciseCLI drives one exercise through `siplab exercise` as an
+// intern types it: start (a lab reset first), a failing check, hint,
+// solve, a passing check, the class report and reset; the progress lands
+// in the lab's capture folder.
+func TestExerciseCLI(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	bin := filepath.Join(t.TempDir(), "siplab")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/siplab").CombinedOutput(); err != nil {
+		t.Fatalf("build siplab: %v\n%s", err, out)
+	}
+	progress := filepath.Join(lab.Root, "captures", exercise.ProgressFile)
+	_ = os.Remove(progress)
+	t.Cleanup(func() { _ = os.Remove(progress) })
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"exercise"}, args...)...)
+		cmd.Dir = lab.Root
+		out, err := cmd.CombinedOutput()
+		t.Logf("siplab exercise %s:\n%s", strings.Join(args, " "), out)
+		if (err == nil) != wantOK {
+			t.Fatalf("siplab exercise %s: err %v, want ok=%v", strings.Join(args, " "), err, wantOK)
+		}
+		return string(out)
+	}
+	const id = "07-wrong-password"
+	out := run(true, "start", id)
+	if !strings.Contains(out, "resetting the lab") || !strings.Contains(out, "401 again, forever") {
+		t.Errorf("start did not reset the lab and print the task")
+	}
+	if out := run(false, "check"); !strings.Contains(out, "FAIL "+id) {
+		t.Errorf("check before the fix: %s", out)
+	}
+	if out := run(true, "hint"); !strings.Contains(out, "hint 1/") {
+		t.Errorf("hint: %s", out)
+	}
+	run(true, "solve")
+	if out := run(true, "check"); !strings.Contains(out, "PASS "+id) {
+		t.Errorf("check after the fix: %s", out)
+	}
+	var rows []struct {
+		ID      string
+		Current bool
+		Started time.Time
+		Solved  bool
+		Checks  int
+		Last    *exercise.Result
+	}
+	if err := json.Unmarshal([]byte(run(true, "check", "-all", "-json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rows {
+		if r.ID == id {
+			found = true
+			if !r.Current || r.Started.IsZero() || !r.Solved || r.Checks < 3 || r.Last == nil || !r.Last.Pass {
+				t.Errorf("class report row %+v", r)
+			}
+		}
+	}
+	if !found || len(rows) != len(exercise.All()) {
+		t.Errorf("class report: %d rows, %s found %v", len(rows), id, found)
+	}
+	run(true, "reset")
+	if out := run(true, "list"); !strings.Contains(out, id) || strings.Contains(out, "* ") {
+		t.Errorf("list after reset still has a current exercise:\n%s", out)
+	}
+	if _, err := os.Stat(progress); err != nil {
+		t.Errorf("progress not kept in the lab's capture folder: %v", err)
+	}
 }
