@@ -40,6 +40,10 @@ func RunExpect(cmd, expect string) Step { return Step{Cmd: cmd, Expect: expect} 
 // Fails is a step expected to fail (its failure is the symptom).
 func Fails(cmd, expect string) Step { return Step{Cmd: cmd, Expect: expect, MayFail: true} }
 
+// Try is a step whose failure does not matter (waiting for a call that
+// may not exist).
+func Try(cmd, expect string) Step { return Step{Cmd: cmd, Expect: expect, MayFail: true} }
+
 // Pause waits d.
 func Pause(d time.Duration, why string) Step { return Step{Wait: d, Expect: why} }
 
