@@ -21,6 +21,8 @@ type LabState struct {
 	// ping interval (0 = off); empty/0 when there is no SBC.
 	SBCAddr      string
 	SBCKeepalive time.Duration
+	// Bindings are the registrar's registrations (rule_dead_mapping.go).
+	Bindings []BindingState
 }
 
 // PhoneState is one phone's registration and NAT settings.
@@ -40,6 +42,10 @@ type RouterState struct {
 	Pinhole time.Duration
 	Preset  string
 	ALG     string
+	// WAN is the router's public IP; Outside the public ip:port of each
+	// UDP mapping it holds now (nil = unknown).
+	WAN     string
+	Outside map[string]bool
 }
 
 // CheckState runs the state rules, findings sorted errors first.
@@ -54,6 +60,7 @@ func CheckState(st LabState) []Finding {
 		out = append(out, keepaliveVsPinhole(p, routers[p.Router], st)...)
 		out = append(out, viaLie(p, st)...)
 	}
+	out = append(out, deadMapping(st)...)
 	for _, r := range st.Routers {
 		if r.ALG != "" && r.ALG != "off" {
 			out = append(out, Finding{

@@ -236,6 +236,10 @@ func TestControlAPI(t *testing.T) {
 	if res.Flushed < 1 || res.Status.Preset.Name != "symmetric" || res.Status.Pinhole() != 20*time.Second || len(res.Status.Mappings) != 0 {
 		t.Fatalf("set result %+v", res)
 	}
+	// The change says which mapping it dropped: the phone's.
+	if len(res.Dropped) != 1 || res.Dropped[0].Inside != netip.AddrPortFrom(lanHost, 40000) {
+		t.Fatalf("dropped %+v, want the phone's mapping", res.Dropped)
+	}
 	for _, bad := range []SettingsRequest{{Preset: "full-cone-please"}, {Pinhole: "1.5s"}, {Pinhole: "soon"}, {ALG: "magic"}, {}} {
 		if _, err := c.Set(tctx, bad); err == nil {
 			t.Errorf("Set(%+v) accepted", bad)
@@ -254,8 +258,22 @@ func TestControlAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fl.Flushed < 1 || len(fl.Status.Mappings) != 0 {
+	if fl.Flushed < 1 || len(fl.Status.Mappings) != 0 || len(fl.Dropped) != 1 {
 		t.Fatalf("flush result %+v", fl)
+	}
+
+	// "default" is the startup value; reset puts them all back and flushes.
+	if res, err = c.Set(tctx, SettingsRequest{Pinhole: "default"}); err != nil || res.Status.Pinhole() != DefaultPinhole {
+		t.Fatalf("pinhole default: %+v %v", res.Status, err)
+	}
+	mustSeen(t, probe(t, phone, netip.AddrPortFrom(remote1, 7), 500*time.Millisecond))
+	rs, err := c.Reset(tctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.Status.Preset.Name != DefaultPreset || rs.Status.Pinhole() != DefaultPinhole || rs.Status.ALG != "off" ||
+		len(rs.Status.Mappings) != 0 || len(rs.Dropped) != 1 {
+		t.Fatalf("reset result %+v", rs)
 	}
 }
 

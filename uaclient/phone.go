@@ -48,18 +48,20 @@ type Phone struct {
 	settings liveSettings
 	// initial is the settings the phone started with: what `set X
 	// default` and Reset restore.
-	initial   liveSettings
-	reg       registration
-	calls     []*Call
-	nextID    int
-	messages  []MessageRecord
-	subs      []*subscription
-	nextSubID int
-	mwi       *MWIStatus
-	rtpUsed   map[int]bool
-	changed   chan struct{} // closed and replaced on every state change
-	closed    bool
-	ka        keepaliveStatus
+	initial liveSettings
+	// lastInvite is the last INVITE and 2xx sent and received, for status.
+	lastInvite LastInvite
+	reg        registration
+	calls      []*Call
+	nextID     int
+	messages   []MessageRecord
+	subs       []*subscription
+	nextSubID  int
+	mwi        *MWIStatus
+	rtpUsed    map[int]bool
+	changed    chan struct{} // closed and replaced on every state change
+	closed     bool
+	ka         keepaliveStatus
 
 	kaKick  chan struct{}
 	regKick chan struct{}
@@ -467,6 +469,9 @@ func (p *Phone) transact(ctx context.Context, req *sip.Request) (sip.ClientTrans
 	}
 	p.bindSource(req)
 	tx, err := c.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
+	if err == nil && req.Method == sip.INVITE {
+		p.noteInvite("invite_sent", req, req.Destination())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("uaclient: send %s: %w", req.Method, err)
 	}

@@ -37,6 +37,9 @@ type RegStatus struct {
 	Registrar string   `json:"registrar,omitempty"`
 	// Contact is the Contact URI sent in the last REGISTER.
 	Contact string `json:"contact,omitempty"`
+	// CallID is the one Call-ID of all our REGISTERs (RFC 3261 §10.2):
+	// what finds them in a capture.
+	CallID string `json:"call_id,omitempty"`
 	// Expires is when the binding lapses; ExpiresIn is seconds from now.
 	Expires   time.Time `json:"expires,omitzero"`
 	ExpiresIn int       `json:"expires_in"`
@@ -395,6 +398,7 @@ func (p *Phone) regStatus() RegStatus {
 		AOR:       aor.String(),
 		Registrar: p.settings.Proxy,
 		Contact:   r.contact,
+		CallID:    r.callID,
 		Code:      r.code,
 		Reason:    r.reason,
 		Error:     r.err,

@@ -101,6 +101,7 @@ func (p *Phone) Reset(ctx context.Context) (ResetResult, error) {
 	p.messages = nil
 	p.subs = nil
 	p.mwi = nil
+	p.lastInvite = LastInvite{}
 	p.ka = keepaliveStatus{}
 	p.reg.minExpires = 0
 	res.BindingsRemoved = len(p.reg.bindings)

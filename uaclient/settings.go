@@ -61,6 +61,9 @@ type liveSettings struct {
 	// Rel100 is the RFC 3262 reliable provisional response mode: off,
 	// supported, prefer or require (prack.go).
 	Rel100 string
+	// DropACK withholds the ACK for a 2xx (and for its retransmissions),
+	// as when a NAT or a wrong Contact eats it: the lost-ACK lesson.
+	DropACK bool
 	// STUN/TURN for media (natmedia.go).
 	natSettings
 }
@@ -253,6 +256,27 @@ var settingsTable = []setting{
 			}
 			s.SubscribeExpires = n
 			return nil
+		},
+	},
+	{
+		Name: "ack",
+		Help: "send | drop: drop withholds our ACK for a 2xx, as if a NAT lost it: the callee retransmits its 200 OK (0.5 s, 1 s, 2 s, 4 s, ...) and after 32 s hangs up with BYE.",
+		get: func(s *liveSettings) string {
+			if s.DropACK {
+				return "drop"
+			}
+			return "send"
+		},
+		set: func(s *liveSettings, v string) error {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "send", "on":
+				s.DropACK = false
+				return nil
+			case "drop", "off", "lose":
+				s.DropACK = true
+				return nil
+			}
+			return fmt.Errorf("%w: ack %q (want send or drop)", ErrBadValue, v)
 		},
 	},
 	{

@@ -27,6 +27,10 @@ type Status struct {
 	Subscriptions []SubscriptionStatus `json:"subscriptions,omitempty"`
 	// MWI is the last message-waiting indication, subscribed or not.
 	MWI *MWIStatus `json:"mwi,omitempty"`
+	// LastInvite is the last INVITE and its 2xx as this phone sent and
+	// received them: Via, From, To, Call-ID, CSeq, Contact and the SDP
+	// c=/m=/rtpmap/direction lines (training-page modules 02 and 06).
+	LastInvite LastInvite `json:"last_invite"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }
@@ -51,8 +55,9 @@ func (p *Phone) Status() Status {
 			Last:       p.ka.last,
 			LastResult: p.ka.lastResult,
 		},
-		Settings: map[string]string{},
-		Calls:    []CallStatus{},
+		Settings:   map[string]string{},
+		Calls:      []CallStatus{},
+		LastInvite: p.lastInvite,
 	}
 	for _, c := range p.settings.Codecs {
 		st.Codecs = append(st.Codecs, c.String())

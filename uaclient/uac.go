@@ -268,6 +268,7 @@ func (c *Call) takeAnswer(body []byte) error {
 
 func (c *Call) onInvite2xx(tx sip.ClientTransaction, req *sip.Request, res *sip.Response) {
 	p := c.p
+	p.noteInvite("answer_received", res, res.Source())
 	p.mu.Lock()
 	if tag, ok := res.To().Params.Get("tag"); ok {
 		c.dlg.RemoteTag = tag
@@ -349,9 +350,13 @@ func (c *Call) buildAck(invite *sip.Request) *sip.Request {
 func (c *Call) sendAck() {
 	p := c.p
 	p.mu.Lock()
-	ack := c.ack
+	ack, drop := c.ack, p.settings.DropACK
 	p.mu.Unlock()
 	if ack == nil {
+		return
+	}
+	if drop {
+		c.log.Info("ACK withheld (ack=drop): the callee will retransmit its 2xx, then hang up")
 		return
 	}
 	cl, err := p.clientFor(ack)

@@ -83,6 +83,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
+	p.noteInvite("invite_received", req, req.Source())
 	if hasToTag(req) {
 		p.onReinvite(req, tx)
 		return
@@ -348,6 +349,7 @@ func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction
 		c.setStateLocked(StateConfirmed, sip.StatusOK, "OK")
 	}
 	p.mu.Unlock()
+	p.noteInvite("answer_sent", res, req.Source())
 	if err := tx.Respond(res); err != nil {
 		c.log.Warn("2xx not sent", "err", err)
 		if !reinvite {

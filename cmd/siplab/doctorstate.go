@@ -7,6 +7,7 @@ import (
 
 	"github.com/siplab/siplab/doctor"
 	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/natrouter"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sbc"
@@ -56,7 +57,23 @@ func labState(ctx context.Context, r *labctl.Runner) (doctor.LabState, bool) {
 		case "router":
 			var doc natrouter.Status
 			if json.Unmarshal(raw, &doc) == nil {
-				st.Routers = append(st.Routers, doctor.RouterState{Name: n.Name, Pinhole: doc.Pinhole(), Preset: doc.Preset.Name, ALG: doc.ALG})
+				rs := doctor.RouterState{Name: n.Name, Pinhole: doc.Pinhole(), Preset: doc.Preset.Name, ALG: doc.ALG,
+					WAN: n.Addresses["internet"], Outside: map[string]bool{}}
+				for _, m := range doc.Mappings {
+					if m.Proto == "udp" && m.Translated {
+						rs.Outside[m.Outside.String()] = true
+					}
+				}
+				st.Routers = append(st.Routers, rs)
+			}
+		case "registrar":
+			var doc struct {
+				Registrations []location.Binding `json:"registrations"`
+			}
+			if json.Unmarshal(raw, &doc) == nil {
+				for _, b := range doc.Registrations {
+					st.Bindings = append(st.Bindings, doctor.BindingState{AOR: b.AOR, Source: b.Source.String(), Transport: b.Transport})
+				}
 			}
 		case "proxy":
 			var doc proxy.Status

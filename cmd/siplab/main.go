@@ -5,6 +5,7 @@
 //	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
+//	siplab scenario list | basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
 //	siplab attack <node> options|register [scanner flags]
 //	siplab exercise list | start ID | status | hint | check [-all] [-json] | solve | reset | doc
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
@@ -46,10 +47,17 @@ Live toggles (no restart):
                                  set router-a preset symmetric, set router-a pinhole 20s
   get <node>                     show the node's settings
 
+Call flows (training page module 05), played live, then their ladder:
+  scenario list                  the flows and the messages each ladder shows
+  scenario <name> [-json] [-html out.html]
+                                 basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
+
 Reading the captures (captures/, or -dir <folder>):
   ladder [-html out.html] [-list] [call]   one call across every capture point (default: the last call)
   doctor [call]                            diagnose the classic failures, naming the evidence
   explain [call] [n]                       every line of message n explained, and what is wrong with it here
+  message [call] [n]                       message n (its ladder number; default: the answered INVITE) at
+                                           every capture point: as sent, as received, what each hop changed
 
 Security (an attacker on the internet, 203.0.113.66):
   attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
@@ -111,6 +119,8 @@ func run(ctx context.Context, args []string) error {
 		return doctorCmd(rest)
 	case "explain":
 		return explainCmd(rest)
+	case "message":
+		return messageCmd(rest)
 	}
 	r, err := runner()
 	if err != nil {
@@ -123,6 +133,8 @@ func run(ctx context.Context, args []string) error {
 		return down(ctx, r, rest)
 	case "reset":
 		return resetCmd(ctx, r, rest)
+	case "scenario":
+		return scenarioCmd(ctx, r, rest)
 	case "status":
 		return status(ctx, r, rest)
 	case "call", "answer", "reject", "cancel", "hangup", "dtmf", "options":

@@ -242,3 +242,29 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Forget is the lab reset: every block and every half-counted failure
+// goes, as in a guard just started.
+func TestForget(t *testing.T) {
+	g := newGuard(t, nil)
+	a, b := netip.MustParseAddr(attacker), netip.MustParseAddr("198.18.0.67")
+	g.Admit(a, "OPTIONS", "sipvicious", t0)
+	for range 9 { // one short of a block
+		g.ObserveResponse(b, "REGISTER", 401, t0)
+	}
+	lifted := g.Forget(t0.Add(time.Second))
+	if len(lifted) != 1 || lifted[0].Source != a {
+		t.Fatalf("Forget lifted %+v, want a's block", lifted)
+	}
+	if got := g.Blocked(t0.Add(time.Second)); len(got) != 0 {
+		t.Fatalf("blocks after Forget: %+v", got)
+	}
+	if v := g.Admit(a, "REGISTER", "Linphone", t0.Add(2*time.Second)); !v.Allow {
+		t.Fatalf("a after Forget: %+v", v)
+	}
+	// b's nine failures were forgotten too: one more does not block.
+	g.ObserveResponse(b, "REGISTER", 401, t0.Add(2*time.Second))
+	if got := g.Blocked(t0.Add(3 * time.Second)); len(got) != 0 {
+		t.Fatalf("b blocked after one failure past Forget: %+v", got)
+	}
+}
