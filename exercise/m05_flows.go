@@ -157,3 +157,60 @@ func init() {
 		Check:   checkFlow("bob", mismatchFlow...),
 	})
 }
+
+// checkAckArrives places a probe call and reads router-a's WAN side: the
+// ACK for bob's 200 OK must cross it, and bob must not need to repeat his
+// 200 OK more than a retransmission race explains.
+func checkAckArrives(ctx context.Context, p *Probe) Result {
+	r := newResult()
+	res := p.TwoWayAudio(ctx, &r, "alice", "bob", CallOpts{})
+	if res.Caller.Call == nil || !res.Connected {
+		return r
+	}
+	got, err := flow(filepath.Join(p.Lab.CaptureDir(), "router-a.pcapng"), "router-a/wan", res.Caller.Call.CallID)
+	if err != nil {
+		r.require(false, "read router-a's capture: %v", err)
+		return r
+	}
+	oks, acks := 0, 0
+	for _, g := range got {
+		switch g {
+		case "200 INVITE":
+			oks++
+		case "ACK":
+			acks++
+		}
+	}
+	// The first ACK in the flow may be the one for the 407.
+	authACK := 0
+	if subsequence(got, []string{"407 INVITE", "ACK"}) {
+		authACK = 1
+	}
+	r.add("     on router-a/wan: %s", strings.Join(got, ", "))
+	if acks > authACK {
+		r.require(true, "alice's ACK crossed router-a (%d×) for bob's 200 OK", acks-authACK)
+	} else {
+		r.require(false, "no ACK from alice crossed router-a for bob's 200 OK")
+	}
+	r.require(oks <= 2, "bob sent his 200 OK %d time(s): more means the ACK does not reach him", oks)
+	return r
+}
+
+func init() {
+	register(&Exercise{
+		ID: "05-no-ack", Module: module05, Title: "Lost ACK: the repeated 200 OK",
+		Task: "Calls from alice connect, then drop after about 32 s. Find what is missing from the three-way handshake in the trace, and fix it. " +
+			"(`siplab scenario no-ack` plays the whole 32 s story in one command.)",
+		Setup: []Step{RunExpect("set alice ack drop", "alice withholds the ACK for a 2xx, as if a NAT lost it")},
+		Observe: []string{
+			"`siplab call alice bob`, `siplab ladder`: bob's 200 OK repeated at 0.5, 1, 2, 4 s… and no ACK from alice; after 32 s bob gives up with BYE.",
+			"`siplab exec bob status`: the call's end reason.",
+		},
+		Hints:   []string{"A UAS retransmits its 2xx until the ACK arrives (RFC 3261 §13.3.1.4). Who should send the ACK, and does it?"},
+		Fix:     []Step{RunExpect("set alice ack send", "alice ACKs the 200 OK")},
+		Reset:   []Step{Run("set alice ack send")},
+		Symptom: "no ACK from alice crossed router-a",
+		Pass:    "alice's ACK crossed router-a",
+		Check:   checkAckArrives,
+	})
+}
