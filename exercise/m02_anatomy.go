@@ -89,6 +89,7 @@ func init() {
 			"(router-a's WAN side): Request-URI, Via, From, To, Call-ID, CSeq, Contact. Which addresses does the router change, and which headers still name 192.168.1.50? " +
 			"The check finds the INVITE on both sides and prints both.",
 		Observe: []string{
+			"`siplab message`: the last call's INVITE as sent and as received at every capture point, and what each hop changed.",
 			"`siplab ladder`: the call across both capture points; `siplab explain` explains the INVITE line by line.",
 			"`sngrep -I captures/router-a.pcapng` or Wireshark on interfaces `router-a/lan` and `router-a/wan`.",
 			"`siplab exec registrar status`: the binding's Contact as written and its source as seen.",

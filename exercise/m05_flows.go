@@ -89,6 +89,15 @@ func checkFlow(target string, want ...string) func(ctx context.Context, p *Probe
 	}
 }
 
+// scenarioObserve points at the ladder and at `siplab scenario`, which
+// plays the same flow in one command.
+func scenarioObserve(name string) []string {
+	return []string{
+		"`siplab ladder`: the call's messages at every capture point; `siplab explain` for any one of them.",
+		"`siplab scenario " + name + "` plays the same flow in one command and prints its ladder.",
+	}
+}
+
 func flowText(want ...string) string {
 	return fmt.Sprintf("expected in order: %s)", strings.Join(want, ", "))
 }
@@ -98,12 +107,11 @@ func init() {
 	busyFlow := []string{"INVITE+auth", "180 INVITE", "486 INVITE", "ACK"}
 	cancelFlow := []string{"INVITE+auth", "180 INVITE", "CANCEL", "200 CANCEL", "487 INVITE", "ACK"}
 	mismatchFlow := []string{"INVITE+auth", "488 INVITE", "ACK"}
-	observe := []string{"`siplab ladder`: the call's messages at every capture point; `siplab explain` for any one of them."}
 	register(&Exercise{
 		ID: "05-auth", Module: module05, Title: "The authenticated call: INVITE, 407, ACK, INVITE with credentials",
 		Task: "Call bob from alice and hang up. The proxy challenges every call from its own domain: read the first INVITE, its 407 " +
 			"(Proxy-Authenticate with a nonce), the ACK that ends that transaction, and the second INVITE with Proxy-Authorization.",
-		Observe: observe,
+		Observe: scenarioObserve("auth"),
 		Hints:   []string{"Same Call-ID, CSeq + 1: the retried INVITE is a new transaction in the same call."},
 		Fix: []Step{
 			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
@@ -117,7 +125,7 @@ func init() {
 	register(&Exercise{
 		ID: "05-busy", Module: module05, Title: "Busy: 486 and its ACK",
 		Task:    "Make bob's phone ring and reject the call as busy. Read the flow: a final error response is ACKed by the caller too, in the INVITE transaction.",
-		Observe: observe,
+		Observe: scenarioObserve("busy"),
 		Hints:   []string{"`siplab set bob auto_answer 0`, then `siplab reject bob 486` while it rings."},
 		Fix: []Step{
 			Run("set bob auto_answer 0"), Run("call alice bob"), Run(bobRinging),
@@ -131,7 +139,7 @@ func init() {
 	register(&Exercise{
 		ID: "05-cancel", Module: module05, Title: "Cancel: CANCEL, 200, 487, ACK",
 		Task:    "Call bob and give up while it rings. Read the two transactions: the CANCEL's own 200 OK, and the INVITE's 487 with its ACK.",
-		Observe: observe,
+		Observe: scenarioObserve("cancel"),
 		Hints:   []string{"`siplab set bob auto_answer 0`, `siplab call alice bob`, `siplab cancel alice`."},
 		Fix: []Step{
 			Run("set bob auto_answer 0"), Run("call alice bob"), Run(bobRinging),
@@ -145,7 +153,7 @@ func init() {
 	register(&Exercise{
 		ID: "05-mismatch", Module: module05, Title: "Codec mismatch: 488 Not Acceptable Here",
 		Task:    "Give alice and bob no codec in common and call. Read the offer (m=audio … 0 101) and why bob answers 488 without ringing.",
-		Observe: append(observe, "`siplab exec alice status`: the call's end reason."),
+		Observe: append(scenarioObserve("mismatch"), "`siplab exec alice status`: the call's end reason."),
 		Hints:   []string{"`siplab set bob codecs pcma` and `siplab set alice codecs pcmu`."},
 		Fix: []Step{
 			Run("set bob codecs pcma"), Run("set alice codecs pcmu"),

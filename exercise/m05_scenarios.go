@@ -131,7 +131,7 @@ func init() {
 		ID: "05-basic", Module: module05, Title: "The basic call: INVITE, 180, 200, ACK, media, BYE",
 		Task: "Place a call from alice to bob, let it run two seconds with audio both ways, and hang up. " +
 			"Then read it in `siplab ladder`: every message of the basic call flow, and the RTP between them.",
-		Observe: []string{"`siplab ladder`: INVITE → 100 → 180 → 200 → ACK, RTP both ways, BYE → 200.", "`siplab exec alice status` and `siplab exec bob status`: the same Call-ID on both phones."},
+		Observe: []string{"`siplab ladder`: INVITE → 100 → 180 → 200 → ACK, RTP both ways, BYE → 200.", "`siplab exec alice status` and `siplab exec bob status`: the same Call-ID on both phones.", "`siplab scenario basic`: the same flow in one command."},
 		Hints:   []string{"bob answers by himself after 1 s.", "`siplab exec alice wait call-state confirmed` waits for the 200 OK."},
 		Fix: []Step{
 			Run("call alice bob"), RunExpect("exec alice wait call-state confirmed -timeout 10s", "confirmed: the ACK is sent"),
@@ -146,7 +146,7 @@ func init() {
 		ID: "05-hold", Module: module05, Title: "Hold: a re-INVITE with a=sendonly",
 		Task: "Call bob from alice and put him on hold from alice's phone. Leave the call on hold and check: " +
 			"alice's SDP must say she only sends, bob's phone must know it is held.",
-		Observe: []string{"`siplab ladder`: the re-INVITE in the same dialog (same Call-ID, CSeq + 1) and its SDP direction.", "`siplab exec bob status`: `held by remote`."},
+		Observe: []string{"`siplab ladder`: the re-INVITE in the same dialog (same Call-ID, CSeq + 1) and its SDP direction.", "`siplab exec bob status`: `held by remote`.", "`siplab scenario hold`: hold and resume in one command."},
 		Hints:   []string{"`siplab exec alice hold` (and `resume`); `siplab set alice hold_mode inactive` offers a=inactive instead."},
 		Fix: []Step{
 			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
@@ -161,7 +161,7 @@ func init() {
 		ID: "05-transfer", Module: module05, Title: "Blind transfer: REFER through the PBX",
 		Task: "alice calls extension 101 (bob, through the PBX). bob transfers her, blind, to 102 (carol). " +
 			"carol must end up hearing alice, and alice's dialog must never change.",
-		Observe: []string{"`siplab exec pbx status`: the legs before and after.", "`siplab ladder`: REFER → 202, NOTIFYs with message/sipfrag, the PBX's INVITE to carol."},
+		Observe: []string{"`siplab exec pbx status`: the legs before and after.", "`siplab ladder`: REFER → 202, NOTIFYs with message/sipfrag, the PBX's INVITE to carol.", "`siplab scenario transfer`: the same flow in one command."},
 		Hints:   []string{"`siplab exec bob transfer 102` during the call."},
 		Fix: []Step{
 			Run("call alice 101"), Run("exec alice wait call-state confirmed -timeout 10s"),
