@@ -379,6 +379,29 @@ func init() {
 		),
 		Symptom: "alice's probe call to bob",
 		Pass:    "bob heard alice's",
-		Check:   twoWay("alice", "bob"),
+		Check:   checkSBC,
 	})
+}
+
+// checkSBC is the two-way probe call plus what the SBC's relay did with
+// it, when the call went through the SBC: where each side latched.
+func checkSBC(ctx context.Context, p *Probe) Result {
+	r := newResult()
+	res := p.TwoWayAudio(ctx, &r, "alice", "bob", CallOpts{})
+	if !res.Connected {
+		return r
+	}
+	st, err := p.SBC(ctx)
+	if err != nil || len(st.Calls) == 0 {
+		return r
+	}
+	c := st.Calls[len(st.Calls)-1]
+	if c.Started.Before(p.Since) {
+		return r
+	}
+	for i, m := range c.Media {
+		r.add("     SBC relay side %d (%s): SDP said %s, latched %s, sending to %s, %d in / %d out, dropped %d",
+			i, c.Legs[i].Peer, m.SDPRemote, m.Latched, m.SendingTo, m.PacketsIn, m.PacketsOut, m.Dropped.Total)
+	}
+	return r
 }
