@@ -49,8 +49,22 @@ func (b *B2BUA) Reset(ctx context.Context) ResetResult {
 	}
 	wg.Wait()
 	cancel()
-	for _, s := range subs {
-		b.endSubscription(s, "deactivated")
+	// Each final NOTIFY is a transaction that may retransmit for 32 s to a
+	// watcher behind a flushed NAT mapping: send them all, wait a moment,
+	// and let the stragglers finish in the background.
+	ended := make(chan struct{})
+	go func() {
+		var swg sync.WaitGroup
+		for _, s := range subs {
+			swg.Go(func() { b.endSubscription(s, "deactivated") })
+		}
+		swg.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(1500 * time.Millisecond):
+		b.log.Info("reset: final NOTIFYs still unanswered, continuing")
 	}
 	res.SubscriptionsEnded = len(subs)
 

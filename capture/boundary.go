@@ -49,17 +49,30 @@ func ReadBoundary(dir string) (t time.Time, ok bool, err error) {
 	return t, true, nil
 }
 
-// cut drops the packets before t.
+// cut drops the packets before t, and the SIP after t that belongs to a
+// dialog begun before it (a BYE the reset sent, a retransmission still
+// running): what follows the boundary is only what began after it.
 func (tr *Trace) cut(t time.Time) {
-	keep := func(ps []Packet) []Packet {
-		out := ps[:0]
-		for _, p := range ps {
-			if !p.Time.Before(t) {
-				out = append(out, p)
+	before := map[string]bool{}
+	for _, p := range tr.SIP {
+		if p.Time.Before(t) {
+			if id := p.Header("Call-ID"); id != "" {
+				before[id] = true
 			}
 		}
-		return out
 	}
-	tr.SIP, tr.RTP = keep(tr.SIP), keep(tr.RTP)
+	sip := tr.SIP[:0]
+	for _, p := range tr.SIP {
+		if !p.Time.Before(t) && !before[p.Header("Call-ID")] {
+			sip = append(sip, p)
+		}
+	}
+	rtp := tr.RTP[:0]
+	for _, p := range tr.RTP {
+		if !p.Time.Before(t) {
+			rtp = append(rtp, p)
+		}
+	}
+	tr.SIP, tr.RTP = sip, rtp
 	tr.Boundary = t
 }

@@ -51,18 +51,22 @@ var resetVerb = map[string][]string{
 // Reset brings the running lab back to the state of a fresh `up` without
 // restarting a container:
 //
-//  1. the attacker container goes; routers, proxy, PBX, SBC, carrier and
-//     STUN server reset themselves (settings to their startup values,
-//     calls hung up, voicemail, subscriptions, blocks and cached
-//     registrations dropped, NAT mappings flushed);
-//  2. every phone resets (stray CLI processes in its container stopped,
-//     calls and subscriptions ended, settings to startup values, every
-//     binding of its AOR removed with Contact: *, one fresh REGISTER);
-//  3. the routers flush again (the mappings the hang-ups left), the
-//     capture boundary is written, and every phone registers once more
-//     through a fresh mapping; Reset returns when all are registered.
+//  1. the attacker container goes; proxy, PBX, SBC, carrier and STUN
+//     server reset themselves (settings to their startup values, calls
+//     hung up, voicemail, subscriptions, blocks and cached registrations
+//     dropped);
+//  2. every phone stops the stray CLI processes in its container and ends
+//     its calls and subscriptions (`uaclient reset -calls`), while the NAT
+//     mappings its BYEs need still exist;
+//  3. the routers reset (startup preset, pinhole and ALG; every mapping
+//     flushed);
+//  4. the capture boundary is written (captures/boundary);
+//  5. every phone resets the rest (`uaclient reset`: settings to startup
+//     values, every binding of its AOR removed with Contact: *, then one
+//     REGISTER in a new registration dialog through a fresh mapping);
 //
-// progress, if not nil, gets one line per finished step.
+// and returns when every phone is registered. progress, if not nil, gets
+// one line per finished step.
 func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport, error) {
 	start := time.Now()
 	var rep ResetReport
@@ -76,6 +80,8 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 	if len(nodes) == 0 {
 		return rep, fmt.Errorf("labctl: the lab is not up (run `siplab up`)")
 	}
+	// Routers go after the daemons: a PBX's final NOTIFY or an SBC's BYE
+	// still reaches a phone through its mapping before the flush.
 	var phones, others, routers []Node
 	for _, n := range nodes {
 		if !n.Running {
@@ -84,11 +90,10 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 		switch {
 		case n.Role == "phone":
 			phones = append(phones, n)
+		case n.Role == "router":
+			routers = append(routers, n)
 		case resetVerb[n.Role] != nil:
 			others = append(others, n)
-			if n.Role == "router" {
-				routers = append(routers, n)
-			}
 		}
 	}
 	var mu sync.Mutex
@@ -125,18 +130,18 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 		errs = append(errs, fmt.Errorf("attacker: %w", err))
 	}
 	run("reset", others, func(n Node) []string { return resetVerb[n.Role] })
-	run("reset", phones, func(n Node) []string { return resetVerb[n.Role] })
-	run("flush", routers, func(Node) []string { return []string{"flush"} })
+	run("hang up", phones, func(Node) []string { return []string{"reset", "-calls", "-timeout", "5s"} })
+	run("reset", routers, func(n Node) []string { return resetVerb[n.Role] })
 	if len(errs) > 0 {
 		return rep, errors.Join(errs...)
 	}
-	// What follows is the fresh lab: the registrations below are the
-	// first thing a ladder or the doctor sees.
+	// What follows is the fresh lab: the phones' new registrations are
+	// the first thing a ladder or the doctor sees.
 	rep.Boundary = time.Now()
 	if err := capture.WriteBoundary(filepath.Join(r.Dir, "captures"), rep.Boundary); err != nil {
 		return rep, err
 	}
-	run("register", phones, func(Node) []string { return []string{"register", "-timeout", "5s"} })
+	run("reset", phones, func(n Node) []string { return resetVerb[n.Role] })
 	if len(errs) > 0 {
 		return rep, errors.Join(errs...)
 	}

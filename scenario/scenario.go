@@ -250,14 +250,17 @@ func seen(calls []*ladder.Call) []string {
 	}
 	slices.SortStableFunc(msgs, func(a, b ladder.Message) int { return a.Time.Compare(b.Time) })
 	var out []string
+	// One send is one (message, CSeq): the REGISTER answering a 401, or
+	// the ACK of a 488 right after the ACK of a 407, is a new CSeq.
 	lastAt := map[string]time.Time{}
 	for _, m := range msgs {
 		k := key(m)
-		if at, ok := lastAt[k]; ok && m.Time.Sub(at) < sendGap {
-			lastAt[k] = m.Time
+		id := k + "|" + m.Header("CSeq")
+		if at, ok := lastAt[id]; ok && m.Time.Sub(at) < sendGap {
+			lastAt[id] = m.Time
 			continue
 		}
-		lastAt[k] = m.Time
+		lastAt[id] = m.Time
 		out = append(out, k)
 	}
 	return out

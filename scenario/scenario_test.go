@@ -3,6 +3,7 @@ package scenario
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,7 +12,16 @@ import (
 )
 
 func msg(at time.Duration, req bool, method string, status int) ladder.Message {
-	return ladder.Message{Packet: capture.Packet{Time: time.Unix(1000, 0).Add(at)}, Request: req, Method: method, Status: status}
+	return msgSeq(at, req, method, status, 1)
+}
+
+func msgSeq(at time.Duration, req bool, method string, status, cseq int) ladder.Message {
+	first := method + " sip:x SIP/2.0"
+	if !req {
+		first = "SIP/2.0 " + strconv.Itoa(status) + " X"
+	}
+	payload := first + "\r\nCSeq: " + strconv.Itoa(cseq) + " " + method + "\r\n\r\n"
+	return ladder.Message{Packet: capture.Packet{Time: time.Unix(1000, 0).Add(at), Payload: []byte(payload)}, Request: req, Method: method, Status: status}
 }
 
 // One packet seen at several capture points is one send; a retransmission
@@ -29,6 +39,23 @@ func TestSeenFoldsCapturePointsKeepsRetransmissions(t *testing.T) {
 	}}
 	got := seen([]*ladder.Call{c})
 	want := []string{"INVITE", "200/INVITE", "200/INVITE", "200/INVITE", "BYE", "200/BYE"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("seen %v, want %v", got, want)
+	}
+}
+
+// A new CSeq is a new send even milliseconds later: the REGISTER that
+// answers a 401, the ACK of a 488 right after the ACK of a 407.
+func TestSeenSeparatesCSeqs(t *testing.T) {
+	c := &ladder.Call{Messages: []ladder.Message{
+		msgSeq(0, true, "REGISTER", 0, 1),
+		msgSeq(2*time.Millisecond, false, "REGISTER", 401, 1),
+		msgSeq(4*time.Millisecond, true, "REGISTER", 0, 2),
+		msgSeq(5*time.Millisecond, true, "REGISTER", 0, 2), // at the registrar
+		msgSeq(7*time.Millisecond, false, "REGISTER", 200, 2),
+	}}
+	got := seen([]*ladder.Call{c})
+	want := []string{"REGISTER", "401/REGISTER", "REGISTER", "200/REGISTER"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("seen %v, want %v", got, want)
 	}

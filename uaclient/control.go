@@ -94,6 +94,14 @@ func (p *Phone) Handler() http.Handler {
 		ctl.WriteJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
+		var in ResetRequest
+		if r.ContentLength != 0 && !decode(w, r, &in) {
+			return
+		}
+		if in.CallsOnly {
+			ctl.WriteJSON(w, http.StatusOK, p.EndAll(r.Context()))
+			return
+		}
 		res, err := p.Reset(r.Context())
 		if err != nil {
 			writeErr(w, err)
@@ -423,10 +431,18 @@ func (c *Control) Unregister(ctx context.Context) (RegStatus, error) {
 	return st, c.Post(ctx, "/unregister", nil, &st)
 }
 
-// Reset puts the phone back to its startup state (Phone.Reset).
-func (c *Control) Reset(ctx context.Context) (ResetResult, error) {
+// ResetRequest is the body of POST /reset (optional).
+type ResetRequest struct {
+	// CallsOnly ends calls and subscriptions and nothing else
+	// (Phone.EndAll).
+	CallsOnly bool `json:"calls_only,omitempty"`
+}
+
+// Reset puts the phone back to its startup state (Phone.Reset); with
+// callsOnly it only ends calls and subscriptions (Phone.EndAll).
+func (c *Control) Reset(ctx context.Context, callsOnly bool) (ResetResult, error) {
 	var res ResetResult
-	return res, c.Post(ctx, "/reset", nil, &res)
+	return res, c.Post(ctx, "/reset", ResetRequest{CallsOnly: callsOnly}, &res)
 }
 
 func (c *Control) Call(ctx context.Context, target string) (CallStatus, error) {

@@ -51,6 +51,15 @@ func (p *Phone) setDefaultLocked(def *setting, s *liveSettings) error {
 // all of the AOR's bindings are removed (Contact: *, which also removes
 // bindings a broken ALG rewrote) before one fresh REGISTER.
 func (p *Phone) Reset(ctx context.Context) (ResetResult, error) {
+	res := p.EndAll(ctx)
+	return p.resetRest(ctx, res)
+}
+
+// EndAll ends every call (BYE, CANCEL or decline as its state needs) and
+// every subscription, and says how many it ended: the first half of
+// Reset, which the lab runs on every phone before its router forgets the
+// mappings these BYEs need.
+func (p *Phone) EndAll(ctx context.Context) ResetResult {
 	var res ResetResult
 	p.mu.Lock()
 	calls := append([]*Call(nil), p.calls...)
@@ -78,7 +87,10 @@ func (p *Phone) Reset(ctx context.Context) (ResetResult, error) {
 	wg.Wait()
 	cancel()
 	res.SubscriptionsEnded = p.endSubscriptions(ctx)
+	return res
+}
 
+func (p *Phone) resetRest(ctx context.Context, res ResetResult) (ResetResult, error) {
 	p.mu.Lock()
 	old := p.settings
 	for i := range settingsTable {
@@ -136,6 +148,11 @@ func (p *Phone) Reset(ctx context.Context) (ResetResult, error) {
 	if !r.IsSuccess() {
 		return res, fmt.Errorf("uaclient: reset: un-REGISTER *: %d %s", r.StatusCode, r.Reason)
 	}
+	// A fresh phone's registrations are a new dialog: a new Call-ID, so a
+	// capture read from the reset on (capture boundary) shows them whole.
+	p.mu.Lock()
+	p.reg.callID, p.reg.cseq = newCallID(p.local), 0
+	p.mu.Unlock()
 	err = p.Register(ctx)
 	p.mu.Lock()
 	res.Registration = p.regStatus()
@@ -176,6 +193,11 @@ func (p *Phone) endSubscriptions(ctx context.Context) int {
 // describeReset is one line for people.
 func (r ResetResult) String() string {
 	var b strings.Builder
+	if r.Registration.State == "" && len(r.SettingsRestored) == 0 {
+		// EndAll: calls and subscriptions only.
+		fmt.Fprintf(&b, "%d call(s) ended, %d subscription(s) ended", r.CallsEnded, r.SubscriptionsEnded)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%d call(s) ended, %d subscription(s) ended, %d binding(s) removed", r.CallsEnded, r.SubscriptionsEnded, r.BindingsRemoved)
 	if len(r.SettingsRestored) > 0 {
 		fmt.Fprintf(&b, ", restored %s", strings.Join(r.SettingsRestored, ","))

@@ -49,7 +49,7 @@ var verbs = map[string]verb{
 		return c.Phone.Verb(ctx, "reject", in)
 	}},
 	"reset": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
-		return c.Phone.Reset(ctx)
+		return c.Phone.Reset(ctx, false)
 	}},
 	"ping": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
 		return c.Ping(ctx)

@@ -54,7 +54,7 @@ daemon:
 control (talk to a running phone over -ctl, default $UACLIENT_CTL or /run/siplab/uaclient.sock):
   register                  REGISTER now and keep refreshing
   unregister                remove every binding of our AOR (Contact: *, Expires: 0)
-  reset                     back to the startup state: stray CLI processes here stopped, calls and
+  reset [-calls]            back to the startup state: stray CLI processes here stopped, calls and
                             subscriptions ended, history cleared, settings at their startup values,
                             all bindings removed and one fresh REGISTER
   call <user|sip-uri>       place a call through the proxy

@@ -27,9 +27,10 @@ type verb struct {
 }
 
 type opts struct {
-	timeout time.Duration
-	code    int
-	with    string
+	timeout   time.Duration
+	code      int
+	with      string
+	callsOnly bool
 }
 
 // errUsage marks argument mistakes (exit 2).
@@ -44,9 +45,9 @@ var verbs = map[string]verb{
 	}},
 	// reset first stops stray CLI clients in this container, then puts the
 	// phone back to its startup state (uaclient.Phone.Reset).
-	"reset": {run: func(ctx context.Context, c *uaclient.Control, _ []string, _ *opts) (any, error) {
+	"reset": {run: func(ctx context.Context, c *uaclient.Control, _ []string, o *opts) (any, error) {
 		stray := reapStray("/proc")
-		res, err := c.Reset(ctx)
+		res, err := c.Reset(ctx, o.callsOnly)
 		return resetOutput{ResetResult: res, Stopped: stray}, err
 	}},
 	"call": {args: "<user|sip-uri>", min: 1, max: 1, run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
@@ -216,6 +217,9 @@ func runVerb(name string, v verb, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the phone (and for wait conditions)")
 	if name == "reject" {
 		fs.IntVar(&o.code, "code", 0, "failure code (default 486)")
+	}
+	if name == "reset" {
+		fs.BoolVar(&o.callsOnly, "calls", false, "only stop stray processes and end calls and subscriptions")
 	}
 	if name == "transfer" {
 		fs.StringVar(&o.with, "with", "", "attended transfer: the consultation call whose dialog the Refer-To replaces")
