@@ -199,6 +199,12 @@ func (p *Probe) Call(ctx context.Context, from, to string, o CallOpts) (CallResu
 		}
 	}
 	p.endCall(ctx, from, placed.ID)
+	if res.Answered != "" && res.Answered != to {
+		// The wrong phone's side may outlive the caller's BYE (it went to
+		// the address the proxy believes is the callee's): end it, or its
+		// RTP keeps arriving at the caller's port during the next call.
+		_, _ = p.Lab.Exec(ctx, res.Answered, "hangup", "-timeout", "3s")
+	}
 	return res, nil
 }
 
@@ -304,7 +310,7 @@ func (p *Probe) TwoWayAudio(ctx context.Context, r *Result, from, to string, o C
 func describeCall(r *Result, res CallResult) {
 	from, to := res.Caller.Phone, res.Target
 	if res.Answered != "" && res.Answered != to {
-		r.require(false, "%s's call to %s was answered by %s — the wrong phone rang", from, to, res.Answered)
+		r.require(false, "%s's probe call to %s was answered by %s — the wrong phone rang", from, to, res.Answered)
 		return
 	}
 	c := res.Caller.Call
