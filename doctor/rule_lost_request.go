@@ -47,7 +47,7 @@ func checkLost(c *ladder.Call) []Finding {
 	}
 	return []Finding{{Severity: Error,
 		Summary:  "a request never reached its target: every copy travels towards the proxy, none leaves it",
-		Fix:      "the target came from a Contact: a private one (siplab set proxy contact_fixup on) or a closed pinhole (keep-alives on, a longer pinhole)",
+		Fix:      "the target came from a Contact: a private one (siplab set proxy contact_fixup auto) or a closed pinhole (keep-alives on, a longer pinhole)",
 		Evidence: ev}}
 }
 

@@ -78,13 +78,13 @@ func checkPrivateContact(c *ladder.Call, all []*ladder.Call) []Finding {
 	if len(hurt) > 0 {
 		return []Finding{{Severity: Error,
 			Summary:  "the phone's Contact is its private address and the platform used it: requests for the phone went to an address no one on the internet can reach",
-			Fix:      "route to the address the request came from (siplab set proxy contact_fixup on), or make the phone write its public address (siplab set <phone> contact_addr <router public ip>) with keep-alives",
+			Fix:      "route to the address the request came from (siplab set proxy contact_fixup auto), or make the phone write its public address (siplab set <phone> contact_addr <router public ip>) with keep-alives",
 			Evidence: append(ev, hurt...)}}
 	}
 	return []Finding{{Severity: Note,
 		Summary:  "a Contact seen on the internet side is a private address (a phone's LAN address, or the platform core's); nothing in this dialog was sent to it",
 		Note:     "the proxy's contact_fixup (routing to the address the REGISTER came from) is probably hiding it: calls work here, but any server without that fix-up, or the same proxy with it off, sends the phone's calls into the void",
-		Fix:      "nothing breaks today; to remove the dependency write the public address (siplab set <phone> contact_addr <router public ip>), or keep contact_fixup on",
+		Fix:      "nothing breaks today; to remove the dependency write the public address (siplab set <phone> contact_addr <router public ip>), or keep contact_fixup auto",
 		Evidence: ev}}
 }
 

@@ -49,7 +49,7 @@ func checkRetransmit(c *ladder.Call) []Finding {
 	if len(resp) > 0 {
 		out = append(out, Finding{Severity: Error,
 			Summary:  "final responses are retransmitted: the ACK (or, for a non-INVITE, the request was repeated) never arrives — usually a private Contact or a closed pinhole",
-			Fix:      "check the Contact of the side that should send the ACK (siplab set proxy contact_fixup on) and the pinhole on its router",
+			Fix:      "check the Contact of the side that should send the ACK (siplab set proxy contact_fixup auto) and the pinhole on its router",
 			Evidence: resp})
 	}
 	if len(req) > 0 {

@@ -8,6 +8,7 @@
 //	siplab exec <node> <args...>
 //	siplab scenario list | basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
 //	siplab attack <node> options|register [scanner flags]
+//	siplab exercise list | start ID | status | hint | check [-all] [-json] | solve | reset | doc
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
 package main
 
@@ -66,6 +67,11 @@ Security (an attacker on the internet, 203.0.113.66):
                           SIPVicious-style sweep or password guessing against the node's
                           internet address (scanner -h lists the flags)
 
+Exercises (docs/exercises.md):
+  exercise list | start <id> | status | hint | check [-all] [-json] | solve | reset | doc
+                          live exercises: start breaks the lab, check reads it (PASS/FAIL
+                          with the evidence), solve applies the documented fix, reset undoes
+
 Anything else:
   exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)
 
@@ -104,6 +110,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if cmd == "demo" {
 		return demo(ctx, rest)
+	}
+	if cmd == "exercise" {
+		return exerciseCmd(ctx, rest)
 	}
 	// Reading captures needs no Docker: works on a copied captures/ folder.
 	switch cmd {
