@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +10,7 @@ import (
 )
 
 // scenarioNames is the lab's address plan for the ladder's columns.
-func scenarioNames() ladder.Names {
-	m := ladder.Names{}
-	for addr, name := range map[string]string{
-		"192.168.1.50": "alice", "192.168.2.50": "bob", "192.168.2.51": "carol",
-		"203.0.113.2": "router-a", "203.0.113.3": "router-b", "203.0.113.10": "proxy", "10.0.0.10": "proxy",
-		"10.0.0.20": "registrar", "10.0.0.30": "pbx", "203.0.113.5": "sbc", "10.0.0.5": "sbc",
-	} {
-		m[netip.MustParseAddr(addr)] = ladder.Host{Name: name}
-	}
-	return m
-}
+func scenarioNames() ladder.Names { return ladder.Lab() }
 
 // Every training-page call flow plays in one command and its ladder shows
 // the messages the page draws: busy → 486 + ACK, cancel → CANCEL/200/487/
