@@ -43,7 +43,8 @@ Live toggles (no restart):
   get <node>                     show the node's settings
 
 Reading the captures (captures/, or -dir <folder>):
-  ladder [-html out.html] [-list] [call]   one call across every capture point (default: the last call)
+  ladder [-list] [call]                    one call across every capture point (default: the last call)
+  ladder -html [-o f.html] [call]          the same as a page for the projector (ladder.html here)
   doctor [call]                            diagnose the classic failures, naming the evidence
   explain [call] [n]                       every line of message n explained, and what is wrong with it here
 
