@@ -59,6 +59,7 @@ const layoutJS = `(() => {
 	return JSON.stringify({texts, heads, lifes: lifes.length, minFont, minFontAt,
 		lifeMin: Math.min(...life), lifeMax: Math.max(...life),
 		ladder: box(document.querySelector('.ladder').getBoundingClientRect()),
+		lanes: box(document.querySelector('.hdr .cols').getBoundingClientRect()),
 		innerWidth, scrollWidth: document.documentElement.scrollWidth, zone});
 })()`
 
@@ -80,7 +81,7 @@ type layoutFacts struct {
 	MinFont          float64
 	MinFontAt        string
 	LifeMin, LifeMax float64
-	Ladder           rect
+	Ladder, Lanes    rect
 	InnerWidth       float64
 	ScrollWidth      float64
 	Zone             map[string]struct {
@@ -102,10 +103,13 @@ func (f layoutFacts) check(t *testing.T, lifelineRects []rect) {
 	if w := f.Ladder.R - f.Ladder.L; w < 0.9*f.InnerWidth {
 		t.Errorf("ladder uses %.0f of %.0f px (%.0f%%), want >= 90%%", w, f.InnerWidth, 100*w/f.InnerWidth)
 	}
-	// The lanes (first to last lifeline) take most of the window; the
-	// rest is the time gutter and the capture-point notes.
-	if span := f.LifeMax - f.LifeMin; span < 0.55*f.InnerWidth {
-		t.Errorf("lifelines span %.0f px of %.0f (%.0f%%), want >= 55%%", span, f.InnerWidth, 100*span/f.InnerWidth)
+	// The lanes take most of it; the rest is the time gutter and the
+	// capture-point notes.
+	if w := f.Lanes.R - f.Lanes.L; w < 0.6*f.InnerWidth {
+		t.Errorf("lanes are %.0f px of %.0f (%.0f%%), want >= 60%%", w, f.InnerWidth, 100*w/f.InnerWidth)
+	}
+	if f.LifeMin < f.Lanes.L || f.LifeMax > f.Lanes.R {
+		t.Errorf("lifelines from x=%.0f to %.0f, outside the lanes %.0f..%.0f", f.LifeMin, f.LifeMax, f.Lanes.L, f.Lanes.R)
 	}
 	bad := 0
 	report := func(format string, args ...any) {
@@ -215,7 +219,20 @@ func TestHTMLInChromium(t *testing.T) {
 			f, lifes := measure(t, ctx)
 			f.check(t, lifes)
 			checkZones(t, f)
+			if f.InnerWidth != 1920 {
+				t.Fatalf("window is %.0f px wide, want 1920", f.InnerWidth)
+			}
 			shot(t, ctx, "ladder-"+tt.scenario+".png")
+			// A smaller screen (a laptop on the projector) gets narrower
+			// lanes, not smaller type, and still nothing overlaps.
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)); err != nil {
+				t.Fatal(err)
+			}
+			small, lifes := measure(t, ctx)
+			small.check(t, lifes)
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+				t.Fatal(err)
+			}
 			if tt.open == 0 {
 				return
 			}
