@@ -232,7 +232,7 @@ func legsOf(c *Call) map[string]*htmlLeg {
 		}
 		p := path[m.CallID]
 		for _, col := range []int{m.From, m.To} {
-			if !containsInt(p, col) {
+			if !htmlHasInt(p, col) {
 				p = append(p, col)
 			}
 		}
@@ -248,7 +248,7 @@ func legsOf(c *Call) map[string]*htmlLeg {
 	return legs
 }
 
-func containsInt(s []int, v int) bool {
+func htmlHasInt(s []int, v int) bool {
 	for _, x := range s {
 		if x == v {
 			return true

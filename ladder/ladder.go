@@ -33,15 +33,11 @@ var ErrNoSuchCall = errors.New("ladder: no such call")
 // import the PBX).
 const CorrelationHeader = "X-Siplab-Call"
 
-// Host names an address: the node and its role ("alice", "phone").
+// Host names a column: the node and its role ("alice", "phone").
 type Host struct {
 	Name string
 	Role string
 }
-
-// Names maps addresses to hosts. The caller supplies it (the CLI knows the
-// lab's addresses); an address without a name is shown bare.
-type Names map[netip.Addr]Host
 
 // Message is one SIP message as seen at one capture point.
 type Message struct {
@@ -58,22 +54,40 @@ type Message struct {
 	CallID string
 	// SDP is true when the message carries an SDP body.
 	SDP bool
-	// From and To are the column indexes of source and destination.
+	// From and To are the column indexes of the hop's two ends: the node
+	// that sent the packet on the wire it was captured on, and the node
+	// that received it there (Topology.Hop). Always adjacent columns
+	// unless the call fans out (a transfer, a fork).
 	From, To int
+	// Sender and Receiver are the hop's ends by node.
+	Sender, Receiver End
+	// Leg is the 1-based leg (dialog) of the call the message belongs to.
+	Leg int
+	// NAT is the translation a router made to this packet, shown on the
+	// copy after it ("192.168.1.50:5060 ⇒ 203.0.113.2:5060"); "" when
+	// none. ALG names what a router's ALG rewrote inside the message
+	// besides the addresses NAT changes ("Contact, c="); "" when nothing.
+	NAT, ALG string
 	// Seen lists every capture point that saw this very packet (the same
 	// bytes on the same link: a phone and its router both record the LAN),
 	// Iface first among them being the one shown.
 	Seen []string
 }
 
-// Column is one node in the ladder: an address, or every address of one
-// named host (the proxy's internet and core sides, a router's LAN and WAN),
-// the way sngrep merges host aliases, so a multi-homed node is one lane.
+// Column is one node in the ladder, in the order the call crosses them:
+// every address of one named node (the proxy's internet and core sides, a
+// router's LAN and WAN) is one lane, the way sngrep merges host aliases. A
+// node the call crosses twice (the proxy before and after the PBX, the SBC
+// on the phone's and on the trunk's side) has one column per crossing.
 type Column struct {
-	Addr netip.Addr // the first address seen
-	Host Host       // zero when unnamed
-	// Addrs are every address of the host the call used, Addr first.
+	// Addr is the node's face: a router's public address, otherwise the
+	// first address of the node the call used.
+	Addr netip.Addr
+	Host Host // zero when the topology does not name the address
+	// Addrs are every address of the node the call used, Addr first.
 	Addrs []netip.Addr
+	// Legs are the 1-based legs whose messages use this column.
+	Legs []int
 }
 
 // Title is the column's header: its name, or the bare address.
@@ -100,15 +114,45 @@ type Stream struct {
 	// and the last packet (reordering is not loss; duplicates count once).
 	Lost        int
 	First, Last time.Time
-	From, To    int // column indexes
+	From, To    int // column indexes of the hop's ends (as Message)
+	// Sender and Receiver are the hop's ends by node.
+	Sender, Receiver End
+	// NAT is the translation a router made to the stream, on the copy
+	// after it ("192.168.1.50:16000 ⇒ 203.0.113.2:16000").
+	NAT string
 	// Seen lists every capture point that recorded this stream on the
 	// same link (a phone and its router), Iface first.
 	Seen []string
 }
 
+// Leg is one dialog of a call: a B2BUA (the PBX, the SBC) ends one and
+// starts the next; a call straight through the proxy has one.
+type Leg struct {
+	N       int    // 1-based, in order of the leg's first message
+	CallID  string // the leg's Call-ID (first seen)
+	From    string // user part of the initial request's From
+	To      string // user part of its To
+	Nodes   []string
+	Columns []int // the column of each of Nodes
+}
+
+// Label is the leg's one-line description: "leg 2 pbx → bob (Call-ID 8f3a…)".
+func (l Leg) Label() string {
+	path := strings.Join(l.Nodes, " → ")
+	id := l.CallID
+	if len(id) > 12 {
+		id = id[:12] + "…"
+	}
+	return fmt.Sprintf("leg %d %s → %s via %s (Call-ID %s)", l.N, l.From, l.To, path, id)
+}
+
 // Call is one call (or other dialog: a REGISTER, an OPTIONS) across every
 // capture point.
 type Call struct {
+	// N is the call's number: INVITE calls are numbered once, in the
+	// order they started, and keep their number (Number persists it in
+	// the capture folder); 0 for registrations, pings and other dialogs.
+	N int
 	// ID is the Call-ID of the first message seen.
 	ID string
 	// CallIDs are every Call-ID the call's messages carry (B2BUA legs, or
@@ -119,10 +163,11 @@ type Call struct {
 	// Streams are the RTP streams matched to the call's SDP ports.
 	Streams []Stream
 	Columns []Column
-	Start   time.Time
-	End     time.Time
-
-	colIndex map[netip.Addr]int
+	// Legs are the call's dialogs in order; one for a call straight
+	// through the proxy.
+	Legs  []Leg
+	Start time.Time
+	End   time.Time
 }
 
 // IsInvite reports whether the call is an INVITE dialog (a "call" in the
@@ -190,74 +235,6 @@ func (c *Call) State() string {
 	return "in call (no BYE seen)"
 }
 
-// Build groups a trace's SIP messages into calls and attaches RTP streams.
-// names may be nil. Calls are in order of their first message.
-func Build(tr *capture.Trace, names Names) []*Call {
-	if tr == nil {
-		return nil
-	}
-	// One packet seen at two capture points on one link is one message.
-	msgs := dedupe(tr.SIP, rolesOf(names))
-	// Union-find over message indexes: links by Call-ID, by the B2BUA
-	// header and by (top Via branch, CSeq), the last because an ALG may
-	// rewrite the Call-ID but leaves the branch alone.
-	parent := make([]int, len(msgs))
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
-	first := map[string]int{}
-	link := func(key string, i int) {
-		if j, ok := first[key]; ok {
-			a, b := find(i), find(j)
-			if a != b {
-				parent[a] = b
-			}
-			return
-		}
-		first[key] = i
-	}
-	for i, p := range msgs {
-		if id := p.Header("Call-ID"); id != "" {
-			link("cid\x00"+id, i)
-		}
-		if x := p.Header(CorrelationHeader); x != "" {
-			link("x\x00"+x, i)
-		}
-		if br := viaBranch(p.Header("Via")); br != "" {
-			link("br\x00"+br+"\x00"+p.Header("CSeq"), i)
-		}
-	}
-	groups := map[int]*Call{}
-	var calls []*Call
-	for i, m := range msgs {
-		root := find(i)
-		c := groups[root]
-		if c == nil {
-			c = &Call{ID: m.Header("Call-ID"), Start: m.Time}
-			groups[root] = c
-			calls = append(calls, c)
-		}
-		if m.CallID != "" && !contains(c.CallIDs, m.CallID) {
-			c.CallIDs = append(c.CallIDs, m.CallID)
-		}
-		c.Messages = append(c.Messages, m)
-		c.End = m.Time
-	}
-	for _, c := range calls {
-		c.layout(names)
-		c.attachRTP(tr.RTP, names)
-	}
-	return calls
-}
-
 func contains(s []string, v string) bool {
 	for _, x := range s {
 		if x == v {
@@ -299,16 +276,6 @@ func viaBranch(via string) string {
 	return ""
 }
 
-// layout assigns columns in order of first appearance, the way a reader
-// meets the hosts: the caller on the left.
-func (c *Call) layout(names Names) {
-	c.colIndex = map[netip.Addr]int{}
-	for i := range c.Messages {
-		m := &c.Messages[i]
-		m.From, m.To = c.column(m.Src.Addr(), names), c.column(m.Dst.Addr(), names)
-	}
-}
-
 // mediaPorts returns every UDP port an SDP body of the call announces in an
 // m= line: RTP of the call uses these (the NAT routers keep ports).
 func (c *Call) mediaPorts() map[uint16]bool {
@@ -335,7 +302,7 @@ func (c *Call) mediaPorts() map[uint16]bool {
 // after the last message (the BYE can trail the last RTP, or the reverse).
 // A port match is a heuristic: two calls reusing one port at the same time
 // would be merged; the lab's phones use one port per phone.
-func (c *Call) attachRTP(rtp []capture.Packet, names Names) {
+func (c *Call) attachRTP(rtp []capture.Packet, topo *Topology) {
 	ports := c.mediaPorts()
 	if len(ports) == 0 {
 		return
@@ -394,56 +361,53 @@ func (c *Call) attachRTP(rtp []capture.Packet, names Names) {
 		a.s.Seen = []string{a.s.Iface}
 		streams = append(streams, *a.s)
 	}
-	c.Streams = dedupeStreams(streams, rolesOf(names))
+	c.Streams = dedupeStreams(streams, topo)
 	for i := range c.Streams {
-		s := &c.Streams[i]
-		s.From, s.To = c.column(s.Src.Addr(), names), c.column(s.Dst.Addr(), names)
+		st := &c.Streams[i]
+		st.Sender, st.Receiver = topo.Hop(st.Iface, st.Src.Addr(), st.Dst.Addr())
+	}
+	natStreams(c.Streams, topo)
+	for i := range c.Streams {
+		st := &c.Streams[i]
+		st.From, st.To = c.place(st.Sender, st.Receiver, topo)
+		c.use(st.From, st.Src.Addr(), topo)
+		c.use(st.To, st.Dst.Addr(), topo)
 	}
 }
 
-// column returns the index of a's column: the column of its host when the
-// host already has one (another address of the same named node), else a
-// new column at the right (columns appear in order of first use).
-func (c *Call) column(a netip.Addr, names Names) int {
-	a = a.Unmap()
-	if i, ok := c.colIndex[a]; ok {
-		return i
-	}
-	h := names[a]
-	if h.Name != "" {
-		for i, col := range c.Columns {
-			if col.Host.Name == h.Name {
-				c.Columns[i].Addrs = append(c.Columns[i].Addrs, a)
-				c.colIndex[a] = i
-				return i
-			}
-		}
-	}
-	c.colIndex[a] = len(c.Columns)
-	c.Columns = append(c.Columns, Column{Addr: a, Host: h, Addrs: []netip.Addr{a}})
-	return c.colIndex[a]
-}
-
-// Find selects a call: "" is the last INVITE call (the last call of any
-// kind if there is none), a number is a 1-based index into calls, anything
-// else is a Call-ID (any of the call's Call-IDs, or a unique prefix).
+// Find selects a call: "" is the last call placed (the INVITE call that
+// started last; the last dialog of any kind if there is none), a number is
+// a call's number (Call.N, as `siplab ladder -list` shows it), anything else
+// is a Call-ID (any of the call's Call-IDs, or a unique prefix), which also
+// selects registrations and pings.
 func Find(calls []*Call, sel string) (*Call, error) {
 	if len(calls) == 0 {
 		return nil, ErrNoCalls
 	}
 	if sel == "" {
-		for i := len(calls) - 1; i >= 0; i-- {
-			if calls[i].IsInvite() {
-				return calls[i], nil
+		var last *Call
+		for _, c := range calls {
+			if c.IsInvite() && (last == nil || !c.Start.Before(last.Start)) {
+				last = c
 			}
+		}
+		if last != nil {
+			return last, nil
 		}
 		return calls[len(calls)-1], nil
 	}
 	if n, err := strconv.Atoi(sel); err == nil {
-		if n < 1 || n > len(calls) {
-			return nil, fmt.Errorf("%w: index %d, the capture has %d calls (1..%d)", ErrNoSuchCall, n, len(calls), len(calls))
+		max := 0
+		for _, c := range calls {
+			if c.N == n && n > 0 {
+				return c, nil
+			}
+			max = maxInt(max, c.N)
 		}
-		return calls[n-1], nil
+		if max == 0 {
+			return nil, fmt.Errorf("%w: call %d, the capture has no numbered call (no INVITE)", ErrNoSuchCall, n)
+		}
+		return nil, fmt.Errorf("%w: call %d, calls are numbered up to %d (siplab ladder -list)", ErrNoSuchCall, n, max)
 	}
 	var hits []*Call
 	for _, c := range calls {
@@ -464,6 +428,13 @@ func Find(calls []*Call, sel string) (*Call, error) {
 		return nil, fmt.Errorf("%w: no Call-ID starts with %q", ErrNoSuchCall, sel)
 	}
 	return nil, fmt.Errorf("%w: %q matches %d calls, give more of the Call-ID", ErrNoSuchCall, sel, len(hits))
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // sortStreams is used by the renderers: streams by first packet.

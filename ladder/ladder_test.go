@@ -16,20 +16,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// testNames is the lab's address plan, as the CLI passes it.
-func testNames() Names {
-	m := Names{}
-	for addr, h := range map[string]Host{
-		"192.168.1.50": {"alice", "phone"}, "192.168.2.50": {"bob", "phone"},
-		"203.0.113.2": {"router-a", "router wan"}, "203.0.113.3": {"router-b", "router wan"},
-		"203.0.113.10": {"proxy", "proxy"}, "10.0.0.10": {"proxy", "proxy core"},
-		"10.0.0.30": {"pbx", "pbx"}, "203.0.113.30": {"pbx", "pbx media"},
-	} {
-		m[netip.MustParseAddr(addr)] = h
-	}
-	return m
-}
-
 // load reads a fixture recorded from the real lab (testdata/captures).
 func load(t *testing.T, scenario string) []*Call {
 	t.Helper()
@@ -42,7 +28,7 @@ func load(t *testing.T, scenario string) []*Call {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Build(tr, testNames())
+	return Build(tr, Lab())
 }
 
 func TestLadderGolden(t *testing.T) {
@@ -141,7 +127,7 @@ func TestFindErrors(t *testing.T) {
 			t.Errorf("Find(%q) = %v, want ErrNoSuchCall", sel, err)
 		}
 	}
-	if c, err := Find(calls, "1"); err != nil || c != calls[0] {
+	if c, err := Find(calls, "1"); err != nil || c.N != 1 || !c.IsInvite() {
 		t.Errorf("Find(1) = %v, %v", c, err)
 	}
 	if Build(nil, nil) != nil || len(Build(&capture.Trace{}, nil)) != 0 {

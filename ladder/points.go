@@ -13,17 +13,16 @@ import (
 // record lan and wan, the proxy and the PBX internet and core, the phones
 // lan, the SBC its own sides.
 
-// PublicSide reports whether a capture point faces the internet: a
-// router's wan, the platform's internet side. A private address seen there
-// has left its site: that is the bug the lab teaches. The LAN and the
-// platform's core are private by design.
+// PublicSide reports whether a capture point faces the internet by its
+// name alone (a router's wan, a host's internet side); Topology.PublicPoint
+// is the same question answered from the lab's plan.
 func PublicSide(iface string) bool {
 	_, side, _ := strings.Cut(iface, "/")
 	return side == "wan" || side == "internet"
 }
 
-// Node is the capture point's node: "router-a/wan" → "router-a".
-func Node(iface string) string {
+// PointNode is the capture point's node: "router-a/wan" → "router-a".
+func PointNode(iface string) string {
 	n, _, _ := strings.Cut(iface, "/")
 	return n
 }
@@ -38,47 +37,20 @@ const sameWire = 50 * time.Millisecond
 // is shown under. Routers first, because they see both sides of the NAT
 // and the doctor's rules compare those sides; then the platform; the
 // phones last (their view adds nothing when a router saw the packet too).
-func (r roles) rank(iface string) int {
-	switch role := r.of(Node(iface)); {
-	case strings.HasPrefix(role, "router"):
+func rank(t *Topology, iface string) int {
+	switch t.RoleOf(PointNode(iface)) {
+	case RoleRouter:
 		return 0
-	case strings.HasPrefix(role, "sbc"):
+	case RoleSBC:
 		return 1
-	case strings.HasPrefix(role, "proxy"):
+	case RoleProxy:
 		return 2
-	case strings.HasPrefix(role, "pbx"):
+	case RolePBX:
 		return 3
-	case strings.HasPrefix(role, "carrier"):
+	case RoleCarrier:
 		return 4
 	}
 	return 5
-}
-
-// roles maps a node name to its role, from the address plan (a node is
-// the Host.Name of its addresses); unnamed nodes are guessed from their
-// name's prefix so a bare capture folder still reads sensibly.
-type roles map[string]string
-
-func rolesOf(names Names) roles {
-	r := roles{}
-	for _, h := range names {
-		if _, ok := r[h.Name]; !ok || h.Role < r[h.Name] {
-			r[h.Name] = h.Role // the lowest role name: deterministic for multi-homed nodes
-		}
-	}
-	return r
-}
-
-func (r roles) of(node string) string {
-	if role, ok := r[node]; ok {
-		return role
-	}
-	for _, p := range []string{"router", "sbc", "proxy", "pbx", "carrier"} {
-		if strings.HasPrefix(node, p) {
-			return p
-		}
-	}
-	return ""
 }
 
 // dedupe merges the copies of one packet seen at several capture points on
@@ -87,7 +59,7 @@ func (r roles) of(node string) string {
 // The kept copy is the best-ranked point's; Seen lists every point. Copies
 // at one point are never merged: there, identical bytes are a
 // retransmission, which the doctor counts.
-func dedupe(sip []capture.Packet, r roles) []Message {
+func dedupe(sip []capture.Packet, t *Topology) []Message {
 	out := make([]Message, 0, len(sip))
 	type wire struct {
 		src, dst  netip.AddrPort
@@ -103,7 +75,7 @@ func dedupe(sip []capture.Packet, r roles) []Message {
 				continue
 			}
 			m.Seen = append(m.Seen, p.Iface)
-			if r.rank(p.Iface) < r.rank(m.Iface) {
+			if rank(t, p.Iface) < rank(t, m.Iface) {
 				seen, from, to := m.Seen, m.From, m.To
 				*m = newMessage(p)
 				m.Seen, m.From, m.To = seen, from, to
@@ -161,7 +133,7 @@ func (m Message) Where() string {
 // dedupeStreams merges one RTP stream recorded at two capture points on
 // the same link (same addresses and SSRC, starting within sameWire): the
 // best-ranked point's figures are kept, as for messages.
-func dedupeStreams(in []Stream, r roles) []Stream {
+func dedupeStreams(in []Stream, t *Topology) []Stream {
 	var out []Stream
 	for _, s := range in {
 		merged := false
@@ -172,7 +144,7 @@ func dedupeStreams(in []Stream, r roles) []Stream {
 				continue
 			}
 			seen := append(o.Seen, s.Iface)
-			if r.rank(s.Iface) < r.rank(o.Iface) {
+			if rank(t, s.Iface) < rank(t, o.Iface) {
 				*o = s
 			}
 			o.Seen = seen

@@ -84,11 +84,21 @@ func userOf(h string) string {
 // WriteText draws the call as a text ladder.
 func WriteText(w io.Writer, c *Call) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "Call %s\n", c.ID)
+	if c.N > 0 {
+		fmt.Fprintf(bw, "Call %d (%s)\n", c.N, c.ID)
+	} else {
+		fmt.Fprintf(bw, "Dialog %s\n", c.ID)
+	}
 	if len(c.CallIDs) > 1 {
 		fmt.Fprintf(bw, "  grouped Call-IDs: %s\n", strings.Join(c.CallIDs, ", "))
 	}
-	fmt.Fprintf(bw, "  %s, started %s UTC\n\n", c.Summary(), c.Start.UTC().Format("2006-01-02 15:04:05.000"))
+	fmt.Fprintf(bw, "  %s, started %s UTC\n", c.Summary(), c.Start.UTC().Format("2006-01-02 15:04:05.000"))
+	if len(c.Legs) > 1 {
+		for _, l := range c.Legs {
+			fmt.Fprintf(bw, "  %s\n", l.Label())
+		}
+	}
+	fmt.Fprintln(bw)
 
 	width := gutter + len(c.Columns)*colW
 	header := func(text func(Column) string) {
@@ -119,7 +129,7 @@ func WriteText(w io.Writer, c *Call) error {
 			fmt.Fprintln(bw, labelRow(len(c.Columns), width, m.From, m.To, fmt.Sprintf("%d %s", e.n, label)))
 			row := arrowRow(len(c.Columns), width, m.From, m.To, '-')
 			copy(row, []rune(fmt.Sprintf("%8.3f", rel)))
-			fmt.Fprintf(bw, "%s  %s %s → %s\n", string(row), m.Where(), m.Src, m.Dst)
+			fmt.Fprintf(bw, "%s  %s %s → %s%s%s\n", string(row), m.Where(), m.Src, m.Dst, legNote(c, m.Leg), natNote(m.NAT, m.ALG))
 			continue
 		}
 		s := e.stream
@@ -127,7 +137,7 @@ func WriteText(w io.Writer, c *Call) error {
 			fmt.Sprintf("RTP %s %d pkts", PayloadName(s.PayloadType), s.Packets)))
 		row := arrowRow(len(c.Columns), width, s.From, s.To, '=')
 		copy(row, []rune(fmt.Sprintf("%8.3f", rel)))
-		fmt.Fprintf(bw, "%s  %s %s → %s\n", string(row), s.Where(), s.Src, s.Dst)
+		fmt.Fprintf(bw, "%s  %s %s → %s%s\n", string(row), s.Where(), s.Src, s.Dst, natNote(s.NAT, ""))
 	}
 	fmt.Fprintln(bw, lanes(len(c.Columns), width))
 
@@ -147,6 +157,28 @@ func WriteText(w io.Writer, c *Call) error {
 		fmt.Fprintln(bw, "\nRTP streams: none seen for this call's SDP ports")
 	}
 	return bw.Flush()
+}
+
+// legNote names the message's leg when the call has several.
+func legNote(c *Call, leg int) string {
+	if len(c.Legs) < 2 || leg == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  leg %d", leg)
+}
+
+// natNote is the router's translation (and its ALG's rewrite) of a copy.
+func natNote(nat, alg string) string {
+	var parts []string
+	for _, p := range []string{nat, alg} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  [NAT " + strings.Join(parts, "; ") + "]"
 }
 
 func lossPct(s Stream) float64 {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,32 +14,6 @@ import (
 	"github.com/siplab/siplab/labctl"
 	"github.com/siplab/siplab/ladder"
 )
-
-// labNames is the lab's address plan (docker-compose.yml, lab-nets/): the
-// ladder names its columns from it. A router is named by its public
-// address; the proxy has one address on the internet and one on the core.
-func labNames() ladder.Names {
-	m := ladder.Names{}
-	add := func(addr, name, role string) { m[netip.MustParseAddr(addr)] = ladder.Host{Name: name, Role: role} }
-	add("192.168.1.50", "alice", "phone")
-	add("192.168.2.50", "bob", "phone")
-	add("192.168.2.51", "carol", "phone")
-	add("192.168.1.1", "router-a", "router lan")
-	add("192.168.2.1", "router-b", "router lan")
-	add("203.0.113.2", "router-a", "router wan")
-	add("203.0.113.3", "router-b", "router wan")
-	add("203.0.113.10", "proxy", "proxy")
-	add("10.0.0.10", "proxy", "proxy core")
-	add("10.0.0.20", "registrar", "registrar")
-	add("10.0.0.30", "pbx", "pbx")
-	add("203.0.113.30", "pbx", "pbx media")
-	add("203.0.113.5", "sbc", "sbc")
-	add("10.0.0.5", "sbc", "sbc core")
-	add("203.0.113.40", "carrier", "carrier")
-	add("203.0.113.20", "stunturn", "stun")
-	add("203.0.113.66", "attacker", "attacker")
-	return m
-}
 
 // loadCalls reads every capture file in dir (each node's rotated files and
 // the current one) merged by time, and groups the SIP into calls.
@@ -64,7 +37,7 @@ func loadCalls(dir string) ([]*ladder.Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	calls := ladder.Build(tr, labNames())
+	calls := ladder.Build(tr, ladder.Lab())
 	if len(calls) == 0 {
 		return nil, fmt.Errorf("%w (%d files in %s)", ladder.ErrNoCalls, len(paths), dir)
 	}
@@ -109,9 +82,9 @@ func ladderCmd(args []string) error {
 		return err
 	}
 	if *list {
-		for i, c := range calls {
+		for _, c := range calls {
 			if *all || c.IsInvite() {
-				fmt.Printf("%3d  %s  %s\n", i+1, c.ID, c.Summary())
+				fmt.Printf("%3s  %s  %s\n", callNumber(c), c.ID, c.Summary())
 			}
 		}
 		return nil
@@ -131,7 +104,7 @@ func ladderCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (call %s); open it in a browser: file://%s\n", path, c.ID, path)
+	fmt.Printf("wrote %s (call %s, %s); open it in a browser: file://%s\n", path, callNumber(c), c.ID, path)
 	return nil
 }
 
@@ -154,4 +127,13 @@ func writeHTML(name string, c *ladder.Call) (string, error) {
 		return "", errors.Join(fmt.Errorf("ladder -html: writing %s: %w", path, err), os.Remove(path))
 	}
 	return path, nil
+}
+
+// callNumber is a call's number for lists, "-" for dialogs that are not
+// calls (registrations, pings: shown with -all, selected by Call-ID).
+func callNumber(c *ladder.Call) string {
+	if c.N == 0 {
+		return "-"
+	}
+	return fmt.Sprint(c.N)
 }
