@@ -64,8 +64,9 @@ type htmlCol struct {
 // htmlLeg is one dialog of a call that crosses a B2BUA (each side of the
 // PBX or SBC has its own Call-ID).
 type htmlLeg struct {
-	Name, CallID, Path string
-	Class              string
+	N             int
+	Label, CallID string
+	Class         string
 }
 
 // htmlRow is one arrow: a SIP message or the start of an RTP stream, with
@@ -76,6 +77,9 @@ type htmlRow struct {
 	Kind       string // "req", "resp", "rtp"
 	Label, SDP string
 	Problem    bool
+	NAT        []string // the router's translation, in pieces that wrap as units
+	NATText    string
+	ALG        string // what the router's ALG rewrote
 	Leg        *htmlLeg
 	Lifelines  []template.CSS
 	LabelBox   template.CSS // where the label sits: the gap next to the sender
@@ -111,7 +115,16 @@ func WriteHTML(w io.Writer, c *Call) error {
 	for i := range n {
 		lifelines = append(lifelines, template.CSS(fmt.Sprintf("left:%.3f%%", x(i))))
 	}
-	legs := legsOf(c)
+	// Legs are told apart only when there are several (a B2BUA's).
+	legs := map[int]*htmlLeg{}
+	var legList []*htmlLeg
+	if len(c.Legs) > 1 {
+		for _, l := range c.Legs {
+			hl := &htmlLeg{N: l.N, Label: l.Label(), CallID: l.CallID, Class: fmt.Sprintf("leg%d", (l.N-1)%4)}
+			legs[l.N] = hl
+			legList = append(legList, hl)
+		}
+	}
 	place := func(r *htmlRow, from, to int) {
 		r.Lifelines = lifelines
 		lo, hi := min(from, to), max(from, to)
@@ -171,12 +184,14 @@ func WriteHTML(w io.Writer, c *Call) error {
 					r.Problem = true
 				}
 			}
-			r.Leg = legs[m.CallID]
+			r.Leg = legs[m.Leg]
+			r.NAT, r.NATText, r.ALG = natPieces(m.NAT), m.NAT, m.ALG
 			place(&r, m.From, m.To)
 		} else {
 			s := *e.stream
 			r.Kind, r.Stream, r.Codec = "rtp", &s, PayloadName(s.PayloadType)
 			r.Label = "RTP " + r.Codec
+			r.NAT, r.NATText = natPieces(s.NAT), s.NAT
 			r.Where, r.Src, r.Dst = s.Iface, s.Src.String(), s.Dst.String()
 			for _, p := range s.points() {
 				if p != s.Iface {
@@ -186,12 +201,6 @@ func WriteHTML(w io.Writer, c *Call) error {
 			place(&r, s.From, s.To)
 		}
 		rows = append(rows, r)
-	}
-	var legList []*htmlLeg
-	for _, id := range c.CallIDs {
-		if l := legs[id]; l != nil {
-			legList = append(legList, l)
-		}
 	}
 	data := struct {
 		Call    *Call
@@ -206,53 +215,24 @@ func WriteHTML(w io.Writer, c *Call) error {
 	return htmlTmpl.Execute(w, data)
 }
 
-// legsOf names the dialogs of a call that crossed a B2BUA: a call whose
-// messages carry the correlation header has one leg per Call-ID, named A,
-// B, C in order of appearance, with the columns it crossed. A call with one
-// Call-ID (or an ALG's rewritten copy of one) has no legs to tell apart.
-func legsOf(c *Call) map[string]*htmlLeg {
-	b2bua := false
-	for _, m := range c.Messages {
-		if m.Header(CorrelationHeader) != "" {
-			b2bua = true
-			break
-		}
-	}
-	if !b2bua || len(c.CallIDs) < 2 {
+// natPieces cuts a translation ("192.168.1.50:5060 ⇒ 203.0.113.2:5060",
+// "to A ⇒ B") after each arrow and comma, so a narrow lane wraps it between
+// addresses, never inside one.
+func natPieces(nat string) []string {
+	if nat == "" {
 		return nil
 	}
-	legs := map[string]*htmlLeg{}
-	path := map[string][]int{}
-	for i, id := range c.CallIDs {
-		legs[id] = &htmlLeg{Name: string(rune('A' + i%26)), CallID: id, Class: fmt.Sprintf("leg%d", i%4)}
-	}
-	for _, m := range c.Messages {
-		if !m.Request || legs[m.CallID] == nil {
+	var out []string
+	for _, part := range strings.Split(nat, ", ") {
+		// "to A ⇒ B" (the destination translated, inbound) reads the same
+		// without "to" on the arrow into the LAN; the panel keeps it.
+		part = strings.TrimPrefix(part, "to ")
+		before, after, ok := strings.Cut(part, " ⇒ ")
+		if !ok {
+			out = append(out, part)
 			continue
 		}
-		p := path[m.CallID]
-		for _, col := range []int{m.From, m.To} {
-			if !htmlHasInt(p, col) {
-				p = append(p, col)
-			}
-		}
-		path[m.CallID] = p
+		out = append(out, before+"\u00a0⇒", after)
 	}
-	for id, l := range legs {
-		var names []string
-		for _, col := range path[id] {
-			names = append(names, c.Columns[col].Title())
-		}
-		l.Path = strings.Join(names, " → ")
-	}
-	return legs
-}
-
-func htmlHasInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return out
 }

@@ -30,6 +30,7 @@ const updateScreenshots = "SIPLAB_UPDATE_SCREENSHOTS"
 // box); lifelines and arrowheads by their boxes. Only elements that are
 // rendered count (a closed <details> panel is not).
 const layoutJS = `(() => {
+	scrollTo(0, 0); // the sticky header covers scrolled rows, by design
 	const vis = r => r.width > 0 && r.height > 0;
 	const textRect = el => { const g = document.createRange(); g.selectNodeContents(el); return g.getBoundingClientRect(); };
 	const box = r => ({l: r.left + scrollX, t: r.top + scrollY, r: r.right + scrollX, b: r.bottom + scrollY});
