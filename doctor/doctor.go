@@ -16,20 +16,37 @@ import (
 	"github.com/siplab/siplab/ladder"
 )
 
-// Severity orders findings: an error explains a failure, a warning is a lie
-// something else papered over.
+// Severity orders findings: an error explains a failure, a warning is a
+// fault that will bite without any change to the lab, a note is a lie
+// something else papers over today (shown with -notes) or traffic worth
+// knowing about that breaks nothing (a scanner, a ping a peer missed while
+// it started).
 type Severity int
 
 const (
-	Warning Severity = iota + 1
+	Note Severity = iota + 1
+	Warning
 	Error
 )
 
 func (s Severity) String() string {
-	if s == Error {
+	switch s {
+	case Error:
 		return "error"
+	case Warning:
+		return "warning"
 	}
-	return "warning"
+	return "note"
+}
+
+// ParseSeverity reads "note", "warning" or "error".
+func ParseSeverity(s string) (Severity, error) {
+	for _, v := range []Severity{Note, Warning, Error} {
+		if strings.EqualFold(s, v.String()) {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("doctor: severity %q: want note, warning or error", s)
 }
 
 // Evidence points at one message (or stream) of the call, or of another
@@ -67,23 +84,34 @@ type Finding struct {
 	// Fix is the remedy, in the lab's terms.
 	Fix      string
 	Evidence []Evidence
+	// Call is the dialog the finding is about; nil for a finding that
+	// groups many dialogs (keep-alives, a scanner's sweep).
+	Call *ladder.Call
+	// Count is how many dialogs or packets a grouped finding stands for.
+	Count int
 }
 
 // Rule is one registered diagnosis: Check reads one call; CheckWith also
 // gets every dialog of the capture, for diagnoses whose evidence is in
-// another dialog (the REGISTER behind a failed INVITE). A rule sets one.
+// another dialog (the REGISTER behind a failed INVITE); CheckAll reads
+// every dialog at once and groups what repeats (keep-alives, scanners)
+// into one finding. A rule sets one.
 type Rule struct {
 	Name      string
 	Title     string
 	Check     func(c *ladder.Call) []Finding
 	CheckWith func(c *ladder.Call, all []*ladder.Call) []Finding
+	CheckAll  func(all []*ladder.Call) []Finding
 }
 
 func (r Rule) run(c *ladder.Call, all []*ladder.Call) []Finding {
-	if r.CheckWith != nil {
+	switch {
+	case r.CheckWith != nil:
 		return r.CheckWith(c, all)
+	case r.Check != nil:
+		return r.Check(c)
 	}
-	return r.Check(c)
+	return nil
 }
 
 var rules = map[string]Rule{}
@@ -109,13 +137,14 @@ func Rules() []Rule {
 // see only this one); errors first, then by rule name.
 func Check(c *ladder.Call) []Finding { return CheckIn([]*ladder.Call{c}, c) }
 
-// CheckIn runs every rule on c, one of all (every dialog of the capture,
-// as ladder.Build returns them); errors first, then by rule name.
+// CheckIn runs every per-dialog rule on c, one of all (every dialog of
+// the capture, as ladder.Build returns them); errors first, then by rule
+// name.
 func CheckIn(all []*ladder.Call, c *ladder.Call) []Finding {
 	var out []Finding
 	for _, r := range Rules() {
 		for _, f := range r.run(c, all) {
-			f.Rule = r.Name
+			f.Rule, f.Call = r.Name, c
 			out = append(out, f)
 		}
 	}
@@ -123,12 +152,40 @@ func CheckIn(all []*ladder.Call, c *ladder.Call) []Finding {
 	return out
 }
 
-// publicSide reports whether a capture point faces the internet: a
-// router's wan, the platform's internet side (ladder.PublicSide).
-func publicSide(iface string) bool { return ladder.PublicSide(iface) }
+// Diagnose runs every rule over targets, a subset of all (every dialog of
+// the capture, which rules read for context: the REGISTER behind a call):
+// the per-dialog rules on each target except pings and scanners, and the
+// grouping rules (keepalive, scanner) once over the targets. Findings come
+// in dialog order, grouped findings last.
+func Diagnose(all, targets []*ladder.Call) []Finding {
+	var out []Finding
+	for _, c := range targets {
+		// Pings and scanners repeat by the hundred: their rules group
+		// them (keepalive, scanner) instead of a finding per dialog.
+		if c.Kind() == "OPTIONS" || scanner(c) {
+			continue
+		}
+		out = append(out, CheckIn(all, c)...)
+	}
+	for _, r := range Rules() {
+		if r.CheckAll == nil {
+			continue
+		}
+		for _, f := range r.CheckAll(targets) {
+			f.Rule = r.Name
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// public reports whether a capture point of the call records the internet
+// (a router's wan, a platform host's internet side), from the lab plan the
+// call was built with.
+func public(c *ladder.Call, iface string) bool { return c.Topo.PublicPoint(iface) }
 
 // node is the capture point's node: "router-a/wan" → "router-a".
-func node(iface string) string { return ladder.Node(iface) }
+func node(iface string) string { return ladder.PointNode(iface) }
 
 // addrOf is hostAddr for a sip: URI's host[:port].
 func addrOf(hostport string) (netip.Addr, bool) { return hostAddr(hostport) }

@@ -71,7 +71,12 @@ func lostRequests(c *ladder.Call) []lost {
 		if m.Method != "INVITE" && m.Method != "BYE" {
 			continue
 		}
+		// CSeq numbers repeat across the legs of one call (each B2BUA
+		// leg starts at 1): the leg is part of the transaction's name.
 		cseq := m.Header("CSeq")
+		if len(c.Legs) > 1 {
+			cseq = fmt.Sprintf("%s, leg %d", cseq, m.Leg)
+		}
 		in := byCSeq[cseq]
 		if in == nil {
 			in = &info{first: i, at: m.Time, nodes: map[string]bool{}, dsts: map[netip.Addr]bool{}}

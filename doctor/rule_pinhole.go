@@ -20,11 +20,14 @@ func checkPinhole(c *ladder.Call) []Finding {
 	lan := map[key][]int{}
 	var order []key
 	for i, m := range c.Messages {
-		if !m.Request {
+		// Only a router has a pinhole: its wan and lan capture points see
+		// a request arrive and leave. Any other node with an internet side
+		// (the SBC, the proxy) is an end, not a NAT.
+		if !m.Request || !c.Topo.IsRouter(m.Iface) {
 			continue
 		}
 		k := key{node(m.Iface), copyKey(m)}
-		if !publicSide(m.Iface) {
+		if !public(c, m.Iface) {
 			lan[k] = append(lan[k], i)
 			continue
 		}
@@ -70,6 +73,9 @@ func checkPinhole(c *ladder.Call) []Finding {
 // that router: some message of the call seen on the same interface was sent
 // from m's destination address (the router's own public address).
 func inbound(c *ladder.Call, m ladder.Message) bool {
+	if n, ok := c.Topo.Owner(m.Dst.Addr()); ok {
+		return n.Name == node(m.Iface)
+	}
 	for _, o := range c.Messages {
 		if o.Iface == m.Iface && o.Src.Addr() == m.Dst.Addr() {
 			return true
@@ -78,7 +84,7 @@ func inbound(c *ladder.Call, m ladder.Message) bool {
 	// No outbound traffic from that address here at all: it is still the
 	// router's if some LAN copy at this router was sent to it.
 	for _, o := range c.Messages {
-		if node(o.Iface) == node(m.Iface) && !publicSide(o.Iface) && o.Dst.Addr() == m.Dst.Addr() {
+		if node(o.Iface) == node(m.Iface) && !public(c, o.Iface) && o.Dst.Addr() == m.Dst.Addr() {
 			return true
 		}
 	}

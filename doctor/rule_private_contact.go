@@ -11,9 +11,10 @@ import (
 // for new requests — is its private address, seen on the internet side.
 // A platform that trusts it sends requests into the void. The lab's proxy
 // usually hides the lie: contact_fixup routes to the address the REGISTER
-// came from, and the calls work. So the finding is a warning while nothing
-// went to the private address, and an error when the call shows a request
-// heading for it (seen leaving on a public side) or never arriving.
+// came from (the SBC latches to it), and the calls work. So the finding is
+// a note while nothing went to the private address, and an error when the
+// call shows a request heading for it (seen leaving on a public side) or
+// never arriving.
 func init() {
 	register(Rule{Name: "private-contact", Title: "private address in Contact on the internet side", CheckWith: checkPrivateContact})
 }
@@ -27,7 +28,7 @@ func checkPrivateContact(c *ladder.Call, all []*ladder.Call) []Finding {
 	first := map[string]int{}
 	count := map[string]int{}
 	for i, m := range c.Messages {
-		if !publicSide(m.Iface) || !carriesContact(m) {
+		if !public(c, m.Iface) || !carriesContact(m) {
 			continue
 		}
 		contact := m.Header("Contact")
@@ -66,7 +67,7 @@ func checkPrivateContact(c *ladder.Call, all []*ladder.Call) []Finding {
 	// The consequence: a request sent to (or addressed to) the private
 	// address on a public side, i.e. the platform believed the Contact.
 	for i, m := range c.Messages {
-		if !m.Request || !publicSide(m.Iface) {
+		if !m.Request || !public(c, m.Iface) {
 			continue
 		}
 		if addrs[m.Dst.Addr()] {
@@ -80,7 +81,7 @@ func checkPrivateContact(c *ladder.Call, all []*ladder.Call) []Finding {
 			Fix:      "route to the address the request came from (siplab set proxy contact_fixup on), or make the phone write its public address (siplab set <phone> contact_addr <router public ip>) with keep-alives",
 			Evidence: append(ev, hurt...)}}
 	}
-	return []Finding{{Severity: Warning,
+	return []Finding{{Severity: Note,
 		Summary:  "the phone's Contact is its private address on the internet side; nothing in this dialog was sent to it",
 		Note:     "the proxy's contact_fixup (routing to the address the REGISTER came from) is probably hiding it: calls work here, but any server without that fix-up, or the same proxy with it off, sends the phone's calls into the void",
 		Fix:      "nothing breaks today; to remove the dependency write the public address (siplab set <phone> contact_addr <router public ip>), or keep contact_fixup on",
@@ -115,10 +116,15 @@ func lostTowards(c *ladder.Call, addrs map[netip.Addr]bool) []Evidence {
 		if m.Request && m.Method == "ACK" {
 			continue // never answered by design
 		}
+		// CSeq numbers repeat across a call's legs: the leg is part of
+		// the transaction's name when there are several.
 		k := m.Header("CSeq")
+		if len(c.Legs) > 1 {
+			k = fmt.Sprintf("%s, leg %d", k, m.Leg)
+		}
 		if m.Request {
 			a, ok := addrOf(uriHost(m.StartLine()))
-			if !ok || !addrs[a] || !publicSide(m.Iface) {
+			if !ok || !addrs[a] || !public(c, m.Iface) {
 				continue
 			}
 			t := byKey[k]
@@ -166,7 +172,7 @@ func registeredContact(c *ladder.Call, all []*ladder.Call) (Evidence, netip.Addr
 		}
 		for i := range rc.Messages {
 			m := &rc.Messages[i]
-			if !m.Request || m.Method != "REGISTER" || !publicSide(m.Iface) || m.Time.After(req.Time) || uriAOR(m.Header("To")) != aor {
+			if !m.Request || m.Method != "REGISTER" || !public(rc, m.Iface) || m.Time.After(req.Time) || uriAOR(m.Header("To")) != aor {
 				continue
 			}
 			// Dialogs come in order of their first message, not of their

@@ -17,7 +17,7 @@ func init() {
 func checkPrivateSDP(c *ladder.Call) []Finding {
 	var ev []Evidence
 	for i, m := range c.Messages {
-		if !publicSide(m.Iface) {
+		if !public(c, m.Iface) {
 			continue
 		}
 		for _, l := range sdpLines(m) {
@@ -32,6 +32,18 @@ func checkPrivateSDP(c *ladder.Call) []Finding {
 	}
 	if len(ev) == 0 {
 		return nil
+	}
+	if !mediaFailed(c) {
+		// Audio flowed both ways anyway: something latched to where the
+		// packets came from (the SBC's or the PBX's relay, symmetric RTP
+		// at the far end). Nothing breaks today.
+		return []Finding{{
+			Severity: Note,
+			Summary:  "the SDP crossed the internet with a private media address, but audio flowed both ways: the far end latched to where the RTP came from",
+			Note:     "a far end that trusts the SDP (no latching) sends its audio into the void",
+			Fix:      "advertise the public address (siplab set <phone> sdp_addr <router public ip>, or sdp_addr stun)",
+			Evidence: ev,
+		}}
 	}
 	return []Finding{{
 		Severity: Error,

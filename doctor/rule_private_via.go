@@ -18,7 +18,7 @@ func checkPrivateVia(c *ladder.Call) []Finding {
 	var ev []Evidence
 	seen := map[string]bool{}
 	for i, m := range c.Messages {
-		if !m.Request || !publicSide(m.Iface) {
+		if !m.Request || !public(c, m.Iface) {
 			continue
 		}
 		sentBy, params := viaSentBy(m.Header("Via"))

@@ -104,7 +104,7 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 
 	var calls []*Call
 	for _, g := range groups {
-		c := &Call{}
+		c := &Call{Topo: topo}
 		var legMsgs [][]Message
 		for _, l := range g {
 			var lm []Message

@@ -168,6 +168,10 @@ type Call struct {
 	Legs  []Leg
 	Start time.Time
 	End   time.Time
+	// Topo is the lab plan the call was built with (never nil): readers
+	// such as the doctor ask it which capture point is a router's, which
+	// node owns an address.
+	Topo *Topology
 }
 
 // IsInvite reports whether the call is an INVITE dialog (a "call" in the

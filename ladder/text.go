@@ -290,3 +290,7 @@ func arrowRow(n, width, from, to int, line rune) []rune {
 	}
 	return b
 }
+
+// UserOf is the user part of the first sip: URI in a header value:
+// "alice" from `"Alice" <sip:alice@siplab.test>;tag=x`.
+func UserOf(h string) string { return userOf(h) }

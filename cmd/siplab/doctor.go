@@ -1,77 +1,95 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/siplab/siplab/doctor"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/ladder"
 )
+
+// errFindings makes siplab exit 1 when the doctor found an error.
+var errFindings = errors.New("doctor")
 
 func doctorCmd(args []string) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	dir := fs.String("dir", "", "capture folder (default: the lab's captures/)")
 	useState := fs.Bool("state", true, "also check the running lab's settings (keep-alives vs pinholes, rport, registrations, ALG)")
-	if err := fs.Parse(args); err != nil {
+	call := fs.Int("call", 0, "only this call (its number in siplab ladder -list)")
+	since := fs.Duration("since", 0, "only dialogs that started in this last stretch of the capture, e.g. 5m (0: all)")
+	sev := fs.String("severity", "warning", "lowest severity shown: note, warning or error")
+	notes := fs.Bool("notes", false, "also show notes (same as -severity note): what something else hides today")
+	pos, err := climain.ParseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: doctor takes at most one call (Call-ID or index)", errUsage)
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: doctor takes no arguments; a call is -call N (siplab ladder -list numbers them)", errUsage)
+	}
+	least, err := doctor.ParseSeverity(*sev)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *notes {
+		least = doctor.Note
 	}
 	calls, err := loadCalls(*dir)
 	if err != nil {
 		return err
 	}
-	// No call given: every dialog, because registrations fail too (a 401
-	// loop is a REGISTER); a call given: that one.
 	targets := calls
-	if fs.NArg() == 1 {
-		c, err := ladder.Find(calls, fs.Arg(0))
+	if *call != 0 {
+		c, err := ladder.Find(calls, strconv.Itoa(*call))
 		if err != nil {
 			return err
 		}
 		targets = []*ladder.Call{c}
 	}
-	total := 0
-	for _, c := range targets {
-		idx := 0
-		for i := range calls {
-			if calls[i] == c {
-				idx = i + 1
+	if *since > 0 {
+		var end time.Time
+		for _, c := range calls {
+			if c.End.After(end) {
+				end = c.End
 			}
 		}
-		// Every dialog goes in: some rules read the REGISTERs behind a call.
-		for _, f := range doctor.CheckIn(calls, c) {
-			total++
-			fmt.Printf("%s [%s] call %d (%s %s): %s\n", f.Severity, f.Rule, idx, c.Kind(), c.ID, f.Summary)
-			for _, e := range f.Evidence {
-				fmt.Printf("    evidence %s\n", e)
+		var recent []*ladder.Call
+		for _, c := range targets {
+			if !c.Start.Before(end.Add(-*since)) {
+				recent = append(recent, c)
 			}
-			if f.Note != "" {
-				fmt.Printf("    note: %s\n", f.Note)
-			}
-			fmt.Printf("    fix: %s\n\n", f.Fix)
 		}
+		targets = recent
 	}
+	findings := doctor.Diagnose(calls, targets)
 	// What the running lab's settings say is about to fail: only when the
-	// captures are the lab's own (not a copied folder).
-	if *useState && *dir == "" {
-		if findings, ok := stateFindings(); ok {
-			for _, f := range findings {
-				total++
-				fmt.Printf("%s [%s] lab state: %s\n", f.Severity, f.Rule, f.Summary)
-				for _, e := range f.Evidence {
-					fmt.Printf("    evidence %s\n", e)
-				}
-				if f.Note != "" {
-					fmt.Printf("    note: %s\n", f.Note)
-				}
-				fmt.Printf("    fix: %s\n\n", f.Fix)
-			}
-		}
+	// captures are the lab's own (not a copied folder) and no single call
+	// was asked for.
+	var state []doctor.Finding
+	if *useState && *dir == "" && *call == 0 {
+		state, _ = stateFindings()
 	}
-	if total == 0 {
-		fmt.Printf("no findings in %d dialog(s); rules: ", len(targets))
+	shown, hidden, errs := 0, 0, 0
+	for _, f := range append(findings, state...) {
+		if f.Severity == doctor.Error {
+			errs++
+		}
+		if f.Severity < least {
+			hidden++
+			continue
+		}
+		shown++
+		printFinding(f)
+	}
+	if shown == 0 {
+		fmt.Printf("no findings in %d dialog(s)", len(targets))
+		if hidden > 0 {
+			fmt.Printf(" (%d note(s) hidden: -notes shows them)", hidden)
+		}
+		fmt.Print("; rules: ")
 		for i, r := range doctor.Rules() {
 			if i > 0 {
 				fmt.Print(", ")
@@ -79,6 +97,47 @@ func doctorCmd(args []string) error {
 			fmt.Print(r.Name)
 		}
 		fmt.Println()
+	} else if hidden > 0 {
+		fmt.Printf("(%d finding(s) below %s hidden: -notes shows notes)\n", hidden, least)
+	}
+	if errs > 0 {
+		return fmt.Errorf("%w: %d error(s) found", errFindings, errs)
 	}
 	return nil
+}
+
+// printFinding writes one finding: what it is about (a numbered call, a
+// dialog by Call-ID, a group, the lab's state), its evidence, note and fix.
+func printFinding(f doctor.Finding) {
+	var about string
+	switch c := f.Call; {
+	case f.Rule != "" && len(f.Rule) > 6 && f.Rule[:6] == "state-":
+		about = "lab state"
+	case c == nil && f.Count > 0:
+		about = fmt.Sprintf("%d dialog(s)", f.Count)
+	case c == nil:
+		about = "capture"
+	case c.N > 0:
+		about = fmt.Sprintf("call %d (%s)", c.N, callLine(c))
+	default:
+		about = fmt.Sprintf("%s %s", c.Kind(), c.ID)
+	}
+	fmt.Printf("%s [%s] %s: %s\n", f.Severity, f.Rule, about, f.Summary)
+	for _, e := range f.Evidence {
+		fmt.Printf("    evidence %s\n", e)
+	}
+	if f.Note != "" {
+		fmt.Printf("    note: %s\n", f.Note)
+	}
+	fmt.Printf("    fix: %s\n\n", f.Fix)
+}
+
+// callLine is "alice → bob" for a call's heading.
+func callLine(c *ladder.Call) string {
+	for _, m := range c.Messages {
+		if m.Request {
+			return ladder.UserOf(m.Header("From")) + " → " + ladder.UserOf(m.Header("To"))
+		}
+	}
+	return c.ID
 }
