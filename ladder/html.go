@@ -76,23 +76,25 @@ type htmlRow struct {
 	Time       string
 	Kind       string // "req", "resp", "rtp"
 	Label, SDP string
-	Problem    bool
-	NAT        []string // the router's translation, in pieces that wrap as units
-	NATText    string
-	ALG        string // what the router's ALG rewrote
-	Leg        *htmlLeg
-	Lifelines  []template.CSS
-	LabelBox   template.CSS // where the label sits: the gap next to the sender
-	Arrow      template.CSS
-	Dir        string // "r" (to the right), "l", or "self"
-	Where      string // capture point
-	Also       []string
-	Src, Dst   string
-	Side       string
-	Lines      []explain.Line
-	Raw        string // when explain cannot read the message
-	Stream     *Stream
-	Codec      string
+	// Problem: explain flags a line that breaks the call here (red);
+	// Note: only lines something else repairs today (amber).
+	Problem, Note bool
+	NAT           []string // the router's translation, in pieces that wrap as units
+	NATText       string
+	ALG           string // what the router's ALG rewrote
+	Leg           *htmlLeg
+	Lifelines     []template.CSS
+	LabelBox      template.CSS // where the label sits: the gap next to the sender
+	Arrow         template.CSS
+	Dir           string // "r" (to the right), "l", or "self"
+	Where         string // capture point
+	Also          []string
+	Src, Dst      string
+	Side          string
+	Lines         []htmlLine
+	Raw           string // when explain cannot read the message
+	Stream        *Stream
+	Codec         string
 }
 
 // WriteHTML writes the ladder as one self-contained HTML page for the
@@ -178,11 +180,15 @@ func WriteHTML(w io.Writer, c *Call) error {
 			if err != nil {
 				r.Raw = string(m.Payload)
 			}
-			r.Lines = lines
 			for _, l := range lines {
-				if len(l.Problems) > 0 {
-					r.Problem = true
+				hl := htmlLine{Line: l}
+				for _, p := range l.Problems {
+					note := repaired(p)
+					hl.Flags = append(hl.Flags, htmlFlag{Text: p, Note: note})
+					r.Problem = r.Problem || !note
+					r.Note = r.Note || note
 				}
+				r.Lines = append(r.Lines, hl)
 			}
 			r.Leg = legs[m.Leg]
 			r.NAT, r.NATText, r.ALG = natPieces(m.NAT), m.NAT, m.ALG
@@ -213,6 +219,26 @@ func WriteHTML(w io.Writer, c *Call) error {
 		Streams []Stream
 	}{c, c.Summary(), cols, n, rows, legList, c.MediaVerdict(), c.Streams}
 	return htmlTmpl.Execute(w, data)
+}
+
+// htmlLine is one explained line, its flags sorted into problems and notes.
+type htmlLine struct {
+	explain.Line
+	Flags []htmlFlag
+}
+
+type htmlFlag struct {
+	Text string
+	Note bool
+}
+
+// repaired tells explain's flags that something in the lab repairs today
+// (a private Contact the proxy rewrites from the source address: the
+// doctor's note) from those that break the call where they are seen. It
+// reads explain's own wording, so a reworded flag falls back to red: an
+// alarm too many, never one too few.
+func repaired(problem string) bool {
+	return strings.Contains(problem, "unless the proxy fixes it up")
 }
 
 // natPieces cuts a translation ("192.168.1.50:5060 ⇒ 203.0.113.2:5060",

@@ -57,7 +57,8 @@ const layoutJS = `(() => {
 		const sw = document.querySelector('.sw.' + z);
 		zone[z] = {legend: sw ? getComputedStyle(sw).backgroundColor : '', addrs: [...document.querySelectorAll('.addr.' + z)].map(a => a.textContent + '=' + getComputedStyle(a).color)};
 	}
-	return JSON.stringify({texts, heads, lifes: lifes.length, minFont, minFontAt,
+	const bad = document.querySelectorAll('.lbl.bad').length, notes = document.querySelectorAll('.lbl.note').length;
+	return JSON.stringify({texts, heads, bad, notes, lifes: lifes.length, minFont, minFontAt,
 		lifeMin: Math.min(...life), lifeMax: Math.max(...life),
 		ladder: box(document.querySelector('.ladder').getBoundingClientRect()),
 		lanes: box(document.querySelector('.hdr .cols').getBoundingClientRect()),
@@ -79,6 +80,7 @@ func (a rect) overlaps(b rect) bool {
 type layoutFacts struct {
 	Texts, Heads     []rect
 	Lifes            int
+	Bad, Notes       int // labels drawn red (a problem) and grey (a note)
 	MinFont          float64
 	MinFontAt        string
 	LifeMin, LifeMax float64
@@ -196,10 +198,13 @@ func TestHTMLInChromium(t *testing.T) {
 		// panel must then show.
 		open     int
 		openText []string
+		// red says whether a label must be red: a healthy call shows none
+		// (its private Contact, repaired by the proxy, is a grey note).
+		red bool
 	}{
-		{"edge-direct", 1, []string{"INVITE sip:bob@", "request line: method INVITE"}},
-		{"edge-pbx", 11, []string{"c=IN IP4 203.0.113.2", "connection: the address the other side must send its RTP"}},
-		{"private-sdp", 0, nil},
+		{"edge-direct", 1, []string{"INVITE sip:bob@", "request line: method INVITE"}, false},
+		{"edge-pbx", 11, []string{"c=IN IP4 203.0.113.2", "connection: the address the other side must send its RTP"}, false},
+		{"private-sdp", 0, nil, true},
 	} {
 		t.Run(tt.scenario, func(t *testing.T) {
 			c, err := Find(load(t, tt.scenario), "")
@@ -220,6 +225,9 @@ func TestHTMLInChromium(t *testing.T) {
 			f, lifes := measure(t, ctx)
 			f.check(t, lifes)
 			checkZones(t, f)
+			if (f.Bad > 0) != tt.red {
+				t.Errorf("%d red labels, %d notes; want red: %v", f.Bad, f.Notes, tt.red)
+			}
 			if f.InnerWidth != 1920 {
 				t.Fatalf("window is %.0f px wide, want 1920", f.InnerWidth)
 			}
