@@ -57,7 +57,7 @@ const layoutJS = `(() => {
 		const sw = document.querySelector('.sw.' + z);
 		zone[z] = {legend: sw ? getComputedStyle(sw).backgroundColor : '', addrs: [...document.querySelectorAll('.addr.' + z)].map(a => a.textContent + '=' + getComputedStyle(a).color)};
 	}
-	const bad = document.querySelectorAll('.lbl.bad').length, notes = document.querySelectorAll('.lbl.note').length;
+	const bad = document.querySelectorAll('.lbl.bad').length, notes = document.querySelectorAll('.lbl .note').length;
 	return JSON.stringify({texts, heads, bad, notes, lifes: lifes.length, minFont, minFontAt,
 		lifeMin: Math.min(...life), lifeMax: Math.max(...life),
 		ladder: box(document.querySelector('.ladder').getBoundingClientRect()),
@@ -202,7 +202,7 @@ func TestHTMLInChromium(t *testing.T) {
 		// (its private Contact, repaired by the proxy, is a grey note).
 		red bool
 	}{
-		{"edge-direct", 1, []string{"INVITE sip:bob@", "request line: method INVITE"}, false},
+		{"edge-direct", 2, []string{"INVITE sip:bob@", "request line: method INVITE", "the router translated this copy: 192.168.1.50:5060 ⇒ 203.0.113.2:5060", "note private address 192.168.1.50 in Contact"}, false},
 		{"edge-pbx", 11, []string{"c=IN IP4 203.0.113.2", "connection: the address the other side must send its RTP"}, false},
 		{"private-sdp", 0, nil, true},
 	} {
@@ -270,6 +270,12 @@ func TestHTMLInChromium(t *testing.T) {
 				t.Fatal(err)
 			}
 			shot(t, ctx, "ladder-"+tt.scenario+"-message.png")
+			// Where the media starts: RTP hop by hop, translated at the
+			// routers.
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.querySelectorAll('details[open]').forEach(d => d.open = false); const s = document.querySelector('details.rtp'); if (!s) return false; scrollTo(0, s.getBoundingClientRect().top + scrollY - 420); return true; })()`)); err != nil {
+				t.Fatal(err)
+			}
+			shot(t, ctx, "ladder-"+tt.scenario+"-rtp.png")
 		})
 	}
 }
