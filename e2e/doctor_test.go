@@ -2,30 +2,84 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/uaclient"
 )
 
-// The doctor reads the running lab's settings as well as its captures:
-// bob with keep-alives off behind a 10 s pinhole is a call that will fail,
-// before any capture can show it; putting the keep-alives back clears it.
-func TestDoctorWarnsOfAPinholeFromLabState(t *testing.T) {
-	ctx := testCtx(t, 3*time.Minute)
+// buildSiplab compiles the host CLI for a test.
+func buildSiplab(t *testing.T, ctx context.Context) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "siplab")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/siplab")
 	build.Dir = lab.Root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/siplab: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// A good call on a healthy lab leaves the doctor nothing to say: it reads
+// every capture point's file (keep-alives, the SBC's OPTIONS pings to the
+// carrier, registrations, the call) and exits 0 with no finding. -since
+// keeps it to what happened during this test, so a test before it that
+// broke something on purpose does not count.
+func TestDoctorSilentAfterGoodCall(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	bin := buildSiplab(t, ctx)
+	start := time.Now()
+	a := placeCall(t, ctx, "alice", "bob", uaclient.StateConfirmed)
+	if a.State != uaclient.StateConfirmed {
+		t.Fatalf("alice → bob: %s %d %s", a.State, a.Code, a.Reason)
+	}
+	time.Sleep(3 * time.Second)
+	hangup(t, ctx, "alice", a.ID)
+	// The capture files are written as packets arrive; give the BYE's
+	// answer a moment to land in every node's file.
+	time.Sleep(2 * time.Second)
+	since := time.Since(start) + 5*time.Second
+	cmd := exec.CommandContext(ctx, bin, "doctor", "-since", since.Round(time.Second).String())
+	cmd.Dir = lab.Root
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		t.Fatalf("siplab doctor exited %d after a good call:\n%s", exit.ExitCode(), out)
+	} else if err != nil {
+		t.Fatalf("siplab doctor: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "no findings in ") {
+		t.Errorf("siplab doctor found something after a good call:\n%s", out)
+	}
+	// The call itself is one numbered call whose ladder the doctor read.
+	ladder := exec.CommandContext(ctx, bin, "ladder", "-list")
+	ladder.Dir = lab.Root
+	list, err := ladder.CombinedOutput()
+	if err != nil || !strings.Contains(string(list), a.CallID) {
+		t.Errorf("siplab ladder -list does not list the call %s: %v\n%s", a.CallID, err, list)
+	}
+	t.Logf("siplab doctor -since %s:\n%s", since.Round(time.Second), out)
+}
+
+// The doctor reads the running lab's settings as well as its captures:
+// bob with keep-alives off behind a 10 s pinhole is a call that will fail,
+// before any capture can show it; putting the keep-alives back clears it.
+func TestDoctorWarnsOfAPinholeFromLabState(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	bin := buildSiplab(t, ctx)
 	doctor := func() string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, bin, "doctor")
+		// The state rules warn; only an error in the captures (whatever
+		// earlier tests left there) exits 1: read the output either way.
+		cmd := exec.CommandContext(ctx, bin, "doctor", "-since", "1s")
 		cmd.Dir = lab.Root
 		out, err := cmd.CombinedOutput()
-		if err != nil {
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
 			t.Fatalf("siplab doctor: %v\n%s", err, out)
 		}
 		return string(out)

@@ -1,13 +1,20 @@
 // Package ladder turns captured SIP and RTP (capture.Trace) into calls: the
-// messages of one call across every capture point, in time order, with the
-// address columns named by role, ready to draw as a ladder (text or HTML).
+// messages of one call across every capture point, in time order, laid out
+// on the lab's topology (Topology, Lab) ready to draw as a ladder (text or
+// HTML).
 //
-// The model follows sngrep: a call is keyed by Call-ID, related legs are
-// grouped into one flow, columns are keyed by address with host aliases.
-// Two extra links matter in this lab: the B2BUA stamps both legs of a call
-// with X-Siplab-Call, and a broken ALG can rewrite the Call-ID between the
-// LAN and WAN copies of one message, so copies that share a Via branch and
-// CSeq are the same call too.
+// The model follows sngrep — a call keyed by Call-ID, related legs grouped
+// into one flow, host aliases merged into one column — with the lab's
+// network made explicit: columns are nodes in the order the call crosses
+// them (phone, router, SBC, proxy, PBX, carrier, router, phone; a node
+// crossed twice has two columns), and every arrow is one hop on one wire,
+// from the node that sent the packet there to the node that received it
+// (a router's LAN copy of an INVITE is router → phone, with the NAT's
+// translation marked). The legs a B2BUA makes of one call are joined by
+// the X-Siplab-Call header (the PBX, the SBC's core side) and by the
+// INVITE a B2BUA sends just after one arrives (the SBC's access side,
+// which carries no correlation by design); the copies of a message whose
+// Call-ID a broken ALG rewrote are joined by top Via branch and CSeq.
 package ladder
 
 import (

@@ -85,7 +85,7 @@ func userOf(h string) string {
 func WriteText(w io.Writer, c *Call) error {
 	bw := bufio.NewWriter(w)
 	if c.N > 0 {
-		fmt.Fprintf(bw, "Call %d (%s)\n", c.N, c.ID)
+		fmt.Fprintf(bw, "Call %d (%s); message n is %d.n (siplab explain %d.1)\n", c.N, c.ID, c.N, c.N)
 	} else {
 		fmt.Fprintf(bw, "Dialog %s\n", c.ID)
 	}

@@ -16,9 +16,13 @@ import (
 )
 
 // loadCalls reads every capture file in dir (each node's rotated files and
-// the current one) merged by time, and groups the SIP into calls.
+// the current one) merged by time, groups the SIP into calls over the lab's
+// topology, and numbers the calls: for the lab's own captures/ the numbers
+// are kept in captures/calls.tsv so they never shift; a folder given with
+// -dir is read as it is (its calls.tsv, if copied along, is honoured).
 func loadCalls(dir string) ([]*ladder.Call, error) {
-	if dir == "" {
+	own := dir == ""
+	if own {
 		root, err := labctl.FindRoot()
 		if err != nil {
 			return nil, err
@@ -40,6 +44,9 @@ func loadCalls(dir string) ([]*ladder.Call, error) {
 	calls := ladder.Build(tr, ladder.Lab())
 	if len(calls) == 0 {
 		return nil, fmt.Errorf("%w (%d files in %s)", ladder.ErrNoCalls, len(paths), dir)
+	}
+	if err := ladder.Number(calls, filepath.Join(dir, ladder.NumbersFile), own); err != nil {
+		return nil, err
 	}
 	return calls, nil
 }

@@ -2,6 +2,7 @@
 // up and down, see every node, drive the phones and turn the NAT knobs live.
 //
 //	siplab up | down | status [-json]
+//	siplab ladder [call] | doctor [-call N] | explain <call>.<message>
 //	siplab call alice bob | answer bob | reject bob 486 | hangup alice | cancel alice | dtmf alice 123
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
@@ -43,10 +44,11 @@ Live toggles (no restart):
   get <node>                     show the node's settings
 
 Reading the captures (captures/, or -dir <folder>):
-  ladder [-list] [call]                    one call across every capture point (default: the last call)
+  ladder [call]                            one call across every capture point (default: the last call)
   ladder -html [-o f.html] [call]          the same as a page for the projector (ladder.html here)
-  doctor [call]                            diagnose the classic failures, naming the evidence
-  explain [call] [n]                       every line of message n explained, and what is wrong with it here
+  ladder -list [-all]                      the numbered calls (-all: also registrations and pings)
+  doctor [-call N] [-since 5m] [-notes]    diagnose the classic failures, naming the evidence (exit 1 on an error)
+  explain <call>.<message>                 every line of one message explained, e.g. explain 3.2
 
 Security (an attacker on the internet, 203.0.113.66):
   attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
