@@ -79,7 +79,7 @@ type htmlRow struct {
 	// Problem: explain flags a line that breaks the call here (red);
 	// Note: only lines something else repairs today (amber).
 	Problem, Note bool
-	NAT           []string // the router's translation, in pieces that wrap as units
+	NAT           []natPiece // the router's translation, in pieces that wrap as units
 	NATText       string
 	ALG           string // what the router's ALG rewrote
 	Leg           *htmlLeg
@@ -241,24 +241,38 @@ func repaired(problem string) bool {
 	return strings.Contains(problem, "unless the proxy fixes it up")
 }
 
+// natPiece is one address of a translation, cut before its port: a lane
+// too narrow for "192.168.1.50:5060 ⇒" wraps at the colon, not inside a
+// number.
+type natPiece struct{ Host, Port string }
+
 // natPieces cuts a translation ("192.168.1.50:5060 ⇒ 203.0.113.2:5060",
 // "to A ⇒ B") after each arrow and comma, so a narrow lane wraps it between
 // addresses, never inside one.
-func natPieces(nat string) []string {
+func natPieces(nat string) []natPiece {
 	if nat == "" {
 		return nil
 	}
-	var out []string
+	var out []natPiece
+	add := func(s string) {
+		i := strings.LastIndexByte(s, ':')
+		if i < 0 {
+			out = append(out, natPiece{Host: s})
+			return
+		}
+		out = append(out, natPiece{Host: s[:i+1], Port: s[i+1:]})
+	}
 	for _, part := range strings.Split(nat, ", ") {
 		// "to A ⇒ B" (the destination translated, inbound) reads the same
 		// without "to" on the arrow into the LAN; the panel keeps it.
 		part = strings.TrimPrefix(part, "to ")
 		before, after, ok := strings.Cut(part, " ⇒ ")
 		if !ok {
-			out = append(out, part)
+			add(part)
 			continue
 		}
-		out = append(out, before+"\u00a0⇒", after)
+		add(before + "\u00a0⇒")
+		add(after)
 	}
 	return out
 }

@@ -280,6 +280,29 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 }
 
+// show loads the call's page at 1920×1080 and checks its layout.
+func show(t *testing.T, ctx context.Context, c *Call) layoutFacts {
+	t.Helper()
+	var page bytes.Buffer
+	if err := WriteHTML(&page, c); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ladder.html")
+	if err := os.WriteFile(file, page.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate("file://"+file)); err != nil {
+		t.Fatalf("loading the page: %v", err)
+	}
+	f, lifes := measure(t, ctx)
+	if f.InnerWidth != 1920 {
+		t.Fatalf("window is %.0f px wide, want 1920", f.InnerWidth)
+	}
+	f.check(t, lifes)
+	checkZones(t, f)
+	return f
+}
+
 // checkZones: every address is drawn in its zone's colour, the legend's
 // swatch for that zone, and each zone is the right one for the lab's plan.
 func checkZones(t *testing.T, f layoutFacts) {
