@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -331,6 +332,36 @@ func checkZones(t *testing.T, f layoutFacts) {
 	}
 }
 
+// docsShots are the screenshots docs/ladder.md shows: only these are kept.
+var docsShots = map[string]bool{
+	"ladder-edge-pbx.png":            true,
+	"ladder-edge-direct-message.png": true,
+	"ladder-edge-pbx-rtp.png":        true,
+	"ladder-private-sdp.png":         true,
+}
+
+// TestDocsShowTheScreenshots: every picture docs/ladder.md shows is one
+// this test makes, and every one it makes is shown.
+func TestDocsShowTheScreenshots(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "ladder.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range docsShots {
+		if !strings.Contains(string(doc), "(img/"+name+")") {
+			t.Errorf("docs/ladder.md does not show img/%s", name)
+		}
+		if _, err := os.Stat(filepath.Join("..", "docs", "img", name)); err != nil {
+			t.Errorf("%v (run SIPLAB_UPDATE_SCREENSHOTS=1 go test -run TestHTMLInChromium ./ladder)", err)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\(img/(ladder-[^)]+\.png)\)`).FindAllStringSubmatch(string(doc), -1) {
+		if !docsShots[m[1]] {
+			t.Errorf("docs/ladder.md shows img/%s, which no test makes", m[1])
+		}
+	}
+}
+
 // shot captures the window; with SIPLAB_UPDATE_SCREENSHOTS=1 it is written
 // to docs/img, the pictures docs/ladder.md shows.
 func shot(t *testing.T, ctx context.Context, name string) {
@@ -342,7 +373,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if len(png) < 1000 {
 		t.Fatalf("screenshot of %d bytes", len(png))
 	}
-	if os.Getenv(updateScreenshots) == "" {
+	if os.Getenv(updateScreenshots) == "" || !docsShots[name] {
 		return
 	}
 	dst := filepath.Join("..", "docs", "img", name)
