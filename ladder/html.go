@@ -192,6 +192,9 @@ func WriteHTML(w io.Writer, c *Call) error {
 			}
 			r.Leg = legs[m.Leg]
 			r.NAT, r.NATText, r.ALG = natPieces(m.NAT), m.NAT, m.ALG
+			// A router that rewrote the SIP text is the bug wherever it
+			// happens, whatever the lines now say.
+			r.Problem = r.Problem || m.ALG != ""
 			place(&r, m.From, m.To)
 		} else {
 			s := *e.stream
