@@ -122,7 +122,7 @@ func WriteHTML(w io.Writer, c *Call) error {
 	var legList []*htmlLeg
 	if len(c.Legs) > 1 {
 		for _, l := range c.Legs {
-			hl := &htmlLeg{N: l.N, Label: l.Label(), CallID: l.CallID, Class: fmt.Sprintf("leg%d", (l.N-1)%4)}
+			hl := &htmlLeg{N: l.N, Label: l.Label(), CallID: l.CallID, Class: fmt.Sprintf("leg%d", (l.N-1)%6)}
 			legs[l.N] = hl
 			legList = append(legList, hl)
 		}
