@@ -176,7 +176,10 @@ func handovers(msgs []Message, legs [][]int, topo *Topology) map[int]int {
 		best, bestScore := -1, 0.0
 		for _, a := range byNode[s.node] {
 			d := s.at.Sub(a.at)
-			if a.leg == s.leg || d < -sameWire || d > handover {
+			// The cause arrives before the effect leaves; every capture
+			// point runs on the lab host's clock, so only a copy recorded a
+			// hair late at another point may seem to follow it.
+			if a.leg == s.leg || d < -time.Millisecond || d > handover {
 				continue
 			}
 			score := float64(handover-d) / float64(handover)
@@ -205,10 +208,12 @@ func (c *Call) assemble(legMsgs [][]Message, topo *Topology) {
 		legs []int
 	}
 	var cols []*col
-	legCols := make([]map[string]*col, len(legMsgs))
+	paths := make([]legPath, len(legMsgs))
+	legCols := make([][]*col, len(legMsgs))
 	for li, lm := range legMsgs {
-		chain := chainOf(lm)
-		legCols[li] = map[string]*col{}
+		paths[li] = pathOf(lm)
+		chain := paths[li].nodes
+		legCols[li] = make([]*col, len(chain))
 		at := func(i int, e End) *col {
 			k := &col{end: e}
 			cols = append(cols, nil)
@@ -239,22 +244,22 @@ func (c *Call) assemble(legMsgs [][]Message, topo *Topology) {
 		switch {
 		case k >= 0:
 			for j := 0; j < run; j++ {
-				legCols[li][chain[j]] = cols[k+j]
+				legCols[li][j] = cols[k+j]
 			}
 			pos := k + run
-			for _, name := range chain[run:] {
-				legCols[li][name] = at(pos, ends[name])
+			for j := run; j < len(chain); j++ {
+				legCols[li][j] = at(pos, ends[chain[j]])
 				pos++
 			}
 		case len(cols) > 0 && chain[len(chain)-1] == cols[0].end.Name():
 			// The leg ends where the ladder starts: it comes first.
-			legCols[li][chain[len(chain)-1]] = cols[0]
+			legCols[li][len(chain)-1] = cols[0]
 			for j, name := range chain[:len(chain)-1] {
-				legCols[li][name] = at(j, ends[name])
+				legCols[li][j] = at(j, ends[name])
 			}
 		default:
-			for _, name := range chain {
-				legCols[li][name] = at(len(cols), ends[name])
+			for j, name := range chain {
+				legCols[li][j] = at(len(cols), ends[name])
 			}
 		}
 	}
@@ -285,9 +290,9 @@ func (c *Call) assemble(legMsgs [][]Message, topo *Topology) {
 				break
 			}
 		}
-		for _, name := range chainOf(lm) {
+		for j, name := range paths[li].nodes {
 			leg.Nodes = append(leg.Nodes, name)
-			leg.Columns = append(leg.Columns, index[legCols[li][name]])
+			leg.Columns = append(leg.Columns, index[legCols[li][j]])
 		}
 		for _, ci := range leg.Columns {
 			if !containsInt(c.Columns[ci].Legs, leg.N) {
@@ -297,7 +302,8 @@ func (c *Call) assemble(legMsgs [][]Message, topo *Topology) {
 		c.Legs = append(c.Legs, leg)
 		for _, m := range lm {
 			m.Leg = leg.N
-			m.From, m.To = index[legCols[li][m.Sender.Name()]], index[legCols[li][m.Receiver.Name()]]
+			a, b := paths[li].hop(m)
+			m.From, m.To = index[legCols[li][a]], index[legCols[li][b]]
 			c.Messages = append(c.Messages, m)
 		}
 	}
@@ -351,48 +357,117 @@ func (c *Call) use(i int, a netip.Addr, topo *Topology) {
 	}
 }
 
-// chainOf is the order a leg's messages cross the nodes: a walk from the
-// node that sent the leg's first message, along the hops in the order
-// they were first used. Nodes the walk does not reach (a point nobody
-// captured in between) follow in order of first use.
-func chainOf(lm []Message) []string {
-	adj := map[string][]string{}
+// legPath is the order a leg's messages cross the nodes, a node crossed
+// twice (the SBC sending to the proxy, which sends back to the SBC for a
+// phone registered there) listed twice, and the direction the leg's
+// initial request travelled.
+type legPath struct {
+	nodes   []string
+	initTag string // From tag of the initial request: the caller's
+}
+
+// pathOf walks the leg's forward requests (the caller's, in the direction
+// of the initial request) hop by hop, each transaction from the node that
+// sent its first copy; the longest walk is the path (a challenged first
+// INVITE stops at the proxy, its retry goes through). Nodes no walk
+// reaches (a point nobody captured in between, a message off the path)
+// follow in order of first use.
+func pathOf(lm []Message) legPath {
+	p := legPath{}
+	for _, m := range lm {
+		if m.Request {
+			p.initTag = fromTag(m)
+			break
+		}
+	}
+	type tx struct{ copies []Message }
+	byKey := map[string]*tx{}
 	var order []string
-	add := func(a, b string) {
-		if !contains(adj[a], b) {
-			adj[a] = append(adj[a], b)
+	for _, m := range lm {
+		if !m.Request || !p.forward(m) {
+			continue
+		}
+		k := m.Method + "\x00" + m.Header("CSeq")
+		if byKey[k] == nil {
+			byKey[k] = &tx{}
+			order = append(order, k)
+		}
+		byKey[k].copies = append(byKey[k].copies, m)
+	}
+	for _, k := range order {
+		cs := byKey[k].copies
+		walk := []string{cs[0].Sender.Name()}
+		for _, m := range cs {
+			if m.Sender.Name() == walk[len(walk)-1] && m.Receiver.Name() != m.Sender.Name() {
+				walk = append(walk, m.Receiver.Name())
+			}
+		}
+		if len(walk) > len(p.nodes) {
+			p.nodes = walk
 		}
 	}
 	for _, m := range lm {
-		a, b := m.Sender.Name(), m.Receiver.Name()
-		for _, n := range []string{a, b} {
-			if !contains(order, n) {
-				order = append(order, n)
-			}
-		}
-		if a != b {
-			add(a, b)
-			add(b, a)
-		}
-	}
-	var chain []string
-	visited := map[string]bool{}
-	var walk func(n string)
-	walk = func(n string) {
-		visited[n] = true
-		chain = append(chain, n)
-		for _, x := range adj[n] {
-			if !visited[x] {
-				walk(x)
+		for _, n := range []string{m.Sender.Name(), m.Receiver.Name()} {
+			if !contains(p.nodes, n) {
+				p.nodes = append(p.nodes, n)
 			}
 		}
 	}
-	for _, n := range order {
-		if !visited[n] {
-			walk(n)
+	return p
+}
+
+// forward reports whether a message travels in the direction of the leg's
+// initial request: a request from the caller's side, or a response to a
+// request from the callee's side (the From tag names who sent the request
+// a response answers).
+func (p legPath) forward(m Message) bool {
+	if p.initTag == "" {
+		return m.Request
+	}
+	return m.Request == (fromTag(m) == p.initTag)
+}
+
+// hop returns the positions in the path of a message's sender and
+// receiver: the pair of neighbours in the message's direction, else in
+// the other, else the closest occurrences of the two nodes.
+func (p legPath) hop(m Message) (int, int) {
+	a, b := m.Sender.Name(), m.Receiver.Name()
+	n := p.nodes
+	fwd := p.forward(m)
+	for pass := 0; pass < 2; pass++ {
+		for i := range n {
+			if n[i] != a {
+				continue
+			}
+			if fwd && i+1 < len(n) && n[i+1] == b {
+				return i, i + 1
+			}
+			if !fwd && i > 0 && n[i-1] == b {
+				return i, i - 1
+			}
+		}
+		fwd = !fwd
+	}
+	best := [2]int{-1, -1}
+	for i := range n {
+		for j := range n {
+			if n[i] == a && n[j] == b && (best[0] < 0 || abs(i-j) < abs(best[0]-best[1])) {
+				best = [2]int{i, j}
+			}
 		}
 	}
-	return chain
+	return best[0], best[1]
+}
+
+// fromTag is the tag parameter of a message's From header.
+func fromTag(m Message) string {
+	for _, p := range strings.Split(m.Header("From"), ";")[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "tag") {
+			return v
+		}
+	}
+	return ""
 }
 
 // place returns the columns of a stream's ends: among the columns of each

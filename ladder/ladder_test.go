@@ -32,9 +32,17 @@ func load(t *testing.T, scenario string) []*Call {
 }
 
 func TestLadderGolden(t *testing.T) {
-	for _, scenario := range []string{"normal", "private-sdp", "alg-rewrite-call-id", "rport-off", "ack-lost", "edge-direct", "edge-pbx"} {
-		t.Run(scenario, func(t *testing.T) {
-			c, err := Find(load(t, scenario), "")
+	type golden struct{ name, scenario, call string }
+	cases := []golden{}
+	for _, s := range []string{"normal", "private-sdp", "alg-rewrite-call-id", "rport-off", "ack-lost", "edge-direct", "edge-pbx"} {
+		cases = append(cases, golden{s, s, ""})
+	}
+	// From the healthy lab: a call through the SBC (both phones on it)
+	// and an outbound trunk call (SBC, PBX, SBC, carrier).
+	cases = append(cases, golden{"healthy-sbc", "healthy", "5"}, golden{"healthy-trunk-out", "healthy", "8"})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Find(load(t, tc.scenario), tc.call)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,7 +50,7 @@ func TestLadderGolden(t *testing.T) {
 			if err := WriteText(&buf, c); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", scenario+".golden")
+			golden := filepath.Join("testdata", tc.name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 					t.Fatal(err)

@@ -13,11 +13,20 @@ import (
 func TestPathOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name, fixture, call string
-		columns            string
-		legs               int
+		columns             string
+		legs                int
 	}{
 		{"direct", "edge-direct", "", "alice router-a proxy router-b bob", 1},
 		{"pbx", "edge-pbx", "", "alice router-a proxy pbx proxy router-b bob", 2},
+		// Both phones on the SBC: four dialogs (the SBC's first core leg
+		// is challenged by the proxy and retried with a new Call-ID, so
+		// there are two sbc → proxy legs), one ladder.
+		{"sbc", "healthy", "5", "alice router-a sbc proxy sbc router-b bob", 4},
+		{"sbc and pbx", "healthy", "6", "alice router-a sbc proxy pbx proxy sbc router-b bob", 5},
+		// The carrier's leg to the SBC is TLS: the ladder starts at the
+		// SBC's core side, where the DID arrives in the clear.
+		{"trunk in", "healthy", "7", "sbc pbx proxy sbc router-a alice", 3},
+		{"trunk out", "healthy", "8", "bob router-b sbc proxy pbx sbc carrier", 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Find(load(t, tc.fixture), tc.call)

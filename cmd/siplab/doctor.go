@@ -124,6 +124,11 @@ func printFinding(f doctor.Finding) {
 	}
 	fmt.Printf("%s [%s] %s: %s\n", f.Severity, f.Rule, about, f.Summary)
 	for _, e := range f.Evidence {
+		// A message of a numbered call is named the way explain takes it.
+		if c := f.Call; c != nil && c.N > 0 && e.Call == "" && e.N > 0 {
+			fmt.Printf("    evidence %d.%d at %s: %s\n", c.N, e.N, e.Iface, e.What)
+			continue
+		}
 		fmt.Printf("    evidence %s\n", e)
 	}
 	if f.Note != "" {

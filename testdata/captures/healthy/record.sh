@@ -42,8 +42,10 @@ s hangup alice; sleep 2
 mark; s call alice "*97"; sleep 5; s hangup alice; sleep 2
 
 # 4. STUN and TURN: carol writes her STUN-mapped address, bob relays via TURN
+#    (carol calls alice, not bob: bob and carol share router-b, which does
+#    no hairpin NAT, so their public addresses do not reach each other)
 s set carol sdp_addr stun
-mark; s call carol bob; sleep 5; s hangup carol; sleep 2
+mark; s call carol alice; sleep 5; s hangup carol; sleep 2
 s set carol sdp_addr 203.0.113.3
 s set bob media_relay turn
 mark; s call bob alice; sleep 5; s hangup bob; sleep 2
