@@ -244,14 +244,15 @@ func repaired(problem string) bool {
 	return strings.Contains(problem, "unless the proxy fixes it up")
 }
 
-// natPiece is one address of a translation, cut before its port: a lane
-// too narrow for "192.168.1.50:5060 ⇒" wraps at the colon, not inside a
-// number.
+// natPiece is one line of a translation's box: an address, cut before its
+// port so a lane too narrow for it wraps at the colon, not inside a number.
 type natPiece struct{ Host, Port string }
 
-// natPieces cuts a translation ("192.168.1.50:5060 ⇒ 203.0.113.2:5060",
-// "to A ⇒ B") after each arrow and comma, so a narrow lane wraps it between
-// addresses, never inside one.
+// natPieces lays a translation out as lines: "192.168.1.50:5060" then
+// "⇒ 203.0.113.2:5060" (and the same for a second translated address), so
+// every box reads alike whatever the lane's width. "to A ⇒ B" (the
+// destination, inbound) reads the same without "to" on the arrow into the
+// LAN; the panel keeps the full text.
 func natPieces(nat string) []natPiece {
 	if nat == "" {
 		return nil
@@ -266,16 +267,14 @@ func natPieces(nat string) []natPiece {
 		out = append(out, natPiece{Host: s[:i+1], Port: s[i+1:]})
 	}
 	for _, part := range strings.Split(nat, ", ") {
-		// "to A ⇒ B" (the destination translated, inbound) reads the same
-		// without "to" on the arrow into the LAN; the panel keeps it.
 		part = strings.TrimPrefix(part, "to ")
 		before, after, ok := strings.Cut(part, " ⇒ ")
 		if !ok {
 			add(part)
 			continue
 		}
-		add(before + "\u00a0⇒")
-		add(after)
+		add(before)
+		add("⇒\u00a0" + after)
 	}
 	return out
 }

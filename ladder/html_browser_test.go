@@ -37,7 +37,7 @@ const layoutJS = `(() => {
 	const box = r => ({l: r.left + scrollX, t: r.top + scrollY, r: r.right + scrollX, b: r.bottom + scrollY});
 	const name = el => (el.closest('details') ? '#' + (el.closest('details').id || 'rtp') + ' ' : '') + el.className + ' "' + el.textContent.trim().slice(0, 40) + '"';
 	const texts = [], heads = [], lifes = [];
-	for (const el of document.querySelectorAll('.lbl, .col .name, .col .role, .col .addr, summary .t, summary .notes, .hdr .t, .hdr .notes')) {
+	for (const el of document.querySelectorAll('.lbl, .lblbox .nat span, .lblbox .alg, .col .name, .col .role, .col .addr, summary .t, summary .notes, .hdr .t, .hdr .notes')) {
 		const r = textRect(el); if (vis(r)) texts.push({n: name(el), ...box(r)});
 	}
 	for (const el of document.querySelectorAll('.head')) { const r = el.getBoundingClientRect(); if (vis(r)) heads.push({n: name(el.closest('.arrow')), ...box(r)}); }
@@ -124,7 +124,7 @@ func (f layoutFacts) check(t *testing.T, lifelineRects []rect) {
 	for i, a := range f.Texts {
 		for _, b := range f.Texts[i+1:] {
 			if a.overlaps(b) {
-				report("text %s overlaps text %s", a.N, b.N)
+				report("text %s %v overlaps text %s %v", a.N, a, b.N, b)
 			}
 		}
 		for _, h := range f.Heads {
@@ -339,6 +339,7 @@ var docsShots = map[string]bool{
 	"ladder-edge-direct-message.png": true,
 	"ladder-edge-pbx-rtp.png":        true,
 	"ladder-private-sdp.png":         true,
+	"ladder-healthy-most-legs.png":   true,
 }
 
 // TestDocsShowTheScreenshots: every picture docs/ladder.md shows is one
