@@ -58,8 +58,14 @@ const layoutJS = `(() => {
 		const sw = document.querySelector('.sw.' + z);
 		zone[z] = {legend: sw ? getComputedStyle(sw).backgroundColor : '', addrs: [...document.querySelectorAll('.addr.' + z)].map(a => a.textContent + '=' + getComputedStyle(a).color)};
 	}
+	// Each column's header over its lifeline: centres of the header cells
+	// and of the first row's lifelines.
+	const centre = e => { const r = e.getBoundingClientRect(); return (r.left + r.right) / 2; };
+	const heads0 = [...document.querySelectorAll('.hdr .col')].map(centre);
+	const firstRow = document.querySelector('summary.row');
+	const lives0 = firstRow ? [...firstRow.querySelectorAll('.life')].map(centre) : [];
 	const bad = document.querySelectorAll('.lbl.bad').length, notes = document.querySelectorAll('.lbl .note').length;
-	return JSON.stringify({texts, heads, bad, notes, lifes: lifes.length, minFont, minFontAt,
+	return JSON.stringify({texts, heads, bad, notes, colCentres: heads0, lifeCentres: lives0, lifes: lifes.length, minFont, minFontAt,
 		lifeMin: Math.min(...life), lifeMax: Math.max(...life),
 		ladder: box(document.querySelector('.ladder').getBoundingClientRect()),
 		lanes: box(document.querySelector('.hdr .cols').getBoundingClientRect()),
@@ -82,6 +88,8 @@ type layoutFacts struct {
 	Texts, Heads     []rect
 	Lifes            int
 	Bad, Notes       int // labels drawn red (a problem) and grey (a note)
+	ColCentres       []float64
+	LifeCentres      []float64
 	MinFont          float64
 	MinFontAt        string
 	LifeMin, LifeMax float64
@@ -114,6 +122,15 @@ func (f layoutFacts) check(t *testing.T, lifelineRects []rect) {
 	}
 	if f.LifeMin < f.Lanes.L || f.LifeMax > f.Lanes.R {
 		t.Errorf("lifelines from x=%.0f to %.0f, outside the lanes %.0f..%.0f", f.LifeMin, f.LifeMax, f.Lanes.L, f.Lanes.R)
+	}
+	if len(f.ColCentres) != len(f.LifeCentres) {
+		t.Errorf("%d column headers, %d lifelines", len(f.ColCentres), len(f.LifeCentres))
+	} else {
+		for i := range f.ColCentres {
+			if d := f.ColCentres[i] - f.LifeCentres[i]; d > 2 || d < -2 {
+				t.Errorf("column %d's header is centred at x=%.0f, its lifeline at x=%.0f", i+1, f.ColCentres[i], f.LifeCentres[i])
+			}
+		}
 	}
 	bad := 0
 	report := func(format string, args ...any) {
