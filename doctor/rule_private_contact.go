@@ -82,7 +82,7 @@ func checkPrivateContact(c *ladder.Call, all []*ladder.Call) []Finding {
 			Evidence: append(ev, hurt...)}}
 	}
 	return []Finding{{Severity: Note,
-		Summary:  "the phone's Contact is its private address on the internet side; nothing in this dialog was sent to it",
+		Summary:  "a Contact seen on the internet side is a private address (a phone's LAN address, or the platform core's); nothing in this dialog was sent to it",
 		Note:     "the proxy's contact_fixup (routing to the address the REGISTER came from) is probably hiding it: calls work here, but any server without that fix-up, or the same proxy with it off, sends the phone's calls into the void",
 		Fix:      "nothing breaks today; to remove the dependency write the public address (siplab set <phone> contact_addr <router public ip>), or keep contact_fixup on",
 		Evidence: ev}}
