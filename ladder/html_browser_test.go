@@ -220,7 +220,7 @@ func TestHTMLInChromium(t *testing.T) {
 		// (its private Contact, repaired by the proxy, is a grey note).
 		red bool
 	}{
-		{"edge-direct", 2, []string{"INVITE sip:bob@", "request line: method INVITE", "the router translated this copy: 192.168.1.50:5060 ⇒ 203.0.113.2:5060", "note private address 192.168.1.50 in Contact"}, false},
+		{"edge-direct", 2, []string{"siplab explain 1.2", "INVITE sip:bob@", "request line: method INVITE", "the router translated this copy: 192.168.1.50:5060 ⇒ 203.0.113.2:5060", "note private address 192.168.1.50 in Contact"}, false},
 		{"edge-pbx", 11, []string{"c=IN IP4 203.0.113.2", "connection: the address the other side must send its RTP"}, false},
 		{"private-sdp", 0, nil, true},
 		{"alg-rewrite-call-id", 2, []string{"ALG rewrote Call-ID", "a NAT never changes the SIP text"}, true},
