@@ -60,6 +60,12 @@ func (r Role) Platform() bool {
 	return false
 }
 
+// Names is the lab plan as Build takes it.
+//
+// Deprecated: the name of the old address-to-host table; it is the
+// Topology now (Lab()).
+type Names = *Topology
+
 // Node is one host or router of the lab.
 type Node struct {
 	Name string

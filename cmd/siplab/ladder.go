@@ -15,6 +15,11 @@ import (
 	"github.com/siplab/siplab/ladder"
 )
 
+// labNames is the lab's topology (ladder.Lab, the address plan of
+// docker-compose.yml): kept under its old name for the callers that pass
+// it on (the scenario runner).
+func labNames() ladder.Names { return ladder.Lab() }
+
 // loadCalls reads every capture file in dir (each node's rotated files and
 // the current one) merged by time, groups the SIP into calls over the lab's
 // topology, and numbers the calls: for the lab's own captures/ the numbers
@@ -41,7 +46,7 @@ func loadCalls(dir string) ([]*ladder.Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	calls := ladder.Build(tr, ladder.Lab())
+	calls := ladder.Build(tr, labNames())
 	if len(calls) == 0 {
 		return nil, fmt.Errorf("%w (%d files in %s)", ladder.ErrNoCalls, len(paths), dir)
 	}
