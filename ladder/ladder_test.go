@@ -39,7 +39,7 @@ func TestLadderGolden(t *testing.T) {
 	}
 	// From the healthy lab: a call through the SBC (both phones on it)
 	// and an outbound trunk call (SBC, PBX, SBC, carrier).
-	cases = append(cases, golden{"healthy-sbc", "healthy", "5"}, golden{"healthy-trunk-out", "healthy", "8"})
+	cases = append(cases, golden{"healthy-sbc", "healthy", "6"}, golden{"healthy-trunk-out", "healthy", "9"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Find(load(t, tc.scenario), tc.call)

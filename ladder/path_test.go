@@ -21,12 +21,12 @@ func TestPathOrder(t *testing.T) {
 		// Both phones on the SBC: four dialogs (the SBC's first core leg
 		// is challenged by the proxy and retried with a new Call-ID, so
 		// there are two sbc → proxy legs), one ladder.
-		{"sbc", "healthy", "5", "alice router-a sbc proxy sbc router-b bob", 4},
-		{"sbc and pbx", "healthy", "6", "alice router-a sbc proxy pbx proxy sbc router-b bob", 5},
+		{"sbc", "healthy", "6", "alice router-a sbc proxy sbc router-b bob", 4},
+		{"sbc and pbx", "healthy", "7", "alice router-a sbc proxy pbx proxy sbc router-b bob", 5},
 		// The carrier's leg to the SBC is TLS: the ladder starts at the
 		// SBC's core side, where the DID arrives in the clear.
-		{"trunk in", "healthy", "7", "sbc pbx proxy sbc router-a alice", 3},
-		{"trunk out", "healthy", "8", "bob router-b sbc proxy pbx sbc carrier", 5},
+		{"trunk in", "healthy", "8", "sbc pbx proxy sbc router-a alice", 3},
+		{"trunk out", "healthy", "9", "bob router-b sbc proxy pbx sbc carrier", 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Find(load(t, tc.fixture), tc.call)
@@ -60,5 +60,46 @@ func checkPath(t *testing.T, c *Call, columns string, legs int) {
 		if d := s.To - s.From; phone && d != 1 && d != -1 {
 			t.Errorf("RTP at %s: %s → %s skips a column next to a phone", s.Iface, titles[s.From], titles[s.To])
 		}
+	}
+}
+
+// The router shows the translation where it happens: the copy after its
+// NAT names the address it changed, and an ALG's rewrite of the SIP text
+// is named on that copy too.
+func TestTranslationMarked(t *testing.T) {
+	c, err := Find(load(t, "edge-direct"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, in string
+	for _, m := range c.Messages {
+		if m.Method == "INVITE" && m.Request && m.Iface == "router-a/wan" && out == "" {
+			out = m.NAT
+		}
+		if m.Method == "INVITE" && m.Request && m.Iface == "router-b/lan" && in == "" {
+			in = m.NAT
+		}
+		if m.ALG != "" {
+			t.Errorf("%s at %s: ALG %q on a router without one", m.Label, m.Iface, m.ALG)
+		}
+	}
+	if out != "192.168.1.50:5060 ⇒ 203.0.113.2:5060" {
+		t.Errorf("alice's INVITE leaving router-a: NAT %q", out)
+	}
+	if !strings.HasPrefix(in, "to 203.0.113.3:") || !strings.HasSuffix(in, " ⇒ 192.168.2.50:5060") {
+		t.Errorf("the INVITE entering bob's LAN: NAT %q", in)
+	}
+	alg, err := Find(load(t, "alg-rewrite-call-id"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := false
+	for _, m := range alg.Messages {
+		if strings.Contains(m.ALG, "Call-ID") && m.Iface == "router-a/wan" {
+			marked = true
+		}
+	}
+	if !marked {
+		t.Error("the broken ALG's Call-ID rewrite is not marked on router-a/wan")
 	}
 }

@@ -29,7 +29,7 @@ func TestDoctorExitCode(t *testing.T) {
 		{[]string{"-dir", fixture("pinhole-expired")}, errFindings},
 		{[]string{"-dir", fixture("pinhole-expired"), "-severity", "error"}, errFindings},
 		{[]string{"-dir", fixture("private-sdp"), "-call", "1"}, errFindings},
-		{[]string{"-dir", fixture("healthy"), "-call", "5"}, nil},
+		{[]string{"-dir", fixture("healthy"), "-call", "6"}, nil},
 		{[]string{"-dir", fixture("healthy"), "-since", "2m"}, nil},
 		{[]string{"-dir", fixture("healthy"), "3"}, errUsage},
 		{[]string{"-dir", fixture("healthy"), "-severity", "loud"}, errUsage},

@@ -19,7 +19,7 @@ export SIPLAB="$bin"
 marks=$(mktemp)
 export MARKS="$marks"
 flock /tmp/siplab-lab.lock bash -euo pipefail -c '
-# mark: RTP from here for 3 s is kept in the fixture (see the trim below)
+# mark: RTP from here for 2 s is kept in the fixture (see the trim below)
 mark() { date +%s.%N >>"$MARKS"; }
 s() { echo "+ siplab $*" >&2; "$SIPLAB" "$@"; }
 x() { s exec "$@" >/dev/null; }
@@ -76,11 +76,11 @@ s down
 '
 
 # Keep SIP, STUN/TURN control, TCP/TLS and ICMP whole; keep UDP media only
-# in the 3 s after each mark (a call's answer, a hold, a transfer), so the
+# in the 2 s after each mark (a call's answer, a hold, a transfer), so the
 # fixture stays small but every stream is there, two-way.
 filter='!udp || udp.port == 5060 || udp.port == 3478'
 while read -r m; do
-  filter+=" || (frame.time_epoch >= $m && frame.time_epoch <= $(echo "$m + 3" | bc))"
+  filter+=" || (frame.time_epoch >= $m && frame.time_epoch <= $(echo "$m + 2" | bc))"
 done <"$marks"
 rm -f "$out"/*.pcapng
 for f in captures/*.pcapng; do
