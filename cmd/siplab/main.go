@@ -54,7 +54,7 @@ Call flows (training page module 05), played live, then their ladder:
                                  basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
 
 Reading the captures (captures/, or -dir <folder>):
-  ladder [-list] [call]                    one call across every capture point (default: the last call)
+  ladder [call]                            one call across every capture point (default: the last call)
   ladder -html [-o f.html] [call]          the same as a page for the projector (ladder.html here)
   ladder -list [-all]                      the numbered calls (-all: also registrations and pings)
   doctor [-call N] [-since 5m] [-notes]    diagnose the classic failures, naming the evidence (exit 1 on an error)
