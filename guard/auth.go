@@ -41,9 +41,9 @@ type AuthSettings struct {
 type AuthGuard struct {
 	g       *Guard
 	initial Config // what NewAuthGuard was given: Reset puts it back
-	log   *slog.Logger
-	now   func() time.Time
-	setMu sync.Mutex
+	log     *slog.Logger
+	now     func() time.Time
+	setMu   sync.Mutex
 }
 
 // NewAuthGuard validates cfg (start from AuthOnly) and logs through log;
