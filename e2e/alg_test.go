@@ -398,9 +398,8 @@ func TestALGBrokenFaults(t *testing.T) {
 		if n := len(inet.SIP("SIP/2.0 100", st.CallID)); n != 0 {
 			t.Errorf("proxy answered the INVITE with 100 Trying (%d)", n)
 		}
-		// alice retransmits until Timer B gives up. (Left running, the
-		// retransmissions would get through the next ALG mode: a stuck call
-		// that "suddenly" rings when the ALG is fixed.)
+		// The proxy refuses the short body at once (RFC 3261 §18.3: 400
+		// to a request whose Content-Length exceeds what arrived).
 		out, _ = phoneCmd(t, ctx, "alice", "wait", "call-state", "terminated", st.ID, "-timeout", "45s", "-json")
 		var w struct{ Call uaclient.CallStatus }
 		i := strings.Index(out, "{")
@@ -409,8 +408,8 @@ func TestALGBrokenFaults(t *testing.T) {
 		}
 		end := w.Call
 		t.Logf("alice's call ended: %d %s (%s)", end.Code, end.Reason, end.EndReason)
-		if end.Code != 408 {
-			t.Errorf("the call ended with %d, want 408 (no response to any transmission)", end.Code)
+		if end.Code != 400 || !strings.Contains(end.Reason, "Content-Length") {
+			t.Errorf("the call ended with %d %s, want 400 Content-Length Larger Than Message", end.Code, end.Reason)
 		}
 	})
 

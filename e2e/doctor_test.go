@@ -24,6 +24,16 @@ func buildSiplab(t *testing.T, ctx context.Context) string {
 	return bin
 }
 
+// freshLab puts the lab back as `siplab up` left it (`siplab reset`): a
+// test before this one may have flushed a router's mappings on purpose,
+// and the doctor's state rules would rightly name the phones cut off.
+func freshLab(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := runner().Reset(ctx, nil); err != nil {
+		t.Fatalf("siplab reset: %v", err)
+	}
+}
+
 // A good call on a healthy lab leaves the doctor nothing to say: it reads
 // every capture point's file (keep-alives, the SBC's OPTIONS pings to the
 // carrier, registrations, the call) and exits 0 with no finding. -since
@@ -32,6 +42,7 @@ func buildSiplab(t *testing.T, ctx context.Context) string {
 func TestDoctorSilentAfterGoodCall(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	bin := buildSiplab(t, ctx)
+	freshLab(t, ctx)
 	start := time.Now()
 	a := placeCall(t, ctx, "alice", "bob", uaclient.StateConfirmed)
 	if a.State != uaclient.StateConfirmed {
@@ -71,6 +82,7 @@ func TestDoctorSilentAfterGoodCall(t *testing.T) {
 func TestDoctorWarnsOfAPinholeFromLabState(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	bin := buildSiplab(t, ctx)
+	freshLab(t, ctx)
 	doctor := func() string {
 		t.Helper()
 		// The state rules warn; only an error in the captures (whatever

@@ -336,8 +336,8 @@ func init() {
 			Run("exec alice register"),
 		},
 		Observe: []string{
-			"`siplab call alice bob`: no 100 Trying, no ringing; after 32 s, 408 Request Timeout.",
-			"`captures/router-a.pcapng` on router-a/wan: the SDP is 2 bytes shorter than the Content-Length promises; the proxy discards it (RFC 3261 §18.3).",
+			"`siplab call alice bob`: no 100 Trying, no ringing: the proxy answers at once 400 Content-Length Larger Than Message.",
+			"`captures/router-a.pcapng` on router-a/wan: the SDP is 2 bytes shorter than the Content-Length promises; RFC 3261 §18.3 makes that request an error (400).",
 		},
 		Hints: []string{
 			"Registration works (REGISTER has no body): the fault is in what the router does to bodies.",
@@ -346,7 +346,7 @@ func init() {
 		Fix: steps(algOff,
 			[]Step{RunExpect("set alice sdp_addr 203.0.113.2", "the phone writes the public address itself (or `stun`)")}),
 		Reset:   steps(algOff, []Step{Run("set alice sdp_addr 203.0.113.2")}),
-		Symptom: "alice's probe call to bob got no answer in time",
+		Symptom: "alice's probe call to bob failed: 400 Content-Length Larger Than Message",
 		Pass:    "bob heard alice's",
 		Check:   twoWay("alice", "bob"),
 	})

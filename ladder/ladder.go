@@ -319,6 +319,10 @@ func (c *Call) attachRTP(rtp []capture.Packet, topo *Topology) {
 		return
 	}
 	from, to := c.Start, c.End.Add(3*time.Second)
+	// A call that ended with a BYE cannot start a stream afterwards: the
+	// slack after its end is for its own last packets, and a stream that
+	// starts then is the next call reusing the ports.
+	over := c.State() == "completed"
 	type key struct {
 		iface    string
 		src, dst netip.AddrPort
@@ -343,6 +347,9 @@ func (c *Call) attachRTP(rtp []capture.Packet, topo *Topology) {
 		}
 		k := key{p.Iface, p.Src, p.Dst, p.RTP.SSRC}
 		a := byKey[k]
+		if a == nil && over && p.Time.After(c.End) {
+			continue
+		}
 		if a == nil {
 			a = &acc{s: &Stream{Iface: p.Iface, Src: p.Src, Dst: p.Dst, SSRC: p.RTP.SSRC,
 				PayloadType: p.RTP.PayloadType, First: p.Time}, seen: map[uint32]bool{}}
