@@ -62,6 +62,14 @@ func behindSBCWithEveryFixOff(t *testing.T, ctx context.Context, phone string) {
 	setPhone(t, ctx, phone, "sdp_addr", "local")
 	setPhone(t, ctx, phone, "keepalive", "off")
 	setPhone(t, ctx, phone, "proxy", sbcSIP)
+	// The un-REGISTER the move sent through the proxy may have lost its
+	// challenge on the way back (no rport: the 401 goes to the Via port,
+	// which another phone may hold on a shared router), leaving a direct
+	// binding that forks calls past the SBC. A wildcard un-REGISTER
+	// through the SBC clears every binding first.
+	if out, err := phoneCmd(t, ctx, phone, "unregister"); err != nil {
+		t.Fatalf("%s unregister through the SBC: %v\n%s", phone, err, out)
+	}
 	if err := reRegister(t, ctx, phone); err != nil {
 		t.Fatal(err)
 	}
