@@ -320,57 +320,7 @@ func TestTortureMessages(t *testing.T) {
 		})
 		trunks = append(trunks, tr)
 		return tr.cep.Addr()
-	}, map[string]int{
-		"invalid/badaspec.dat":   400,
-		"invalid/badbranch.dat":  400,
-		"invalid/baddate.dat":    400,
-		"invalid/baddn.dat":      400,
-		"invalid/badinv01.dat":   400,
-		"invalid/badvers.dat":    505,
-		"invalid/bcast.dat":      torturetest.Silent, // a response
-		"invalid/bext01.dat":     420,
-		"invalid/bigcode.dat":    torturetest.Silent, // a response
-		"invalid/clerr.dat":      400,
-		"invalid/cparam01.dat":   405,
-		"invalid/cparam02.dat":   405,
-		"invalid/escruri.dat":    400,
-		"invalid/insuf.dat":      400,
-		"invalid/inv2543.dat":    484, // processed: UserB is no E.164 number
-		"invalid/invut.dat":      415,
-		"invalid/ltgtruri.dat":   400,
-		"invalid/lwsruri.dat":    400,
-		"invalid/lwsstart.dat":   400,
-		"invalid/mcl01.dat":      400,
-		"invalid/mismatch01.dat": 400,
-		"invalid/mismatch02.dat": 400,
-		"invalid/multi01.dat":    400,
-		"invalid/ncl.dat":        400,
-		"invalid/novelsc.dat":    416,
-		"invalid/quotbal.dat":    400,
-		"invalid/regaut01.dat":   405,
-		"invalid/regbadct.dat":   400,
-		"invalid/regescrt.dat":   400,
-		"invalid/scalar02.dat":   400,
-		"invalid/scalarlg.dat":   torturetest.Silent, // a response
-		"invalid/sdp01.dat":      406,
-		"invalid/trws.dat":       400,
-		"invalid/unkscm.dat":     416,
-		"invalid/unksm2.dat":     416,
-		"invalid/zeromf.dat":     483,
-		"valid/dblreq.dat":       405,
-		"valid/esc01.dat":        484,
-		"valid/esc02.dat":        405,
-		"valid/escnull.dat":      405,
-		"valid/intmeth.dat":      405,
-		"valid/longreq.dat":      484,
-		"valid/lwsdisp.dat":      200,
-		"valid/mpart01.dat":      403,                // a trusted peer still may not relay through a preloaded Route
-		"valid/noreason.dat":     torturetest.Silent, // a response
-		"valid/semiuri.dat":      200,
-		"valid/transports.dat":   200,
-		"valid/unreason.dat":     torturetest.Silent, // a response
-		"valid/wsinv.dat":        481,                // processed: its To tag names no dialog of ours
-	})
+	}, torturetest.Carrier)
 	for _, tr := range trunks {
 		for _, c := range tr.carrier.Status().Calls {
 			if c.State == uaclient.StateConfirmed {
@@ -386,55 +336,5 @@ func TestTortureMessages(t *testing.T) {
 func TestTortureUntrusted(t *testing.T) {
 	torturetest.Check(t, func(t *testing.T) netip.AddrPort {
 		return newTrunk(t, sipnet.UDP, nil).cep.Addr()
-	}, map[string]int{
-		"invalid/badaspec.dat":   400,
-		"invalid/badbranch.dat":  403,
-		"invalid/baddate.dat":    403,
-		"invalid/baddn.dat":      400,
-		"invalid/badinv01.dat":   400,
-		"invalid/badvers.dat":    505,
-		"invalid/bcast.dat":      torturetest.Silent, // a response
-		"invalid/bext01.dat":     403,
-		"invalid/bigcode.dat":    torturetest.Silent, // a response
-		"invalid/clerr.dat":      400,
-		"invalid/cparam01.dat":   403,
-		"invalid/cparam02.dat":   403,
-		"invalid/escruri.dat":    403,
-		"invalid/insuf.dat":      403,
-		"invalid/inv2543.dat":    403,
-		"invalid/invut.dat":      403,
-		"invalid/ltgtruri.dat":   400,
-		"invalid/lwsruri.dat":    400,
-		"invalid/lwsstart.dat":   400,
-		"invalid/mcl01.dat":      403,
-		"invalid/mismatch01.dat": 403,
-		"invalid/mismatch02.dat": 403,
-		"invalid/multi01.dat":    403,
-		"invalid/ncl.dat":        400,
-		"invalid/novelsc.dat":    416,
-		"invalid/quotbal.dat":    400,
-		"invalid/regaut01.dat":   403,
-		"invalid/regbadct.dat":   403,
-		"invalid/regescrt.dat":   403,
-		"invalid/scalar02.dat":   400,
-		"invalid/scalarlg.dat":   torturetest.Silent, // a response
-		"invalid/sdp01.dat":      403,
-		"invalid/trws.dat":       400,
-		"invalid/unkscm.dat":     403,
-		"invalid/unksm2.dat":     403,
-		"invalid/zeromf.dat":     403,
-		"valid/dblreq.dat":       403,
-		"valid/esc01.dat":        403,
-		"valid/esc02.dat":        403,
-		"valid/escnull.dat":      403,
-		"valid/intmeth.dat":      403,
-		"valid/longreq.dat":      403,
-		"valid/lwsdisp.dat":      403,
-		"valid/mpart01.dat":      403,
-		"valid/noreason.dat":     torturetest.Silent, // a response
-		"valid/semiuri.dat":      403,
-		"valid/transports.dat":   403,
-		"valid/unreason.dat":     torturetest.Silent, // a response
-		"valid/wsinv.dat":        403,
-	})
+	}, torturetest.CarrierUntrusted)
 }

@@ -117,55 +117,5 @@ func TestTortureMessages(t *testing.T) {
 	torturetest.Check(t, func(t *testing.T) netip.AddrPort {
 		_, px := startProxy(t, Config{Location: newMemLocation("alice", "bob")})
 		return px
-	}, map[string]int{
-		"invalid/badaspec.dat":   400,
-		"invalid/badbranch.dat":  400,
-		"invalid/baddate.dat":    400,
-		"invalid/baddn.dat":      400,
-		"invalid/badinv01.dat":   400,
-		"invalid/badvers.dat":    505,
-		"invalid/bcast.dat":      torturetest.Silent, // a response
-		"invalid/bext01.dat":     420,
-		"invalid/bigcode.dat":    torturetest.Silent, // a response
-		"invalid/clerr.dat":      400,
-		"invalid/cparam01.dat":   503,
-		"invalid/cparam02.dat":   503,
-		"invalid/escruri.dat":    400,
-		"invalid/insuf.dat":      400,
-		"invalid/inv2543.dat":    403, // processed: not our domain, relaying is off
-		"invalid/invut.dat":      403,
-		"invalid/ltgtruri.dat":   400,
-		"invalid/lwsruri.dat":    400,
-		"invalid/lwsstart.dat":   400,
-		"invalid/mcl01.dat":      400,
-		"invalid/mismatch01.dat": 400,
-		"invalid/mismatch02.dat": 400,
-		"invalid/multi01.dat":    400,
-		"invalid/ncl.dat":        400,
-		"invalid/novelsc.dat":    416,
-		"invalid/quotbal.dat":    400,
-		"invalid/regaut01.dat":   503,
-		"invalid/regbadct.dat":   400,
-		"invalid/regescrt.dat":   400,
-		"invalid/scalar02.dat":   400,
-		"invalid/scalarlg.dat":   torturetest.Silent, // a response
-		"invalid/sdp01.dat":      403,
-		"invalid/trws.dat":       400,
-		"invalid/unkscm.dat":     416,
-		"invalid/unksm2.dat":     416,
-		"invalid/zeromf.dat":     483,
-		"valid/dblreq.dat":       503,
-		"valid/esc01.dat":        403,
-		"valid/esc02.dat":        403,
-		"valid/escnull.dat":      503,
-		"valid/intmeth.dat":      403,
-		"valid/longreq.dat":      403,
-		"valid/lwsdisp.dat":      403,
-		"valid/mpart01.dat":      403,                // a stranger's preloaded Route to 127.0.0.1:5080: Relaying Denied, never forwarded
-		"valid/noreason.dat":     torturetest.Silent, // a response
-		"valid/semiuri.dat":      403,
-		"valid/transports.dat":   403,
-		"valid/unreason.dat":     torturetest.Silent, // a response
-		"valid/wsinv.dat":        403,                // processed: an in-dialog request whose Route does not name us (Relaying Denied)
-	})
+	}, torturetest.Proxy)
 }

@@ -1,7 +1,8 @@
 // Package torturetest throws the RFC 4475 torture messages at a running SIP
 // daemon over real sockets (UDP and TCP) and checks each answer against the
-// daemon's table: the status code it must send for each of the 49
-// messages, or silence. Every daemon's tests call Check against itself.
+// daemon's column of one table (answers.go): the status code it must send
+// for each of the 49 messages, or silence. Every daemon's tests call Check
+// against itself.
 package torturetest
 
 import (
@@ -127,14 +128,16 @@ func Stream(name string, udp int) int {
 }
 
 // Check throws the corpus at daemons from start over UDP and over TCP and
-// checks every answer against want, which lists all 49 messages with the
-// UDP answer (Stream derives the TCP one). Each transport gets its own
+// checks every answer against d's column of the answers table, which lists
+// all 49 messages with the UDP answer (Stream derives the TCP one). Each
+// transport gets its own
 // daemon, so the two copies of a message never meet in one transaction
 // table. Check also fails t when an invalid message gets a 2xx, when
 // fewer than MinAnswered are answered over UDP, or when a daemon stops
 // answering OPTIONS afterwards.
-func Check(t *testing.T, start func(t *testing.T) netip.AddrPort, want map[string]int) Results {
+func Check(t *testing.T, start func(t *testing.T) netip.AddrPort, d Daemon) Results {
 	t.Helper()
+	want := Want(d)
 	msgs := Load(t)
 	if len(want) != len(msgs) && os.Getenv("TORTURE_TABLE") == "" {
 		t.Fatalf("the table lists %d messages, the corpus has %d", len(want), len(msgs))
@@ -187,8 +190,8 @@ func Check(t *testing.T, start func(t *testing.T) netip.AddrPort, want map[strin
 	return results
 }
 
-// table prints the observed UDP answers as a Go map literal, to start a
-// daemon's table from (TORTURE_TABLE=1 go test -run Torture -v).
+// table prints the observed UDP answers, to fill a daemon's column of the
+// answers table from (TORTURE_TABLE=1 go test -run Torture -v).
 func (rs Results) table() string {
 	names := make([]string, 0, len(rs))
 	for n := range rs {
