@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -217,7 +218,7 @@ func (b *B2BUA) Handler() http.Handler {
 }
 
 // WriteText prints a status for people.
-func WriteText(w interface{ Write([]byte) (int, error) }, st Status) {
+func WriteText(w io.Writer, st Status) {
 	fmt.Fprintln(w, st.Summary)
 	fmt.Fprintf(w, "settings: media_anchor=%s latch=%s moh=%s no_answer=%s\n",
 		onOff(st.Settings.MediaAnchor), onOff(st.Settings.Latch), onOff(st.Settings.MOH), st.Settings.NoAnswer)

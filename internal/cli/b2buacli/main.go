@@ -14,16 +14,14 @@ package b2buacli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/ctl"
@@ -73,7 +71,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	latch := fs.String("latch", "on", "send each leg's RTP to where its RTP comes from (on) or to its SDP address (off)")
 	moh := fs.String("moh", "on", "music on hold to held parties: on|off")
 	noAnswer := fs.String("no-answer", b2bua.DefaultNoAnswer.String(), "ring time before no-answer handling when the extension names none")
-	ctlPath := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "control socket path")
+	ctlPath := fs.String("ctl", climain.EnvOr("B2BUA_CTL", defaultCtl), "control socket path")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	capFlags := capflags.Add(fs, "the core and internet (RTP relay) sides") // capture.go
 	if err := fs.Parse(args); err != nil {
@@ -82,11 +80,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("%w: -log-level: %w", errUsage, err)
+	log, err := climain.NewLogger(*logLevel, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	if *sipAddr == "" || *locURL == "" || *dialplan == "" {
 		return fmt.Errorf("%w: -sip, -location and -dialplan are required", errUsage)
 	}
@@ -124,59 +121,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
-	defer pbx.Close()
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	// Capture before serving, and on runCtx so the shutdown's BYEs are
-	// recorded too.
-	stopCapture, err := startCapture(runCtx, capFlags, *sipAddr, *mediaIP, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer stopCapture()
-	if err := pbx.Start(runCtx); err != nil {
-		ln.Close()
-		return err
-	}
-	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- ctl.ServeListener(runCtx, ln, pbx.Handler()) }()
-	<-ctx.Done()
-	log.Info("shutting down: hanging up calls")
-	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
-	pbx.Shutdown(sctx)
-	scancel()
-	cancel()
-	select {
-	case <-ctlDone:
-	case <-time.After(3 * time.Second):
-	}
-	return nil
+	return climain.ServeCalls(ctx, pbx, ln, func(ctx context.Context) (func(), error) {
+		return startCapture(ctx, capFlags, *sipAddr, *mediaIP, log)
+	}, log)
 }
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("b2bua status", flag.ContinueOnError)
-	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
-	asJSON := fs.Bool("json", false, "JSON for scripts")
-	if err := fs.Parse(args); err != nil {
+	sock, asJSON, _, err := climain.ClientFlags("b2bua status", "B2BUA_CTL", defaultCtl, args, out)
+	if err != nil {
 		return err
 	}
-	var st b2bua.Status
-	if err := (ctl.Client{Socket: *sock}).Get(ctx, "/status", &st); err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	b2bua.WriteText(out, st)
-	return nil
+	return climain.Show(ctx, sock, http.MethodGet, "/status", nil, asJSON, out, b2bua.WriteText)
 }
 
 func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("b2bua set", flag.ContinueOnError)
-	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
+	sock := fs.String("ctl", climain.EnvOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
 	// Flags may follow the arguments: "set media_anchor off -ctl x".
 	pos, err := climain.ParseInterspersed(fs, args)
 	if err != nil {
@@ -195,33 +155,15 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func cmdReset(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("b2bua reset", flag.ContinueOnError)
-	sock := fs.String("ctl", envOr("B2BUA_CTL", defaultCtl), "the daemon's control socket")
-	asJSON := fs.Bool("json", false, "JSON for scripts")
-	pos, err := climain.ParseInterspersed(fs, args)
+	sock, asJSON, pos, err := climain.ClientFlags("b2bua reset", "B2BUA_CTL", defaultCtl, args, out)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: b2bua reset [-json] [-ctl path]", errUsage)
 	}
-	var res b2bua.ResetResult
-	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/reset", nil, &res); err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	fmt.Fprintf(out, "%d call(s) ended, %d subscription(s) ended, %d voicemail(s) deleted, restored [%s]\n",
-		res.CallsEnded, res.SubscriptionsEnded, res.VoicemailsDeleted, strings.Join(res.Restored, " "))
-	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	return climain.Show(ctx, sock, http.MethodPost, "/reset", nil, asJSON, out, func(out io.Writer, res b2bua.ResetResult) {
+		fmt.Fprintf(out, "%d call(s) ended, %d subscription(s) ended, %d voicemail(s) deleted, restored [%s]\n",
+			res.CallsEnded, res.SubscriptionsEnded, res.VoicemailsDeleted, strings.Join(res.Restored, " "))
+	})
 }

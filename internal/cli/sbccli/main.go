@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"sort"
@@ -111,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.blockFor, "block-for", g.BlockFor, "how long a source stays blocked")
 	fs.StringVar(&o.tls, "tls", "", "public SIP-over-TLS listener ip:port (same IP as -sip, 5061 by convention); empty: no TLS")
 	fs.StringVar(&o.tlsDir, "tls-dir", "/etc/siplab/tls", "certificate directory for -tls: the lab CA is made there if missing (labtls), the SBC's certificate names its -sip and -core-sip IPs")
-	fs.StringVar(&o.ctl, "ctl", envOr("SBC_CTL", defaultCtl), "control socket path")
+	fs.StringVar(&o.ctl, "ctl", climain.EnvOr("SBC_CTL", defaultCtl), "control socket path")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.capture = capflags.Add(fs, "the access (internet) and core sides")
 	if err := fs.Parse(args); err != nil {
@@ -183,11 +184,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("%w: -log-level: %w", errUsage, err)
+	log, err := climain.NewLogger(o.logLevel, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg, err := o.config(log)
 	if err != nil {
 		return err
@@ -220,33 +220,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
-	defer b.Close()
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	// Capture before serving, on runCtx so the shutdown's BYEs are recorded.
-	stopCapture, err := startCapture(runCtx, o.capture, o.sip, o.coreSIP, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer stopCapture()
-	if err := b.Start(runCtx); err != nil {
-		ln.Close()
-		return err
-	}
-	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- ctl.ServeListener(runCtx, ln, b.Handler()) }()
-	<-ctx.Done()
-	log.Info("shutting down: hanging up calls")
-	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
-	b.Shutdown(sctx)
-	scancel()
-	cancel()
-	select {
-	case <-ctlDone:
-	case <-time.After(3 * time.Second):
-	}
-	return nil
+	return climain.ServeCalls(ctx, b, ln, func(ctx context.Context) (func(), error) {
+		return startCapture(ctx, o.capture, o.sip, o.coreSIP, log)
+	}, log)
 }
 
 // tlsConfig makes (or reuses) the lab CA and the SBC's certificate in
@@ -269,13 +245,8 @@ func (o *options) tlsConfig() (*tls.Config, error) {
 
 // clientFlags parses a verb's flags, which may come before or after its
 // positional arguments ("set latching off -ctl x").
-func clientFlags(name string, args []string, out io.Writer) (sock *string, asJSON *bool, pos []string, err error) {
-	fs := flag.NewFlagSet("sbc "+name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	sock = fs.String("ctl", envOr("SBC_CTL", defaultCtl), "the daemon's control socket")
-	asJSON = fs.Bool("json", false, "JSON for scripts")
-	pos, err = climain.ParseInterspersed(fs, args)
-	return
+func clientFlags(name string, args []string, out io.Writer) (sock string, asJSON bool, pos []string, err error) {
+	return climain.ClientFlags("sbc "+name, "SBC_CTL", defaultCtl, args, out)
 }
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
@@ -286,17 +257,7 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: sbc status [-json] [-ctl path]", errUsage)
 	}
-	var st sbc.Status
-	if err := (ctl.Client{Socket: *sock}).Get(ctx, "/status", &st); err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	sbc.WriteText(out, st)
-	return nil
+	return climain.Show(ctx, sock, http.MethodGet, "/status", nil, asJSON, out, sbc.WriteText)
 }
 
 func cmdGet(ctx context.Context, args []string, out io.Writer) error {
@@ -308,7 +269,7 @@ func cmdGet(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w: sbc get [name] [-json] [-ctl path]", errUsage)
 	}
 	var all map[string]string
-	if err := (ctl.Client{Socket: *sock}).Get(ctx, "/settings", &all); err != nil {
+	if err := (ctl.Client{Socket: sock}).Get(ctx, "/settings", &all); err != nil {
 		return err
 	}
 	if len(pos) == 1 {
@@ -319,7 +280,7 @@ func cmdGet(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, v)
 		return nil
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(out).Encode(all)
 	}
 	names := make([]string, 0, len(all))
@@ -342,7 +303,7 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w: sbc set <%s> <value> [-ctl path]", errUsage, strings.Join(sbc.SettingNames(), "|"))
 	}
 	var all map[string]string
-	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/set", sbc.SetRequest{Name: pos[0], Value: pos[1]}, &all); err != nil {
+	if err := (ctl.Client{Socket: sock}).Post(ctx, "/set", sbc.SetRequest{Name: pos[0], Value: pos[1]}, &all); err != nil {
 		return err
 	}
 	n := strings.ReplaceAll(strings.ToLower(pos[0]), "-", "_")
@@ -359,7 +320,7 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w: sbc unblock <ip> [-ctl path]", errUsage)
 	}
 	var res sbc.UnblockResult
-	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/unblock", sbc.UnblockRequest{Source: pos[0]}, &res); err != nil {
+	if err := (ctl.Client{Socket: sock}).Post(ctx, "/unblock", sbc.UnblockRequest{Source: pos[0]}, &res); err != nil {
 		return err
 	}
 	if res.Unblocked {
@@ -378,27 +339,12 @@ func cmdReset(ctx context.Context, args []string, out io.Writer) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: sbc reset [-json] [-ctl path]", errUsage)
 	}
-	var res sbc.ResetResult
-	if err := (ctl.Client{Socket: *sock}).Post(ctx, "/reset", nil, &res); err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	var lifted []string
-	for _, b := range res.Unblocked {
-		lifted = append(lifted, b.Source.String())
-	}
-	fmt.Fprintf(out, "%d call(s) ended, %d registration(s) dropped, unblocked [%s], restored [%s]\n",
-		res.CallsEnded, res.Registrations, strings.Join(lifted, " "), strings.Join(res.Restored, " "))
-	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	return climain.Show(ctx, sock, http.MethodPost, "/reset", nil, asJSON, out, func(out io.Writer, res sbc.ResetResult) {
+		var lifted []string
+		for _, b := range res.Unblocked {
+			lifted = append(lifted, b.Source.String())
+		}
+		fmt.Fprintf(out, "%d call(s) ended, %d registration(s) dropped, unblocked [%s], restored [%s]\n",
+			res.CallsEnded, res.Registrations, strings.Join(lifted, " "), strings.Join(res.Restored, " "))
+	})
 }
