@@ -28,7 +28,7 @@ const (
 
 func runCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	rc := cli(args, &out, &errb)
+	rc := cli.Run(args, &out, &errb)
 	return rc, out.String(), errb.String()
 }
 

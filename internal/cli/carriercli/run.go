@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -70,7 +71,7 @@ func parseRun(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.from, "from", "+15550199", "default calling number of outbound calls")
 	fs.IntVar(&f.rtpPort, "rtp-port", 0, "first local RTP port (even); 0 = any free even port")
 	fs.Float64Var(&f.toneHz, "tone-hz", 0, "test tone frequency; 0 = derived from -name")
-	fs.StringVar(&f.ctlPath, "ctl", envOr("CARRIER_CTL", defaultCtl), "control socket path")
+	fs.StringVar(&f.ctlPath, "ctl", climain.EnvOr("CARRIER_CTL", defaultCtl), "control socket path")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -181,12 +182,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "carrier run: -log-level %q: want debug, info, warn or error\n", f.logLevel)
+	log, err := climain.NewLogger(f.logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "carrier run: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := f.config(log)
@@ -213,29 +213,15 @@ func runDaemon(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "carrier run: control socket: %v\n", err)
 		return 1
 	}
-	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- ctl.ServeListener(ctx, ln, car.Handler()) }()
+	wait := climain.ServeCtl(ctx, ln, car.Handler(), log)
 	log.Info("carrier running", "role", carrier.Role, "sip", car.Addr(), "tls", f.tlsAddr, "peer", cfg.Peer,
 		"peer_transport", cfg.PeerTransport, "numbers", strings.Join(f.numbers, " "), "ctl", f.ctlPath)
 	runErr := car.Run(ctx)
 	stop()
-	select {
-	case err := <-ctlDone:
-		if err != nil {
-			log.Warn("control socket", "err", err)
-		}
-	case <-time.After(3 * time.Second):
-	}
+	wait()
 	if runErr != nil {
 		fmt.Fprintf(stderr, "carrier run: %v\n", runErr)
 		return 1
 	}
 	return 0
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

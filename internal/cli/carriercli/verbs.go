@@ -2,10 +2,10 @@ package carriercli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/siplab/siplab/internal/cli/verbcli"
 	"io"
 	"strconv"
 	"strings"
@@ -13,17 +13,12 @@ import (
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/ctl"
-	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/uaclient"
 )
 
 // verb is one control command: it checks its arguments, calls the carrier
 // and returns what to print.
-type verb struct {
-	args     string
-	min, max int
-	run      func(ctx context.Context, c *carrier.Control, args []string, o *opts) (any, error)
-}
+type verb = verbcli.Verb[*carrier.Control, opts]
 
 type opts struct {
 	timeout time.Duration
@@ -32,12 +27,12 @@ type opts struct {
 }
 
 var verbs = map[string]verb{
-	"call": {args: "<+E.164> [-from +E.164]", min: 1, max: 1, run: func(ctx context.Context, c *carrier.Control, a []string, o *opts) (any, error) {
+	"call": {Args: "<+E.164> [-from +E.164]", Min: 1, Max: 1, Run: func(ctx context.Context, c *carrier.Control, a []string, o *opts) (any, error) {
 		return c.Call(ctx, a[0], o.from)
 	}},
-	"answer": {args: "[call]", max: 1, run: phoneVerb("answer")},
-	"hangup": {args: "[call]", max: 1, run: phoneVerb("hangup")},
-	"reject": {args: "[call] [code]", max: 2, run: func(ctx context.Context, c *carrier.Control, a []string, o *opts) (any, error) {
+	"answer": {Args: "[call]", Max: 1, Run: phoneVerb("answer")},
+	"hangup": {Args: "[call]", Max: 1, Run: phoneVerb("hangup")},
+	"reject": {Args: "[call] [code]", Max: 2, Run: func(ctx context.Context, c *carrier.Control, a []string, o *opts) (any, error) {
 		in := uaclient.CallRequest{Code: o.code}
 		for _, arg := range a {
 			if n, err := strconv.Atoi(arg); err == nil && n >= 300 && n <= 699 {
@@ -48,16 +43,16 @@ var verbs = map[string]verb{
 		}
 		return c.Phone.Verb(ctx, "reject", in)
 	}},
-	"reset": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
+	"reset": {Run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
 		return c.Phone.Reset(ctx, false)
 	}},
-	"ping": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
+	"ping": {Run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
 		return c.Ping(ctx)
 	}},
-	"status": {run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
+	"status": {Run: func(ctx context.Context, c *carrier.Control, _ []string, _ *opts) (any, error) {
 		return c.Status(ctx)
 	}},
-	"wait": {args: "call-state <state> [call]", min: 2, max: 3, run: func(ctx context.Context, c *carrier.Control, a []string, o *opts) (any, error) {
+	"wait": {Args: "call-state <state> [call]", Min: 2, Max: 3, Run: func(ctx context.Context, c *carrier.Control, a []string, o *opts) (any, error) {
 		if a[0] != "call-state" {
 			return nil, fmt.Errorf("%w: wait call-state <state> [call]", errUsage)
 		}
@@ -79,58 +74,32 @@ func phoneVerb(name string) func(context.Context, *carrier.Control, []string, *o
 	}
 }
 
-func runVerb(name string, v verb, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("carrier "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ctlPath := fs.String("ctl", envOr("CARRIER_CTL", defaultCtl), "control socket of the carrier")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	o := &opts{}
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the carrier (and for wait conditions)")
-	if name == "call" {
-		fs.StringVar(&o.from, "from", "", "calling number (E.164); default the carrier's -from")
-	}
-	if name == "reject" {
-		fs.IntVar(&o.code, "code", 0, "failure code (default 486)")
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: carrier %s [flags] %s\n", name, v.args)
-		fs.PrintDefaults()
-	}
-	// Flags may follow the arguments too ("carrier call +15550100 -from ...").
-	pos, err := climain.ParseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
-	}
-	if len(pos) < v.min || len(pos) > v.max {
-		fmt.Fprintf(stderr, "usage: carrier %s [-json] [-ctl path] %s\n", name, v.args)
-		return 2
-	}
-	if o.timeout <= 0 {
-		fmt.Fprintln(stderr, "carrier: -timeout must be positive")
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout+5*time.Second)
-	defer cancel()
-	out, err := v.run(ctx, carrier.NewControl(*ctlPath), pos, o)
-	if err != nil {
-		fmt.Fprintf(stderr, "carrier %s: %s\n", name, message(err))
-		var ce *ctl.Error
-		if errors.Is(err, errUsage) || (errors.As(err, &ce) && ce.Status == 400) {
-			return 2
+// cli is the carrier's command line: run, and the control verbs.
+var cli = &verbcli.CLI[*carrier.Control, opts]{
+	Name: "carrier", Target: "the carrier", CtlEnv: "CARRIER_CTL", DefaultCtl: defaultCtl,
+	Usage: usage,
+	Daemon: func(args []string, _, stderr io.Writer) int {
+		return runDaemon(args, stderr)
+	},
+	Verbs: verbs,
+	Flags: func(fs *flag.FlagSet, name string, o *opts) *time.Duration {
+		fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the carrier (and for wait conditions)")
+		if name == "call" {
+			fs.StringVar(&o.from, "from", "", "calling number (E.164); default the carrier's -from")
 		}
-		return 1
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(out)
-		return 0
-	}
-	carrier.WriteText(stdout, name, out)
-	return failureExit(name, out)
+		if name == "reject" {
+			fs.IntVar(&o.code, "code", 0, "failure code (default 486)")
+		}
+		return &o.timeout
+	},
+	Dial:    carrier.NewControl,
+	Message: message,
+	IsUsage: func(err error) bool {
+		var ce *ctl.Error
+		return errors.Is(err, errUsage) || (errors.As(err, &ce) && ce.Status == 400)
+	},
+	Text:   carrier.WriteText,
+	Failed: failed,
 }
 
 // message strips package prefixes the user does not need to see.
@@ -142,20 +111,14 @@ func message(err error) string {
 	return strings.TrimPrefix(err.Error(), "usage: ")
 }
 
-// failureExit makes a SIP failure exit 1, so a script can tell them apart.
-func failureExit(name string, out any) int {
+// failed says when an answer is a SIP failure (exit 1).
+func failed(name string, out any) bool {
 	switch v := out.(type) {
 	case carrier.PeerStatus:
-		if v.State != carrier.PeerUp {
-			return 1
-		}
+		return v.State != carrier.PeerUp
 	case uaclient.CallStatus:
-		if name == "answer" && v.State != uaclient.StateConfirmed {
-			return 1
-		}
-		if name == "call" && v.State == uaclient.StateTerminated {
-			return 1
-		}
+		return (name == "answer" && v.State != uaclient.StateConfirmed) ||
+			(name == "call" && v.State == uaclient.StateTerminated)
 	}
-	return 0
+	return false
 }

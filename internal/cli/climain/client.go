@@ -49,3 +49,18 @@ func Show[T any](ctx context.Context, sock, method, path string, in any, asJSON 
 	text(out, v)
 	return nil
 }
+
+// Verb is a client subcommand of a daemon's binary ("b2bua status"): the
+// image is FROM scratch with no shell, so the client lives in the daemon.
+type Verb func(ctx context.Context, args []string, out io.Writer) error
+
+// Dispatch runs the verb args[0] names, or else serve with all of args
+// (the daemon's own flags).
+func Dispatch(ctx context.Context, args []string, out io.Writer, verbs map[string]Verb, serve func(ctx context.Context, args []string) error) error {
+	if len(args) > 0 {
+		if v, ok := verbs[args[0]]; ok {
+			return v(ctx, args[1:], out)
+		}
+	}
+	return serve(ctx, args)
+}

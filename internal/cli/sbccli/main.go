@@ -58,21 +58,10 @@ func Main() {
 }
 
 func run(ctx context.Context, args []string, out, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "status":
-			return cmdStatus(ctx, args[1:], out)
-		case "set":
-			return cmdSet(ctx, args[1:], out)
-		case "get":
-			return cmdGet(ctx, args[1:], out)
-		case "unblock":
-			return cmdUnblock(ctx, args[1:], out)
-		case "reset":
-			return cmdReset(ctx, args[1:], out)
-		}
-	}
-	return serve(ctx, args, stderr)
+	verbs := map[string]climain.Verb{"status": cmdStatus, "set": cmdSet, "get": cmdGet, "unblock": cmdUnblock, "reset": cmdReset}
+	return climain.Dispatch(ctx, args, out, verbs, func(ctx context.Context, args []string) error {
+		return serve(ctx, args, stderr)
+	})
 }
 
 // options are the daemon's flags, parsed into a Config by config().

@@ -18,31 +18,7 @@ import (
 // Main runs uaclient with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
-	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// cli runs one invocation and returns the exit code: 0 success, 1 the verb
-// failed (the phone or the network said no), 2 bad usage.
-func cli(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return 2
-	}
-	verb, rest := args[0], args[1:]
-	switch verb {
-	case "-h", "-help", "--help", "help":
-		usage(stdout)
-		return 0
-	case "run":
-		return runDaemon(rest, stdout, stderr)
-	}
-	v, ok := verbs[verb]
-	if !ok {
-		fmt.Fprintf(stderr, "uaclient: unknown command %q\n\n", verb)
-		usage(stderr)
-		return 2
-	}
-	return runVerb(verb, v, rest, stdout, stderr)
+	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func usage(w io.Writer) {

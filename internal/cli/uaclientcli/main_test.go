@@ -20,7 +20,7 @@ import (
 
 func runCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	rc := cli(args, &out, &errb)
+	rc := cli.Run(args, &out, &errb)
 	return rc, out.String(), errb.String()
 }
 

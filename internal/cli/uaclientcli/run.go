@@ -5,14 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
@@ -78,7 +77,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		autoAnswer = fs.Duration("auto-answer", 0, "answer incoming calls after this delay; 0 = answer by command")
 		expires    = fs.Int("expires", 3600, "registration lifetime asked for, seconds (refreshed at about half)")
 		register   = &onOff{v: true}
-		ctlPath    = fs.String("ctl", envOr("UACLIENT_CTL", defaultCtl), "control socket path (one per phone)")
+		ctlPath    = fs.String("ctl", climain.EnvOr("UACLIENT_CTL", defaultCtl), "control socket path (one per phone)")
 		gateway    = fs.String("gateway", "", "replace the default route with this next hop at start (needs NET_ADMIN)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
 		stunServer = fs.String("stun", "", "STUN/TURN server ip:port for sdp_addr=stun and media_relay=turn (live setting stun_server); none by default")
@@ -98,12 +97,11 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uaclient run: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "uaclient run: -log-level %q: want debug, info, warn or error\n", *logLevel)
+	log, err := climain.NewLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "uaclient run: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cl, err := sdpneg.ParseCodecList(*codecs)
 	if err != nil {
 		fmt.Fprintf(stderr, "uaclient run: -codecs: %v\n", err)
@@ -178,29 +176,15 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopCapture()
-	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- ctl.ServeListener(ctx, ln, phone.Handler()) }()
+	wait := climain.ServeCtl(ctx, ln, phone.Handler(), log)
 	log.Info("phone running", "name", phone.Name(), "sip", phone.Addr(), "transport", cfg.Transport,
 		"proxy", cfg.Proxy, "ctl", *ctlPath, "tone_hz", phone.ToneHz())
 	runErr := phone.Run(ctx)
 	stop()
-	select {
-	case err := <-ctlDone:
-		if err != nil {
-			log.Warn("control socket", "err", err)
-		}
-	case <-time.After(3 * time.Second):
-	}
+	wait()
 	if runErr != nil {
 		fmt.Fprintf(stderr, "uaclient run: %v\n", runErr)
 		return 1
 	}
 	return 0
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
