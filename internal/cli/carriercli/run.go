@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/siplab/siplab/internal/cli/climain"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/labtls"
 	"github.com/siplab/siplab/sipnet"
 )

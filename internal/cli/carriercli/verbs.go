@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/siplab/siplab/internal/cli/verbcli"
 	"io"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/verbcli"
 	"github.com/siplab/siplab/uaclient"
 )
 

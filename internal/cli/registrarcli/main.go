@@ -193,11 +193,11 @@ func prefixes(v string) ([]netip.Prefix, error) {
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: -log-level %q", errUsage, level)
+	log, err := climain.NewLogger(level, w)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return log, nil
 }
 
 // run serves until ctx ends. ready, if not nil, gets the bound addresses.

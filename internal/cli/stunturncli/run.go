@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/stunturn"
 )
@@ -105,11 +106,11 @@ flags:
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: -log-level %q", errUsage, level)
+	log, err := climain.NewLogger(level, w)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return log, nil
 }
 
 // runDaemon serves until ctx ends. ready, if not nil, gets the server once

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/siplab/siplab/internal/cli/climain"
 	"io"
 	"net/netip"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/siplab/siplab/internal/cli/verbcli"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/verbcli"
 	"github.com/siplab/siplab/uaclient"
 )
 
