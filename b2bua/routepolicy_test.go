@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -16,27 +16,11 @@ import (
 // issue's probe did, with the given Route lines and an SDP offer on
 // INVITE.
 func stranger(u *rawUA, method, ruri string, routes ...string) string {
-	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
-	w("%s %s SIP/2.0", method, ruri)
-	w("Via: %s", u.via())
-	w("Max-Forwards: 70")
-	for _, r := range routes {
-		w("Route: %s", r)
-	}
-	w("From: <sip:fluffy@example.com>;tag=%s", sip.GenerateTagN(8))
-	w("To: <%s>", ruri)
-	w("Call-ID: %s@relay.test", sip.GenerateTagN(16))
-	w("CSeq: 1 %s", method)
-	w("Contact: <sip:fluffy@%s>", u.addr)
-	body := ""
+	sdp := ""
 	if method == "INVITE" {
-		body = u.sdp(sdpneg.SendRecv)
-		w("Content-Type: application/sdp")
+		sdp = u.sdp(sdpneg.SendRecv)
 	}
-	w("Content-Length: %d", len(body))
-	w("")
-	return b.String() + body
+	return siptest.Stranger(method, ruri, u.via(), u.addr, sdp, routes...)
 }
 
 // The PBX follows its dial plan, never a caller's Route: a stranger's
