@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -58,14 +59,14 @@ func TestBLFLampFollowsCalls(t *testing.T) {
 	if s, _ := lamp(); s != LampIdle {
 		t.Fatalf("initial lamp %s", s)
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := lamp(); s != LampEarly {
 		t.Fatalf("ringing lamp %s", s)
 	}
-	if _, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
+	if _, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
 		t.Fatal(err)
 	}
 	if err := bob.Answer(""); err != nil {
@@ -74,10 +75,10 @@ func TestBLFLampFollowsCalls(t *testing.T) {
 	if s, _ := lamp(); s != LampConfirmed {
 		t.Fatalf("talking lamp %s", s)
 	}
-	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	if err := call.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := call.Hangup(siptest.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := lamp(); s != LampIdle {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -31,11 +32,11 @@ func TestCallTwoLegsAnchoredAndDirect(t *testing.T) {
 			if err := l.pbx.Set(SettingMediaAnchor, tc.anchor); err != nil {
 				t.Fatal(err)
 			}
-			call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+			call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+			if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 				t.Fatal(err)
 			}
 			bobCall, err := bob.FindCall("")
@@ -43,7 +44,7 @@ func TestCallTwoLegsAnchoredAndDirect(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Let a second of audio flow each way.
-			waitFor(t, 6*time.Second, "both phones to hear each other", func() bool {
+			siptest.WaitFor(t, 6*time.Second, "both phones to hear each other", func() bool {
 				a, b := call.Status(), bobCall.Status()
 				return a.Media != nil && b.Media != nil && a.Media.Received.AudioPackets >= 50 && b.Media.Received.AudioPackets >= 50 &&
 					near(a.ToneHz, bob.ToneHz(), 10) && near(b.ToneHz, alice.ToneHz(), 10)
@@ -79,14 +80,14 @@ func TestCallTwoLegsAnchoredAndDirect(t *testing.T) {
 				}
 			}
 			// BYE from the caller ends the callee's leg too.
-			if err := call.Hangup(ctxT(t, 5*time.Second)); err != nil {
+			if err := call.Hangup(siptest.Ctx(t, 5*time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			st, err := bobCall.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated)
+			st, err := bobCall.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated)
 			if err != nil || st.EndedBy != "remote" {
 				t.Fatalf("bob's leg: %+v %v", st.EndReason, err)
 			}
-			waitFor(t, 3*time.Second, "PBX call to end", func() bool {
+			siptest.WaitFor(t, 3*time.Second, "PBX call to end", func() bool {
 				c, _ := l.callOf(call.CallID())
 				return c.State == StateEnded
 			})
@@ -101,28 +102,28 @@ func TestCancelAndCalleeByePropagate(t *testing.T) {
 	alice, bob := l.phone("alice"), l.phone("bob")
 
 	t.Run("cancel", func(t *testing.T) {
-		call, err := bob.Call(ctxT(t, 5*time.Second), l.dial("100"))
+		call, err := bob.Call(siptest.Ctx(t, 5*time.Second), l.dial("100"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		in, err := alice.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateRinging)
+		in, err := alice.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateRinging); err != nil {
+		if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateRinging); err != nil {
 			t.Fatalf("bob never heard ringing relayed: %v", err)
 		}
-		if err := call.Cancel(ctxT(t, 10*time.Second)); err != nil {
+		if err := call.Cancel(siptest.Ctx(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		st, err := alice.WaitCall(ctxT(t, 5*time.Second), in.ID, uaclient.StateTerminated)
+		st, err := alice.WaitCall(siptest.Ctx(t, 5*time.Second), in.ID, uaclient.StateTerminated)
 		if err != nil || st.EndedBy != "remote" || st.Code != 487 {
 			t.Fatalf("alice's ringing leg: code %d by %q (%s), %v", st.Code, st.EndedBy, st.EndReason, err)
 		}
 		if got := call.Status(); got.Code != 487 {
 			t.Fatalf("bob's call ended %d %s, want 487", got.Code, got.Reason)
 		}
-		waitFor(t, 3*time.Second, "PBX call to end", func() bool {
+		siptest.WaitFor(t, 3*time.Second, "PBX call to end", func() bool {
 			c, _ := l.callOf(call.CallID())
 			return c.State == StateEnded && c.EndedBy == "caller"
 		})
@@ -132,36 +133,36 @@ func TestCancelAndCalleeByePropagate(t *testing.T) {
 		if err := alice.Set("auto_answer", "100ms"); err != nil {
 			t.Fatal(err)
 		}
-		call, err := bob.Call(ctxT(t, 5*time.Second), l.dial("alice"))
+		call, err := bob.Call(siptest.Ctx(t, 5*time.Second), l.dial("alice"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
+		if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 			t.Fatal(err)
 		}
-		in, err := alice.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateConfirmed)
+		in, err := alice.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := alice.Hangup(ctxT(t, 5*time.Second), in.ID); err != nil {
+		if err := alice.Hangup(siptest.Ctx(t, 5*time.Second), in.ID); err != nil {
 			t.Fatal(err)
 		}
-		st, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated)
+		st, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated)
 		if err != nil || st.EndedBy != "remote" {
 			t.Fatalf("bob's leg: ended by %q (%s) %v", st.EndedBy, st.EndReason, err)
 		}
-		waitFor(t, 3*time.Second, "PBX call ended by the callee", func() bool {
+		siptest.WaitFor(t, 3*time.Second, "PBX call ended by the callee", func() bool {
 			c, _ := l.callOf(call.CallID())
 			return c.State == StateEnded && c.EndedBy == "callee"
 		})
 	})
 
 	t.Run("unknown extension", func(t *testing.T) {
-		call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("555"))
+		call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("555"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, _ := call.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated)
+		st, _ := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated)
 		if st.Code != 404 {
 			t.Fatalf("dialling 555: %d %s, want 404", st.Code, st.Reason)
 		}
@@ -176,20 +177,20 @@ func TestForwardOnBusy(t *testing.T) {
 	if err := carol.Set("auto_answer", "100ms"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
+	if _, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
 		t.Fatal(err)
 	}
 	if err := bob.Reject("", 486); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice to hear carol", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "alice to hear carol", func() bool {
 		s := call.Status()
 		return s.Media != nil && s.Media.Received.AudioPackets >= 50 && near(s.ToneHz, carol.ToneHz(), 10)
 	})
@@ -211,11 +212,11 @@ func TestLiveToggleReanchorsCallUp(t *testing.T) {
 	if err := bob.Set("auto_answer", "100ms"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	bobCall, err := bob.FindCall("")
@@ -226,7 +227,7 @@ func TestLiveToggleReanchorsCallUp(t *testing.T) {
 	// phones still hear each other's tone.
 	heardFrom := func(what string, src func() string) {
 		t.Helper()
-		waitFor(t, 8*time.Second, what, func() bool {
+		siptest.WaitFor(t, 8*time.Second, what, func() bool {
 			a, b := call.Status(), bobCall.Status()
 			return a.Media != nil && b.Media != nil && a.Media.Received.LastSource.String() == src() &&
 				near(a.ToneHz, bob.ToneHz(), 10) && near(b.ToneHz, alice.ToneHz(), 10) &&
@@ -269,9 +270,9 @@ func TestLiveToggleReanchorsCallUp(t *testing.T) {
 // phone sees 500: a proxy never forwards 503, RFC 3261 §16.7.)
 func TestChannelLimit(t *testing.T) {
 	l := newLab(t, labOpts{maxCalls: 1}, "alice", "bob")
-	first, err := l.phone("alice").Call(ctxT(t, 5*time.Second), l.dial("101"))
+	first, err := l.phone("alice").Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err == nil {
-		_, err = first.Wait(ctxT(t, 5*time.Second), uaclient.StateRinging)
+		_, err = first.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateRinging)
 	}
 	if err != nil {
 		t.Fatal(err)

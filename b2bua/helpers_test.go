@@ -2,15 +2,15 @@ package b2bua
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"math"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/phonetest"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -33,10 +33,7 @@ const (
 )
 
 func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("B2BUA_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return siptest.Logger("B2BUA_TEST_LOG")
 }
 
 // lab is registrar + proxy + PBX + phones on loopback, the platform as the
@@ -158,22 +155,10 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 
 func (l *lab) addPhone(ctx context.Context, name string, ip netip.Addr) *uaclient.Phone {
 	l.t.Helper()
-	ph, err := uaclient.New(uaclient.Config{
+	ph := phonetest.Start(l.t, ctx, uaclient.Config{
 		Name: name, Password: "pw-" + name, Domain: domain, Proxy: l.proxy.String(),
 		Listen: ip.String() + ":0", AutoRegister: true, Logger: testLogger(l.t),
 	})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-		defer c()
-		ph.Shutdown(sctx)
-		ph.Close()
-	})
-	if err := ph.Start(ctx); err != nil {
-		l.t.Fatal(err)
-	}
 	l.phones[name] = ph
 	return ph
 }
@@ -184,24 +169,6 @@ func (l *lab) dial(ext string) string {
 }
 
 func (l *lab) phone(name string) *uaclient.Phone { return l.phones[name] }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // callOf finds the PBX call whose caller leg has Call-ID cid.
 func (l *lab) callOf(cid string) (CallStatus, bool) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/uaclient"
@@ -79,7 +80,7 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 	caller := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
 	caller.startMedia(callerTone)
 	caller.call(l.pbx.LocalAddr(), "101")
-	bobCall, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateConfirmed)
+	bobCall, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 		return st.ToneHz
 	}
 	callerRx := func() uint64 { return caller.sess.Stats().Received.Packets }
-	waitFor(t, 5*time.Second, "audio both ways", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "audio both ways", func() bool {
 		return near(bobHears(), callerTone, 10) && near(caller.sess.Stats().Received.ToneHz, bob.ToneHz(), 10)
 	})
 
@@ -97,7 +98,7 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 	if ans.Direction != sdpneg.RecvOnly || ans.Addr.String() != pbxIP {
 		t.Fatalf("hold answered %s at %v, want recvonly from the PBX", ans.Direction, ans.Addr)
 	}
-	waitFor(t, 6*time.Second, "bob to hear music on hold", func() bool { return near(bobHears(), DefaultMOHHz, 15) })
+	siptest.WaitFor(t, 6*time.Second, "bob to hear music on hold", func() bool { return near(bobHears(), DefaultMOHHz, 15) })
 	before := callerRx()
 	time.Sleep(time.Second)
 	if got := callerRx() - before; got > 2 {
@@ -117,7 +118,7 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 	if ans.Direction != sdpneg.SendRecv {
 		t.Fatalf("resume answered %s", ans.Direction)
 	}
-	waitFor(t, 6*time.Second, "audio both ways again", func() bool {
+	siptest.WaitFor(t, 6*time.Second, "audio both ways again", func() bool {
 		return near(bobHears(), callerTone, 10) && callerRx()-before > 50
 	})
 	pc, _ = l.callOf(caller.callID)
@@ -132,7 +133,7 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 	if res := caller.response(sip.BYE, 200, 5*time.Second); res.StatusCode != 200 {
 		t.Fatalf("BYE: %d", res.StatusCode)
 	}
-	if _, err := bob.WaitCall(ctxT(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
+	if _, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -20,11 +21,11 @@ func TestPhonesHoldResumeAndTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	bc, err := bob.FindCall("")
@@ -35,35 +36,35 @@ func TestPhonesHoldResumeAndTransfer(t *testing.T) {
 		a, b := call.Status(), bc.Status()
 		return near(a.ToneHz, bob.ToneHz(), 10) && near(b.ToneHz, alice.ToneHz(), 10)
 	}
-	waitFor(t, 5*time.Second, "alice and bob to hear each other", both)
+	siptest.WaitFor(t, 5*time.Second, "alice and bob to hear each other", both)
 
-	if err := alice.Hold(ctxT(t, 5*time.Second), call.ID()); err != nil {
+	if err := alice.Hold(siptest.Ctx(t, 5*time.Second), call.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 6*time.Second, "bob to hear music on hold", func() bool { return near(bc.Status().ToneHz, DefaultMOHHz, 15) })
+	siptest.WaitFor(t, 6*time.Second, "bob to hear music on hold", func() bool { return near(bc.Status().ToneHz, DefaultMOHHz, 15) })
 	rx := func() uint64 { return call.Status().Media.Received.Packets }
 	before := rx()
 	time.Sleep(500 * time.Millisecond)
 	if n := rx() - before; n > 2 {
 		t.Fatalf("alice, holding, still received %d packets in 500 ms", n)
 	}
-	if err := alice.Resume(ctxT(t, 5*time.Second), call.ID()); err != nil {
+	if err := alice.Resume(siptest.Ctx(t, 5*time.Second), call.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 6*time.Second, "audio both ways after resume", func() bool { return both() && rx()-before > 25 })
+	siptest.WaitFor(t, 6*time.Second, "audio both ways after resume", func() bool { return both() && rx()-before > 25 })
 
-	if err := bob.Transfer(ctxT(t, 5*time.Second), bc.ID(), "102@"+l.pbx.LocalAddr().String(), ""); err != nil {
+	if err := bob.Transfer(siptest.Ctx(t, 5*time.Second), bc.ID(), "102@"+l.pbx.LocalAddr().String(), ""); err != nil {
 		t.Fatal(err)
 	}
-	cc, err := carol.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateConfirmed)
+	cc, err := carol.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 6*time.Second, "carol and alice to hear each other", func() bool {
+	siptest.WaitFor(t, 6*time.Second, "carol and alice to hear each other", func() bool {
 		s, _ := carol.CallStatus(cc.ID)
 		return near(s.ToneHz, alice.ToneHz(), 10) && near(call.Status().ToneHz, carol.ToneHz(), 10)
 	})
-	if _, err := bc.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated); err != nil {
+	if _, err := bc.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated); err != nil {
 		t.Fatalf("bob's leg after the transfer: %v", err)
 	}
 	if st := call.Status(); st.State != uaclient.StateConfirmed {
@@ -82,21 +83,21 @@ func TestPhonesAttendedTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	first, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	first, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := first.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Hold(ctxT(t, 5*time.Second), first.ID()); err != nil {
+	if err := alice.Hold(siptest.Ctx(t, 5*time.Second), first.ID()); err != nil {
 		t.Fatal(err)
 	}
-	consult, err := alice.Call(ctxT(t, 5*time.Second), l.dial("102"))
+	consult, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("102"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := consult.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := consult.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	bc, err := bob.FindCall("")
@@ -107,16 +108,16 @@ func TestPhonesAttendedTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Transfer(ctxT(t, 5*time.Second), first.ID(), "", consult.ID()); err != nil {
+	if err := alice.Transfer(siptest.Ctx(t, 5*time.Second), first.ID(), "", consult.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 8*time.Second, "bob and carol to hear each other", func() bool {
+	siptest.WaitFor(t, 8*time.Second, "bob and carol to hear each other", func() bool {
 		b, c := bc.Status(), cc.Status()
 		return near(b.ToneHz, carol.ToneHz(), 10) && near(c.ToneHz, bob.ToneHz(), 10) &&
 			b.State == uaclient.StateConfirmed && c.State == uaclient.StateConfirmed
 	})
 	for _, c := range []*uaclient.Call{first, consult} {
-		if _, err := c.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated); err != nil {
+		if _, err := c.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated); err != nil {
 			t.Fatalf("alice's call %s after the transfer: %v", c.ID(), err)
 		}
 	}
@@ -138,14 +139,14 @@ func TestPhonesPRACKBothLegs(t *testing.T) {
 	if err := bob.Set("100rel", "prefer"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
+	if _, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "PRACKs on both legs", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "PRACKs on both legs", func() bool {
 		pc, _ := l.callOf(call.CallID())
 		events := strings.Join(pc.Events, "\n")
 		return strings.Contains(events, "from leg a: 200 OK") && strings.Contains(events, "INVITE on leg b: 200 OK")
@@ -153,8 +154,8 @@ func TestPhonesPRACKBothLegs(t *testing.T) {
 	if err := bob.Answer(""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice to hear bob", func() bool { return near(call.Status().ToneHz, bob.ToneHz(), 10) })
+	siptest.WaitFor(t, 5*time.Second, "alice to hear bob", func() bool { return near(call.Status().ToneHz, bob.ToneHz(), 10) })
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	sub, err := bob.Subscribe(ctxT(t, 5*time.Second), "*97", uaclient.EventMessageSummary)
+	sub, err := bob.Subscribe(siptest.Ctx(t, 5*time.Second), "*97", uaclient.EventMessageSummary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 		t.Fatalf("subscription %s gone", sub.ID)
 		return uaclient.SubscriptionStatus{}
 	}
-	waitFor(t, 5*time.Second, "the immediate NOTIFY: no messages", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "the immediate NOTIFY: no messages", func() bool {
 		s := subOf()
 		return s.State == uaclient.SubActive && s.Notifies >= 1 && s.MessagesWaiting != nil && !*s.MessagesWaiting
 	})
@@ -41,21 +42,21 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 		t.Fatalf("PBX subscriptions: mwi %+v blf %+v", st.MWI, st.BLF)
 	}
 
-	call, err := alice.Call(ctxT(t, 5*time.Second), "101")
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a second of recording", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "a second of recording", func() bool {
 		c, _ := l.callOf(call.CallID())
 		return c.Recording != nil && c.Recording.Seconds >= 1
 	})
-	if err := call.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := call.Hangup(siptest.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the subscription to say a message waits", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "the subscription to say a message waits", func() bool {
 		s := subOf()
 		return s.MessagesWaiting != nil && *s.MessagesWaiting && strings.HasPrefix(s.VoiceMessages, "1/0")
 	})
@@ -68,14 +69,14 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 		}
 	}
 
-	if _, err := bob.Unsubscribe(ctxT(t, 5*time.Second), sub.ID); err != nil {
+	if _, err := bob.Unsubscribe(siptest.Ctx(t, 5*time.Second), sub.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the terminated NOTIFY", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "the terminated NOTIFY", func() bool {
 		s := subOf()
 		return s.State == uaclient.SubTerminated && strings.HasPrefix(s.SubscriptionState, "terminated")
 	})
-	waitFor(t, 2*time.Second, "the PBX to forget the subscription", func() bool { return len(l.pbx.Status().MWI) == 0 })
+	siptest.WaitFor(t, 2*time.Second, "the PBX to forget the subscription", func() bool { return len(l.pbx.Status().MWI) == 0 })
 }
 
 // The subscription's rules, byte by byte: a refresh gets the state again,

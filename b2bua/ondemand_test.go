@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -25,11 +26,11 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A plain number: the proxy's user route takes it to the PBX.
-	call, err := alice.Call(ctxT(t, 5*time.Second), "101")
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	bobCall, err := bob.FindCall("")
@@ -43,7 +44,7 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 		return a.Media != nil && b.Media != nil && near(a.ToneHz, bob.ToneHz(), 10) && near(b.ToneHz, alice.ToneHz(), 10) &&
 			a.Media.Received.LastSource.String() == bobLocal() && b.Media.Received.LastSource.String() == aliceLocal()
 	}
-	waitFor(t, 6*time.Second, "direct audio both ways", direct)
+	siptest.WaitFor(t, 6*time.Second, "direct audio both ways", direct)
 	t.Cleanup(func() {
 		if t.Failed() {
 			var sb strings.Builder
@@ -52,10 +53,10 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 		}
 	})
 
-	if err := alice.Hold(ctxT(t, 5*time.Second), call.Status().ID); err != nil {
+	if err := alice.Hold(siptest.Ctx(t, 5*time.Second), call.Status().ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 8*time.Second, "bob to hear music on hold from the PBX relay", func() bool {
+	siptest.WaitFor(t, 8*time.Second, "bob to hear music on hold from the PBX relay", func() bool {
 		pc, _ := l.callOf(call.CallID())
 		b := legOf(pc, "b")
 		st := bobCall.Status()
@@ -77,10 +78,10 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 		t.Fatalf("after media_anchor off during the hold: media %s, b %+v", pc.Media, legOf(pc, "b").RTP)
 	}
 
-	if err := alice.Resume(ctxT(t, 5*time.Second), call.Status().ID); err != nil {
+	if err := alice.Resume(siptest.Ctx(t, 5*time.Second), call.Status().ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the call to go back to direct media", func() bool {
+	siptest.WaitFor(t, 10*time.Second, "the call to go back to direct media", func() bool {
 		pc, _ := l.callOf(call.CallID())
 		return pc.Media == "direct" && !pc.TempAnchor && direct()
 	})
@@ -102,18 +103,18 @@ func TestDirectMediaBlindTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), "101")
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	bobCall, err := bob.FindCall("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 6*time.Second, "alice and bob to hear each other", func() bool {
+	siptest.WaitFor(t, 6*time.Second, "alice and bob to hear each other", func() bool {
 		return near(call.Status().ToneHz, bob.ToneHz(), 10) && near(bobCall.Status().ToneHz, alice.ToneHz(), 10)
 	})
 	t.Cleanup(func() {
@@ -124,17 +125,17 @@ func TestDirectMediaBlindTransfer(t *testing.T) {
 		}
 	})
 
-	if err := bob.Transfer(ctxT(t, 5*time.Second), bobCall.Status().ID, "102", ""); err != nil {
+	if err := bob.Transfer(siptest.Ctx(t, 5*time.Second), bobCall.Status().ID, "102", ""); err != nil {
 		t.Fatal(err)
 	}
-	carolCall, err := carol.WaitCall(ctxT(t, 8*time.Second), "", uaclient.StateConfirmed)
+	carolCall, err := carol.WaitCall(siptest.Ctx(t, 8*time.Second), "", uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bobCall.Wait(ctxT(t, 8*time.Second), uaclient.StateTerminated); err != nil {
+	if _, err := bobCall.Wait(siptest.Ctx(t, 8*time.Second), uaclient.StateTerminated); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "carol and alice to hear each other, directly again", func() bool {
+	siptest.WaitFor(t, 10*time.Second, "carol and alice to hear each other, directly again", func() bool {
 		c, _ := carol.CallStatus(carolCall.ID)
 		a := call.Status()
 		pc, _ := l.callOf(call.CallID())

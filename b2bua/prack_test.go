@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/uaclient"
@@ -24,7 +25,7 @@ func TestPRACKFlowCompletes(t *testing.T) {
 	callee := newRawUA(t, carolAddr, "carol")
 	callee.startMedia(callerTone)
 
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("102"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("102"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestPRACKFlowCompletes(t *testing.T) {
 		t.Fatalf("PRACK outside the early dialog:\n%s", pr)
 	}
 	callee.respond(pr, psrc, 200, "OK", "")
-	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateRinging); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateRinging); err != nil {
 		t.Fatal(err)
 	}
 
@@ -57,10 +58,10 @@ func TestPRACKFlowCompletes(t *testing.T) {
 	if _, ack := callee.request(sip.ACK, 5*time.Second); !ack.IsValid() {
 		t.Fatal("no ACK source")
 	}
-	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice to hear the callee", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "alice to hear the callee", func() bool {
 		s := call.Status()
 		return s.Media != nil && s.Media.Received.AudioPackets >= 25 && near(s.ToneHz, callerTone, 10)
 	})
@@ -82,11 +83,11 @@ func TestCallerRequiring100relGetsReliable180(t *testing.T) {
 	if err := bob.Set("auto_answer", "1s"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), "101")
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed)
+	st, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}

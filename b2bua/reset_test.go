@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -21,11 +22,11 @@ func TestResetEndsCallsVoicemailAndSettings(t *testing.T) {
 	if err := l.pbx.Set(SettingMOH, "off"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	// A leftover recording (a message cut short) in a mailbox folder.
@@ -39,7 +40,7 @@ func TestResetEndsCallsVoicemailAndSettings(t *testing.T) {
 		}
 	}
 
-	res := l.pbx.Reset(ctxT(t, 10*time.Second))
+	res := l.pbx.Reset(siptest.Ctx(t, 10*time.Second))
 	if res.CallsEnded != 1 || len(res.Restored) != 1 || res.Restored[0] != SettingMOH {
 		t.Errorf("reset %+v, want 1 call and moh restored", res)
 	}
@@ -49,14 +50,14 @@ func TestResetEndsCallsVoicemailAndSettings(t *testing.T) {
 	if st := l.pbx.Status(); len(st.Calls) != 0 || len(st.Mailbox) != 0 {
 		t.Errorf("status after reset: %d calls, %d mailboxes", len(st.Calls), len(st.Mailbox))
 	}
-	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated); err != nil {
 		t.Errorf("alice's call did not end: %v", err)
 	}
 	bc, err := bob.FindCall("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bc.Wait(ctxT(t, 5*time.Second), uaclient.StateTerminated); err != nil {
+	if _, err := bc.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateTerminated); err != nil {
 		t.Errorf("bob's call did not end: %v", err)
 	}
 	if l.vmDir != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -26,7 +27,7 @@ func TestBlindTransferConnectsTarget(t *testing.T) {
 	dave := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
 	dave.startMedia(callerTone)
 	dave.call(l.pbx.LocalAddr(), "101")
-	bobCall, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateConfirmed)
+	bobCall, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestBlindTransferConnectsTarget(t *testing.T) {
 		t.Fatalf("transferor BYE: %d", res.StatusCode)
 	}
 
-	carolCall, err := carol.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateConfirmed)
+	carolCall, err := carol.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestBlindTransferConnectsTarget(t *testing.T) {
 			t.Log(sb.String())
 		}
 	})
-	waitFor(t, 6*time.Second, "carol and bob to hear each other", func() bool {
+	siptest.WaitFor(t, 6*time.Second, "carol and bob to hear each other", func() bool {
 		c, _ := carol.CallStatus(carolCall.ID)
 		b, _ := bob.CallStatus(bobCall.ID)
 		return c.Media != nil && c.Media.Received.AudioPackets >= 50 && near(c.ToneHz, bob.ToneHz(), 10) &&

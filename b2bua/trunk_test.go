@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -121,7 +122,7 @@ func TestCallOutThroughTrunk(t *testing.T) {
 	l := newLab(t, labOpts{dialPlan: plan}, "alice")
 	alice := l.phone("alice")
 
-	call, err := alice.Call(ctxT(t, 5*time.Second), "+15551234567")
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "+15551234567")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +149,10 @@ func TestCallOutThroughTrunk(t *testing.T) {
 	if _, ack := trunk.request(sip.ACK, 5*time.Second); !ack.IsValid() {
 		t.Fatal("no ACK")
 	}
-	if _, err := call.Wait(ctxT(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice to hear the trunk and the trunk alice", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "alice to hear the trunk and the trunk alice", func() bool {
 		s := call.Status()
 		return s.Media != nil && near(s.ToneHz, callerTone, 10) && near(trunk.sess.Stats().Received.ToneHz, alice.ToneHz(), 10)
 	})
@@ -177,11 +178,11 @@ func TestDIDFromTrunkReachesExtension(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("DID call: %d", res.StatusCode)
 	}
-	bobCall, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateConfirmed)
+	bobCall, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the carrier and bob to hear each other", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "the carrier and bob to hear each other", func() bool {
 		st, _ := bob.CallStatus(bobCall.ID)
 		return near(st.ToneHz, callerTone, 10) && near(trunk.sess.Stats().Received.ToneHz, bob.ToneHz(), 10)
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -16,21 +17,21 @@ import (
 func TestNoAnswerGoesToVoicemail(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	call, err := alice.Call(ctxT(t, 5*time.Second), l.dial("101"))
+	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := bob.WaitCall(ctxT(t, 5*time.Second), "", uaclient.StateRinging)
+	ring, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call.Wait(ctxT(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := bob.WaitCall(ctxT(t, 5*time.Second), ring.ID, uaclient.StateTerminated); st.Code != 487 {
+	if st, _ := bob.WaitCall(siptest.Ctx(t, 5*time.Second), ring.ID, uaclient.StateTerminated); st.Code != 487 {
 		t.Fatalf("bob's ringing leg after no answer: %s %d, want terminated 487", st.State, st.Code)
 	}
-	waitFor(t, 5*time.Second, "1.5 s of recording", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "1.5 s of recording", func() bool {
 		c, _ := l.callOf(call.CallID())
 		return c.Recording != nil && c.Recording.Seconds >= 1.5
 	})
@@ -38,11 +39,11 @@ func TestNoAnswerGoesToVoicemail(t *testing.T) {
 	if pc.State != StateVoicemail || pc.Target != "voicemail:bob" {
 		t.Fatalf("PBX call %s target %s", pc.State, pc.Target)
 	}
-	if err := call.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := call.Hangup(siptest.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	var box MailboxStatus
-	waitFor(t, 5*time.Second, "bob's mailbox and its NOTIFY", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "bob's mailbox and its NOTIFY", func() bool {
 		for _, m := range l.pbx.Status().Mailbox {
 			if m.User == "bob" && len(m.Messages) == 1 && m.LastNotify != "" {
 				box = m
@@ -60,7 +61,7 @@ func TestNoAnswerGoesToVoicemail(t *testing.T) {
 	if code := strings.Fields(box.LastNotify)[0]; code != "200" {
 		t.Fatalf("message-summary NOTIFY to bob: %s", box.LastNotify)
 	}
-	waitFor(t, 3*time.Second, "bob's phone to show the unsolicited MWI", func() bool {
+	siptest.WaitFor(t, 3*time.Second, "bob's phone to show the unsolicited MWI", func() bool {
 		m := bob.Status().MWI
 		return m != nil && m.Unsolicited && m.MessagesWaiting
 	})

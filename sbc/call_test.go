@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -16,7 +17,7 @@ func near(got, want float64) bool { return math.Abs(got-want) <= 30 }
 // both ends are confirmed and media has flowed for a while.
 func (l *lab) callUp(from, to *uaclient.Phone) (*uaclient.Call, uaclient.CallStatus) {
 	l.t.Helper()
-	ctx := ctxT(l.t, 15*time.Second)
+	ctx := siptest.Ctx(l.t, 15*time.Second)
 	c, err := from.Call(ctx, to.Name())
 	if err != nil {
 		l.t.Fatal(err)
@@ -26,7 +27,7 @@ func (l *lab) callUp(from, to *uaclient.Phone) (*uaclient.Call, uaclient.CallSta
 		l.t.Fatalf("%s -> %s: %+v, %v", from.Name(), to.Name(), st, err)
 	}
 	var in uaclient.CallStatus
-	waitFor(l.t, 5*time.Second, to.Name()+"'s call confirmed", func() bool {
+	siptest.WaitFor(l.t, 5*time.Second, to.Name()+"'s call confirmed", func() bool {
 		for _, cs := range to.Status().Calls {
 			if cs.Direction == uaclient.Incoming && cs.State == uaclient.StateConfirmed {
 				in = cs
@@ -109,14 +110,14 @@ func TestCallBetweenNATedPhones(t *testing.T) {
 		t.Error("alice never read the proxy's 407 with Proxy-Authenticate")
 	}
 
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	if err := bob.Hangup(ctx, in.ID); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := c.Wait(ctx, uaclient.StateTerminated); err != nil || st.EndedBy != "remote" && !strings.Contains(st.EndReason, "BYE") {
 		t.Errorf("alice's call after bob's BYE: %+v, %v", st, err)
 	}
-	waitFor(t, 5*time.Second, "SBC call ended", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "SBC call ended", func() bool {
 		cs, _ := l.sbc.Call(out.CallID)
 		return cs.State == StateEnded && cs.EndedBy == "callee"
 	})
@@ -165,21 +166,21 @@ func TestLatchingOffGivesOneWayAudio(t *testing.T) {
 	if _, err := l.sbc.Set(SettingLatching, "learn"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice hears bob after latching learn", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "alice hears bob after latching learn", func() bool {
 		st := c.Status()
 		return st.Media.Received.Packets > 20 && near(st.Media.Received.ToneHz, bob.ToneHz())
 	})
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	if err := c.Hangup(ctx); err != nil { // BYE from the caller
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "bob's call ended by alice's BYE", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "bob's call ended by alice's BYE", func() bool {
 		cs, _ := incoming(bob)
 		return cs.State == uaclient.StateTerminated
 	})
 	// The SBC records the end once bob has answered the BYE it relayed:
 	// bob is terminated a moment before that 200 reaches the SBC.
-	waitFor(t, 5*time.Second, "the SBC's call ended by the caller", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "the SBC's call ended by the caller", func() bool {
 		cs, _ := l.sbc.Call(out.CallID)
 		return cs.State == StateEnded && cs.EndedBy == "caller"
 	})
@@ -202,12 +203,12 @@ func TestCancelWhileRinging(t *testing.T) {
 	l.register(alice)
 	l.register(carol)
 
-	ctx := ctxT(t, 15*time.Second)
+	ctx := siptest.Ctx(t, 15*time.Second)
 	c, err := alice.Call(ctx, "carol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "carol ringing", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "carol ringing", func() bool {
 		in, ok := incoming(carol)
 		return ok && in.State != uaclient.StateTerminated
 	})
@@ -221,11 +222,11 @@ func TestCancelWhileRinging(t *testing.T) {
 	if err != nil || st.Code != 487 {
 		t.Errorf("alice's call after CANCEL: %+v, %v; want 487", st, err)
 	}
-	waitFor(t, 5*time.Second, "carol's call cancelled", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "carol's call cancelled", func() bool {
 		in, _ := incoming(carol)
 		return in.State == uaclient.StateTerminated
 	})
-	waitFor(t, 5*time.Second, "SBC call ended", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "SBC call ended", func() bool {
 		sc, _ := l.sbc.Call(st.CallID)
 		return sc.State == StateEnded
 	})
@@ -243,7 +244,7 @@ func TestCallWithWrongPasswordChallenged(t *testing.T) {
 	if err := alice.Set("password", "nope"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := ctxT(t, 15*time.Second)
+	ctx := siptest.Ctx(t, 15*time.Second)
 	c, err := alice.Call(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
@@ -273,16 +274,16 @@ func TestReinviteAndInfoCrossTheBorder(t *testing.T) {
 	l.register(alice)
 	l.register(bob)
 	c, in := l.callUp(alice, bob)
-	ctx := ctxT(t, 15*time.Second)
+	ctx := siptest.Ctx(t, 15*time.Second)
 
 	if err := bob.Hold(ctx, in.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice sees the hold", func() bool { return c.Status().Hold == "remote" })
+	siptest.WaitFor(t, 5*time.Second, "alice sees the hold", func() bool { return c.Status().Hold == "remote" })
 	if err := bob.Resume(ctx, in.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice sees the resume", func() bool { return c.Status().Hold == "" })
+	siptest.WaitFor(t, 5*time.Second, "alice sees the resume", func() bool { return c.Status().Hold == "" })
 	if rs := c.Status().RemoteSDP; !strings.HasPrefix(rs, sbcAccess+":") {
 		t.Errorf("after re-INVITE alice's remote SDP is %q, want the relay", rs)
 	}
@@ -295,7 +296,7 @@ func TestReinviteAndInfoCrossTheBorder(t *testing.T) {
 	if err := bob.SendDTMF(ctx, in.ID, "12#"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alice got the INFO digits", func() bool { return c.Status().DTMFInfoReceived == "12#" })
+	siptest.WaitFor(t, 5*time.Second, "alice got the INFO digits", func() bool { return c.Status().DTMFInfoReceived == "12#" })
 	if err := c.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestMessageAcrossTheBorder(t *testing.T) {
 	bob := l.addPhone("bob", 51, natedSettings(), "")
 	l.register(alice)
 	l.register(bob)
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	rec, err := alice.SendMessage(ctx, "bob", "hello through the border")
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +319,7 @@ func TestMessageAcrossTheBorder(t *testing.T) {
 	if rec.Code != 200 {
 		t.Errorf("MESSAGE answered %d", rec.Code)
 	}
-	waitFor(t, 5*time.Second, "bob got the MESSAGE", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "bob got the MESSAGE", func() bool {
 		for _, m := range bob.Messages() {
 			if m.Text == "hello through the border" {
 				return true
@@ -345,7 +346,7 @@ func TestTopologyHidingOffLeaks(t *testing.T) {
 	if !near(c.Status().Media.Received.ToneHz, bob.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
 		t.Error("no two-way audio with topology_hiding off")
 	}
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	if err := c.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/guard"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -78,7 +79,7 @@ func TestFailedAuthBlocksSource(t *testing.T) {
 	g.FailedAuthLimit, g.FailedAuthWindow, g.BlockFor = 3, time.Minute, time.Minute
 	l := newLab(t, labOpts{guard: &g})
 	bob := l.addPhone("bob", 51, natedSettings(), "wrong")
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	_ = bob.Register(ctx) // challenge + refused retry: two failures
 	if st, _ := bob.WaitRegistration(ctx, uaclient.RegFailed); st.Code != 401 {
 		t.Fatalf("registration %+v, want 401", st)

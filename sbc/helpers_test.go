@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/guard"
+	"github.com/siplab/siplab/internal/phonetest"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -91,10 +92,7 @@ func (t *tracer) readBy(ip string, since int) []traced {
 }
 
 func testLogger() *slog.Logger {
-	if os.Getenv("SBC_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return siptest.Logger("SBC_TEST_LOG")
 }
 
 // lab is the platform behind the SBC, as the Docker lab wires it:
@@ -223,22 +221,10 @@ func (l *lab) addPhone(name string, host byte, settings map[string]string, passw
 	if password == "" {
 		password = "pw-" + name
 	}
-	ph, err := uaclient.New(uaclient.Config{
+	ph := phonetest.Start(l.t, l.ctx, uaclient.Config{
 		Name: name, Password: password, Domain: domain, Proxy: l.sbc.AccessAddr().String(),
 		Listen: accessNet + itoa(int(host)) + ":0", Settings: settings, Logger: testLogger(),
 	})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-		defer c()
-		ph.Shutdown(sctx)
-		ph.Close()
-	})
-	if err := ph.Start(l.ctx); err != nil {
-		l.t.Fatal(err)
-	}
 	l.phones[name] = ph
 	return ph
 }
@@ -264,23 +250,6 @@ func itoa(n int) string {
 		return digits[n : n+1]
 	}
 	return itoa(n/10) + digits[n%10:n%10+1]
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func ctxT(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // regOf finds a registration in the SBC's status by AOR user.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -62,7 +63,7 @@ func TestRegisterNATedPhoneThroughSBC(t *testing.T) {
 		t.Errorf("after nat_expires 30 the phone got %d s", st.ExpiresIn)
 	}
 
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	if err := alice.Unregister(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestDirectPhoneKeepsLongExpiry(t *testing.T) {
 func TestWrongPasswordGets401Through(t *testing.T) {
 	l := newLab(t, labOpts{})
 	bob := l.addPhone("bob", 51, natedSettings(), "wrong")
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	_ = bob.Register(ctx)
 	st, _ := bob.WaitRegistration(ctx, uaclient.RegFailed)
 	if st.State != uaclient.RegFailed || st.Code != 401 {
@@ -120,7 +121,7 @@ func TestKeepalivePingsReachPhone(t *testing.T) {
 	l := newLab(t, labOpts{settings: &s})
 	alice := l.addPhone("alice", 50, natedSettings(), "")
 	l.register(alice)
-	waitFor(t, 5*time.Second, "two answered pings", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "two answered pings", func() bool {
 		r, _ := l.regOf("alice")
 		return r.PingsOK >= 2
 	})

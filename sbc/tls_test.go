@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/labtls"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"
@@ -59,7 +60,7 @@ func TestTLSPhoneCallsUDPPhone(t *testing.T) {
 	if !strings.Contains(strings.ToLower(cs.Legs[1].SignalTo), strings.Split(phoneIP, ":")[0]) {
 		t.Errorf("callee leg signalled to %q", cs.Legs[1].SignalTo)
 	}
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	if err := carol.Hangup(ctx, in.ID); err != nil { // BYE from the TLS side
 		t.Fatal(err)
 	}
@@ -92,11 +93,11 @@ func TestTCPPhoneReceivesCall(t *testing.T) {
 	if !near(c.Status().Media.Received.ToneHz, bob.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
 		t.Errorf("no two-way audio with the TCP phone")
 	}
-	ctx := ctxT(t, 10*time.Second)
+	ctx := siptest.Ctx(t, 10*time.Second)
 	if err := c.Hangup(ctx); err != nil { // BYE to the TCP phone
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "bob's call ended", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "bob's call ended", func() bool {
 		cs, _ := incoming(bob)
 		return cs.State == uaclient.StateTerminated
 	})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -40,7 +41,7 @@ func TestTrunkCallsBothWays(t *testing.T) {
 	carrier := l.startUA("carrier", carrierAddr.String(), l.sbc.AccessAddr().String(), "carrier.example")
 	pbx := l.startUA("pbx", pbxAddr.String(), l.sbc.CoreAddr().String(), "pbx.siplab.test")
 
-	ctx := ctxT(t, 20*time.Second)
+	ctx := siptest.Ctx(t, 20*time.Second)
 	in, err := carrier.CallAs(ctx, "+4930123456", "+15551234")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestTrunkCallsBothWays(t *testing.T) {
 	}
 	l.assertNoCoreLeak(t, carrier)
 	// The SBC's OPTIONS keep-alive towards the carrier (1 s here).
-	waitFor(t, 5*time.Second, "trunk ping answered", func() bool {
+	siptest.WaitFor(t, 5*time.Second, "trunk ping answered", func() bool {
 		h := l.sbc.Status().TrunkHealth
 		return h != nil && h.Up && h.PingsOK > 0
 	})
