@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/internal/phonetest"
 	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
@@ -125,19 +124,7 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 		cfg.Proxy = ""
 	}
 	pbx, err := New(cfg, pbxEP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-		defer c()
-		pbx.Shutdown(sctx)
-		pbx.Close()
-	})
-	if err := pbx.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	l.pbx = pbx
+	l.pbx = siptest.Run(t, ctx, pbx, err)
 
 	for i, name := range phones {
 		l.addPhone(ctx, name, netip.AddrFrom4([4]byte{127, 0, 9, byte(50 + i)}))
@@ -155,12 +142,12 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 
 func (l *lab) addPhone(ctx context.Context, name string, ip netip.Addr) *uaclient.Phone {
 	l.t.Helper()
-	ph := phonetest.Start(l.t, ctx, uaclient.Config{
+	ph, err := uaclient.New(uaclient.Config{
 		Name: name, Password: "pw-" + name, Domain: domain, Proxy: l.proxy.String(),
 		Listen: ip.String() + ":0", AutoRegister: true, Logger: testLogger(l.t),
 	})
-	l.phones[name] = ph
-	return ph
+	l.phones[name] = siptest.Run(l.t, ctx, ph, err)
+	return l.phones[name]
 }
 
 // dial is what a phone dials to reach ext at the PBX (through its proxy).

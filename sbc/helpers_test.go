@@ -15,7 +15,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/internal/phonetest"
 	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
@@ -164,19 +163,7 @@ func newLab(t testing.TB, opts labOpts) *lab {
 	b, err := New(Config{NextHop: l.proxy, Trunk: opts.trunk, TrunkInbound: opts.inbound,
 		Guard: g, Settings: opts.settings, Logger: log},
 		listenTLS(t, sbcAccess, opts.tls), listen(t, sbcCore+":0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-		defer c()
-		b.Shutdown(sctx)
-		b.Close()
-	})
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	l.sbc = b
+	l.sbc = siptest.Run(t, ctx, b, err)
 	return l
 }
 
@@ -221,12 +208,12 @@ func (l *lab) addPhone(name string, host byte, settings map[string]string, passw
 	if password == "" {
 		password = "pw-" + name
 	}
-	ph := phonetest.Start(l.t, l.ctx, uaclient.Config{
+	ph, err := uaclient.New(uaclient.Config{
 		Name: name, Password: password, Domain: domain, Proxy: l.sbc.AccessAddr().String(),
 		Listen: accessNet + itoa(int(host)) + ":0", Settings: settings, Logger: testLogger(),
 	})
-	l.phones[name] = ph
-	return ph
+	l.phones[name] = siptest.Run(l.t, l.ctx, ph, err)
+	return l.phones[name]
 }
 
 // register registers a phone and waits for the outcome.

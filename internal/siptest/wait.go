@@ -36,3 +36,30 @@ func Logger(env string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// Daemon is a SIP element a test runs: a phone, the PBX, the SBC.
+type Daemon interface {
+	Start(ctx context.Context) error
+	// Shutdown ends its calls, within ctx.
+	Shutdown(ctx context.Context)
+	Close() error
+}
+
+// Run fails the test when d could not be made (err), else starts it on
+// ctx; when the test ends, d hangs up (2s at most) and closes.
+func Run[D Daemon](t testing.TB, ctx context.Context, d D, err error) D {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		d.Shutdown(sctx)
+		d.Close()
+	})
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
