@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/b2bua"
+	"github.com/siplab/siplab/internal/cli/clitest"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -51,36 +52,15 @@ func TestDaemonStatusAndSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "b2bua.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-sip", "127.0.9.31:0", "-location", "http://127.0.9.20:1", "-dialplan", plan,
+	clitest.Serve(t, func(ctx context.Context) error {
+		return run(ctx, []string{"-sip", "127.0.9.31:0", "-location", "http://127.0.9.20:1", "-dialplan", plan,
 			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop")
-		}
 	})
 	var out bytes.Buffer
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	clitest.Poll(t, 5*time.Second, nil, nil, func() error {
 		out.Reset()
-		err := run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
+	})
 	var st b2bua.Status
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatal(err)

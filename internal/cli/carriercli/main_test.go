@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/carrier"
+	"github.com/siplab/siplab/internal/cli/clitest"
 	"github.com/siplab/siplab/labtls"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"
@@ -126,21 +128,12 @@ func TestDaemonByCLI(t *testing.T) {
 			"-tls-ca", filepath.Join(dir, labtls.CAFile), "-peer", ep.TLSAddr().String(), "-peer-transport", "tls",
 			"-answer-after", "100ms", "-ctl", sock}, &stderr)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if rc, _, _ := runCLI("status", "-ctl", sock); rc == 0 {
-			break
+	clitest.Poll(t, 20*time.Second, done, &stderr, func() error {
+		if rc, _, errOut := runCLI("status", "-ctl", sock); rc != 0 {
+			return fmt.Errorf("status: exit %d: %s", rc, errOut)
 		}
-		select {
-		case rc := <-done:
-			t.Fatalf("daemon exited %d: %s", rc, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("daemon never answered on its socket")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := os.Stat(filepath.Join(dir, "carrier", labtls.CertFile)); err != nil {
 		t.Errorf("the carrier's certificate was not issued: %v", err)
 	}
@@ -160,7 +153,7 @@ func TestDaemonByCLI(t *testing.T) {
 		t.Errorf("SBC sees the call from %q", got)
 	}
 	var st carrier.Status
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, out, _ := runCLI("status", "-json", "-ctl", sock)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/cli/clitest"
 	"github.com/siplab/siplab/sbc"
 )
 
@@ -48,37 +49,16 @@ func TestUsageErrors(t *testing.T) {
 func TestDaemonControl(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sbc.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-sip", accessIP + ":0", "-core-sip", coreIP + ":0", "-next-hop", "127.0.46.99:5060",
+	clitest.Serve(t, func(ctx context.Context) error {
+		return run(ctx, []string{"-sip", accessIP + ":0", "-core-sip", coreIP + ":0", "-next-hop", "127.0.46.99:5060",
 			"-trunk", "127.0.45.91:5060", "-tls", accessIP + ":0", "-tls-dir", filepath.Join(dir, "tls"),
 			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop")
-		}
 	})
 	var out bytes.Buffer
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	clitest.Poll(t, 5*time.Second, nil, nil, func() error {
 		out.Reset()
-		err := run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
+	})
 	var st sbc.Status
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatal(err)

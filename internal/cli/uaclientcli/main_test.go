@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/cli/clitest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -157,24 +159,17 @@ func TestDaemonLifecycle(t *testing.T) {
 	go func() {
 		done <- runDaemon([]string{"-name", "alice", "-sip", "127.0.12.2:0", "-ctl", sock, "-set", "rport=off", "-auto-answer", "2s"}, io.Discard, &stderr)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rc, out, _ := runCLI("get", "-ctl", sock, "-json")
-		if rc == 0 {
-			if !strings.Contains(out, `"value": "off"`) || !strings.Contains(out, `"2s"`) {
-				t.Fatalf("initial settings not applied: %s", out)
-			}
-			break
+	var settings string
+	clitest.Poll(t, 20*time.Second, done, &stderr, func() error {
+		rc, out, errOut := runCLI("get", "-ctl", sock, "-json")
+		if rc != 0 {
+			return fmt.Errorf("get: exit %d: %s", rc, errOut)
 		}
-		select {
-		case rc := <-done:
-			t.Fatalf("daemon exited %d: %s", rc, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("daemon never answered on its socket")
-		}
-		time.Sleep(20 * time.Millisecond)
+		settings = out
+		return nil
+	})
+	if !strings.Contains(settings, `"value": "off"`) || !strings.Contains(settings, `"2s"`) {
+		t.Fatalf("initial settings not applied: %s", settings)
 	}
 	// A second daemon on the same socket must refuse to start.
 	if rc, _, errOut := runCLI("run", "-name", "alice2", "-sip", "127.0.12.2:0", "-ctl", sock); rc != 1 || !strings.Contains(errOut, "in use") {
