@@ -274,26 +274,10 @@ func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
 	if final {
 		state = "terminated;reason=" + reason
 	}
-	req.AppendHeader(sip.NewHeader("Event", "dialog"))
-	req.AppendHeader(sip.NewHeader("Subscription-State", state))
-	req.AppendHeader(sip.NewHeader("Content-Type", dialogInfoType))
-	req.AppendHeader(b.contact())
-	req.SetBody([]byte(dialogInfo(version, "sip:"+s.user+"@"+b.cfg.Domain, lamp, id)))
 	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
 	defer cancel()
-	res, err := b.do(ctx, req)
-	out := ""
-	if err != nil {
-		out = "no answer: " + err.Error()
-	} else {
-		out = fmt.Sprintf("%d %s (%s)", res.StatusCode, res.Reason, lamp)
-		if res.StatusCode == sip.StatusCallTransactionDoesNotExists {
-			// The watcher forgot the subscription (RFC 6665 §4.1.3).
-			b.mu.Lock()
-			delete(b.subs, s.dlg.Key())
-			b.mu.Unlock()
-		}
-	}
+	out := b.sendNotify(ctx, s, req, "dialog", state, dialogInfoType,
+		dialogInfo(version, "sip:"+s.user+"@"+b.cfg.Domain, lamp, id), lamp)
 	b.mu.Lock()
 	s.last = out
 	b.mu.Unlock()
@@ -313,4 +297,30 @@ func dialogInfo(version int, entity, lamp, callID string) string {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
+}
+
+// sendNotify sends req, a NOTIFY in s's dialog, with the event package's
+// body and the Subscription-State state, and returns its outcome for the
+// status page: "<code> <reason> (<detail>)" or "no answer: ...". A 481
+// means the watcher forgot the subscription (RFC 6665 §4.1.3): it is
+// dropped, and its expiry timer with it.
+func (b *B2BUA) sendNotify(ctx context.Context, s *subscription, req *sip.Request, event, state, ctype, body, detail string) string {
+	req.AppendHeader(sip.NewHeader("Event", event))
+	req.AppendHeader(sip.NewHeader("Subscription-State", state))
+	req.AppendHeader(sip.NewHeader("Content-Type", ctype))
+	req.AppendHeader(b.contact())
+	req.SetBody([]byte(body))
+	res, err := b.do(ctx, req)
+	if err != nil {
+		return "no answer: " + err.Error()
+	}
+	if res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+		b.mu.Lock()
+		delete(b.subs, s.dlg.Key())
+		b.mu.Unlock()
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+	}
+	return fmt.Sprintf("%d %s (%s)", res.StatusCode, res.Reason, detail)
 }

@@ -73,29 +73,11 @@ func (b *B2BUA) notifyMailbox(s *subscription, final bool, reason string) {
 	if final {
 		state = "terminated;reason=" + reason
 	}
-	req.AppendHeader(sip.NewHeader("Event", eventMessageSummary))
-	req.AppendHeader(sip.NewHeader("Subscription-State", state))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/simple-message-summary"))
-	req.AppendHeader(b.contact())
-	a := b.ep.Addr()
-	req.SetBody([]byte(messageSummary(fmt.Sprintf("sip:%s@%s", s.user, a.Addr()), count, 0)))
 	ctx, cancel := b.lifetime(64 * sip.T1)
 	defer cancel()
-	res, err := b.do(ctx, req)
-	out := ""
-	if err != nil {
-		out = "no answer: " + err.Error()
-	} else {
-		out = fmt.Sprintf("%d %s (%d new)", res.StatusCode, res.Reason, count)
-		if res.StatusCode == sip.StatusCallTransactionDoesNotExists {
-			b.mu.Lock()
-			delete(b.subs, s.dlg.Key())
-			b.mu.Unlock()
-			if s.timer != nil {
-				s.timer.Stop()
-			}
-		}
-	}
+	a := b.ep.Addr()
+	out := b.sendNotify(ctx, s, req, eventMessageSummary, state, "application/simple-message-summary",
+		messageSummary(fmt.Sprintf("sip:%s@%s", s.user, a.Addr()), count, 0), fmt.Sprintf("%d new", count))
 	b.mu.Lock()
 	s.last = out
 	if mb := b.mailboxes[s.user]; mb != nil {
