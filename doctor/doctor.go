@@ -257,3 +257,15 @@ func copyKey(m ladder.Message) string {
 	_, params := viaSentBy(m.Header("Via"))
 	return params["branch"] + "\x00" + m.Header("CSeq") + "\x00" + m.StartLine()
 }
+
+// withEvidence keeps the findings that have evidence: a rule that looks
+// for several faults at once reports only those it saw.
+func withEvidence(fs ...Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if len(f.Evidence) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -46,18 +46,12 @@ func checkAuth(c *ladder.Call) []Finding {
 			policy = append(policy, e)
 		}
 	}
-	var out []Finding
-	if len(loop) > 0 {
-		out = append(out, Finding{Severity: Error,
-			Summary:  "challenged again after sending credentials: the password (or user/realm) is wrong — a wrong password never gets 403, it gets 401/407 forever",
-			Fix:      "fix the password on the phone (siplab set <phone> password ...)",
-			Evidence: loop})
-	}
-	if len(policy) > 0 {
-		out = append(out, Finding{Severity: Error,
-			Summary:  "403 Forbidden after credentials: the password was fine, a policy refuses this user (blocked, not allowed to register or call)",
-			Fix:      "look at the registrar's policy for the user (lab-nets/users.conf), not at the password",
-			Evidence: policy})
-	}
-	return out
+	return withEvidence(
+		Finding{Severity: Error, Evidence: loop,
+			Summary: "challenged again after sending credentials: the password (or user/realm) is wrong — a wrong password never gets 403, it gets 401/407 forever",
+			Fix:     "fix the password on the phone (siplab set <phone> password ...)"},
+		Finding{Severity: Error, Evidence: policy,
+			Summary: "403 Forbidden after credentials: the password was fine, a policy refuses this user (blocked, not allowed to register or call)",
+			Fix:     "look at the registrar's policy for the user (lab-nets/users.conf), not at the password"},
+	)
 }

@@ -45,18 +45,12 @@ func checkRetransmit(c *ladder.Call) []Finding {
 			resp = append(resp, e)
 		}
 	}
-	var out []Finding
-	if len(resp) > 0 {
-		out = append(out, Finding{Severity: Error,
-			Summary:  "final responses are retransmitted: the ACK (or, for a non-INVITE, the request was repeated) never arrives — usually a private Contact or a closed pinhole",
-			Fix:      "check the Contact of the side that should send the ACK (siplab set proxy contact_fixup auto) and the pinhole on its router",
-			Evidence: resp})
-	}
-	if len(req) > 0 {
-		out = append(out, Finding{Severity: Error,
-			Summary:  "requests are retransmitted: no response reached the sender (responses routed to a private Via, or the request never reached its target)",
-			Fix:      "see where the copies stop in the ladder; rport on the phone and honoured by the proxy fixes the Via case",
-			Evidence: req})
-	}
-	return out
+	return withEvidence(
+		Finding{Severity: Error, Evidence: resp,
+			Summary: "final responses are retransmitted: the ACK (or, for a non-INVITE, the request was repeated) never arrives — usually a private Contact or a closed pinhole",
+			Fix:     "check the Contact of the side that should send the ACK (siplab set proxy contact_fixup auto) and the pinhole on its router"},
+		Finding{Severity: Error, Evidence: req,
+			Summary: "requests are retransmitted: no response reached the sender (responses routed to a private Via, or the request never reached its target)",
+			Fix:     "see where the copies stop in the ladder; rport on the phone and honoured by the proxy fixes the Via case"},
+	)
 }
