@@ -150,6 +150,24 @@ func (l *lab) addPhone(ctx context.Context, name string, ip netip.Addr) *uaclien
 	return l.phones[name]
 }
 
+// callUp has from dial ext and waits until the call is confirmed; it
+// returns from's call and the callee's, found on to.
+func (l *lab) callUp(t *testing.T, from, to *uaclient.Phone, ext string) (*uaclient.Call, *uaclient.Call) {
+	t.Helper()
+	call, err := from.Call(siptest.Ctx(t, 5*time.Second), l.dial(ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	in, err := to.FindCall("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return call, in
+}
+
 // dial is what a phone dials to reach ext at the PBX (through its proxy).
 func (l *lab) dial(ext string) string {
 	return ext + "@" + l.pbx.LocalAddr().String()

@@ -21,17 +21,7 @@ func TestPhonesHoldResumeAndTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
-	bc, err := bob.FindCall("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	call, bc := l.callUp(t, alice, bob, "101")
 	both := func() bool {
 		a, b := call.Status(), bc.Status()
 		return near(a.ToneHz, bob.ToneHz(), 10) && near(b.ToneHz, alice.ToneHz(), 10)
@@ -93,17 +83,7 @@ func TestPhonesAttendedTransfer(t *testing.T) {
 	if err := alice.Hold(siptest.Ctx(t, 5*time.Second), first.ID()); err != nil {
 		t.Fatal(err)
 	}
-	consult, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("102"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := consult.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
-	bc, err := bob.FindCall("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	consult, bc := l.callUp(t, alice, bob, "102")
 	cc, err := carol.FindCall("")
 	if err != nil {
 		t.Fatal(err)
