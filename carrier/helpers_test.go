@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/carrier"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/labtls"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"
@@ -87,17 +88,7 @@ func makeCerts(t *testing.T) certs {
 
 // listen binds ip:0 with a TLS listener when cfg is set.
 func listen(t *testing.T, ip string, cfg *tls.Config) *sipnet.Endpoint {
-	t.Helper()
-	c := sipnet.Config{Listen: ip + ":0", Logger: testLogger(t), TLS: cfg}
-	if cfg != nil {
-		c.TLSListen = ip + ":0"
-	}
-	ep, err := sipnet.Listen(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
+	return siptest.Listen(t, ip, cfg, testLogger(t))
 }
 
 // sigAddr is where ep is reached over transport.
@@ -170,23 +161,11 @@ func (tr trunk) carrierURI(number, transport string) string {
 	return u
 }
 
-// eventually polls cond (media counters change without a state event).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // heard waits until the call has received packets carrying tone hz.
 func heard(t *testing.T, who string, status func() uaclient.CallStatus, hz float64) uaclient.CallStatus {
 	t.Helper()
 	var st uaclient.CallStatus
-	eventually(t, who+" hearing the far tone", func() bool {
+	siptest.WaitFor(t, testTimeout, who+" hearing the far tone", func() bool {
 		st = status()
 		return st.Media != nil && st.Media.Received.Packets > 25 && st.Media.Sent.Packets > 25 &&
 			st.Media.Received.ToneHz > hz-30 && st.Media.Received.ToneHz < hz+30

@@ -179,17 +179,7 @@ func listen(t testing.TB, addr string) *sipnet.Endpoint {
 
 // listenTLS binds ip:0, plus a TLS listener on ip:0 when cfg is set.
 func listenTLS(t testing.TB, ip string, cfg *tls.Config) *sipnet.Endpoint {
-	t.Helper()
-	c := sipnet.Config{Listen: ip + ":0", Logger: testLogger(), TLS: cfg}
-	if cfg != nil {
-		c.TLSListen = ip + ":0"
-	}
-	ep, err := sipnet.Listen(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
+	return siptest.Listen(t, ip, cfg, testLogger())
 }
 
 // natedSettings turn every NAT fix off on a phone and make it lie like a

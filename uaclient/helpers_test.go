@@ -67,19 +67,6 @@ func pair(t *testing.T, aliceMod, bobMod func(*Config)) (alice, bob *Phone) {
 	return startPhone(t, acfg), startPhone(t, bcfg)
 }
 
-// eventually polls cond until it holds or the test timeout passes. It is
-// for values that change without a state event (media counters).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func waitCall(t *testing.T, p *Phone, ref string, states ...CallState) CallStatus {
 	t.Helper()
 	st, err := p.WaitCall(testCtx(t), ref, states...)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/media"
 	"github.com/siplab/siplab/sdpneg"
 )
@@ -53,7 +54,7 @@ func connect(t *testing.T, alice, bob *Phone) (aRef, bRef string) {
 	}
 	waitCall(t, alice, c.ID(), StateConfirmed)
 	b := waitCall(t, bob, "", StateConfirmed)
-	eventually(t, "audio both ways", func() bool {
+	siptest.WaitFor(t, testTimeout, "audio both ways", func() bool {
 		return mediaReceived(alice, c.ID(), 25) && mediaReceived(bob, b.ID, 25)
 	})
 	return c.ID(), b.ID
@@ -107,7 +108,7 @@ func TestHoldResume(t *testing.T) {
 			}
 			// The held phone's answer went out before the holder's re-INVITE
 			// returned, but its media loop applies it on its next tick.
-			eventually(t, "held phone stops sending", func() bool { return !mediaOf(t, held, dRef).Sending })
+			siptest.WaitFor(t, testTimeout, "held phone stops sending", func() bool { return !mediaOf(t, held, dRef).Sending })
 			if mediaOf(t, holder, hRef).Receiving {
 				t.Fatal("holder still takes in audio while holding")
 			}
@@ -123,7 +124,7 @@ func TestHoldResume(t *testing.T) {
 			holderRx := mediaOf(t, holder, hRef).Received.Packets
 			heldRx := mediaOf(t, held, dRef).Received.AudioPackets
 			if tt.holderSend {
-				eventually(t, "held phone hears music on hold", func() bool {
+				siptest.WaitFor(t, testTimeout, "held phone hears music on hold", func() bool {
 					return mediaOf(t, held, dRef).Received.AudioPackets >= heldRx+25
 				})
 			} else {
@@ -149,7 +150,7 @@ func TestHoldResume(t *testing.T) {
 			}
 			holderAudio := mediaOf(t, holder, hRef).Received.AudioPackets
 			heldAudio := mediaOf(t, held, dRef).Received.AudioPackets
-			eventually(t, "audio both ways after resume", func() bool {
+			siptest.WaitFor(t, testTimeout, "audio both ways after resume", func() bool {
 				return mediaOf(t, holder, hRef).Received.AudioPackets >= holderAudio+25 &&
 					mediaOf(t, held, dRef).Received.AudioPackets >= heldAudio+25
 			})
@@ -232,5 +233,5 @@ func TestReinviteGlareAndOldHold(t *testing.T) {
 	if st.Hold != "remote" || st.RemoteDirection != "sendrecv (c=0.0.0.0)" {
 		t.Fatalf("old-style hold: hold %q remote %q", st.Hold, st.RemoteDirection)
 	}
-	eventually(t, "RTP stops", func() bool { return !mediaOf(t, phone, "").Sending })
+	siptest.WaitFor(t, testTimeout, "RTP stops", func() bool { return !mediaOf(t, phone, "").Sending })
 }

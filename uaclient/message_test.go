@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -160,7 +161,7 @@ func TestInfoDTMF(t *testing.T) {
 	if err := alice.SendDTMF(ctx, aRef, "9"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "RTP digit", func() bool { b, _ := bob.CallStatus(bRef); return b.DTMFReceived == "9" })
+	siptest.WaitFor(t, testTimeout, "RTP digit", func() bool { b, _ := bob.CallStatus(bRef); return b.DTMFReceived == "9" })
 	if a, _ := alice.CallStatus(aRef); a.DTMFSent != "5*#A9" {
 		t.Fatalf("alice sent %q", a.DTMFSent)
 	}

@@ -3,6 +3,8 @@ package uaclient
 import (
 	"errors"
 	"testing"
+
+	"github.com/siplab/siplab/internal/siptest"
 )
 
 // The live proxy setting moves the phone to another server: the binding
@@ -24,7 +26,7 @@ func TestProxySettingMovesRegistration(t *testing.T) {
 	if err := p.Set("proxy", addr2); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "binding moved to the second server", func() bool {
+	siptest.WaitFor(t, testTimeout, "binding moved to the second server", func() bool {
 		return len(bindingsOf(r2, "sip:alice@siplab.test")) == 1 && len(bindingsOf(r1, "sip:alice@siplab.test")) == 0
 	})
 	if v, _ := p.Get("proxy"); v != addr2 {

@@ -5,7 +5,9 @@
 package siptest
 
 import (
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipnet"
 )
 
 // RawUDP is a socket that sends hand-written requests and reads what comes
@@ -95,4 +99,20 @@ func Stranger(method, ruri, via string, contact netip.AddrPort, sdp string, rout
 	w("Content-Length: %d", len(sdp))
 	w("")
 	return b.String() + sdp
+}
+
+// Listen binds a SIP endpoint on ip:0 (UDP and TCP), plus a TLS listener
+// on ip:0 when tlsCfg is set; it is closed when the test ends.
+func Listen(t testing.TB, ip string, tlsCfg *tls.Config, log *slog.Logger) *sipnet.Endpoint {
+	t.Helper()
+	c := sipnet.Config{Listen: ip + ":0", Logger: log, TLS: tlsCfg}
+	if tlsCfg != nil {
+		c.TLSListen = ip + ":0"
+	}
+	ep, err := sipnet.Listen(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return ep
 }
