@@ -11,7 +11,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/carrier"
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/internal/torturetest"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"
@@ -45,7 +44,7 @@ func TestInboundCall(t *testing.T) {
 			if err := call.Hangup(ctx); err != nil {
 				t.Fatal(err)
 			}
-			siptest.WaitFor(t, testTimeout, "carrier call ended by BYE", func() bool {
+			eventually(t, "carrier call ended by BYE", func() bool {
 				return tr.carrier.Status().Calls[0].State == uaclient.StateTerminated
 			})
 		})
@@ -271,7 +270,7 @@ func TestOptions(t *testing.T) {
 // The background pinger marks the peer up without being asked.
 func TestOptionsInterval(t *testing.T) {
 	tr := newTrunk(t, sipnet.UDP, func(c *carrier.Config) { c.OptionsInterval = time.Second })
-	siptest.WaitFor(t, testTimeout, "two pings answered", func() bool {
+	eventually(t, "two pings answered", func() bool {
 		p := tr.carrier.Status().Peer
 		return p.State == carrier.PeerUp && p.Answered >= 2
 	})

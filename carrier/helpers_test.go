@@ -161,11 +161,17 @@ func (tr trunk) carrierURI(number, transport string) string {
 	return u
 }
 
+// eventually polls cond (media counters change without a state event).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	siptest.WaitFor(t, testTimeout, what, cond)
+}
+
 // heard waits until the call has received packets carrying tone hz.
 func heard(t *testing.T, who string, status func() uaclient.CallStatus, hz float64) uaclient.CallStatus {
 	t.Helper()
 	var st uaclient.CallStatus
-	siptest.WaitFor(t, testTimeout, who+" hearing the far tone", func() bool {
+	eventually(t, who+" hearing the far tone", func() bool {
 		st = status()
 		return st.Media != nil && st.Media.Received.Packets > 25 && st.Media.Sent.Packets > 25 &&
 			st.Media.Received.ToneHz > hz-30 && st.Media.Received.ToneHz < hz+30

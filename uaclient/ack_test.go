@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/siplab/siplab/internal/siptest"
 )
 
 // ack drop loses our ACK for the 2xx: the callee retransmits its 200 OK
@@ -42,7 +40,7 @@ func TestACKDropRepeats200ThenBYE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	siptest.WaitFor(t, testTimeout, "bob's second call", func() bool { return len(bob.Status().Calls) == 2 })
+	eventually(t, "bob's second call", func() bool { return len(bob.Status().Calls) == 2 })
 	in2 := waitCall(t, bob, bob.Status().Calls[1].ID, StateRinging)
 	must(t, bob.Answer(in2.ID))
 	waitCall(t, alice, c2.id, StateConfirmed)

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/siplab/siplab/internal/siptest"
 )
 
 // mediaFlowing reports whether p's call has received at least n audio
@@ -54,9 +52,9 @@ func TestDirectCallTwoWayAudio(t *testing.T) {
 			// Two-way audio: each side hears the other's tone, from the
 			// address the other side's SDP advertised.
 			const n = 25 // half a second of 20 ms packets
-			siptest.WaitFor(t, testTimeout, "alice receives audio", func() bool { return mediaReceived(alice, out.ID(), n) })
-			siptest.WaitFor(t, testTimeout, "bob receives audio", func() bool { return mediaReceived(bob, in.ID, n) })
-			siptest.WaitFor(t, testTimeout, "tones detected", func() bool {
+			eventually(t, "alice receives audio", func() bool { return mediaReceived(alice, out.ID(), n) })
+			eventually(t, "bob receives audio", func() bool { return mediaReceived(bob, in.ID, n) })
+			eventually(t, "tones detected", func() bool {
 				a, _ := alice.CallStatus(out.ID())
 				b, _ := bob.CallStatus(in.ID)
 				return a.ToneHz != 0 && b.ToneHz != 0
@@ -200,11 +198,11 @@ func TestDTMF(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCall(t, alice, out.ID(), StateConfirmed)
-	siptest.WaitFor(t, testTimeout, "alice media running", func() bool { return mediaReceived(alice, out.ID(), 5) })
+	eventually(t, "alice media running", func() bool { return mediaReceived(alice, out.ID(), 5) })
 	if err := alice.SendDTMF(ctx, out.ID(), "12#"); err != nil {
 		t.Fatal(err)
 	}
-	siptest.WaitFor(t, testTimeout, "bob receives DTMF", func() bool {
+	eventually(t, "bob receives DTMF", func() bool {
 		st, _ := bob.CallStatus("")
 		return st.DTMFReceived == "12#"
 	})

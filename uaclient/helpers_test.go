@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipnet"
 )
@@ -65,6 +66,13 @@ func pair(t *testing.T, aliceMod, bobMod func(*Config)) (alice, bob *Phone) {
 		bobMod(&bcfg)
 	}
 	return startPhone(t, acfg), startPhone(t, bcfg)
+}
+
+// eventually polls cond until it holds or the test timeout passes. It is
+// for values that change without a state event (media counters).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	siptest.WaitFor(t, testTimeout, what, cond)
 }
 
 func waitCall(t *testing.T, p *Phone, ref string, states ...CallState) CallStatus {

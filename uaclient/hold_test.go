@@ -11,7 +11,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/media"
 	"github.com/siplab/siplab/sdpneg"
 )
@@ -54,7 +53,7 @@ func connect(t *testing.T, alice, bob *Phone) (aRef, bRef string) {
 	}
 	waitCall(t, alice, c.ID(), StateConfirmed)
 	b := waitCall(t, bob, "", StateConfirmed)
-	siptest.WaitFor(t, testTimeout, "audio both ways", func() bool {
+	eventually(t, "audio both ways", func() bool {
 		return mediaReceived(alice, c.ID(), 25) && mediaReceived(bob, b.ID, 25)
 	})
 	return c.ID(), b.ID
@@ -108,7 +107,7 @@ func TestHoldResume(t *testing.T) {
 			}
 			// The held phone's answer went out before the holder's re-INVITE
 			// returned, but its media loop applies it on its next tick.
-			siptest.WaitFor(t, testTimeout, "held phone stops sending", func() bool { return !mediaOf(t, held, dRef).Sending })
+			eventually(t, "held phone stops sending", func() bool { return !mediaOf(t, held, dRef).Sending })
 			if mediaOf(t, holder, hRef).Receiving {
 				t.Fatal("holder still takes in audio while holding")
 			}
@@ -124,7 +123,7 @@ func TestHoldResume(t *testing.T) {
 			holderRx := mediaOf(t, holder, hRef).Received.Packets
 			heldRx := mediaOf(t, held, dRef).Received.AudioPackets
 			if tt.holderSend {
-				siptest.WaitFor(t, testTimeout, "held phone hears music on hold", func() bool {
+				eventually(t, "held phone hears music on hold", func() bool {
 					return mediaOf(t, held, dRef).Received.AudioPackets >= heldRx+25
 				})
 			} else {
@@ -150,7 +149,7 @@ func TestHoldResume(t *testing.T) {
 			}
 			holderAudio := mediaOf(t, holder, hRef).Received.AudioPackets
 			heldAudio := mediaOf(t, held, dRef).Received.AudioPackets
-			siptest.WaitFor(t, testTimeout, "audio both ways after resume", func() bool {
+			eventually(t, "audio both ways after resume", func() bool {
 				return mediaOf(t, holder, hRef).Received.AudioPackets >= holderAudio+25 &&
 					mediaOf(t, held, dRef).Received.AudioPackets >= heldAudio+25
 			})
@@ -233,5 +232,5 @@ func TestReinviteGlareAndOldHold(t *testing.T) {
 	if st.Hold != "remote" || st.RemoteDirection != "sendrecv (c=0.0.0.0)" {
 		t.Fatalf("old-style hold: hold %q remote %q", st.Hold, st.RemoteDirection)
 	}
-	siptest.WaitFor(t, testTimeout, "RTP stops", func() bool { return !mediaOf(t, phone, "").Sending })
+	eventually(t, "RTP stops", func() bool { return !mediaOf(t, phone, "").Sending })
 }

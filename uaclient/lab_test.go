@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -60,7 +59,7 @@ func TestThroughProxy(t *testing.T) {
 	if len(st.RouteSet) == 0 {
 		t.Errorf("no route set: the proxy should Record-Route (%+v)", st)
 	}
-	siptest.WaitFor(t, testTimeout, "two-way audio", func() bool {
+	eventually(t, "two-way audio", func() bool {
 		a := c.Status()
 		b, _ := bob.CallStatus("")
 		return a.Media != nil && b.Media != nil && a.ToneHz > 1200 && a.ToneHz < 1300 && b.ToneHz > 600 && b.ToneHz < 700

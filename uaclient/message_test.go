@@ -8,7 +8,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -161,7 +160,7 @@ func TestInfoDTMF(t *testing.T) {
 	if err := alice.SendDTMF(ctx, aRef, "9"); err != nil {
 		t.Fatal(err)
 	}
-	siptest.WaitFor(t, testTimeout, "RTP digit", func() bool { b, _ := bob.CallStatus(bRef); return b.DTMFReceived == "9" })
+	eventually(t, "RTP digit", func() bool { b, _ := bob.CallStatus(bRef); return b.DTMFReceived == "9" })
 	if a, _ := alice.CallStatus(aRef); a.DTMFSent != "5*#A9" {
 		t.Fatalf("alice sent %q", a.DTMFSent)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/stunturn"
@@ -69,7 +68,7 @@ func callAndHear(t *testing.T, alice, bob *Phone) (a, b CallStatus) {
 		t.Fatal(err)
 	}
 	waitCall(t, alice, out.ID(), StateConfirmed)
-	siptest.WaitFor(t, testTimeout, "two-way audio with tones", func() bool {
+	eventually(t, "two-way audio with tones", func() bool {
 		a, _ = alice.CallStatus(out.ID())
 		b, _ = bob.CallStatus(in.ID)
 		return mediaReceived(alice, out.ID(), 25) && mediaReceived(bob, in.ID, 25) && a.ToneHz != 0 && b.ToneHz != 0
@@ -194,7 +193,7 @@ func TestMediaRelayTURN(t *testing.T) {
 	if err := alice.Hangup(testCtx(t), ""); err != nil {
 		t.Fatal(err)
 	}
-	siptest.WaitFor(t, testTimeout, "allocations released", func() bool { return srv.Status().Live() == 0 })
+	eventually(t, "allocations released", func() bool { return srv.Status().Live() == 0 })
 }
 
 // TestMediaRelayWrongPassword: the allocation is refused with 401, the

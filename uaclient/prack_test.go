@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/siplab/siplab/internal/siptest"
 )
 
 // TestReliable180 runs 100rel between two phones: who sends the 180
@@ -45,7 +43,7 @@ func TestReliable180(t *testing.T) {
 			}
 			waitCall(t, alice, c.ID(), StateRinging)
 			if tt.wantReliable {
-				siptest.WaitFor(t, testTimeout, "PRACK exchanged", func() bool {
+				eventually(t, "PRACK exchanged", func() bool {
 					a, _ := alice.CallStatus(c.ID())
 					b, _ := bob.CallStatus("")
 					return len(a.Prack) == 2 && len(b.Prack) == 2
@@ -142,7 +140,7 @@ func TestPrackOnTheWire(t *testing.T) {
 	proxy.reply(bye, bsrc, 200, "OK")
 	waitCall(t, phone, c.ID(), StateTerminated)
 	// Each PRACK's outcome is logged when its transaction ends.
-	siptest.WaitFor(t, testTimeout, "both PRACKs logged", func() bool { st, _ := phone.CallStatus(c.ID()); return len(st.Prack) >= 4 })
+	eventually(t, "both PRACKs logged", func() bool { st, _ := phone.CallStatus(c.ID()); return len(st.Prack) >= 4 })
 	if st, _ := phone.CallStatus(c.ID()); len(st.Prack) != 4 {
 		t.Fatalf("100rel log %q", st.Prack)
 	}

@@ -3,8 +3,6 @@ package uaclient
 import (
 	"errors"
 	"testing"
-
-	"github.com/siplab/siplab/internal/siptest"
 )
 
 // The live proxy setting moves the phone to another server: the binding
@@ -26,7 +24,7 @@ func TestProxySettingMovesRegistration(t *testing.T) {
 	if err := p.Set("proxy", addr2); err != nil {
 		t.Fatal(err)
 	}
-	siptest.WaitFor(t, testTimeout, "binding moved to the second server", func() bool {
+	eventually(t, "binding moved to the second server", func() bool {
 		return len(bindingsOf(r2, "sip:alice@siplab.test")) == 1 && len(bindingsOf(r1, "sip:alice@siplab.test")) == 0
 	})
 	if v, _ := p.Get("proxy"); v != addr2 {

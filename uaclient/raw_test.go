@@ -8,7 +8,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipauth"
 )
@@ -463,8 +462,8 @@ func TestSymmetricRTPOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCall(t, alice, out.ID(), StateConfirmed)
-	siptest.WaitFor(t, testTimeout, "bob receives audio", func() bool { return mediaReceived(bob, "", 10) })
-	siptest.WaitFor(t, testTimeout, "alice receives audio", func() bool { return mediaReceived(alice, out.ID(), 10) })
+	eventually(t, "bob receives audio", func() bool { return mediaReceived(bob, "", 10) })
+	eventually(t, "alice receives audio", func() bool { return mediaReceived(alice, out.ID(), 10) })
 	a, _ := alice.CallStatus(out.ID())
 	b, _ := bob.CallStatus("")
 	seen := b.Media.Received.LastSource

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -134,7 +133,7 @@ func TestRegisterIntervalAndRefresh(t *testing.T) {
 		t.Fatalf("granted %d s, want the registrar's minimum 2", st.Bindings[0].Expires)
 	}
 	first := bindingsOf(reg, "sip:alice@siplab.test")[0].CSeq
-	siptest.WaitFor(t, testTimeout, "a refreshing REGISTER", func() bool {
+	eventually(t, "a refreshing REGISTER", func() bool {
 		bs := bindingsOf(reg, "sip:alice@siplab.test")
 		return len(bs) == 1 && bs[0].CSeq > first
 	})

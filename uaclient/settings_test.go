@@ -12,7 +12,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -236,7 +235,7 @@ func TestKeepaliveCRLF(t *testing.T) {
 		t.Fatalf("keep-alive from %s, want the SIP socket %s", src, phone.Addr())
 	}
 	// The status is written just after the datagram leaves.
-	siptest.WaitFor(t, testTimeout, "keep-alive counted in status", func() bool {
+	eventually(t, "keep-alive counted in status", func() bool {
 		ka := phone.Status().Keepalive
 		return ka.Sent >= 1 && ka.LastResult == "sent" && ka.Mode == "crlf"
 	})
@@ -256,7 +255,7 @@ func TestKeepaliveOptions(t *testing.T) {
 		t.Fatalf("OPTIONS from %s, want %s", src, phone.Addr())
 	}
 	proxy.reply(req, src, 200, "OK")
-	siptest.WaitFor(t, testTimeout, "keep-alive result in status", func() bool {
+	eventually(t, "keep-alive result in status", func() bool {
 		return phone.Status().Keepalive.LastResult == "200 OK"
 	})
 	phone.Set("keepalive", "off")

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/siplab/siplab/internal/siptest"
 )
 
 // rawNotify builds a NOTIFY from the raw notifier in subscription sub.
@@ -120,7 +118,7 @@ func TestSubscribeBLF(t *testing.T) {
 	ok = sip.NewResponseFromRequest(ref, 200, "OK", nil)
 	ok.AppendHeader(sip.NewHeader("Expires", "60"))
 	peer.send(ok, src)
-	siptest.WaitFor(t, testTimeout, "refresh counted", func() bool { return sub1().Refreshes == 1 && sub1().Expires == 60 })
+	eventually(t, "refresh counted", func() bool { return sub1().Refreshes == 1 && sub1().Expires == 60 })
 
 	if res := notify(7, "dialog", "terminated;reason=noresource", "", ""); res.StatusCode != 200 {
 		t.Fatalf("final NOTIFY: %d", res.StatusCode)

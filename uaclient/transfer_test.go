@@ -10,7 +10,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sipauth"
@@ -65,7 +64,7 @@ func lab10(t *testing.T) (alice, bob, carol *Phone) {
 // of from.
 func hears(t *testing.T, p *Phone, ref string, from *Phone) {
 	t.Helper()
-	siptest.WaitFor(t, testTimeout, p.Name()+" hears "+from.Name(), func() bool {
+	eventually(t, p.Name()+" hears "+from.Name(), func() bool {
 		st, err := p.CallStatus(ref)
 		return err == nil && st.Media != nil && st.Media.Received.AudioPackets >= 25 && math.Abs(st.ToneHz-from.ToneHz()) < 30
 	})
