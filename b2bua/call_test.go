@@ -32,7 +32,7 @@ func TestCallTwoLegsAnchoredAndDirect(t *testing.T) {
 			if err := l.pbx.Set(SettingMediaAnchor, tc.anchor); err != nil {
 				t.Fatal(err)
 			}
-			call, bobCall := l.callUp(t, alice, bob, "101")
+			call, bobCall := callUp(t, alice, bob, l.dial("101"))
 			// Let a second of audio flow each way.
 			siptest.WaitFor(t, 6*time.Second, "both phones to hear each other", func() bool {
 				a, b := call.Status(), bobCall.Status()
@@ -202,7 +202,7 @@ func TestLiveToggleReanchorsCallUp(t *testing.T) {
 	if err := bob.Set("auto_answer", "100ms"); err != nil {
 		t.Fatal(err)
 	}
-	call, bobCall := l.callUp(t, alice, bob, "101")
+	call, bobCall := callUp(t, alice, bob, l.dial("101"))
 	// heardFrom waits until alice's last RTP packets came from src and both
 	// phones still hear each other's tone.
 	heardFrom := func(what string, src func() string) {

@@ -150,11 +150,11 @@ func (l *lab) addPhone(ctx context.Context, name string, ip netip.Addr) *uaclien
 	return l.phones[name]
 }
 
-// callUp has from dial ext and waits until the call is confirmed; it
+// callUp has from call target and waits until the call is confirmed; it
 // returns from's call and the callee's, found on to.
-func (l *lab) callUp(t *testing.T, from, to *uaclient.Phone, ext string) (*uaclient.Call, *uaclient.Call) {
+func callUp(t *testing.T, from, to *uaclient.Phone, target string) (*uaclient.Call, *uaclient.Call) {
 	t.Helper()
-	call, err := from.Call(siptest.Ctx(t, 5*time.Second), l.dial(ext))
+	call, err := from.Call(siptest.Ctx(t, 5*time.Second), target)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestPhonesHoldResumeAndTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	call, bc := l.callUp(t, alice, bob, "101")
+	call, bc := callUp(t, alice, bob, l.dial("101"))
 	both := func() bool {
 		a, b := call.Status(), bc.Status()
 		return near(a.ToneHz, bob.ToneHz(), 10) && near(b.ToneHz, alice.ToneHz(), 10)
@@ -83,7 +83,7 @@ func TestPhonesAttendedTransfer(t *testing.T) {
 	if err := alice.Hold(siptest.Ctx(t, 5*time.Second), first.ID()); err != nil {
 		t.Fatal(err)
 	}
-	consult, bc := l.callUp(t, alice, bob, "102")
+	consult, bc := callUp(t, alice, bob, l.dial("102"))
 	cc, err := carol.FindCall("")
 	if err != nil {
 		t.Fatal(err)

@@ -26,17 +26,7 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A plain number: the proxy's user route takes it to the PBX.
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
-	bobCall, err := bob.FindCall("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	call, bobCall := callUp(t, alice, bob, "101")
 	bobLocal := func() string { return bobCall.Status().Media.Local }
 	aliceLocal := func() string { return call.Status().Media.Local }
 	direct := func() bool {
@@ -103,17 +93,7 @@ func TestDirectMediaBlindTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
-	bobCall, err := bob.FindCall("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	call, bobCall := callUp(t, alice, bob, "101")
 	siptest.WaitFor(t, 6*time.Second, "alice and bob to hear each other", func() bool {
 		return near(call.Status().ToneHz, bob.ToneHz(), 10) && near(bobCall.Status().ToneHz, alice.ToneHz(), 10)
 	})
