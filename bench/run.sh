@@ -169,7 +169,9 @@ elapsed() {
 }
 # retransmissions FILE: sum of the Retrans column of the scenario screen.
 retransmissions() {
-  awk '/---------->|<----------/ { r += $4 } END { print r + 0 }' "$1"
+  # Only the last screen (the file holds one per refresh); an RTD marker
+  # ("B-RTD1") shifts the columns by one.
+  awk '/Scenario Screen/ { r = 0 } /---------->|<----------/ { i = ($3 ~ /RTD/) ? 4 : 3; r += $(i + 1) } END { print r + 0 }' "$1"
 }
 
 # ramp NAME PID IP:PORT RATE SIPP-ARGS...: runs sipp at changing rates, one
