@@ -31,6 +31,13 @@ import (
 // DefaultTimerC is RFC 3261's "greater than 3 minutes".
 const DefaultTimerC = 3*time.Minute + 1*time.Second
 
+// DefaultMaxQueueDelay is the proxy's overload gate (sipnet.Config.
+// MaxQueueDelay): well under T1 (500 ms), so a request the proxy still
+// takes is usually answered before its first retransmission, and above
+// the scheduling hiccups of a busy host, so a lab under ordinary load
+// never sees a 503 from it.
+const DefaultMaxQueueDelay = 300 * time.Millisecond
+
 // DefaultMaxBranches bounds forking: a user with more bindings than this is
 // tried on the most preferred ones only.
 const DefaultMaxBranches = 8
