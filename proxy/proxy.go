@@ -223,7 +223,8 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	if len(eps) == 0 {
 		return nil, ErrNoEndpoint
 	}
-	p := &Proxy{cfg: cfg, registrar: reg, log: cfg.Logger.With("component", "proxy"), started: time.Now()}
+	log := slog.New(&lazyAttrs{h: cfg.Logger.With("component", "proxy").Handler()})
+	p := &Proxy{cfg: cfg, registrar: reg, log: log, started: time.Now()}
 	s := *cfg.Settings
 	p.settings.Store(&s)
 	if p.guard, err = guard.NewAuthGuard(*cfg.Guard, p.log, cfg.Now); err != nil {
