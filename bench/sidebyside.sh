@@ -231,10 +231,13 @@ run_step() {
   fi
   local limit=$((rate * (hold / 1000 + 3) + 100)) tout=$((secs * 3 + hold / 1000 + 20))
   c0=$(cpu $(server_pids "$name"))
+  local r0 r1
+  r0=$(cpu $RPID)
   rm -f "$work"/uac_*_rtt.csv
   (cd "$work" && sipp "${args[@]}" -r "$rate" -rp 1000 -m "$count" -l $limit -recv_timeout 5000 \
     -timeout "${tout}s" -timeout_error -nostdin -trace_err -trace_screen -screen_file "$tag.screen" >/dev/null 2>&1) || true
   c1=$(cpu $(server_pids "$name"))
+  r1=$(cpu $RPID)
   local screen="$work/$tag.screen"
   S_OK=$(screen_value "$screen" "Successful call")
   S_FAILED=$(screen_value "$screen" "Failed call")
@@ -258,6 +261,10 @@ run_step() {
   # (elapsed less the hold and a second of setup at most).
   S_RATE=$(awk -v n="$S_OK" -v s="$S_SECS" -v h="$hold" 'BEGIN { t = s - h / 1000; if (t < 0.001) t = 0.001; printf "%d", n / t }')
   S_CPU_CALL=$(awk -v a="$c0" -v b="$c1" -v n="$S_OK" 'BEGIN { printf "%d", (n > 0 ? (b - a) / n * 1e6 : 0) }')
+  # siplab's registrar part (location lookups for calls) of that CPU.
+  local split=""
+  [ "$name" = siplab ] && [ "$kind" = calls ] &&
+    split=$(awk -v a="$r0" -v b="$r1" -v n="$S_OK" 'BEGIN { printf " (registrar %d)", (n > 0 ? (b - a) / n * 1e6 : 0) }')
   # Passed: every call succeeded and sipp kept the pace (a late sipp means
   # the machine, not the server, set the rate).
   local late
@@ -265,8 +272,8 @@ run_step() {
   [ "$S_FAILED" = 0 ] && [ "$S_OK" -ge "$count" ] && [ "$late" = 0 ] && S_PASS=1
   local unit="calls"
   [ "$kind" = register ] && unit="registrations"
-  printf '    %-8s asked %5d/s: %6d ok, %5s failed in %6.1fs, %6d retransmissions, CPU %5d us per %s, setup mean/p99 %s ms, mem %d MiB%s\n' \
-    "$name" "$rate" "$S_OK" "$S_FAILED" "$S_SECS" "$S_RETR" "$S_CPU_CALL" "${unit%s}" "${S_SETUP/ //}" "$((S_MEM / 1024))" \
+  printf '    %-8s asked %5d/s: %6d ok, %5s failed (%d 503) in %6.1fs, %6d retransmissions, CPU %5d us per %s%s, setup mean/p99 %s ms, mem %d MiB%s\n' \
+    "$name" "$rate" "$S_OK" "$S_FAILED" "$S_REFUSED" "$S_SECS" "$S_RETR" "$S_CPU_CALL" "${unit%s}" "$split" "${S_SETUP/ //}" "$((S_MEM / 1024))" \
     "$([ $S_PASS = 1 ] && echo "" || echo "  FAIL")"
   settle "$name"
 }
