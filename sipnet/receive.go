@@ -69,7 +69,11 @@ func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, addr, err // keep-alives and errors are sipgo's
 		}
 		src := addrPort(addr)
-		if c.gate != nil && waited > c.gate.maxDelay {
+		var branch string
+		if c.gate != nil {
+			branch = inviteBranch(b[:n])
+		}
+		if c.gate != nil && waited > c.gate.maxDelay && !c.gate.admitted(branch) {
 			if v, ok := c.rc.Shed(b[:n], src, c.gate.retryAfter()); ok {
 				if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
 					c.log.Warn("503 not sent", "source", src, "err", err)
@@ -77,6 +81,9 @@ func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				c.gate.shed(waited)
 				continue
 			}
+		}
+		if branch != "" {
+			c.gate.admit(branch)
 		}
 		v := c.rc.Check(b[:n], src)
 		if v.Response != nil {
@@ -258,6 +265,55 @@ type gate struct {
 	log      *slog.Logger
 	refused  atomic.Uint64
 	lastLog  atomic.Int64 // unix seconds of the last log line
+
+	// The branches of the INVITEs let through recently: a retransmission
+	// of one is part of a call already admitted — its transaction absorbs
+	// it — and must not draw a 503 that would end that call. Two
+	// generations of at most gateMemory each, the older dropped every
+	// gateGeneration: memory stays bounded whatever the rate.
+	cur, prev map[string]struct{}
+	rotated   time.Time
+}
+
+const (
+	gateMemory     = 1 << 16
+	gateGeneration = 8 * time.Second
+)
+
+// admit remembers an INVITE's branch (called from the socket's one read
+// goroutine only, as admitted is).
+func (g *gate) admit(branch string) {
+	if g.cur == nil || len(g.cur) >= gateMemory || time.Since(g.rotated) > gateGeneration {
+		g.prev, g.cur, g.rotated = g.cur, make(map[string]struct{}), time.Now()
+	}
+	g.cur[branch] = struct{}{}
+}
+
+func (g *gate) admitted(branch string) bool {
+	if branch == "" {
+		return false
+	}
+	_, a := g.cur[branch]
+	_, b := g.prev[branch]
+	return a || b
+}
+
+// inviteBranch is the top Via branch of an INVITE, read from the raw
+// bytes ("" for anything else or when there is none).
+func inviteBranch(data []byte) string {
+	if !bytes.HasPrefix(data, []byte("INVITE ")) {
+		return ""
+	}
+	i := bytes.Index(data, []byte("branch="))
+	if i < 0 {
+		return ""
+	}
+	rest := data[i+len("branch="):]
+	end := bytes.IndexAny(rest, ";, \t\r\n")
+	if end < 0 || end > 128 {
+		return ""
+	}
+	return string(rest[:end])
 }
 
 // retryAfter is the Retry-After of the 503: a few seconds, enough for a
