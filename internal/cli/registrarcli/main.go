@@ -201,19 +201,11 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 }
 
 // run serves until ctx ends. ready, if not nil, gets the bound addresses.
-// The collector's pacing for a daemon that allocates per message
-// (climain.TuneGC).
-const (
-	gcPercent = 300
-	gcLimit   = 256 << 20
-)
-
 func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip netip.AddrPort, http net.Addr)) error {
 	o, err := parseFlags(args, logOut)
 	if err != nil {
 		return err
 	}
-	climain.TuneGC(gcPercent, gcLimit)
 	log, err := newLogger(o.logLevel, logOut)
 	if err != nil {
 		return err
