@@ -55,23 +55,8 @@ command -v go >/dev/null || { echo "bench: go is missing" >&2; exit 1; }
 PROXY=127.0.0.200 REG=127.0.0.201 REGCLIENT=127.0.0.202 UAS=127.0.0.203 UAC=127.0.0.204 PHONE=127.0.0.205
 SIP_PORT=5060 HTTP_PORT=8080 CTL_PORT=5081 UAS_PORT=5070
 
-for a in $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT; do
-  if [ -n "$(ss -Hlnu "src $a" 2>/dev/null)$(ss -Hlnt "src $a" 2>/dev/null)" ]; then
-    echo "bench: $a is in use (another bench running?)" >&2
-    exit 1
-  fi
-done
-
-work=$(mktemp -d /tmp/siplab-bench.XXXXXX)
-pids=()
-cleanup() {
-  # Only what this script started, by PID.
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_setup bench $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT
 
 echo "== building"
 # The phone only for the memory phase: the other phases do not need it.
@@ -156,22 +141,6 @@ memory() {
   stop_daemons
   echo "  $r, $p, $u"
   summary+=("idle RSS at start: $r, $p, $u (one registered phone, no call)")
-}
-
-# screen_value FILE NAME: the cumulative column of a sipp statistics line.
-screen_value() {
-  awk -F'|' -v name="$2" '{ k = $1; gsub(/^ +| +$/, "", k) } k == name { v = $3 } END { gsub(/ /, "", v); print v }' "$1"
-}
-# elapsed FILE: seconds between sipp's start and its final statistics
-# ("Elapsed Time" on the screen restarts at every periodic reset).
-elapsed() {
-  awk -F'\t' '/Start Time/ { s = $NF } /Current Time/ { c = $NF } END { if (s && c) printf "%.3f", c - s }' "$1"
-}
-# retransmissions FILE: sum of the Retrans column of the scenario screen.
-retransmissions() {
-  # Only the last screen (the file holds one per refresh); an RTD marker
-  # ("B-RTD1") shifts the columns by one.
-  awk '/Scenario Screen/ { r = 0 } /---------->|<----------/ { i = ($3 ~ /RTD/) ? 4 : 3; r += $(i + 1) } END { print r + 0 }' "$1"
 }
 
 # ramp NAME PID IP:PORT RATE SIPP-ARGS...: runs sipp at changing rates, one

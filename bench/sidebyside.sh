@@ -73,24 +73,8 @@ SIP_PORT=5060 UAS_PORT=5070 LOC_PORT=8080
 # rather than left on its default address, which another run may hold.
 PROXY_CTL_FLAGS=(-http "")
 
-for a in $K:$SIP_PORT $PX:$SIP_PORT $REG:$SIP_PORT $REG:$LOC_PORT $UAS:$UAS_PORT; do
-  if [ -n "$(ss -Hlnu "src $a" 2>/dev/null)$(ss -Hlnt "src $a" 2>/dev/null)" ]; then
-    echo "sidebyside: $a is in use (another run?)" >&2
-    exit 1
-  fi
-done
-
-work=$(mktemp -d /tmp/siplab-sidebyside.XXXXXX)
-pids=()
-cleanup() {
-  # Only what this script started, by PID (Kamailio's workers exit with
-  # their main process).
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -n "${KEEP:-}" ]; then echo "(kept $work)"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_setup sidebyside $K:$SIP_PORT $PX:$SIP_PORT $REG:$SIP_PORT $REG:$LOC_PORT $UAS:$UAS_PORT
 
 echo "== building siplab"
 CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
@@ -139,18 +123,6 @@ pss_kb() {
     t=$((t + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
   done
   echo "$t"
-}
-# screen_value FILE NAME: the cumulative column of a sipp statistics line.
-screen_value() {
-  awk -F'|' -v name="$2" '{ k = $1; gsub(/^ +| +$/, "", k) } k == name { v = $3 } END { gsub(/ /, "", v); print v }' "$1"
-}
-elapsed() {
-  awk -F'\t' '/Start Time/ { s = $NF } /Current Time/ { c = $NF } END { if (s && c) printf "%.3f", c - s }' "$1"
-}
-retransmissions() {
-  # Only the last screen (the file holds one per refresh); an RTD marker
-  # ("B-RTD1") shifts the columns by one.
-  awk '/Scenario Screen/ { r = 0 } /---------->|<----------/ { i = ($3 ~ /RTD/) ? 4 : 3; r += $(i + 1) } END { print r + 0 }' "$1"
 }
 # rtt_stats FILE: mean and p99 (ms) of the RTD values sipp wrote.
 rtt_stats() {
@@ -321,12 +293,18 @@ for name in kamailio siplab; do R[${name}_idle]=0; done
 R[kamailio_idle]=$k_idle_pss
 R[siplab_idle]=$((s_idle_px + s_idle_reg))
 
+# search_both KIND RATE: the search for each system, into R[NAME_KIND].
+search_both() {
+  local name
+  for name in kamailio siplab; do
+    search "$1" $name "$2"
+    R[${name}_$1]=$BEST
+    echo "  $name: $BEST $1/s with 0 failed"
+  done
+}
+
 echo "== calls: zero-failure search (${STEP_SECS}s steps, ${HOLD} ms hold)"
-for name in kamailio siplab; do
-  search calls $name "$CALL_RATE"
-  R[${name}_calls]=$BEST
-  echo "  $name: $BEST calls/s with 0 failed"
-done
+search_both calls "$CALL_RATE"
 
 common=$(((${R[kamailio_calls]} < ${R[siplab_calls]} ? ${R[kamailio_calls]} : ${R[siplab_calls]}) * 8 / 10))
 [ $SMOKE = 1 ] && common=$CALL_RATE
@@ -353,11 +331,7 @@ if [ $SMOKE = 0 ]; then
 fi
 
 echo "== authenticated registrations straight at each registrar (siplab: fsync'd journal; Kamailio: usrloc in memory)"
-for name in kamailio siplab; do
-  search register $name "$REG_RATE"
-  R[${name}_reg]=$BEST
-  echo "  $name: $BEST registrations/s with 0 failed"
-done
+search_both register "$REG_RATE"
 
 # --- the table -------------------------------------------------------------
 ratio() { awk -v s="$1" -v k="$2" 'BEGIN { if (k + 0 > 0 && s != "-") printf "%.2fx", s / k; else print "-" }'; }
@@ -377,7 +351,7 @@ if [ $SMOKE = 0 ]; then
   gs=$(awk -v g="${R[siplab_good]}" -v m="${R[siplab_calls]}" 'BEGIN { printf "%d", (m > 0 ? g * 100 / m : 0) }')
   row "overload 2x own max: goodput/s (% of own max)" "${R[kamailio_good]} ($gk %)" "${R[siplab_good]} ($gs %)" "$(ratio "$gs" "$gk")"
 fi
-row "auth REGISTER/s, 0 failed" "${R[kamailio_reg]}" "${R[siplab_reg]}" "$(ratio "${R[siplab_reg]}" "${R[kamailio_reg]}")"
+row "auth REGISTER/s, 0 failed" "${R[kamailio_register]}" "${R[siplab_register]}" "$(ratio "${R[siplab_register]}" "${R[kamailio_register]}")"
 row "idle memory (MiB)" "$(awk -v k="${R[kamailio_idle]}" 'BEGIN { printf "%.1f", k / 1024 }') PSS, all processes" \
   "$(awk -v a="$s_idle_px" -v b="$s_idle_reg" 'BEGIN { printf "%.1f RSS: proxy %.1f + registrar %.1f", (a + b) / 1024, a / 1024, b / 1024 }')" \
   "$(ratio "${R[siplab_idle]}" "${R[kamailio_idle]}")"

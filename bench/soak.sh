@@ -40,23 +40,8 @@ command -v go >/dev/null || { echo "soak: go is missing" >&2; exit 1; }
 # Addresses of the soak only (bench/run.sh uses .200-.206).
 PROXY=127.0.0.210 REG=127.0.0.211 REGCLIENT=127.0.0.212 UASIP=127.0.0.213 UAC=127.0.0.214
 SIP_PORT=5060 HTTP_PORT=8080 CTL_PORT=5081 UAS_PORT=5070
-for a in $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT; do
-  if [ -n "$(ss -Hlnu "src $a" 2>/dev/null)$(ss -Hlnt "src $a" 2>/dev/null)" ]; then
-    echo "soak: $a is in use (another soak running?)" >&2
-    exit 1
-  fi
-done
-
-work=$(mktemp -d /tmp/siplab-soak.XXXXXX)
-pids=()
-cleanup() {
-  # Only what this script started, by PID.
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_setup soak $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT
 
 echo "== building"
 CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
@@ -139,9 +124,6 @@ wait $reg_sipp 2>/dev/null || true
 wait $call_sipp 2>/dev/null || true
 elapsed=$(($(date +%s) - start))
 
-screen_value() {
-  awk -F'|' -v name="$2" '{ k = $1; gsub(/^ +| +$/, "", k) } k == name { v = $3 } END { gsub(/ /, "", v); print v }' "$1"
-}
 reg_ok=$(screen_value "$work/register.screen" "Successful call")
 reg_failed=$(screen_value "$work/register.screen" "Failed call")
 call_ok=$(screen_value "$work/calls.screen" "Successful call")

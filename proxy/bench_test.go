@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -16,19 +17,23 @@ func BenchmarkCallCycle(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
-		alice.send(px, inv)
-		req, from := bob.request(sip.INVITE)
-		bob.answer(req, from, 200, "OK", "bobtag")
-		ok := alice.response(200, sip.INVITE)
-		ack := ackFor(inv, ok)
-		alice.send(px, ack)
-		bob.request(sip.ACK)
-		bye := inDialog(inv, ok, "BYE", 2)
-		alice.send(px, bye)
-		byeReq, byeFrom := bob.request(sip.BYE)
-		bob.answer(byeReq, byeFrom, 200, "OK", "bobtag")
-		alice.response(200, sip.BYE)
+		answeredCall(alice, bob, px, inv)
 	}
+}
+
+// answeredCall sends inv through the proxy, has bob answer 200, ACKs it
+// and hangs up: INVITE, 200, ACK, BYE, 200.
+func answeredCall(alice, bob *phone, px netip.AddrPort, inv msg) {
+	alice.send(px, inv)
+	req, from := bob.request(sip.INVITE)
+	bob.answer(req, from, 200, "OK", "bobtag")
+	ok := alice.response(200, sip.INVITE)
+	alice.send(px, ackFor(inv, ok))
+	bob.request(sip.ACK)
+	alice.send(px, inDialog(inv, ok, "BYE", inv.cseq+1))
+	byeReq, byeFrom := bob.request(sip.BYE)
+	bob.answer(byeReq, byeFrom, 200, "OK", "bobtag")
+	alice.response(200, sip.BYE)
 }
 
 // BenchmarkCallCycleAuth: the bench's call through the proxy with proxy
@@ -59,16 +64,6 @@ func BenchmarkCallCycleAuth(b *testing.B) {
 		inv.cseq++
 		inv.branch = sip.GenerateBranchN(12)
 		inv.extra = []string{credentials(b, chal, "INVITE", ruri, "alice", "alicepw")}
-		alice.send(px, inv)
-		req, from := bob.request(sip.INVITE)
-		bob.answer(req, from, 200, "OK", "bobtag")
-		ok := alice.response(200, sip.INVITE)
-		alice.send(px, ackFor(inv, ok))
-		bob.request(sip.ACK)
-		bye := inDialog(inv, ok, "BYE", 3)
-		alice.send(px, bye)
-		byeReq, byeFrom := bob.request(sip.BYE)
-		bob.answer(byeReq, byeFrom, 200, "OK", "bobtag")
-		alice.response(200, sip.BYE)
+		answeredCall(alice, bob, px, inv)
 	}
 }
