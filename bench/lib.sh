@@ -38,7 +38,7 @@ bench_cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  if [ -n "${KEEP:-}" ]; then echo "(kept $work)"; else rm -rf "$work"; fi
 }
 
 # bench_users NAME COUNT CONTACT_IP CALLEE_IP:PORT [USER PASSWORD]...:
@@ -97,3 +97,28 @@ bench_start_daemons() {
 
 # rss_kb PID: its resident set, KiB.
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# bench_setup NAME ADDR...: bench_ports_free, then bench_workdir (KEEP=1
+# keeps the work directory).
+bench_setup() {
+  bench_ports_free "$@"
+  bench_workdir "$1"
+}
+
+# screen_value FILE NAME: the cumulative column of a sipp statistics line.
+screen_value() {
+  awk -F'|' -v name="$2" '{ k = $1; gsub(/^ +| +$/, "", k) } k == name { v = $3 } END { gsub(/ /, "", v); print v }' "$1"
+}
+
+# elapsed FILE: seconds between sipp's start and its final statistics
+# ("Elapsed Time" on the screen restarts at every periodic reset).
+elapsed() {
+  awk -F'\t' '/Start Time/ { s = $NF } /Current Time/ { c = $NF } END { if (s && c) printf "%.3f", c - s }' "$1"
+}
+
+# retransmissions FILE: the Retrans column of sipp's last scenario screen
+# summed (the file holds one screen per refresh); an RTD marker ("B-RTD1")
+# shifts the columns by one.
+retransmissions() {
+  awk '/Scenario Screen/ { r = 0 } /---------->|<----------/ { i = ($3 ~ /RTD/) ? 4 : 3; r += $(i + 1) } END { print r + 0 }' "$1"
+}

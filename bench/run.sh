@@ -112,19 +112,6 @@ memory() {
   summary+=("idle RSS at start: $r, $p, $u (one registered phone, no call)")
 }
 
-# screen_value FILE NAME: the cumulative column of a sipp statistics line.
-screen_value() {
-  awk -F'|' -v name="$2" '{ k = $1; gsub(/^ +| +$/, "", k) } k == name { v = $3 } END { gsub(/ /, "", v); print v }' "$1"
-}
-# elapsed FILE: seconds between sipp's start and its final statistics
-# ("Elapsed Time" on the screen restarts at every periodic reset).
-elapsed() {
-  awk -F'\t' '/Start Time/ { s = $NF } /Current Time/ { c = $NF } END { if (s && c) printf "%.3f", c - s }' "$1"
-}
-# retransmissions FILE: sum of the Retrans column of the scenario screen.
-retransmissions() {
-  awk '/---------->|<----------/ { r += $4 } END { print r + 0 }' "$1"
-}
 
 # ramp NAME PID IP:PORT RATE SIPP-ARGS...: runs sipp at changing rates, one
 # line per step; sets best_line (highest measured rate with zero failed

@@ -96,9 +96,6 @@ wait $reg_sipp 2>/dev/null || true
 wait $call_sipp 2>/dev/null || true
 elapsed=$(($(date +%s) - start))
 
-screen_value() {
-  awk -F'|' -v name="$2" '{ k = $1; gsub(/^ +| +$/, "", k) } k == name { v = $3 } END { gsub(/ /, "", v); print v }' "$1"
-}
 reg_ok=$(screen_value "$work/register.screen" "Successful call")
 reg_failed=$(screen_value "$work/register.screen" "Failed call")
 call_ok=$(screen_value "$work/calls.screen" "Successful call")

@@ -45,6 +45,9 @@ type GuardStatus struct {
 	// requests answered 503 for the cap.
 	Transactions int    `json:"transactions"`
 	Overloaded   uint64 `json:"overloaded"`
+	// Shed counts new requests the overload gate refused with 503 before
+	// parsing them (they waited too long in the receive queue).
+	Shed uint64 `json:"shed"`
 }
 
 // IsGuardSetting says whether name is one of GuardSettingNames.
@@ -87,7 +90,15 @@ func (p *Proxy) Unblock(src netip.Addr) bool { return p.guard.Unblock(src) }
 
 func (p *Proxy) guardStatus() GuardStatus {
 	return GuardStatus{Settings: p.GuardSettings(), Blocked: p.Blocked(), FailedAuths: p.guard.Stats().FailedAuths,
-		Transactions: p.txl.Held(), Overloaded: p.txl.Refused()}
+		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.shed()}
+}
+
+func (p *Proxy) shed() uint64 {
+	var n uint64
+	for _, e := range p.eps {
+		n += e.ep.Shed()
+	}
+	return n
 }
 
 // slTags mark the To tags of the proxy's stateless answers to INVITE.

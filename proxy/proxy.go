@@ -31,6 +31,13 @@ import (
 // DefaultTimerC is RFC 3261's "greater than 3 minutes".
 const DefaultTimerC = 3*time.Minute + 1*time.Second
 
+// DefaultMaxQueueDelay is the proxy's overload gate (sipnet.Config.
+// MaxQueueDelay): well under T1 (500 ms), so a request the proxy still
+// takes is usually answered before its first retransmission, and above
+// the scheduling hiccups of a busy host, so a lab under ordinary load
+// never sees a 503 from it.
+const DefaultMaxQueueDelay = 300 * time.Millisecond
+
 // DefaultMaxBranches bounds forking: a user with more bindings than this is
 // tried on the most preferred ones only.
 const DefaultMaxBranches = 8
@@ -216,7 +223,8 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	if len(eps) == 0 {
 		return nil, ErrNoEndpoint
 	}
-	p := &Proxy{cfg: cfg, registrar: reg, log: cfg.Logger.With("component", "proxy"), started: time.Now()}
+	log := slog.New(&lazyAttrs{h: cfg.Logger.With("component", "proxy").Handler()})
+	p := &Proxy{cfg: cfg, registrar: reg, log: log, started: time.Now()}
 	s := *cfg.Settings
 	p.settings.Store(&s)
 	if p.guard, err = guard.NewAuthGuard(*cfg.Guard, p.log, cfg.Now); err != nil {

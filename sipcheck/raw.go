@@ -131,6 +131,35 @@ func (r *Receiver) Check(data []byte, src netip.AddrPort) Verdict {
 	return Verdict{Pass: data}
 }
 
+// Shed refuses a new request without parsing it, for a daemon that is
+// behind (sipnet's queue-delay gate): an out-of-dialog request other than
+// ACK and CANCEL gets 503 with Retry-After (RFC 3261 §21.5.4), built from
+// its raw header lines. Everything else — responses, ACK, CANCEL and
+// in-dialog requests, which belong to calls already admitted — is not
+// shed (ok false) and goes the normal way. Refusing costs a fraction of
+// serving (no parse, no transaction), so the backlog drains instead of
+// growing into retransmissions.
+func (r *Receiver) Shed(data []byte, src netip.AddrPort, retryAfter int) (Verdict, bool) {
+	if isResponse(data) {
+		return Verdict{}, false
+	}
+	method, _, _ := bytes.Cut(bytes.TrimLeft(data, "\r\n"), []byte(" "))
+	switch string(method) {
+	case "", sip.ACK.String(), sip.CANCEL.String():
+		return Verdict{}, false
+	}
+	rm := split(data)
+	to, ok := rm.first("to")
+	if !ok || strings.Contains(strings.ToLower(to), "tag") {
+		return Verdict{}, false // in a dialog (or cannot tell): serve it
+	}
+	v := r.answer(rm, src, 503, "Service Unavailable", "overloaded", "Retry-After: "+strconv.Itoa(max(retryAfter, 1)))
+	if v.Response == nil {
+		return Verdict{}, false
+	}
+	return v, true
+}
+
 func isResponse(data []byte) bool {
 	return bytes.HasPrefix(bytes.TrimLeft(data, "\r\n"), []byte("SIP/"))
 }
@@ -151,7 +180,7 @@ func (r *Receiver) refuse(data []byte, src netip.AddrPort, parseErr error) Verdi
 
 // answer builds the response from the raw header lines, if the top Via is
 // usable.
-func (r *Receiver) answer(rm rawMessage, src netip.AddrPort, code int, reason, detail string) Verdict {
+func (r *Receiver) answer(rm rawMessage, src netip.AddrPort, code int, reason, detail string, extra ...string) Verdict {
 	v := Verdict{Code: code, Reason: reason, Detail: detail, CallID: rm.value("call-id")}
 	vias := rm.all("via")
 	if len(vias) == 0 || !usableVia(vias[0]) {
@@ -176,6 +205,9 @@ func (r *Receiver) answer(rm rawMessage, src netip.AddrPort, code int, reason, d
 			val += ";tag=" + localTag(rm)
 		}
 		b.WriteString(canonical[name] + ": " + val + "\r\n")
+	}
+	for _, h := range extra {
+		b.WriteString(h + "\r\n")
 	}
 	if detail != "" {
 		fmt.Fprintf(&b, "Warning: 399 siplab %q\r\n", sanitize(detail))

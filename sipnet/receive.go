@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/siplab/siplab/sipcheck"
@@ -35,17 +36,55 @@ func receiveLog(log *slog.Logger, transport string, src netip.AddrPort, v sipche
 // checkedPacketConn is the UDP socket as sipgo reads it.
 type checkedPacketConn struct {
 	net.PacketConn
-	rc  *sipcheck.Receiver
-	log *slog.Logger
+	rc   *sipcheck.Receiver
+	log  *slog.Logger
+	gate *gate // nil: no overload gate
+	oob  [128]byte
+}
+
+// read reads one datagram and, with the gate on, how long it waited in
+// the socket's queue (0 when unknown). sipgo reads each socket from one
+// goroutine, so oob needs no lock.
+func (c *checkedPacketConn) read(b []byte) (int, net.Addr, time.Duration, error) {
+	uc, ok := c.PacketConn.(*net.UDPConn)
+	if c.gate == nil || !ok {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		return n, addr, 0, err
+	}
+	n, oobn, _, ap, err := uc.ReadMsgUDPAddrPort(b, c.oob[:])
+	if err != nil {
+		return n, nil, 0, err
+	}
+	var waited time.Duration
+	if at, ok := rxTime(c.oob[:oobn]); ok {
+		waited = time.Since(at)
+	}
+	return n, net.UDPAddrFromAddrPort(ap), waited, nil
 }
 
 func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
+		n, addr, waited, err := c.read(b)
 		if err != nil || n == 0 || len(bytes.Trim(b[:n], "\r\n\x00")) == 0 {
 			return n, addr, err // keep-alives and errors are sipgo's
 		}
 		src := addrPort(addr)
+		var branch string
+		if c.gate != nil {
+			branch = inviteBranch(b[:n])
+		}
+		if c.gate != nil && waited > c.gate.maxDelay && !c.gate.admitted(branch) {
+			if v, ok := c.rc.Shed(b[:n], src, c.gate.retryAfter()); ok {
+				if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
+					c.log.Warn("503 not sent", "source", src, "err", err)
+				}
+				c.gate.shed(waited)
+				continue
+			}
+		}
+		if branch != "" {
+			c.gate.admit(branch)
+		}
 		v := c.rc.Check(b[:n], src)
 		if v.Response != nil {
 			if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
@@ -212,4 +251,89 @@ func (c *checkedConn) write(res []byte) {
 	if _, err := c.Conn.Write(res); err != nil {
 		c.log.Warn("refusal not sent", "transport", c.transport, "source", c.src, "err", err)
 	}
+}
+
+// gate is the overload gate of a UDP socket (Config.MaxQueueDelay). The
+// kernel stamps every datagram on arrival; one that waited longer than
+// maxDelay means the daemon is behind, and a new request then costs more
+// than it can bring: sipp and phones retransmit an unanswered INVITE
+// after 500 ms (T1), and every retransmission is more work for a server
+// already late. Such requests are refused with 503 unparsed, so what was
+// admitted — responses, ACKs, BYEs — gets the CPU.
+type gate struct {
+	maxDelay time.Duration
+	log      *slog.Logger
+	refused  atomic.Uint64
+	lastLog  atomic.Int64 // unix seconds of the last log line
+
+	// The branches of the INVITEs let through recently: a retransmission
+	// of one is part of a call already admitted — its transaction absorbs
+	// it — and must not draw a 503 that would end that call. Two
+	// generations of at most gateMemory each, the older dropped every
+	// gateGeneration: memory stays bounded whatever the rate.
+	cur, prev map[string]struct{}
+	rotated   time.Time
+}
+
+const (
+	gateMemory     = 1 << 16
+	gateGeneration = 8 * time.Second
+)
+
+// admit remembers an INVITE's branch (called from the socket's one read
+// goroutine only, as admitted is).
+func (g *gate) admit(branch string) {
+	if g.cur == nil || len(g.cur) >= gateMemory || time.Since(g.rotated) > gateGeneration {
+		g.prev, g.cur, g.rotated = g.cur, make(map[string]struct{}), time.Now()
+	}
+	g.cur[branch] = struct{}{}
+}
+
+func (g *gate) admitted(branch string) bool {
+	if branch == "" {
+		return false
+	}
+	_, a := g.cur[branch]
+	_, b := g.prev[branch]
+	return a || b
+}
+
+// inviteBranch is the top Via branch of an INVITE, read from the raw
+// bytes ("" for anything else or when there is none).
+func inviteBranch(data []byte) string {
+	if !bytes.HasPrefix(data, []byte("INVITE ")) {
+		return ""
+	}
+	i := bytes.Index(data, []byte("branch="))
+	if i < 0 {
+		return ""
+	}
+	rest := data[i+len("branch="):]
+	end := bytes.IndexAny(rest, ";, \t\r\n")
+	if end < 0 || end > 128 {
+		return ""
+	}
+	return string(rest[:end])
+}
+
+// retryAfter is the Retry-After of the 503: a few seconds, enough for a
+// burst to drain without telling phones to go away for long.
+func (g *gate) retryAfter() int { return 2 }
+
+// shed counts one refusal and logs at most one line per 10 s.
+func (g *gate) shed(waited time.Duration) {
+	n := g.refused.Add(1)
+	now := time.Now().Unix()
+	if last := g.lastLog.Load(); now-last >= 10 && g.lastLog.CompareAndSwap(last, now) {
+		g.log.Warn("overloaded: refusing new requests with 503", "queue_delay", waited.Round(time.Millisecond),
+			"max_queue_delay", g.maxDelay, "refused_so_far", n)
+	}
+}
+
+// Shed is how many requests the overload gate refused so far.
+func (e *Endpoint) Shed() uint64 {
+	if e.gate == nil {
+		return 0
+	}
+	return e.gate.refused.Load()
 }

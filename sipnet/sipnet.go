@@ -62,6 +62,12 @@ type Config struct {
 	// RootCAs are whom requests sent over TLS trust (nil: the system
 	// roots, which know no lab CA). Listen does not modify it.
 	TLS *tls.Config
+	// MaxQueueDelay turns on the overload gate: a new out-of-dialog
+	// request (not ACK or CANCEL) that waited longer than this in the UDP
+	// socket's receive queue is answered 503 with Retry-After before
+	// anything parses it (sipcheck.Receiver.Shed). 0: off. Only where the
+	// kernel stamps arrival times (Linux).
+	MaxQueueDelay time.Duration
 	// UserAgent is the User-Agent/Server header value.
 	UserAgent string
 	Logger    *slog.Logger
@@ -129,6 +135,7 @@ type Endpoint struct {
 	tlsAddr   netip.AddrPort // bound TLS address
 	clients   map[string]*sipgo.Client
 	receiver  *sipcheck.Receiver
+	gate      *gate // nil: no overload gate
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
@@ -143,6 +150,9 @@ func Listen(cfg Config) (*Endpoint, error) {
 	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver()}
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
+	}
+	if uc, ok := e.udp.(*net.UDPConn); ok && cfg.MaxQueueDelay > 0 && enableRxTime(uc) {
+		e.gate = &gate{maxDelay: cfg.MaxQueueDelay, log: cfg.Logger}
 	}
 	if err := e.bindTLS(cfg); err != nil {
 		e.closeSockets()
@@ -270,7 +280,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		e.serveWG.Add(1)
 		go func() {
 			defer e.serveWG.Done()
-			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log}
+			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate}
 			if err := e.Server.ServeUDP(pc); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("sip udp serve stopped", "err", err)
 			}

@@ -1,7 +1,6 @@
 package sipnet
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -136,9 +135,18 @@ func (r *sizeRule) markUDPOnly(dest string) {
 }
 
 func messageSize(m sip.Message) int {
-	var b bytes.Buffer
-	m.StringWrite(&b)
-	return b.Len()
+	var n byteCounter
+	m.StringWrite(&n)
+	return int(n)
+}
+
+// byteCounter counts what is written to it: the size without a buffer
+// (every forwarded request is measured).
+type byteCounter int
+
+func (c *byteCounter) WriteString(s string) (int, error) {
+	*c += byteCounter(len(s))
+	return len(s), nil
 }
 
 func callID(req *sip.Request) string {

@@ -44,8 +44,8 @@ func guardFlags(fs *flag.FlagSet) (*guard.Config, *[]netip.Prefix, *int) {
 
 func writeGuard(w io.Writer, g proxy.GuardStatus) {
 	s := g.Settings
-	fmt.Fprintf(w, "guard: auth_fail_limit %d, auth_fail_window %s, auth_block_for %s, max_transactions %d; failed auths %d, transactions held %d, refused for the cap %d\n",
-		s.FailLimit, s.FailWindow, s.BlockFor, s.MaxTransactions, g.FailedAuths, g.Transactions, g.Overloaded)
+	fmt.Fprintf(w, "guard: auth_fail_limit %d, auth_fail_window %s, auth_block_for %s, max_transactions %d; failed auths %d, transactions held %d, refused for the cap %d, shed when overloaded %d\n",
+		s.FailLimit, s.FailWindow, s.BlockFor, s.MaxTransactions, g.FailedAuths, g.Transactions, g.Overloaded, g.Shed)
 	for _, b := range g.Blocked {
 		fmt.Fprintf(w, "  blocked %s until %s (%s), %d requests refused\n", b.Source, b.Until.Format("15:04:05"), b.Reason, b.Hits)
 	}

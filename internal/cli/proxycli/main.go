@@ -107,6 +107,7 @@ func serve(ctx context.Context, args []string) error {
 	fixup := fs.String("contact-fixup", proxy.FixupAuto, "route to the address a REGISTER came from when NAT is detected (auto), always (on) or never: the Contact as written (off)")
 	recordRoute := fs.String("record-route", "on", "stay in the path of in-dialog requests: on|off")
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
+	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
 	httpAddr := fs.String("http", defaultHTTP, "JSON status/settings API address; empty disables")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	capFlags := capflags.Add(fs, "the internet and core sides") // capture.go
@@ -155,7 +156,7 @@ func serve(ctx context.Context, args []string) error {
 		if addr == "" {
 			continue
 		}
-		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log})
+		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay})
 		if err != nil {
 			for _, e := range eps {
 				e.Close()
