@@ -31,7 +31,7 @@ another valid way and it passes. ` + "`siplab`" + ` below means
     siplab exercise hint                 # the next hint
     siplab exercise check                # PASS/FAIL with the evidence
     siplab exercise solve                # applies the documented fix
-    siplab exercise reset                # ends calls, undoes the exercise's changes
+    siplab exercise reset                # siplab reset: the whole lab as a fresh up
     siplab exercise status               # the current exercise, last check
     siplab exercise check -all -json     # the trainer's class report
 
@@ -86,8 +86,6 @@ func writeExercise(b *strings.Builder, ex *Exercise) {
 	b.WriteString("\n**The documented fix** (`siplab exercise solve`):\n\n")
 	writeSteps(b, ex.Fix)
 	fmt.Fprintf(b, "\n**Check after the fix** prints `PASS %s` with a line containing `%s`.\n", ex.ID, ex.Pass)
-	b.WriteString("\n**Reset** (`siplab exercise reset`): every call is hung up, then\n\n")
-	writeSteps(b, ex.Reset)
 }
 
 func writeSteps(b *strings.Builder, steps []Step) {

@@ -69,10 +69,10 @@ type Exercise struct {
 	// doctor finding.
 	Observe []string
 	Hints   []string
-	// Fix is the documented fix, what `solve` applies.
+	// Fix is the documented fix, what `solve` applies. Nothing undoes
+	// Setup and Fix step by step: `siplab exercise reset` is the lab's
+	// reset (labctl.Runner.Reset), which nothing an intern tries escapes.
 	Fix []Step
-	// Reset puts what Setup and Fix changed back to a fresh `up`.
-	Reset []Step
 	// Symptom is what the check prints before the fix; Pass what it
 	// prints after (docs).
 	Symptom, Pass string
@@ -274,8 +274,8 @@ func Solve(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, er
 	return RunSteps(ctx, lab, ex.Fix, log)
 }
 
-// Reset ends every call and undoes what ex's setup and fix changed.
-func Reset(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, error)) error {
-	HangUpAll(ctx, lab)
-	return RunSteps(ctx, lab, ex.Reset, log)
+// Reset puts the whole lab back to a fresh `up` (siplab reset): whatever
+// the exercise's setup, its fix or the intern's own attempts changed.
+func Reset(ctx context.Context, lab Lab, progress func(string)) error {
+	return lab.Reset(ctx, progress)
 }

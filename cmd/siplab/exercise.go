@@ -23,7 +23,7 @@ siplab exercise hint [id]              the next hint
 siplab exercise check [id] [-json]     read the live lab: PASS/FAIL with the evidence
 siplab exercise check -all [-json]     class report: every exercise's progress, the current one checked live
 siplab exercise solve [id]             apply the documented fix
-siplab exercise reset [id]             end calls, put back what the exercise changed
+siplab exercise reset [id]             siplab reset (the lab as a fresh up); the exercise is no longer current
 siplab exercise doc [-o file]          print docs/exercises.md (generated from the definitions)`
 
 // exerciseCmd is `siplab exercise ...`.
@@ -94,7 +94,7 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		// tried before (siplab reset: settings, bindings, mappings, blocks,
 		// and a capture boundary so ladder and doctor see only this one).
 		fmt.Println("resetting the lab to a fresh up (siplab reset)")
-		if _, err := lab.R.Reset(ctx, nil); err != nil {
+		if err := exercise.Reset(ctx, lab, nil); err != nil {
 			return fmt.Errorf("reset the lab before %s: %w", ex.ID, err)
 		}
 		rec := prog.Rec(ex.ID)
@@ -170,7 +170,8 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		if err := need(); err != nil {
 			return err
 		}
-		if err := exercise.Reset(ctx, lab, ex, logStep); err != nil {
+		fmt.Println("resetting the lab to a fresh up (siplab reset)")
+		if err := exercise.Reset(ctx, lab, func(line string) { fmt.Println("  " + line) }); err != nil {
 			return fmt.Errorf("reset %s: %w", ex.ID, err)
 		}
 		if prog.Current == ex.ID {
