@@ -211,6 +211,9 @@ func RunStep(ctx context.Context, lab Lab, s Step) (string, error) {
 	case verb == "exec":
 		out, err = lab.Exec(ctx, node, rest...)
 	case verb == "attack":
+		if rest, err = AttackArgs(lab, rest); err != nil {
+			return "", err
+		}
 		out, err = lab.Attack(ctx, node, rest...)
 	case slices.Contains(phoneVerbs, verb):
 		out, err = lab.Exec(ctx, node, append([]string{verb}, rest...)...)

@@ -7,7 +7,7 @@
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
 //	siplab scenario list | basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
-//	siplab attack <node> options|register [scanner flags]
+//	siplab attack <node> options|register|replay [scanner flags]
 //	siplab exercise list | start ID | status | hint | check [-all] [-json] | solve | reset | doc
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
 package main
@@ -63,9 +63,10 @@ Reading the captures (captures/, or -dir <folder>):
                                            capture point: as sent, as received, what each hop changed
 
 Security (an attacker on the internet, 203.0.113.66):
-  attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
+  attack <node> options|register|replay [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
                           SIPVicious-style sweep or password guessing against the node's
-                          internet address (scanner -h lists the flags)
+                          internet address (scanner -h lists the flags); replay [-user alice]
+                          re-sends the user's last Authorization from captures/proxy.pcapng
 
 Exercises (docs/exercises.md):
   exercise list | start <id> | status | hint | check [-all] [-json] | solve | reset | doc
