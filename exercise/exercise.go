@@ -78,6 +78,11 @@ type Exercise struct {
 	Symptom, Pass string
 	// Check reads the live lab.
 	Check func(ctx context.Context, p *Probe) Result
+	// Answer, for an exercise whose task is to read a value off the live
+	// lab, reads it the way the documented answer does: `solve` prints it
+	// and the check compares the intern's -answer (Probe.Answer) with the
+	// lab, never with this.
+	Answer func(ctx context.Context, p *Probe) (string, error)
 }
 
 // Result is one check's outcome with the evidence read from the lab.
@@ -154,7 +159,12 @@ func Find(id string) (*Exercise, error) {
 
 // RunCheck runs ex's check against the lab, stamping the result.
 func RunCheck(ctx context.Context, lab Lab, ex *Exercise, since time.Time) Result {
-	p := &Probe{Lab: lab, Since: since}
+	return RunCheckAnswer(ctx, lab, ex, since, "")
+}
+
+// RunCheckAnswer is RunCheck with the intern's answer (check -answer).
+func RunCheckAnswer(ctx context.Context, lab Lab, ex *Exercise, since time.Time, answer string) Result {
+	p := &Probe{Lab: lab, Since: since, Answer: answer}
 	r := ex.Check(ctx, p)
 	r.ID = ex.ID
 	r.Checked = time.Now().UTC()
@@ -272,9 +282,14 @@ func Start(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, er
 	return RunSteps(ctx, lab, ex.Setup, log)
 }
 
-// Solve applies ex's documented fix.
-func Solve(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, error)) error {
-	return RunSteps(ctx, lab, ex.Fix, log)
+// Solve applies ex's documented fix. For an exercise answered with a
+// value, it returns the value read off the lab after the fix ("" for the
+// others).
+func Solve(ctx context.Context, lab Lab, ex *Exercise, since time.Time, log func(Step, string, error)) (string, error) {
+	if err := RunSteps(ctx, lab, ex.Fix, log); err != nil || ex.Answer == nil {
+		return "", err
+	}
+	return ex.Answer(ctx, &Probe{Lab: lab, Since: since})
 }
 
 // Reset puts the whole lab back to a fresh `up` (siplab reset): whatever

@@ -1,0 +1,267 @@
+package exercise
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/uaclient"
+)
+
+// The broken-ALG faults of natrouter/sipalg, one exercise each (besides
+// rewrite-call-id and stale-content-length in m08_nat.go). A fault that
+// the lab's defaults hide gets the setup that makes it bite, as the
+// fault's page in docs/alg says.
+
+// sdpLine is the value of the first SDP line starting with prefix ("o=").
+func sdpLine(msg []byte, prefix string) string {
+	_, body, _ := strings.Cut(string(msg), "\r\n\r\n")
+	for _, l := range strings.Split(body, "\n") {
+		if l = strings.TrimRight(l, "\r"); strings.HasPrefix(l, prefix) {
+			return strings.TrimPrefix(l, prefix)
+		}
+	}
+	return ""
+}
+
+// lastAddr is the address an o= or c= line ends with.
+func lastAddr(line string) string {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// checkSDPAsSent: the probe call works both ways, and the SDP that left
+// the site (router-a/wan) names one address in o= and c=, not a LAN one.
+func checkSDPAsSent(ctx context.Context, p *Probe) Result {
+	r := newResult()
+	res := p.TwoWayAudio(ctx, &r, "alice", "bob", CallOpts{})
+	if res.Caller.Call == nil || res.Caller.Call.CallID == "" {
+		return r
+	}
+	callID := res.Caller.Call.CallID
+	var wan *capture.Packet
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		tr, err := readNode(p.Lab.CaptureDir(), "router-a")
+		if err != nil {
+			r.require(false, "%v", err)
+			return r
+		}
+		if wan = inviteAt(tr, "router-a/wan", callID); wan != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !r.require(wan != nil, "the probe call's INVITE %s captured on router-a/wan", callID) {
+		return r
+	}
+	o, c := sdpLine(wan.Payload, "o="), sdpLine(wan.Payload, "c=")
+	r.add("     the SDP as it left the site: o=%s | c=%s", o, c)
+	oa, ca := lastAddr(o), lastAddr(c)
+	r.require(oa == ca, "o= names %s, c= names %s: one session, one address: %v", oa, ca, oa == ca)
+	r.require(!strings.HasPrefix(oa, "192.168.") && !strings.HasPrefix(ca, "192.168."),
+		"no LAN address leaves the site in the SDP (o= %s, c= %s)", oa, ca)
+	return r
+}
+
+// bigText is the long instant message of the drop-large exercise: with
+// the SIP headers it needs more than one 1500-byte IP packet.
+var bigText = strings.Repeat("0123456789abcdef", 125) // 2000 bytes
+
+// checkBigMessage sends alice → bob one short and one 2000-byte MESSAGE
+// and passes when the long one reaches bob's phone.
+func checkBigMessage(ctx context.Context, p *Probe) Result {
+	r := newResult()
+	send := func(text string) (uaclient.MessageRecord, error) {
+		var rec uaclient.MessageRecord
+		out, err := p.Lab.Exec(ctx, "alice", "message", "-json", "-timeout", "6s", "bob", text)
+		if err != nil {
+			return rec, fmt.Errorf("%s", errText(err))
+		}
+		return rec, json.Unmarshal(out, &rec)
+	}
+	small, err := send("hello")
+	r.add("     a 5-byte MESSAGE alice → bob: %d %s%s", small.Code, small.Reason, errSuffix(errString(err)))
+	big, err := send(bigText)
+	if !r.require(err == nil && big.Code == 200, "a %d-byte MESSAGE alice → bob (more than one IP packet): answered %d %s%s",
+		len(bigText), big.Code, big.Reason, errSuffix(errString(err))) {
+		if rt, err := p.Router(ctx, "router-a"); err == nil && rt.ALGDetail != nil && rt.ALGDetail.Queue != nil {
+			r.add("     router-a's ALG has dropped %d SIP message(s) so far (alg %s)", rt.ALGDetail.Queue.Dropped, rt.ALG)
+		}
+		return r
+	}
+	st, err := p.Phone(ctx, "bob")
+	if err != nil {
+		r.require(false, "%v", err)
+		return r
+	}
+	got := false
+	for _, m := range st.Messages {
+		if m.Direction == "in" && m.Text == bigText && !m.Time.Before(p.Since) {
+			got = true
+			r.add("     bob's phone received the %d bytes from %s", len(m.Text), m.Source)
+		}
+	}
+	r.require(got, "bob's phone shows the long message: %v", got)
+	return r
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// algOn sets router-a's ALG and re-registers alice through it: the
+// registrar then holds the Contact the ALG wrote.
+func algOn(spec string) []Step {
+	return []Step{Run("set router-a alg " + spec), Run("exec alice register")}
+}
+
+func init() {
+	register(&Exercise{
+		ID: "08-alg-first-only", Module: module08, Title: "Broken ALG: only the first address rewritten",
+		Task: "alice's phone writes its LAN address everywhere, as phones do out of the box, and router-a's ALG is supposed to translate it. " +
+			"Calls connect, nobody hears anything. Find which addresses the ALG translated and which it left, and make both sides hear each other.",
+		Setup: steps([]Step{RunExpect("set alice sdp_addr local", "c=IN IP4 192.168.1.50: the ALG's job to translate")}, algOn("broken:first-only")),
+		Observe: []string{
+			"`siplab call alice bob`, `siplab exec alice status`, `siplab exec bob status`: 0 RTP packets received on both sides.",
+			"`siplab message`: on router-a/wan the top Via names 203.0.113.2, the Contact and the SDP c=/o= still 192.168.1.50.",
+			"`siplab doctor`: private address in the SDP.",
+		},
+		Hints: []string{
+			"The ALG did a replace-once: only the first private address in the message changed.",
+			"Without an ALG the phone must write an address that works from outside: its router's public address, or `stun`.",
+		},
+		Fix:     steps(algOff, []Step{RunExpect("set alice sdp_addr 203.0.113.2", "the phone writes the public address itself (or `stun`)")}),
+		Symptom: "alice heard nothing",
+		Pass:    "bob heard alice's",
+		Check:   twoWay("alice", "bob"),
+	})
+	register(&Exercise{
+		ID: "08-alg-sdp-c-only", Module: module08, Title: "Broken ALG: c= translated, o= leaked",
+		Task: "alice's phone writes its LAN address in the SDP and router-a's ALG translates it — half of it. Audio works in the lab, " +
+			"but the SDP that leaves the site names two different addresses for one session, and equipment that compares o= with c= " +
+			"(SBCs, recorders, some phones on re-INVITE) misbehaves. Make the SDP that leaves the site name one public address.",
+		Setup: steps([]Step{RunExpect("set alice sdp_addr local", "o= and c= say 192.168.1.50")}, algOn("broken:sdp-c-only")),
+		Observe: []string{
+			"`siplab message`: the INVITE's SDP on router-a/lan and router-a/wan — c= translated, o= not.",
+			"`siplab explain`: what o= and c= each mean.",
+		},
+		Hints: []string{
+			"The check does not listen for audio problems: it reads the SDP as it left the site.",
+			"Who should write the public address: the router, or the phone that knows it (sdp_addr, STUN)?",
+		},
+		Fix:     steps(algOff, []Step{RunExpect("set alice sdp_addr 203.0.113.2", "o= and c= both 203.0.113.2, written by the phone")}),
+		Symptom: "no LAN address leaves the site in the SDP (o= 192.168.1.50",
+		Pass:    "o= names 203.0.113.2, c= names 203.0.113.2",
+		Check:   checkSDPAsSent,
+	})
+	register(&Exercise{
+		ID: "08-alg-wrong-port", Module: module08, Title: "Broken ALG: a port the NAT never mapped",
+		Task: "The platform now trusts the Contact each phone registers (contact_fixup off, as many hosted PBXs do) and relies on router-a's ALG " +
+			"to make alice's Contact public. alice registers and calls out, but calls to her never ring. Make bob's calls reach alice.",
+		Setup: []Step{
+			RunExpect("set proxy contact_fixup off", "requests go to the Contact as registered"),
+			Run("set router-a alg broken:wrong-port"),
+			RunExpect("exec alice register", "Contact rewritten to 203.0.113.2:<mapped port + 1>"),
+		},
+		Observe: []string{
+			"`siplab exec registrar status`: alice's Contact port differs from the source port her REGISTER came from.",
+			"`siplab call bob alice`: no ringing; `siplab exec router-a status`: the *unsolicited inbound* counter grows.",
+			"`captures/router-a.pcapng` on router-a/wan: the REGISTER's Contact port is not its UDP source port.",
+		},
+		Hints: []string{
+			"A NAT mapping is an (address, port) pair: one port off and nothing is listening.",
+			"Turn the ALG off. Then alice must write a Contact that works from outside herself: her router keeps her port 5060.",
+		},
+		Fix: []Step{
+			RunExpect("exec alice unregister", "with the ALG still on: removes the binding with the wrong port"),
+			Run("set router-a alg off"),
+			RunExpect("set alice contact_addr 203.0.113.2:5060", "alice writes her public address and the port her router maps"),
+			RunExpect("exec alice register", "one binding, sip:alice@203.0.113.2:5060"),
+		},
+		Symptom: "bob's probe call to alice",
+		Pass:    "alice heard bob's",
+		Check:   twoWay("bob", "alice"),
+	})
+	register(&Exercise{
+		ID: "08-alg-strip-rport", Module: module08, Title: "Broken ALG: rport stripped",
+		Task: "router-a's ALG rebuilds alice's Via: it drops the ;rport parameter and writes a public port of its own. alice's REGISTERs go out, " +
+			"nothing comes back, though the proxy honours rport. Make alice register and call again.",
+		Setup: []Step{
+			Run("set router-a alg broken:strip-rport+wrong-port"),
+			Fails("exec alice register -timeout 6s", "context deadline exceeded: the answers went to the Via's port"),
+		},
+		Observe: []string{
+			"`siplab message` or `captures/router-a.pcapng`: the Via has ;rport on router-a/lan and not on router-a/wan, and a port one above the UDP source port.",
+			"`siplab ladder`: the proxy's 401 goes to 203.0.113.2:<Via port>; router-a counts it as unsolicited.",
+			"`siplab doctor`: the ALG findings.",
+		},
+		Hints: []string{
+			"Without rport a server answers to the port written in the Via (RFC 3261 §18.2.2); with rport, to the port the request came from (RFC 3581).",
+			"Each fault alone is harmless here: rport hides the wrong port, and a right port needs no rport. Together they bite.",
+			"Field rule: turn SIP ALG off.",
+		},
+		Fix: []Step{
+			Run("set router-a alg off"),
+			RunExpect("exec alice register", "registered: the Via as alice wrote it, with ;rport"),
+		},
+		Symptom: "alice's REGISTER got no final answer",
+		Pass:    "bob heard alice's",
+		Check:   checkVia,
+	})
+	register(&Exercise{
+		ID: "08-alg-contact-not-via", Module: module08, Title: "Broken ALG: Contact translated, Via not",
+		Task: "alice's provider runs a legacy platform that answers to the Via as written (rport ignored), and router-a's ALG translates " +
+			"her Contact and SDP but not her Via. Her REGISTERs go out and nothing comes back. The provider will not change its platform " +
+			"and turning the ALG off alone does not help: make alice register and call again.",
+		Setup: []Step{
+			RunExpect("set proxy rport ignore", "the platform answers to the Via sent-by"),
+			Run("set router-a alg broken:contact-not-via"),
+			Fails("exec alice register -timeout 6s", "context deadline exceeded: the answers went to 192.168.1.50:5060"),
+		},
+		Observe: []string{
+			"`captures/router-a.pcapng` on router-a/wan: a public Contact next to a private Via in the same REGISTER — no phone writes that pair.",
+			"`siplab ladder`: the proxy's answers go to 192.168.1.50.",
+		},
+		Hints: []string{
+			"With the ALG off the Via is still private: the platform needs someone to answer to where packets come from.",
+			"The SBC (203.0.113.5) answers to the source and latches; it registers alice at the platform with its own, reachable address.",
+			"A correct ALG (`broken:none`) would translate the Via too — but the field rule is to turn ALGs off.",
+		},
+		Fix: []Step{
+			RunExpect("set alice proxy 203.0.113.5:5060", "alice registers through the SBC"),
+			RunExpect("exec alice unregister", "Contact: * through the SBC: every binding of alice removed"),
+			Run("exec alice register"),
+		},
+		Symptom: "alice's REGISTER got no final answer",
+		Pass:    "bob heard alice's",
+		Check:   checkVia,
+	})
+	register(&Exercise{
+		ID: "08-alg-drop-large", Module: module08, Title: "Broken ALG: big messages vanish",
+		Task: "alice pastes a 2000-byte log into an instant message to bob. Short messages arrive, the long one never does. " +
+			"Find where it disappears and make long messages reach bob.",
+		Setup: algOn("broken:drop-large"),
+		Observe: []string{
+			"`siplab exec alice message bob <2000 characters>`: no answer, retransmissions, timeout; `siplab exec alice message bob hello`: 200 OK.",
+			"`captures/router-a.pcapng`: on router-a/lan the long MESSAGE arrives in IP fragments; on router-a/wan nothing of it.",
+			"`siplab exec router-a status`: the ALG's *dropped* counter.",
+		},
+		Hints: []string{
+			"A UDP datagram bigger than the MTU (1500) travels in IP fragments; an ALG that inspects single packets cannot parse the first fragment.",
+			"Turn the ALG off — or send big messages over TCP, which no UDP ALG touches.",
+		},
+		Fix:     algOff,
+		Symptom: "-byte MESSAGE alice → bob (more than one IP packet): answered 0",
+		Pass:    "bob's phone received the 2000 bytes",
+		Check:   checkBigMessage,
+	})
+}
