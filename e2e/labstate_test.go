@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/siplab/siplab/exercise"
@@ -33,12 +34,24 @@ func takeSnapshot(ctx context.Context, r *labctl.Runner, dl exercise.Lab) (labSn
 	if err != nil {
 		return nil, err
 	}
-	snap := labSnapshot{}
-	for _, n := range nodes {
+	// One docker exec per node, all at once: a snapshot per exercise
+	// must not cost the CI a second per node.
+	outs := make([][]byte, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
 		if n.Binary == "" {
 			continue
 		}
-		out, err := dl.Exec(ctx, n.Name, "status", "-json")
+		wg.Go(func() { outs[i], errs[i] = dl.Exec(ctx, n.Name, "status", "-json") })
+	}
+	wg.Wait()
+	snap := labSnapshot{}
+	for i, n := range nodes {
+		if n.Binary == "" {
+			continue
+		}
+		out, err := outs[i], errs[i]
 		if err != nil {
 			return nil, fmt.Errorf("%s status: %w", n.Name, err)
 		}
