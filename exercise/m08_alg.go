@@ -2,19 +2,20 @@ package exercise
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/siplab/siplab/capture"
-	"github.com/siplab/siplab/uaclient"
 )
 
 // The broken-ALG faults of natrouter/sipalg, one exercise each (besides
 // rewrite-call-id and stale-content-length in m08_nat.go). A fault that
 // the lab's defaults hide gets the setup that makes it bite, as the
-// fault's page in docs/alg says.
+// fault's page in docs/alg says. Not yet here: contact-not-via (with the
+// proxy ignoring rport the port-preserving router still delivers the
+// answers; the SBC fix left alice without audio in the e2e run) and
+// drop-large (a phone's MESSAGE is capped at 1000 bytes of text: nothing
+// the phones send reaches the MTU).
 
 // sdpLine is the value of the first SDP line starting with prefix ("o=").
 func sdpLine(msg []byte, prefix string) string {
@@ -67,55 +68,6 @@ func checkSDPAsSent(ctx context.Context, p *Probe) Result {
 	r.require(!strings.HasPrefix(oa, "192.168.") && !strings.HasPrefix(ca, "192.168."),
 		"no LAN address leaves the site in the SDP (o= %s, c= %s)", oa, ca)
 	return r
-}
-
-// bigText is the long instant message of the drop-large exercise: with
-// the SIP headers it needs more than one 1500-byte IP packet.
-var bigText = strings.Repeat("0123456789abcdef", 125) // 2000 bytes
-
-// checkBigMessage sends alice → bob one short and one 2000-byte MESSAGE
-// and passes when the long one reaches bob's phone.
-func checkBigMessage(ctx context.Context, p *Probe) Result {
-	r := newResult()
-	send := func(text string) (uaclient.MessageRecord, error) {
-		var rec uaclient.MessageRecord
-		out, err := p.Lab.Exec(ctx, "alice", "message", "-json", "-timeout", "6s", "bob", text)
-		if err != nil {
-			return rec, fmt.Errorf("%s", errText(err))
-		}
-		return rec, json.Unmarshal(out, &rec)
-	}
-	small, err := send("hello")
-	r.add("     a 5-byte MESSAGE alice → bob: %d %s%s", small.Code, small.Reason, errSuffix(errString(err)))
-	big, err := send(bigText)
-	if !r.require(err == nil && big.Code == 200, "a %d-byte MESSAGE alice → bob (more than one IP packet): answered %d %s%s",
-		len(bigText), big.Code, big.Reason, errSuffix(errString(err))) {
-		if rt, err := p.Router(ctx, "router-a"); err == nil && rt.ALGDetail != nil && rt.ALGDetail.Queue != nil {
-			r.add("     router-a's ALG has dropped %d SIP message(s) so far (alg %s)", rt.ALGDetail.Queue.Dropped, rt.ALG)
-		}
-		return r
-	}
-	st, err := p.Phone(ctx, "bob")
-	if err != nil {
-		r.require(false, "%v", err)
-		return r
-	}
-	got := false
-	for _, m := range st.Messages {
-		if m.Direction == "in" && m.Text == bigText && !m.Time.Before(p.Since) {
-			got = true
-			r.add("     bob's phone received the %d bytes from %s", len(m.Text), m.Source)
-		}
-	}
-	r.require(got, "bob's phone shows the long message: %v", got)
-	return r
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // algOn sets router-a's ALG and re-registers alice through it: the
@@ -216,52 +168,5 @@ func init() {
 		Symptom: "alice's REGISTER got no final answer",
 		Pass:    "bob heard alice's",
 		Check:   checkVia,
-	})
-	register(&Exercise{
-		ID: "08-alg-contact-not-via", Module: module08, Title: "Broken ALG: Contact translated, Via not",
-		Task: "alice's provider runs a legacy platform that answers to the Via as written (rport ignored), and router-a's ALG translates " +
-			"her Contact and SDP but not her Via. Her REGISTERs go out and nothing comes back. The provider will not change its platform " +
-			"and turning the ALG off alone does not help: make alice register and call again.",
-		Setup: []Step{
-			RunExpect("set proxy rport ignore", "the platform answers to the Via sent-by"),
-			Run("set router-a alg broken:contact-not-via"),
-			Fails("exec alice register -timeout 6s", "context deadline exceeded: the answers went to 192.168.1.50:5060"),
-		},
-		Observe: []string{
-			"`captures/router-a.pcapng` on router-a/wan: a public Contact next to a private Via in the same REGISTER — no phone writes that pair.",
-			"`siplab ladder`: the proxy's answers go to 192.168.1.50.",
-		},
-		Hints: []string{
-			"With the ALG off the Via is still private: the platform needs someone to answer to where packets come from.",
-			"The SBC (203.0.113.5) answers to the source and latches; it registers alice at the platform with its own, reachable address.",
-			"A correct ALG (`broken:none`) would translate the Via too — but the field rule is to turn ALGs off.",
-		},
-		Fix: []Step{
-			RunExpect("set alice proxy 203.0.113.5:5060", "alice registers through the SBC"),
-			RunExpect("exec alice unregister", "Contact: * through the SBC: every binding of alice removed"),
-			Run("exec alice register"),
-		},
-		Symptom: "alice's REGISTER got no final answer",
-		Pass:    "bob heard alice's",
-		Check:   checkVia,
-	})
-	register(&Exercise{
-		ID: "08-alg-drop-large", Module: module08, Title: "Broken ALG: big messages vanish",
-		Task: "alice pastes a 2000-byte log into an instant message to bob. Short messages arrive, the long one never does. " +
-			"Find where it disappears and make long messages reach bob.",
-		Setup: algOn("broken:drop-large"),
-		Observe: []string{
-			"`siplab exec alice message bob <2000 characters>`: no answer, retransmissions, timeout; `siplab exec alice message bob hello`: 200 OK.",
-			"`captures/router-a.pcapng`: on router-a/lan the long MESSAGE arrives in IP fragments; on router-a/wan nothing of it.",
-			"`siplab exec router-a status`: the ALG's *dropped* counter.",
-		},
-		Hints: []string{
-			"A UDP datagram bigger than the MTU (1500) travels in IP fragments; an ALG that inspects single packets cannot parse the first fragment.",
-			"Turn the ALG off — or send big messages over TCP, which no UDP ALG touches.",
-		},
-		Fix:     algOff,
-		Symptom: "-byte MESSAGE alice → bob (more than one IP packet): answered 0",
-		Pass:    "bob's phone received the 2000 bytes",
-		Check:   checkBigMessage,
 	})
 }
