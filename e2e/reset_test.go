@@ -12,6 +12,7 @@ import (
 
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/exercise"
 	"github.com/siplab/siplab/labctl"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/uaclient"
@@ -108,6 +109,8 @@ func TestResetRestoresAFreshLab(t *testing.T) {
 			t.Errorf("cleanup reset: %v", err)
 		}
 	})
+	dl := &exercise.DockerLab{R: runner()}
+	freshAll := freshSnapshot(t, ctx, runner(), dl)
 	fresh := snapshotSettings(t, ctx)
 	started := map[string]string{}
 	for _, svc := range []string{"alice", "router-a", "proxy", "sbc", "pbx"} {
@@ -199,6 +202,14 @@ func TestResetRestoresAFreshLab(t *testing.T) {
 				t.Errorf("%s %s = %q after reset, fresh lab had %q", node, k, after[node][k], v)
 			}
 		}
+	}
+	// And every fact of the full snapshot (TestExercises' reference).
+	all, err := takeSnapshot(ctx, runner(), dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := all.diff(freshAll); d != "" {
+		t.Errorf("after reset the lab differs from a fresh one:\n%s", d)
 	}
 	// One binding per phone, at the address its phone writes now.
 	regs := registrations(t, ctx)

@@ -30,8 +30,9 @@ another valid way and it passes. ` + "`siplab`" + ` below means
     siplab exercise start 08-via         # siplab reset (a fresh lab), the setup, the task
     siplab exercise hint                 # the next hint
     siplab exercise check                # PASS/FAIL with the evidence
+    siplab exercise check -answer "..."  # for an exercise that asks for a value read off the lab
     siplab exercise solve                # applies the documented fix
-    siplab exercise reset                # ends calls, undoes the exercise's changes
+    siplab exercise reset                # siplab reset: the whole lab as a fresh up
     siplab exercise status               # the current exercise, last check
     siplab exercise check -all -json     # the trainer's class report
 
@@ -85,9 +86,11 @@ func writeExercise(b *strings.Builder, ex *Exercise) {
 	}
 	b.WriteString("\n**The documented fix** (`siplab exercise solve`):\n\n")
 	writeSteps(b, ex.Fix)
+	if ex.Answer != nil {
+		fmt.Fprintf(b, "\n**Answer** with what you read: `siplab exercise check -answer \"...\"`; the check compares it with the live capture "+
+			"(`siplab exercise solve` prints the answer it read).\n")
+	}
 	fmt.Fprintf(b, "\n**Check after the fix** prints `PASS %s` with a line containing `%s`.\n", ex.ID, ex.Pass)
-	b.WriteString("\n**Reset** (`siplab exercise reset`): every call is hung up, then\n\n")
-	writeSteps(b, ex.Reset)
 }
 
 func writeSteps(b *strings.Builder, steps []Step) {

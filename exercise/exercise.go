@@ -69,15 +69,20 @@ type Exercise struct {
 	// doctor finding.
 	Observe []string
 	Hints   []string
-	// Fix is the documented fix, what `solve` applies.
+	// Fix is the documented fix, what `solve` applies. Nothing undoes
+	// Setup and Fix step by step: `siplab exercise reset` is the lab's
+	// reset (labctl.Runner.Reset), which nothing an intern tries escapes.
 	Fix []Step
-	// Reset puts what Setup and Fix changed back to a fresh `up`.
-	Reset []Step
 	// Symptom is what the check prints before the fix; Pass what it
 	// prints after (docs).
 	Symptom, Pass string
 	// Check reads the live lab.
 	Check func(ctx context.Context, p *Probe) Result
+	// Answer, for an exercise whose task is to read a value off the live
+	// lab, reads it the way the documented answer does: `solve` prints it
+	// and the check compares the intern's -answer (Probe.Answer) with the
+	// lab, never with this.
+	Answer func(ctx context.Context, p *Probe) (string, error)
 }
 
 // Result is one check's outcome with the evidence read from the lab.
@@ -154,7 +159,12 @@ func Find(id string) (*Exercise, error) {
 
 // RunCheck runs ex's check against the lab, stamping the result.
 func RunCheck(ctx context.Context, lab Lab, ex *Exercise, since time.Time) Result {
-	p := &Probe{Lab: lab, Since: since}
+	return RunCheckAnswer(ctx, lab, ex, since, "")
+}
+
+// RunCheckAnswer is RunCheck with the intern's answer (check -answer).
+func RunCheckAnswer(ctx context.Context, lab Lab, ex *Exercise, since time.Time, answer string) Result {
+	p := &Probe{Lab: lab, Since: since, Answer: answer}
 	r := ex.Check(ctx, p)
 	r.ID = ex.ID
 	r.Checked = time.Now().UTC()
@@ -211,6 +221,9 @@ func RunStep(ctx context.Context, lab Lab, s Step) (string, error) {
 	case verb == "exec":
 		out, err = lab.Exec(ctx, node, rest...)
 	case verb == "attack":
+		if rest, err = AttackArgs(lab, rest); err != nil {
+			return "", err
+		}
 		out, err = lab.Attack(ctx, node, rest...)
 	case slices.Contains(phoneVerbs, verb):
 		out, err = lab.Exec(ctx, node, append([]string{verb}, rest...)...)
@@ -269,13 +282,18 @@ func Start(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, er
 	return RunSteps(ctx, lab, ex.Setup, log)
 }
 
-// Solve applies ex's documented fix.
-func Solve(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, error)) error {
-	return RunSteps(ctx, lab, ex.Fix, log)
+// Solve applies ex's documented fix. For an exercise answered with a
+// value, it returns the value read off the lab after the fix ("" for the
+// others).
+func Solve(ctx context.Context, lab Lab, ex *Exercise, since time.Time, log func(Step, string, error)) (string, error) {
+	if err := RunSteps(ctx, lab, ex.Fix, log); err != nil || ex.Answer == nil {
+		return "", err
+	}
+	return ex.Answer(ctx, &Probe{Lab: lab, Since: since})
 }
 
-// Reset ends every call and undoes what ex's setup and fix changed.
-func Reset(ctx context.Context, lab Lab, ex *Exercise, log func(Step, string, error)) error {
-	HangUpAll(ctx, lab)
-	return RunSteps(ctx, lab, ex.Reset, log)
+// Reset puts the whole lab back to a fresh `up` (siplab reset): whatever
+// the exercise's setup, its fix or the intern's own attempts changed.
+func Reset(ctx context.Context, lab Lab, progress func(string)) error {
+	return lab.Reset(ctx, progress)
 }

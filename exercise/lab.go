@@ -20,6 +20,9 @@ type Lab interface {
 	Attack(ctx context.Context, node string, args ...string) ([]byte, error)
 	// CaptureDir is the folder the lab's capture points write to.
 	CaptureDir() string
+	// Reset puts the lab back to a fresh `up` (siplab reset); progress,
+	// if not nil, gets one line per node.
+	Reset(ctx context.Context, progress func(string)) error
 }
 
 // DockerLab is the Docker lab driven through labctl. The node list is read
@@ -76,4 +79,10 @@ func (d *DockerLab) Attack(ctx context.Context, node string, args ...string) ([]
 	var out bytes.Buffer
 	err = d.R.Attack(ctx, &out, n, 5060, args)
 	return out.Bytes(), err
+}
+
+// Reset implements Lab: labctl's reset, the one `siplab reset` runs.
+func (d *DockerLab) Reset(ctx context.Context, progress func(string)) error {
+	_, err := d.R.Reset(ctx, progress)
+	return err
 }

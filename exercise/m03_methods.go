@@ -74,7 +74,6 @@ func init() {
 			RunExpect("exec alice update", "UPDATE → 200 OK"),
 			Run("hangup alice"),
 		},
-		Reset:   []Step{Run("set alice 100rel supported"), Run("set alice dtmf_mode rfc4733")},
 		Symptom: "MESSAGE: bob received no text from alice",
 		Pass:    "PRACK: bob's reliable provisional responses",
 		Check:   checkMethods,

@@ -83,10 +83,6 @@ func init() {
 			Run("set bob codecs pcma"), Run("set alice codecs pcmu"),
 			RunExpect("call alice bob", "488 Not Acceptable Here: no codec in common"), Run(aliceEnded),
 		},
-		Reset: []Step{
-			Run("set bob auto_answer 1s"), Run("set bob codecs pcmu,pcma"), Run("set alice codecs pcmu,pcma"),
-			Run("exec carol register"),
-		},
 		Symptom: "486 Busy Here: none of alice's",
 		Pass:    "488 Not Acceptable Here: alice's call",
 		Check:   checkResponses,

@@ -93,7 +93,6 @@ func init() {
 			Run("set alice password alice-secret"),
 			RunExpect("exec alice register", "registered: 200 OK after one 401"),
 		},
-		Reset:   []Step{Run("set alice password alice-secret"), Run("exec alice register")},
 		Symptom: "alice's registration: failed (last answer 401",
 		Pass:    "registrar binding sip:alice@",
 		Check:   checkRegistered("alice"),
@@ -114,7 +113,6 @@ func init() {
 			RunExpect("attack proxy options -count 5", "5 answers"),
 			RunExpect("attack sbc options -count 5", "silence: no answer at all"),
 		},
-		Reset:   []Step{Fails("exec sbc unblock 203.0.113.66", "the block is lifted")},
 		Symptom: "the SBC does not block 203.0.113.66",
 		Pass:    "the SBC blocks 203.0.113.66: scanner",
 		Check:   checkBlocked("scanner"),
@@ -132,15 +130,43 @@ func init() {
 		},
 		Hints: []string{
 			"The attack needs the lab's domain, or the SBC answers 404 before any challenge: `-domain siplab.test`.",
-			"The proxy answers every guess: it has no edge security. Try both.",
+			"The proxy's guard blocks after 10 failed digests in 60 s, but it answers the block (403 + Retry-After); the SBC just goes silent. Try both.",
 		},
 		Fix: []Step{
-			RunExpect(`attack proxy register -user bob -domain siplab.test -count 12 -rate 20 -user-agent "Grandstream GXP2170"`, "every guess answered 401 (or 403): the proxy never blocks"),
+			RunExpect(`attack proxy register -user bob -domain siplab.test -count 12 -rate 20 -user-agent "Grandstream GXP2170"`,
+				"ten wrong guesses get 401, then 403 Forbidden (source blocked) with Retry-After: the platform's own guard answers — and tells the attacker it was noticed"),
 			RunExpect(`attack sbc register -user bob -domain siplab.test -count 40 -rate 20 -user-agent "Grandstream GXP2170"`, "the first guesses get 401, then the answers stop"),
 		},
-		Reset:   []Step{Fails("exec sbc unblock 203.0.113.66", "the block is lifted")},
 		Symptom: "the SBC does not block 203.0.113.66",
-		Pass:    "the SBC blocks 203.0.113.66: failed_auth",
-		Check:   checkBlocked("failed_auth"),
+		Pass:    "then 403 Forbidden (source blocked)",
+		Check:   checkBruteForce,
 	})
+}
+
+// checkBruteForce: the SBC blocks the password guesser, and the proxy's
+// capture shows the platform's own guard answering it 403 (source
+// blocked) with Retry-After after the 401s.
+func checkBruteForce(ctx context.Context, p *Probe) Result {
+	r := checkBlocked("failed_auth")(ctx, p)
+	tr, err := readNode(p.Lab.CaptureDir(), "proxy")
+	if err != nil {
+		r.require(false, "%v", err)
+		return r
+	}
+	n401, n403, retry := 0, 0, ""
+	for i := range tr.SIP {
+		pk := &tr.SIP[i]
+		if pk.Iface != proxyEdge || pk.Time.Before(p.Since) || pk.Dst.Addr().String() != attackerIP {
+			continue
+		}
+		switch line := pk.StartLine(); {
+		case strings.HasPrefix(line, "SIP/2.0 401"):
+			n401++
+		case strings.HasPrefix(line, "SIP/2.0 403") && strings.Contains(line, "source blocked"):
+			n403++
+			retry = pk.Header("Retry-After")
+		}
+	}
+	r.require(n403 > 0, "the proxy answered the guesser %d× 401, then 403 Forbidden (source blocked) %d× (Retry-After: %s s)", n401, n403, retry)
+	return r
 }

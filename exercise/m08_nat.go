@@ -116,18 +116,6 @@ func checkByeArrives(ctx context.Context, p *Probe) Result {
 	return r
 }
 
-// The phones' working defaults, as a fresh `up` sets them.
-var (
-	resetAlice = []Step{
-		Run("set alice rport on"), Run("set alice sdp_addr 203.0.113.2"), Run("set alice keepalive crlf"),
-		Run("set alice keepalive_interval 20s"), Run("set alice media_relay off"),
-	}
-	resetBob = []Step{
-		Run("set bob rport on"), Run("set bob sdp_addr 203.0.113.3"), Run("set bob keepalive crlf"),
-		Run("set bob keepalive_interval 20s"), Run("set bob media_relay off"),
-	}
-)
-
 // algOff turns router-a's ALG off without leaving a ghost: the
 // un-REGISTER goes out while the ALG still rewrites its Contact the way it
 // rewrote the REGISTER's, so it removes the binding the ALG wrote.
@@ -170,7 +158,6 @@ func init() {
 			Run("set alice rport on"),
 			RunExpect("exec alice register", "registered"),
 		},
-		Reset:   []Step{Run("set proxy rport honour"), Run("set alice rport on"), Run("exec alice register")},
 		Symptom: "alice's REGISTER got no final answer",
 		Pass:    "bob heard alice's",
 		Check:   checkVia,
@@ -193,7 +180,6 @@ func init() {
 			RunExpect("set proxy contact_fixup auto", "requests to bob go where his REGISTER came from: the NAT tests via-received, via-private and contact-private fire for him"),
 			RunExpect("exec proxy status", "the `nat` lines name the tests that fired for each binding and where the last request went"),
 		},
-		Reset:   []Step{Run("set proxy contact_fixup default")},
 		Symptom: "alice's probe call to bob",
 		Pass:    "alice heard bob's",
 		Check:   twoWay("alice", "bob"),
@@ -214,7 +200,6 @@ func init() {
 			"Or let the far end latch: the SBC's relay sends to where alice's packets come from (module 08 finale).",
 		},
 		Fix:     []Step{RunExpect("set alice sdp_addr 203.0.113.2", "alice writes her router's public address; symmetric RTP makes the router's mapping match it")},
-		Reset:   []Step{Run("set alice sdp_addr 203.0.113.2")},
 		Symptom: "alice heard nothing",
 		Pass:    "alice heard bob's",
 		Check:   twoWay("alice", "bob"),
@@ -243,12 +228,6 @@ func init() {
 			RunExpect("set bob keepalive_interval 5s", "bob sends a CRLF every 5 s: the mapping never idles 10 s"),
 			Run("exec bob register"),
 		},
-		Reset: []Step{
-			Run("set router-b pinhole 120s"),
-			Run("set bob keepalive crlf"), Run("set bob keepalive_interval 20s"),
-			RunExpect("exec bob register", "a router change drops its mappings: both phones behind it register again"),
-			Run("exec carol register"),
-		},
 		Symptom: "alice's probe call to bob",
 		Pass:    "bob heard alice's",
 		Check:   checkKeepalive,
@@ -271,11 +250,7 @@ func init() {
 			"STUN works for most NATs; it fails on symmetric NAT: the port is different for every destination.",
 			"A relay reached through the one mapping alice already has does not care: `siplab set alice media_relay turn`.",
 		},
-		Fix: []Step{RunExpect("set alice media_relay turn", "alice allocates a relay on 203.0.113.20 and writes the relayed address in her SDP")},
-		Reset: []Step{
-			Run("set alice media_relay off"), Run("set alice sdp_addr 203.0.113.2"),
-			Run("set router-a preset port-restricted"), Run("exec alice register"),
-		},
+		Fix:     []Step{RunExpect("set alice media_relay turn", "alice allocates a relay on 203.0.113.20 and writes the relayed address in her SDP")},
 		Symptom: "alice heard nothing",
 		Pass:    "alice heard bob's",
 		Check:   twoWay("alice", "bob"),
@@ -302,7 +277,6 @@ func init() {
 			Run("set router-a alg off"),
 			RunExpect("exec alice register", "one binding, Contact as alice wrote it"),
 		},
-		Reset:   []Step{Run("exec alice unregister"), Run("set router-a alg off"), Run("exec alice register")},
 		Symptom: "the registrar holds 2 binding(s) for alice",
 		Pass:    "the registrar stored it unchanged: true",
 		Check:   checkOneBinding,
@@ -321,7 +295,6 @@ func init() {
 		},
 		Hints:   []string{"The Call-ID is an identifier, not an address: nothing may rewrite it. Which box rewrote it?"},
 		Fix:     algOff,
-		Reset:   algOff,
 		Symptom: "alice's call ended with his BYE: false",
 		Pass:    "alice's call ended with his BYE: true",
 		Check:   checkByeArrives,
@@ -345,7 +318,6 @@ func init() {
 		},
 		Fix: steps(algOff,
 			[]Step{RunExpect("set alice sdp_addr 203.0.113.2", "the phone writes the public address itself (or `stun`)")}),
-		Reset:   steps(algOff, []Step{Run("set alice sdp_addr 203.0.113.2")}),
 		Symptom: "alice's probe call to bob failed: 400 Content-Length Larger Than Message",
 		Pass:    "bob heard alice's",
 		Check:   twoWay("alice", "bob"),
@@ -379,14 +351,6 @@ func init() {
 			Run("exec bob unregister"),
 			Run("exec alice register"), Run("exec bob register"),
 		},
-		Reset: steps(
-			[]Step{Run("set proxy rport honour")},
-			resetAlice, resetBob,
-			[]Step{
-				Run("set alice proxy 203.0.113.10:5060"), Run("set bob proxy 203.0.113.10:5060"),
-				Run("exec alice register"), Run("exec bob register"),
-			},
-		),
 		Symptom: "alice's probe call to bob",
 		Pass:    "bob heard alice's",
 		Check:   checkSBC,

@@ -19,6 +19,9 @@ import (
 type Probe struct {
 	Lab   Lab
 	Since time.Time
+	// Answer is what the intern answered (check -answer), for exercises
+	// whose task is to read a value off the lab.
+	Answer string
 }
 
 // Phones are the lab's phones, in the order an unexpected ring is looked for.

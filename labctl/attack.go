@@ -28,7 +28,7 @@ func (r *Runner) Attack(ctx context.Context, out io.Writer, target Node, port in
 		return fmt.Errorf("labctl: %s has no address on the %s network: it cannot be attacked from there", target.Name, AttackerNetwork)
 	}
 	if len(scannerArgs) == 0 {
-		return fmt.Errorf("labctl: attack needs a mode: options or register")
+		return fmt.Errorf("labctl: attack needs a mode: options, register or replay")
 	}
 	args := []string{"run", "--rm", "--name", attackerName, "--label", LabelAttacker + "=1",
 		"--network", Project + "_" + AttackerNetwork, "--ip", AttackerIP,

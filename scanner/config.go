@@ -35,6 +35,8 @@ type Config struct {
 	// Timeout is how long to wait for each answer before counting silence.
 	Timeout   time.Duration
 	UserAgent string
+	// Message is the captured request replay mode re-sends.
+	Message []byte
 }
 
 func (c *Config) validate() error {
@@ -50,8 +52,12 @@ func (c *Config) validate() error {
 		if len(c.Passwords) == 0 {
 			return fmt.Errorf("%w: register mode needs passwords to guess", ErrBadConfig)
 		}
+	case ModeReplay:
+		if len(c.Message) == 0 {
+			return fmt.Errorf("%w: replay mode needs the captured request to replay", ErrBadConfig)
+		}
 	default:
-		return fmt.Errorf("%w: mode %q (want %s or %s)", ErrBadConfig, c.Mode, ModeOptions, ModeRegister)
+		return fmt.Errorf("%w: mode %q (want %s, %s or %s)", ErrBadConfig, c.Mode, ModeOptions, ModeRegister, ModeReplay)
 	}
 	if c.Count <= 0 || c.Count > 100000 {
 		return fmt.Errorf("%w: count %d (1..100000)", ErrBadConfig, c.Count)

@@ -21,6 +21,9 @@ type Report struct {
 	// got any answer; 0 if none did. A block shows as LastAnswered far below
 	// Attempts.
 	LastAnswered int `json:"last_answered"`
+	// Stale counts challenges with stale=true (replay mode): the server
+	// knew the nonce had been used.
+	Stale int `json:"stale,omitempty"`
 	// Cracked is the password that got a 200, if one did.
 	Cracked  string        `json:"cracked,omitempty"`
 	Servers  []string      `json:"servers,omitempty"` // User-Agent/Server headers seen
@@ -41,6 +44,12 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  no answer: %d\n", r.Silent)
 	if r.Silent > 0 && r.LastAnswered < r.Attempts {
 		fmt.Fprintf(w, "  answers stopped after attempt %d: blocked (or the server is gone)\n", r.LastAnswered)
+	}
+	if r.Stale > 0 {
+		fmt.Fprintf(w, "  challenged with stale=true: %d (the server knows that nonce was used: replay refused)\n", r.Stale)
+	}
+	if r.Mode == ModeReplay && r.Statuses[200] > 0 {
+		fmt.Fprintf(w, "  REPLAY ACCEPTED: %d answers 200 to credentials copied off the wire\n", r.Statuses[200])
 	}
 	for _, s := range r.Servers {
 		fmt.Fprintf(w, "  server says: %s\n", s)

@@ -47,9 +47,12 @@ func Run(ctx context.Context, conn net.PacketConn, cfg Config) (*Report, error) 
 		s.rep.Attempts++
 		var res *sip.Response
 		var err error
-		if cfg.Mode == ModeOptions {
+		switch cfg.Mode {
+		case ModeOptions:
 			res, err = s.options()
-		} else {
+		case ModeReplay:
+			res, err = s.replay()
+		default:
 			res, err = s.guess(cfg.Passwords[i%len(cfg.Passwords)])
 		}
 		if err != nil {

@@ -21,9 +21,10 @@ siplab exercise start <id>             set the exercise up (ends the current one
 siplab exercise status [-json]         the current exercise and its last check
 siplab exercise hint [id]              the next hint
 siplab exercise check [id] [-json]     read the live lab: PASS/FAIL with the evidence
+siplab exercise check [id] -answer V   for exercises that ask for a value read off the lab (02-anatomy)
 siplab exercise check -all [-json]     class report: every exercise's progress, the current one checked live
 siplab exercise solve [id]             apply the documented fix
-siplab exercise reset [id]             end calls, put back what the exercise changed
+siplab exercise reset [id]             siplab reset (the lab as a fresh up); the exercise is no longer current
 siplab exercise doc [-o file]          print docs/exercises.md (generated from the definitions)`
 
 // exerciseCmd is `siplab exercise ...`.
@@ -38,6 +39,7 @@ func exerciseCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("exercise "+sub, flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "JSON for scripts")
 	all := fs.Bool("all", false, "every exercise (check)")
+	answer := fs.String("answer", "", "your answer, for an exercise that asks for a value read off the lab (check)")
 	pos, err := climain.ParseInterspersed(fs, rest)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -94,7 +96,7 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		// tried before (siplab reset: settings, bindings, mappings, blocks,
 		// and a capture boundary so ladder and doctor see only this one).
 		fmt.Println("resetting the lab to a fresh up (siplab reset)")
-		if _, err := lab.R.Reset(ctx, nil); err != nil {
+		if err := exercise.Reset(ctx, lab, nil); err != nil {
 			return fmt.Errorf("reset the lab before %s: %w", ex.ID, err)
 		}
 		rec := prog.Rec(ex.ID)
@@ -144,7 +146,10 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		if err := need(); err != nil {
 			return err
 		}
-		res := checkOne(ctx, lab, &prog, ex)
+		if *answer != "" && ex.Answer == nil {
+			return fmt.Errorf("%w: %s asks for no answer: siplab exercise check without -answer", errUsage, ex.ID)
+		}
+		res := checkOne(ctx, lab, &prog, ex, *answer)
 		if err := save(); err != nil {
 			return err
 		}
@@ -160,17 +165,24 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		if err := need(); err != nil {
 			return err
 		}
-		if err := exercise.Solve(ctx, lab, ex, logStep); err != nil {
+		since := prog.Rec(ex.ID).Started
+		ans, err := exercise.Solve(ctx, lab, ex, since, logStep)
+		if err != nil {
 			return fmt.Errorf("solve %s: %w", ex.ID, err)
 		}
 		prog.Rec(ex.ID).Solved = true
-		fmt.Println("applied the documented fix: siplab exercise check")
+		if ans != "" {
+			fmt.Printf("the answer, read off the lab: siplab exercise check -answer %q\n", ans)
+		} else {
+			fmt.Println("applied the documented fix: siplab exercise check")
+		}
 		return save()
 	case "reset":
 		if err := need(); err != nil {
 			return err
 		}
-		if err := exercise.Reset(ctx, lab, ex, logStep); err != nil {
+		fmt.Println("resetting the lab to a fresh up (siplab reset)")
+		if err := exercise.Reset(ctx, lab, func(line string) { fmt.Println("  " + line) }); err != nil {
 			return fmt.Errorf("reset %s: %w", ex.ID, err)
 		}
 		if prog.Current == ex.ID {
@@ -185,7 +197,7 @@ func exerciseCmd(ctx context.Context, args []string) error {
 // errCheckFailed makes a failed check exit 1 without another message.
 var errCheckFailed = fmt.Errorf("check failed")
 
-func checkOne(ctx context.Context, lab exercise.Lab, prog *exercise.Progress, ex *exercise.Exercise) exercise.Result {
+func checkOne(ctx context.Context, lab exercise.Lab, prog *exercise.Progress, ex *exercise.Exercise, answer string) exercise.Result {
 	rec := prog.Rec(ex.ID)
 	since := rec.Started
 	if since.IsZero() {
@@ -193,7 +205,7 @@ func checkOne(ctx context.Context, lab exercise.Lab, prog *exercise.Progress, ex
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	res := exercise.RunCheck(cctx, lab, ex, since)
+	res := exercise.RunCheckAnswer(cctx, lab, ex, since, answer)
 	rec.Checks++
 	rec.Last = &res
 	if res.Pass && rec.Passed.IsZero() && !rec.Solved {
@@ -220,7 +232,7 @@ func classReport(ctx context.Context, lab exercise.Lab, prog *exercise.Progress,
 	var rows []row
 	for _, ex := range exercise.All() {
 		if ex.ID == prog.Current {
-			checkOne(ctx, lab, prog, ex)
+			checkOne(ctx, lab, prog, ex, "")
 		}
 		rec := prog.Rec(ex.ID)
 		rows = append(rows, row{ID: ex.ID, Module: ex.Module, Title: ex.Title, Current: ex.ID == prog.Current,

@@ -7,8 +7,8 @@
 //	siplab set <node> <setting> <value> | get <node>
 //	siplab exec <node> <args...>
 //	siplab scenario list | basic | busy | cancel | auth | hold | transfer | mismatch | no-ack
-//	siplab attack <node> options|register [scanner flags]
-//	siplab exercise list | start ID | status | hint | check [-all] [-json] | solve | reset | doc
+//	siplab attack <node> options|register|replay [scanner flags]
+//	siplab exercise list | start ID | status | hint | check [-all] [-json] [-answer V] | solve | reset | doc
 //	siplab demo up | demo call alice bob      (no Docker: everything on 127.0.0.x)
 package main
 
@@ -63,14 +63,16 @@ Reading the captures (captures/, or -dir <folder>):
                                            capture point: as sent, as received, what each hop changed
 
 Security (an attacker on the internet, 203.0.113.66):
-  attack <node> options|register [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
+  attack <node> options|register|replay [scanner flags]   e.g. attack sbc register -user alice -count 60 -rate 20
                           SIPVicious-style sweep or password guessing against the node's
-                          internet address (scanner -h lists the flags)
+                          internet address (scanner -h lists the flags); replay [-user alice]
+                          re-sends the user's last Authorization from captures/proxy.pcapng
 
 Exercises (docs/exercises.md):
-  exercise list | start <id> | status | hint | check [-all] [-json] | solve | reset | doc
+  exercise list | start <id> | status | hint | check [-all] [-json] [-answer V] | solve | reset | doc
                           live exercises: start breaks the lab, check reads it (PASS/FAIL
-                          with the evidence), solve applies the documented fix, reset undoes
+                          with the evidence; -answer for a value read off the lab), solve applies
+                          the documented fix, reset is siplab reset
 
 Anything else:
   exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/siplab/siplab/exercise"
 	"os"
 	"strings"
 
@@ -33,13 +34,18 @@ func phoneCommand(ctx context.Context, r *labctl.Runner, verb string, args []str
 // attack runs the scanner from the lab's attacker address against a node.
 func attack(ctx context.Context, r *labctl.Runner, args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("%w: attack <node> options|register [scanner flags]", errUsage)
+		return fmt.Errorf("%w: attack <node> options|register|replay [scanner flags]", errUsage)
 	}
 	n, err := r.Node(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	return r.Attack(ctx, os.Stdout, n, 5060, args[1:])
+	// replay re-sends credentials copied from the proxy's capture.
+	sargs, err := exercise.AttackArgs(&exercise.DockerLab{R: r}, args[1:])
+	if err != nil {
+		return err
+	}
+	return r.Attack(ctx, os.Stdout, n, 5060, sargs)
 }
 
 func set(ctx context.Context, r *labctl.Runner, args []string) error {

@@ -4,6 +4,7 @@
 //
 //	scanner options  -target 203.0.113.5:5060 [-count 20] [-rate 10] [-user-agent friendly-scanner]
 //	scanner register -target 203.0.113.5:5060 -user alice [-passwords 1234,password,...] [-count 100] [-rate 20]
+//	scanner replay   -target 203.0.113.10:5060 -message-b64 <captured REGISTER, base64> [-count 1]
 //
 // It only sends to -target, from -from (default: any local address), at a
 // bounded rate; it prints what came back, including the silence a blocked
@@ -12,6 +13,7 @@ package scannercli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -38,8 +40,8 @@ func Main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 || (args[0] != scanner.ModeOptions && args[0] != scanner.ModeRegister) {
-		return fmt.Errorf("usage: scanner options|register -target ip:port [flags] (scanner <mode> -h for flags)")
+	if len(args) == 0 || (args[0] != scanner.ModeOptions && args[0] != scanner.ModeRegister && args[0] != scanner.ModeReplay) {
+		return fmt.Errorf("usage: scanner options|register|replay -target ip:port [flags] (scanner <mode> -h for flags)")
 	}
 	mode := args[0]
 	fs := flag.NewFlagSet("scanner "+mode, flag.ContinueOnError)
@@ -49,7 +51,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	domain := fs.String("domain", "", "Request-URI / To host (default: the target ip)")
 	user := fs.String("user", "", "account to attack (register)")
 	passwords := fs.String("passwords", commonPasswords, "comma-separated guesses, tried in order (register)")
-	count := fs.Int("count", 20, "attempts to make")
+	message := fs.String("message-b64", "", "the captured request to replay, base64 (replay; `siplab attack <node> replay` finds it in the captures)")
+	defCount := 20
+	if mode == scanner.ModeReplay {
+		defCount = 1
+	}
+	count := fs.Int("count", defCount, "attempts to make")
 	rate := fs.Float64("rate", 10, "attempts per second")
 	timeout := fs.Duration("timeout", 500*time.Millisecond, "wait for each answer this long")
 	ua := fs.String("user-agent", scanner.DefaultUserAgent, "User-Agent to announce")
@@ -72,6 +79,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		laddr = netip.AddrPortFrom(ip, 0).String()
 	}
+	msg, err := base64.StdEncoding.DecodeString(*message)
+	if err != nil {
+		return fmt.Errorf("-message-b64: %w", err)
+	}
 	conn, err := net.ListenPacket("udp4", laddr)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
@@ -85,7 +96,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rep, err := scanner.Run(ctx, conn, scanner.Config{
 		Target: ap, Mode: mode, Domain: *domain, User: *user, Passwords: guesses,
-		Count: *count, Rate: *rate, Timeout: *timeout, UserAgent: *ua,
+		Count: *count, Rate: *rate, Timeout: *timeout, UserAgent: *ua, Message: msg,
 	})
 	if err != nil {
 		return err
