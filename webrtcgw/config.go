@@ -1,0 +1,137 @@
+// Package webrtcgw is the lab's WebRTC media gateway: one pion/webrtc
+// PeerConnection per call toward a browser (ICE, DTLS-SRTP, G.711) bridged
+// to a plain G.711 RTP socket toward the core (proxy, PBX, desk phones).
+//
+// The gateway runs full ICE by default, not ICE-lite. An SBC on a public
+// address could be lite (its host candidate is always reachable), but the
+// lab wants to show ICE working: with full ICE the gateway sends its own
+// connectivity checks, so captures show checks in both directions, a
+// browser behind a port-restricted NAT gets its pinhole opened from both
+// sides, and the gateway can itself use the lab's STUN/TURN server when it
+// is placed behind a NAT. Config.Lite switches to ICE-lite (RFC 8445
+// §2.5) to show the difference.
+//
+// No trickle ICE: SIP carries one offer and one answer, so every SDP the
+// gateway writes waits for candidate gathering to finish, and the browser
+// page does the same.
+package webrtcgw
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Errors callers map to SIP responses.
+var (
+	// ErrConfig wraps every configuration error.
+	ErrConfig = errors.New("webrtcgw: invalid config")
+	// ErrNoCommonCodec: the offer has neither PCMU nor PCMA (SIP 488).
+	ErrNoCommonCodec = errors.New("webrtcgw: no common codec (PCMU/PCMA)")
+	// ErrBadSDP: an SDP body could not be used (SIP 488 or 400).
+	ErrBadSDP = errors.New("webrtcgw: unusable SDP")
+	// ErrState: a negotiation step came out of order.
+	ErrState = errors.New("webrtcgw: negotiation out of order")
+)
+
+// DefaultGatherTimeout bounds candidate gathering (a TURN server that does
+// not answer must not hold a call for ever).
+const DefaultGatherTimeout = 5 * time.Second
+
+// Config is the gateway's ICE side, shared by every call.
+type Config struct {
+	// ICEServers are stun: and turn: URLs (RFC 7064/7065), the lab's own
+	// STUN/TURN server (stunturn/) only, never a public one. Empty: host
+	// candidates only, enough when the gateway has a public address.
+	ICEServers []string
+	// TURNUser and TURNPassword are the long-term credentials for turn:
+	// URLs (the lab's users file: a SIP account).
+	TURNUser, TURNPassword string
+	// Lite makes the gateway an ICE-lite agent: host candidates only, no
+	// checks of its own (ICEServers must then be empty).
+	Lite bool
+	// IPs restricts host candidates to these addresses (the SBC's access
+	// address); empty = every address of the host. A loopback address here
+	// turns loopback candidates on (tests).
+	IPs []netip.Addr
+	// AdvertiseIP, if set, replaces the host candidates' address (1:1
+	// NAT, a gateway behind a static mapping).
+	AdvertiseIP netip.Addr
+	// PortMin and PortMax bound the ICE UDP ports (both 0 = any).
+	PortMin, PortMax uint16
+	// GatherTimeout bounds gathering; 0 = DefaultGatherTimeout.
+	GatherTimeout time.Duration
+	Logger        *slog.Logger
+}
+
+func (c *Config) validate() error {
+	for _, u := range c.ICEServers {
+		scheme, rest, ok := strings.Cut(u, ":")
+		if !ok || rest == "" {
+			return fmt.Errorf("%w: ICE server %q: want stun:host:port or turn:host:port", ErrConfig, u)
+		}
+		switch scheme {
+		case "stun":
+		case "turn":
+			if c.TURNUser == "" || c.TURNPassword == "" {
+				return fmt.Errorf("%w: ICE server %q needs a TURN user and password", ErrConfig, u)
+			}
+		default:
+			return fmt.Errorf("%w: ICE server %q: scheme %q (want stun or turn; turns/tcp are not offered)", ErrConfig, u, scheme)
+		}
+	}
+	if c.Lite && len(c.ICEServers) > 0 {
+		return fmt.Errorf("%w: an ICE-lite agent gathers host candidates only: drop the ICE servers or Lite", ErrConfig)
+	}
+	if (c.PortMin == 0) != (c.PortMax == 0) || c.PortMin > c.PortMax {
+		return fmt.Errorf("%w: ICE port range %d-%d", ErrConfig, c.PortMin, c.PortMax)
+	}
+	for _, ip := range c.IPs {
+		if !ip.IsValid() || ip.IsUnspecified() {
+			return fmt.Errorf("%w: host candidate address %v: name a specific IP", ErrConfig, ip)
+		}
+	}
+	if c.AdvertiseIP.IsValid() && c.AdvertiseIP.IsUnspecified() {
+		return fmt.Errorf("%w: advertised address %v: name a specific IP", ErrConfig, c.AdvertiseIP)
+	}
+	if c.GatherTimeout < 0 {
+		return fmt.Errorf("%w: gather timeout %v", ErrConfig, c.GatherTimeout)
+	}
+	if c.GatherTimeout == 0 {
+		c.GatherTimeout = DefaultGatherTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// keepIP is the host-candidate filter for Config.IPs.
+func (c *Config) keepIP(ip net.IP) bool {
+	if len(c.IPs) == 0 {
+		return true
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	for _, want := range c.IPs {
+		if want.Unmap() == a.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) wantsLoopback() bool {
+	for _, ip := range c.IPs {
+		if ip.IsLoopback() {
+			return true
+		}
+	}
+	return false
+}
