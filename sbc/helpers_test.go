@@ -118,6 +118,8 @@ type labOpts struct {
 	inbound  netip.AddrPort
 	// tls adds a TLS listener to the access side.
 	tls *tls.Config
+	// wss adds SIP over secure WebSocket (ws.go) with this certificate.
+	wss *tls.Config
 }
 
 func newLab(t testing.TB, opts labOpts) *lab {
@@ -175,6 +177,9 @@ func newLab(t testing.TB, opts labOpts) *lab {
 		b.Shutdown(sctx)
 		b.Close()
 	})
+	if opts.wss != nil {
+		serveWSS(t, b, opts.wss)
+	}
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -85,6 +86,7 @@ type SBC struct {
 	counters Counters
 	trunk    trunkState
 	closed   bool
+	wss      atomic.Pointer[wssServer] // ws.go; nil without ServeWebSocket
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -213,6 +215,7 @@ func (s *SBC) Close() error {
 		for _, c := range calls {
 			c.releaseMedia()
 		}
+		s.closeWSS()
 		for _, ep := range s.ep {
 			ep.Close()
 		}
@@ -435,7 +438,7 @@ func isBlockVerdict(v guard.Verdict) bool { return strings.HasPrefix(v.Reason, "
 // request came from (ip and port on the wire), whatever its Via says: the
 // far-end NAT traversal of signalling, with or without rport.
 func (s *SBC) respond(r realm, tx sip.ServerTransaction, res *sip.Response, src netip.AddrPort) {
-	if r == access && !strings.EqualFold(res.Transport(), "tcp") && !strings.EqualFold(res.Transport(), "tls") {
+	if r == access && !strings.EqualFold(res.Transport(), "tcp") && !strings.EqualFold(res.Transport(), "tls") && !isWS(strings.ToLower(res.Transport())) {
 		res.SetDestination(src.String())
 	}
 	if r == access && res.StatusCode >= 200 && res.CSeq() != nil {
@@ -554,8 +557,12 @@ func (s *SBC) contact(r realm, transport string) *sip.ContactHeader {
 	if t == sipnet.TLS && s.ep[r].TLSAddr().IsValid() {
 		a = s.ep[r].TLSAddr()
 	}
+	if isWS(t) && r == access && s.AccessWSSAddr().IsValid() {
+		a = s.AccessWSSAddr()
+		t = "ws" // RFC 7118 §5.2: the URI parameter is "ws" for WS and WSS
+	}
 	u := sip.Uri{Scheme: "sip", User: "sbc", Host: a.Addr().String(), Port: int(a.Port())}
-	if t == sipnet.TCP || t == sipnet.TLS {
+	if t == sipnet.TCP || t == sipnet.TLS || t == "ws" {
 		u.UriParams = sip.NewParams()
 		u.UriParams.Add("transport", t)
 	}

@@ -1,0 +1,83 @@
+package sbc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/siplab/siplab/sipnet"
+)
+
+// wssServer is the access side's SIP over secure WebSocket (RFC 7118) and
+// the HTTPS page server sharing its port: a browser loads the phone page
+// from the same origin it opens its SIP WebSocket to, so one certificate
+// exception (or the lab CA, trusted once) covers both.
+type wssServer struct {
+	ln   net.Listener
+	addr netip.AddrPort
+	http *http.Server
+}
+
+// ServeWebSocket adds SIP over WebSocket to the access side on ln, a TLS
+// listener on the access IP (labtls certificate), and serves web (the
+// browser phone page, nil for none) over HTTPS on the same port. Call it
+// before Start; the SBC closes ln on Close.
+//
+// Phones on WebSocket are handled like phones on TCP or TLS: a REGISTER
+// is cached with its connection (source ip:port, transport wss), so
+// requests to the phone go back over the connection it opened, whatever
+// its Contact says — RFC 7118 phones write an unroutable "….invalid" host
+// there, and a browser cannot accept a connection anyway. The .invalid
+// Via makes it count as NATed: short expiry and OPTIONS pings, which also
+// keep the WebSocket busy through idle timeouts.
+func (s *SBC) ServeWebSocket(ln net.Listener, web http.Handler) error {
+	ta, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		ln.Close()
+		return fmt.Errorf("%w: websocket listener %v is not TCP", ErrConfig, ln.Addr())
+	}
+	addr := netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), ta.AddrPort().Port())
+	if addr.Addr() != s.ep[access].Addr().Addr() {
+		ln.Close()
+		return fmt.Errorf("%w: websocket listener %v must use the access IP %v", ErrConfig, addr, s.ep[access].Addr().Addr())
+	}
+	if web == nil {
+		web = http.NotFoundHandler()
+	}
+	sipLn, webLn := sipnet.SplitWebSocket(ln)
+	if err := s.ep[access].ServeWSS(sipLn); err != nil {
+		ln.Close()
+		return err
+	}
+	w := &wssServer{ln: ln, addr: addr, http: &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := w.http.Serve(webLn); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("https page server stopped", "err", err)
+		}
+	}()
+	s.wss.Store(w)
+	s.log.Info("sip over websocket", "wss", addr)
+	return nil
+}
+
+// AccessWSSAddr is the WebSocket listener (zero without one).
+func (s *SBC) AccessWSSAddr() netip.AddrPort {
+	w := s.wss.Load()
+	if w == nil {
+		return netip.AddrPort{}
+	}
+	return w.addr
+}
+
+func (s *SBC) closeWSS() {
+	if w := s.wss.Load(); w != nil {
+		w.http.Close()
+		w.ln.Close()
+	}
+}
+
+// isWS says whether a transport name is SIP over WebSocket.
+func isWS(transport string) bool { return transport == "ws" || transport == sipnet.WSS }
