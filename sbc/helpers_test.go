@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"
+	"github.com/siplab/siplab/webrtcgw"
 )
 
 // Loopback blocks used by no other package: 127.0.45.0/24 is the access
@@ -118,8 +120,11 @@ type labOpts struct {
 	inbound  netip.AddrPort
 	// tls adds a TLS listener to the access side.
 	tls *tls.Config
-	// wss adds SIP over secure WebSocket (ws.go) with this certificate.
-	wss *tls.Config
+	// wss adds SIP over secure WebSocket (ws.go) with this certificate;
+	// page and webrtc are what ServeWebSocket serves with it.
+	wss    *tls.Config
+	page   http.Handler
+	webrtc *webrtcgw.Gateway
 }
 
 func newLab(t testing.TB, opts labOpts) *lab {
@@ -178,7 +183,7 @@ func newLab(t testing.TB, opts labOpts) *lab {
 		b.Close()
 	})
 	if opts.wss != nil {
-		serveWSS(t, b, opts.wss)
+		serveWSS(t, b, opts)
 	}
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -381,6 +381,12 @@ func (s *SBC) handle(r realm, req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(r, tx, req, src, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed")
 		return
 	}
+	if r == access && isWS(strings.ToLower(req.Transport())) {
+		var ok bool
+		if tx, ok = s.adaptWebRTC(req, tx, src); !ok { // webrtc.go
+			return
+		}
+	}
 	if sipdialog.ToTag(req) != "" && req.Method != sip.REGISTER {
 		s.onInDialog(r, req, tx, src)
 		return
@@ -510,6 +516,9 @@ func (s *SBC) client(r realm, transport string) (*sipgo.Client, error) {
 func (s *SBC) transact(ctx context.Context, r realm, req *sip.Request) (sip.ClientTransaction, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
+	}
+	if r == access && req.Method == sip.BYE {
+		s.endWebRTC(req) // webrtc.go
 	}
 	cl, err := s.client(r, req.Transport())
 	if err != nil {

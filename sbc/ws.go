@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/webrtcgw"
 )
 
 // wssServer is the access side's SIP over secure WebSocket (RFC 7118) and
@@ -19,12 +20,14 @@ type wssServer struct {
 	ln   net.Listener
 	addr netip.AddrPort
 	http *http.Server
+	edge *webrtcEdge // nil without a media gateway
 }
 
 // ServeWebSocket adds SIP over WebSocket to the access side on ln, a TLS
 // listener on the access IP (labtls certificate), and serves web (the
-// browser phone page, nil for none) over HTTPS on the same port. Call it
-// before Start; the SBC closes ln on Close.
+// browser phone page, nil for none) over HTTPS on the same port. gw is the
+// WebRTC media gateway for browsers' calls (webrtc.go); nil refuses
+// WebRTC offers with 488. Call it before Start; the SBC closes ln on Close.
 //
 // Phones on WebSocket are handled like phones on TCP or TLS: a REGISTER
 // is cached with its connection (source ip:port, transport wss), so
@@ -33,7 +36,7 @@ type wssServer struct {
 // there, and a browser cannot accept a connection anyway. The .invalid
 // Via makes it count as NATed: short expiry and OPTIONS pings, which also
 // keep the WebSocket busy through idle timeouts.
-func (s *SBC) ServeWebSocket(ln net.Listener, web http.Handler) error {
+func (s *SBC) ServeWebSocket(ln net.Listener, web http.Handler, gw *webrtcgw.Gateway) error {
 	ta, ok := ln.Addr().(*net.TCPAddr)
 	if !ok {
 		ln.Close()
@@ -53,6 +56,9 @@ func (s *SBC) ServeWebSocket(ln net.Listener, web http.Handler) error {
 		return err
 	}
 	w := &wssServer{ln: ln, addr: addr, http: &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}}
+	if gw != nil {
+		w.edge = &webrtcEdge{gw: gw, calls: map[string]*webrtcgw.Call{}}
+	}
 	go func() {
 		if err := w.http.Serve(webLn); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Warn("https page server stopped", "err", err)
@@ -76,6 +82,9 @@ func (s *SBC) closeWSS() {
 	if w := s.wss.Load(); w != nil {
 		w.http.Close()
 		w.ln.Close()
+		if w.edge != nil {
+			w.edge.closeAll()
+		}
 	}
 }
 

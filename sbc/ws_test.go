@@ -17,15 +17,19 @@ import (
 	"github.com/siplab/siplab/uaclient"
 )
 
-func serveWSS(t testing.TB, b *SBC, cfg *tls.Config) {
+func serveWSS(t testing.TB, b *SBC, opts labOpts) {
 	t.Helper()
-	ln, err := tls.Listen("tcp", sbcAccess+":0", cfg)
+	ln, err := tls.Listen("tcp", sbcAccess+":0", opts.wss)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := http.NewServeMux()
-	page.HandleFunc("/phone", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("phone page")) })
-	if err := b.ServeWebSocket(ln, page); err != nil {
+	page := opts.page
+	if page == nil {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/phone", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("phone page")) })
+		page = mux
+	}
+	if err := b.ServeWebSocket(ln, page, opts.webrtc); err != nil {
 		t.Fatal(err)
 	}
 }

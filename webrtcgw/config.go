@@ -61,7 +61,15 @@ type Config struct {
 	// AdvertiseIP, if set, replaces the host candidates' address (1:1
 	// NAT, a gateway behind a static mapping).
 	AdvertiseIP netip.Addr
-	// PortMin and PortMax bound the ICE UDP ports (both 0 = any).
+	// ICEConn, if set, is the one UDP socket every call's ICE, DTLS and
+	// SRTP share (pion's UDP mux, calls told apart by ICE username): one
+	// port to open and to capture, and host candidates with exactly its
+	// address, which need not be an interface's primary address (a
+	// 127.0.45.x loopback alias in tests). The gateway owns it. Without
+	// it each call gathers on ephemeral ports of the host's addresses.
+	ICEConn net.PacketConn
+	// PortMin and PortMax bound the ICE UDP ports (both 0 = any); not
+	// with ICEConn.
 	PortMin, PortMax uint16
 	// GatherTimeout bounds gathering; 0 = DefaultGatherTimeout.
 	GatherTimeout time.Duration
@@ -86,6 +94,15 @@ func (c *Config) validate() error {
 	}
 	if c.Lite && len(c.ICEServers) > 0 {
 		return fmt.Errorf("%w: an ICE-lite agent gathers host candidates only: drop the ICE servers or Lite", ErrConfig)
+	}
+	if c.ICEConn != nil && c.PortMin != 0 {
+		return fmt.Errorf("%w: a port range with a shared ICE socket", ErrConfig)
+	}
+	if c.ICEConn != nil {
+		ua, ok := c.ICEConn.LocalAddr().(*net.UDPAddr)
+		if !ok || ua.IP.IsUnspecified() {
+			return fmt.Errorf("%w: ICE socket %v: bind a specific UDP address (it is the host candidate)", ErrConfig, c.ICEConn.LocalAddr())
+		}
 	}
 	if (c.PortMin == 0) != (c.PortMax == 0) || c.PortMin > c.PortMax {
 		return fmt.Errorf("%w: ICE port range %d-%d", ErrConfig, c.PortMin, c.PortMax)

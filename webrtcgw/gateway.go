@@ -15,6 +15,7 @@ import (
 type Gateway struct {
 	cfg Config
 	log *slog.Logger
+	mux *ice.UDPMuxDefault // nil without Config.ICEConn
 
 	mu     sync.Mutex
 	calls  map[string]*Call
@@ -24,9 +25,33 @@ type Gateway struct {
 // New validates cfg.
 func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
+		if cfg.ICEConn != nil {
+			cfg.ICEConn.Close()
+		}
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, log: cfg.Logger.With("component", "webrtcgw"), calls: map[string]*Call{}}, nil
+	g := &Gateway{cfg: cfg, log: cfg.Logger.With("component", "webrtcgw"), calls: map[string]*Call{}}
+	if cfg.ICEConn != nil {
+		g.mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.ICEConn})
+	}
+	return g, nil
+}
+
+// Close ends every call and releases the shared ICE socket.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	calls := make([]*Call, 0, len(g.calls))
+	for _, c := range g.calls {
+		calls = append(calls, c)
+	}
+	g.mu.Unlock()
+	for _, c := range calls {
+		c.Close()
+	}
+	if g.mux != nil {
+		return g.mux.Close()
+	}
+	return nil
 }
 
 // CallConfig is one call's core side.
@@ -120,6 +145,9 @@ func (g *Gateway) api(codec webrtc.RTPCodecParameters, dtmfPT uint8) (*webrtc.AP
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(g.cfg.keepIP)
 	se.SetIncludeLoopbackCandidate(g.cfg.wantsLoopback())
+	if g.mux != nil {
+		se.SetICEUDPMux(g.mux)
+	}
 	if g.cfg.PortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(g.cfg.PortMin, g.cfg.PortMax); err != nil {
 			return nil, fmt.Errorf("%w: ICE ports: %w", ErrConfig, err)
