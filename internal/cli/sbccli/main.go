@@ -8,6 +8,7 @@
 //	    [-latching learn|strict|off] [-nat-expires 60s] [-keepalive-interval 15s] [-topology-hiding on|off] \
 //	    [-register-rate 2] [-invite-rate 2] [-burst 10] [-failed-auth-limit 10] \
 //	    [-failed-auth-window 1m] [-block-for 5m] [-tls 203.0.113.5:5061 -tls-dir /etc/siplab/tls] \
+//	    [-wss 203.0.113.5:8443 [-webrtc-ice ip:port] [-webrtc-ice-servers stun:...,turn:...] [-webrtc-ice-lite]] \
 //	    [-ctl /run/siplab/sbc.sock]
 //	sbc status [-json] [-ctl path]
 //	sbc get [name] [-ctl path]
@@ -84,6 +85,7 @@ type options struct {
 	tls, tlsDir                                                      string
 	ctl, logLevel                                                    string
 	capture                                                          *capflags.Flags // capture.go
+	web                                                              *webFlags       // webrtc.go
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -114,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ctl, "ctl", envOr("SBC_CTL", defaultCtl), "control socket path")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.capture = capflags.Add(fs, "the access (internet) and core sides")
+	o.web = addWebFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -221,6 +224,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
+	if err := o.web.serve(b, o.sip, o.tlsConfig, log); err != nil {
+		ln.Close()
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	// Capture before serving, on runCtx so the shutdown's BYEs are recorded.
