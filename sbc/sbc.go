@@ -524,11 +524,16 @@ func (s *SBC) transact(ctx context.Context, r realm, req *sip.Request) (sip.Clie
 	if err != nil {
 		return nil, err
 	}
+	wrap, err := s.offerToBrowser(r, req) // webrtc.go
+	if err != nil {
+		return nil, fmt.Errorf("sbc: %s to a browser: %w", req.Method, err)
+	}
 	tx, err := cl.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
 	if err != nil {
+		s.endWebRTC(req)
 		return nil, fmt.Errorf("sbc: send %s to %s: %w", req.Method, req.Destination(), err)
 	}
-	return tx, nil
+	return wrap(tx), nil
 }
 
 // do sends a non-INVITE request and waits for its final response.

@@ -98,6 +98,12 @@ type pageState struct {
 	Candidates []struct {
 		Side, Type, Address string
 	} `json:"candidates"`
+	Pairs []struct {
+		Local, Remote, State string
+		Nominated            bool
+		RequestsSent         int `json:"requestsSent"`
+		ResponsesReceived    int `json:"responsesReceived"`
+	} `json:"pairs"`
 }
 
 func readPage(t *testing.T, ctx context.Context) pageState {
@@ -149,7 +155,7 @@ func TestWebPhoneCallsDeskPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := webrtcgw.New(webrtcgw.Config{ICEConn: iceConn, IPs: []netip.Addr{netip.MustParseAddr(sbcAccess)}, Logger: testLogger()})
+	gw, err := webrtcgw.New(webrtcgw.Config{Lite: true, ICEConn: iceConn, IPs: []netip.Addr{netip.MustParseAddr(sbcAccess)}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +229,37 @@ func TestWebPhoneCallsDeskPhone(t *testing.T) {
 		cs, ok := incoming(bob)
 		return ok && cs.State == uaclient.StateTerminated
 	})
+	waitFor(t, 5*time.Second, "the gateway call released", func() bool { return len(l.sbc.WebRTCCalls()) == 0 })
+
+	// And the other way: bob calls the browser, the intern answers.
+	out, err := bob.Call(ctxT(t, 30*time.Second), "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "incoming call", 10*time.Second, func(s pageState) bool { return s.Call == "incoming" })
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("answer"))); err != nil {
+		t.Fatal(err)
+	}
+	st = waitPage(t, ctx, "answered call with inbound audio", 20*time.Second, func(s pageState) bool {
+		return s.Call == "failed" || (s.Call == "confirmed" && s.Inbound != nil && s.Inbound.PacketsReceived > 50 && s.Inbound.AudioLevel > 0.01)
+	})
+	if st.Call != "confirmed" {
+		t.Fatalf("answering bob's call: %s", st.Error)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		m := out.Status().Media
+		if m != nil && m.Received.AudioPackets > 50 && near(m.Received.ToneHz, browserToneHz) {
+			break
+		}
+		if time.Now().After(deadline) {
+			js, _ := json.MarshalIndent(l.sbc.WebRTCCalls(), "", " ")
+			t.Fatalf("bob does not hear the browser on his outgoing call: %+v\ngateway: %s", m, js)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := out.Hangup(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the browser sees bob's BYE", 10*time.Second, func(s pageState) bool { return s.Call == "ended" })
 	waitFor(t, 5*time.Second, "the gateway call released", func() bool { return len(l.sbc.WebRTCCalls()) == 0 })
 }

@@ -163,9 +163,108 @@ func (s *SBC) WebRTCCalls() []webrtcgw.Stats {
 }
 
 // endWebRTC releases a browser call's gateway leg when the SBC hangs up
-// toward the browser.
+// toward the browser (or could not send it the INVITE).
 func (s *SBC) endWebRTC(req *sip.Request) {
 	if w := s.wss.Load(); w != nil && w.edge != nil && isWS(strings.ToLower(req.Transport())) {
 		w.edge.end(sipdialog.CallID(req))
 	}
 }
+
+// offerToBrowser runs for every request the SBC sends on the access side.
+// An initial INVITE to a WebSocket phone gets the gateway's WebRTC offer
+// in place of the relay's plain one; the returned wrap then turns the
+// browser's SDP answers back into plain ones. Everything else passes.
+func (s *SBC) offerToBrowser(r realm, req *sip.Request) (wrap func(sip.ClientTransaction) sip.ClientTransaction, err error) {
+	pass := func(tx sip.ClientTransaction) sip.ClientTransaction { return tx }
+	w := s.wss.Load()
+	if r != access || w == nil || w.edge == nil || req.Method != sip.INVITE || sipdialog.ToTag(req) != "" ||
+		!isWS(strings.ToLower(req.Transport())) || len(req.Body()) == 0 || isWebRTCSDP(req.Body()) {
+		return pass, nil
+	}
+	e := w.edge
+	cid := sipdialog.CallID(req)
+	conn, err := media.ListenRTP(s.mediaIP[access], 0)
+	if err != nil {
+		return nil, err
+	}
+	call, err := e.gw.NewCall(webrtcgw.CallConfig{Core: conn, CoreIP: s.mediaIP[access], Name: cid})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	offer, err := call.OfferFromCore(ctx, req.Body())
+	cancel()
+	if err != nil {
+		call.Close()
+		return nil, err
+	}
+	e.mu.Lock()
+	e.calls[cid] = call
+	e.mu.Unlock()
+	req.SetBody([]byte(offer))
+	s.log.Info("webrtc: call to a browser through the media gateway", "call_id", cid, "core_rtp", call.Stats().CoreLocal)
+	return func(tx sip.ClientTransaction) sip.ClientTransaction { return newBrowserTx(tx, s, e, call, cid) }, nil
+}
+
+// browserTx relays a client transaction's responses with the browser's
+// SDP answer turned into the gateway's plain one. Done closes only once
+// every response has been passed on, so a 2xx is never lost to a
+// select that sees the transaction end first.
+type browserTx struct {
+	sip.ClientTransaction
+	out  chan *sip.Response
+	done chan struct{}
+}
+
+func newBrowserTx(tx sip.ClientTransaction, s *SBC, e *webrtcEdge, call *webrtcgw.Call, cid string) *browserTx {
+	b := &browserTx{ClientTransaction: tx, out: make(chan *sip.Response, 16), done: make(chan struct{})}
+	var plain []byte
+	convert := func(res *sip.Response) *sip.Response {
+		if res.StatusCode >= 300 {
+			e.end(cid)
+			return res
+		}
+		if len(res.Body()) == 0 || !isWebRTCSDP(res.Body()) {
+			return res
+		}
+		if plain == nil {
+			p, err := call.AnswerFromBrowser(string(res.Body()))
+			if err != nil {
+				s.log.Warn("webrtc: browser answer not usable", "call_id", cid, "err", err)
+				return res
+			}
+			plain = p
+		}
+		res.SetBody(plain)
+		return res
+	}
+	forward := func(res *sip.Response) {
+		select {
+		case b.out <- convert(res):
+		default:
+			s.log.Warn("webrtc: response dropped: nobody reads the transaction", "call_id", cid, "code", res.StatusCode)
+		}
+	}
+	go func() {
+		defer close(b.done)
+		for {
+			select {
+			case res := <-tx.Responses():
+				forward(res)
+			case <-tx.Done():
+				for {
+					select {
+					case res := <-tx.Responses():
+						forward(res)
+					default:
+						return
+					}
+				}
+			}
+		}
+	}()
+	return b
+}
+
+func (b *browserTx) Responses() <-chan *sip.Response { return b.out }
+func (b *browserTx) Done() <-chan struct{}           { return b.done }

@@ -2,14 +2,14 @@
 // PeerConnection per call toward a browser (ICE, DTLS-SRTP, G.711) bridged
 // to a plain G.711 RTP socket toward the core (proxy, PBX, desk phones).
 //
-// The gateway runs full ICE by default, not ICE-lite. An SBC on a public
-// address could be lite (its host candidate is always reachable), but the
-// lab wants to show ICE working: with full ICE the gateway sends its own
-// connectivity checks, so captures show checks in both directions, a
-// browser behind a port-restricted NAT gets its pinhole opened from both
-// sides, and the gateway can itself use the lab's STUN/TURN server when it
-// is placed behind a NAT. Config.Lite switches to ICE-lite (RFC 8445
-// §2.5) to show the difference.
+// ICE: the gateway is a full ICE agent unless Config.Lite. Full ICE sends
+// checks of its own (captures show checks both ways; it can sit behind a
+// NAT and use the lab's STUN/TURN server). ICE-lite (RFC 8445 §2.5) only
+// answers the browser's checks on its host candidate, which is what an
+// SBC with a public address does, and what the SBC uses by default: on
+// loopback with headless Chromium, full ICE left about half of the calls
+// in "checking" (pion's early checks reach the browser before the SIP
+// answer gives it our credentials; not root-caused), ICE-lite never did.
 //
 // No trickle ICE: SIP carries one offer and one answer, so every SDP the
 // gateway writes waits for candidate gathering to finish, and the browser

@@ -18,15 +18,22 @@ func TestBrowserCallsPhone(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lite bool
+		mux  bool
 		law  string
 	}{
-		{"full ICE PCMU", false, media.PCMU},
-		{"ICE-lite PCMA", true, media.PCMA},
+		{"full ICE PCMU", false, false, media.PCMU},
+		{"ICE-lite PCMA", true, false, media.PCMA},
+		{"shared ICE socket", false, true, media.PCMU},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			g := newGateway(t, Config{Lite: tc.lite})
+			cfg := Config{Lite: tc.lite}
+			if tc.mux {
+				cfg.ICEConn = listen(t)
+			}
+			g := newGateway(t, cfg)
+			defer g.Close()
 			call := newCallT(t, g)
 			browser := newTestBrowser(t, ctx, tc.law, 440)
 

@@ -55,20 +55,33 @@ function iceServers() {
     : { urls: u });
 }
 
-// newPeer makes the RTCPeerConnection with the microphone, G.711 first.
+// newPeer makes the RTCPeerConnection. The caller adds the microphone with
+// useMic: before createOffer, or after setRemoteDescription when
+// answering (so it rides on the transceiver the offer created).
 async function newPeer() {
   stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
   pc = new RTCPeerConnection({ iceServers: iceServers(), iceTransportPolicy: cfg.ice_transport_policy || "all" });
   pc.oniceconnectionstatechange = () => { state.ice = pc.iceConnectionState; $("icestate").textContent = pc.iceConnectionState; };
   pc.onicegatheringstatechange = () => { state.gathering = pc.iceGatheringState; $("gathering").textContent = pc.iceGatheringState; };
   pc.ontrack = (ev) => { $("remote").srcObject = ev.streams[0] || new MediaStream([ev.track]); };
-  const tr = pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendrecv", streams: [stream] });
+  statsTimer = setInterval(showStats, 1000);
+  return pc;
+}
+
+// useMic sends the microphone with G.711 (then telephone-event) first.
+async function useMic() {
+  const track = stream.getAudioTracks()[0];
+  let tr = pc.getTransceivers().find((t) => t.receiver.track.kind === "audio");
+  if (tr) {
+    await tr.sender.replaceTrack(track);
+    tr.direction = "sendrecv";
+  } else {
+    tr = pc.addTransceiver(track, { direction: "sendrecv", streams: [stream] });
+  }
   const caps = RTCRtpReceiver.getCapabilities("audio").codecs;
   const want = ["audio/PCMU", "audio/PCMA", "audio/telephone-event"];
   const prefs = want.flatMap((m) => caps.filter((c) => c.mimeType === m && c.clockRate === 8000));
   if (tr.setCodecPreferences) tr.setCodecPreferences(prefs);
-  statsTimer = setInterval(showStats, 1000);
-  return pc;
 }
 
 // gathered waits for ICE gathering to finish: SIP carries no trickle.
@@ -87,6 +100,7 @@ async function call() {
     await ensureUA();
     setCall("calling");
     await newPeer();
+    await useMic();
     await pc.setLocalDescription(await pc.createOffer());
     await gathered();
     const r = await ua.invite($("target").value, pc.localDescription.sdp, (p) => { if (p.status >= 180) setCall("ringing"); });
@@ -115,6 +129,7 @@ async function answer() {
     }
     await newPeer();
     await pc.setRemoteDescription({ type: "offer", sdp: req.body });
+    await useMic();
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered();
     ua.respond(req, 200, "OK", [`Contact: ${ua.contact}`, "Content-Type: application/sdp"], pc.localDescription.sdp, d.localTag);

@@ -8,7 +8,7 @@
 //	    [-latching learn|strict|off] [-nat-expires 60s] [-keepalive-interval 15s] [-topology-hiding on|off] \
 //	    [-register-rate 2] [-invite-rate 2] [-burst 10] [-failed-auth-limit 10] \
 //	    [-failed-auth-window 1m] [-block-for 5m] [-tls 203.0.113.5:5061 -tls-dir /etc/siplab/tls] \
-//	    [-wss 203.0.113.5:8443 [-webrtc-ice ip:port] [-webrtc-ice-servers stun:...,turn:...] [-webrtc-ice-lite]] \
+//	    [-wss 203.0.113.5:8443 [-webrtc-ice ip:port] [-webrtc-ice-servers stun:...,turn:...] [-webrtc-ice-mode lite|full]] \
 //	    [-ctl /run/siplab/sbc.sock]
 //	sbc status [-json] [-ctl path]
 //	sbc get [name] [-ctl path]

@@ -18,8 +18,7 @@ import (
 // phone page on the same port and the WebRTC media gateway. All off
 // without -wss.
 type webFlags struct {
-	wss, ice, iceServers, domain, policy string
-	lite                                 bool
+	wss, ice, iceServers, domain, policy, mode string
 }
 
 func addWebFlags(fs *flag.FlagSet) *webFlags {
@@ -29,7 +28,7 @@ func addWebFlags(fs *flag.FlagSet) *webFlags {
 	fs.StringVar(&w.iceServers, "webrtc-ice-servers", "", "comma-separated stun:/turn: URLs the browser is given (the lab's own STUN/TURN only); empty: host candidates only")
 	fs.StringVar(&w.domain, "webrtc-domain", "siplab.test", "SIP domain the browser phone registers in")
 	fs.StringVar(&w.policy, "webrtc-ice-policy", "all", "the browser's ICE transport policy: all, or relay (TURN candidates only)")
-	fs.BoolVar(&w.lite, "webrtc-ice-lite", false, "make the gateway an ICE-lite agent (it then sends no checks of its own)")
+	fs.StringVar(&w.mode, "webrtc-ice-mode", "lite", "the gateway's ICE agent: lite (answers the browser's checks on its public address, what SBCs do) or full (sends checks of its own too)")
 	return w
 }
 
@@ -56,6 +55,9 @@ func (w *webFlags) serve(b *sbc.SBC, sipAddr string, tlsConf func() (*tls.Config
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
+	if w.mode != "lite" && w.mode != "full" {
+		return fmt.Errorf("%w: -webrtc-ice-mode %q: want lite or full", errUsage, w.mode)
+	}
 	ice := w.ice
 	if ice == "" {
 		ice = w.wss
@@ -64,7 +66,7 @@ func (w *webFlags) serve(b *sbc.SBC, sipAddr string, tlsConf func() (*tls.Config
 	if err != nil {
 		return fmt.Errorf("sbc: webrtc ICE socket: %w", err)
 	}
-	gw, err := webrtcgw.New(webrtcgw.Config{ICEConn: iceConn, IPs: []netip.Addr{wssAP.Addr()}, Lite: w.lite, Logger: log})
+	gw, err := webrtcgw.New(webrtcgw.Config{ICEConn: iceConn, IPs: []netip.Addr{wssAP.Addr()}, Lite: w.mode == "lite", Logger: log})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
