@@ -222,6 +222,21 @@ func TestWebPhoneCallsDeskPhone(t *testing.T) {
 	t.Logf("browser: selected %s <-> %s, %d packets in, level %.2f; bob hears %.0f Hz", st.Selected.Local, st.Selected.Remote,
 		st.Inbound.PacketsReceived, st.Inbound.AudioLevel, in.Media.Received.ToneHz)
 
+	// DTMF from the keypad: RFC 4733 events through the gateway to bob.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { for (const k of "5#") [...document.querySelectorAll("#keys button")].find((b) => b.textContent === k).click(); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		cs, ok := incoming(bob)
+		if ok && cs.Media != nil && cs.Media.Received.DTMF == "5#" {
+			break
+		}
+		if time.Now().After(deadline) {
+			g := l.sbc.WebRTCCalls()
+			t.Fatalf("bob's DTMF: %+v\ngateway to core: %+v", cs.Media, g[0].ToCore)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("hangup"))); err != nil {
 		t.Fatal(err)
 	}

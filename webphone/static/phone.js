@@ -159,7 +159,8 @@ function endCall(why, err) {
 function dtmf(digit) {
   if (!pc || !dialog) return;
   const sender = pc.getSenders().find((s) => s.dtmf);
-  if (sender && sender.dtmf.canInsertDTMF) { sender.dtmf.insertDTMF(digit, 160, 70); log("DTMF " + digit + " (RFC 4733)"); }
+  // insertDTMF replaces what is still queued: queue behind it instead.
+  if (sender && sender.dtmf.canInsertDTMF) { sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digit, 160, 70); log("DTMF " + digit + " (RFC 4733)"); }
   else { ua.info(dialog, digit); log("DTMF " + digit + " (SIP INFO)"); }
 }
 
