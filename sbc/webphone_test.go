@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,6 +219,11 @@ func TestWebPhoneCallsDeskPhone(t *testing.T) {
 	g := calls[0]
 	if !near(g.ToCore.ToneHz, browserToneHz) || !near(g.ToBrowser.ToneHz, bob.ToneHz()) || g.SelectedPair == "" {
 		t.Errorf("gateway: to core %.0f Hz, to browser %.0f Hz (bob sends %.0f), pair %q", g.ToCore.ToneHz, g.ToBrowser.ToneHz, bob.ToneHz(), g.SelectedPair)
+	}
+	var text strings.Builder
+	WriteText(&text, l.sbc.Status())
+	if !strings.Contains(text.String(), "webrtc "+g.Name+": ice connected") {
+		t.Errorf("sbc status does not show the browser call:\n%s", text.String())
 	}
 	t.Logf("browser: selected %s <-> %s, %d packets in, level %.2f; bob hears %.0f Hz", st.Selected.Local, st.Selected.Remote,
 		st.Inbound.PacketsReceived, st.Inbound.AudioLevel, in.Media.Received.ToneHz)

@@ -3,6 +3,7 @@ package sbc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -90,3 +91,24 @@ func (s *SBC) closeWSS() {
 
 // isWS says whether a transport name is SIP over WebSocket.
 func isWS(transport string) bool { return transport == "ws" || transport == sipnet.WSS }
+
+// webStatus adds the WebSocket listener and the gateway's calls.
+func (s *SBC) webStatus(st *Status) {
+	if a := s.AccessWSSAddr(); a.IsValid() {
+		st.AccessWSS = a.String()
+		st.WebRTC = s.WebRTCCalls()
+	}
+}
+
+// writeWebText prints them: per browser call the ICE state, the selected
+// pair and what each direction carries (who hears whom).
+func writeWebText(w io.Writer, st Status) {
+	if st.AccessWSS == "" {
+		return
+	}
+	fmt.Fprintf(w, "  wss %s, browser phone https://%s/phone/\n", st.AccessWSS, st.AccessWSS)
+	for _, c := range st.WebRTC {
+		fmt.Fprintf(w, "  webrtc %s: ice %s, dtls %s, pair %s, %s; browser->core %d pkts %.0f Hz, core->browser %d pkts %.0f Hz\n",
+			c.Name, c.ICE, c.Peer, orNone(c.SelectedPair), orNone(c.Codec), c.ToCore.Packets, c.ToCore.ToneHz, c.ToBrowser.Packets, c.ToBrowser.ToneHz)
+	}
+}
