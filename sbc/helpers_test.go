@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipnet"
 	"github.com/siplab/siplab/uaclient"
+	"github.com/siplab/siplab/webrtcgw"
 )
 
 // Loopback blocks used by no other package: 127.0.45.0/24 is the access
@@ -115,6 +117,11 @@ type labOpts struct {
 	inbound  netip.AddrPort
 	// tls adds a TLS listener to the access side.
 	tls *tls.Config
+	// wss adds SIP over secure WebSocket (ws.go) with this certificate;
+	// page and webrtc are what ServeWebSocket serves with it.
+	wss    *tls.Config
+	page   http.Handler
+	webrtc *webrtcgw.Gateway
 }
 
 func newLab(t testing.TB, opts labOpts) *lab {
@@ -163,6 +170,10 @@ func newLab(t testing.TB, opts labOpts) *lab {
 	b, err := New(Config{NextHop: l.proxy, Trunk: opts.trunk, TrunkInbound: opts.inbound,
 		Guard: g, Settings: opts.settings, Logger: log},
 		listenTLS(t, sbcAccess, opts.tls), listen(t, sbcCore+":0"))
+	if err == nil && opts.wss != nil {
+		// The WSS listener hooks into the SBC before it starts.
+		serveWSS(t, b, opts)
+	}
 	l.sbc = siptest.Run(t, ctx, b, err)
 	return l
 }

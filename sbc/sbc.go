@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -85,6 +86,7 @@ type SBC struct {
 	counters Counters
 	trunk    trunkState
 	closed   bool
+	wss      atomic.Pointer[wssServer] // ws.go; nil without ServeWebSocket
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -213,6 +215,7 @@ func (s *SBC) Close() error {
 		for _, c := range calls {
 			c.releaseMedia()
 		}
+		s.closeWSS()
 		for _, ep := range s.ep {
 			ep.Close()
 		}
@@ -378,6 +381,12 @@ func (s *SBC) handle(r realm, req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(r, tx, req, src, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed")
 		return
 	}
+	if r == access && isWS(strings.ToLower(req.Transport())) {
+		var ok bool
+		if tx, ok = s.adaptWebRTC(req, tx, src); !ok { // webrtc.go
+			return
+		}
+	}
 	if sipdialog.ToTag(req) != "" && req.Method != sip.REGISTER {
 		s.onInDialog(r, req, tx, src)
 		return
@@ -435,7 +444,7 @@ func isBlockVerdict(v guard.Verdict) bool { return strings.HasPrefix(v.Reason, "
 // request came from (ip and port on the wire), whatever its Via says: the
 // far-end NAT traversal of signalling, with or without rport.
 func (s *SBC) respond(r realm, tx sip.ServerTransaction, res *sip.Response, src netip.AddrPort) {
-	if r == access && !strings.EqualFold(res.Transport(), "tcp") && !strings.EqualFold(res.Transport(), "tls") {
+	if r == access && !strings.EqualFold(res.Transport(), "tcp") && !strings.EqualFold(res.Transport(), "tls") && !isWS(strings.ToLower(res.Transport())) {
 		res.SetDestination(src.String())
 	}
 	if r == access && res.StatusCode >= 200 && res.CSeq() != nil {
@@ -508,15 +517,23 @@ func (s *SBC) transact(ctx context.Context, r realm, req *sip.Request) (sip.Clie
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
+	if r == access && req.Method == sip.BYE {
+		s.endWebRTC(req) // webrtc.go
+	}
 	cl, err := s.client(r, req.Transport())
 	if err != nil {
 		return nil, err
 	}
+	wrap, err := s.offerToBrowser(r, req) // webrtc.go
+	if err != nil {
+		return nil, fmt.Errorf("sbc: %s to a browser: %w", req.Method, err)
+	}
 	tx, err := cl.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
 	if err != nil {
+		s.endWebRTC(req)
 		return nil, fmt.Errorf("sbc: send %s to %s: %w", req.Method, req.Destination(), err)
 	}
-	return tx, nil
+	return wrap(tx), nil
 }
 
 // do sends a non-INVITE request and waits for its final response.
@@ -554,8 +571,12 @@ func (s *SBC) contact(r realm, transport string) *sip.ContactHeader {
 	if t == sipnet.TLS && s.ep[r].TLSAddr().IsValid() {
 		a = s.ep[r].TLSAddr()
 	}
+	if isWS(t) && r == access && s.AccessWSSAddr().IsValid() {
+		a = s.AccessWSSAddr()
+		t = "ws" // RFC 7118 §5.2: the URI parameter is "ws" for WS and WSS
+	}
 	u := sip.Uri{Scheme: "sip", User: "sbc", Host: a.Addr().String(), Port: int(a.Port())}
-	if t == sipnet.TCP || t == sipnet.TLS {
+	if t == sipnet.TCP || t == sipnet.TLS || t == "ws" {
 		u.UriParams = sip.NewParams()
 		u.UriParams.Add("transport", t)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/mediarelay"
+	"github.com/siplab/siplab/webrtcgw"
 )
 
 // Status is everything `sbc status` shows; JSON for scripts, WriteText for
@@ -18,6 +19,8 @@ type Status struct {
 	Summary       string            `json:"summary"`
 	Access        string            `json:"access"`
 	AccessTLS     string            `json:"access_tls,omitempty"`
+	AccessWSS     string            `json:"access_wss,omitempty"`
+	WebRTC        []webrtcgw.Stats  `json:"webrtc,omitempty"` // ws.go
 	Core          string            `json:"core"`
 	MediaIP       string            `json:"media_ip"`
 	CoreMediaIP   string            `json:"core_media_ip"`
@@ -104,6 +107,7 @@ func (s *SBC) Status() Status {
 	if a := s.ep[access].TLSAddr(); a.IsValid() {
 		st.AccessTLS = a.String()
 	}
+	s.webStatus(&st) // ws.go
 	type relayed struct {
 		i int
 		r *mediarelay.Relay
@@ -176,6 +180,7 @@ func WriteText(w io.Writer, st Status) {
 	if st.AccessTLS != "" {
 		fmt.Fprintf(w, "  tls %s\n", st.AccessTLS)
 	}
+	writeWebText(w, st) // ws.go
 	fmt.Fprintf(w, "  next hop %s, trunk %s -> %s, media %s / core %s\n", st.NextHop, orNone(st.Trunk), st.TrunkInbound, st.MediaIP, st.CoreMediaIP)
 	if t := st.TrunkHealth; t != nil {
 		state := "down"

@@ -8,6 +8,7 @@
 //	    [-latching learn|strict|off] [-nat-expires 60s] [-keepalive-interval 15s] [-topology-hiding on|off] \
 //	    [-register-rate 2] [-invite-rate 2] [-burst 10] [-failed-auth-limit 10] \
 //	    [-failed-auth-window 1m] [-block-for 5m] [-tls 203.0.113.5:5061 -tls-dir /etc/siplab/tls] \
+//	    [-wss 203.0.113.5:8443 [-webrtc-ice ip:port] [-webrtc-ice-servers stun:...,turn:...] [-webrtc-ice-mode lite|full]] \
 //	    [-ctl /run/siplab/sbc.sock]
 //	sbc status [-json] [-ctl path]
 //	sbc get [name] [-ctl path]
@@ -74,6 +75,7 @@ type options struct {
 	tls, tlsDir                                                      string
 	ctl, logLevel                                                    string
 	capture                                                          *capflags.Flags // capture.go
+	web                                                              *webFlags       // webrtc.go
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ctl, "ctl", climain.EnvOr("SBC_CTL", defaultCtl), "control socket path")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.capture = capflags.Add(fs, "the access (internet) and core sides")
+	o.web = addWebFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -207,6 +210,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	b, err := sbc.New(cfg, accessEP, coreEP)
 	if err != nil {
 		ln.Close()
+		return err
+	}
+	if err := o.web.serve(b, o.sip, o.tlsConfig, log); err != nil {
+		ln.Close()
+		b.Close()
 		return err
 	}
 	return climain.ServeCalls(ctx, b, ln, func(ctx context.Context) (func(), error) {

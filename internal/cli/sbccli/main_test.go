@@ -35,6 +35,9 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"-sip", accessIP + ":0", "extra"}},
 		{"set without value", []string{"set", "latching"}},
 		{"unblock without ip", []string{"unblock"}},
+		{"wss on another ip", []string{"-sip", accessIP + ":0", "-core-sip", coreIP + ":0", "-next-hop", "127.0.46.10:5060", "-wss", "127.0.45.91:0"}},
+		{"bad ice mode", []string{"-sip", accessIP + ":0", "-core-sip", coreIP + ":0", "-next-hop", "127.0.46.10:5060", "-wss", accessIP + ":0", "-webrtc-ice-mode", "half"}},
+		{"ice server without a scheme", []string{"-sip", accessIP + ":0", "-core-sip", coreIP + ":0", "-next-hop", "127.0.46.10:5060", "-wss", accessIP + ":0", "-webrtc-ice-servers", "stun.example.org:3478"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := run(context.Background(), tc.args, io.Discard, io.Discard); !errors.Is(err, errUsage) {
