@@ -33,16 +33,12 @@ const (
 	Terminated              // BYE, CANCEL or failure: no more requests
 )
 
+// stateNames are the states as status pages and logs show them.
+var stateNames = [...]string{Calling: "calling", Early: "early", Confirmed: "confirmed", Terminated: "terminated"}
+
 func (s State) String() string {
-	switch s {
-	case Calling:
-		return "calling"
-	case Early:
-		return "early"
-	case Confirmed:
-		return "confirmed"
-	case Terminated:
-		return "terminated"
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
 	}
 	return fmt.Sprintf("state(%d)", int(s))
 }
@@ -226,16 +222,7 @@ func (l *Leg) Cancel() {
 	// CANCEL goes where the INVITE went (§9.1), whatever Prepare thinks.
 	cr.SetDestination(inv.Destination())
 	cr.SetTransport(inv.Transport())
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
-		defer cancel()
-		res, err := l.cfg.Out.Do(ctx, cr)
-		if err != nil {
-			l.cfg.Log.Warn("CANCEL failed", "leg", l.cfg.Name, "err", err)
-			return
-		}
-		l.cfg.Log.Info("CANCEL answered", "leg", l.cfg.Name, "code", res.StatusCode)
-	}()
+	go l.do(context.Background(), cr, 32*time.Second)
 }
 
 // --- the leg we answer (UAS) --------------------------------------------
@@ -326,14 +313,20 @@ func (l *Leg) Bye(ctx context.Context, why string) {
 	l.changed()
 	l.cfg.Out.Prepare(req)
 	req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP;cause=200;text=%q", why)))
-	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
+	l.do(ctx, req, 64*sip.T1)
+}
+
+// do sends a request of ours on the leg, waits at most d for its final
+// response and logs how it went: nobody waits for more.
+func (l *Leg) do(ctx context.Context, req *sip.Request, d time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	res, err := l.cfg.Out.Do(ctx, req)
 	if err != nil {
-		l.cfg.Log.Warn("BYE got no answer", "leg", l.cfg.Name, "err", err)
+		l.cfg.Log.Warn(string(req.Method)+" got no answer", "leg", l.cfg.Name, "err", err)
 		return
 	}
-	l.cfg.Log.Info("BYE answered", "leg", l.cfg.Name, "code", res.StatusCode)
+	l.cfg.Log.Info(string(req.Method)+" answered", "leg", l.cfg.Name, "code", res.StatusCode)
 }
 
 // Drop ends the leg by what its state allows: BYE when confirmed, CANCEL

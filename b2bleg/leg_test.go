@@ -109,6 +109,31 @@ func (c *callee) next(t *testing.T, want sip.RequestMethod) *sip.Request {
 	return nil
 }
 
+// nothing checks that the callee gets no request for d.
+func (c *callee) nothing(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case r := <-c.got:
+		t.Fatalf("callee got %s", r.Method)
+	case <-time.After(d):
+	}
+}
+
+// call rings a callee (its 180 after ring) on a new leg and returns once
+// the INVITE arrived.
+func call(t *testing.T, ring time.Duration) (*callee, *b2bleg.Leg, sip.ClientTransaction) {
+	t.Helper()
+	us, peer := endpoint(t), endpoint(t)
+	callee := newCallee(t, peer, ring)
+	start(t, us)
+	start(t, peer)
+	cl, _ := us.Client("udp")
+	o := &owner{cl: cl}
+	l, tx := uacLeg(t, o, &o.mu, peer)
+	callee.next(t, sip.INVITE)
+	return callee, l, tx
+}
+
 // uacLeg sends an INVITE on a new leg towards the callee.
 func uacLeg(t *testing.T, o *owner, mu sync.Locker, to *sipnet.Endpoint) (*b2bleg.Leg, sip.ClientTransaction) {
 	t.Helper()
@@ -133,14 +158,7 @@ func uacLeg(t *testing.T, o *owner, mu sync.Locker, to *sipnet.Endpoint) (*b2ble
 }
 
 func TestUACLeg(t *testing.T) {
-	us, peer := endpoint(t), endpoint(t)
-	callee := newCallee(t, peer, 0)
-	start(t, us)
-	start(t, peer)
-	cl, _ := us.Client("udp")
-	o := &owner{cl: cl}
-	l, tx := uacLeg(t, o, &o.mu, peer)
-	callee.next(t, sip.INVITE)
+	callee, l, tx := call(t, 0)
 	for res := range tx.Responses() {
 		if res.StatusCode == 180 {
 			l.Early(res)
@@ -169,30 +187,15 @@ func TestUACLeg(t *testing.T) {
 		t.Fatalf("after BYE: %v", st)
 	}
 	l.Bye(context.Background(), "again") // a terminated leg sends nothing
-	select {
-	case r := <-callee.got:
-		t.Fatalf("second BYE sent: %s", r.Method)
-	case <-time.After(200 * time.Millisecond):
-	}
+	callee.nothing(t, 200*time.Millisecond)
 }
 
 // TestCancelWaitsForProvisional: a CANCEL asked for before any 18x
 // leaves when the first one arrives (RFC 3261 §9.1).
 func TestCancelWaitsForProvisional(t *testing.T) {
-	us, peer := endpoint(t), endpoint(t)
-	callee := newCallee(t, peer, 300*time.Millisecond)
-	start(t, us)
-	start(t, peer)
-	cl, _ := us.Client("udp")
-	o := &owner{cl: cl}
-	l, tx := uacLeg(t, o, &o.mu, peer)
-	callee.next(t, sip.INVITE)
+	callee, l, tx := call(t, 300*time.Millisecond)
 	l.Cancel()
-	select {
-	case r := <-callee.got:
-		t.Fatalf("%s before any provisional", r.Method)
-	case <-time.After(100 * time.Millisecond):
-	}
+	callee.nothing(t, 100*time.Millisecond) // not before a provisional
 	for res := range tx.Responses() {
 		if res.StatusCode == 180 {
 			l.Early(res)
@@ -213,11 +216,7 @@ func TestCancelWaitsForProvisional(t *testing.T) {
 	}
 	l.Cancel() // once
 	l.Drop(context.Background(), "ringing leg")
-	select {
-	case r := <-callee.got:
-		t.Fatalf("second %s", r.Method)
-	case <-time.After(200 * time.Millisecond):
-	}
+	callee.nothing(t, 200*time.Millisecond)
 }
 
 // TestUASAwaitsAck: our 2xx on a leg we answer waits for the ACK that
