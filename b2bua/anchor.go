@@ -154,21 +154,7 @@ func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Resp
 			if res.StatusCode >= 300 {
 				return nil, fmt.Errorf("%d %s", res.StatusCode, res.Reason)
 			}
-			b.mu.Lock()
-			ack := request(&l.Dlg, sip.ACK, res.CSeq().SeqNo)
-			b.mu.Unlock()
-			ack.AppendHeader(c.correlation())
-			send := func() {
-				if err := b.client.WriteRequest(ack.Clone()); err != nil {
-					c.log.Warn("re-INVITE ACK not sent", "err", err)
-				}
-			}
-			send()
-			tx.OnRetransmission(func(r *sip.Response) {
-				if r.IsSuccess() {
-					send()
-				}
-			})
+			l.Ack(tx, res)
 			if len(res.Body()) == 0 {
 				return nil, fmt.Errorf("2xx to our re-INVITE without SDP answer")
 			}

@@ -183,13 +183,7 @@ func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransactio
 				b.send(tx, c.inResponse(req, res.StatusCode, res.Reason, nil))
 				return
 			}
-			b.mu.Lock()
-			ack := request(&o.Dlg, sip.ACK, res.CSeq().SeqNo)
-			b.mu.Unlock()
-			ack.AppendHeader(c.correlation())
-			if err := b.client.WriteRequest(ack); err != nil {
-				c.log.Warn("re-INVITE ACK not sent", "err", err)
-			}
+			o.Ack(otx, res)
 			if len(res.Body()) > 0 {
 				if r, err := sdpneg.Parse(res.Body()); err == nil {
 					b.mu.Lock()
