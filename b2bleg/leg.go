@@ -150,8 +150,12 @@ func (l *Leg) EarlyLocked(res *sip.Response) (cancel bool) {
 	return l.cancelled
 }
 
-// Early is EarlyLocked under the lock, then the CANCEL it asks for.
+// Early is EarlyLocked under the lock, then the CANCEL it asks for. A 100
+// makes no dialog (it is hop by hop) and is ignored.
 func (l *Leg) Early(res *sip.Response) {
+	if res.StatusCode <= 100 {
+		return
+	}
 	l.cfg.Lock.Lock()
 	cancel := l.EarlyLocked(res)
 	l.cfg.Lock.Unlock()

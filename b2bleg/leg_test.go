@@ -293,3 +293,23 @@ func TestUASFirstCopyFails(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestRemember(t *testing.T) {
+	type call struct {
+		id    int
+		ended bool
+	}
+	ended := func(c call) bool { return c.ended }
+	var calls []call
+	for i := range 4 {
+		calls = b2bleg.Remember(calls, call{id: i, ended: i != 1}, 2, ended)
+	}
+	// 0 (ended) and 2 (ended) went first; 1 is up and stays.
+	if len(calls) != 2 || calls[0].id != 1 || calls[1].id != 3 {
+		t.Fatalf("calls %v", calls)
+	}
+	calls = []call{{id: 0}, {id: 1}}
+	if calls = b2bleg.Remember(calls, call{id: 2}, 2, ended); len(calls) != 3 {
+		t.Fatalf("calls still up were dropped: %v", calls)
+	}
+}

@@ -111,6 +111,9 @@ func (l *leg) Do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 
 func (c *Call) other(l *leg) *leg { return c.legs[1-l.idx] }
 
+// endedLocked: the call is over; b.mu held.
+func (c *Call) endedLocked() bool { return c.state == StateEnded }
+
 // event records a step of the call for status (forwards, holds, ...).
 func (c *Call) eventLocked(format string, args ...any) {
 	e := time.Now().UTC().Format("15:04:05.000") + " " + fmt.Sprintf(format, args...)
@@ -143,15 +146,8 @@ func (b *B2BUA) newCallLocked(dialled string, ext Extension, caller string) *Cal
 		cancelled: make(chan struct{}),
 	}
 	c.log = b.log.With("call", c.id)
-	b.calls = append(b.calls, c)
+	b.calls = b2bleg.Remember(b.calls, c, maxCalls, (*Call).endedLocked)
 	b.counters.Calls++
-	for len(b.calls) > maxCalls {
-		i := slices.IndexFunc(b.calls, func(c *Call) bool { return c.state == StateEnded })
-		if i < 0 {
-			break
-		}
-		b.calls = slices.Delete(b.calls, i, i+1)
-	}
 	return c
 }
 

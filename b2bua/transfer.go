@@ -181,7 +181,6 @@ func (c *Call) blindTransfer(r *leg, user string) {
 		select {
 		case res := <-tx.Responses():
 			switch {
-			case res.StatusCode == 100:
 			case res.StatusCode < 200:
 				n.Early(res)
 				if rseq, ok := requires100rel(res); ok {

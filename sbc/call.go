@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,15 +239,8 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	c.legs = [2]*leg{a, b}
 	s.legs[a.Dlg.Key()] = a
 	s.legs[b.Dlg.Key()] = b
-	s.calls = append(s.calls, c)
+	s.calls = b2bleg.Remember(s.calls, c, maxCalls, func(c *Call) bool { return c.state == StateEnded })
 	s.counters.Calls++
-	for len(s.calls) > maxCalls {
-		i := slices.IndexFunc(s.calls, func(c *Call) bool { return c.state == StateEnded })
-		if i < 0 {
-			break
-		}
-		s.calls = slices.Delete(s.calls, i, i+1)
-	}
 	s.mu.Unlock()
 
 	reqB := c.inviteB(req, b, bodyB)
@@ -374,7 +366,6 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 		select {
 		case res := <-txB.Responses():
 			switch {
-			case res.StatusCode == 100:
 			case res.StatusCode < 200:
 				c.early(reqA, txA, res, src)
 			case res.StatusCode < 300:
@@ -424,8 +415,12 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 	}
 }
 
-// early relays a provisional response (180, 183 with SDP) to the caller.
+// early relays a provisional response (180, 183 with SDP) to the caller;
+// a 100 stops here (hop by hop: the SBC sent the caller its own).
 func (c *Call) early(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Response, src netip.AddrPort) {
+	if res.StatusCode <= 100 {
+		return
+	}
 	s := c.s
 	a, b := c.legs[0], c.legs[1]
 	s.mu.Lock()
