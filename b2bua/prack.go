@@ -144,8 +144,9 @@ func isClosed(ch chan struct{}) bool {
 }
 
 // sendReliable sends res (a 18x) on the caller's leg with Require: 100rel
-// and the next RSeq, retransmitting it at T1 doubling until its PRACK
-// arrives, the final response goes out or 64*T1 pass (RFC 3262 §3).
+// and the next RSeq, retransmitting it (sipdialog.Retransmit: over UDP,
+// T1 doubling) until its PRACK arrives, the final response goes out or
+// 64*T1 pass (RFC 3262 §3).
 // While an earlier reliable 18x is not PRACKed yet this one waits (§3: no
 // second reliable provisional before the first is acknowledged); a newer
 // one replaces it in the queue, unless only the queued one has SDP.

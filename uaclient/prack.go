@@ -111,8 +111,9 @@ func (p *Phone) wantReliable(req *sip.Request, s liveSettings) bool {
 }
 
 // sendReliable180 sends 180 with Require: 100rel and RSeq and retransmits
-// it at T1 doubling (RFC 3262 §3) until its PRACK arrives, stop is
-// closed (a final response went out) or 64*T1 pass.
+// it (sipdialog.Retransmit: over UDP, T1 doubling; RFC 3262 §3) until
+// its PRACK arrives, stop is closed (a final response went out) or 64*T1
+// pass.
 func (c *Call) sendReliable180(tx sip.ServerTransaction, req *sip.Request, s liveSettings, stop <-chan struct{}) error {
 	p := c.p
 	rseq := uint32(rand.IntN(1<<30)) + 1
