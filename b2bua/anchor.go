@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -46,7 +47,7 @@ func (c *Call) setAnchoring(anchor bool) error {
 	b.mu.Lock()
 	a, bl := c.legs[legA], c.legs[legB]
 	ok := c.state == StateAnswered && !c.reanchoring && c.anchored != anchor && a != nil && bl != nil &&
-		a.state == legConfirmed && bl.state == legConfirmed && len(a.remoteBody) > 0 && len(bl.remoteBody) > 0 && c.rec == nil
+		a.State == b2bleg.Confirmed && bl.State == b2bleg.Confirmed && len(a.remoteBody) > 0 && len(bl.remoteBody) > 0 && c.rec == nil
 	if !ok {
 		b.mu.Unlock()
 		return errNotReanchorable
@@ -133,7 +134,7 @@ func (c *Call) setAnchoring(anchor bool) error {
 func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Response, error) {
 	b := c.b
 	b.mu.Lock()
-	req := request(&l.dlg, sip.INVITE, 0)
+	req := request(&l.Dlg, sip.INVITE, 0)
 	b.mu.Unlock()
 	req.AppendHeader(b.contact())
 	req.AppendHeader(c.correlation())
@@ -153,21 +154,7 @@ func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Resp
 			if res.StatusCode >= 300 {
 				return nil, fmt.Errorf("%d %s", res.StatusCode, res.Reason)
 			}
-			b.mu.Lock()
-			ack := request(&l.dlg, sip.ACK, res.CSeq().SeqNo)
-			b.mu.Unlock()
-			ack.AppendHeader(c.correlation())
-			send := func() {
-				if err := b.client.WriteRequest(ack.Clone()); err != nil {
-					c.log.Warn("re-INVITE ACK not sent", "err", err)
-				}
-			}
-			send()
-			tx.OnRetransmission(func(r *sip.Response) {
-				if r.IsSuccess() {
-					send()
-				}
-			})
+			l.Ack(tx, res)
 			if len(res.Body()) == 0 {
 				return nil, fmt.Errorf("2xx to our re-INVITE without SDP answer")
 			}

@@ -276,7 +276,7 @@ func (b *B2BUA) lookupLeg(req *sip.Request) *leg {
 	if l == nil {
 		return nil
 	}
-	if l.dlg.RemoteTag != "" && l.dlg.RemoteTag != sipdialog.FromTag(req) {
+	if l.Dlg.RemoteTag != "" && l.Dlg.RemoteTag != sipdialog.FromTag(req) {
 		return nil
 	}
 	return l

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/sipdialog"
 )
 
@@ -212,17 +213,17 @@ func (b *B2BUA) lampLocked(user string) (string, string) {
 			continue
 		}
 		for _, l := range c.legs {
-			if l == nil || l.state == legTerminated || c.legs[l.idx] != l {
+			if l == nil || l.State == b2bleg.Terminated || c.legs[l.idx] != l {
 				continue
 			}
 			if userOf(l.peer) != user {
 				continue
 			}
 			switch {
-			case l.state == legConfirmed:
-				return LampConfirmed, l.dlg.CallID
+			case l.State == b2bleg.Confirmed:
+				return LampConfirmed, l.Dlg.CallID
 			case state == LampIdle:
-				state, id = LampEarly, l.dlg.CallID
+				state, id = LampEarly, l.Dlg.CallID
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipdialog"
@@ -26,14 +27,6 @@ const (
 	StateAnswered  CallState = "answered"  // both legs confirmed
 	StateVoicemail CallState = "voicemail" // the PBX answered and records
 	StateEnded     CallState = "ended"
-)
-
-// Leg states.
-const (
-	legCalling    = "calling"
-	legEarly      = "early"
-	legConfirmed  = "confirmed"
-	legTerminated = "terminated"
 )
 
 // Call is one call through the PBX: the caller's leg (a) and the callee's
@@ -78,32 +71,48 @@ type Call struct {
 	finalA   chan struct{}
 }
 
-// leg is one dialog of a call.
+// leg is one dialog of a call: the shared B2B leg (dialog, state, ACK,
+// CANCEL, BYE) plus what the PBX keeps about it.
 type leg struct {
+	*b2bleg.Leg
 	c      *Call
 	idx    int
-	dlg    sipdialog.Dialog
-	state  string
 	origin sdpOrigin
 	peer   string
 	// remote is the phone's last SDP; localBody the last SDP we sent it.
 	remote     *sdpneg.Remote
 	remoteBody []byte
 	localBody  []byte
-	// A 2xx we sent on this leg waits for its ACK (RFC 3261 §13.3.1.4).
-	ackCh  chan struct{}
-	ackSeq uint32
 	// Reliable provisionals acknowledged on this leg (we are UAC).
 	prackedRSeq uint32
 	prackReq    *sip.Request
-	// UAC side (leg b).
-	invite    *sip.Request
-	ack       *sip.Request
-	provSeen  bool
-	cancelled bool
+}
+
+// newLeg is a leg of c in slot idx with dialog d; the PBX's lock guards it.
+func (c *Call) newLeg(idx int, d sipdialog.Dialog) *leg {
+	l := &leg{c: c, idx: idx, origin: newOrigin()}
+	l.Leg = b2bleg.New(b2bleg.Config{Lock: &c.b.mu, Out: l, Name: legNames[idx], Log: c.log,
+		Changed: c.b.blfChanged, Done: c.b.done}, d)
+	return l
+}
+
+// Prepare, Write and Do are how a leg's requests leave (b2bleg.Signalling):
+// the PBX's one client, over UDP, with the call's correlation header.
+func (l *leg) Prepare(req *sip.Request) {
+	req.SetTransport("UDP")
+	req.AppendHeader(l.c.correlation())
+}
+
+func (l *leg) Write(req *sip.Request) error { return l.c.b.client.WriteRequest(req) }
+
+func (l *leg) Do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	return l.c.b.do(ctx, req)
 }
 
 func (c *Call) other(l *leg) *leg { return c.legs[1-l.idx] }
+
+// endedLocked: the call is over; b.mu held.
+func (c *Call) endedLocked() bool { return c.state == StateEnded }
 
 // event records a step of the call for status (forwards, holds, ...).
 func (c *Call) eventLocked(format string, args ...any) {
@@ -137,22 +146,15 @@ func (b *B2BUA) newCallLocked(dialled string, ext Extension, caller string) *Cal
 		cancelled: make(chan struct{}),
 	}
 	c.log = b.log.With("call", c.id)
-	b.calls = append(b.calls, c)
+	b.calls = b2bleg.Remember(b.calls, c, maxCalls, (*Call).endedLocked)
 	b.counters.Calls++
-	for len(b.calls) > maxCalls {
-		i := slices.IndexFunc(b.calls, func(c *Call) bool { return c.state == StateEnded })
-		if i < 0 {
-			break
-		}
-		b.calls = slices.Delete(b.calls, i, i+1)
-	}
 	return c
 }
 
 // addLeg files a leg under its dialog key; b.mu held.
 func (b *B2BUA) addLegLocked(l *leg) {
 	l.c.legs[l.idx] = l
-	b.legs[l.dlg.Key()] = l
+	b.legs[l.Dlg.Key()] = l
 }
 
 // --- the caller's INVITE ------------------------------------------------
@@ -195,7 +197,7 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	for _, l := range b.legs {
 		// Same Call-ID and From tag on a new transaction: the request
 		// reached us twice by different paths (§8.2.2.2, merged request).
-		if l.idx == legA && l.dlg.CallID == cid && l.dlg.RemoteTag == ftag && l.state != legTerminated {
+		if l.idx == legA && l.Dlg.CallID == cid && l.Dlg.RemoteTag == ftag && l.State != b2bleg.Terminated {
 			b.mu.Unlock()
 			b.reply(tx, req, sip.StatusLoopDetected, "Loop Detected", "")
 			return
@@ -209,14 +211,13 @@ func (b *B2BUA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// The tag goes on the request so every response built from it carries
 	// it, including the 487 sipgo writes on CANCEL.
 	req.To().Params.Add("tag", localTag)
-	a := &leg{c: c, idx: legA, state: legCalling, origin: newOrigin(), remote: offer, remoteBody: req.Body(),
-		peer: req.From().Address.String(),
-		dlg: sipdialog.Dialog{
-			CallID: cid, LocalTag: localTag, RemoteTag: ftag,
-			LocalURI: req.To().Address, RemoteURI: req.From().Address,
-			RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
-			RemoteTarget: *ct.Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req),
-		}}
+	a := c.newLeg(legA, sipdialog.Dialog{
+		CallID: cid, LocalTag: localTag, RemoteTag: ftag,
+		LocalURI: req.To().Address, RemoteURI: req.From().Address,
+		RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
+		RemoteTarget: *ct.Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req),
+	})
+	a.remote, a.remoteBody, a.peer = offer, req.Body(), req.From().Address.String()
 	b.addLegLocked(a)
 	c.anchored = b.settings.get().MediaAnchor
 	b.mu.Unlock()
@@ -407,7 +408,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 
 	b.mu.Lock()
 	if old := c.legs[legB]; old != nil {
-		delete(b.legs, old.dlg.Key())
+		delete(b.legs, old.Dlg.Key())
 	}
 	b.addLegLocked(l)
 	if c.state == StateRouting {
@@ -415,13 +416,13 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 	}
 	b.mu.Unlock()
 	b.blfChanged()
-	c.log.Info("callee leg out", "to", ruri.String(), "via", dest, "b_call_id", l.dlg.CallID)
+	c.log.Info("callee leg out", "to", ruri.String(), "via", dest, "b_call_id", l.Dlg.CallID)
 
 	ctx, cancel := b.lifetime(5 * time.Minute)
 	defer cancel()
 	tx, err := b.transact(ctx, req)
 	if err != nil {
-		c.setLegState(l, legTerminated)
+		l.Set(b2bleg.Terminated)
 		return attempt{out: outUnavailable, code: sip.StatusServiceUnavailable, reason: "Service Unavailable", why: err.Error()}
 	}
 	defer tx.Terminate()
@@ -435,7 +436,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 		}
 		why = reason
 		giveUp = time.After(32 * time.Second)
-		c.sendCancel(l)
+		l.Cancel()
 	}
 	for {
 		select {
@@ -450,20 +451,20 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 			case res.StatusCode < 300:
 				if why >= 0 {
 					// The 2xx crossed our CANCEL: the call exists, end it.
-					c.ackB(l, tx, res)
-					go c.byeLeg(context.Background(), l, "answered after CANCEL")
+					l.Ack(tx, res)
+					go l.Bye(context.Background(), "answered after CANCEL")
 					return attempt{out: why, why: "answered after CANCEL"}
 				}
 				return c.onAnswer(l, reqA, txA, tx, res)
 			default:
-				c.setLegState(l, legTerminated)
+				l.Set(b2bleg.Terminated)
 				if why >= 0 {
 					return attempt{out: why, why: "rang " + timeout.String() + " without answer"}
 				}
 				return failure(res)
 			}
 		case <-tx.Done():
-			c.setLegState(l, legTerminated)
+			l.Set(b2bleg.Terminated)
 			if why >= 0 {
 				return attempt{out: why, why: "no answer"}
 			}
@@ -474,7 +475,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, t Target, time
 		case <-c.cancelled:
 			cancelB(outCancelled)
 		case <-giveUp:
-			c.setLegState(l, legTerminated)
+			l.Set(b2bleg.Terminated)
 			return attempt{out: why, why: "no response to CANCEL"}
 		case <-b.done:
 			return attempt{out: outCancelled, why: "PBX closed"}
@@ -569,24 +570,7 @@ func (c *Call) bodyForA(body []byte) ([]byte, *sdpneg.Remote, error) {
 // onEarly relays a callee provisional to the caller (180, or 183 with SDP).
 func (c *Call) onEarly(l *leg, reqA *sip.Request, txA sip.ServerTransaction, res *sip.Response) {
 	b := c.b
-	b.mu.Lock()
-	l.provSeen = true
-	if tag, ok := res.To().Params.Get("tag"); ok && l.dlg.RemoteTag == "" {
-		l.dlg.RemoteTag = tag
-	}
-	if ct := res.Contact(); ct != nil {
-		l.dlg.RemoteTarget = *ct.Address.Clone()
-	}
-	l.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
-	if l.state == legCalling {
-		l.state = legEarly
-	}
-	wantCancel := l.cancelled
-	b.mu.Unlock()
-	b.blfChanged()
-	if wantCancel {
-		c.sendCancel(l)
-	}
+	l.Early(res)
 	var body []byte
 	if len(res.Body()) > 0 {
 		var err error
@@ -615,14 +599,14 @@ func (c *Call) onEarly(l *leg, reqA *sip.Request, txA sip.ServerTransaction, res
 // wait for the caller's ACK.
 func (c *Call) onAnswer(l *leg, reqA *sip.Request, txA sip.ServerTransaction, txB sip.ClientTransaction, res *sip.Response) attempt {
 	b := c.b
-	c.ackB(l, txB, res)
+	l.Ack(txB, res)
 	if len(res.Body()) == 0 {
-		go c.byeLeg(context.Background(), l, "2xx without SDP answer")
+		go l.Bye(context.Background(), "2xx without SDP answer")
 		return attempt{out: outFailed, code: sip.StatusBadGateway, reason: "Bad Gateway", why: "callee answered without SDP"}
 	}
 	bodyA, r, err := c.bodyForA(res.Body())
 	if err != nil {
-		go c.byeLeg(context.Background(), l, "unusable SDP answer")
+		go l.Bye(context.Background(), "unusable SDP answer")
 		return attempt{out: outFailed, code: sip.StatusBadGateway, reason: "Bad Gateway", why: "callee's SDP answer: " + err.Error()}
 	}
 	b.mu.Lock()
@@ -634,14 +618,14 @@ func (c *Call) onAnswer(l *leg, reqA *sip.Request, txA sip.ServerTransaction, tx
 	case <-c.cancelled:
 		// The caller gave up while the callee answered; sipgo already
 		// sent the caller 487.
-		go c.byeLeg(context.Background(), l, "caller cancelled")
+		go l.Bye(context.Background(), "caller cancelled")
 		return attempt{out: outCancelled, why: "caller cancelled"}
 	default:
 	}
 	if err := c.awaitEarlyAnswerPrack(); err != nil {
 		// RFC 3262 §3: no 2xx before the PRACK of a reliable 18x that
 		// carried SDP; without it the UAS rejects the INVITE with a 5xx.
-		go c.byeLeg(context.Background(), l, "caller never PRACKed")
+		go l.Bye(context.Background(), "caller never PRACKed")
 		return attempt{out: outFailed, code: sip.StatusInternalServerError, reason: "Server Internal Error", why: err.Error()}
 	}
 	res2 := c.aResponse(reqA, sip.StatusOK, "OK", bodyA)
@@ -649,7 +633,7 @@ func (c *Call) onAnswer(l *leg, reqA *sip.Request, txA sip.ServerTransaction, tx
 	b.mu.Lock()
 	c.state = StateAnswered
 	c.answered = time.Now()
-	a.state = legConfirmed
+	a.State = b2bleg.Confirmed
 	b.counters.Answered++
 	b.mu.Unlock()
 	b.blfChanged()
@@ -660,7 +644,7 @@ func (c *Call) onAnswer(l *leg, reqA *sip.Request, txA sip.ServerTransaction, tx
 			// The caller's CANCEL crossed the callee's answer: sipgo sent
 			// the caller 487 and our 2xx never left, so the callee's leg,
 			// already up, must end.
-			c.byeLeg(context.Background(), l, "caller cancelled as the callee answered")
+			l.Bye(context.Background(), "caller cancelled as the callee answered")
 			return attempt{out: outCancelled, why: "CANCEL crossed the answer"}
 		default:
 		}
@@ -676,123 +660,20 @@ func mediaMode(anchored bool) string {
 	return "direct"
 }
 
-// ackB confirms the callee's 2xx: a new transaction-less request in the
-// dialog, along its route set (RFC 3261 §13.2.2.4), resent whenever the
-// 2xx is retransmitted (our ACK was lost).
-func (c *Call) ackB(l *leg, tx sip.ClientTransaction, res *sip.Response) {
-	b := c.b
-	b.mu.Lock()
-	if tag, ok := res.To().Params.Get("tag"); ok {
-		l.dlg.RemoteTag = tag
-	}
-	if ct := res.Contact(); ct != nil {
-		l.dlg.RemoteTarget = *ct.Address.Clone()
-	}
-	l.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
-	l.state = legConfirmed
-	ack := request(&l.dlg, sip.ACK, res.CSeq().SeqNo)
-	ack.AppendHeader(c.correlation())
-	l.ack = ack
-	b.mu.Unlock()
-	b.blfChanged()
-	c.writeAck(l)
-	tx.OnRetransmission(func(r *sip.Response) {
-		if r.IsSuccess() {
-			c.writeAck(l)
-		}
-	})
-}
-
-func (c *Call) writeAck(l *leg) {
-	b := c.b
-	b.mu.Lock()
-	ack := l.ack
-	b.mu.Unlock()
-	if ack == nil {
-		return
-	}
-	if err := b.client.WriteRequest(ack.Clone()); err != nil {
-		c.log.Warn("ACK not sent", "err", err)
-	}
-}
-
-// sendAndAwaitAck sends a 2xx on a leg where we are UAS and retransmits it
-// over UDP (T1 doubling to T2) until the ACK arrives or 64*T1 passes.
-//
-// cancelled, when it closes, means the INVITE transaction was cancelled
-// before our 2xx could be sent (sipgo answered 487 instead): false.
+// sendAndAwaitAck sends a 2xx on a leg where we are UAS and waits for its
+// ACK (b2bleg: resent over UDP only, given up after 64*T1). False when no
+// ACK came, the 2xx did not leave, or cancelled (may be nil) closed first:
+// the INVITE was cancelled before our 2xx could be sent (sipgo answered
+// 487 instead). A BYE crossing the 2xx, or the PBX closing, is not a
+// failure.
 func (c *Call) sendAndAwaitAck(l *leg, tx sip.ServerTransaction, req *sip.Request, res *sip.Response, cancelled <-chan struct{}) bool {
-	b := c.b
-	ch := make(chan struct{})
-	b.mu.Lock()
-	l.ackCh, l.ackSeq = ch, req.CSeq().SeqNo
-	b.mu.Unlock()
-	if err := tx.Respond(res); err != nil {
+	r, err := l.SendAndAwaitAck(req.CSeq().SeqNo, sip.IsReliable(req.Transport()),
+		func() error { return tx.Respond(res) }, cancelled)
+	if err != nil {
 		c.log.Warn("2xx not sent", "err", err)
 		return false
 	}
-	interval := sip.T1
-	deadline := time.NewTimer(64 * sip.T1)
-	defer deadline.Stop()
-	for {
-		select {
-		case <-ch:
-			return true
-		case <-time.After(interval):
-			if c.legState(l) == legTerminated {
-				return true // a BYE crossed our 2xx
-			}
-			_ = tx.Respond(res)
-			interval = min(2*interval, sip.T2)
-		case <-deadline.C:
-			c.log.Warn("no ACK for our 2xx", "leg", legNames[l.idx])
-			return false
-		case <-cancelled:
-			return false
-		case <-b.done:
-			return true
-		}
-	}
-}
-
-func (c *Call) legState(l *leg) string {
-	c.b.mu.Lock()
-	defer c.b.mu.Unlock()
-	return l.state
-}
-
-func (c *Call) setLegState(l *leg, s string) {
-	c.b.mu.Lock()
-	l.state = s
-	c.b.mu.Unlock()
-	c.b.blfChanged()
-}
-
-// sendCancel cancels the callee INVITE; before a provisional it is only
-// remembered (RFC 3261 §9.1) and sent when one arrives.
-func (c *Call) sendCancel(l *leg) {
-	b := c.b
-	b.mu.Lock()
-	l.cancelled = true
-	if !l.provSeen || l.invite == nil {
-		b.mu.Unlock()
-		return
-	}
-	inv := l.invite
-	l.invite = nil // once
-	b.mu.Unlock()
-	cr := sipdialog.Cancel(inv)
-	cr.AppendHeader(c.correlation())
-	go func() {
-		ctx, cancel := b.lifetime(32 * time.Second)
-		defer cancel()
-		res, err := b.do(ctx, cr)
-		if err != nil {
-			c.log.Warn("CANCEL failed", "err", err)
-			return
-		}
-		c.log.Info("CANCEL answered", "code", res.StatusCode)
-	}()
+	return r != sipdialog.TimedOut && r != sipdialog.Stopped
 }
 
 // --- in-dialog requests -------------------------------------------------
@@ -802,12 +683,7 @@ func (b *B2BUA) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if l == nil {
 		return
 	}
-	b.mu.Lock()
-	if l.ackCh != nil && req.CSeq().SeqNo == l.ackSeq {
-		close(l.ackCh)
-		l.ackCh = nil
-	}
-	b.mu.Unlock()
+	l.Acked(req.CSeq().SeqNo)
 }
 
 func (b *B2BUA) onBye(req *sip.Request, tx sip.ServerTransaction) {
@@ -821,7 +697,7 @@ func (b *B2BUA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := l.c
 	b.mu.Lock()
-	ok := l.dlg.AcceptSeq(req.CSeq().SeqNo)
+	ok := l.Dlg.AcceptSeq(req.CSeq().SeqNo)
 	b.mu.Unlock()
 	if !ok {
 		b.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error", "CSeq lower than a previous request")
@@ -837,71 +713,34 @@ func (b *B2BUA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if detached {
 		// A transferor leaving after its transfer, or a transfer target
 		// hanging up before it was connected: the call goes on without it.
-		c.setLegState(l, legTerminated)
+		l.Set(b2bleg.Terminated)
 		c.event("leg %s (%s) left with BYE", legNames[l.idx], l.peer)
 		return
 	}
-	c.setLegState(l, legTerminated)
+	l.Set(b2bleg.Terminated)
 	who := "caller"
 	if l.idx == legB {
 		who = "callee"
 	}
 	// Propagate: the other leg ends with BYE, or with CANCEL while it rings.
 	if o := c.other(l); o != nil {
-		switch c.legState(o) {
-		case legConfirmed:
-			c.byeLeg(context.Background(), o, "BYE from "+who)
-		case legCalling, legEarly:
-			c.sendCancel(o)
-		}
+		o.Drop(context.Background(), "BYE from "+who)
 	}
 	c.end(who, "BYE from "+who)
 }
 
-// byeLeg ends one confirmed leg with a BYE.
-// It waits for the answer at most as long as a transaction may take
-// (Timer F), less if ctx says so.
-func (c *Call) byeLeg(ctx context.Context, l *leg, why string) {
-	b := c.b
-	b.mu.Lock()
-	if l.state == legTerminated {
-		b.mu.Unlock()
-		return
-	}
-	l.state = legTerminated
-	req := request(&l.dlg, sip.BYE, 0)
-	b.mu.Unlock()
-	// The lamp goes off when the PBX hangs up, not when the phone confirms.
-	b.blfChanged()
-	req.AppendHeader(c.correlation())
-	req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP;text=%q", why)))
-	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
-	defer cancel()
-	res, err := b.do(ctx, req)
-	if err != nil {
-		c.log.Warn("BYE got no answer", "leg", legNames[l.idx], "err", err)
-		return
-	}
-	c.log.Info("BYE answered", "leg", legNames[l.idx], "code", res.StatusCode)
-}
-
 // hangupAll ends whatever legs are up (shutdown, no ACK, max voicemail).
 func (c *Call) hangupAll(ctx context.Context, why string) {
-	var wg sync.WaitGroup
-	for _, l := range c.legs {
-		if l == nil {
-			continue
-		}
-		switch c.legState(l) {
-		case legConfirmed:
-			wg.Go(func() { c.byeLeg(ctx, l, why) })
-		case legCalling, legEarly:
-			if l.idx == legB {
-				c.sendCancel(l)
-			}
+	c.b.mu.Lock()
+	a, bl := c.legs[legA], c.legs[legB]
+	c.b.mu.Unlock()
+	var legs []*b2bleg.Leg
+	for _, l := range []*leg{a, bl} {
+		if l != nil {
+			legs = append(legs, l.Leg)
 		}
 	}
-	wg.Wait()
+	b2bleg.Hangup(ctx, why, legs...)
 	c.end("pbx", why)
 }
 
@@ -919,7 +758,7 @@ func (c *Call) end(by, why string) {
 	c.endedBy, c.endReason = by, why
 	for _, l := range c.legs {
 		if l != nil {
-			l.state = legTerminated
+			b2bleg.TerminateLocked(l.Leg)
 		}
 	}
 	b.mu.Unlock()
@@ -946,7 +785,7 @@ func (c *Call) releaseMedia() {
 		defer b.mu.Unlock()
 		for _, l := range append(c.legs[:], c.retired...) {
 			if l != nil && l.c == c {
-				delete(b.legs, l.dlg.Key())
+				delete(b.legs, l.Dlg.Key())
 			}
 		}
 	})
@@ -1030,24 +869,24 @@ func (c *Call) resolve(user string) (sip.Uri, string, *attempt) {
 func (c *Call) newUACLeg(idx int, to sip.Uri, fromUser string, ruri sip.Uri, dest, display string, body []byte) (*leg, *sip.Request) {
 	b := c.b
 	pbx := b.ep.Addr()
-	l := &leg{c: c, idx: idx, state: legCalling, origin: newOrigin(), peer: to.String(),
-		dlg: sipdialog.Dialog{
-			CallID:   b.newCallID(),
-			LocalTag: sip.GenerateTagN(10),
-			// The callee sees the caller's name at the PBX: a B2BUA speaks
-			// for itself on its own leg.
-			LocalURI:  sip.Uri{Scheme: "sip", User: fromUser, Host: pbx.Addr().String(), Port: int(pbx.Port())},
-			RemoteURI: to,
-			LocalSeq:  1,
-		}}
+	l := c.newLeg(idx, sipdialog.Dialog{
+		CallID:   b.newCallID(),
+		LocalTag: sip.GenerateTagN(10),
+		// The callee sees the caller's name at the PBX: a B2BUA speaks
+		// for itself on its own leg.
+		LocalURI:  sip.Uri{Scheme: "sip", User: fromUser, Host: pbx.Addr().String(), Port: int(pbx.Port())},
+		RemoteURI: to,
+		LocalSeq:  1,
+	})
+	l.peer = to.String()
 	req := sip.NewRequest(sip.INVITE, ruri)
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	from := &sip.FromHeader{DisplayName: display, Address: l.dlg.LocalURI, Params: sip.NewParams()}
-	from.Params.Add("tag", l.dlg.LocalTag)
+	from := &sip.FromHeader{DisplayName: display, Address: l.Dlg.LocalURI, Params: sip.NewParams()}
+	from.Params.Add("tag", l.Dlg.LocalTag)
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: l.dlg.RemoteURI, Params: sip.NewParams()})
-	cidh := sip.CallIDHeader(l.dlg.CallID)
+	req.AppendHeader(&sip.ToHeader{Address: l.Dlg.RemoteURI, Params: sip.NewParams()})
+	cidh := sip.CallIDHeader(l.Dlg.CallID)
 	req.AppendHeader(&cidh)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(b.contact())
@@ -1059,6 +898,6 @@ func (c *Call) newUACLeg(idx int, to sip.Uri, fromUser string, ruri sip.Uri, des
 	req.SetBody(body)
 	req.SetDestination(dest)
 	req.SetTransport("UDP")
-	l.invite = req
+	l.SentLocked(req) // l is not shared yet
 	return l, req
 }

@@ -47,7 +47,7 @@ func TestCallTwoLegsAnchoredAndDirect(t *testing.T) {
 			if a.CallID == b.CallID || b.CallID != bobCall.CallID() {
 				t.Fatalf("legs: a %q b %q, bob's call %q: want two dialogs, b = bob's", a.CallID, b.CallID, bobCall.CallID())
 			}
-			if pc.State != StateAnswered || a.State != legConfirmed || b.State != legConfirmed || pc.Media != tc.media {
+			if pc.State != StateAnswered || a.State != "confirmed" || b.State != "confirmed" || pc.Media != tc.media {
 				t.Fatalf("call %s media %s, legs %s/%s", pc.State, pc.Media, a.State, b.State)
 			}
 			heardFrom := call.Status().Media.Received.LastSource

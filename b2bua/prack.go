@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // Reliable provisional responses (RFC 3262) on the legs the PBX
@@ -55,7 +56,7 @@ func (c *Call) prack(l *leg, res *sip.Response, rseq uint32) {
 		return
 	}
 	l.prackedRSeq = rseq
-	req := request(&l.dlg, sip.PRACK, 0)
+	req := request(&l.Dlg, sip.PRACK, 0)
 	req.AppendHeader(sip.NewHeader("RAck", fmt.Sprintf("%d %d INVITE", rseq, res.CSeq().SeqNo)))
 	req.AppendHeader(c.correlation())
 	l.prackReq = req.Clone()
@@ -143,8 +144,9 @@ func isClosed(ch chan struct{}) bool {
 }
 
 // sendReliable sends res (a 18x) on the caller's leg with Require: 100rel
-// and the next RSeq, retransmitting it at T1 doubling until its PRACK
-// arrives, the final response goes out or 64*T1 pass (RFC 3262 §3).
+// and the next RSeq, retransmitting it (sipdialog.Retransmit: over UDP,
+// T1 doubling) until its PRACK arrives, the final response goes out or
+// 64*T1 pass (RFC 3262 §3).
 // While an earlier reliable 18x is not PRACKed yet this one waits (§3: no
 // second reliable provisional before the first is acknowledged); a newer
 // one replaces it in the queue, unless only the queued one has SDP.
@@ -167,25 +169,15 @@ func (c *Call) sendReliable(tx sip.ServerTransaction, req *sip.Request, res *sip
 	res.AppendHeader(sip.NewHeader("RSeq", strconv.FormatUint(uint64(r.rseq), 10)))
 	b.send(tx, res)
 	go func() {
-		interval := sip.T1
-		deadline := time.NewTimer(64 * sip.T1)
-		defer deadline.Stop()
-		for {
-			select {
-			case <-r.pracked:
-				return
-			case <-stop:
-				return
-			case <-b.done:
-				return
-			case <-deadline.C:
-				close(r.expired)
-				c.event("no PRACK for reliable %d (RSeq %d) on leg a", res.StatusCode, r.rseq)
-				return
-			case <-time.After(interval):
-				_ = tx.Respond(res)
-				interval = min(2*interval, sip.T2)
-			}
+		ctx, cancel := b.lifetime(65 * sip.T1)
+		defer cancel()
+		out := sipdialog.Retransmit(ctx, sipdialog.Retransmission{
+			Resend: func() error { return tx.Respond(res) }, Reliable: sip.IsReliable(req.Transport()),
+			Acked: r.pracked, Stop: stop,
+		})
+		if out == sipdialog.TimedOut {
+			close(r.expired)
+			c.event("no PRACK for reliable %d (RSeq %d) on leg a", res.StatusCode, r.rseq)
 		}
 	}()
 }

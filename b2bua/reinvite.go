@@ -6,6 +6,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipdialog"
 )
@@ -19,14 +20,14 @@ func (b *B2BUA) inDialog(req *sip.Request, tx sip.ServerTransaction) *leg {
 		return nil
 	}
 	b.mu.Lock()
-	ok := l.dlg.AcceptSeq(req.CSeq().SeqNo)
-	st := l.state
+	ok := l.Dlg.AcceptSeq(req.CSeq().SeqNo)
+	st := l.State
 	b.mu.Unlock()
 	if !ok {
 		b.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error", "CSeq lower than a previous request")
 		return nil
 	}
-	if st == legTerminated {
+	if st == b2bleg.Terminated {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "dialog already ended")
 		return nil
 	}
@@ -44,9 +45,9 @@ func (b *B2BUA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := l.c
 	b.mu.Lock()
-	st, pending := l.state, l.ackCh
+	st, pending := l.State, l.AwaitingAckLocked()
 	b.mu.Unlock()
-	if st != legConfirmed {
+	if st != b2bleg.Confirmed {
 		b.reply(tx, req, sip.StatusRequestPending, "Request Pending", "call not answered yet")
 		return
 	}
@@ -70,7 +71,7 @@ func (b *B2BUA) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if ct := req.Contact(); ct != nil {
 		b.mu.Lock()
-		l.dlg.RemoteTarget = *ct.Address.Clone() // §12.2.2 target refresh
+		l.Dlg.RemoteTarget = *ct.Address.Clone() // §12.2.2 target refresh
 		b.mu.Unlock()
 	}
 	b.send(tx, c.inResponse(req, sip.StatusTrying, "Trying", nil))
@@ -151,12 +152,12 @@ func (c *Call) answerLocally(l *leg, offer *sdpneg.Remote, offerBody []byte) ([]
 func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransaction) {
 	b := c.b
 	o := c.other(l)
-	if o == nil || c.legState(o) != legConfirmed {
+	if o == nil || o.Load() != b2bleg.Confirmed {
 		b.reply(tx, req, sip.StatusRequestPending, "Request Pending", "other leg not confirmed")
 		return
 	}
 	b.mu.Lock()
-	out := request(&o.dlg, sip.INVITE, 0)
+	out := request(&o.Dlg, sip.INVITE, 0)
 	b.mu.Unlock()
 	out.AppendHeader(b.contact())
 	out.AppendHeader(c.correlation())
@@ -182,13 +183,7 @@ func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransactio
 				b.send(tx, c.inResponse(req, res.StatusCode, res.Reason, nil))
 				return
 			}
-			b.mu.Lock()
-			ack := request(&o.dlg, sip.ACK, res.CSeq().SeqNo)
-			b.mu.Unlock()
-			ack.AppendHeader(c.correlation())
-			if err := b.client.WriteRequest(ack); err != nil {
-				c.log.Warn("re-INVITE ACK not sent", "err", err)
-			}
+			o.Ack(otx, res)
 			if len(res.Body()) > 0 {
 				if r, err := sdpneg.Parse(res.Body()); err == nil {
 					b.mu.Lock()
@@ -252,12 +247,12 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	o := c.other(l)
-	if o == nil || c.legState(o) == legTerminated {
+	if o == nil || o.Load() == b2bleg.Terminated {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "other leg is gone")
 		return
 	}
 	b.mu.Lock()
-	out := request(&o.dlg, req.Method, 0)
+	out := request(&o.Dlg, req.Method, 0)
 	b.mu.Unlock()
 	out.AppendHeader(c.correlation())
 	for _, name := range []string{"Content-Type", "Event", "Info-Package"} {

@@ -124,12 +124,12 @@ func (c *Call) status() CallStatus {
 		if l == nil {
 			continue
 		}
-		ls := LegStatus{Leg: legNames[l.idx], Peer: l.peer, CallID: l.dlg.CallID, LocalTag: l.dlg.LocalTag,
-			RemoteTag: l.dlg.RemoteTag, State: l.state}
-		if l.dlg.RemoteTarget.Host != "" {
-			ls.RemoteTarget = l.dlg.RemoteTarget.String()
+		ls := LegStatus{Leg: legNames[l.idx], Peer: l.peer, CallID: l.Dlg.CallID, LocalTag: l.Dlg.LocalTag,
+			RemoteTag: l.Dlg.RemoteTag, State: l.State.String()}
+		if l.Dlg.RemoteTarget.Host != "" {
+			ls.RemoteTarget = l.Dlg.RemoteTarget.String()
 		}
-		for _, u := range l.dlg.RouteSet {
+		for _, u := range l.Dlg.RouteSet {
 			ls.RouteSet = append(ls.RouteSet, u.String())
 		}
 		if l.remote != nil {

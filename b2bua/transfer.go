@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/sdpneg"
 	"github.com/siplab/siplab/sipdialog"
 )
@@ -34,7 +35,7 @@ func (b *B2BUA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	b.mu.Lock()
 	current, o, anchored := c.legs[l.idx] == l, c.other(l), c.relay != nil
 	b.mu.Unlock()
-	if !current || o == nil || c.legState(l) != legConfirmed || c.legState(o) != legConfirmed {
+	if !current || o == nil || l.Load() != b2bleg.Confirmed || o.Load() != b2bleg.Confirmed {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "no answered call to transfer")
 		return
 	}
@@ -105,11 +106,11 @@ func parseReferTo(v string) (sip.Uri, error) {
 func (c *Call) notifyRefer(l *leg, code int, reason string, final bool) {
 	b := c.b
 	b.mu.Lock()
-	if l.state == legTerminated {
+	if l.State == b2bleg.Terminated {
 		b.mu.Unlock()
 		return
 	}
-	req := request(&l.dlg, sip.NOTIFY, 0)
+	req := request(&l.Dlg, sip.NOTIFY, 0)
 	b.mu.Unlock()
 	state := "active;expires=60"
 	if final {
@@ -162,7 +163,7 @@ func (c *Call) blindTransfer(r *leg, user string) {
 	}
 	n, req := c.newUACLeg(r.idx, b.userURI(user), tUser, ruri, dest, "", body)
 	n.origin = o
-	key := n.dlg.Key()
+	key := n.Dlg.Key()
 	b.mu.Lock()
 	b.legs[key] = n // matched for in-dialog requests, not yet part of the call
 	b.mu.Unlock()
@@ -181,18 +182,7 @@ func (c *Call) blindTransfer(r *leg, user string) {
 		case res := <-tx.Responses():
 			switch {
 			case res.StatusCode < 200:
-				b.mu.Lock()
-				if res.StatusCode > 100 {
-					n.provSeen = true
-				}
-				if tag, ok := res.To().Params.Get("tag"); ok && n.dlg.RemoteTag == "" {
-					n.dlg.RemoteTag = tag
-				}
-				want := n.cancelled
-				b.mu.Unlock()
-				if want {
-					c.sendCancel(n)
-				}
+				n.Early(res)
 				if rseq, ok := requires100rel(res); ok {
 					c.prack(n, res, rseq)
 				}
@@ -200,20 +190,20 @@ func (c *Call) blindTransfer(r *leg, user string) {
 					c.notifyRefer(r, sip.StatusRinging, "Ringing", false)
 				}
 			case res.StatusCode < 300:
-				c.ackB(n, tx, res)
+				n.Ack(tx, res)
 				c.connectTransfer(r, n, res)
 				return
 			default:
-				c.setLegState(n, legTerminated)
+				n.Set(b2bleg.Terminated)
 				fail(res.StatusCode, res.Reason, fmt.Sprintf("%s answered %d", user, res.StatusCode))
 				return
 			}
 		case <-tx.Done():
-			c.setLegState(n, legTerminated)
+			n.Set(b2bleg.Terminated)
 			fail(sip.StatusRequestTimeout, "Request Timeout", user+" never answered the INVITE")
 			return
 		case <-noAnswer.C:
-			c.sendCancel(n)
+			n.Cancel()
 		case <-b.done:
 			return
 		}
@@ -225,7 +215,7 @@ func (c *Call) connectTransfer(r, n *leg, res *sip.Response) {
 	b := c.b
 	ans, err := sdpneg.Parse(res.Body())
 	if err != nil {
-		go c.byeLeg(context.Background(), n, "unusable SDP answer")
+		go n.Bye(context.Background(), "unusable SDP answer")
 		c.event("transfer target's SDP unusable: %v", err)
 		c.notifyRefer(r, sip.StatusBadGateway, "Bad Gateway", true)
 		return
@@ -234,7 +224,7 @@ func (c *Call) connectTransfer(r, n *leg, res *sip.Response) {
 	rl := c.relay
 	if c.state == StateEnded || rl == nil {
 		b.mu.Unlock()
-		go c.byeLeg(context.Background(), n, "call ended during transfer")
+		go n.Bye(context.Background(), "call ended during transfer")
 		return
 	}
 	n.remote, n.remoteBody = ans, res.Body()
@@ -255,8 +245,8 @@ func (c *Call) connectTransfer(r, n *leg, res *sip.Response) {
 	// The referrer normally hangs up now; if it lingers, the PBX ends its
 	// leg, which no longer carries any media.
 	time.AfterFunc(2*time.Second, func() {
-		if c.legState(r) == legConfirmed {
-			c.byeLeg(context.Background(), r, "transferred")
+		if r.Load() == b2bleg.Confirmed {
+			r.Bye(context.Background(), "transferred")
 		}
 	})
 }
@@ -292,11 +282,11 @@ func (b *B2BUA) referReplaces(req *sip.Request, tx sip.ServerTransaction, r *leg
 	w := b.legs[sipdialog.Key{CallID: cid, LocalTag: toTagV}]
 	var c2 *Call
 	var n *leg
-	if w != nil && w.dlg.RemoteTag == fromTagV && w.state == legConfirmed && w.c != c && w.c.legs[w.idx] == w {
+	if w != nil && w.Dlg.RemoteTag == fromTagV && w.State == b2bleg.Confirmed && w.c != c && w.c.legs[w.idx] == w {
 		c2 = w.c
 		n = c2.other(w)
 	}
-	okState := c2 != nil && n != nil && n.state == legConfirmed && c2.relay != nil && c.relay != nil && len(c.other(r).remoteBody) > 0
+	okState := c2 != nil && n != nil && n.State == b2bleg.Confirmed && c2.relay != nil && c.relay != nil && len(c.other(r).remoteBody) > 0
 	b.mu.Unlock()
 	if !okState {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist",
@@ -377,11 +367,11 @@ func (c *Call) attendedTransfer(r, w, n *leg) {
 	c.notifyRefer(r, sip.StatusOK, "OK", true)
 	// The referrer's consultation leg is replaced: it ends now. Its first
 	// leg normally hangs up itself; if not, the PBX ends it.
-	c2.byeLeg(context.Background(), w, "replaced by attended transfer")
+	w.Bye(context.Background(), "replaced by attended transfer")
 	c2.end("pbx", "replaced by attended transfer")
 	time.AfterFunc(2*time.Second, func() {
-		if c.legState(r) == legConfirmed {
-			c.byeLeg(context.Background(), r, "transferred")
+		if r.Load() == b2bleg.Confirmed {
+			r.Bye(context.Background(), "transferred")
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/media"
 	"github.com/siplab/siplab/sdpneg"
 )
@@ -98,7 +99,7 @@ func (c *Call) voicemail(req *sip.Request, tx sip.ServerTransaction, offer *sdpn
 	c.state = StateVoicemail
 	c.answered = time.Now()
 	a.localBody = body
-	a.state = legConfirmed
+	a.State = b2bleg.Confirmed
 	b.counters.Voicemail++
 	b.mu.Unlock()
 	c.event("voicemail for %s: recording %s", box, rec.path)
@@ -107,8 +108,8 @@ func (c *Call) voicemail(req *sip.Request, tx sip.ServerTransaction, offer *sdpn
 		// A message has a maximum length: then the PBX hangs up.
 		select {
 		case <-rec.done:
-			if c.legState(a) == legConfirmed {
-				c.byeLeg(context.Background(), a, "maximum message length")
+			if a.Load() == b2bleg.Confirmed {
+				a.Bye(context.Background(), "maximum message length")
 				c.end("pbx", "maximum message length")
 			}
 		case <-b.done:

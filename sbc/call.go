@@ -6,13 +6,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/mediarelay"
 	"github.com/siplab/siplab/sipdialog"
 )
@@ -24,14 +25,6 @@ const (
 	StateRinging  CallState = "ringing"
 	StateAnswered CallState = "answered"
 	StateEnded    CallState = "ended"
-)
-
-// Leg states.
-const (
-	legCalling    = "calling"
-	legEarly      = "early"
-	legConfirmed  = "confirmed"
-	legTerminated = "terminated"
 )
 
 // Call kinds: which way across the border.
@@ -64,33 +57,52 @@ type Call struct {
 	cancelOnce sync.Once
 }
 
-// leg is one dialog of a call.
+// leg is one dialog of a call: the shared B2B leg (its RFC 3261 §12
+// state, ACK, CANCEL, BYE) plus the realm it faces. The SBC is the UAS on
+// the caller's leg and the UAC on the callee's, with nothing shared
+// between them but the media relay and the correlation id — that is what
+// hides each side from the other.
 type leg struct {
+	*b2bleg.Leg
 	c     *Call
 	idx   int
 	realm realm
-	// dlg is the leg's RFC 3261 §12 state: the SBC is the UAS on the
-	// caller's leg and the UAC on the callee's, with nothing shared between
-	// them but the media relay and the correlation id — that is what hides
-	// each side from the other.
-	dlg   sipdialog.Dialog
-	state string
 	// dest is where requests to an access-side peer go: where its packets
 	// come from (updated by every request it sends), never its Contact.
 	// Core legs are routed by their route set and Contact.
 	dest      netip.AddrPort
 	transport string
-	// UAC side: the INVITE (for CANCEL), whether a provisional came (a
-	// CANCEL must wait for one, RFC 3261 §9.1), the ACK for the last 2xx.
-	invite    *sip.Request
-	provSeen  bool
-	cancelled bool
-	ack       *sip.Request
-	// UAS side: a 2xx we sent waits for its ACK.
-	ackCh  chan struct{}
-	ackSeq uint32
 	// busy: an offer (re-INVITE, UPDATE) through this leg is pending.
 	busy bool
+}
+
+// newLeg is leg idx of c facing realm r, with dialog d; SBC.mu guards it.
+func (c *Call) newLeg(idx int, r realm, d sipdialog.Dialog) *leg {
+	l := &leg{c: c, idx: idx, realm: r}
+	l.Leg = b2bleg.New(b2bleg.Config{Lock: &c.s.mu, Out: l, Name: strconv.Itoa(idx), Log: c.log, Done: c.s.done}, d)
+	return l
+}
+
+// Prepare, Write and Do are how a leg's requests leave (b2bleg.Signalling):
+// from the leg's realm, the correlation header on the core side only, an
+// access peer at its latched address.
+func (l *leg) Prepare(req *sip.Request) {
+	if l.realm == core {
+		req.AppendHeader(sip.NewHeader(CorrelationHeader, l.c.corr))
+	}
+	l.c.s.direct(l, req)
+}
+
+func (l *leg) Write(req *sip.Request) error {
+	cl, err := l.c.s.client(l.realm, req.Transport())
+	if err != nil {
+		return err
+	}
+	return cl.WriteRequest(req)
+}
+
+func (l *leg) Do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	return l.c.s.do(ctx, l.realm, req)
 }
 
 func (c *Call) other(l *leg) *leg { return c.legs[1-l.idx] }
@@ -212,34 +224,27 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	// On the request, so every response built from it — also the 487
 	// sipgo writes on CANCEL — carries our tag.
 	req.To().Params.Add("tag", localTag)
-	a := &leg{c: c, idx: 0, realm: r, state: legCalling, transport: strings.ToLower(req.Transport()),
-		dlg: sipdialog.Dialog{CallID: sipdialog.CallID(req), LocalTag: localTag, RemoteTag: sipdialog.FromTag(req),
-			LocalURI: req.To().Address, RemoteURI: req.From().Address,
-			RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
-			RemoteTarget: *req.Contact().Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req)}}
+	a := c.newLeg(0, r, sipdialog.Dialog{CallID: sipdialog.CallID(req), LocalTag: localTag, RemoteTag: sipdialog.FromTag(req),
+		LocalURI: req.To().Address, RemoteURI: req.From().Address,
+		RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
+		RemoteTarget: *req.Contact().Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req)})
+	a.transport = strings.ToLower(req.Transport())
 	if r == access {
 		a.dest = src
 	}
-	b := &leg{c: c, idx: 1, realm: rt.realm, state: legCalling, transport: rt.transport, dest: rt.dest,
-		dlg: sipdialog.Dialog{CallID: s.newCallID(rt.realm), LocalTag: sip.GenerateTagN(10),
-			LocalURI: s.borderURI(req.From().Address, rt.realm), RemoteURI: s.borderURI(req.To().Address, rt.realm),
-			LocalSeq: 1, RemoteTarget: rt.ruri}}
+	b := c.newLeg(1, rt.realm, sipdialog.Dialog{CallID: s.newCallID(rt.realm), LocalTag: sip.GenerateTagN(10),
+		LocalURI: s.borderURI(req.From().Address, rt.realm), RemoteURI: s.borderURI(req.To().Address, rt.realm),
+		LocalSeq: 1, RemoteTarget: rt.ruri})
+	b.transport, b.dest = rt.transport, rt.dest
 	c.legs = [2]*leg{a, b}
-	s.legs[a.dlg.Key()] = a
-	s.legs[b.dlg.Key()] = b
-	s.calls = append(s.calls, c)
+	s.legs[a.Dlg.Key()] = a
+	s.legs[b.Dlg.Key()] = b
+	s.calls = b2bleg.Remember(s.calls, c, maxCalls, func(c *Call) bool { return c.state == StateEnded })
 	s.counters.Calls++
-	for len(s.calls) > maxCalls {
-		i := slices.IndexFunc(s.calls, func(c *Call) bool { return c.state == StateEnded })
-		if i < 0 {
-			break
-		}
-		s.calls = slices.Delete(s.calls, i, i+1)
-	}
 	s.mu.Unlock()
 
 	reqB := c.inviteB(req, b, bodyB)
-	c.log.Info("call in", "kind", rt.kind, "realm", r, "source", src, "to", rt.ruri.String(), "via", rt.dest, "b_call_id", b.dlg.CallID)
+	c.log.Info("call in", "kind", rt.kind, "realm", r, "source", src, "to", rt.ruri.String(), "via", rt.dest, "b_call_id", b.Dlg.CallID)
 	tx.OnCancel(func(cancel *sip.Request) {
 		c.cancelOnce.Do(func() { close(c.cancelled) })
 		if r == access && sipgoMisroutes(req, src) {
@@ -258,13 +263,13 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 // on that realm, only the end-to-end headers of the caller's INVITE.
 func (c *Call) inviteB(reqA *sip.Request, b *leg, body []byte) *sip.Request {
 	s := c.s
-	req := sip.NewRequest(sip.INVITE, *b.dlg.RemoteTarget.Clone())
+	req := sip.NewRequest(sip.INVITE, *b.Dlg.RemoteTarget.Clone())
 	req.AppendHeader(maxForwards(reqA))
-	from := &sip.FromHeader{DisplayName: reqA.From().DisplayName, Address: b.dlg.LocalURI, Params: sip.NewParams()}
-	from.Params.Add("tag", b.dlg.LocalTag)
+	from := &sip.FromHeader{DisplayName: reqA.From().DisplayName, Address: b.Dlg.LocalURI, Params: sip.NewParams()}
+	from.Params.Add("tag", b.Dlg.LocalTag)
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{DisplayName: reqA.To().DisplayName, Address: b.dlg.RemoteURI, Params: sip.NewParams()})
-	cid := sip.CallIDHeader(b.dlg.CallID)
+	req.AppendHeader(&sip.ToHeader{DisplayName: reqA.To().DisplayName, Address: b.Dlg.RemoteURI, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(b.Dlg.CallID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(s.contact(b.realm, b.transport))
@@ -281,7 +286,7 @@ func (c *Call) inviteB(reqA *sip.Request, b *leg, body []byte) *sip.Request {
 	setBody(req, body, "application/sdp")
 	s.direct(b, req)
 	s.mu.Lock()
-	b.invite = req
+	b.SentLocked(req)
 	s.mu.Unlock()
 	return req
 }
@@ -349,7 +354,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 	txB, err := s.transact(ctx, b.realm, reqB)
 	if err != nil {
 		c.log.Warn("callee leg not sent", "err", err)
-		c.setLegState(b, legTerminated)
+		b.Set(b2bleg.Terminated)
 		s.respond(a.realm, txA, c.response(a, reqA, sip.StatusServiceUnavailable, "Service Unavailable", nil, nil), src)
 		c.end("sbc", "callee leg could not be sent")
 		return
@@ -361,22 +366,21 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 		select {
 		case res := <-txB.Responses():
 			switch {
-			case res.StatusCode == 100:
 			case res.StatusCode < 200:
 				c.early(reqA, txA, res, src)
 			case res.StatusCode < 300:
-				c.ackB(b, txB, res)
+				b.Ack(txB, res)
 				if cancelled {
 					// The answer crossed the caller's CANCEL: the callee's
 					// leg exists now and must end.
-					go c.byeLeg(context.Background(), b, "caller cancelled")
+					go b.Bye(context.Background(), "caller cancelled")
 					c.end("caller", "CANCEL crossed the answer")
 					return
 				}
 				c.answer(reqA, txA, res, src)
 				return
 			default:
-				c.setLegState(b, legTerminated)
+				b.Set(b2bleg.Terminated)
 				if !cancelled {
 					s.respond(a.realm, txA, c.response(a, reqA, res.StatusCode, res.Reason, nil, res), src)
 					s.count(func(ct *Counters) { ct.Failed++ })
@@ -387,7 +391,7 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 				return
 			}
 		case <-txB.Done():
-			c.setLegState(b, legTerminated)
+			b.Set(b2bleg.Terminated)
 			if !cancelled {
 				s.respond(a.realm, txA, c.response(a, reqA, sip.StatusRequestTimeout, "Request Timeout", nil, nil), src)
 				s.count(func(ct *Counters) { ct.Failed++ })
@@ -399,10 +403,10 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 				cancelled = true
 				giveUp = time.After(32 * time.Second)
 				c.log.Info("caller cancelled")
-				c.sendCancel(b)
+				b.Cancel()
 			}
 		case <-giveUp:
-			c.setLegState(b, legTerminated)
+			b.Set(b2bleg.Terminated)
 			c.end("caller", "CANCEL (callee never confirmed)")
 			return
 		case <-s.done:
@@ -411,30 +415,20 @@ func (c *Call) ring(reqA *sip.Request, txA sip.ServerTransaction, reqB *sip.Requ
 	}
 }
 
-// early relays a provisional response (180, 183 with SDP) to the caller.
+// early relays a provisional response (180, 183 with SDP) to the caller;
+// a 100 stops here (hop by hop: the SBC sent the caller its own).
 func (c *Call) early(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Response, src netip.AddrPort) {
+	if res.StatusCode <= 100 {
+		return
+	}
 	s := c.s
 	a, b := c.legs[0], c.legs[1]
 	s.mu.Lock()
-	b.provSeen = true
-	if tag := sipdialog.ToTag(res); tag != "" && b.dlg.RemoteTag == "" {
-		b.dlg.RemoteTag = tag
+	if a.State == b2bleg.Calling {
+		a.State = b2bleg.Early
 	}
-	if ct := res.Contact(); ct != nil {
-		b.dlg.RemoteTarget = *ct.Address.Clone()
-	}
-	b.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
-	if b.state == legCalling {
-		b.state = legEarly
-	}
-	if a.state == legCalling {
-		a.state = legEarly
-	}
-	wantCancel := b.cancelled
 	s.mu.Unlock()
-	if wantCancel {
-		c.sendCancel(b)
-	}
+	b.Early(res)
 	body := c.relayBody(res, b, a)
 	if body == nil && len(res.Body()) > 0 {
 		c.log.Warn("early media SDP unusable, relaying the provisional without it")
@@ -476,21 +470,21 @@ func (c *Call) answer(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Res
 	a, b := c.legs[0], c.legs[1]
 	body := c.relayBody(res, b, a)
 	if body == nil {
-		go c.byeLeg(context.Background(), b, "2xx without a usable SDP answer")
+		go b.Bye(context.Background(), "2xx without a usable SDP answer")
 		s.respond(a.realm, txA, c.response(a, reqA, sip.StatusBadGateway, "Bad Gateway", nil, nil), src)
 		c.end("callee", "answer without usable SDP")
 		return
 	}
 	select {
 	case <-c.cancelled:
-		go c.byeLeg(context.Background(), b, "caller cancelled")
+		go b.Bye(context.Background(), "caller cancelled")
 		c.end("caller", "CANCEL crossed the answer")
 		return
 	default:
 	}
 	s.mu.Lock()
 	c.state, c.answered = StateAnswered, time.Now()
-	a.state = legConfirmed
+	a.State = b2bleg.Confirmed
 	s.counters.Answered++
 	s.mu.Unlock()
 	c.log.Info("answered")
@@ -499,7 +493,7 @@ func (c *Call) answer(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Res
 		select {
 		case <-c.cancelled:
 			// sipgo answered the CANCEL with 487 before our 2xx.
-			c.byeLeg(context.Background(), b, "caller cancelled as the callee answered")
+			b.Bye(context.Background(), "caller cancelled as the callee answered")
 			c.end("caller", "CANCEL crossed the answer")
 		default:
 			c.hangup(context.Background(), "sbc", "no ACK from the caller")
@@ -507,176 +501,28 @@ func (c *Call) answer(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Res
 	}
 }
 
-// ackB confirms a 2xx on a leg where the SBC is UAC (RFC 3261 §13.2.2.4),
-// and again whenever the 2xx is retransmitted (our ACK was lost).
-func (c *Call) ackB(l *leg, tx sip.ClientTransaction, res *sip.Response) {
-	s := c.s
-	s.mu.Lock()
-	if tag := sipdialog.ToTag(res); tag != "" {
-		l.dlg.RemoteTag = tag
-	}
-	if ct := res.Contact(); ct != nil {
-		l.dlg.RemoteTarget = *ct.Address.Clone()
-	}
-	if res.CSeq().MethodName == sip.INVITE && l.state != legConfirmed {
-		l.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
-	}
-	l.state = legConfirmed
-	ack := l.dlg.Request(sip.ACK, res.CSeq().SeqNo)
-	s.mu.Unlock()
-	if l.realm == core {
-		ack.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
-	}
-	s.direct(l, ack)
-	s.mu.Lock()
-	l.ack = ack
-	s.mu.Unlock()
-	c.writeAck(l)
-	tx.OnRetransmission(func(r *sip.Response) {
-		if r.IsSuccess() {
-			c.writeAck(l)
-		}
-	})
-}
-
-func (c *Call) writeAck(l *leg) {
-	s := c.s
-	s.mu.Lock()
-	ack := l.ack
-	s.mu.Unlock()
-	if ack == nil {
-		return
-	}
-	cl, err := s.client(l.realm, ack.Transport())
-	if err == nil {
-		err = cl.WriteRequest(ack.Clone())
-	}
-	if err != nil {
-		c.log.Warn("ACK not sent", "err", err)
-	}
-}
-
 // sendAndAwaitAck sends a 2xx to an INVITE on a leg where the SBC is UAS
-// and retransmits it (T1 doubling to T2) until the ACK or 64*T1 (RFC 3261
-// §13.3.1.4). False when no ACK came, or the INVITE was cancelled first.
+// and waits for its ACK (b2bleg: resent over UDP only, to where the peer
+// is, given up after 64*T1). False when no ACK came.
 func (c *Call) sendAndAwaitAck(l *leg, tx sip.ServerTransaction, res *sip.Response, seq uint32, src netip.AddrPort) bool {
-	s := c.s
-	ch := make(chan struct{})
-	s.mu.Lock()
-	l.ackCh, l.ackSeq = ch, seq
-	s.mu.Unlock()
-	s.respond(l.realm, tx, res, src)
-	interval := sip.T1
-	deadline := time.NewTimer(64 * sip.T1)
-	defer deadline.Stop()
-	for {
-		select {
-		case <-ch:
-			return true
-		case <-time.After(interval):
-			if c.legState(l) == legTerminated {
-				return true // a BYE crossed our 2xx
-			}
-			if l.realm == access && strings.EqualFold(res.Transport(), "udp") {
-				res.SetDestination(src.String())
-			}
-			_ = tx.Respond(res)
-			interval = min(2*interval, sip.T2)
-		case <-deadline.C:
-			c.log.Warn("no ACK for our 2xx", "leg", l.idx)
-			return false
-		case <-c.cancelled:
-			if c.legState(l) != legConfirmed {
-				return false
-			}
-		case <-s.done:
-			return true
+	first := true
+	send := func() error {
+		if first {
+			// respond points a UDP answer on the access side at src;
+			// every copy after it keeps that destination.
+			first = false
+			c.s.respond(l.realm, tx, res, src)
+			return nil
 		}
+		return tx.Respond(res)
 	}
-}
-
-func (c *Call) legState(l *leg) string {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	return l.state
-}
-
-func (c *Call) setLegState(l *leg, st string) {
-	c.s.mu.Lock()
-	l.state = st
-	c.s.mu.Unlock()
-}
-
-// sendCancel cancels the callee's INVITE; before any provisional it is
-// only remembered (RFC 3261 §9.1) and sent when one arrives.
-func (c *Call) sendCancel(l *leg) {
-	s := c.s
-	s.mu.Lock()
-	l.cancelled = true
-	if !l.provSeen || l.invite == nil {
-		s.mu.Unlock()
-		return
-	}
-	inv := l.invite
-	l.invite = nil // once
-	s.mu.Unlock()
-	cr := sipdialog.Cancel(inv)
-	if l.realm == core {
-		cr.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
-	}
-	go func() {
-		ctx, cancel := s.lifetime(32 * time.Second)
-		defer cancel()
-		res, err := s.do(ctx, l.realm, cr)
-		if err != nil {
-			c.log.Warn("CANCEL failed", "err", err)
-			return
-		}
-		c.log.Info("CANCEL answered", "code", res.StatusCode)
-	}()
-}
-
-// byeLeg ends one leg with a BYE, waiting at most Timer F for the answer.
-func (c *Call) byeLeg(ctx context.Context, l *leg, why string) {
-	s := c.s
-	s.mu.Lock()
-	if l.state != legConfirmed {
-		l.state = legTerminated
-		s.mu.Unlock()
-		return
-	}
-	l.state = legTerminated
-	req := l.dlg.Request(sip.BYE, 0)
-	s.mu.Unlock()
-	if l.realm == core {
-		req.AppendHeader(sip.NewHeader(CorrelationHeader, c.corr))
-	}
-	req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP;cause=200;text=%q", why)))
-	s.direct(l, req)
-	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
-	defer cancel()
-	res, err := s.do(ctx, l.realm, req)
-	if err != nil {
-		c.log.Warn("BYE got no answer", "leg", l.idx, "err", err)
-		return
-	}
-	c.log.Info("BYE answered", "leg", l.idx, "code", res.StatusCode)
+	r, _ := l.SendAndAwaitAck(seq, sip.IsReliable(res.Transport()), send, nil)
+	return r != sipdialog.TimedOut
 }
 
 // hangup ends whatever legs are up.
 func (c *Call) hangup(ctx context.Context, by, why string) {
-	var wg sync.WaitGroup
-	for _, l := range c.legs {
-		switch c.legState(l) {
-		case legConfirmed:
-			wg.Go(func() { c.byeLeg(ctx, l, why) })
-		case legCalling, legEarly:
-			if l.idx == 1 {
-				c.sendCancel(l)
-			}
-		}
-	}
-	wg.Wait()
+	b2bleg.Hangup(ctx, why, c.legs[0].Leg, c.legs[1].Leg)
 	c.end(by, why)
 }
 
@@ -690,9 +536,7 @@ func (c *Call) end(by, why string) {
 	}
 	c.state, c.ended = StateEnded, time.Now()
 	c.endedBy, c.endReason = by, why
-	for _, l := range c.legs {
-		l.state = legTerminated
-	}
+	b2bleg.TerminateLocked(c.legs[0].Leg, c.legs[1].Leg)
 	s.mu.Unlock()
 	c.log.Info("call ended", "by", by, "why", why)
 	c.releaseMedia()
@@ -709,8 +553,8 @@ func (c *Call) releaseMedia() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, l := range c.legs {
-			if s.legs[l.dlg.Key()] == l {
-				delete(s.legs, l.dlg.Key())
+			if s.legs[l.Dlg.Key()] == l {
+				delete(s.legs, l.Dlg.Key())
 			}
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/sipdialog"
 )
 
@@ -20,7 +21,7 @@ func (s *SBC) lookupLeg(r realm, req *sip.Request) *leg {
 	if l == nil || l.realm != r {
 		return nil
 	}
-	if l.dlg.RemoteTag != "" && l.dlg.RemoteTag != sipdialog.FromTag(req) {
+	if l.Dlg.RemoteTag != "" && l.Dlg.RemoteTag != sipdialog.FromTag(req) {
 		return nil
 	}
 	return l
@@ -40,10 +41,7 @@ func (s *SBC) onAck(r realm, req *sip.Request, src netip.AddrPort) {
 	if l.realm == access {
 		l.dest = src
 	}
-	if l.ackCh != nil && req.CSeq().SeqNo == l.ackSeq {
-		close(l.ackCh)
-		l.ackCh = nil
-	}
+	l.AckedLocked(req.CSeq().SeqNo)
 }
 
 // onInDialog handles a request inside a call: BYE ends both legs,
@@ -56,19 +54,19 @@ func (s *SBC) onInDialog(r realm, req *sip.Request, tx sip.ServerTransaction, sr
 	}
 	c := l.c
 	s.mu.Lock()
-	ok := l.dlg.AcceptSeq(req.CSeq().SeqNo)
+	ok := l.Dlg.AcceptSeq(req.CSeq().SeqNo)
 	if ok && l.realm == access {
 		// Signalling latches to wherever the peer's requests come from
 		// now: a phone whose NAT mapping changed is followed.
 		l.dest, l.transport = src, strings.ToLower(req.Transport())
 	}
-	state := l.state
+	state := l.State
 	s.mu.Unlock()
 	if !ok {
 		s.reply(r, tx, req, src, sip.StatusInternalServerError, "Server Internal Error: CSeq out of order")
 		return
 	}
-	if state == legTerminated && req.Method != sip.BYE {
+	if state == b2bleg.Terminated && req.Method != sip.BYE {
 		s.reply(r, tx, req, src, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -79,7 +77,7 @@ func (s *SBC) onInDialog(r realm, req *sip.Request, tx sip.ServerTransaction, sr
 		// The SBC never sends reliable provisionals (100rel is not offered).
 		s.reply(r, tx, req, src, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 	case sip.INVITE, sip.UPDATE:
-		if state != legConfirmed && req.Method == sip.INVITE {
+		if state != b2bleg.Confirmed && req.Method == sip.INVITE {
 			s.reply(r, tx, req, src, sip.StatusRequestPending, "Request Pending")
 			return
 		}
@@ -121,20 +119,14 @@ func (s *SBC) onBye(l *leg, req *sip.Request, tx sip.ServerTransaction, src neti
 		who = "callee"
 	}
 	s.mu.Lock()
-	was := l.state
-	l.state = legTerminated
+	was := l.State
+	l.State = b2bleg.Terminated
 	s.mu.Unlock()
-	if was == legTerminated {
+	if was == b2bleg.Terminated {
 		return
 	}
 	c.log.Info("BYE received", "from", who, "source", src)
-	o := c.other(l)
-	switch c.legState(o) {
-	case legConfirmed:
-		c.byeLeg(context.Background(), o, "BYE from "+who)
-	case legCalling, legEarly:
-		c.sendCancel(o)
-	}
+	c.other(l).Drop(context.Background(), "BYE from "+who)
 	c.end(who, "BYE from "+who)
 }
 
@@ -148,12 +140,12 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 	s := c.s
 	o := c.other(l)
 	s.mu.Lock()
-	if o.state != legConfirmed && o.state != legEarly {
+	if o.State != b2bleg.Confirmed && o.State != b2bleg.Early {
 		s.mu.Unlock()
 		s.reply(l.realm, tx, req, src, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	out := o.dlg.Request(req.Method, 0)
+	out := o.Dlg.Request(req.Method, 0)
 	s.mu.Unlock()
 	for out.RemoveHeader("Max-Forwards") {
 	}
@@ -211,11 +203,11 @@ wait:
 		return
 	}
 	if res.IsSuccess() && req.Method == sip.INVITE {
-		c.ackB(o, otx, res)
+		o.Ack(otx, res)
 	} else if res.IsSuccess() && req.Method == sip.UPDATE {
 		s.mu.Lock()
 		if ctc := res.Contact(); ctc != nil {
-			o.dlg.RemoteTarget = *ctc.Address.Clone()
+			o.Dlg.RemoteTarget = *ctc.Address.Clone()
 		}
 		s.mu.Unlock()
 	}

@@ -135,7 +135,7 @@ func (s *SBC) Status() Status {
 		cs := CallStatus{ID: c.id, Correlation: c.corr, Kind: c.kind, State: c.state, From: c.from, To: c.to,
 			Started: c.started, Answered: c.answered, Ended: c.ended, EndedBy: c.endedBy, EndReason: c.endReason}
 		for i, l := range c.legs {
-			ls := LegStatus{Realm: l.realm.String(), CallID: l.dlg.CallID, State: l.state, Peer: l.dlg.RemoteURI.String()}
+			ls := LegStatus{Realm: l.realm.String(), CallID: l.Dlg.CallID, State: l.State.String(), Peer: l.Dlg.RemoteURI.String()}
 			if l.dest.IsValid() {
 				ls.SignalTo = l.dest.String()
 			}

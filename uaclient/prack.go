@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sipdialog"
 )
 
 // 100rel setting values (RFC 3262 reliable provisional responses).
@@ -109,8 +111,9 @@ func (p *Phone) wantReliable(req *sip.Request, s liveSettings) bool {
 }
 
 // sendReliable180 sends 180 with Require: 100rel and RSeq and retransmits
-// it at T1 doubling (RFC 3262 §3) until its PRACK arrives, stop is
-// closed (a final response went out) or 64*T1 pass.
+// it (sipdialog.Retransmit: over UDP, T1 doubling; RFC 3262 §3) until
+// its PRACK arrives, stop is closed (a final response went out) or 64*T1
+// pass.
 func (c *Call) sendReliable180(tx sip.ServerTransaction, req *sip.Request, s liveSettings, stop <-chan struct{}) error {
 	p := c.p
 	rseq := uint32(rand.IntN(1<<30)) + 1
@@ -130,37 +133,18 @@ func (c *Call) sendReliable180(tx sip.ServerTransaction, req *sip.Request, s liv
 	}
 	c.log.Info("180 sent reliably", "rseq", rseq)
 	go func() {
-		interval := sip.T1
-		deadline := time.NewTimer(64 * sip.T1)
-		defer deadline.Stop()
-		for {
-			resend := time.NewTimer(interval)
-			select {
-			case <-pracked:
-				resend.Stop()
-				return
-			case <-stop:
-				resend.Stop()
-				return
-			case <-deadline.C:
-				resend.Stop()
-				c.log.Warn("no PRACK for our reliable 180")
-				p.mu.Lock()
-				c.prack = append(c.prack, "no PRACK received")
-				p.notifyLocked()
-				p.mu.Unlock()
-				return
-			case <-p.done:
-				resend.Stop()
-				return
-			case <-resend.C:
-			}
-			if !sip.IsReliable(req.Transport()) {
-				if err := tx.Respond(res); err != nil {
-					return
-				}
-			}
-			interval = min(2*interval, sip.T2)
+		ctx, cancel := p.lifetime()
+		defer cancel()
+		r := sipdialog.Retransmit(ctx, sipdialog.Retransmission{
+			Resend: func() error { return tx.Respond(res) }, Reliable: sip.IsReliable(req.Transport()),
+			Acked: pracked, Stop: stop,
+		})
+		if r == sipdialog.TimedOut {
+			c.log.Warn("no PRACK for our reliable 180")
+			p.mu.Lock()
+			c.prack = append(c.prack, "no PRACK received")
+			p.notifyLocked()
+			p.mu.Unlock()
 		}
 	}()
 	return nil

@@ -359,47 +359,29 @@ func (p *Phone) answerInvite(c *Call, req *sip.Request, tx sip.ServerTransaction
 	}
 	c.startMedia()
 
-	reliable := sip.IsReliable(req.Transport())
-	interval := sip.T1
-	deadline := time.NewTimer(64 * sip.T1)
-	defer deadline.Stop()
-	for {
-		var resend <-chan time.Time
-		if !reliable {
-			resend = time.After(interval)
-		}
-		select {
-		case <-ackCh:
-			return
-		case <-resend:
-			if c.isTerminated() {
-				// A BYE crossed our 2xx: nothing left to confirm.
-				return
-			}
-			c.log.Debug("2xx retransmission", "interval", interval)
-			if err := tx.Respond(res); err != nil {
-				c.log.Debug("2xx retransmission failed", "err", err)
-			}
-			interval = min(2*interval, sip.T2)
-		case <-deadline.C:
-			// §13.3.1.4: no ACK for 64*T1 ends the dialog with a BYE.
-			c.log.Warn("no ACK for our 2xx, sending BYE")
-			if c.isTerminated() {
-				return
-			}
-			ctx, cancel := p.lifetime()
-			defer cancel()
-			ctx, cancel2 := context.WithTimeout(ctx, 32*time.Second)
-			defer cancel2()
-			p.mu.Lock()
-			c.mediaErr = "no ACK received for our 200 OK"
-			p.mu.Unlock()
-			c.bye(ctx)
-			return
-		case <-p.done:
-			return
-		}
+	ctx, cancel := p.lifetime()
+	defer cancel()
+	r := sipdialog.Retransmit(ctx, sipdialog.Retransmission{
+		Resend: func() error {
+			c.log.Debug("2xx retransmission")
+			return tx.Respond(res)
+		},
+		Reliable: sip.IsReliable(req.Transport()),
+		Acked:    ackCh,
+		// A BYE crossed our 2xx: nothing left to confirm.
+		Halt: c.isTerminated,
+	})
+	if r != sipdialog.TimedOut || c.isTerminated() {
+		return
 	}
+	// §13.3.1.4: no ACK for 64*T1 ends the dialog with a BYE.
+	c.log.Warn("no ACK for our 2xx, sending BYE")
+	ctx, cancel2 := context.WithTimeout(ctx, 32*time.Second)
+	defer cancel2()
+	p.mu.Lock()
+	c.mediaErr = "no ACK received for our 200 OK"
+	p.mu.Unlock()
+	c.bye(ctx)
 }
 
 func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
