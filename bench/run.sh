@@ -53,7 +53,7 @@ command -v go >/dev/null || { echo "bench: go is missing" >&2; exit 1; }
 
 # Addresses of the bench only (the interop tests use 127.0.0.101-127).
 PROXY=127.0.0.200 REG=127.0.0.201 REGCLIENT=127.0.0.202 UAS=127.0.0.203 UAC=127.0.0.204 PHONE=127.0.0.205
-SIP_PORT=5060 HTTP_PORT=8080 CTL_PORT=5081 UAS_PORT=5070
+SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
 
 for a in $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT; do
   if [ -n "$(ss -Hlnu "src $a" 2>/dev/null)$(ss -Hlnt "src $a" 2>/dev/null)" ]; then
@@ -111,12 +111,12 @@ start_daemons() {
   REG_PID=$!
   pids+=($REG_PID)
   "$work/proxy" -sip $PROXY:$SIP_PORT -registrar $REG:$SIP_PORT -location http://$REG:$HTTP_PORT \
-    -domain siplab.test -users "$work/users.conf" -http $PROXY:$CTL_PORT -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
+    -domain siplab.test -users "$work/users.conf" -ctl "$work/proxy.sock" -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
   PROXY_PID=$!
   pids+=($PROXY_PID)
   local i
   for i in $(seq 1 50); do
-    curl -sf http://$REG:$HTTP_PORT/v1/status >/dev/null 2>&1 && curl -sf http://$PROXY:$CTL_PORT/v1/status >/dev/null 2>&1 && return 0
+    curl -sf http://$REG:$HTTP_PORT/v1/status >/dev/null 2>&1 && curl -sf --unix-socket "$work/proxy.sock" http://ctl/status >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "bench: the daemons did not start:"

@@ -39,7 +39,7 @@ command -v go >/dev/null || { echo "soak: go is missing" >&2; exit 1; }
 
 # Addresses of the soak only (bench/run.sh uses .200-.206).
 PROXY=127.0.0.210 REG=127.0.0.211 REGCLIENT=127.0.0.212 UASIP=127.0.0.213 UAC=127.0.0.214
-SIP_PORT=5060 HTTP_PORT=8080 CTL_PORT=5081 UAS_PORT=5070
+SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
 for a in $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT; do
   if [ -n "$(ss -Hlnu "src $a" 2>/dev/null)$(ss -Hlnt "src $a" 2>/dev/null)" ]; then
     echo "soak: $a is in use (another soak running?)" >&2
@@ -79,19 +79,19 @@ CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
 printf 'SEQUENTIAL\ncallee;callee-pw;%s:%d\n' $UASIP $UAS_PORT >"$work/callee.csv"
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-# held URL: the "transactions" of a status document.
-held() { curl -sf "$1" | grep -o '"transactions": *[0-9]*' | grep -o '[0-9]*$' || echo "?"; }
+# held URL [curl options]: the "transactions" of a status document.
+held() { curl -sf "$@" | grep -o '"transactions": *[0-9]*' | grep -o '[0-9]*$' || echo "?"; }
 
 "$work/registrar" -sip $REG:$SIP_PORT -http $REG:$HTTP_PORT -ctl "" -realm siplab.test -users "$work/users.conf" \
   -data "$work/data" -trusted-proxy $PROXY -log-level "$LOG_LEVEL" 2>>"$work/registrar.log" &
 REG_PID=$!
 pids+=($REG_PID)
 "$work/proxy" -sip $PROXY:$SIP_PORT -registrar $REG:$SIP_PORT -location http://$REG:$HTTP_PORT \
-  -domain siplab.test -users "$work/users.conf" -http $PROXY:$CTL_PORT -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
+  -domain siplab.test -users "$work/users.conf" -ctl "$work/proxy.sock" -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
 PROXY_PID=$!
 pids+=($PROXY_PID)
 for i in $(seq 1 50); do
-  curl -sf http://$REG:$HTTP_PORT/v1/status >/dev/null 2>&1 && curl -sf http://$PROXY:$CTL_PORT/v1/status >/dev/null 2>&1 && break
+  curl -sf http://$REG:$HTTP_PORT/v1/status >/dev/null 2>&1 && curl -sf --unix-socket "$work/proxy.sock" http://ctl/status >/dev/null 2>&1 && break
   sleep 0.1
 done
 [ "$i" -lt 50 ] || { echo "soak: the daemons did not start"; cat "$work/registrar.log" "$work/proxy.log"; exit 1; }
@@ -131,7 +131,7 @@ while kill -0 $reg_sipp 2>/dev/null || kill -0 $call_sipp 2>/dev/null; do
   t=$(($(date +%s) - start))
   printf '%6d %10.1f MiB %12s %10.1f MiB %12s\n' "$t" "$(awk -v k="$(rss_kb $REG_PID)" 'BEGIN { print k / 1024 }')" \
     "$(held http://$REG:$HTTP_PORT/v1/status)" "$(awk -v k="$(rss_kb $PROXY_PID)" 'BEGIN { print k / 1024 }')" \
-    "$(held http://$PROXY:$CTL_PORT/v1/status)" | tee -a "$work/samples.txt"
+    "$(held http://ctl/status --unix-socket "$work/proxy.sock")" | tee -a "$work/samples.txt"
   echo "$t $(rss_kb $REG_PID) $(rss_kb $PROXY_PID)" >>"$work/rss.dat"
   sleep 10
 done

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"strings"
 
@@ -53,7 +52,7 @@ func writeGuard(w io.Writer, g proxy.GuardStatus) {
 
 // cmdUnblock lifts a block: proxy unblock 203.0.113.2.
 func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
-	fs, addr, err := clientFlags("unblock", args)
+	fs, sock, err := clientFlags("unblock", args)
 	if err != nil {
 		return err
 	}
@@ -65,7 +64,7 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 		pos = append(pos[:1], fs.Args()...)
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("usage: proxy unblock <ip> [-http ip:port]")
+		return fmt.Errorf("usage: proxy unblock <ip> [-ctl path]")
 	}
-	return call(ctx, http.MethodPost, "http://"+*addr+"/v1/unblock/"+pos[0], "", out)
+	return call(ctx, *sock, "/unblock", proxy.UnblockRequest{Source: pos[0]}, out)
 }
