@@ -38,7 +38,6 @@ import (
 	"github.com/siplab/siplab/sipnet"
 )
 
-
 // Main runs proxy with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
 func Main() {
