@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/torturetest"
 )
 
@@ -70,12 +71,12 @@ func TestControlAPI(t *testing.T) {
 		code     int
 		contains string
 	}{
-		{"/set", SetRequest{"rport", "ignore"}, 200, `"rport": "ignore"`},
-		{"/set", SetRequest{"record_route", "false"}, 200, `"record_route": false`},
-		{"/set", SetRequest{"contact_fixup", "off"}, 200, `"contact_fixup": "off"`},
-		{"/set", SetRequest{"contact_fixup", " auto"}, 200, `"contact_fixup": "auto"`},
-		{"/set", SetRequest{"rport", "sideways"}, 400, `sideways`},
-		{"/set", SetRequest{"alg", "on"}, 404, `unknown setting`},
+		{"/set", ctl.SetRequest{Name: "rport", Value: "ignore"}, 200, `"rport": "ignore"`},
+		{"/set", ctl.SetRequest{Name: "record_route", Value: "false"}, 200, `"record_route": false`},
+		{"/set", ctl.SetRequest{Name: "contact_fixup", Value: "off"}, 200, `"contact_fixup": "off"`},
+		{"/set", ctl.SetRequest{Name: "contact_fixup", Value: " auto"}, 200, `"contact_fixup": "auto"`},
+		{"/set", ctl.SetRequest{Name: "rport", Value: "sideways"}, 400, `sideways`},
+		{"/set", ctl.SetRequest{Name: "alg", Value: "on"}, 404, `unknown setting`},
 		{"/set", map[string]string{"name": "rport", "valeu": "force"}, 400, `unknown field`},
 		{"/settings", nil, 200, `"rport": "ignore"`},
 		{"/status", nil, 200, `"registrar": "127.0.0.1:5070"`},

@@ -13,6 +13,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/siplab/siplab/ctl"
 )
 
 type testClock struct{ ns atomic.Int64 }
@@ -209,22 +211,22 @@ func TestProxyTransactionCap(t *testing.T) {
 func TestGuardControlAPI(t *testing.T) {
 	p, _ := startProxy(t, Config{Location: newMemLocation("alice")})
 	do := serveControl(t, p)
-	if code, body := do("/set", SetRequest{"auth_fail_limit", "20"}); code != 200 || !strings.Contains(body, `"auth_fail_limit": 20`) {
+	if code, body := do("/set", ctl.SetRequest{Name: "auth_fail_limit", Value: "20"}); code != 200 || !strings.Contains(body, `"auth_fail_limit": 20`) {
 		t.Fatalf("set auth_fail_limit: %d %s", code, body)
 	}
-	if code, _ := do("/set", SetRequest{"auth_block_for", "10m"}); code != 200 || p.GuardSettings().BlockFor != "10m0s" {
+	if code, _ := do("/set", ctl.SetRequest{Name: "auth_block_for", Value: "10m"}); code != 200 || p.GuardSettings().BlockFor != "10m0s" {
 		t.Fatalf("set auth_block_for: %d %+v", code, p.GuardSettings())
 	}
-	if code, _ := do("/set", SetRequest{"auth_fail_window", "0"}); code != 400 {
+	if code, _ := do("/set", ctl.SetRequest{Name: "auth_fail_window", Value: "0"}); code != 400 {
 		t.Fatalf("zero window: %d, want 400", code)
 	}
-	if code, body := do("/set", SetRequest{"rport", "force"}); code != 200 || !strings.Contains(body, `"rport": "force"`) {
+	if code, body := do("/set", ctl.SetRequest{Name: "rport", Value: "force"}); code != 200 || !strings.Contains(body, `"rport": "force"`) {
 		t.Fatalf("NAT toggle: %d %s", code, body)
 	}
-	if code, body := do("/unblock", UnblockRequest{"203.0.113.66"}); code != 200 || !strings.Contains(body, `"unblocked": false`) {
+	if code, body := do("/unblock", ctl.UnblockRequest{Source: "203.0.113.66"}); code != 200 || !strings.Contains(body, `"unblocked": false`) {
 		t.Fatalf("unblock: %d %s", code, body)
 	}
-	if code, _ := do("/unblock", UnblockRequest{"nope"}); code != 400 {
+	if code, _ := do("/unblock", ctl.UnblockRequest{Source: "nope"}); code != 400 {
 		t.Fatalf("unblock of a non-address: %d", code)
 	}
 	var st Status

@@ -14,31 +14,14 @@ import (
 // network.
 const DefaultSocket = "/run/siplab/proxy.sock"
 
-// SetRequest is the body of POST /set: one setting, a NAT toggle or one of
-// the guard's (GuardSettingNames); "default" is the startup value.
-type SetRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-// UnblockRequest is the body of POST /unblock.
-type UnblockRequest struct {
-	Source string `json:"source"`
-}
-
-// UnblockResult answers POST /unblock.
-type UnblockResult struct {
-	Source    string `json:"source"`
-	Unblocked bool   `json:"unblocked"`
-}
-
 // Handler is the proxy's control API in the ctl wire format, the same
 // dialect as every other daemon's:
 //
 //	GET  /status    Status
 //	GET  /settings  Settings
-//	POST /set       SetRequest → Settings, or GuardSettings for a guard setting
-//	POST /unblock   UnblockRequest → UnblockResult
+//	POST /set       ctl.SetRequest → Settings, or GuardSettings for a guard setting
+//	                (GuardSettingNames); "default" is the startup value
+//	POST /unblock   ctl.UnblockRequest → ctl.UnblockResult
 //	POST /reset     every toggle back to its startup value → ResetResult
 //
 // Errors are {"error": "..."} with 400 for a bad value and 404 for an
@@ -55,7 +38,7 @@ func (p *Proxy) Handler() http.Handler {
 		ctl.WriteJSON(w, http.StatusOK, p.Reset())
 	})
 	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		var in SetRequest
+		var in ctl.SetRequest
 		if err := ctl.Decode(r, &in); err != nil {
 			ctl.WriteError(w, http.StatusBadRequest, err)
 			return
@@ -77,7 +60,7 @@ func (p *Proxy) Handler() http.Handler {
 		}
 	})
 	mux.HandleFunc("POST /unblock", func(w http.ResponseWriter, r *http.Request) {
-		var in UnblockRequest
+		var in ctl.UnblockRequest
 		if err := ctl.Decode(r, &in); err != nil {
 			ctl.WriteError(w, http.StatusBadRequest, err)
 			return
@@ -87,7 +70,7 @@ func (p *Proxy) Handler() http.Handler {
 			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("proxy: unblock: %q is not an IP address", in.Source))
 			return
 		}
-		ctl.WriteJSON(w, http.StatusOK, UnblockResult{Source: ip.String(), Unblocked: p.Unblock(ip)})
+		ctl.WriteJSON(w, http.StatusOK, ctl.UnblockResult{Source: ip.String(), Unblocked: p.Unblock(ip)})
 	})
 	return mux
 }

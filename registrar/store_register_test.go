@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,11 +61,7 @@ func TestStoreRegister(t *testing.T) {
 	if _, after, err := s.register(ctx, clear); err != nil || len(after) != 0 {
 		t.Fatalf("Contact: *: %v %v", after, err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "journal-*.jsonl"))
-	if len(files) != 1 {
-		t.Fatalf("journals %v", files)
-	}
-	raw, err := os.ReadFile(files[0])
+	raw, err := os.ReadFile(dir + "/" + journalName(p.generation()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,10 +31,7 @@ type CallRequest struct {
 }
 
 // SetRequest changes one setting.
-type SetRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
+type SetRequest = ctl.SetRequest
 
 // WaitRequest waits for a condition: "registered", "unregistered",
 // "registration-failed" or "call-state" (with State and optionally Call).

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/txlimit"
@@ -66,5 +67,5 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("usage: proxy unblock <ip> [-ctl path]")
 	}
-	return call(ctx, *sock, "/unblock", proxy.UnblockRequest{Source: pos[0]}, out)
+	return call(ctx, *sock, "/unblock", ctl.UnblockRequest{Source: pos[0]}, out)
 }

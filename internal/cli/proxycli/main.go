@@ -284,7 +284,7 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	if len(pos) != 2 {
 		return fmt.Errorf("usage: proxy set <%s> <value> [-ctl path]", strings.Join(append(proxy.SettingNames(), proxy.GuardSettingNames()...), "|"))
 	}
-	return call(ctx, *sock, "/set", proxy.SetRequest{Name: pos[0], Value: pos[1]}, out)
+	return call(ctx, *sock, "/set", ctl.SetRequest{Name: pos[0], Value: pos[1]}, out)
 }
 
 // call sends one control request (in nil: a GET) and copies the reply,
