@@ -198,22 +198,13 @@ func TestControlAPI(t *testing.T) {
 	mustSeen(t, probe(t, phone, netip.AddrPortFrom(remote1, 7), 500*time.Millisecond))
 
 	sock := filepath.Join(t.TempDir(), "natrouter.sock")
-	ln, err := ctl.Listen(sock)
+	stop, err := ctl.Start(sock, ControlHandler(r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ctl.ServeListener(ctx, ln, ControlHandler(r)) }()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ServeListener: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("ServeListener did not return after cancel")
+		if err := stop(); err != nil {
+			t.Errorf("control socket: %v", err)
 		}
 	})
 

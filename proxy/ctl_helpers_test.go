@@ -17,16 +17,12 @@ import (
 func serveControl(t *testing.T, p *Proxy) func(path string, in any) (int, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "proxy.sock")
-	ln, err := ctl.Listen(sock)
+	stop, err := ctl.Start(sock, p.Handler())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ctl.ServeListener(ctx, ln, p.Handler()) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("control socket: %v", err)
 		}
 	})

@@ -85,6 +85,32 @@ func verb[In, Out any](run func(ctx context.Context, in In) (Out, error)) http.H
 	}
 }
 
+// nothingRinging explains an answer or reject with no ringing call: what
+// the phone has, and how to make it ring long enough to act on.
+func (p *Phone) nothingRinging(err error, ref, verb string) error {
+	if ref != "" || !errors.Is(err, ErrNoSuchCall) {
+		return err
+	}
+	p.mu.Lock()
+	var have []string
+	for _, c := range p.calls {
+		if c.state != StateTerminated {
+			have = append(have, fmt.Sprintf("call %s %s %s", c.id, c.direction, c.state))
+		}
+	}
+	auto := p.settings.AutoAnswer
+	p.mu.Unlock()
+	now := "no call"
+	if len(have) > 0 {
+		now = strings.Join(have, ", ")
+	}
+	hint := fmt.Sprintf("call %s from another phone first (e.g. `siplab call alice %s`), then %s it while it rings", p.cfg.Name, p.cfg.User, verb)
+	if auto > 0 {
+		hint += fmt.Sprintf("; it answers by itself after %s (auto_answer), so `siplab set %s auto_answer 0` first", auto, p.cfg.Name)
+	}
+	return fmt.Errorf("%w: nothing to %s: no incoming call is ringing on %s (%s); %s", ErrNoSuchCall, verb, p.cfg.Name, now, hint)
+}
+
 func (p *Phone) waitFor(ctx context.Context, in WaitRequest) (WaitResult, error) {
 	timeout := 30 * time.Second
 	if in.Timeout != "" {

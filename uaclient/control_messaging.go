@@ -11,6 +11,12 @@ import (
 // and OPTIONS.
 func (p *Phone) messagingRoutes() []route {
 	return []route{
+		{"POST /message", verb(func(ctx context.Context, in CallRequest) (MessageRecord, error) {
+			return p.SendMessage(ctx, in.Target, in.Text)
+		})},
+		{"POST /unsubscribe", verb(func(ctx context.Context, in CallRequest) (SubscriptionStatus, error) {
+			return p.Unsubscribe(ctx, in.Call)
+		})},
 		{"POST /subscribe", func(w http.ResponseWriter, r *http.Request) {
 			var in CallRequest
 			if !decode(w, r, &in) {
@@ -24,12 +30,6 @@ func (p *Phone) messagingRoutes() []route {
 			// A refused SUBSCRIBE is an answer: report it, not an error.
 			ctl.WriteJSON(w, http.StatusOK, st)
 		}},
-		{"POST /unsubscribe", verb(func(ctx context.Context, in CallRequest) (SubscriptionStatus, error) {
-			return p.Unsubscribe(ctx, in.Call)
-		})},
-		{"POST /message", verb(func(ctx context.Context, in CallRequest) (MessageRecord, error) {
-			return p.SendMessage(ctx, in.Target, in.Text)
-		})},
 		{"POST /options", func(w http.ResponseWriter, r *http.Request) {
 			var in CallRequest
 			if !decode(w, r, &in) {

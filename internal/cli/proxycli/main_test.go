@@ -48,13 +48,11 @@ func TestStatusAndSet(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 	addr := filepath.Join(t.TempDir(), "proxy.sock")
-	ln, err := ctl.Listen(addr)
+	stop, err := ctl.Start(addr, p.Handler())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go ctl.ServeListener(ctx, ln, p.Handler())
+	t.Cleanup(func() { stop() })
 
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"set", "rport", "ignore", "-ctl", addr}, &out); err != nil {
