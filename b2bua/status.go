@@ -180,10 +180,7 @@ func summarise(st Status) string {
 }
 
 // SetRequest is the body of POST /set.
-type SetRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
+type SetRequest = ctl.SetRequest
 
 // Handler serves the control API (package ctl, on a unix socket):
 //

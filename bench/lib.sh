@@ -3,8 +3,8 @@
 # checks, the work directory and the cleanup of what the script started,
 # the provisioned users and sipp injection files, and the loopback
 # registrar + proxy pair. Each function's first argument is the script's
-# name, for messages. The caller sets PROXY, REG, SIP_PORT, HTTP_PORT,
-# CTL_PORT and LOG_LEVEL.
+# name, for messages. The caller sets PROXY, REG, SIP_PORT, HTTP_PORT
+# and LOG_LEVEL; the proxy's control socket is $work/proxy.sock.
 
 # bench_require NAME: sipp and go are on PATH.
 bench_require() {
@@ -83,11 +83,11 @@ bench_start_daemons() {
   REG_PID=$!
   pids+=($REG_PID)
   "$work/proxy" -sip $PROXY:$SIP_PORT -registrar $REG:$SIP_PORT -location http://$REG:$HTTP_PORT \
-    -domain siplab.test -users "$work/users.conf" -http $PROXY:$CTL_PORT -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
+    -domain siplab.test -users "$work/users.conf" -ctl "$work/proxy.sock" -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
   PROXY_PID=$!
   pids+=($PROXY_PID)
   for i in $(seq 1 50); do
-    curl -sf http://$REG:$HTTP_PORT/v1/status >/dev/null 2>&1 && curl -sf http://$PROXY:$CTL_PORT/v1/status >/dev/null 2>&1 && return 0
+    curl -sf http://$REG:$HTTP_PORT/v1/status >/dev/null 2>&1 && curl -sf --unix-socket "$work/proxy.sock" http://ctl/status >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "$name: the daemons did not start:"

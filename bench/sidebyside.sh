@@ -68,10 +68,10 @@ done
 
 K=127.0.0.220 PX=127.0.0.221 REG=127.0.0.222 UAC=127.0.0.223 UAS=127.0.0.224 REGCLIENT=127.0.0.225
 SIP_PORT=5060 UAS_PORT=5070 LOC_PORT=8080
-# The one place the bench names the proxy's control flag (it may move to
-# the ctl package): the bench needs no control API, so it is switched off
+# The one place the bench names the proxy's control flag (its ctl socket):
+# the bench needs no control API, so it is switched off
 # rather than left on its default address, which another run may hold.
-PROXY_CTL_FLAGS=(-http "")
+PROXY_CTL_FLAGS=(-ctl "")
 
 . bench/lib.sh
 bench_setup sidebyside $K:$SIP_PORT $PX:$SIP_PORT $REG:$SIP_PORT $REG:$LOC_PORT $UAS:$UAS_PORT

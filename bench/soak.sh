@@ -39,7 +39,7 @@ bench_require soak
 
 # Addresses of the soak only (bench/run.sh uses .200-.206).
 PROXY=127.0.0.210 REG=127.0.0.211 REGCLIENT=127.0.0.212 UASIP=127.0.0.213 UAC=127.0.0.214
-SIP_PORT=5060 HTTP_PORT=8080 CTL_PORT=5081 UAS_PORT=5070
+SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
 bench_ports_free soak $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT
 bench_workdir soak
 
@@ -48,8 +48,8 @@ CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
 
 bench_users soak "$UAS" 127.0.0.215 $UASIP:$UAS_PORT
 
-# held URL: the "transactions" of a status document.
-held() { curl -sf "$1" | grep -o '"transactions": *[0-9]*' | grep -o '[0-9]*$' || echo "?"; }
+# held URL [curl options]: the "transactions" of a status document.
+held() { curl -sf "$@" | grep -o '"transactions": *[0-9]*' | grep -o '[0-9]*$' || echo "?"; }
 
 bench_start_daemons soak "$work/data" -ctl ""
 
@@ -88,7 +88,7 @@ while kill -0 $reg_sipp 2>/dev/null || kill -0 $call_sipp 2>/dev/null; do
   t=$(($(date +%s) - start))
   printf '%6d %10.1f MiB %12s %10.1f MiB %12s\n' "$t" "$(awk -v k="$(rss_kb $REG_PID)" 'BEGIN { print k / 1024 }')" \
     "$(held http://$REG:$HTTP_PORT/v1/status)" "$(awk -v k="$(rss_kb $PROXY_PID)" 'BEGIN { print k / 1024 }')" \
-    "$(held http://$PROXY:$CTL_PORT/v1/status)" | tee -a "$work/samples.txt"
+    "$(held http://ctl/status --unix-socket "$work/proxy.sock")" | tee -a "$work/samples.txt"
   echo "$t $(rss_kb $REG_PID) $(rss_kb $PROXY_PID)" >>"$work/rss.dat"
   sleep 10
 done

@@ -136,6 +136,23 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
+// Start binds path and serves h in the background until stop is called;
+// stop shuts the server down, removes the socket and returns what serving
+// ended with. For tests and for daemons whose main loop is elsewhere.
+func Start(path string, h http.Handler) (stop func() error, err error) {
+	ln, err := Listen(path)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeListener(ctx, ln, h) }()
+	return func() error {
+		cancel()
+		return <-done
+	}, nil
+}
+
 // WriteJSON writes v as the JSON response body with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

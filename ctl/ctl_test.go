@@ -258,3 +258,26 @@ func TestServeEndsWithContext(t *testing.T) {
 		t.Fatalf("after shutdown: err = %v, want ErrUnavailable", err)
 	}
 }
+
+// Start serves until stop, which removes the socket; a second Start on a
+// live socket is refused.
+func TestStartStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	stop, err := Start(path, testMux())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out echoOut
+	if err := (Client{Socket: path}).Get(context.Background(), "/status", &out); err != nil || out.Hello != "status" {
+		t.Fatalf("status: %+v %v", out, err)
+	}
+	if _, err := Start(path, testMux()); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Start: %v, want ErrInUse", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("socket left after stop: %v", err)
+	}
+}

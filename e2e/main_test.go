@@ -47,27 +47,35 @@ func setupAndRun(m *testing.M) int {
 		return fail("%v (these tests need Docker and Compose; they fail rather than skip)", err)
 	}
 	fmt.Fprintf(os.Stderr, "e2e: %s\n", lab.ComposeCLI)
-	if err := lab.CheckDocker(ctx); err != nil {
+	if err := lab.R.CheckDocker(ctx); err != nil {
 		return fail("%v (these tests need a running Docker engine; they fail rather than skip)", err)
 	}
 	if os.Geteuid() != 0 {
 		return fail("these tests need root (host-side namespaces for the leak test); they fail rather than skip")
 	}
 	// Never tear down somebody else's lab: refuse to start over one.
-	if names, err := lab.Running(ctx); err != nil {
+	if nodes, err := lab.R.Nodes(ctx); err != nil {
 		return fail("%v", err)
-	} else if len(names) > 0 {
+	} else if len(nodes) > 0 {
+		var names []string
+		for _, n := range nodes {
+			names = append(names, n.Container)
+		}
 		return fail("a %s lab is already running (%s): bring it down first (siplab down / docker-compose -p %s down)",
 			Project, strings.Join(names, ", "), Project)
 	}
 
-	if out, err := lab.BuildBinaries(ctx); err != nil {
-		return fail("build binaries: %v\n%s", err, out)
+	if err := lab.R.BuildBinaries(ctx); err != nil {
+		return fail("build binaries: %v", err)
 	}
 	// The offline path: legacy builder, prebuilt target, no pull.
-	lab.Env = []string{"LAB_TARGET=prebuilt", "DOCKER_BUILDKIT=0", "COMPOSE_DOCKER_CLI_BUILD=0"}
-	if buildLog, err = lab.Compose(ctx, "build", "router-a"); err != nil {
-		return fail("compose build: %v", err)
+	lab.R.Env = []string{"LAB_TARGET=prebuilt", "DOCKER_BUILDKIT=0", "COMPOSE_DOCKER_CLI_BUILD=0"}
+	var build strings.Builder
+	lab.R.Stdout = &build
+	err = lab.R.Compose(ctx, "build", "router-a")
+	lab.R.Stdout = nil
+	if buildLog = build.String(); err != nil {
+		return fail("compose build: %v\n%s", err, buildLog)
 	}
 
 	defer func() {
@@ -76,22 +84,20 @@ func setupAndRun(m *testing.M) int {
 		if err := lab.RemoveExtras(dctx); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: teardown extras:", err)
 		}
-		if err := lab.Down(dctx); err != nil {
+		if err := lab.R.Compose(dctx, "down", "--remove-orphans", "--volumes"); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
 		}
 	}()
-	if out, err := lab.Compose(ctx, "up", "-d", "--no-build"); err != nil {
-		return fail("compose up: %v\n%s", err, out)
+	if err := lab.R.Compose(ctx, "up", "-d", "--no-build"); err != nil {
+		return fail("compose up: %v", err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
-	if err := lab.WaitHealthy(wctx, "router-a", "router-b"); err != nil {
+	if err := lab.R.WaitHealthy(wctx, "router-a", "router-b"); err != nil {
 		return fail("%v", err)
 	}
-	for _, phone := range Phones {
-		if err := lab.WaitPhone(wctx, phone, "registered"); err != nil {
-			return fail("%v", err)
-		}
+	if err := lab.R.WaitRegistered(wctx, func(string) {}); err != nil {
+		return fail("%v", err)
 	}
 	return m.Run()
 }

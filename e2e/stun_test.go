@@ -22,7 +22,7 @@ const stunAddr = "203.0.113.20:3478"
 
 func stunStatus(t *testing.T, ctx context.Context) stunturn.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "stunturn", "/stunturn", "status", "-json")
+	out, err := lab.Exec(ctx, "stun", "/stunturn", "status", "-json")
 	if err != nil {
 		t.Fatal(err)
 	}

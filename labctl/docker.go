@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,7 +30,7 @@ var (
 // only talk to a running lab from outside any clone.
 type Runner struct {
 	Dir    string
-	Stdout *os.File // progress output of long commands; nil = quiet
+	Stdout io.Writer // progress output of long commands (stdout and stderr); nil = quiet
 	// Env is added to the environment of compose commands (LAB_TARGET...).
 	Env []string
 
@@ -69,6 +70,12 @@ func (r *Runner) stream(ctx context.Context, env []string, name string, args ...
 		return fmt.Errorf("%s %s: %w %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// Docker runs a docker command and returns its stdout; stderr is folded
+// into the error.
+func (r *Runner) Docker(ctx context.Context, args ...string) ([]byte, error) {
+	return r.run(ctx, nil, "docker", args...)
 }
 
 // CheckDocker fails with ErrNoDocker when the engine cannot be reached.

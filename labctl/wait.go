@@ -76,3 +76,36 @@ func list(s []string) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// WaitHealthy waits until each named node's container is running and its
+// healthcheck reports healthy; a node that exited fails at once with the
+// tail of its log.
+func (r *Runner) WaitHealthy(ctx context.Context, names ...string) error {
+	for _, name := range names {
+		for {
+			n, err := r.Node(ctx, name)
+			if err != nil {
+				return err
+			}
+			out, err := r.Docker(ctx, "inspect", "-f", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", n.Container)
+			if err != nil {
+				return err
+			}
+			state := strings.TrimSpace(string(out))
+			if state == "running healthy" {
+				break
+			}
+			if strings.HasPrefix(state, "exited") || strings.HasPrefix(state, "dead") {
+				logs, _ := r.Docker(ctx, "logs", "--tail", "30", n.Container)
+				return fmt.Errorf("labctl: %s is %s:\n%s", name, state, logs)
+			}
+			select {
+			case <-ctx.Done():
+				logs, _ := r.Docker(context.Background(), "logs", "--tail", "30", n.Container)
+				return fmt.Errorf("labctl: %s not healthy (%s): %w\n%s", name, state, ctx.Err(), logs)
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}

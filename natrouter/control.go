@@ -1,27 +1,22 @@
 package natrouter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/siplab/siplab/ctl"
 )
 
-// DefaultSocket is where the daemon serves its control API. A scratch image
-// has no shell, so people reach it with `docker exec <ctr> /natrouter ...`,
-// whose subcommands are clients of this socket.
+// DefaultSocket is where the daemon serves its control API (package ctl).
+// A scratch image has no shell, so people reach it with `docker exec <ctr>
+// /natrouter ...`, whose subcommands are clients of this socket.
 const DefaultSocket = "/run/siplab/natrouter.sock"
 
-// SettingsRequest is the wire form of Settings.
+// SettingsRequest is the wire form of Settings (POST /set).
 type SettingsRequest struct {
 	Preset  string `json:"preset,omitempty"`
 	Pinhole string `json:"pinhole,omitempty"` // a Go duration: "20s"
@@ -38,115 +33,63 @@ type SetResult struct {
 	Status  Status    `json:"status"`
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// ListenControl binds the control socket, creating its directory and
-// replacing a stale socket left by a previous run.
-func ListenControl(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("natrouter: control socket dir: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("natrouter: remove stale control socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("natrouter: control socket: %w", err)
-	}
-	return ln, nil
-}
-
-// ServeControl serves the control API for r on ln until ctx is done. It
-// returns nil on a clean shutdown.
-func ServeControl(ctx context.Context, ln net.Listener, r *Router, log *slog.Logger) error {
-	if log == nil {
-		log = slog.Default()
-	}
-	srv := &http.Server{
-		Handler:           ControlHandler(r),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(shut)
-		case <-done:
-		}
-	}()
-	err := srv.Serve(ln)
-	close(done)
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return fmt.Errorf("natrouter: control server: %w", err)
-}
-
-// ControlHandler is the HTTP API:
+// ControlHandler is the control API in the ctl wire format:
 //
-//	GET  /v1/status    -> Status
-//	POST /v1/settings  SettingsRequest -> SetResult (reprograms and flushes)
-//	POST /v1/flush     -> SetResult
-//	POST /v1/reset     -> SetResult (startup preset, pinhole and ALG; flushes)
+//	GET  /status    -> Status
+//	POST /set       SettingsRequest -> SetResult (reprograms and flushes)
+//	POST /flush     -> SetResult
+//	POST /reset     -> SetResult (startup preset, pinhole and ALG; flushes)
 func ControlHandler(r *Router) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, req *http.Request) {
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
 		st, err := r.Status(req.Context())
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
+			ctl.WriteError(w, http.StatusInternalServerError, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, st)
+		ctl.WriteJSON(w, http.StatusOK, st)
 	})
-	mux.HandleFunc("POST /v1/settings", func(w http.ResponseWriter, req *http.Request) {
+	mux.HandleFunc("POST /set", func(w http.ResponseWriter, req *http.Request) {
 		var sr SettingsRequest
-		dec := json.NewDecoder(io.LimitReader(req.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&sr); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("bad settings body: %w", err))
+		if err := ctl.Decode(req, &sr); err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad settings body: %w", err))
 			return
 		}
 		s, err := sr.withDefaults(r.Initial()).settings()
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
+			ctl.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
-		before := mappings(req.Context(), r)
-		n, err := r.Set(req.Context(), s)
-		if err != nil {
-			code := http.StatusInternalServerError
-			if errors.Is(err, ErrUnknownPreset) || errors.Is(err, ErrUnknownALG) || errors.Is(err, ErrBadPinhole) {
-				code = http.StatusBadRequest
-			}
-			writeError(w, code, err)
-			return
-		}
-		writeResult(w, r, req.Context(), n, before)
+		flushing(w, req.Context(), r, func(ctx context.Context) (int, error) { return r.Set(ctx, s) })
 	})
-	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, req *http.Request) {
-		before := mappings(req.Context(), r)
-		n, err := r.Flush(req.Context())
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
-			return
-		}
-		writeResult(w, r, req.Context(), n, before)
+	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, req *http.Request) {
+		flushing(w, req.Context(), r, r.Flush)
 	})
-	mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, req *http.Request) {
-		before := mappings(req.Context(), r)
-		n, err := r.Reset(req.Context())
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
-			return
-		}
-		writeResult(w, r, req.Context(), n, before)
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, req *http.Request) {
+		flushing(w, req.Context(), r, r.Reset)
 	})
 	return mux
+}
+
+// flushing runs a change that flushes the mappings and answers with the
+// ones it dropped and the status after it.
+func flushing(w http.ResponseWriter, ctx context.Context, r *Router, change func(context.Context) (int, error)) {
+	before := mappings(ctx, r)
+	n, err := change(ctx)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrUnknownPreset) || errors.Is(err, ErrUnknownALG) || errors.Is(err, ErrBadPinhole) {
+			code = http.StatusBadRequest
+		}
+		ctl.WriteError(w, code, err)
+		return
+	}
+	st, err := r.Status(ctx)
+	if err != nil {
+		ctl.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	ctl.WriteJSON(w, http.StatusOK, SetResult{Flushed: n, Dropped: before, Status: st})
 }
 
 // withDefaults replaces each "default" value with the startup one.
@@ -196,108 +139,41 @@ func mappings(ctx context.Context, r *Router) []Mapping {
 	return out
 }
 
-func writeResult(w http.ResponseWriter, r *Router, ctx context.Context, n int, dropped []Mapping) {
-	st, err := r.Status(ctx)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, SetResult{Flushed: n, Dropped: dropped, Status: st})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, errorBody{Error: err.Error()})
-}
-
 // Client talks to a router's control socket.
-type Client struct {
-	socket string
-	hc     *http.Client
-}
+type Client struct{ c ctl.Client }
 
 // NewClient returns a client for the control socket at path.
-func NewClient(path string) *Client {
-	return &Client{
-		socket: path,
-		hc: &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", path)
-			},
-		}},
-	}
-}
+func NewClient(path string) *Client { return &Client{c: ctl.Client{Socket: path}} }
 
 // Status fetches the router's status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
-	return st, err
+	return st, c.wrap(c.c.Get(ctx, "/status", &st))
 }
 
 // Set changes settings live.
 func (c *Client) Set(ctx context.Context, sr SettingsRequest) (SetResult, error) {
 	var res SetResult
-	err := c.do(ctx, http.MethodPost, "/v1/settings", sr, &res)
-	return res, err
+	return res, c.wrap(c.c.Post(ctx, "/set", sr, &res))
 }
 
 // Reset puts the startup settings back and forgets all mappings.
 func (c *Client) Reset(ctx context.Context) (SetResult, error) {
 	var res SetResult
-	err := c.do(ctx, http.MethodPost, "/v1/reset", nil, &res)
-	return res, err
+	return res, c.wrap(c.c.Post(ctx, "/reset", nil, &res))
 }
 
 // Flush forgets all mappings.
 func (c *Client) Flush(ctx context.Context) (SetResult, error) {
 	var res SetResult
-	err := c.do(ctx, http.MethodPost, "/v1/flush", nil, &res)
-	return res, err
+	return res, c.wrap(c.c.Post(ctx, "/flush", nil, &res))
 }
 
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://natrouter"+path, body)
-	if err != nil {
+// wrap names the router in a failure the way its CLI always printed them
+// ("natrouter: unknown preset ..."); the server's own errors mostly do.
+func (c *Client) wrap(err error) error {
+	if err == nil || strings.HasPrefix(err.Error(), "natrouter:") {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("natrouter: control socket %s: %w", c.socket, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("natrouter: read response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
-		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			return fmt.Errorf("natrouter: %s", eb.Error)
-		}
-		return fmt.Errorf("natrouter: %s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("natrouter: decode response: %w", err)
-	}
-	return nil
+	return fmt.Errorf("natrouter: %w", err)
 }

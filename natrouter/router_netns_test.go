@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/ctl"
 )
 
 func TestPortRestrictedKeepsOneExternalPortForTwoDestinations(t *testing.T) {
@@ -196,22 +198,13 @@ func TestControlAPI(t *testing.T) {
 	mustSeen(t, probe(t, phone, netip.AddrPortFrom(remote1, 7), 500*time.Millisecond))
 
 	sock := filepath.Join(t.TempDir(), "natrouter.sock")
-	ln, err := ListenControl(sock)
+	stop, err := ctl.Start(sock, ControlHandler(r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ServeControl(ctx, ln, r, nil) }()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ServeControl: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("ServeControl did not return after cancel")
+		if err := stop(); err != nil {
+			t.Errorf("control socket: %v", err)
 		}
 	})
 
@@ -241,8 +234,10 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("dropped %+v, want the phone's mapping", res.Dropped)
 	}
 	for _, bad := range []SettingsRequest{{Preset: "full-cone-please"}, {Pinhole: "1.5s"}, {Pinhole: "soon"}, {ALG: "magic"}, {}} {
-		if _, err := c.Set(tctx, bad); err == nil {
-			t.Errorf("Set(%+v) accepted", bad)
+		_, err := c.Set(tctx, bad)
+		var ce *ctl.Error
+		if !errors.As(err, &ce) || ce.Status != 400 || strings.Count(err.Error(), "natrouter:") != 1 {
+			t.Errorf("Set(%+v): %v, want a 400 naming the router once", bad, err)
 		}
 	}
 	st, err = c.Status(tctx)

@@ -3,13 +3,11 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/torturetest"
 )
 
@@ -66,47 +64,41 @@ func TestUpdateRejectsInvalid(t *testing.T) {
 
 func TestControlAPI(t *testing.T) {
 	p, _ := startProxy(t, Config{Location: newMemLocation(), Registrar: "127.0.0.1:5070"})
-	srv := httptest.NewServer(p.Handler())
-	t.Cleanup(srv.Close)
-
-	do := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	do := serveControl(t, p)
 	tests := []struct {
-		method, path, body string
-		code               int
-		contains           string
+		path     string
+		in       any
+		code     int
+		contains string
 	}{
-		{"PUT", "/v1/settings/rport", "ignore", 200, `"rport": "ignore"`},
-		{"PUT", "/v1/settings/record_route", `false`, 200, `"record_route": false`},
-		{"PUT", "/v1/settings/contact_fixup", `"off"`, 200, `"contact_fixup": "off"`},
-		{"PUT", "/v1/settings/contact_fixup", `auto`, 200, `"contact_fixup": "auto"`},
-		{"PUT", "/v1/settings/rport", "sideways", 400, `"error"`},
-		{"PUT", "/v1/settings/alg", "on", 404, `unknown setting`},
-		{"GET", "/v1/settings", "", 200, `"rport": "ignore"`},
-		{"GET", "/v1/status", "", 200, `"registrar": "127.0.0.1:5070"`},
+		{"/set", ctl.SetRequest{Name: "rport", Value: "ignore"}, 200, `"rport": "ignore"`},
+		{"/set", ctl.SetRequest{Name: "record_route", Value: "false"}, 200, `"record_route": false`},
+		{"/set", ctl.SetRequest{Name: "contact_fixup", Value: "off"}, 200, `"contact_fixup": "off"`},
+		{"/set", ctl.SetRequest{Name: "contact_fixup", Value: " auto"}, 200, `"contact_fixup": "auto"`},
+		{"/set", ctl.SetRequest{Name: "rport", Value: "sideways"}, 400, `sideways`},
+		{"/set", ctl.SetRequest{Name: "alg", Value: "on"}, 404, `unknown setting`},
+		{"/set", map[string]string{"name": "rport", "valeu": "force"}, 400, `unknown field`},
+		{"/settings", nil, 200, `"rport": "ignore"`},
+		{"/status", nil, 200, `"registrar": "127.0.0.1:5070"`},
 	}
 	for _, tc := range tests {
-		code, body := do(tc.method, tc.path, tc.body)
+		code, body := do(tc.path, tc.in)
 		if code != tc.code || !strings.Contains(body, tc.contains) {
-			t.Errorf("%s %s %q: %d %s; want %d containing %s", tc.method, tc.path, tc.body, code, body, tc.code, tc.contains)
+			t.Errorf("%s %+v: %d %s; want %d containing %s", tc.path, tc.in, code, body, tc.code, tc.contains)
 		}
 	}
 	var st Status
-	_, body := do("GET", "/v1/status", "")
+	_, body := do("/status", nil)
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Settings.RPort != RPortIgnore || st.Settings.RecordRoute || len(st.Listen) != 1 {
 		t.Errorf("status %+v", st)
+	}
+	code, body := do("/reset", struct{}{})
+	var rr ResetResult
+	if err := json.Unmarshal([]byte(body), &rr); code != 200 || err != nil || rr.Settings != DefaultSettings() || len(rr.Restored) != 2 { // rport and record_route; contact_fixup is back at auto
+		t.Errorf("reset: %d %s", code, body)
 	}
 }
 

@@ -3,10 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -16,6 +13,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/siplab/siplab/ctl"
 )
 
 type testClock struct{ ns atomic.Int64 }
@@ -211,38 +210,27 @@ func TestProxyTransactionCap(t *testing.T) {
 // The control API takes the guard's settings beside the NAT toggles.
 func TestGuardControlAPI(t *testing.T) {
 	p, _ := startProxy(t, Config{Location: newMemLocation("alice")})
-	srv := httptest.NewServer(p.Handler())
-	defer srv.Close()
-	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
-	if code, body := do("PUT", "/v1/settings/auth_fail_limit", "20"); code != 200 || !strings.Contains(body, `"auth_fail_limit": 20`) {
+	do := serveControl(t, p)
+	if code, body := do("/set", ctl.SetRequest{Name: "auth_fail_limit", Value: "20"}); code != 200 || !strings.Contains(body, `"auth_fail_limit": 20`) {
 		t.Fatalf("set auth_fail_limit: %d %s", code, body)
 	}
-	if code, _ := do("PUT", "/v1/settings/auth_block_for", `"10m"`); code != 200 || p.GuardSettings().BlockFor != "10m0s" {
+	if code, _ := do("/set", ctl.SetRequest{Name: "auth_block_for", Value: "10m"}); code != 200 || p.GuardSettings().BlockFor != "10m0s" {
 		t.Fatalf("set auth_block_for: %d %+v", code, p.GuardSettings())
 	}
-	if code, _ := do("PUT", "/v1/settings/auth_fail_window", "0"); code != 400 {
+	if code, _ := do("/set", ctl.SetRequest{Name: "auth_fail_window", Value: "0"}); code != 400 {
 		t.Fatalf("zero window: %d, want 400", code)
 	}
-	if code, body := do("PUT", "/v1/settings/rport", "force"); code != 200 || !strings.Contains(body, `"rport": "force"`) {
+	if code, body := do("/set", ctl.SetRequest{Name: "rport", Value: "force"}); code != 200 || !strings.Contains(body, `"rport": "force"`) {
 		t.Fatalf("NAT toggle: %d %s", code, body)
 	}
-	if code, body := do("POST", "/v1/unblock/203.0.113.66", ""); code != 200 || !strings.Contains(body, `"unblocked": false`) {
+	if code, body := do("/unblock", ctl.UnblockRequest{Source: "203.0.113.66"}); code != 200 || !strings.Contains(body, `"unblocked": false`) {
 		t.Fatalf("unblock: %d %s", code, body)
 	}
-	if code, _ := do("POST", "/v1/unblock/nope", ""); code != 400 {
+	if code, _ := do("/unblock", ctl.UnblockRequest{Source: "nope"}); code != 400 {
 		t.Fatalf("unblock of a non-address: %d", code)
 	}
 	var st Status
-	_, body := do("GET", "/v1/status", "")
+	_, body := do("/status", nil)
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Guard.Settings.FailLimit != 20 {
 		t.Fatalf("status: %v %+v", err, st.Guard)
 	}

@@ -1,64 +1,54 @@
 package proxy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
-	"strings"
 
 	"github.com/siplab/siplab/ctl"
 )
 
-// Handler is the proxy's small JSON control API (the host CLI and the lab
-// UI call it; bind it to a management address, never a lab network):
+// DefaultSocket is where the daemon serves its control API (package ctl):
+// inside its container, reachable by `docker exec`, never from a lab
+// network.
+const DefaultSocket = "/run/siplab/proxy.sock"
+
+// Handler is the proxy's control API in the ctl wire format, the same
+// dialect as every other daemon's:
 //
-//	GET /v1/status               Status
-//	GET /v1/settings             Settings
-//	PUT /v1/settings/{name}      body: the value, plain ("ignore") or JSON ("\"ignore\"", true); "default" = the startup value;
-//	                             the guard's settings (GuardSettingNames) answer GuardSettings
-//	POST /v1/unblock/{ip}        lifts a block: {"source": ip, "unblocked": bool}
-//	POST /v1/reset               every toggle back to its startup value → ResetResult
+//	GET  /status    Status
+//	GET  /settings  Settings
+//	POST /set       ctl.SetRequest → Settings, or GuardSettings for a guard setting
+//	                (GuardSettingNames); "default" is the startup value
+//	POST /unblock   ctl.UnblockRequest → ctl.UnblockResult
+//	POST /reset     every toggle back to its startup value → ResetResult
 //
 // Errors are {"error": "..."} with 400 for a bad value and 404 for an
-// unknown setting, the ctl package's wire format.
+// unknown setting.
 func (p *Proxy) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, p.Status())
 	})
-	mux.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, p.Settings())
 	})
-	mux.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, p.Reset())
 	})
-	mux.HandleFunc("PUT /v1/settings/{name}", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1024))
-		if err != nil {
+	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
+		var in ctl.SetRequest
+		if err := ctl.Decode(r, &in); err != nil {
 			ctl.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
-		value := strings.TrimSpace(string(body))
-		var v any
-		if json.Unmarshal([]byte(value), &v) == nil {
-			switch x := v.(type) {
-			case string:
-				value = x
-			case bool:
-				value = "off"
-				if x {
-					value = "on"
-				}
-			}
-		}
 		var s any
-		if name := r.PathValue("name"); IsGuardSetting(name) {
-			s, err = p.SetGuard(name, value)
+		var err error
+		if IsGuardSetting(in.Name) {
+			s, err = p.SetGuard(in.Name, in.Value)
 		} else {
-			s, err = p.Set(name, value)
+			s, err = p.Set(in.Name, in.Value)
 		}
 		switch {
 		case errors.Is(err, ErrUnknownSetting):
@@ -69,18 +59,23 @@ func (p *Proxy) Handler() http.Handler {
 			ctl.WriteJSON(w, http.StatusOK, s)
 		}
 	})
-	mux.HandleFunc("POST /v1/unblock/{ip}", func(w http.ResponseWriter, r *http.Request) {
-		ip, err := netip.ParseAddr(r.PathValue("ip"))
-		if err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("proxy: unblock: %q is not an IP address", r.PathValue("ip")))
+	mux.HandleFunc("POST /unblock", func(w http.ResponseWriter, r *http.Request) {
+		var in ctl.UnblockRequest
+		if err := ctl.Decode(r, &in); err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
-		ctl.WriteJSON(w, http.StatusOK, map[string]any{"source": ip.String(), "unblocked": p.Unblock(ip)})
+		ip, err := netip.ParseAddr(in.Source)
+		if err != nil {
+			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("proxy: unblock: %q is not an IP address", in.Source))
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, ctl.UnblockResult{Source: ip.String(), Unblocked: p.Unblock(ip)})
 	})
 	return mux
 }
 
-// ResetResult answers POST /v1/reset.
+// ResetResult answers POST /reset.
 type ResetResult struct {
 	Settings Settings `json:"settings"`
 	// Restored names the toggles (guard settings included) that were not

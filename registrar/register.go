@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -154,65 +155,9 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 	log = log.With("aor", aor)
 
 	// Step 6: the Contacts.
-	var wildcards int
-	var changes []contactChange
-	hdrExpires, hasHdrExpires, err := expiresHeader(req)
-	if err != nil {
-		return reply(req, sip.StatusBadRequest, "Bad Request", err.Error())
-	}
-	for _, h := range req.GetHeaders("Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok {
-			return reply(req, sip.StatusBadRequest, "Bad Request", "unparsable Contact")
-		}
-		if c.Address.Wildcard {
-			wildcards++
-			continue
-		}
-		ch := contactChange{hdr: c, uri: c.Address.String()}
-		ch.key = contactKey(ch.uri)
-		switch v, ok := param(c.Params, "expires"); {
-		case ok:
-			n, err := parseDelta(v)
-			if err != nil {
-				return reply(req, sip.StatusBadRequest, "Bad Request", "Contact expires: "+err.Error())
-			}
-			ch.expires = n
-		case hasHdrExpires:
-			ch.expires = hdrExpires
-		default:
-			ch.expires = uint32(r.cfg.DefaultExpires / time.Second)
-		}
-		if v, ok := param(c.Params, "q"); ok {
-			q, err := parseQ(v)
-			if err != nil {
-				return reply(req, sip.StatusBadRequest, "Bad Request", "Contact q: "+err.Error())
-			}
-			ch.q = q
-		}
-		changes = append(changes, ch)
-	}
-	wildcard := wildcards > 0
-	if wildcard {
-		// §10.2.2 / §10.3 step 6: "*" only alone and only with Expires: 0.
-		if len(changes) > 0 || wildcards > 1 {
-			return reply(req, sip.StatusBadRequest, "Bad Request", "Contact: * combined with other contacts")
-		}
-		if !hasHdrExpires || hdrExpires != 0 {
-			return reply(req, sip.StatusBadRequest, "Bad Request", "Contact: * requires Expires: 0")
-		}
-	}
-	minExp := uint32(r.cfg.MinExpires / time.Second)
-	maxExp := uint32(r.cfg.MaxExpires / time.Second)
-	for i := range changes {
-		e := changes[i].expires
-		if e != 0 && e < minExp {
-			log.Info("registration interval too brief", "expires", e, "min", minExp)
-			res := reply(req, sip.StatusIntervalToBrief, "Interval Too Brief", "")
-			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.FormatUint(uint64(minExp), 10)))
-			return res
-		}
-		changes[i].expires = min(e, maxExp)
+	changes, wildcard, bad := r.contactChanges(req, log)
+	if bad != nil {
+		return bad
 	}
 
 	src, transport := r.seenFrom(req, log)
@@ -225,28 +170,15 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 	}
 	now := r.now()
 
-	// Step 7, under the AOR's shard lock: all changes or none.
-	si := shardOf(aor)
-	sh := &r.store.shards[si]
-	sh.mu.Lock()
-	cur := sh.aors[aor]
-	rec := record{AOR: aor, Clear: wildcard}
-	for _, e := range cur {
-		// A binding may be changed only by a newer request of the same
-		// registration (same Call-ID) or by another one.
-		if e.b.CallID == cid && e.b.CSeq >= cseq && e.b.Expires.After(now) && (wildcard || touches(changes, e.key)) {
-			sh.mu.Unlock()
-			log.Info("register out of order", "cseq", cseq, "stored_cseq", e.b.CSeq, "contact", e.b.ContactURI)
-			return reply(req, sip.StatusInternalServerError, "Server Internal Error",
-				fmt.Sprintf("CSeq %d is not newer than %d already stored for %s", cseq, e.b.CSeq, e.b.ContactURI))
-		}
-	}
+	// Step 7: the store applies all changes or none, and journals them.
+	op := registerOp{rec: record{AOR: aor, Clear: wildcard}, callID: cid, cseq: cseq, now: now, maxContacts: r.cfg.MaxContacts}
 	for _, c := range changes {
+		op.touched = append(op.touched, c.key)
 		if c.expires == 0 {
-			rec.Del = append(rec.Del, c.uri)
+			op.rec.Del = append(op.rec.Del, c.uri)
 			continue
 		}
-		rec.Set = append(rec.Set, location.Binding{
+		op.rec.Set = append(op.rec.Set, location.Binding{
 			AOR:        aor,
 			Contact:    c.hdr.Value(),
 			ContactURI: c.uri,
@@ -261,45 +193,23 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 			Updated:    now,
 		})
 	}
-	next := cur
-	var done *batch
-	if rec.Clear || len(rec.Del) > 0 || len(rec.Set) > 0 {
-		next = applyRecord(cur, &rec)
-		// Expired bindings do not count against the limit and are not
-		// worth keeping.
-		next = slices.DeleteFunc(next, func(e entry) bool { return !e.b.Expires.After(now) })
-		if len(next) > r.cfg.MaxContacts {
-			sh.mu.Unlock()
-			log.Info("too many contacts", "contacts", len(next), "max", r.cfg.MaxContacts)
-			return reply(req, sip.StatusForbidden, "Too Many Contacts",
-				fmt.Sprintf("at most %d contacts per user", r.cfg.MaxContacts))
-		}
-		if r.persist != nil {
-			line, err := encodeRecord(nil, &rec)
-			if err != nil {
-				sh.mu.Unlock()
-				log.Error("cannot encode journal record", "err", err)
-				return reply(req, sip.StatusInternalServerError, "Server Internal Error", "cannot store binding")
-			}
-			// Appended under the shard lock, so the journal's order
-			// for this AOR is the order the changes were applied in.
-			done = r.persist.journal.append(si, line)
-		}
-		sh.set(aor, next)
-	}
-	sh.mu.Unlock()
-
-	if done != nil {
-		// Nothing is acknowledged before it is on disk.
-		select {
-		case <-done.done:
-		case <-ctx.Done():
-			return reply(req, sip.StatusInternalServerError, "Server Internal Error", "stopped before the binding was stored")
-		}
-		if done.err != nil {
-			log.Error("journal write failed, binding not acknowledged", "err", done.err)
-			return reply(req, sip.StatusInternalServerError, "Server Internal Error", "cannot store binding")
-		}
+	rec := &op.rec
+	cur, next, err := r.store.register(ctx, op)
+	var ooo *outOfOrderError
+	var tooMany *tooManyError
+	switch {
+	case errors.As(err, &ooo):
+		log.Info("register out of order", "cseq", cseq, "stored_cseq", ooo.stored.CSeq, "contact", ooo.stored.ContactURI)
+		return reply(req, sip.StatusInternalServerError, "Server Internal Error", ooo.Error())
+	case errors.As(err, &tooMany):
+		log.Info("too many contacts", "contacts", tooMany.contacts, "max", tooMany.max)
+		return reply(req, sip.StatusForbidden, "Too Many Contacts",
+			fmt.Sprintf("at most %d contacts per user", tooMany.max))
+	case errors.Is(err, errStopped):
+		return reply(req, sip.StatusInternalServerError, "Server Internal Error", "stopped before the binding was stored")
+	case err != nil:
+		log.Error("binding not stored, not acknowledged", "err", err)
+		return reply(req, sip.StatusInternalServerError, "Server Internal Error", "cannot store binding")
 	}
 	if len(changes) > 0 || wildcard {
 		// New or removed contacts are news; plain refreshes are not, and at
@@ -314,20 +224,78 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 	return r.ok(req, next, now, path)
 }
 
+// contactChanges reads a REGISTER's Contacts (RFC 3261 §10.3 step 6):
+// each with its expiry (its own parameter, else Expires, else the
+// default, clamped to the configured bounds) and q, or the wildcard. A
+// request that cannot be applied gets its response instead.
+func (r *Registrar) contactChanges(req *sip.Request, log *slog.Logger) (changes []contactChange, wildcard bool, bad *sip.Response) {
+	var wildcards int
+	hdrExpires, hasHdrExpires, err := expiresHeader(req)
+	if err != nil {
+		return nil, false, reply(req, sip.StatusBadRequest, "Bad Request", err.Error())
+	}
+	for _, h := range req.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			return nil, false, reply(req, sip.StatusBadRequest, "Bad Request", "unparsable Contact")
+		}
+		if c.Address.Wildcard {
+			wildcards++
+			continue
+		}
+		ch := contactChange{hdr: c, uri: c.Address.String()}
+		ch.key = contactKey(ch.uri)
+		switch v, ok := param(c.Params, "expires"); {
+		case ok:
+			n, err := parseDelta(v)
+			if err != nil {
+				return nil, false, reply(req, sip.StatusBadRequest, "Bad Request", "Contact expires: "+err.Error())
+			}
+			ch.expires = n
+		case hasHdrExpires:
+			ch.expires = hdrExpires
+		default:
+			ch.expires = uint32(r.cfg.DefaultExpires / time.Second)
+		}
+		if v, ok := param(c.Params, "q"); ok {
+			q, err := parseQ(v)
+			if err != nil {
+				return nil, false, reply(req, sip.StatusBadRequest, "Bad Request", "Contact q: "+err.Error())
+			}
+			ch.q = q
+		}
+		changes = append(changes, ch)
+	}
+	wildcard = wildcards > 0
+	if wildcard {
+		// §10.2.2 / §10.3 step 6: "*" only alone and only with Expires: 0.
+		if len(changes) > 0 || wildcards > 1 {
+			return nil, false, reply(req, sip.StatusBadRequest, "Bad Request", "Contact: * combined with other contacts")
+		}
+		if !hasHdrExpires || hdrExpires != 0 {
+			return nil, false, reply(req, sip.StatusBadRequest, "Bad Request", "Contact: * requires Expires: 0")
+		}
+	}
+	minExp := uint32(r.cfg.MinExpires / time.Second)
+	maxExp := uint32(r.cfg.MaxExpires / time.Second)
+	for i := range changes {
+		e := changes[i].expires
+		if e != 0 && e < minExp {
+			log.Info("registration interval too brief", "expires", e, "min", minExp)
+			res := reply(req, sip.StatusIntervalToBrief, "Interval Too Brief", "")
+			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.FormatUint(uint64(minExp), 10)))
+			return nil, false, res
+		}
+		changes[i].expires = min(e, maxExp)
+	}
+	return changes, wildcard, nil
+}
+
 // added reports whether set binds a contact that cur did not have live.
 func added(cur []entry, set []location.Binding, now time.Time) bool {
 	for _, b := range set {
 		k := contactKey(b.ContactURI)
 		if !slices.ContainsFunc(cur, func(e entry) bool { return e.key == k && e.b.Expires.After(now) }) {
-			return true
-		}
-	}
-	return false
-}
-
-func touches(changes []contactChange, key string) bool {
-	for _, c := range changes {
-		if c.key == key {
 			return true
 		}
 	}

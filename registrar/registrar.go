@@ -77,6 +77,7 @@ func New(cfg Config) (*Registrar, error) {
 			return nil, err
 		}
 		r.persist = p
+		r.store.journal = p.journal
 	}
 	aors, bindings := r.store.count()
 	r.log.Info("registrar ready", "realm", cfg.Realm, "users", r.users.Len(), "aors", aors, "bindings", bindings,

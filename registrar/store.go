@@ -29,6 +29,9 @@ type shard struct {
 
 type store struct {
 	shards [storeShards]shard
+	// journal, when bindings persist, takes every change register applies
+	// (set once, before requests are served).
+	journal *journal
 }
 
 func newStore() *store {

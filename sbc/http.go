@@ -10,21 +10,13 @@ import (
 )
 
 // SetRequest is the body of POST /set.
-type SetRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
+type SetRequest = ctl.SetRequest
 
 // UnblockRequest is the body of POST /unblock.
-type UnblockRequest struct {
-	Source string `json:"source"`
-}
+type UnblockRequest = ctl.UnblockRequest
 
 // UnblockResult says whether a block was lifted.
-type UnblockResult struct {
-	Source    string `json:"source"`
-	Unblocked bool   `json:"unblocked"`
-}
+type UnblockResult = ctl.UnblockResult
 
 // Handler serves the control API (package ctl, on a unix socket):
 //

@@ -31,10 +31,7 @@ type CallRequest struct {
 }
 
 // SetRequest changes one setting.
-type SetRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
+type SetRequest = ctl.SetRequest
 
 // WaitRequest waits for a condition: "registered", "unregistered",
 // "registration-failed" or "call-state" (with State and optionally Call).
@@ -52,253 +49,40 @@ type WaitResult struct {
 	Call         *CallStatus `json:"call,omitempty"`
 }
 
+// route is one control path and its handler; each concern (settings,
+// registration, calls, presence and messaging) has its table in its own
+// file, control_*.go.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
 // Handler serves the control API for p.
 func (p *Phone) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, p.Status())
-	})
-	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, p.Settings())
-	})
-	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		var in SetRequest
-		if !decode(w, r, &in) {
-			return
+	for _, table := range [][]route{p.settingsRoutes(), p.registrationRoutes(), p.callRoutes(), p.messagingRoutes()} {
+		for _, rt := range table {
+			mux.HandleFunc(rt.pattern, rt.handler)
 		}
-		if err := p.Set(in.Name, in.Value); err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, p.Settings())
-	})
-	mux.HandleFunc("POST /register", func(w http.ResponseWriter, r *http.Request) {
-		err := p.Register(r.Context())
-		p.mu.Lock()
-		st := p.regStatus()
-		p.mu.Unlock()
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, st)
-	})
-	mux.HandleFunc("POST /unregister", func(w http.ResponseWriter, r *http.Request) {
-		if err := p.Unregister(r.Context()); err != nil {
-			writeErr(w, err)
-			return
-		}
-		p.mu.Lock()
-		st := p.regStatus()
-		p.mu.Unlock()
-		ctl.WriteJSON(w, http.StatusOK, st)
-	})
-	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
-		var in ResetRequest
-		if r.ContentLength != 0 && !decode(w, r, &in) {
-			return
-		}
-		if in.CallsOnly {
-			ctl.WriteJSON(w, http.StatusOK, p.EndAll(r.Context()))
-			return
-		}
-		res, err := p.Reset(r.Context())
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, res)
-	})
-	mux.HandleFunc("POST /call", func(w http.ResponseWriter, r *http.Request) {
-		var in CallRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		c, err := p.Call(r.Context(), in.Target)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, c.Status())
-	})
-	// Verbs on an existing call answer with its status once the verb took
-	// effect (answered, rejected, ended), so the CLI can print the outcome.
-	callVerb := func(path string, run func(ctx context.Context, in CallRequest) (string, error), until ...CallState) {
-		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
-			var in CallRequest
-			if !decode(w, r, &in) {
-				return
-			}
-			ref, err := run(r.Context(), in)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			if len(until) > 0 {
-				ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-				defer cancel()
-				p.WaitCall(ctx, ref, until...)
-			}
-			st, err := p.CallStatus(ref)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			ctl.WriteJSON(w, http.StatusOK, st)
-		})
 	}
-	// resolve pins "" to a concrete call before acting, so the reply
-	// describes the call the verb acted on.
-	resolve := func(ref string, fits func(*Call) bool) (string, error) {
-		c, err := p.findCall(ref, fits)
-		if err != nil {
-			return "", err
-		}
-		return c.id, nil
-	}
-	ringingIn := func(c *Call) bool {
-		return c.direction == Incoming && (c.state == StateRinging || c.state == StateEarly)
-	}
-	live := func(c *Call) bool { return c.state != StateTerminated }
-	callVerb("/answer", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, ringingIn)
-		if err != nil {
-			return "", p.nothingRinging(err, in.Call, "answer")
-		}
-		return ref, p.Answer(ref)
-	}, StateConfirmed, StateTerminated)
-	callVerb("/reject", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, ringingIn)
-		if err != nil {
-			return "", p.nothingRinging(err, in.Call, "reject")
-		}
-		return ref, p.Reject(ref, in.Code)
-	}, StateTerminated)
-	callVerb("/cancel", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, func(c *Call) bool { return c.direction == Outgoing && live(c) && c.state != StateConfirmed })
-		if err != nil {
-			return "", err
-		}
-		return ref, p.Cancel(ctx, ref)
-	}, StateTerminated)
-	callVerb("/hangup", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, live)
-		if err != nil {
-			return "", err
-		}
-		return ref, p.Hangup(ctx, ref)
-	}, StateTerminated)
-	callVerb("/dtmf", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, func(c *Call) bool { return c.state == StateConfirmed })
-		if err != nil {
-			return "", err
-		}
-		return ref, p.SendDTMF(ctx, ref, in.Digits)
-	})
-	confirmed := func(c *Call) bool { return c.state == StateConfirmed }
-	callVerb("/hold", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, confirmed)
-		if err != nil {
-			return "", err
-		}
-		return ref, p.Hold(ctx, ref)
-	})
-	callVerb("/resume", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, confirmed)
-		if err != nil {
-			return "", err
-		}
-		return ref, p.Resume(ctx, ref)
-	})
-	// transfer answers once the transfer is over (final NOTIFY, or the
-	// call ended) or after 30 s with where it stands.
-	callVerb("/update", func(ctx context.Context, in CallRequest) (string, error) {
-		ref, err := resolve(in.Call, confirmed)
-		if err != nil {
-			return "", err
-		}
-		return ref, p.Update(ctx, ref)
-	})
-	mux.HandleFunc("POST /transfer", func(w http.ResponseWriter, r *http.Request) {
-		var in CallRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		c, err := p.transfer(r.Context(), in.Call, in.Target, in.With)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		p.wait(ctx, func() bool {
-			return c.state == StateTerminated || c.transfer == nil || c.transfer.final()
-		})
-		ctl.WriteJSON(w, http.StatusOK, c.Status())
-	})
-	mux.HandleFunc("POST /subscribe", func(w http.ResponseWriter, r *http.Request) {
-		var in CallRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		st, err := p.Subscribe(r.Context(), in.Target, in.Event)
-		if err != nil && st.ID == "" {
-			writeErr(w, err)
-			return
-		}
-		// A refused SUBSCRIBE is an answer: report it, not an error.
-		ctl.WriteJSON(w, http.StatusOK, st)
-	})
-	mux.HandleFunc("POST /unsubscribe", func(w http.ResponseWriter, r *http.Request) {
-		var in CallRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		st, err := p.Unsubscribe(r.Context(), in.Call)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, st)
-	})
-	mux.HandleFunc("POST /message", func(w http.ResponseWriter, r *http.Request) {
-		var in CallRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		rec, err := p.SendMessage(r.Context(), in.Target, in.Text)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, rec)
-	})
-	mux.HandleFunc("POST /options", func(w http.ResponseWriter, r *http.Request) {
-		var in CallRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		res, err := p.Options(r.Context(), in.Target)
-		if err != nil && res.Code == 0 {
-			writeErr(w, err)
-			return
-		}
-		// A failure response is still an answer: report it, not an error.
-		ctl.WriteJSON(w, http.StatusOK, res)
-	})
-	mux.HandleFunc("POST /wait", func(w http.ResponseWriter, r *http.Request) {
-		var in WaitRequest
-		if !decode(w, r, &in) {
-			return
-		}
-		res, err := p.waitFor(r.Context(), in)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, res)
-	})
 	return mux
+}
+
+// verb is the handler of a request that decodes an In, runs, and answers
+// with the Out (or the error's status).
+func verb[In, Out any](run func(ctx context.Context, in In) (Out, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in In
+		if !decode(w, r, &in) {
+			return
+		}
+		out, err := run(r.Context(), in)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		ctl.WriteJSON(w, http.StatusOK, out)
+	}
 }
 
 // nothingRinging explains an answer or reject with no ringing call: what

@@ -106,3 +106,30 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("hangup returned %+v", end)
 	}
 }
+
+// Every verb the CLI uses has a route in one of the tables: a path no
+// table serves is the mux's bare 404, never a phone's answer.
+func TestControlRoutesServeEveryVerb(t *testing.T) {
+	alice, _ := pair(t, nil, nil)
+	c := serveControl(t, alice)
+	ctx := testCtx(t)
+	for _, path := range []string{"/answer", "/reject", "/cancel", "/hangup", "/dtmf", "/hold", "/resume", "/update",
+		"/transfer", "/unsubscribe", "/wait"} {
+		err := c.Post(ctx, path, CallRequest{Call: "nope"}, nil)
+		var ce *ctl.Error
+		if path == "/wait" {
+			err = c.Post(ctx, path, WaitRequest{Condition: "sideways"}, nil)
+		}
+		if !errors.As(err, &ce) || ce.Message == "404 page not found" || ce.Status >= 500 {
+			t.Errorf("POST %s: %v, want the phone's own refusal", path, err)
+		}
+	}
+	for _, path := range []string{"/status", "/settings"} {
+		if err := c.Get(ctx, path, nil); err != nil {
+			t.Errorf("GET %s: %v", path, err)
+		}
+	}
+	if err := c.Post(ctx, "/nope", nil, nil); err == nil || err.Error() != "404 page not found" {
+		t.Errorf("POST /nope: %v, want the mux's 404", err)
+	}
+}

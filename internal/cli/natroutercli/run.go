@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/natrouter"
 )
 
@@ -62,12 +63,12 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	// The control socket only appears once NAT is installed, so "status"
 	// answering doubles as the readiness check (compose healthcheck).
-	ln, err := natrouter.ListenControl(*socket)
+	ln, err := ctl.Listen(*socket)
 	if err != nil {
 		return err
 	}
 	log.Info("control socket ready", "socket", *socket)
-	return natrouter.ServeControl(ctx, ln, r, log)
+	return ctl.ServeListener(ctx, ln, natrouter.ControlHandler(r))
 }
 
 func parseSelector(name, v string) (netip.Prefix, error) {

@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"strings"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/txlimit"
@@ -53,7 +53,7 @@ func writeGuard(w io.Writer, g proxy.GuardStatus) {
 
 // cmdUnblock lifts a block: proxy unblock 203.0.113.2.
 func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
-	fs, addr, err := clientFlags("unblock", args)
+	fs, sock, err := clientFlags("unblock", args)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 		pos = append(pos[:1], fs.Args()...)
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("usage: proxy unblock <ip> [-http ip:port]")
+		return fmt.Errorf("usage: proxy unblock <ip> [-ctl path]")
 	}
-	return call(ctx, http.MethodPost, "http://"+*addr+"/v1/unblock/"+pos[0], "", out)
+	return call(ctx, *sock, "/unblock", ctl.UnblockRequest{Source: pos[0]}, out)
 }

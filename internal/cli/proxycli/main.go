@@ -4,10 +4,11 @@
 //	proxy -sip 203.0.113.10:5060 [-core-sip 10.0.0.10:5060] -registrar 10.0.0.20:5060 \
 //	      -location http://10.0.0.20:8080 -domain siplab.test -users /etc/siplab/users \
 //	      [-route domain=ip:port ...] [-route-user REGEX=ip:port ...]
-//	      [-rport honour|ignore|force] [-contact-fixup auto|on|off] [-record-route on|off] [-http 127.0.0.1:5081]
-//	proxy status [-http 127.0.0.1:5081]
-//	proxy set <name> <value> [-http 127.0.0.1:5081]     (rport, received, contact_fixup, record_route)
-//	proxy reset [-http 127.0.0.1:5081]                  (every toggle back to its startup value)
+//	      [-rport honour|ignore|force] [-contact-fixup auto|on|off] [-record-route on|off] [-ctl /run/siplab/proxy.sock]
+//	proxy status [-json] [-ctl path]
+//	proxy set <name> <value> [-ctl path]     (rport, received, contact_fixup, record_route, the guard's)
+//	proxy unblock <ip> [-ctl path]
+//	proxy reset [-ctl path]                  (every toggle back to its startup value)
 //
 // The image is FROM scratch with no shell, so the client verbs are
 // subcommands: docker exec siplab_proxy_1 /proxy set rport ignore
@@ -23,12 +24,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/location"
@@ -36,10 +37,6 @@ import (
 	"github.com/siplab/siplab/sipauth"
 	"github.com/siplab/siplab/sipnet"
 )
-
-// defaultHTTP is loopback inside the container: reachable by docker exec,
-// never from a lab network.
-const defaultHTTP = "127.0.0.1:5081"
 
 // Main runs proxy with os.Args, exactly as the standalone binary does; it
 // exits the process on failure.
@@ -59,14 +56,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		case "unblock":
 			return cmdUnblock(ctx, args[1:], out)
 		case "reset":
-			fs, addr, err := clientFlags("reset", args[1:])
+			fs, sock, err := clientFlags("reset", args[1:])
 			if err != nil {
 				return err
 			}
 			if fs.NArg() > 0 {
-				return fmt.Errorf("usage: proxy reset [-http ip:port]")
+				return fmt.Errorf("usage: proxy reset [-ctl path]")
 			}
-			return call(ctx, http.MethodPost, "http://"+*addr+"/v1/reset", "", out)
+			return call(ctx, *sock, "/reset", struct{}{}, out)
 		}
 	}
 	return serve(ctx, args)
@@ -108,7 +105,7 @@ func serve(ctx context.Context, args []string) error {
 	recordRoute := fs.String("record-route", "on", "stay in the path of in-dialog requests: on|off")
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
-	httpAddr := fs.String("http", defaultHTTP, "JSON status/settings API address; empty disables")
+	ctlPath := fs.String("ctl", proxy.DefaultSocket, "control socket path (package ctl); empty disables")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	capFlags := capflags.Add(fs, "the internet and core sides") // capture.go
 	gcfg, guardTrusted, maxTx := guardFlags(fs)
@@ -179,42 +176,49 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopCapture()
+	// Bind the socket before serving SIP: a second proxy on the same
+	// socket fails here rather than after it took requests.
+	var ln net.Listener
+	if *ctlPath != "" {
+		if ln, err = ctl.Listen(*ctlPath); err != nil {
+			return err
+		}
+	}
 	if err := p.Start(ctx); err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return err
 	}
-	if *httpAddr != "" {
-		ln, err := net.Listen("tcp", *httpAddr)
-		if err != nil {
-			return fmt.Errorf("control API: %w", err)
-		}
-		srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("control API", "addr", ln.Addr().String())
+	if ln == nil {
+		<-ctx.Done()
+		log.Info("shutting down")
+		return nil
 	}
-	<-ctx.Done()
+	log.Info("control socket ready", "socket", *ctlPath)
+	err = ctl.ServeListener(ctx, ln, p.Handler())
 	log.Info("shutting down")
-	return nil
+	return err
 }
 
 func clientFlags(name string, args []string) (*flag.FlagSet, *string, error) {
 	fs := flag.NewFlagSet("proxy "+name, flag.ContinueOnError)
-	addr := fs.String("http", defaultHTTP, "the daemon's control API address")
-	return fs, addr, fs.Parse(args)
+	sock := fs.String("ctl", proxy.DefaultSocket, "the daemon's control socket")
+	return fs, sock, fs.Parse(args)
 }
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("proxy status", flag.ContinueOnError)
-	addr := fs.String("http", defaultHTTP, "the daemon's control API address")
+	sock := fs.String("ctl", proxy.DefaultSocket, "the daemon's control socket")
 	asJSON := fs.Bool("json", false, "JSON for scripts")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *asJSON {
-		return call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", out)
+		return call(ctx, *sock, "/status", nil, out)
 	}
 	var buf strings.Builder
-	if err := call(ctx, http.MethodGet, "http://"+*addr+"/v1/status", "", &buf); err != nil {
+	if err := call(ctx, *sock, "/status", nil, &buf); err != nil {
 		return err
 	}
 	var st proxy.Status
@@ -263,12 +267,12 @@ func writeStatus(w io.Writer, st proxy.Status) {
 }
 
 func cmdSet(ctx context.Context, args []string, out io.Writer) error {
-	fs, addr, err := clientFlags("set", args)
+	fs, sock, err := clientFlags("set", args)
 	if err != nil {
 		return err
 	}
 	pos := fs.Args()
-	if len(pos) > 2 { // flags after the arguments: "set rport ignore -http ..."
+	if len(pos) > 2 { // flags after the arguments: "set rport ignore -ctl ..."
 		if err := fs.Parse(pos[2:]); err != nil {
 			return err
 		}
@@ -279,34 +283,31 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("usage: proxy set <%s> <value> [-http ip:port]", strings.Join(append(proxy.SettingNames(), proxy.GuardSettingNames()...), "|"))
+		return fmt.Errorf("usage: proxy set <%s> <value> [-ctl path]", strings.Join(append(proxy.SettingNames(), proxy.GuardSettingNames()...), "|"))
 	}
-	return call(ctx, http.MethodPut, "http://"+*addr+"/v1/settings/"+pos[0], pos[1], out)
+	return call(ctx, *sock, "/set", ctl.SetRequest{Name: pos[0], Value: pos[1]}, out)
 }
 
-func call(ctx context.Context, method, url, body string, out io.Writer) error {
+// call sends one control request (in nil: a GET) and copies the reply,
+// the daemon's indented JSON, to out.
+func call(ctx context.Context, sock, path string, in any, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		return err
+	c := ctl.Client{Socket: sock}
+	var reply json.RawMessage
+	var err error
+	if in == nil {
+		err = c.Get(ctx, path, &reply)
+	} else {
+		err = c.Post(ctx, path, in, &reply)
 	}
-	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("control API: %w", err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode >= 400 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return errors.New(strings.TrimPrefix(e.Error, "proxy: "))
+		var ce *ctl.Error
+		if errors.As(err, &ce) {
+			return errors.New(strings.TrimPrefix(ce.Message, "proxy: "))
 		}
-		return fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(b)))
+		return err
 	}
-	_, err = out.Write(b)
+	_, err = fmt.Fprintf(out, "%s\n", reply)
 	return err
 }

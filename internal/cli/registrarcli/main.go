@@ -348,19 +348,11 @@ func mux(reg *registrar.Registrar) http.Handler {
 	return m
 }
 
-type setRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-type unblockRequest struct {
-	Source string `json:"source"`
-}
-
-type unblockResult struct {
-	Source    string `json:"source"`
-	Unblocked bool   `json:"unblocked"`
-}
+type (
+	setRequest     = ctl.SetRequest
+	unblockRequest = ctl.UnblockRequest
+	unblockResult  = ctl.UnblockResult
+)
 
 // clientArgs parses a client verb's -ctl flag, before or after its
 // positional arguments.
