@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 
 	"github.com/siplab/siplab/doctor"
 	"github.com/siplab/siplab/labctl"
@@ -51,10 +52,10 @@ func (d *DockerLab) Reset(ctx context.Context) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-func (d *DockerLab) CaptureDir() string { return d.Root + "/captures" }
+func (d *DockerLab) CaptureDir() string { return filepath.Join(d.Root, "captures") }
 
 // Calls are the lab's own captures, numbered like siplab ladder numbers them.
-func (d *DockerLab) Calls() ([]*ladder.Call, error) { return labops.LoadCalls("") }
+func (d *DockerLab) Calls() ([]*ladder.Call, error) { return labops.ReadCalls(d.CaptureDir(), true) }
 
 func (d *DockerLab) StateFindings(ctx context.Context) []doctor.Finding {
 	f, _ := labops.StateFindings(ctx, d.R)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -168,6 +169,9 @@ func (p *poller) captureLoop(ctx context.Context) {
 		if err != nil {
 			doc.Error = err.Error()
 			calls = nil
+			if !errors.Is(err, ladder.ErrNoCalls) {
+				p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
+			}
 		}
 		p.mu.Lock()
 		p.calls = calls

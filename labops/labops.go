@@ -161,14 +161,19 @@ func CaptureDir() (string, error) {
 // the numbers are kept in captures/calls.tsv so they never shift; a folder
 // given is read as it is (its calls.tsv, if copied along, is honoured).
 func LoadCalls(dir string) ([]*ladder.Call, error) {
-	own := dir == ""
-	if own {
-		d, err := CaptureDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+	if dir != "" {
+		return ReadCalls(dir, false)
 	}
+	d, err := CaptureDir()
+	if err != nil {
+		return nil, err
+	}
+	return ReadCalls(d, true)
+}
+
+// ReadCalls is LoadCalls on a known folder; own keeps the call numbers in
+// its calls.tsv (the lab's own captures/).
+func ReadCalls(dir string, own bool) ([]*ladder.Call, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
 	if err != nil {
 		return nil, err
