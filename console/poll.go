@@ -82,7 +82,9 @@ func (p *poller) statusLoop(ctx context.Context) {
 			p.hub.Publish("state", b)
 			last = b
 		}
-		t.Reset(p.cfg.StatusEvery)
+		// A slow read (a loaded machine) spaces the next one out: the
+		// console must not be what loads it.
+		t.Reset(max(p.cfg.StatusEvery, 2*time.Since(start)))
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,18 +111,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if err != nil || len(nodes) == 0 {
 		t.Fatalf("lab nodes: %v", err)
 	}
-	srv, err := console.New(console.Config{Listen: "127.0.0.1:0", Lab: &console.DockerLab{R: r, Root: lab.Root}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(ctx)
-	defer scancel()
-	go srv.Run(sctx, ln)
-	url := "http://" + ln.Addr().String() + "/"
+	url := startConsole(t, ctx)
 
 	b := consoleBrowser(t)
 	// A second browser: the class sees what the trainer does.
@@ -180,7 +171,7 @@ func TestConsoleInChromium(t *testing.T) {
 	rx := `(() => { const r = [...document.querySelectorAll('#calls tr.call')].find(r => r.cells[0].textContent === 'alice' && r.classList.contains('established')); return r ? Number(r.querySelector('td.rx').textContent) : -1; })()`
 	waitJS(t, b, "alice's call established with RTP", rx+` > 0`, 15*time.Second)
 	first := js[float64](t, b, rx)
-	waitJS(t, b, "alice's RTP counter rising", fmt.Sprintf(`%s > %v`, rx, first), 5*time.Second)
+	waitJS(t, b, "alice's RTP counter rising", fmt.Sprintf(`%s > %v`, rx, first), 15*time.Second)
 	// The ladder grows with the 200 OK and the RTP streams.
 	waitJS(t, b, "RTP in the live ladder", `!!document.getElementById('ladder').contentDocument?.querySelector('details.ev.rtp')`, 5*time.Second)
 	screenshot(t, b, "console-call.png")
@@ -232,4 +223,77 @@ func lineWith(s, word string) string {
 		}
 	}
 	return ""
+}
+
+// startConsole runs a console on a free loopback port for the test.
+func startConsole(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	r := &labctl.Runner{Dir: lab.Root}
+	srv, err := console.New(console.Config{Listen: "127.0.0.1:0", Lab: &console.DockerLab{R: r, Root: lab.Root}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	t.Cleanup(scancel)
+	go srv.Run(sctx, ln)
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// TestConsoleTwentyCalls: with 20 calls up the page still takes clicks and
+// shows fresh state; the figures are logged for the report.
+func TestConsoleTwentyCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	freshLab(t, ctx)
+	defer freshLab(t, context.Background())
+	url := startConsole(t, ctx)
+	b := consoleBrowser(t)
+	if err := chromedp.Do(b, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, b, "the page", `!!document.querySelector('#topo .node')`, 20*time.Second)
+	// 20 calls through the console's own API (what the call button posts).
+	pairs := [][2]string{}
+	for range 7 {
+		pairs = append(pairs, [2]string{"alice", "bob"}, [2]string{"alice", "carol"})
+	}
+	for range 6 {
+		pairs = append(pairs, [2]string{"bob", "alice"})
+	}
+	for _, p := range pairs {
+		req, _ := http.NewRequestWithContext(ctx, "POST", url+"api/phone", strings.NewReader(fmt.Sprintf(`{"verb":"call","phone":%q,"args":[%q]}`, p[0], p[1])))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", strings.TrimSuffix(url, "/"))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("call %s %s: %d %s", p[0], p[1], res.StatusCode, body)
+		}
+	}
+	// Both ends of each call list it: 40 established rows.
+	established := `[...document.querySelectorAll('#calls tr.call.established')].length`
+	waitJS(t, b, "20 calls established", established+` >= 40`, 60*time.Second)
+	// Responsiveness: a click takes effect at once, state keeps coming.
+	start := time.Now()
+	click(t, b, "#btn-projector")
+	waitJS(t, b, "projector mode with 20 calls", `document.documentElement.classList.contains('projector')`, 2*time.Second)
+	clickMS := time.Since(start).Milliseconds()
+	click(t, b, "#btn-projector")
+	s0 := js[float64](t, b, `window.siplab.stateAt`)
+	waitJS(t, b, "a fresh state with 20 calls up", fmt.Sprintf(`window.siplab.stateAt > %v`, s0), 10*time.Second)
+	s1 := js[float64](t, b, `window.siplab.stateAt`)
+	waitJS(t, b, "the newest call in the ladder", `window.siplab.shown.call > 0`, 20*time.Second)
+	r0 := js[float64](t, b, `window.siplab.renders`)
+	waitJS(t, b, "the ladder keeps growing", fmt.Sprintf(`window.siplab.renders > %v`, r0), 20*time.Second)
+	info := js[string](t, b, `document.getElementById('ladder-info').textContent + ' / ' + document.getElementById('polled').textContent`)
+	t.Logf("20 calls up (%s rows): click to effect %d ms, state refreshed after %.0f ms, %s", js[string](t, b, `String(`+established+`)`), clickMS, s1-s0, info)
+	screenshot(t, b, "console-20-calls.png")
 }

@@ -39,6 +39,16 @@ func (e *Exercises) Pick(prog exercise.Progress, id string) (*exercise.Exercise,
 	return exercise.Find(id)
 }
 
+// load reads the progress and picks exercise id (or the current one).
+func (e *Exercises) load(id string) (exercise.Progress, *exercise.Exercise, error) {
+	prog, err := e.Store.Load()
+	if err != nil {
+		return prog, nil, err
+	}
+	ex, err := e.Pick(prog, id)
+	return prog, ex, err
+}
+
 // StepLogger writes each step of a start, solve or reset the way the CLI
 // shows it: the command, its output indented, its error.
 func StepLogger(w io.Writer) func(exercise.Step, string, error) {
@@ -106,11 +116,7 @@ func WriteTask(w io.Writer, ex *exercise.Exercise) {
 
 // Hint is the next hint of exercise id (or the current one), counted as seen.
 func (e *Exercises) Hint(id string) (string, error) {
-	prog, err := e.Store.Load()
-	if err != nil {
-		return "", err
-	}
-	ex, err := e.Pick(prog, id)
+	prog, ex, err := e.load(id)
 	if err != nil {
 		return "", err
 	}
@@ -126,11 +132,7 @@ func (e *Exercises) Hint(id string) (string, error) {
 // Check reads the live lab for exercise id (or the current one) and
 // records the result.
 func (e *Exercises) Check(ctx context.Context, id string) (exercise.Result, error) {
-	prog, err := e.Store.Load()
-	if err != nil {
-		return exercise.Result{}, err
-	}
-	ex, err := e.Pick(prog, id)
+	prog, ex, err := e.load(id)
 	if err != nil {
 		return exercise.Result{}, err
 	}
@@ -158,11 +160,7 @@ func CheckOne(ctx context.Context, lab exercise.Lab, prog *exercise.Progress, ex
 
 // Solve applies exercise id's documented fix, writing its steps to w.
 func (e *Exercises) Solve(ctx context.Context, id string, w io.Writer) error {
-	prog, err := e.Store.Load()
-	if err != nil {
-		return err
-	}
-	ex, err := e.Pick(prog, id)
+	prog, ex, err := e.load(id)
 	if err != nil {
 		return err
 	}
@@ -177,11 +175,7 @@ func (e *Exercises) Solve(ctx context.Context, id string, w io.Writer) error {
 // Reset ends the calls of exercise id (or the current one) and puts back
 // what it changed, writing its steps to w.
 func (e *Exercises) Reset(ctx context.Context, id string, w io.Writer) error {
-	prog, err := e.Store.Load()
-	if err != nil {
-		return err
-	}
-	ex, err := e.Pick(prog, id)
+	prog, ex, err := e.load(id)
 	if err != nil {
 		return err
 	}

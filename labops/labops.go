@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -34,6 +35,9 @@ type NodeStatus struct {
 	Error  string          `json:"error,omitempty"`
 }
 
+// statusParallel bounds the status reads running at once.
+const statusParallel = 3
+
 // Status reads every node of the running lab and its daemon's status
 // document (a node whose daemon does not answer carries the error).
 func Status(ctx context.Context, r *labctl.Runner) ([]NodeStatus, error) {
@@ -45,13 +49,15 @@ func Status(ctx context.Context, r *labctl.Runner) ([]NodeStatus, error) {
 		return nil, labctl.NotUp(ctx)
 	}
 	all := make([]NodeStatus, len(nodes))
-	// The daemons answer in parallel: a status is a docker exec each, and
-	// the console polls it.
+	// A few daemons answer at once: a status is a docker exec each, and a
+	// dozen execs at once cost more than the lab's 2 cores give.
 	done := make(chan struct{}, len(nodes))
+	slots := make(chan struct{}, statusParallel)
 	for i, n := range nodes {
 		all[i] = NodeStatus{Node: n}
 		go func() {
-			defer func() { done <- struct{}{} }()
+			slots <- struct{}{}
+			defer func() { <-slots; done <- struct{}{} }()
 			if n.Running && n.Binary != "" {
 				var raw json.RawMessage
 				if err := r.Status(ctx, n, &raw); err != nil {
@@ -182,6 +188,19 @@ func ReadCalls(dir string, own bool) ([]*ladder.Call, error) {
 		return nil, fmt.Errorf("no *.pcapng files in %s (is the lab up? see docs/capture.md)", dir)
 	}
 	sort.Strings(paths)
+	// A file last written before the boundary (a rotated file of an
+	// earlier session) holds nothing ReadFiles would keep: not read at all.
+	if since, ok, err := capture.ReadBoundary(dir); err == nil && ok {
+		var keep []string
+		for _, p := range paths {
+			if fi, err := os.Stat(p); err != nil || !fi.ModTime().Before(since) {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) > 0 {
+			paths = keep
+		}
+	}
 	tr, err := capture.ReadFiles(paths...)
 	if err != nil {
 		return nil, err
