@@ -13,7 +13,6 @@ import (
 
 	"github.com/siplab/siplab/exercise"
 	"github.com/siplab/siplab/labops"
-	"github.com/siplab/siplab/ladder"
 	"github.com/siplab/siplab/natrouter"
 )
 
@@ -104,12 +103,11 @@ func (s *Server) ladder(w http.ResponseWriter, r *http.Request) {
 			htmlEscape(err.Error()))
 		return
 	}
-	var b bytes.Buffer
-	if err := ladder.WriteHTML(&b, c); err != nil {
+	page, err := s.poller.page(c)
+	if err != nil {
 		http.Error(w, "console: ladder: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	page := strings.Replace(b.String(), "</head>", `<link rel="stylesheet" href="/static/ladder-frame.css"></head>`, 1)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Siplab-Call", fmt.Sprint(c.N))

@@ -29,6 +29,9 @@ type poller struct {
 
 	mu    sync.Mutex
 	calls []*ladder.Call
+	// pages caches the drawn ladders by call version: every browser
+	// fetches the same drawing after each event.
+	pages map[string]string
 }
 
 func newPoller(cfg Config, hub *Hub) *poller {
@@ -269,4 +272,31 @@ func (p *poller) call(sel string) (*ladder.Call, error) {
 		return nil, fmt.Errorf("no calls captured yet in %s", filepath.Clean(p.cfg.Lab.CaptureDir()))
 	}
 	return ladder.Find(calls, sel)
+}
+
+// page is call c's ladder page (ladder.WriteHTML, the frame's stylesheet
+// added), drawn once per version of the call.
+func (p *poller) page(c *ladder.Call) (string, error) {
+	key := describe(c).Version + "|" + c.ID
+	p.mu.Lock()
+	html, ok := p.pages[key]
+	p.mu.Unlock()
+	if ok {
+		return html, nil
+	}
+	var b bytes.Buffer
+	if err := ladder.WriteHTML(&b, c); err != nil {
+		return "", err
+	}
+	html = strings.Replace(b.String(), "</head>", `<link rel="stylesheet" href="/static/ladder-frame.css"></head>`, 1)
+	p.mu.Lock()
+	if len(p.pages) > 16 {
+		p.pages = nil
+	}
+	if p.pages == nil {
+		p.pages = map[string]string{}
+	}
+	p.pages[key] = html
+	p.mu.Unlock()
+	return html, nil
 }

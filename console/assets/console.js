@@ -233,6 +233,15 @@ async function showCall(n, then) {
 	const c = (calls?.calls || []).find(c => c.n === n);
 	if (!c) return;
 	if (shown.call === n && shown.version === c.version && !then) return;
+	// RTP counts alone redraw at most once a second; a new message or
+	// stream at once.
+	const [msgs, streams] = c.version.split('.'), [smsgs, sstreams] = shown.version.split('.');
+	const wait = 1000 - (performance.now() - (window.siplab.renderedAt || 0));
+	if (!then && shown.call === n && msgs === smsgs && streams === sstreams && wait > 0) {
+		clearTimeout(showCall.later);
+		showCall.later = setTimeout(() => showCall(Number($('call-select').value) || 0), wait);
+		return;
+	}
 	if (loading) { loading.again = true; loading.then = then || loading.then; return; }
 	loading = {again: false};
 	try {
