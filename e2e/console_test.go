@@ -168,7 +168,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// counters of alice's call rise.
 	setValue(t, b, "#phone", "bob")
 	click(t, b, "#btn-answer")
-	rx := `(() => { const r = [...document.querySelectorAll('#calls tr.call')].find(r => r.cells[0].textContent === 'alice' && r.classList.contains('established')); return r ? Number(r.querySelector('td.rx').textContent) : -1; })()`
+	rx := `(() => { const r = [...document.querySelectorAll('#calls tr.call')].find(r => r.cells[0].textContent === 'alice' && r.classList.contains('confirmed')); return r ? Number(r.querySelector('td.rx').textContent) : -1; })()`
 	waitJS(t, b, "alice's call established with RTP", rx+` > 0`, 15*time.Second)
 	first := js[float64](t, b, rx)
 	waitJS(t, b, "alice's RTP counter rising", fmt.Sprintf(`%s > %v`, rx, first), 15*time.Second)
@@ -184,7 +184,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	setValue(t, b, "#phone", "alice")
 	click(t, b, "#btn-hangup")
-	waitJS(t, b, "alice's call ended", `![...document.querySelectorAll('#calls tr.call')].some(r => r.cells[0].textContent === 'alice' && r.classList.contains('established'))`, 10*time.Second)
+	waitJS(t, b, "alice's call ended", `![...document.querySelectorAll('#calls tr.call')].some(r => r.cells[0].textContent === 'alice' && r.classList.contains('confirmed'))`, 10*time.Second)
 
 	// A router preset by the button: in the topology and in siplab status.
 	setValue(t, b, "#set-node", "router-a")
@@ -279,7 +279,7 @@ func TestConsoleTwentyCalls(t *testing.T) {
 		}
 	}
 	// Both ends of each call list it: 40 established rows.
-	established := `[...document.querySelectorAll('#calls tr.call.established')].length`
+	established := `[...document.querySelectorAll('#calls tr.call.confirmed')].length`
 	waitJS(t, b, "20 calls established", established+` >= 40`, 60*time.Second)
 	// Responsiveness: a click takes effect at once, state keeps coming.
 	start := time.Now()
