@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/siplab/siplab/doctor"
 	"github.com/siplab/siplab/internal/cli/climain"
+	"github.com/siplab/siplab/labops"
 	"github.com/siplab/siplab/ladder"
 )
 
@@ -37,7 +39,7 @@ func doctorCmd(args []string) error {
 	if *notes {
 		least = doctor.Note
 	}
-	calls, err := loadCalls(*dir)
+	calls, err := labops.LoadCalls(*dir)
 	if err != nil {
 		return err
 	}
@@ -70,7 +72,9 @@ func doctorCmd(args []string) error {
 	// was asked for.
 	var state []doctor.Finding
 	if *useState && *dir == "" && *call == 0 {
-		state, _ = stateFindings()
+		if r, err := runner(); err == nil {
+			state, _ = labops.StateFindings(context.Background(), r)
+		}
 	}
 	shown, hidden, errs := 0, 0, 0
 	for _, f := range append(findings, state...) {

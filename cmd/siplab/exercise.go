@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/siplab/siplab/exercise"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/labops"
 )
 
 const exerciseUsage = `siplab exercise list                   every exercise: module, title, started / passed
@@ -48,70 +48,31 @@ func exerciseCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store := exercise.NewStore(root)
-	prog, err := store.Load()
+	exs := labops.OpenExercises(root)
+	prog, err := exs.Store.Load()
 	if err != nil {
 		return err
 	}
 	if sub == "list" {
 		return exerciseList(os.Stdout, prog)
 	}
-	// The exercise named, or the current one.
-	var ex *exercise.Exercise
 	if len(pos) > 1 {
 		return fmt.Errorf("%w: exercise %s takes at most one id", errUsage, sub)
 	}
-	id := prog.Current
+	var id string
 	if len(pos) == 1 {
 		id = pos[0]
 	}
-	if sub == "start" && len(pos) == 0 {
-		return fmt.Errorf("%w: exercise start <id> (siplab exercise list)", errUsage)
-	}
-	if id != "" {
-		if ex, err = exercise.Find(id); err != nil {
-			return err
-		}
-	}
-	need := func() error {
-		if ex == nil {
-			return fmt.Errorf("no exercise started: siplab exercise start <id> (siplab exercise list)")
-		}
-		return nil
-	}
-	lab := &exercise.DockerLab{R: &labctl.Runner{Dir: root}}
-	logStep := func(s exercise.Step, out string, err error) {
-		fmt.Printf("$ %s\n", s)
-		if out = strings.TrimSpace(out); out != "" && len(out) < 2000 {
-			fmt.Println(indent(out))
-		}
-		if err != nil {
-			fmt.Printf("  (%v)\n", err)
-		}
-	}
-	save := func() error { return store.Save(prog) }
 	switch sub {
 	case "start":
-		// Every exercise starts from a fresh lab, whatever the intern
-		// tried before (siplab reset: settings, bindings, mappings, blocks,
-		// and a capture boundary so ladder and doctor see only this one).
-		fmt.Println("resetting the lab to a fresh up (siplab reset)")
-		if err := exercise.Reset(ctx, lab, nil); err != nil {
-			return fmt.Errorf("reset the lab before %s: %w", ex.ID, err)
+		if id == "" {
+			return fmt.Errorf("%w: exercise start <id> (siplab exercise list)", errUsage)
 		}
-		rec := prog.Rec(ex.ID)
-		rec.Started, rec.HintsSeen, rec.Solved = time.Now().UTC(), 0, false
-		prog.Current = ex.ID
-		if err := save(); err != nil {
-			return err
-		}
-		if err := exercise.Start(ctx, lab, ex, logStep); err != nil {
-			return fmt.Errorf("start %s: %w", ex.ID, err)
-		}
-		printTask(os.Stdout, ex)
-		return nil
+		_, err := exs.Start(ctx, id, os.Stdout)
+		return err
 	case "status":
-		if err := need(); err != nil {
+		ex, err := exs.Pick(prog, id)
+		if err != nil {
 			return err
 		}
 		rec := prog.Rec(ex.ID)
@@ -127,30 +88,18 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		}
 		return nil
 	case "hint":
-		if err := need(); err != nil {
+		h, err := exs.Hint(id)
+		if err != nil {
 			return err
 		}
-		rec := prog.Rec(ex.ID)
-		if len(ex.Hints) == 0 {
-			fmt.Println("no hints for this one: read the task again")
-			return nil
-		}
-		n := min(rec.HintsSeen, len(ex.Hints)-1)
-		fmt.Printf("hint %d/%d: %s\n", n+1, len(ex.Hints), ex.Hints[n])
-		rec.HintsSeen = n + 1
-		return save()
+		fmt.Println(h)
+		return nil
 	case "check":
 		if *all {
-			return classReport(ctx, lab, &prog, store, *asJSON)
+			return classReport(ctx, exs.Lab, &prog, exs.Store, *asJSON)
 		}
-		if err := need(); err != nil {
-			return err
-		}
-		if *answer != "" && ex.Answer == nil {
-			return fmt.Errorf("%w: %s asks for no answer: siplab exercise check without -answer", errUsage, ex.ID)
-		}
-		res := checkOne(ctx, lab, &prog, ex, *answer)
-		if err := save(); err != nil {
+		res, err := exs.Check(ctx, id, *answer)
+		if err != nil {
 			return err
 		}
 		if *asJSON {
@@ -162,57 +111,15 @@ func exerciseCmd(ctx context.Context, args []string) error {
 		}
 		return nil
 	case "solve":
-		if err := need(); err != nil {
-			return err
-		}
-		since := prog.Rec(ex.ID).Started
-		ans, err := exercise.Solve(ctx, lab, ex, since, logStep)
-		if err != nil {
-			return fmt.Errorf("solve %s: %w", ex.ID, err)
-		}
-		prog.Rec(ex.ID).Solved = true
-		if ans != "" {
-			fmt.Printf("the answer, read off the lab: siplab exercise check -answer %q\n", ans)
-		} else {
-			fmt.Println("applied the documented fix: siplab exercise check")
-		}
-		return save()
+		return exs.Solve(ctx, id, os.Stdout)
 	case "reset":
-		if err := need(); err != nil {
-			return err
-		}
-		fmt.Println("resetting the lab to a fresh up (siplab reset)")
-		if err := exercise.Reset(ctx, lab, func(line string) { fmt.Println("  " + line) }); err != nil {
-			return fmt.Errorf("reset %s: %w", ex.ID, err)
-		}
-		if prog.Current == ex.ID {
-			prog.Current = ""
-		}
-		fmt.Printf("%s reset\n", ex.ID)
-		return save()
+		return exs.Reset(ctx, id, os.Stdout)
 	}
 	return fmt.Errorf("%w: unknown exercise subcommand %q:\n%s", errUsage, sub, exerciseUsage)
 }
 
 // errCheckFailed makes a failed check exit 1 without another message.
 var errCheckFailed = fmt.Errorf("check failed")
-
-func checkOne(ctx context.Context, lab exercise.Lab, prog *exercise.Progress, ex *exercise.Exercise, answer string) exercise.Result {
-	rec := prog.Rec(ex.ID)
-	since := rec.Started
-	if since.IsZero() {
-		since = time.Now()
-	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	res := exercise.RunCheckAnswer(cctx, lab, ex, since, answer)
-	rec.Checks++
-	rec.Last = &res
-	if res.Pass && rec.Passed.IsZero() && !rec.Solved {
-		rec.Passed = res.Checked
-	}
-	return res
-}
 
 // classReport is every exercise's record; the current one is checked live
 // (the others are not set up: their checks would pass on a healthy lab).
@@ -232,7 +139,7 @@ func classReport(ctx context.Context, lab exercise.Lab, prog *exercise.Progress,
 	var rows []row
 	for _, ex := range exercise.All() {
 		if ex.ID == prog.Current {
-			checkOne(ctx, lab, prog, ex, "")
+			labops.CheckOne(ctx, lab, prog, ex, "")
 		}
 		rec := prog.Rec(ex.ID)
 		rows = append(rows, row{ID: ex.ID, Module: ex.Module, Title: ex.Title, Current: ex.ID == prog.Current,
@@ -284,17 +191,6 @@ func exerciseList(w io.Writer, prog exercise.Progress) error {
 	return tw.Flush()
 }
 
-func printTask(w io.Writer, ex *exercise.Exercise) {
-	fmt.Fprintf(w, "\n%s — %s (module %s)\n\n%s\n", ex.ID, ex.Title, ex.Module, ex.Task)
-	if len(ex.Observe) > 0 {
-		fmt.Fprintln(w, "\nWhere to look:")
-		for _, o := range ex.Observe {
-			fmt.Fprintf(w, "  - %s\n", o)
-		}
-	}
-	fmt.Fprintln(w, "\nsiplab exercise check when you think it works; siplab exercise hint if stuck.")
-}
-
 func exerciseDoc(args []string) error {
 	fs := flag.NewFlagSet("exercise doc", flag.ContinueOnError)
 	out := fs.String("o", "", "write to this file instead of stdout")
@@ -320,8 +216,4 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("15:04:05")
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
-	"github.com/siplab/siplab/capture"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/labops"
 	"github.com/siplab/siplab/ladder"
 )
 
@@ -20,41 +18,8 @@ import (
 // it on (the scenario runner).
 func labNames() ladder.Names { return ladder.Lab() }
 
-// loadCalls reads every capture file in dir (each node's rotated files and
-// the current one) merged by time, groups the SIP into calls over the lab's
-// topology, and numbers the calls: for the lab's own captures/ the numbers
-// are kept in captures/calls.tsv so they never shift; a folder given with
-// -dir is read as it is (its calls.tsv, if copied along, is honoured).
-func loadCalls(dir string) ([]*ladder.Call, error) {
-	own := dir == ""
-	if own {
-		root, err := labctl.FindRoot()
-		if err != nil {
-			return nil, err
-		}
-		dir = filepath.Join(root, "captures")
-	}
-	paths, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
-	if err != nil {
-		return nil, err
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no *.pcapng files in %s (is the lab up? see docs/capture.md)", dir)
-	}
-	sort.Strings(paths)
-	tr, err := capture.ReadFiles(paths...)
-	if err != nil {
-		return nil, err
-	}
-	calls := ladder.Build(tr, labNames())
-	if len(calls) == 0 {
-		return nil, fmt.Errorf("%w (%d files in %s)", ladder.ErrNoCalls, len(paths), dir)
-	}
-	if err := ladder.Number(calls, filepath.Join(dir, ladder.NumbersFile), own); err != nil {
-		return nil, err
-	}
-	return calls, nil
-}
+// loadCalls is labops.LoadCalls: the lab's captures/ when dir is "".
+func loadCalls(dir string) ([]*ladder.Call, error) { return labops.LoadCalls(dir) }
 
 func ladderCmd(args []string) error {
 	fs := flag.NewFlagSet("ladder", flag.ContinueOnError)

@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/labops"
 )
 
 const usage = `usage: siplab <command> [flags] [args]
@@ -41,6 +42,8 @@ Phones:
   cancel <phone>          cancel the outgoing call while it rings
   hangup <phone>          hang up
   dtmf <phone> <digits>   send RFC 4733 DTMF
+  hold <phone> | resume <phone>        put the call on hold (re-INVITE a=sendonly) and back
+  transfer <phone> <target>            blind transfer (REFER)
   options <phone> [uri]   send OPTIONS (SIP ping)
 
 Live toggles (no restart):
@@ -73,6 +76,10 @@ Exercises (docs/exercises.md):
                           live exercises: start breaks the lab, check reads it (PASS/FAIL
                           with the evidence; -answer for a value read off the lab), solve applies
                           the documented fix, reset is siplab reset
+
+Classroom console (docs/console.md):
+  console [-listen 127.0.0.1:8080]     the live lab in a web browser: topology, state, live ladder,
+                                       buttons for every verb, exercises, doctor (a token off loopback)
 
 Anything else:
   exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)
@@ -142,8 +149,8 @@ func run(ctx context.Context, args []string) error {
 		return scenarioCmd(ctx, r, rest)
 	case "status":
 		return status(ctx, r, rest)
-	case "call", "answer", "reject", "cancel", "hangup", "dtmf", "options":
-		return phoneCommand(ctx, r, cmd, rest)
+	case "console":
+		return consoleCmd(ctx, r, rest)
 	case "set":
 		return set(ctx, r, rest)
 	case "get":
@@ -152,6 +159,9 @@ func run(ctx context.Context, args []string) error {
 		return execNode(ctx, r, rest)
 	case "attack":
 		return attack(ctx, r, rest)
+	}
+	if labops.IsPhoneVerb(cmd) {
+		return phoneCommand(ctx, r, cmd, rest)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/labops"
 	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/natrouter"
 	"github.com/siplab/siplab/proxy"
@@ -21,12 +22,7 @@ import (
 )
 
 // nodeStatus is one node in `siplab status -json`.
-type nodeStatus struct {
-	labctl.Node
-	// Daemon is the node daemon's own `status -json` document.
-	Daemon json.RawMessage `json:"daemon,omitempty"`
-	Error  string          `json:"error,omitempty"`
-}
+type nodeStatus = labops.NodeStatus
 
 func status(ctx context.Context, r *labctl.Runner, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
@@ -34,25 +30,9 @@ func status(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	nodes, err := r.Nodes(ctx)
+	all, err := labops.Status(ctx, r)
 	if err != nil {
 		return err
-	}
-	if len(nodes) == 0 {
-		return labctl.NotUp(ctx)
-	}
-	all := make([]nodeStatus, 0, len(nodes))
-	for _, n := range nodes {
-		st := nodeStatus{Node: n}
-		if n.Running && n.Binary != "" {
-			var raw json.RawMessage
-			if err := r.Status(ctx, n, &raw); err != nil {
-				st.Error = err.Error()
-			} else {
-				st.Daemon = raw
-			}
-		}
-		all = append(all, st)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

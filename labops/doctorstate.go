@@ -1,4 +1,4 @@
-package main
+package labops
 
 import (
 	"context"
@@ -14,9 +14,10 @@ import (
 	"github.com/siplab/siplab/uaclient"
 )
 
-// labState reads what the running lab says about itself for the doctor's
-// state rules; ok is false when no lab is up (a copied captures folder).
-func labState(ctx context.Context, r *labctl.Runner) (doctor.LabState, bool) {
+// DoctorState reads what the running lab says about itself for the
+// doctor's state rules; ok is false when no lab is up (a copied captures
+// folder).
+func DoctorState(ctx context.Context, r *labctl.Runner) (doctor.LabState, bool) {
 	var st doctor.LabState
 	nodes, err := r.Nodes(ctx)
 	if err != nil || len(nodes) == 0 {
@@ -95,15 +96,11 @@ func labState(ctx context.Context, r *labctl.Runner) (doctor.LabState, bool) {
 	return st, true
 }
 
-// stateFindings runs the state rules against the lab if one is up.
-func stateFindings() ([]doctor.Finding, bool) {
-	r, err := runner()
-	if err != nil {
-		return nil, false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+// StateFindings runs the doctor's state rules against the lab if one is up.
+func StateFindings(ctx context.Context, r *labctl.Runner) ([]doctor.Finding, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	st, ok := labState(ctx, r)
+	st, ok := DoctorState(ctx, r)
 	if !ok {
 		return nil, false
 	}
