@@ -37,6 +37,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/guard"
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/sipcheck"
 	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/sipnet"
@@ -72,7 +73,7 @@ type SBC struct {
 	guard    *guard.Guard
 	log      *slog.Logger
 	mediaIP  [2]netip.Addr
-	settings settingsBox
+	settings live.Value[Settings]
 	// initial is the startup settings: `set X default` and Reset.
 	initial Settings
 
@@ -154,7 +155,7 @@ func New(cfg Config, accessEP, coreEP *sipnet.Endpoint) (*SBC, error) {
 			s.mediaIP[r] = s.ep[r].Addr().Addr()
 		}
 	}
-	s.settings.s = *cfg.Settings
+	s.settings.Store(*cfg.Settings)
 	s.initial = *cfg.Settings
 	for _, r := range []realm{access, core} {
 		srv := s.ep[r].Server
@@ -235,7 +236,7 @@ func (s *SBC) Shutdown(ctx context.Context) {
 }
 
 // Settings returns the live settings.
-func (s *SBC) Settings() Settings { return s.settings.get() }
+func (s *SBC) Settings() Settings { return s.settings.Load() }
 
 // Set changes one live setting.
 func (s *SBC) Set(name, value string) (Settings, error) {
@@ -246,13 +247,7 @@ func (s *SBC) Set(name, value string) (Settings, error) {
 		}
 		value = v
 	}
-	s.settings.mu.Lock()
-	next := s.settings.s
-	err := next.Set(name, value)
-	if err == nil {
-		s.settings.s = next
-	}
-	s.settings.mu.Unlock()
+	next, err := s.settings.Update(func(st *Settings) error { return st.Set(name, value) })
 	if err != nil {
 		return next, err
 	}
@@ -299,16 +294,17 @@ func (s *SBC) Reset(ctx context.Context) ResetResult {
 	s.regKeys = map[string]string{}
 	s.mu.Unlock()
 	res.Unblocked = s.guard.Forget(time.Now())
-	s.settings.mu.Lock()
-	for _, n := range SettingNames() {
-		a, _ := s.settings.s.Get(n)
-		b, _ := s.initial.Get(n)
-		if a != b {
-			res.Restored = append(res.Restored, n)
+	s.settings.Update(func(st *Settings) error {
+		for _, n := range SettingNames() {
+			a, _ := st.Get(n)
+			b, _ := s.initial.Get(n)
+			if a != b {
+				res.Restored = append(res.Restored, n)
+			}
 		}
-	}
-	s.settings.s = s.initial
-	s.settings.mu.Unlock()
+		*st = s.initial
+		return nil
+	})
 	res.Settings = s.initial.All()
 	s.log.Info("reset", "calls", res.CallsEnded, "registrations", res.Registrations, "unblocked", len(res.Unblocked), "restored", res.Restored)
 	return res

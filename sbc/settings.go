@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/siplab/siplab/mediarelay"
@@ -145,16 +144,4 @@ func parseSeconds(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%w: duration %q (e.g. 60, 30s, 1m, off)", ErrBadValue, v)
 	}
 	return d, nil
-}
-
-// settingsBox is the SBC's current settings behind a lock.
-type settingsBox struct {
-	mu sync.Mutex
-	s  Settings
-}
-
-func (b *settingsBox) get() Settings {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.s
 }
