@@ -167,7 +167,7 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 		s.reply(r, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here: offerless INVITE not supported")
 		return
 	}
-	mode := func() mediarelay.Latching { return s.settings.Load().Latching }
+	mode := func() mediarelay.Latching { return s.settings.get().Latching }
 	relay, err := mediarelay.NewWithConfig(mediarelay.Config{
 		IP:   [2]netip.Addr{s.mediaIP[r], s.mediaIP[rt.realm]},
 		Mode: mode, PortMin: s.cfg.RelayPortMin, PortMax: s.cfg.RelayPortMax,

@@ -156,7 +156,7 @@ func replaceAddr(s, a, with string) string {
 func isAddrChar(c byte) bool { return c == '.' || c >= '0' && c <= '9' }
 
 // hiding is the topology_hiding setting now.
-func (s *SBC) hiding() bool { return s.settings.Load().TopologyHiding }
+func (s *SBC) hiding() bool { return s.settings.get().TopologyHiding }
 
 // serverHeaders names the SBC in a response going to the access side;
 // with topology_hiding off the far side's Server and Warning go through

@@ -23,7 +23,7 @@ func (s *SBC) pingLoop() {
 			return
 		case now := <-tick.C:
 			s.expireRegs(now)
-			iv := s.settings.Load().KeepaliveInterval
+			iv := s.settings.get().KeepaliveInterval
 			if iv <= 0 || now.Sub(last) < iv {
 				continue
 			}

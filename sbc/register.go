@@ -161,7 +161,7 @@ func (s *SBC) registered(back, res *sip.Response, aor string, contacts []*sip.Co
 		granted[tok] = exp
 	}
 	now := time.Now()
-	natMax := int(s.settings.Load().NATExpires / time.Second)
+	natMax := int(s.settings.get().NATExpires / time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if wildcard {

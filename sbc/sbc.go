@@ -37,7 +37,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/sipcheck"
 	"github.com/siplab/siplab/sipdialog"
 	"github.com/siplab/siplab/sipnet"
@@ -73,7 +72,7 @@ type SBC struct {
 	guard    *guard.Guard
 	log      *slog.Logger
 	mediaIP  [2]netip.Addr
-	settings live.Value[Settings]
+	settings settingsBox
 	// initial is the startup settings: `set X default` and Reset.
 	initial Settings
 
@@ -236,7 +235,7 @@ func (s *SBC) Shutdown(ctx context.Context) {
 }
 
 // Settings returns the live settings.
-func (s *SBC) Settings() Settings { return s.settings.Load() }
+func (s *SBC) Settings() Settings { return s.settings.get() }
 
 // Set changes one live setting.
 func (s *SBC) Set(name, value string) (Settings, error) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/mediarelay"
 )
 
@@ -145,3 +146,9 @@ func parseSeconds(v string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// settingsBox holds the live settings, read lock-free: the media relay
+// reads the latching mode for every RTP packet.
+type settingsBox struct{ live.Value[Settings] }
+
+func (b *settingsBox) get() Settings { return b.Load() }

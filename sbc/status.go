@@ -95,7 +95,7 @@ func (s *SBC) Status() Status {
 		Access: s.ep[access].Addr().String(), Core: s.ep[core].Addr().String(),
 		MediaIP: s.mediaIP[access].String(), CoreMediaIP: s.mediaIP[core].String(),
 		NextHop: s.cfg.NextHop.String(), TrunkInbound: s.cfg.TrunkInbound.String(),
-		Settings: s.settings.Load().All(),
+		Settings: s.settings.get().All(),
 		Blocked:  s.guard.Blocked(now),
 	}
 	if s.cfg.Trunk.IsValid() {
