@@ -64,12 +64,10 @@ func (c *Call) setAnchoring(anchor bool) error {
 	rwA, rwB := rewrite{}, rewrite{}
 	if anchor {
 		var err error
-		r, err = newRelay(b.mediaIP, func() bool { return b.settings.get().Latch },
-			func() bool { return b.settings.get().MOH }, b.cfg.MOHHz, c.log)
+		r, err = c.newCallRelay()
 		if err != nil {
 			return err
 		}
-		r.start()
 		rwA = rewrite{addr: r.addr(legA).Addr(), port: int(r.addr(legA).Port())}
 		rwB = rewrite{addr: r.addr(legB).Addr(), port: int(r.addr(legB).Port())}
 	}

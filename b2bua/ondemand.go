@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/mediarelay"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -26,16 +27,20 @@ func isHold(offer *sdpneg.Remote) bool {
 	return offer != nil && (offer.Direction == sdpneg.SendOnly || offer.Direction == sdpneg.Inactive || offer.Addr.IsUnspecified())
 }
 
-// newCallRelay binds and starts a relay with the PBX's live settings.
+// newCallRelay binds a relay that reads the PBX's live settings.
 func (c *Call) newCallRelay() (*relay, error) {
 	b := c.b
-	r, err := newRelay(b.mediaIP, func() bool { return b.settings.get().Latch },
-		func() bool { return b.settings.get().MOH }, b.cfg.MOHHz, c.log)
-	if err != nil {
-		return nil, err
+	return newRelay(b.mediaIP, b.latching, func() bool { return b.settings.get().MOH }, b.cfg.MOHHz, c.log)
+}
+
+// latching is the `latch` setting in mediarelay's terms, read for every
+// packet: on is learn (send to where the phone's media comes from, accept
+// only that source), off is off (trust the SDP, accept anyone).
+func (b *B2BUA) latching() mediarelay.Latching {
+	if b.settings.get().Latch {
+		return mediarelay.Learn
 	}
-	r.start()
-	return r, nil
+	return mediarelay.Off
 }
 
 // beginMediaChange claims the call's media path for one change.
