@@ -90,17 +90,7 @@ func (b *B2BUA) Reset(ctx context.Context) ResetResult {
 		}
 	}
 
-	b.settings.Update(func(s *Settings) error {
-		for _, n := range SettingNames() {
-			x, _ := s.Get(n)
-			y, _ := b.initial.Get(n)
-			if x != y {
-				res.Restored = append(res.Restored, n)
-			}
-		}
-		*s = b.initial
-		return nil
-	})
+	res.Restored = b.settings.Restore(b.initial, SettingNames(), Settings.Get)
 	res.Settings = b.initial
 	b.log.Info("reset", "calls", res.CallsEnded, "subscriptions", res.SubscriptionsEnded,
 		"voicemails", res.VoicemailsDeleted, "restored", strings.Join(res.Restored, ","))

@@ -85,16 +85,24 @@ func readUDP(c *net.UDPConn, buf []byte) (int, error) {
 
 // BenchmarkRoute is the decision alone (validate, latch, count): it must
 // not allocate.
-func BenchmarkRoute(b *testing.B) {
-	r := newRelay(b, Config{})
+func BenchmarkRoute(b *testing.B) { benchRoute(b, nil) }
+
+// benchRoute routes one packet per iteration; with a mode function it is
+// read first, as readLoop does for every packet (nil: Learn, no read).
+func benchRoute(b *testing.B, mode func() Latching) {
+	r := newRelay(b, Config{Mode: mode})
 	a := newPhone(b, 0xa)
 	r.SetRemote(1, netip.MustParseAddrPort("127.0.0.1:9"))
 	pkt := a.packet()
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
+		m := Learn
+		if mode != nil {
+			m = r.cfg.Mode().effective()
+		}
 		r.mu.Lock()
-		_, _, ok := r.routeLocked(0, kindRTP, pkt, a.addr, now, Learn)
+		_, _, ok := r.routeLocked(0, kindRTP, pkt, a.addr, now, m)
 		r.mu.Unlock()
 		if !ok {
 			b.Fatal("not routed")
@@ -162,22 +170,6 @@ func BenchmarkPacketSettings(b *testing.B) {
 				}
 			})
 		})
-		b.Run("route/"+name, func(b *testing.B) {
-			r := newRelay(b, Config{Mode: mode})
-			a := newPhone(b, 0xa)
-			r.SetRemote(1, netip.MustParseAddrPort("127.0.0.1:9"))
-			pkt := a.packet()
-			now := time.Now()
-			b.ReportAllocs()
-			for b.Loop() {
-				m := r.cfg.Mode().effective() // what readLoop does per packet
-				r.mu.Lock()
-				_, _, ok := r.routeLocked(0, kindRTP, pkt, a.addr, now, m)
-				r.mu.Unlock()
-				if !ok {
-					b.Fatal("not routed")
-				}
-			}
-		})
+		b.Run("route/"+name, func(b *testing.B) { benchRoute(b, mode) })
 	}
 }

@@ -293,17 +293,7 @@ func (s *SBC) Reset(ctx context.Context) ResetResult {
 	s.regKeys = map[string]string{}
 	s.mu.Unlock()
 	res.Unblocked = s.guard.Forget(time.Now())
-	s.settings.Update(func(st *Settings) error {
-		for _, n := range SettingNames() {
-			a, _ := st.Get(n)
-			b, _ := s.initial.Get(n)
-			if a != b {
-				res.Restored = append(res.Restored, n)
-			}
-		}
-		*st = s.initial
-		return nil
-	})
+	res.Restored = s.settings.Restore(s.initial, SettingNames(), Settings.Get)
 	res.Settings = s.initial.All()
 	s.log.Info("reset", "calls", res.CallsEnded, "registrations", res.Registrations, "unblocked", len(res.Unblocked), "restored", res.Restored)
 	return res

@@ -48,3 +48,22 @@ func (v *Value[T]) Update(f func(*T) error) (T, error) {
 	v.p.Store(&next)
 	return next, nil
 }
+
+// Restore puts initial back and returns the names, in the order given,
+// whose values get formats differently in the value it replaced: what a
+// daemon's reset reports as restored.
+func (v *Value[T]) Restore(initial T, names []string, get func(T, string) (string, error)) []string {
+	var changed []string
+	v.Update(func(cur *T) error {
+		for _, n := range names {
+			a, _ := get(*cur, n)
+			b, _ := get(initial, n)
+			if a != b {
+				changed = append(changed, n)
+			}
+		}
+		*cur = initial
+		return nil
+	})
+	return changed
+}

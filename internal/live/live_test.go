@@ -55,3 +55,27 @@ func TestUpdateSwapsWholeValues(t *testing.T) {
 		t.Fatalf("after 800 updates N = %d", got)
 	}
 }
+
+func TestRestoreReportsChangedNames(t *testing.T) {
+	var v Value[settings]
+	initial := settings{Mode: "learn", N: 1}
+	v.Store(settings{Mode: "off", N: 1})
+	get := func(s settings, name string) (string, error) {
+		switch name {
+		case "mode":
+			return s.Mode, nil
+		case "n":
+			return string(rune('0' + s.N)), nil
+		}
+		return "", errors.New("unknown")
+	}
+	if got := v.Restore(initial, []string{"mode", "n"}, get); len(got) != 1 || got[0] != "mode" {
+		t.Fatalf("restored %v, want [mode]", got)
+	}
+	if v.Load() != initial {
+		t.Fatalf("after Restore: %+v", v.Load())
+	}
+	if got := v.Restore(initial, []string{"mode", "n"}, get); len(got) != 0 {
+		t.Fatalf("second Restore reported %v", got)
+	}
+}
