@@ -17,6 +17,10 @@ import (
 
 var errNotReanchorable = errors.New("b2bua: call cannot change media path now")
 
+// errGlare is a 491 to our re-INVITE: the phone has one of its own in
+// progress (RFC 3261 §14.1), e.g. its resume's ACK crossed our offer.
+var errGlare = errors.New("b2bua: re-INVITE glare")
+
 // reanchorCalls applies a media_anchor change to every answered call.
 func (b *B2BUA) reanchorCalls(anchor bool) {
 	b.mu.Lock()
@@ -147,6 +151,9 @@ func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Resp
 		case res := <-tx.Responses():
 			if res.StatusCode < 200 {
 				continue
+			}
+			if res.StatusCode == sip.StatusRequestPending {
+				return nil, fmt.Errorf("%w: %d %s", errGlare, res.StatusCode, res.Reason)
 			}
 			if res.StatusCode >= 300 {
 				return nil, fmt.Errorf("%d %s", res.StatusCode, res.Reason)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -216,7 +218,15 @@ func (c *Call) settleMedia() {
 			return
 		}
 	}
-	if err := c.setAnchoring(false); err != nil {
+	err := c.setAnchoring(false)
+	for try := 0; errors.Is(err, errGlare) && try < 3; try++ {
+		// RFC 3261 §14.1: the PBX does not own the phone's Call-ID on the
+		// caller leg, so it may retry after 0-2 s (2.1-4 s as the owner on
+		// the callee leg; 2.1-4 s covers both).
+		time.Sleep(2100*time.Millisecond + rand.N(1900*time.Millisecond))
+		err = c.setAnchoring(false)
+	}
+	if err != nil {
 		c.event("still anchored after hold/transfer: %v", err)
 		return
 	}
