@@ -1,7 +1,9 @@
-// Package mediarelay is the SBC's per-call RTP relay: two faces (side 0
-// towards the caller, side 1 towards the callee), each an RTP/RTCP socket
-// pair, relaying every valid packet from one side to the other with
-// latching ("comedia") so phones behind NAT get two-way audio.
+// Package mediarelay is the lab's one per-call RTP relay, the SBC's and
+// the PBX's: two faces (side 0 towards the caller, side 1 towards the
+// callee), each an RTP/RTCP socket pair, relaying every valid packet from
+// one side to the other with latching ("comedia") so phones behind NAT get
+// two-way audio. A PBX adds holds it answers itself, music on hold
+// (Inject) and transfers (ReplacePeer).
 package mediarelay
 
 import (
