@@ -18,6 +18,10 @@ import (
 
 var errNotReanchorable = errors.New("b2bua: call cannot change media path now")
 
+// errGlare is a 491 to our re-INVITE: the phone has one of its own in
+// progress (RFC 3261 §14.1), e.g. its resume's ACK crossed our offer.
+var errGlare = errors.New("b2bua: re-INVITE glare")
+
 // reanchorCalls applies a media_anchor change to every answered call.
 func (b *B2BUA) reanchorCalls(anchor bool) {
 	b.mu.Lock()
@@ -65,12 +69,10 @@ func (c *Call) setAnchoring(anchor bool) error {
 	rwA, rwB := rewrite{}, rewrite{}
 	if anchor {
 		var err error
-		r, err = newRelay(b.mediaIP, func() bool { return b.settings.get().Latch },
-			func() bool { return b.settings.get().MOH }, b.cfg.MOHHz, c.log)
+		r, err = c.newCallRelay()
 		if err != nil {
 			return err
 		}
-		r.start()
 		rwA = rewrite{addr: r.addr(legA).Addr(), port: int(r.addr(legA).Port())}
 		rwB = rewrite{addr: r.addr(legB).Addr(), port: int(r.addr(legB).Port())}
 	}
@@ -150,6 +152,9 @@ func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Resp
 		case res := <-tx.Responses():
 			if res.StatusCode < 200 {
 				continue
+			}
+			if res.StatusCode == sip.StatusRequestPending {
+				return nil, fmt.Errorf("%w: %d %s", errGlare, res.StatusCode, res.Reason)
 			}
 			if res.StatusCode >= 300 {
 				return nil, fmt.Errorf("%d %s", res.StatusCode, res.Reason)

@@ -103,7 +103,7 @@ func New(cfg Config, ep *sipnet.Endpoint) (*B2BUA, error) {
 	if !b.mediaIP.IsValid() {
 		b.mediaIP = ep.Addr().Addr()
 	}
-	b.settings.s = *cfg.Settings
+	b.settings.Store(*cfg.Settings)
 	b.initial = *cfg.Settings
 	srv := ep.Server
 	srv.OnInvite(b.onInvite)
@@ -183,13 +183,7 @@ func (b *B2BUA) Set(name, value string) error {
 		}
 		value = v
 	}
-	b.settings.mu.Lock()
-	s := b.settings.s
-	err := s.Set(name, value)
-	if err == nil {
-		b.settings.s = s
-	}
-	b.settings.mu.Unlock()
+	s, err := b.settings.Update(func(s *Settings) error { return s.Set(name, value) })
 	if err != nil {
 		return err
 	}

@@ -518,10 +518,7 @@ func (c *Call) offerForB(offerA []byte) ([]byte, error) {
 	b.mu.Unlock()
 	if r == nil {
 		var err error
-		r, err = newRelay(b.mediaIP,
-			func() bool { return b.settings.get().Latch },
-			func() bool { return b.settings.get().MOH },
-			b.cfg.MOHHz, c.log)
+		r, err = c.newCallRelay()
 		if err != nil {
 			return nil, err
 		}
@@ -530,7 +527,6 @@ func (c *Call) offerForB(offerA []byte) ([]byte, error) {
 		b.mu.Lock()
 		c.relay = r
 		b.mu.Unlock()
-		r.start()
 	}
 	b.mu.Lock()
 	bl := c.legs[legB]

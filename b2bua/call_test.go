@@ -55,10 +55,10 @@ func TestCallTwoLegsAnchoredAndDirect(t *testing.T) {
 				if a.RTP == nil || b.RTP == nil {
 					t.Fatal("anchored call without relay statistics")
 				}
-				if heardFrom.String() != a.RTP.Local {
+				if heardFrom != a.RTP.Local {
 					t.Errorf("alice hears RTP from %v, want the relay's %s", heardFrom, a.RTP.Local)
 				}
-				if a.RTP.FromPhone.Packets < 25 || b.RTP.FromPhone.Packets < 25 || a.RTP.ToPhone.Packets < 25 || b.RTP.ToPhone.Packets < 25 {
+				if a.RTP.PacketsIn < 25 || b.RTP.PacketsIn < 25 || a.RTP.PacketsOut < 25 || b.RTP.PacketsOut < 25 {
 					t.Errorf("relay counts: a %+v b %+v", *a.RTP, *b.RTP)
 				}
 			} else {
@@ -218,7 +218,7 @@ func TestLiveToggleReanchorsCallUp(t *testing.T) {
 	relayA := func() string {
 		pc, _ := l.callOf(call.CallID())
 		if r := legOf(pc, "a").RTP; r != nil {
-			return r.Local
+			return r.Local.String()
 		}
 		return "no relay"
 	}

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/location"
 )
 
@@ -215,14 +215,8 @@ func parseOnOff(v string) (bool, error) {
 	return false, fmt.Errorf("want on or off")
 }
 
-// settingsBox guards the live settings.
-type settingsBox struct {
-	mu sync.Mutex
-	s  Settings
-}
+// settingsBox holds the live settings, read lock-free: the media relay
+// reads the latching mode for every RTP packet.
+type settingsBox struct{ live.Value[Settings] }
 
-func (b *settingsBox) get() Settings {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.s
-}
+func (b *settingsBox) get() Settings { return b.Load() }

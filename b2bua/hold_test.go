@@ -106,7 +106,7 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 	}
 	pc, _ := l.callOf(caller.callID)
 	a, b := legOf(pc, "a"), legOf(pc, "b")
-	if !a.RTP.Holding || a.RTP.DroppedHold < 25 || b.RTP.MOH.Packets < 50 {
+	if !a.RTP.Holding || a.RTP.Dropped.Hold < 25 || b.RTP.Injected < 50 {
 		t.Fatalf("relay on hold: a %+v b %+v", *a.RTP, *b.RTP)
 	}
 	if !strings.Contains(strings.Join(pc.Events, "\n"), "hold (sendonly) from leg a") {
@@ -122,10 +122,10 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 		return near(bobHears(), callerTone, 10) && callerRx()-before > 50
 	})
 	pc, _ = l.callOf(caller.callID)
-	moh := legOf(pc, "b").RTP.MOH.Packets
+	moh := legOf(pc, "b").RTP.Injected
 	time.Sleep(300 * time.Millisecond)
 	pc, _ = l.callOf(caller.callID)
-	if legOf(pc, "a").RTP.Holding || legOf(pc, "b").RTP.MOH.Packets != moh {
+	if legOf(pc, "a").RTP.Holding || legOf(pc, "b").RTP.Injected != moh {
 		t.Fatalf("after resume: holding %v, moh still flowing", legOf(pc, "a").RTP.Holding)
 	}
 

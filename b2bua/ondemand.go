@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/mediarelay"
 	"github.com/siplab/siplab/sdpneg"
 )
 
@@ -26,16 +29,20 @@ func isHold(offer *sdpneg.Remote) bool {
 	return offer != nil && (offer.Direction == sdpneg.SendOnly || offer.Direction == sdpneg.Inactive || offer.Addr.IsUnspecified())
 }
 
-// newCallRelay binds and starts a relay with the PBX's live settings.
+// newCallRelay binds a relay that reads the PBX's live settings.
 func (c *Call) newCallRelay() (*relay, error) {
 	b := c.b
-	r, err := newRelay(b.mediaIP, func() bool { return b.settings.get().Latch },
-		func() bool { return b.settings.get().MOH }, b.cfg.MOHHz, c.log)
-	if err != nil {
-		return nil, err
+	return newRelay(b.mediaIP, b.latching, func() bool { return b.settings.get().MOH }, b.cfg.MOHHz, c.log)
+}
+
+// latching is the `latch` setting in mediarelay's terms, read for every
+// packet: on is learn (send to where the phone's media comes from, accept
+// only that source), off is off (trust the SDP, accept anyone).
+func (b *B2BUA) latching() mediarelay.Latching {
+	if b.settings.get().Latch {
+		return mediarelay.Learn
 	}
-	r.start()
-	return r, nil
+	return mediarelay.Off
 }
 
 // beginMediaChange claims the call's media path for one change.
@@ -211,7 +218,15 @@ func (c *Call) settleMedia() {
 			return
 		}
 	}
-	if err := c.setAnchoring(false); err != nil {
+	err := c.setAnchoring(false)
+	for try := 0; errors.Is(err, errGlare) && try < 3; try++ {
+		// RFC 3261 §14.1: the PBX does not own the phone's Call-ID on the
+		// caller leg, so it may retry after 0-2 s (2.1-4 s as the owner on
+		// the callee leg; 2.1-4 s covers both).
+		time.Sleep(2100*time.Millisecond + rand.N(1900*time.Millisecond))
+		err = c.setAnchoring(false)
+	}
+	if err != nil {
 		c.event("still anchored after hold/transfer: %v", err)
 		return
 	}

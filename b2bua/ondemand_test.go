@@ -50,10 +50,10 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 		pc, _ := l.callOf(call.CallID())
 		b := legOf(pc, "b")
 		st := bobCall.Status()
-		return b.RTP != nil && near(st.ToneHz, DefaultMOHHz, 15) && st.Media.Received.LastSource.String() == b.RTP.Local
+		return b.RTP != nil && near(st.ToneHz, DefaultMOHHz, 15) && st.Media.Received.LastSource == b.RTP.Local
 	})
 	pc, _ := l.callOf(call.CallID())
-	if pc.Media != "anchored" || !pc.TempAnchor || !legOf(pc, "a").RTP.Holding || legOf(pc, "b").RTP.MOH.Packets < 25 {
+	if pc.Media != "anchored" || !pc.TempAnchor || !legOf(pc, "a").RTP.Holding || legOf(pc, "b").RTP.Injected < 25 {
 		t.Fatalf("on hold: media %s temp %v, relay a %+v b %+v", pc.Media, pc.TempAnchor, legOf(pc, "a").RTP, legOf(pc, "b").RTP)
 	}
 	// Setting media_anchor off again (it is off) must not move a call
@@ -61,10 +61,10 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 	if err := l.pbx.Set(SettingMediaAnchor, "off"); err != nil {
 		t.Fatal(err)
 	}
-	moh := legOf(pc, "b").RTP.MOH.Packets
+	moh := legOf(pc, "b").RTP.Injected
 	time.Sleep(time.Second)
 	pc, _ = l.callOf(call.CallID())
-	if pc.Media != "anchored" || legOf(pc, "b").RTP == nil || legOf(pc, "b").RTP.MOH.Packets < moh+25 {
+	if pc.Media != "anchored" || legOf(pc, "b").RTP == nil || legOf(pc, "b").RTP.Injected < moh+25 {
 		t.Fatalf("after media_anchor off during the hold: media %s, b %+v", pc.Media, legOf(pc, "b").RTP)
 	}
 

@@ -90,16 +90,7 @@ func (b *B2BUA) Reset(ctx context.Context) ResetResult {
 		}
 	}
 
-	b.settings.mu.Lock()
-	for _, n := range SettingNames() {
-		x, _ := b.settings.s.Get(n)
-		y, _ := b.initial.Get(n)
-		if x != y {
-			res.Restored = append(res.Restored, n)
-		}
-	}
-	b.settings.s = b.initial
-	b.settings.mu.Unlock()
+	res.Restored = b.settings.Restore(b.initial, SettingNames(), Settings.Get)
 	res.Settings = b.initial
 	b.log.Info("reset", "calls", res.CallsEnded, "subscriptions", res.SubscriptionsEnded,
 		"voicemails", res.VoicemailsDeleted, "restored", strings.Join(res.Restored, ","))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -231,8 +232,10 @@ func WriteText(w io.Writer, st Status) {
 		for _, l := range c.Legs {
 			fmt.Fprintf(w, "  leg %s %-10s %s call-id %s sdp %s %s\n", l.Leg, l.State, l.Peer, l.CallID, orDash(l.RemoteSDP), l.Direction)
 			if s := l.RTP; s != nil {
-				fmt.Fprintf(w, "    rtp %s <-> %v: from phone %d pkts, to phone %d pkts, moh %d, dropped (hold) %d, latched=%v holding=%v\n",
-					s.Local, s.SendingTo, s.FromPhone.Packets, s.ToPhone.Packets, s.MOH.Packets, s.DroppedHold, s.Latched, s.Holding)
+				fmt.Fprintf(w, "    rtp %s <-> %v: from phone %d pkts, to phone %d pkts, moh %d, dropped %d (hold %d), latched %v holding=%v\n",
+					s.Local, s.SendingTo, s.PacketsIn, s.PacketsOut, s.Injected, s.Dropped.Total, s.Dropped.Hold, orDash(addrOrEmpty(s.Latched)), s.Holding)
+				fmt.Fprintf(w, "    rtcp %s <-> %v: from phone %d pkts, to phone %d pkts, dropped %d\n",
+					s.RTCP.Local, s.RTCP.SendingTo, s.RTCP.PacketsIn, s.RTCP.PacketsOut, s.RTCP.Dropped.Total)
 			}
 		}
 		if c.Recording != nil {
@@ -251,6 +254,13 @@ func WriteText(w io.Writer, st Status) {
 	for _, m := range st.Mailbox {
 		fmt.Fprintf(w, "mailbox %s: %d message(s), last NOTIFY %s\n", m.User, len(m.Messages), orDash(m.LastNotify))
 	}
+}
+
+func addrOrEmpty(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	return ap.String()
 }
 
 func orDash(s string) string {

@@ -107,7 +107,7 @@ func TestCallThroughPBXTwoLegsAnchoredAudio(t *testing.T) {
 	// The relay's own count, per leg: it received from and sent to each phone.
 	pc, _ = pbxCall(t, a.CallID)
 	for _, l := range pc.Legs {
-		if l.RTP == nil || l.RTP.FromPhone.Packets < 50 || l.RTP.ToPhone.Packets < 50 {
+		if l.RTP == nil || l.RTP.PacketsIn < 50 || l.RTP.PacketsOut < 50 {
 			t.Errorf("PBX leg %s (%s): relay stats %+v, want RTP both ways", l.Leg, l.Peer, l.RTP)
 		}
 	}

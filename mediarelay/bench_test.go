@@ -5,8 +5,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/internal/live"
 )
 
 // BenchmarkRelay pushes RTP through a relay on loopback, phone A to phone
@@ -82,19 +85,91 @@ func readUDP(c *net.UDPConn, buf []byte) (int, error) {
 
 // BenchmarkRoute is the decision alone (validate, latch, count): it must
 // not allocate.
-func BenchmarkRoute(b *testing.B) {
-	r := newRelay(b, Config{})
+func BenchmarkRoute(b *testing.B) { benchRoute(b, nil) }
+
+// benchRoute routes one packet per iteration; with a mode function it is
+// read first, as readLoop does for every packet (nil: Learn, no read).
+func benchRoute(b *testing.B, mode func() Latching) {
+	r := newRelay(b, Config{Mode: mode})
 	a := newPhone(b, 0xa)
 	r.SetRemote(1, netip.MustParseAddrPort("127.0.0.1:9"))
 	pkt := a.packet()
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
+		m := Learn
+		if mode != nil {
+			m = r.cfg.Mode().effective()
+		}
 		r.mu.Lock()
-		_, _, ok := r.routeLocked(0, kindRTP, pkt, a.addr, now, Learn)
+		_, _, ok := r.routeLocked(0, kindRTP, pkt, a.addr, now, m)
 		r.mu.Unlock()
 		if !ok {
 			b.Fatal("not routed")
 		}
+	}
+}
+
+// benchSettings stands for a daemon's live settings (the SBC's are four
+// fields: latching, two durations, a bool).
+type benchSettings struct {
+	Latching          Latching
+	NATExpires        time.Duration
+	KeepaliveInterval time.Duration
+	TopologyHiding    bool
+}
+
+// mutexSettings is how the SBC served its settings before: a copy taken
+// under a mutex, for every packet.
+type mutexSettings struct {
+	mu sync.Mutex
+	s  benchSettings
+}
+
+func (m *mutexSettings) get() benchSettings {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s
+}
+
+// BenchmarkPacketSettings is the per-packet cost of reading the latching
+// mode the two ways, alone and with the routing decision it feeds:
+// "mutex" is before (the SBC's settings behind a mutex), "atomic" after
+// (an immutable struct behind an atomic pointer, internal/live).
+// "parallel" reads from every core at once, as a call's four streams and
+// the other calls' readers do.
+func BenchmarkPacketSettings(b *testing.B) {
+	cur := benchSettings{Latching: Learn, NATExpires: time.Minute, KeepaliveInterval: 15 * time.Second, TopologyHiding: true}
+	var (
+		mu  = &mutexSettings{s: cur}
+		atm live.Value[benchSettings]
+	)
+	atm.Store(cur)
+	reads := map[string]func() Latching{
+		"mutex":  func() Latching { return mu.get().Latching },
+		"atomic": func() Latching { return atm.Load().Latching },
+	}
+	for _, name := range []string{"mutex", "atomic"} {
+		mode := reads[name]
+		b.Run("read/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if mode() != Learn {
+					b.Fatal("mode changed")
+				}
+			}
+		})
+		b.Run("parallel/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if mode() != Learn {
+						b.Error("mode changed")
+						return
+					}
+				}
+			})
+		})
+		b.Run("route/"+name, func(b *testing.B) { benchRoute(b, mode) })
 	}
 }

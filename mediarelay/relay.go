@@ -1,7 +1,9 @@
-// Package mediarelay is the SBC's per-call RTP relay: two faces (side 0
-// towards the caller, side 1 towards the callee), each an RTP/RTCP socket
-// pair, relaying every valid packet from one side to the other with
-// latching ("comedia") so phones behind NAT get two-way audio.
+// Package mediarelay is the lab's one per-call RTP relay, the SBC's and
+// the PBX's: two faces (side 0 towards the caller, side 1 towards the
+// callee), each an RTP/RTCP socket pair, relaying every valid packet from
+// one side to the other with latching ("comedia") so phones behind NAT get
+// two-way audio. A PBX adds holds it answers itself, music on hold
+// (Inject) and transfers (ReplacePeer).
 package mediarelay
 
 import (
@@ -49,6 +51,8 @@ type Relay struct {
 	lastMode atomic.Uint32
 
 	closed    atomic.Bool
+	done      chan struct{} // closed by Close: ends the injector
+	injecting bool          // the injector runs; guarded by mu
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
@@ -61,7 +65,13 @@ type side struct {
 	// same address keeps the latch.
 	sdp  netip.AddrPort
 	hold bool
-	s    [2]stream // RTP, RTCP
+	// holding: this side's phone put its peer on hold and the relay's
+	// owner answered that itself (a PBX): nothing is relayed from or to
+	// it (SetHolding).
+	holding bool
+	// inj feeds this side instead of its peer while set (Inject).
+	inj Source
+	s   [2]stream // RTP, RTCP
 }
 
 // stream is one socket of a side and its latch.
@@ -71,6 +81,9 @@ type stream struct {
 
 	latched     netip.AddrPort
 	latchedSeen time.Time // last packet from latched
+	// old is the source of the phone this side faced before ReplacePeer
+	// (a transfer): its packets are dropped, never relayed or latched onto.
+	old netip.AddrPort
 	// cand is a source trying to take over a silent latch and candN the
 	// packets it sent in a row since.
 	cand  netip.AddrPort
@@ -94,7 +107,7 @@ func NewWithConfig(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{cfg: cfg, log: cfg.Log}
+	r := &Relay{cfg: cfg, log: cfg.Log, done: make(chan struct{})}
 	for i := range r.sides {
 		a, b, err := bindPair(cfg.IP[i], cfg.PortMin, cfg.PortMax)
 		if err != nil {
@@ -154,6 +167,11 @@ func (r *Relay) SetRemote(side int, ap netip.AddrPort) {
 	}
 	r.log.Info("media sdp address", "side", side, "old", sd.sdp, "new", ap)
 	sd.sdp = ap
+	sd.rearm()
+}
+
+// rearm forgets both streams' latches: the next valid packet latches.
+func (sd *side) rearm() {
 	for k := range sd.s {
 		s := &sd.s[k]
 		s.latched, s.cand, s.candN = netip.AddrPort{}, netip.AddrPort{}, 0
@@ -171,6 +189,8 @@ func (r *Relay) Stats() [2]SideStats {
 	for i := range r.sides {
 		sd := &r.sides[i]
 		out[i].Hold = sd.hold
+		out[i].Holding = sd.holding
+		out[i].Injecting = sd.inj != nil
 		for k := range sd.s {
 			s := &sd.s[k]
 			st := s.st
@@ -195,6 +215,7 @@ func (r *Relay) Stats() [2]SideStats {
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
+		close(r.done)
 		r.closeErr = r.closeConns()
 		r.wg.Wait()
 		r.log.Debug("media relay closed")

@@ -26,6 +26,10 @@ func (r *Relay) routeLocked(i int, k kind, pkt []byte, from netip.AddrPort, now 
 		r.dropLocked(i, k, dropInvalid, from)
 		return nil, netip.AddrPort{}, false
 	}
+	if in.old.IsValid() && from == in.old {
+		r.dropLocked(i, k, dropOldPeer, from)
+		return nil, netip.AddrPort{}, false
+	}
 	if !r.acceptLocked(i, k, from, now, mode) {
 		r.dropLocked(i, k, dropWrongSource, from)
 		return nil, netip.AddrPort{}, false
@@ -33,7 +37,10 @@ func (r *Relay) routeLocked(i int, k kind, pkt []byte, from netip.AddrPort, now 
 	in.st.LastSource = from
 
 	o := 1 - i
-	if r.sides[o].hold {
+	// Hold: the other side's SDP said so, or either phone holds the other
+	// (its owner answered the hold), or the other side hears an injected
+	// source instead of this one.
+	if r.sides[o].hold || r.sides[o].holding || r.sides[i].holding || r.sides[o].inj != nil {
 		r.dropLocked(i, k, dropHold, from)
 		return nil, netip.AddrPort{}, false
 	}

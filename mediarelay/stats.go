@@ -16,8 +16,14 @@ type SideStats struct {
 	StreamStats
 	// Hold: the side's last SDP had address 0.0.0.0 or port 0, so nothing
 	// is sent to it.
-	Hold bool        `json:"hold,omitempty"`
-	RTCP StreamStats `json:"rtcp"`
+	Hold bool `json:"hold,omitempty"`
+	// Holding: this side's phone holds its peer (SetHolding): nothing is
+	// relayed from or to it.
+	Holding bool `json:"holding,omitempty"`
+	// Injecting: this side hears an injected source (music on hold)
+	// instead of its peer.
+	Injecting bool        `json:"injecting,omitempty"`
+	RTCP      StreamStats `json:"rtcp"`
 }
 
 // StreamStats are one socket's figures (the RTP or the RTCP socket).
@@ -34,6 +40,10 @@ type StreamStats struct {
 	// SendingTo is where this side's packets go under the current mode.
 	SendingTo netip.AddrPort `json:"sending_to,omitzero"`
 	Relatches uint64         `json:"relatches,omitempty"`
+	// Injected counts the packets an injected source (Inject) sent to this
+	// side's phone; they are not in PacketsOut, which counts relayed ones.
+	Injected      uint64 `json:"injected,omitempty"`
+	InjectedBytes uint64 `json:"injected_bytes,omitempty"`
 
 	PacketsIn  uint64 `json:"packets_in"`
 	BytesIn    uint64 `json:"bytes_in"`
@@ -58,8 +68,13 @@ type Drops struct {
 	// NoDestination: the other side has neither an SDP address nor a
 	// latched source yet ("no destination yet").
 	NoDestination uint64 `json:"no_destination,omitempty"`
-	// Hold: the other side's SDP said 0.0.0.0 or port 0.
+	// Hold: the other side's SDP said 0.0.0.0 or port 0, either phone
+	// holds the other (SetHolding), or the other side hears an injected
+	// source.
 	Hold uint64 `json:"hold,omitempty"`
+	// OldPeer: the source of the phone this side faced before ReplacePeer
+	// (a transferred phone that keeps sending).
+	OldPeer uint64 `json:"old_peer,omitempty"`
 	// Loop: the destination is one of this relay's own sockets (an SDP
 	// pointing the relay at itself); relaying would spin forever.
 	Loop uint64 `json:"loop,omitempty"`
@@ -78,9 +93,10 @@ const (
 	dropHold
 	dropLoop
 	dropSendError
+	dropOldPeer
 )
 
-var dropNames = [...]string{"invalid", "wrong_source", "no_destination", "hold", "loop", "send_error"}
+var dropNames = [...]string{"invalid", "wrong_source", "no_destination", "hold", "loop", "send_error", "old_peer"}
 
 func (d *Drops) add(r dropReason) {
 	d.Total++
@@ -97,5 +113,7 @@ func (d *Drops) add(r dropReason) {
 		d.Loop++
 	case dropSendError:
 		d.SendError++
+	case dropOldPeer:
+		d.OldPeer++
 	}
 }

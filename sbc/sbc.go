@@ -156,7 +156,7 @@ func New(cfg Config, accessEP, coreEP *sipnet.Endpoint) (*SBC, error) {
 			s.mediaIP[r] = s.ep[r].Addr().Addr()
 		}
 	}
-	s.settings.s = *cfg.Settings
+	s.settings.Store(*cfg.Settings)
 	s.initial = *cfg.Settings
 	for _, r := range []realm{access, core} {
 		srv := s.ep[r].Server
@@ -249,13 +249,7 @@ func (s *SBC) Set(name, value string) (Settings, error) {
 		}
 		value = v
 	}
-	s.settings.mu.Lock()
-	next := s.settings.s
-	err := next.Set(name, value)
-	if err == nil {
-		s.settings.s = next
-	}
-	s.settings.mu.Unlock()
+	next, err := s.settings.Update(func(st *Settings) error { return st.Set(name, value) })
 	if err != nil {
 		return next, err
 	}
@@ -302,16 +296,7 @@ func (s *SBC) Reset(ctx context.Context) ResetResult {
 	s.regKeys = map[string]string{}
 	s.mu.Unlock()
 	res.Unblocked = s.guard.Forget(time.Now())
-	s.settings.mu.Lock()
-	for _, n := range SettingNames() {
-		a, _ := s.settings.s.Get(n)
-		b, _ := s.initial.Get(n)
-		if a != b {
-			res.Restored = append(res.Restored, n)
-		}
-	}
-	s.settings.s = s.initial
-	s.settings.mu.Unlock()
+	res.Restored = s.settings.Restore(s.initial, SettingNames(), Settings.Get)
 	res.Settings = s.initial.All()
 	s.log.Info("reset", "calls", res.CallsEnded, "registrations", res.Registrations, "unblocked", len(res.Unblocked), "restored", res.Restored)
 	return res

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/mediarelay"
 )
 
@@ -147,14 +147,8 @@ func parseSeconds(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// settingsBox is the SBC's current settings behind a lock.
-type settingsBox struct {
-	mu sync.Mutex
-	s  Settings
-}
+// settingsBox holds the live settings, read lock-free: the media relay
+// reads the latching mode for every RTP packet.
+type settingsBox struct{ live.Value[Settings] }
 
-func (b *settingsBox) get() Settings {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.s
-}
+func (b *settingsBox) get() Settings { return b.Load() }
