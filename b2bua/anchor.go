@@ -8,8 +8,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/b2bleg"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/b2bleg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // Re-anchoring a call that is up: turning media_anchor off moves its RTP

@@ -28,9 +28,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipcheck"
-	"github.com/siplab/siplab/sipdialog"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipdialog"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // allowed are the methods the PBX answers, sent in Allow.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/b2bleg"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/b2bleg"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // BLF: busy lamp fields through the dialog event package (RFC 6665

@@ -12,10 +12,10 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/b2bleg"
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/b2bleg"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // CallState is where a call stands.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/live"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // CorrelationHeader is written on both legs of every call: the same value on

@@ -3,7 +3,7 @@ package b2bua
 import (
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // Each leg keeps its RFC 3261 §12 state in a sipdialog.Dialog: a B2BUA

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 func TestParseDialPlan(t *testing.T) {

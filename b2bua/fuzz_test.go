@@ -11,9 +11,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/torturetest"
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipcheck"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // The PBX's answer to each RFC 4475 message over real sockets: the

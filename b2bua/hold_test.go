@@ -9,8 +9,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipdialog"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/mediarelay"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/media/mediarelay"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // Anchoring on demand. With direct media the PBX is out of the RTP path,

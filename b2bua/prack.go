@@ -8,7 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // Reliable provisional responses (RFC 3262) on the legs the PBX

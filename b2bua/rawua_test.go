@@ -12,7 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/media"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // rawUA is a scripted SIP user agent on a plain UDP socket, like sipp: it

@@ -6,9 +6,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/b2bleg"
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/b2bleg"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // inDialog finds the leg of an in-dialog request and applies the CSeq

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/siplab/siplab/mediarelay"
+	"github.com/siplab/siplab/media/mediarelay"
 )
 
 // Sides of a relay: legA faces the caller, legB the callee.

@@ -14,7 +14,7 @@ import (
 	"github.com/zaf/g711"
 
 	"github.com/siplab/siplab/media"
-	"github.com/siplab/siplab/mediarelay"
+	"github.com/siplab/siplab/media/mediarelay"
 )
 
 // The PBX's relay on its own, with real sockets on loopback: the phones

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // ResetResult is what Reset undid.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // The PBX decides where its calls go from its dial plan alone: a new

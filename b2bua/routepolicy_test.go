@@ -9,7 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // stranger writes an initial request from fluffy@example.com, as the

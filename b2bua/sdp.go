@@ -7,7 +7,7 @@ import (
 
 	"github.com/pion/sdp/v3"
 
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // sdpOrigin is the o= identity the PBX keeps for one leg: a B2BUA is the

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // Status is the PBX as `b2bua status` shows it.

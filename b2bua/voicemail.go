@@ -17,9 +17,9 @@ import (
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 
-	"github.com/siplab/siplab/b2bleg"
 	"github.com/siplab/siplab/media"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/b2bleg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 func trimAngle(s string) string { return strings.Trim(strings.TrimSpace(s), "<>") }

@@ -18,7 +18,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
 

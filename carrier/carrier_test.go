@@ -12,7 +12,7 @@ import (
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/internal/torturetest"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // Config is one carrier switch. Endpoint and Peer and Numbers are

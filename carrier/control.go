@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/uaclient"
 )
 

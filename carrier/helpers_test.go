@@ -13,8 +13,8 @@ import (
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/labtls"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/lab/labtls"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/uaclient"
 )
 

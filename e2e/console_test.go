@@ -16,8 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/siplab/siplab/console"
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/console"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 // chromium is Debian's browser (.ci/run installs it): without it this test

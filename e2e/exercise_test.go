@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/exercise"
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/exercise"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 // TestExercises plays every exercise as an intern and the documented

@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/uaclient"
 )
 

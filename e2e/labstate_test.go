@@ -10,10 +10,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/siplab/siplab/exercise"
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/lab/exercise"
+	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/natrouter"
+	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/uaclient"
 )
 

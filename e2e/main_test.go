@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 // lab is shared by the tests: TestMain brings the routers up once.

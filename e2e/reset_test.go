@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/b2bua"
-	"github.com/siplab/siplab/capture"
-	"github.com/siplab/siplab/exercise"
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/lab/exercise"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/ladder"
-	"github.com/siplab/siplab/scenario"
+	"github.com/siplab/siplab/lab/scenario"
+	"github.com/siplab/siplab/trace/ladder"
 )
 
 // scenarioNames is the lab's address plan for the ladder's columns.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // Addresses of the sipp tests (each test has its own; see doc.go).

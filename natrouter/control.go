@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // DefaultSocket is where the daemon serves its control API (package ctl).

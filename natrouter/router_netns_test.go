@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 func TestPortRestrictedKeepsOneExternalPortForTwoDestinations(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 func newAuth(t testing.TB) *sipauth.Authenticator {

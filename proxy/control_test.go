@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/internal/torturetest"
 )
 

@@ -17,10 +17,10 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipcheck"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // asIs tells sipgo's client to send the request exactly as built: a proxy

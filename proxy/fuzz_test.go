@@ -10,7 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/torturetest"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // FuzzProxyRequest: whatever arrives, the proxy decides without panicking

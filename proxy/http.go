@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // DefaultSocket is where the daemon serves its control API (package ctl):

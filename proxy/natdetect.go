@@ -10,8 +10,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // NAT tests of contact_fixup auto, named after the Kamailio nathelper

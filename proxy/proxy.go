@@ -21,11 +21,11 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
-	"github.com/siplab/siplab/txlimit"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
+	"github.com/siplab/siplab/sip/txlimit"
 )
 
 // DefaultTimerC is RFC 3261's "greater than 3 minutes".

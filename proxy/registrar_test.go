@@ -9,8 +9,8 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // startRegistrar runs the real registrar on loopback, trusting the

@@ -14,8 +14,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // target is one place a request is forwarded to (one branch).

@@ -9,7 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // A REGISTER with nine Contacts of ~110 characters through the proxy to

@@ -8,7 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // UserRoute is a static route by Request-URI user for our own domain:

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/txlimit"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/txlimit"
 )
 
 // Config configures a Registrar. The zero value of every field but

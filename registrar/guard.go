@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/siplab/siplab/guard"
+	"github.com/siplab/siplab/sip/guard"
 )
 
 // SettingMaxTransactions is the live cap on server transactions held at

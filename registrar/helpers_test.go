@@ -15,8 +15,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 const domain = "siplab.test"

@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // TestLocationHTTP serves the real registrar through location.NewHandler

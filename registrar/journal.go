@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // On-disk layout of DataDir:

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // registerDirect runs the full authenticated REGISTER exchange through

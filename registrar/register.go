@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipcheck"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // checkOpts: the registrar is a UAS that implements Path (RFC 3327).

@@ -16,10 +16,10 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/txlimit"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/txlimit"
 )
 
 // Registrar handles REGISTER and serves the bindings it stores.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 func TestRegisterWithAuth(t *testing.T) {

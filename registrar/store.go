@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // store is the in-memory binding table: AOR → bindings, sharded so that

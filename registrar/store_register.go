@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // registerOp is one REGISTER's changes to one AOR, as the store applies

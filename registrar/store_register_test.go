@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/sip/location"
 )
 
 // The store's REGISTER operation: all changes or none under the AOR's

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // BenchmarkHeldTransactionMemory reports the live heap each answered

@@ -13,9 +13,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/b2bleg"
-	"github.com/siplab/siplab/mediarelay"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/media/mediarelay"
+	"github.com/siplab/siplab/sip/b2bleg"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // CallState is where a call stands.

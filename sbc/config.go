@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/siplab/siplab/guard"
+	"github.com/siplab/siplab/sip/guard"
 )
 
 // Config says where the SBC forwards and how it protects itself. The SIP

@@ -12,8 +12,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/siptest"
+	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/uaclient"
 )
 

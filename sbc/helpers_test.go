@@ -15,14 +15,14 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/siptest"
+	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
-	"github.com/siplab/siplab/webrtcgw"
 )
 
 // Loopback blocks used by no other package: 127.0.45.0/24 is the access

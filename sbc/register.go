@@ -11,7 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // tokenParam is the Contact URI parameter that names a registration in the

@@ -37,10 +37,10 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/sipcheck"
-	"github.com/siplab/siplab/sipdialog"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipdialog"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // realm is which side of the border a socket, leg or registration is on.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/live"
-	"github.com/siplab/siplab/mediarelay"
+	"github.com/siplab/siplab/media/mediarelay"
 )
 
 // Live setting names (`sbc set NAME VALUE`).

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/mediarelay"
-	"github.com/siplab/siplab/webrtcgw"
+	"github.com/siplab/siplab/media/mediarelay"
+	"github.com/siplab/siplab/media/webrtcgw"
+	"github.com/siplab/siplab/sip/guard"
 )
 
 // Status is everything `sbc status` shows; JSON for scripts, WriteText for

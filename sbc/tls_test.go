@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/labtls"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/lab/labtls"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
 

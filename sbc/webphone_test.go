@@ -18,10 +18,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/siplab/siplab/labtls"
+	"github.com/siplab/siplab/lab/labtls"
+	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/uaclient"
 	"github.com/siplab/siplab/webphone"
-	"github.com/siplab/siplab/webrtcgw"
 )
 
 const chromium = "/usr/bin/chromium"

@@ -10,8 +10,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/media"
-	"github.com/siplab/siplab/sipdialog"
-	"github.com/siplab/siplab/webrtcgw"
+	"github.com/siplab/siplab/media/webrtcgw"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // webrtcEdge puts the WebRTC media gateway at the SBC's WebSocket edge:

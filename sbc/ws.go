@@ -9,8 +9,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/siplab/siplab/sipnet"
-	"github.com/siplab/siplab/webrtcgw"
+	"github.com/siplab/siplab/media/webrtcgw"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // wssServer is the access side's SIP over secure WebSocket (RFC 7118) and

@@ -14,7 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/labtls"
+	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // startRegistrar runs the lab's real registrar on a loopback port.

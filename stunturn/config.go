@@ -15,7 +15,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // ErrConfig wraps every configuration error.

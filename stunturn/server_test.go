@@ -13,7 +13,7 @@ import (
 
 	"github.com/pion/stun/v3"
 
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // The package's loopback block: 127.0.34.1 is the server, .2-.9 clients

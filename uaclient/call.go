@@ -14,8 +14,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/media"
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // CallState is where a call stands, as the training page's ladders name it.

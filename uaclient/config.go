@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // Config is one phone. The zero value is a working phone on 127.0.0.1 that

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // Control API: JSON over the phone's unix socket (package ctl). The CLI

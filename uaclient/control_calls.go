@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // callRoutes: placing a call and every verb on one.

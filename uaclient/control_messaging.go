@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // messagingRoutes: presence and message-waiting subscriptions, MESSAGE

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // settingsRoutes: what the phone is and how it is set, its reset, and

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // testTimeout bounds every wait: a hang fails the test, a slow machine

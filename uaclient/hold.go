@@ -8,7 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // Hold modes: the direction a hold re-INVITE offers.

@@ -12,7 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/media"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // pair10 is pair on 127.0.10.x (alice .1, bob .2): two phones whose

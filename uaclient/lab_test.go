@@ -7,7 +7,7 @@ import (
 
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // TestThroughProxy runs the lab's call path on loopback: the real registrar

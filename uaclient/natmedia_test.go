@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/stunturn"
 )
 

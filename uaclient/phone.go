@@ -31,7 +31,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // Methods this phone answers; sent in Allow.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // These tests put a bare socket where the proxy (or the far phone) would

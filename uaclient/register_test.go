@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // startRegistrar runs the lab's real registrar on 127.0.0.5.

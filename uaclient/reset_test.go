@@ -6,10 +6,10 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/siplab/siplab/location"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // resetLab is the lab's call path on loopback (registrar, proxy) and two

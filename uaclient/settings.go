@@ -2,7 +2,7 @@ package uaclient
 
 import (
 	"fmt"
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 	"net/netip"
 	"strconv"
 	"strings"

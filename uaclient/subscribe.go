@@ -12,7 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // Event packages this phone subscribes to.

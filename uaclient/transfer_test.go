@@ -12,7 +12,7 @@ import (
 
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // lab10 is the lab's call path on 127.0.10.x: the real registrar (.5) and

@@ -8,8 +8,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // Call places a call to target ("bob", "bob@host:port" or a SIP URI)

@@ -10,9 +10,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sdpneg"
-	"github.com/siplab/siplab/sipcheck"
-	"github.com/siplab/siplab/sipdialog"
+	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 func (p *Phone) installHandlers() {

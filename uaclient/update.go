@@ -7,7 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sdpneg"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // onUpdate answers UPDATE (RFC 3311) in an early or confirmed dialog: a

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/siplab/siplab/console"
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/console"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 // consoleCmd is `siplab console [-listen addr] [-token t]`: the classroom

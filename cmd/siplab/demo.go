@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/demolab"
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/lab/demolab"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/siplab/siplab/doctor"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labops"
-	"github.com/siplab/siplab/ladder"
+	"github.com/siplab/siplab/lab/labops"
+	"github.com/siplab/siplab/trace/doctor"
+	"github.com/siplab/siplab/trace/ladder"
 )
 
 // errFindings makes siplab exit 1 when the doctor found an error.

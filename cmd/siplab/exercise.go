@@ -10,10 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/siplab/siplab/exercise"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/labops"
+	"github.com/siplab/siplab/lab/exercise"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/lab/labops"
 )
 
 const exerciseUsage = `siplab exercise list                   every exercise: module, title, started / passed

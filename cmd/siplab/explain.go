@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/siplab/siplab/explain"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/ladder"
+	"github.com/siplab/siplab/trace/explain"
+	"github.com/siplab/siplab/trace/ladder"
 )
 
 // explainUsage is the one way to name a message: the call's number and the

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labops"
-	"github.com/siplab/siplab/ladder"
+	"github.com/siplab/siplab/lab/labops"
+	"github.com/siplab/siplab/trace/ladder"
 )
 
 // labNames is the lab's topology (ladder.Lab, the address plan of

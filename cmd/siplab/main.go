@@ -21,8 +21,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/labops"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/lab/labops"
 )
 
 const usage = `usage: siplab <command> [flags] [args]

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/siplab/siplab/hops"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/ladder"
+	"github.com/siplab/siplab/trace/hops"
+	"github.com/siplab/siplab/trace/ladder"
 )
 
 // messageCmd is `siplab message [<call>.<message> | <call>]`: one message

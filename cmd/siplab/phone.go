@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/siplab/siplab/exercise"
+	"github.com/siplab/siplab/lab/exercise"
 	"os"
 
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/labops"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/lab/labops"
 )
 
 // phoneCommand runs a phone verb inside the phone's container

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 // resetCmd is `siplab reset`: the running lab back to a fresh `up`

@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/ladder"
-	"github.com/siplab/siplab/scenario"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/lab/scenario"
+	"github.com/siplab/siplab/trace/ladder"
 )
 
 // scenarioCmd is `siplab scenario list | NAME`: one of the training page's

@@ -11,13 +11,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/siplab/siplab/guard"
-	"github.com/siplab/siplab/labctl"
-	"github.com/siplab/siplab/labops"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/lab/labops"
 	"github.com/siplab/siplab/natrouter"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sbc"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/uaclient"
 )
 

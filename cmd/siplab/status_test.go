@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 // The details sections read each daemon's own status document: a field

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/labctl"
 )
 
 func up(ctx context.Context, r *labctl.Runner, args []string) error {

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/labctl"
+	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/uaclient"
 )
 

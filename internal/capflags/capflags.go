@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 // ErrUsage marks errors caused by the capture flags themselves; a CLI maps

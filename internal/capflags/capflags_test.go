@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/siplab/siplab/capture"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 func parse(t *testing.T, args ...string) *Flags {

@@ -10,8 +10,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/siplab/siplab/capture"
-	"github.com/siplab/siplab/hep"
+	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/hep"
 )
 
 // stopWait bounds how long stop waits for the file to be flushed and

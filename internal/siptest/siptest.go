@@ -16,7 +16,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // RawUDP is a socket that sends hand-written requests and reads what comes

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/siplab/siplab/capture"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 func startCapture(ctx context.Context, f *capflags.Flags, sipAddr, mediaIP string, log *slog.Logger) (stop func(), err error) {

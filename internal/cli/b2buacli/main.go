@@ -24,11 +24,11 @@ import (
 	"strings"
 
 	"github.com/siplab/siplab/b2bua"
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/location"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 const defaultCtl = "/run/siplab/b2bua.sock"

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/carrier"
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labtls"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/lab/labtls"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 const (

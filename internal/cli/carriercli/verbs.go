@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/carrier"
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/cli/verbcli"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // ClientFlags parses a client verb's -ctl (default: the environment

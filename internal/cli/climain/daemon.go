@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 )
 
 // EnvOr is the environment variable name, or def when it is unset or empty

@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/siplab/siplab/capture"
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/natrouter"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 type captureFlags struct{ *capflags.Flags }

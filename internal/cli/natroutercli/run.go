@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/siplab/siplab/ctl"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/natrouter"
 )
 

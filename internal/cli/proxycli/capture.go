@@ -9,8 +9,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/siplab/siplab/capture"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 func startCapture(ctx context.Context, f *capflags.Flags, sipAddr, coreAddr string, log *slog.Logger) (stop func(), err error) {

@@ -8,10 +8,10 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/siplab/siplab/ctl"
-	"github.com/siplab/siplab/guard"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/proxy"
-	"github.com/siplab/siplab/txlimit"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/txlimit"
 )
 
 // guardFlags adds the failed-auth guard's and the transaction cap's flags.

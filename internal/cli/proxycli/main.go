@@ -29,13 +29,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/proxy"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // Main runs proxy with os.Args, exactly as the standalone binary does; it

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/ctl"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/proxy"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 func TestServeFlagErrors(t *testing.T) {

@@ -34,14 +34,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
-	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/location"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sipauth"
-	"github.com/siplab/siplab/sipnet"
-	"github.com/siplab/siplab/txlimit"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
+	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
+	"github.com/siplab/siplab/sip/txlimit"
 )
 
 // Main runs registrar with os.Args, exactly as the standalone binary does; it

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/siplab/siplab/capture"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 // startCapture records the SBC's two sides, "internet" (its -sip address)

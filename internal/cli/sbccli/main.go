@@ -37,13 +37,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
-	"github.com/siplab/siplab/guard"
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/labtls"
+	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/sbc"
-	"github.com/siplab/siplab/sipnet"
+	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 const defaultCtl = "/run/siplab/sbc.sock"

@@ -9,9 +9,9 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/sbc"
 	"github.com/siplab/siplab/webphone"
-	"github.com/siplab/siplab/webrtcgw"
 )
 
 // webFlags are the browser phone's flags: SIP over secure WebSocket, the

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/cli/climain"
-	"github.com/siplab/siplab/sipauth"
+	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/stunturn"
 )
 

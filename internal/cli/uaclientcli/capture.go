@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"net/netip"
 
-	"github.com/siplab/siplab/capture"
 	"github.com/siplab/siplab/internal/capflags"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 // startCapture selects the side by the phone's bound SIP address (after

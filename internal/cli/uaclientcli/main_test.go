@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/cli/clitest"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/ctl"
 	"github.com/siplab/siplab/internal/cli/verbcli"
+	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/uaclient"
 )
 

@@ -1,0 +1,302 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siplab/siplab/lab/labops"
+	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/doctor"
+	"github.com/siplab/siplab/trace/ladder"
+)
+
+// poller is the one reader of the lab every browser shares: the nodes'
+// status every StatusEvery (at once after a button), the capture folder
+// every CaptureEvery (calls rebuilt when a file grew).
+type poller struct {
+	cfg  Config
+	hub  *Hub
+	kick chan struct{}
+
+	mu    sync.Mutex
+	calls []*ladder.Call
+	// pages caches the drawn ladders by call version: every browser
+	// fetches the same drawing after each event.
+	pages map[string]string
+}
+
+func newPoller(cfg Config, hub *Hub) *poller {
+	return &poller{cfg: cfg, hub: hub, kick: make(chan struct{}, 1)}
+}
+
+// Kick asks for a status poll now (after a button changed the lab).
+func (p *poller) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *poller) run(ctx context.Context) {
+	go p.captureLoop(ctx)
+	p.statusLoop(ctx)
+}
+
+// stateDoc is the "state" event: every node with its daemon's document.
+type stateDoc struct {
+	At    time.Time           `json:"at"`
+	Error string              `json:"error,omitempty"`
+	Nodes []labops.NodeStatus `json:"nodes"`
+	Took  string              `json:"took"`
+}
+
+func (p *poller) statusLoop(ctx context.Context) {
+	var last []byte
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.kick:
+		}
+		start := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		nodes, err := p.cfg.Lab.Status(sctx)
+		cancel()
+		doc := stateDoc{At: time.Now().UTC(), Nodes: nodes, Took: time.Since(start).Round(time.Millisecond).String()}
+		if err != nil {
+			doc.Error = err.Error()
+		}
+		b, jerr := json.Marshal(doc)
+		if jerr != nil {
+			p.cfg.Log.Error("console: state", "err", jerr)
+		} else if !bytes.Equal(stripTook(b), stripTook(last)) {
+			p.hub.Publish("state", b)
+			last = b
+		}
+		// A slow read (a loaded machine) spaces the next one out: the
+		// console must not be what loads it.
+		t.Reset(max(p.cfg.StatusEvery, 2*time.Since(start)))
+	}
+}
+
+// stripTook drops the fields that change on every poll when nothing else
+// did, so an idle lab sends nothing.
+func stripTook(b []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return b
+	}
+	delete(m, "at")
+	delete(m, "took")
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// callDoc is one call in the "calls" event.
+type callDoc struct {
+	N       int    `json:"n"`
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	State   string `json:"state"`
+	Summary string `json:"summary"`
+	Start   string `json:"start"`
+	Msgs    int    `json:"msgs"`
+	Streams int    `json:"streams"`
+	Packets int    `json:"packets"`
+	// Version changes whenever the call's ladder would draw differently.
+	Version string `json:"version"`
+}
+
+type evidenceDoc struct {
+	CallN  int    `json:"call_n,omitempty"`
+	CallID string `json:"call_id,omitempty"`
+	N      int    `json:"n,omitempty"`
+	Iface  string `json:"iface"`
+	What   string `json:"what"`
+}
+
+type findingDoc struct {
+	Rule     string        `json:"rule"`
+	Severity string        `json:"severity"`
+	Summary  string        `json:"summary"`
+	Note     string        `json:"note,omitempty"`
+	Fix      string        `json:"fix"`
+	CallN    int           `json:"call_n,omitempty"`
+	CallID   string        `json:"call_id,omitempty"`
+	Evidence []evidenceDoc `json:"evidence,omitempty"`
+}
+
+type callsDoc struct {
+	At       time.Time    `json:"at"`
+	Error    string       `json:"error,omitempty"`
+	Calls    []callDoc    `json:"calls"`
+	Findings []findingDoc `json:"findings"`
+	Took     string       `json:"took"`
+}
+
+// maxCalls bounds the call list sent to browsers (the newest).
+const maxCalls = 40
+
+func (p *poller) captureLoop(ctx context.Context) {
+	dir := p.cfg.Lab.CaptureDir()
+	var sig string
+	var lastBuild time.Time
+	var took time.Duration
+	t := time.NewTicker(p.cfg.CaptureEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := folderSig(dir)
+		// A build that takes long spaces the next ones out: the poller
+		// never eats the machine the lab runs on.
+		if s == sig || time.Since(lastBuild) < 2*took {
+			continue
+		}
+		start := time.Now()
+		calls, err := p.cfg.Lab.Calls()
+		doc := callsDoc{At: time.Now().UTC(), Calls: []callDoc{}, Findings: []findingDoc{}}
+		if err != nil {
+			doc.Error = err.Error()
+			calls = nil
+			if !errors.Is(err, ladder.ErrNoCalls) {
+				p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
+			}
+		}
+		p.mu.Lock()
+		p.calls = calls
+		p.mu.Unlock()
+		var invites []*ladder.Call
+		for _, c := range calls {
+			if c.IsInvite() {
+				invites = append(invites, c)
+			}
+		}
+		for _, c := range invites[max(0, len(invites)-maxCalls):] {
+			doc.Calls = append(doc.Calls, describe(c))
+		}
+		if len(calls) > 0 {
+			doc.Findings = findingDocs(doctor.Diagnose(calls, calls))
+		}
+		took = time.Since(start)
+		lastBuild, sig = time.Now(), s
+		doc.Took = took.Round(time.Millisecond).String()
+		b, err := json.Marshal(doc)
+		if err != nil {
+			p.cfg.Log.Error("console: calls", "err", err)
+			continue
+		}
+		p.hub.Publish("calls", b)
+	}
+}
+
+// folderSig changes when a capture file grows, rotates or the boundary moves.
+func folderSig(dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".pcapng") || n == capture.BoundaryFile {
+			if fi, err := e.Info(); err == nil {
+				fmt.Fprintf(&b, "%s:%d:%d;", n, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+	}
+	return b.String()
+}
+
+func describe(c *ladder.Call) callDoc {
+	d := callDoc{N: c.N, ID: c.ID, Kind: c.Kind(), State: c.State(), Summary: c.Summary(),
+		Start: c.Start.UTC().Format("15:04:05"), Msgs: len(c.Messages), Streams: len(c.Streams)}
+	for _, s := range c.Streams {
+		d.Packets += s.Packets
+	}
+	d.Version = fmt.Sprintf("%d.%d.%d.%d", d.Msgs, d.Streams, d.Packets, c.End.UnixNano())
+	return d
+}
+
+func findingDocs(fs []doctor.Finding) []findingDoc {
+	out := []findingDoc{}
+	for _, f := range fs {
+		if f.Severity < doctor.Warning {
+			continue
+		}
+		d := findingDoc{Rule: f.Rule, Severity: f.Severity.String(), Summary: f.Summary, Note: f.Note, Fix: f.Fix}
+		if f.Call != nil {
+			d.CallN, d.CallID = f.Call.N, f.Call.ID
+		}
+		for _, e := range f.Evidence {
+			ed := evidenceDoc{N: e.N, Iface: e.Iface, What: e.What}
+			if e.Call == "" {
+				ed.CallN, ed.CallID = d.CallN, d.CallID
+			} else {
+				ed.CallID = e.Call
+			}
+			d.Evidence = append(d.Evidence, ed)
+		}
+		out = append(out, d)
+	}
+	// Errors first, then the newest call.
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Severity != out[j].Severity {
+			return out[i].Severity == doctor.Error.String()
+		}
+		return out[i].CallN > out[j].CallN
+	})
+	return out
+}
+
+// call finds a call of the last build by number or Call-ID.
+func (p *poller) call(sel string) (*ladder.Call, error) {
+	p.mu.Lock()
+	calls := p.calls
+	p.mu.Unlock()
+	if len(calls) == 0 {
+		return nil, fmt.Errorf("no calls captured yet in %s", filepath.Clean(p.cfg.Lab.CaptureDir()))
+	}
+	return ladder.Find(calls, sel)
+}
+
+// page is call c's ladder page (ladder.WriteHTML, the frame's stylesheet
+// added), drawn once per version of the call.
+func (p *poller) page(c *ladder.Call) (string, error) {
+	key := describe(c).Version + "|" + c.ID
+	p.mu.Lock()
+	html, ok := p.pages[key]
+	p.mu.Unlock()
+	if ok {
+		return html, nil
+	}
+	var b bytes.Buffer
+	if err := ladder.WriteHTML(&b, c); err != nil {
+		return "", err
+	}
+	html = strings.Replace(b.String(), "</head>", `<link rel="stylesheet" href="/static/ladder-frame.css"></head>`, 1)
+	p.mu.Lock()
+	if len(p.pages) > 16 {
+		p.pages = nil
+	}
+	if p.pages == nil {
+		p.pages = map[string]string{}
+	}
+	p.pages[key] = html
+	p.mu.Unlock()
+	return html, nil
+}

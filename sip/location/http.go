@@ -1,0 +1,172 @@
+package location
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/siplab/siplab/internal/ctl"
+)
+
+// ErrService is returned by HTTPClient when the location service answers
+// with something other than bindings or "unknown user".
+var ErrService = errors.New("location: service error")
+
+// Lister is implemented by services that can list every live binding
+// (the registrar does); NewHandler serves it as GET /v1/bindings.
+type Lister interface {
+	Bindings() []Binding
+}
+
+// LookupResult is the JSON body of GET /v1/location/{user}.
+type LookupResult struct {
+	AOR      string    `json:"aor"`
+	Bindings []Binding `json:"bindings"`
+}
+
+// BindingsResult is the JSON body of GET /v1/bindings.
+type BindingsResult struct {
+	Bindings []Binding `json:"bindings"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// NewHandler serves a Service over HTTP so a proxy in another process can
+// route by it:
+//
+//	GET /v1/location/{user}  200 {"aor":...,"bindings":[...]}, 404 {"error":...}
+//	GET /v1/bindings         200 {"bindings":[...]} (when svc is a Lister)
+//
+// {user} is a bare user name or a URL-escaped SIP URI.
+func NewHandler(svc Service) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/location/{user}", func(w http.ResponseWriter, r *http.Request) {
+		user := r.PathValue("user")
+		bs, err := svc.Lookup(r.Context(), user)
+		switch {
+		case errors.Is(err, ErrUnknownUser):
+			ctl.WriteJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
+			return
+		case err != nil:
+			slog.Default().Warn("location lookup failed", "user", user, "err", err)
+			ctl.WriteJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+			return
+		}
+		res := LookupResult{AOR: user, Bindings: bs}
+		if res.Bindings == nil {
+			res.Bindings = []Binding{}
+		}
+		if c, ok := svc.(interface{ CanonicalAOR(string) (string, error) }); ok {
+			if aor, err := c.CanonicalAOR(user); err == nil {
+				res.AOR = aor
+			}
+		} else if len(bs) > 0 {
+			res.AOR = bs[0].AOR
+		}
+		ctl.WriteJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("GET /v1/bindings", func(w http.ResponseWriter, r *http.Request) {
+		l, ok := svc.(Lister)
+		if !ok {
+			ctl.WriteJSON(w, http.StatusNotImplemented, errorBody{Error: "this location service cannot list bindings"})
+			return
+		}
+		res := BindingsResult{Bindings: l.Bindings()}
+		if res.Bindings == nil {
+			res.Bindings = []Binding{}
+		}
+		ctl.WriteJSON(w, http.StatusOK, res)
+	})
+	return mux
+}
+
+// HTTPClient is a Service backed by a location HTTP API (NewHandler).
+type HTTPClient struct {
+	// BaseURL is e.g. "http://10.0.0.20:8080".
+	BaseURL string
+	// HTTP is the client to use; nil means one with a 2 s timeout. A proxy
+	// must never wait long on a lookup: the caller's INVITE is waiting.
+	HTTP *http.Client
+}
+
+// defaultHTTP keeps enough idle connections for a proxy doing one lookup
+// per INVITE: Go's default of 2 per host churns a socket per call.
+var defaultHTTP = &http.Client{
+	Timeout: 2 * time.Second,
+	Transport: &http.Transport{
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	},
+}
+
+// maxBody bounds what a lookup will read from a misbehaving server.
+const maxBody = 8 << 20
+
+func (c *HTTPClient) client() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return defaultHTTP
+}
+
+func (c *HTTPClient) get(ctx context.Context, path string, out any) error {
+	u := strings.TrimRight(c.BaseURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("location: %w", err)
+	}
+	res, err := c.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("location: GET %s: %w", u, err)
+	}
+	defer res.Body.Close()
+	body := io.LimitReader(res.Body, maxBody)
+	switch res.StatusCode {
+	case http.StatusOK:
+		if err := json.NewDecoder(body).Decode(out); err != nil {
+			return fmt.Errorf("%w: GET %s: decode: %w", ErrService, u, err)
+		}
+		return nil
+	case http.StatusNotFound:
+		var e errorBody
+		json.NewDecoder(body).Decode(&e)
+		if e.Error == "" {
+			// A 404 without our error body is a wrong URL, not an
+			// unknown user: do not let a misconfiguration look like one.
+			return fmt.Errorf("%w: GET %s: 404 without error body", ErrService, u)
+		}
+		return fmt.Errorf("%w (%s)", ErrUnknownUser, e.Error)
+	default:
+		var e errorBody
+		json.NewDecoder(body).Decode(&e)
+		return fmt.Errorf("%w: GET %s: %s %s", ErrService, u, res.Status, e.Error)
+	}
+}
+
+// Lookup implements Service.
+func (c *HTTPClient) Lookup(ctx context.Context, aor string) ([]Binding, error) {
+	var res LookupResult
+	if err := c.get(ctx, "/v1/location/"+url.PathEscape(aor), &res); err != nil {
+		return nil, err
+	}
+	return res.Bindings, nil
+}
+
+// Bindings lists every live binding the service knows.
+func (c *HTTPClient) Bindings(ctx context.Context) ([]Binding, error) {
+	var res BindingsResult
+	if err := c.get(ctx, "/v1/bindings", &res); err != nil {
+		return nil, err
+	}
+	return res.Bindings, nil
+}

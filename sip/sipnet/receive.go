@@ -1,0 +1,339 @@
+package sipnet
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/siplab/siplab/sip/sipcheck"
+)
+
+// The receive path every daemon shares: each UDP datagram and each message
+// framed from a TCP or TLS stream passes sipcheck.Receiver before sipgo
+// parses it, so a request sipgo would drop unanswered gets its 400 (or
+// 416, 505) here, and only what cannot be addressed is dropped, with a log
+// line. The sockets are wrapped underneath sipgo; sipgo itself is as
+// released.
+
+// maxStreamMessage bounds one message on a stream (sipgo's own limit).
+const maxStreamMessage = 65535
+
+// receiveLog logs one refusal or drop.
+func receiveLog(log *slog.Logger, transport string, src netip.AddrPort, v sipcheck.Verdict) {
+	if v.Response != nil {
+		log.Info("refused on the receive path", "transport", transport, "source", src,
+			"code", v.Code, "reason", v.Reason, "detail", v.Detail, "call_id", v.CallID)
+		return
+	}
+	log.Info("dropped a message nobody can be answered for", "transport", transport, "source", src,
+		"detail", v.Detail, "call_id", v.CallID)
+}
+
+// checkedPacketConn is the UDP socket as sipgo reads it.
+type checkedPacketConn struct {
+	net.PacketConn
+	rc   *sipcheck.Receiver
+	log  *slog.Logger
+	gate *gate // nil: no overload gate
+	oob  [128]byte
+}
+
+// read reads one datagram and, with the gate on, how long it waited in
+// the socket's queue (0 when unknown). sipgo reads each socket from one
+// goroutine, so oob needs no lock.
+func (c *checkedPacketConn) read(b []byte) (int, net.Addr, time.Duration, error) {
+	uc, ok := c.PacketConn.(*net.UDPConn)
+	if c.gate == nil || !ok {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		return n, addr, 0, err
+	}
+	n, oobn, _, ap, err := uc.ReadMsgUDPAddrPort(b, c.oob[:])
+	if err != nil {
+		return n, nil, 0, err
+	}
+	var waited time.Duration
+	if at, ok := rxTime(c.oob[:oobn]); ok {
+		waited = time.Since(at)
+	}
+	return n, net.UDPAddrFromAddrPort(ap), waited, nil
+}
+
+func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, waited, err := c.read(b)
+		if err != nil || n == 0 || len(bytes.Trim(b[:n], "\r\n\x00")) == 0 {
+			return n, addr, err // keep-alives and errors are sipgo's
+		}
+		src := addrPort(addr)
+		var branch string
+		if c.gate != nil {
+			branch = inviteBranch(b[:n])
+		}
+		if c.gate != nil && waited > c.gate.maxDelay && !c.gate.admitted(branch) {
+			if v, ok := c.rc.Shed(b[:n], src, c.gate.retryAfter()); ok {
+				if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
+					c.log.Warn("503 not sent", "source", src, "err", err)
+				}
+				c.gate.shed(waited)
+				continue
+			}
+		}
+		if branch != "" {
+			c.gate.admit(branch)
+		}
+		v := c.rc.Check(b[:n], src)
+		if v.Response != nil {
+			if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
+				c.log.Warn("refusal not sent", "source", src, "err", err)
+			}
+		}
+		if v.Pass == nil {
+			receiveLog(c.log, UDP, src, v)
+			continue
+		}
+		if &v.Pass[0] != &b[0] {
+			n = copy(b, v.Pass)
+		}
+		return n, addr, nil
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ap := v.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	case *net.TCPAddr:
+		ap := v.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// checkedListener hands sipgo connections whose reads come framed and
+// checked.
+type checkedListener struct {
+	net.Listener
+	rc        *sipcheck.Receiver
+	log       *slog.Logger
+	transport string
+}
+
+func (l *checkedListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return conn, err
+	}
+	return &checkedConn{Conn: conn, rc: l.rc, log: l.log, transport: l.transport,
+		src: addrPort(conn.RemoteAddr()), buf: make([]byte, 32<<10)}, nil
+}
+
+// checkedConn frames the stream by Content-Length (RFC 3261 §18.3) and
+// gives sipgo one checked piece per Read: a message, part of one, or the
+// CRLFs of a keep-alive.
+type checkedConn struct {
+	net.Conn
+	rc        *sipcheck.Receiver
+	log       *slog.Logger
+	transport string
+	src       netip.AddrPort
+
+	buf      []byte
+	in       []byte   // read, not yet framed
+	out      [][]byte // framed and checked, for sipgo
+	err      error    // the read error to return once out is empty
+	draining bool     // framing lost: nothing more is read as SIP
+}
+
+func (c *checkedConn) Read(b []byte) (int, error) {
+	for len(c.out) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		if c.draining {
+			return 0, c.drain()
+		}
+		n, err := c.Conn.Read(c.buf)
+		c.in = append(c.in, c.buf[:n]...)
+		c.frame()
+		if err != nil && !c.draining {
+			c.err = err
+			if len(c.out) == 0 && len(c.in) > 0 {
+				// Pending bytes that never framed: sipgo sees them as they are.
+				c.out = append(c.out, c.in)
+				c.in = nil
+			}
+		}
+	}
+	n := copy(b, c.out[0])
+	if n == len(c.out[0]) {
+		c.out = c.out[1:]
+	} else {
+		c.out[0] = c.out[0][n:]
+	}
+	return n, nil
+}
+
+// drainFor bounds how long a stream that lost its framing stays open for
+// the answers to the messages before the break (Timer F's 64*T1).
+const drainFor = 32 * time.Second
+
+// drain discards what the peer still sends until it closes or drainFor
+// passes, and then reports EOF, on which sipgo closes the connection.
+func (c *checkedConn) drain() error {
+	c.Conn.SetReadDeadline(time.Now().Add(drainFor))
+	for {
+		if _, err := c.Conn.Read(c.buf); err != nil {
+			c.err = io.EOF
+			return io.EOF
+		}
+	}
+}
+
+// frame moves every complete message from in to out.
+func (c *checkedConn) frame() {
+	for len(c.in) > 0 && !c.draining {
+		if k := len(c.in) - len(bytes.TrimLeft(c.in, "\r\n")); k > 0 {
+			c.out = append(c.out, c.in[:k])
+			c.in = c.in[k:]
+			continue
+		}
+		f := c.rc.Frame(c.in, c.src)
+		if f.Refusal != nil {
+			c.refuse(*f.Refusal)
+			return
+		}
+		if f.Length == 0 {
+			if len(c.in) > maxStreamMessage {
+				c.refuse(sipcheck.Verdict{Detail: "headers longer than 64 KB"})
+			}
+			return
+		}
+		if f.Length > maxStreamMessage {
+			c.refuse(sipcheck.Verdict{Detail: "message longer than 64 KB"})
+			return
+		}
+		if len(c.in) < f.Length {
+			return
+		}
+		msg := c.in[:f.Length:f.Length]
+		c.in = c.in[f.Length:]
+		v := c.rc.Check(msg, c.src)
+		if v.Response != nil {
+			c.write(v.Response)
+		}
+		if v.Pass == nil {
+			receiveLog(c.log, c.transport, c.src, v)
+			continue
+		}
+		c.out = append(c.out, v.Pass)
+	}
+}
+
+// refuse answers what the stream cannot frame, if it can: without a
+// length there is no next message to find, so nothing more is read from
+// the connection, but it stays open for the answers still to be sent.
+func (c *checkedConn) refuse(v sipcheck.Verdict) {
+	if v.Response != nil {
+		c.write(v.Response)
+	}
+	receiveLog(c.log, c.transport, c.src, v)
+	c.in = nil
+	c.draining = true
+}
+
+func (c *checkedConn) write(res []byte) {
+	if _, err := c.Conn.Write(res); err != nil {
+		c.log.Warn("refusal not sent", "transport", c.transport, "source", c.src, "err", err)
+	}
+}
+
+// gate is the overload gate of a UDP socket (Config.MaxQueueDelay). The
+// kernel stamps every datagram on arrival; one that waited longer than
+// maxDelay means the daemon is behind, and a new request then costs more
+// than it can bring: sipp and phones retransmit an unanswered INVITE
+// after 500 ms (T1), and every retransmission is more work for a server
+// already late. Such requests are refused with 503 unparsed, so what was
+// admitted — responses, ACKs, BYEs — gets the CPU.
+type gate struct {
+	maxDelay time.Duration
+	log      *slog.Logger
+	refused  atomic.Uint64
+	lastLog  atomic.Int64 // unix seconds of the last log line
+
+	// The branches of the INVITEs let through recently: a retransmission
+	// of one is part of a call already admitted — its transaction absorbs
+	// it — and must not draw a 503 that would end that call. Two
+	// generations of at most gateMemory each, the older dropped every
+	// gateGeneration: memory stays bounded whatever the rate.
+	cur, prev map[string]struct{}
+	rotated   time.Time
+}
+
+const (
+	gateMemory     = 1 << 16
+	gateGeneration = 8 * time.Second
+)
+
+// admit remembers an INVITE's branch (called from the socket's one read
+// goroutine only, as admitted is).
+func (g *gate) admit(branch string) {
+	if g.cur == nil || len(g.cur) >= gateMemory || time.Since(g.rotated) > gateGeneration {
+		g.prev, g.cur, g.rotated = g.cur, make(map[string]struct{}), time.Now()
+	}
+	g.cur[branch] = struct{}{}
+}
+
+func (g *gate) admitted(branch string) bool {
+	if branch == "" {
+		return false
+	}
+	_, a := g.cur[branch]
+	_, b := g.prev[branch]
+	return a || b
+}
+
+// inviteBranch is the top Via branch of an INVITE, read from the raw
+// bytes ("" for anything else or when there is none).
+func inviteBranch(data []byte) string {
+	if !bytes.HasPrefix(data, []byte("INVITE ")) {
+		return ""
+	}
+	i := bytes.Index(data, []byte("branch="))
+	if i < 0 {
+		return ""
+	}
+	rest := data[i+len("branch="):]
+	end := bytes.IndexAny(rest, ";, \t\r\n")
+	if end < 0 || end > 128 {
+		return ""
+	}
+	return string(rest[:end])
+}
+
+// retryAfter is the Retry-After of the 503: a few seconds, enough for a
+// burst to drain without telling phones to go away for long.
+func (g *gate) retryAfter() int { return 2 }
+
+// shed counts one refusal and logs at most one line per 10 s.
+func (g *gate) shed(waited time.Duration) {
+	n := g.refused.Add(1)
+	now := time.Now().Unix()
+	if last := g.lastLog.Load(); now-last >= 10 && g.lastLog.CompareAndSwap(last, now) {
+		g.log.Warn("overloaded: refusing new requests with 503", "queue_delay", waited.Round(time.Millisecond),
+			"max_queue_delay", g.maxDelay, "refused_so_far", n)
+	}
+}
+
+// Shed is how many requests the overload gate refused so far.
+func (e *Endpoint) Shed() uint64 {
+	if e.gate == nil {
+		return 0
+	}
+	return e.gate.refused.Load()
+}
