@@ -213,6 +213,11 @@ func TestConsoleInChromium(t *testing.T) {
 	click(t, b, "#ex-check")
 	waitJS(t, b, "exercise checked", `/PASS|FAIL/.test(document.getElementById('ex-out').textContent)`, 2*time.Minute)
 	t.Logf("check from the page: %s", js[string](t, b, `document.getElementById('ex-out').textContent`))
+	// The answer box reaches the check (-answer): 05-basic asks for none.
+	setValue(t, b, "#ex-answer", "abc@host 203.0.113.2:5060")
+	click(t, b, "#ex-check")
+	waitJS(t, b, "the answer refused for an exercise that asks none", `document.getElementById('ex-out').textContent.includes('asks for no answer')`, 2*time.Minute)
+	setValue(t, b, "#ex-answer", "")
 	click(t, b, "#ex-reset")
 	waitJS(t, b, "exercise reset", `document.getElementById('ex-out').textContent.includes('05-basic reset') && document.getElementById('ex-current').textContent === 'none started'`, 2*time.Minute)
 	// The exercise's start reset the lab: router-a is back to its default.

@@ -54,7 +54,11 @@ $('btn-doctor-state').onclick = e => busy(e.target, async () => {
 });
 for (const b of document.querySelectorAll('#exercises button')) {
 	b.onclick = () => busy(b, async () => {
-		const res = await post('/api/exercise', {op: b.dataset.op, id: $('ex-select').value}, $('ex-out'));
+		const req = {op: b.dataset.op, id: $('ex-select').value};
+		// The answer an exercise asks for (siplab exercise check -answer).
+		const answer = $('ex-answer').value.trim();
+		if (b.dataset.op === 'check' && answer !== '') req.answer = answer;
+		const res = await post('/api/exercise', req, $('ex-out'));
 		if (res.result) $('ex-out').classList.add(res.result.pass ? 'pass' : 'fail');
 		else $('ex-out').classList.remove('pass', 'fail');
 		loadExercises();
