@@ -34,6 +34,13 @@ bench_workdir() {
   trap 'exit 130' INT TERM
 }
 
+# bench_setup NAME ADDR...: bench_ports_free, then bench_workdir (KEEP=1
+# keeps the work directory).
+bench_setup() {
+  bench_ports_free "$@"
+  bench_workdir "$1"
+}
+
 bench_cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -97,13 +104,6 @@ bench_start_daemons() {
 
 # rss_kb PID: its resident set, KiB.
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-
-# bench_setup NAME ADDR...: bench_ports_free, then bench_workdir (KEEP=1
-# keeps the work directory).
-bench_setup() {
-  bench_ports_free "$@"
-  bench_workdir "$1"
-}
 
 # screen_value FILE NAME: the cumulative column of a sipp statistics line.
 screen_value() {

@@ -55,8 +55,7 @@ bench_require bench
 PROXY=127.0.0.200 REG=127.0.0.201 REGCLIENT=127.0.0.202 UAS=127.0.0.203 UAC=127.0.0.204 PHONE=127.0.0.205
 SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
 
-bench_ports_free bench $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT
-bench_workdir bench
+bench_setup bench $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT
 
 echo "== building"
 # The phone only for the memory phase: the other phases do not need it.

@@ -40,8 +40,7 @@ bench_require soak
 # Addresses of the soak only (bench/run.sh uses .200-.206).
 PROXY=127.0.0.210 REG=127.0.0.211 REGCLIENT=127.0.0.212 UASIP=127.0.0.213 UAC=127.0.0.214
 SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
-bench_ports_free soak $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT
-bench_workdir soak
+bench_setup soak $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT
 
 echo "== building"
 CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
