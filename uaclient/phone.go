@@ -468,6 +468,9 @@ func (p *Phone) transact(ctx context.Context, req *sip.Request) (sip.ClientTrans
 		return nil, ErrClosed
 	}
 	p.bindSource(req)
+	if !p.currentSettings().TCPSwitch {
+		ctx = sipnet.StayOnUDP(ctx)
+	}
 	tx, err := c.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
 	if err == nil && req.Method == sip.INVITE {
 		p.noteInvite("invite_sent", req, req.Destination())

@@ -61,6 +61,11 @@ type liveSettings struct {
 	// Rel100 is the RFC 3262 reliable provisional response mode: off,
 	// supported, prefer or require (prack.go).
 	Rel100 string
+	// TCPSwitch sends a request over 1300 bytes over TCP (RFC 3261
+	// §18.1.1, sipnet's size rule). Off, every request goes over UDP
+	// whatever its size and IP fragments the big ones, as on many desk
+	// phones: a router that drops fragments loses them.
+	TCPSwitch bool
 	// DropACK withholds the ACK for a 2xx (and for its retransmissions),
 	// as when a NAT or a wrong Contact eats it: the lost-ACK lesson.
 	DropACK bool
@@ -79,6 +84,7 @@ func defaultSettings() liveSettings {
 	return liveSettings{
 		Rport:             true,
 		SymmetricRTP:      true,
+		TCPSwitch:         true,
 		Keepalive:         KeepaliveOff,
 		KeepaliveInterval: 30 * time.Second,
 		HoldMode:          HoldSendOnly,
@@ -142,6 +148,12 @@ var settingsTable = []setting{
 		Help: "on: send RTP from the port we receive on; off: send from a separate socket, so latching peers see a different port than the SDP.",
 		get:  func(s *liveSettings) string { return onOff(s.SymmetricRTP) },
 		set:  func(s *liveSettings, v string) (err error) { s.SymmetricRTP, err = parseOnOff(v); return err },
+	},
+	{
+		Name: "tcp_switch",
+		Help: "on: a request over 1300 bytes (a long MESSAGE) goes over TCP (RFC 3261 §18.1.1); off: every request over UDP whatever its size — IP fragments the big ones and a router that drops fragments (ALG drop-large) loses them.",
+		get:  func(s *liveSettings) string { return onOff(s.TCPSwitch) },
+		set:  func(s *liveSettings, v string) (err error) { s.TCPSwitch, err = parseOnOff(v); return err },
 	},
 	{
 		Name: "password",
