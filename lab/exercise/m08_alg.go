@@ -3,6 +3,7 @@ package exercise
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -103,8 +104,11 @@ func checkLongMessage(ctx context.Context, p *Probe) Result {
 	r.add("     a %d-byte MESSAGE alice → bob: %d %s%s", len("short test"), short.Code, short.Reason, errSuffix(err))
 	long, err := send(longText)
 	if err != "" || long.Code != 200 {
-		r.require(false, "alice's %d-byte MESSAGE to bob (more than one 1500-byte packet) got no answer: %d %s%s",
-			len(longText), long.Code, long.Reason, errSuffix(err))
+		answer := "no answer" + errSuffix(err)
+		if long.Code != 0 {
+			answer = fmt.Sprintf("%d %s", long.Code, long.Reason)
+		}
+		r.require(false, "alice's %d-byte MESSAGE to bob (more than one 1500-byte packet) got %s", len(longText), answer)
 		if after, ok := dropped(); ok && algQueue {
 			r.add("     router-a's SIP ALG dropped %d SIP message(s) meanwhile", after-before)
 		}
@@ -245,11 +249,19 @@ func init() {
 			"A correct ALG translates Via and Contact alike (`broken:none` would); this one left the Via, and the Via is where answers go.",
 			"Turning the ALG off alone leaves the Via private too: someone must answer to where packets come from — the phone asking (rport), the platform, or the SBC.",
 			"The SBC (203.0.113.5) answers to the source and latches signalling and media; it registers alice at the platform under its own, reachable address.",
+			"The SBC is the edge for every phone: its core side offers media on 10.0.0.5, which only the platform reaches. " +
+				"A phone registered past it (bob, straight at the proxy) sends its RTP there and it never arrives: alice would hear nothing.",
 		},
 		Fix: []Step{
 			RunExpect("set alice proxy 203.0.113.5:5060", "alice registers through the SBC"),
+			RunExpect("set bob proxy 203.0.113.5:5060", "bob too: both sides of the call get the SBC's public relay address"),
+			// alice's un-REGISTER through the proxy on the move was lost like
+			// her REGISTERs: a wildcard un-REGISTER through the SBC clears
+			// the stale direct binding too.
 			RunExpect("exec alice unregister", "Contact: * through the SBC: every binding of alice removed"),
-			RunExpect("exec alice register", "one binding, through the SBC"),
+			Run("exec bob unregister"),
+			RunExpect("exec alice register", "one binding each, through the SBC"),
+			Run("exec bob register"),
 		},
 		Symptom: "alice's REGISTER got no final answer",
 		Pass:    "bob heard alice's",
@@ -274,7 +286,7 @@ func init() {
 		Fix: []Step{
 			RunExpect("set alice tcp_switch on", "requests over 1300 bytes go over TCP: the UDP ALG never sees them"),
 		},
-		Symptom: "got no answer",
+		Symptom: "(more than one 1500-byte packet) got no answer",
 		Pass:    "bob's phone received alice's 2000-byte message: true",
 		Check:   checkLongMessage,
 	})
