@@ -30,9 +30,7 @@ func stranger(u *rawUA, method, ruri string, routes ...string) string {
 // itself, and a platform user's trunk call (TestCallOutThroughTrunk),
 // still work.
 func TestPBXRefusesRelay(t *testing.T) {
-	trunk := newRawUA(t, netip.MustParseAddrPort("127.0.9.95:0"), "carrier")
-	plan := testDialPlan + "prefix + trunk:" + trunk.addr.String() + "\n"
-	l := newLab(t, labOpts{dialPlan: plan})
+	l, trunk := newTrunkLab(t, "carrier", "")
 	pbx := l.pbx.LocalAddr()
 	victim := newRawUA(t, netip.MustParseAddrPort("127.0.9.75:0"), "victim")
 	route := "<sip:" + victim.addr.String() + ";lr>"

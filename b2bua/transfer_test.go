@@ -19,11 +19,7 @@ import (
 func TestBlindTransferConnectsTarget(t *testing.T) {
 	l := newLab(t, labOpts{}, "bob", "carol")
 	bob, carol := l.phone("bob"), l.phone("carol")
-	for _, p := range []*uaclient.Phone{bob, carol} {
-		if err := p.Set("auto_answer", "100ms"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	autoAnswer(t, bob, carol)
 	dave := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
 	dave.startMedia(callerTone)
 	dave.call(l.pbx.LocalAddr(), "101")
