@@ -123,22 +123,13 @@ func (c *Call) reinvite(ctx context.Context) error {
 		cancel()
 		p.mu.Lock()
 	}
-	s, desc, done, restore, err := c.startOfferLocked()
+	req, desc, done, restore, err := c.offerLocked(sip.INVITE)
 	if err != nil {
 		return err
 	}
 	defer done()
-	body, err := sdpneg.Build(desc)
-	if err != nil {
-		restore()
-		return fmt.Errorf("uaclient: build re-offer: %w", err)
-	}
-	req := p.inDialogRequest(c, sip.INVITE, 0)
-	req.AppendHeader(p.contactHeader(s))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("Supported", p.supported()))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
 	c.log.Info("re-INVITE sent", "direction", desc.Direction, "sdp", desc.Addr, "rtp_port", desc.Port)
 
 	var auth authSession
@@ -250,6 +241,29 @@ func (c *Call) onReinvite2xx(tx sip.ClientTransaction, req *sip.Request, res *si
 	c.startMedia()
 	p.notify()
 	return nil
+}
+
+// offerLocked starts an offer/answer exchange of ours (startOfferLocked)
+// and builds its request: method in the dialog with our Contact and the
+// offer. p.mu must be held; it is released on return. On error nothing
+// stays claimed.
+func (c *Call) offerLocked(method sip.RequestMethod) (req *sip.Request, desc sdpneg.Description, done, restore func(), err error) {
+	p := c.p
+	s, desc, done, restore, err := c.startOfferLocked()
+	if err != nil {
+		return nil, desc, nil, nil, err
+	}
+	body, err := sdpneg.Build(desc)
+	if err != nil {
+		restore()
+		done()
+		return nil, desc, nil, nil, fmt.Errorf("uaclient: build %s offer: %w", method, err)
+	}
+	req = p.inDialogRequest(c, method, 0)
+	req.AppendHeader(p.contactHeader(s))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	return req, desc, done, restore, nil
 }
 
 // startOfferLocked claims a confirmed call for one offer/answer exchange of

@@ -104,20 +104,11 @@ func (p *Phone) Update(ctx context.Context, ref string) error {
 		return err
 	}
 	p.mu.Lock()
-	s, desc, done, restore, err := c.startOfferLocked()
+	req, desc, done, restore, err := c.offerLocked(sip.UPDATE)
 	if err != nil {
 		return err
 	}
 	defer done()
-	body, err := sdpneg.Build(desc)
-	if err != nil {
-		restore()
-		return fmt.Errorf("uaclient: build offer: %w", err)
-	}
-	req := p.inDialogRequest(c, sip.UPDATE, 0)
-	req.AppendHeader(p.contactHeader(s))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
 	c.log.Info("UPDATE sent", "sdp", desc.Addr, "rtp_port", desc.Port, "direction", desc.Direction)
 	res, _, err := p.doAuth(ctx, req)
 	if err != nil {
