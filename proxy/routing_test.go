@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -75,21 +76,28 @@ func TestRecordRouteToggle(t *testing.T) {
 	}
 }
 
+// ringThenCancel has alice INVITE bob through px, bob ring (To tag
+// bobtag) and alice CANCEL once the 180 reached her. It returns alice's
+// INVITE and bob's copy of it with its source.
+func ringThenCancel(alice, bob *phone, px netip.AddrPort) (msg, *sip.Request, netip.AddrPort) {
+	inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
+	alice.send(px, inv)
+	req, from := bob.request(sip.INVITE)
+	bob.answer(req, from, 180, "Ringing", "bobtag")
+	alice.response(180, sip.INVITE)
+	cancel := inv
+	cancel.method, cancel.contact = "CANCEL", ""
+	alice.send(px, cancel)
+	return inv, req, from
+}
+
 func TestCancelWhileRinging(t *testing.T) {
 	loc := newMemLocation("alice", "bob")
 	_, px := startProxy(t, Config{Location: loc})
 	alice, bob := newPhone(t, "127.0.0.2"), newPhone(t, "127.0.0.3")
 	loc.bind("bob", "sip:bob@"+bob.addr.String(), bob.addr)
 
-	inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
-	alice.send(px, inv)
-	req, from := bob.request(sip.INVITE)
-	bob.answer(req, from, 180, "Ringing", "bobtag")
-	alice.response(180, sip.INVITE)
-
-	cancel := inv
-	cancel.method, cancel.contact = "CANCEL", ""
-	alice.send(px, cancel)
+	inv, req, from := ringThenCancel(alice, bob, px)
 	mustCode(t, alice.final(sip.CANCEL), 200)
 	terminated := alice.final(sip.INVITE)
 	mustCode(t, terminated, 487)
@@ -267,14 +275,7 @@ func TestCancelRacing2xx(t *testing.T) {
 	alice, bob := newTCPPhone(t, "127.0.0.2", px), newPhone(t, "127.0.0.3")
 	loc.bind("bob", "sip:bob@"+bob.addr.String(), bob.addr)
 
-	inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
-	alice.send(px, inv)
-	req, from := bob.request(sip.INVITE)
-	bob.answer(req, from, 180, "Ringing", "bobtag")
-	alice.response(180, sip.INVITE)
-	cancel := inv
-	cancel.method, cancel.contact = "CANCEL", ""
-	alice.send(px, cancel)
+	inv, req, from := ringThenCancel(alice, bob, px)
 	alice.response(487, sip.INVITE)
 
 	c, cfrom := bob.request(sip.CANCEL)
