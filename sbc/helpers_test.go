@@ -191,6 +191,14 @@ func (l *lab) addPhone(name string, host byte, settings map[string]string, passw
 	return l.phones[name]
 }
 
+// registered is addPhone with the phone's own password, registered.
+func (l *lab) registered(name string, host byte, settings map[string]string) *uaclient.Phone {
+	l.t.Helper()
+	ph := l.addPhone(name, host, settings, "")
+	l.register(ph)
+	return ph
+}
+
 // register registers a phone and waits for the outcome.
 func (l *lab) register(ph *uaclient.Phone) uaclient.RegStatus {
 	l.t.Helper()
