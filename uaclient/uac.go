@@ -17,17 +17,7 @@ import (
 // with (*Call).Wait or Status. A call that failed to start is returned
 // terminated along with the error, so its status can still be read.
 func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
-	if p.proxy() == "" {
-		return nil, ErrNoProxy
-	}
-	if p.isClosed() {
-		return nil, ErrClosed
-	}
-	to, err := p.parseTarget(target)
-	if err != nil {
-		return nil, err
-	}
-	return p.call(ctx, to)
+	return p.CallAs(ctx, target, "")
 }
 
 // call places a call to a parsed URI; extra headers go into the INVITE

@@ -21,13 +21,9 @@ func (p *Phone) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	if c == nil {
 		return
 	}
-	var offer *sdpneg.Remote
-	if len(req.Body()) > 0 {
-		var err error
-		if offer, err = sdpneg.Parse(req.Body()); err != nil {
-			p.respondLog(tx, req, sip.StatusBadRequest, "Bad SDP", p.warning(399, err.Error()))
-			return
-		}
+	offer, ok := p.offerIn(req, tx)
+	if !ok {
+		return
 	}
 	s := p.currentSettings()
 	p.mu.Lock()
