@@ -156,15 +156,7 @@ func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransactio
 		b.reply(tx, req, sip.StatusRequestPending, "Request Pending", "other leg not confirmed")
 		return
 	}
-	b.mu.Lock()
-	out := request(&o.Dlg, sip.INVITE, 0)
-	b.mu.Unlock()
-	out.AppendHeader(b.contact())
-	out.AppendHeader(c.correlation())
-	if len(req.Body()) > 0 {
-		out.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		out.SetBody(req.Body())
-	}
+	out := c.reinviteRequest(o, req.Body())
 	ctx, cancel := b.lifetime(32 * time.Second)
 	defer cancel()
 	otx, err := b.transact(ctx, out)
