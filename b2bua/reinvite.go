@@ -252,12 +252,8 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 			out.AppendHeader(sip.NewHeader(name, h.Value()))
 		}
 	}
-	out.SetBody(req.Body())
-	ctx, cancel := b.lifetime(32 * time.Second)
-	defer cancel()
-	res, err := b.do(ctx, out)
-	if err != nil {
-		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
+	res, ok := b.relay(req, tx, out)
+	if !ok {
 		return
 	}
 	c.event("%s from leg %s relayed: %d", req.Method, legNames[l.idx], res.StatusCode)
@@ -267,6 +263,20 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		back.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
 	}
 	b.send(tx, back)
+}
+
+// relay sends out, the request req is relayed as, with req's body and
+// returns the final response; false when none came (req got 408).
+func (b *B2BUA) relay(req *sip.Request, tx sip.ServerTransaction, out *sip.Request) (*sip.Response, bool) {
+	out.SetBody(req.Body())
+	ctx, cancel := b.lifetime(32 * time.Second)
+	defer cancel()
+	res, err := b.do(ctx, out)
+	if err != nil {
+		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
+		return nil, false
+	}
+	return res, true
 }
 
 // pagerMessage delivers an out-of-dialog MESSAGE to the user an extension
@@ -285,12 +295,8 @@ func (b *B2BUA) pagerMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.GetHeader("Content-Type"); h != nil {
 		out.AppendHeader(sip.NewHeader("Content-Type", h.Value()))
 	}
-	out.SetBody(req.Body())
-	ctx, cancel := b.lifetime(32 * time.Second)
-	defer cancel()
-	res, err := b.do(ctx, out)
-	if err != nil {
-		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
+	res, ok := b.relay(req, tx, out)
+	if !ok {
 		return
 	}
 	b.log.Info("MESSAGE relayed", "to", ext.Target.User, "code", res.StatusCode, "call_id", sipdialog.CallID(req))
