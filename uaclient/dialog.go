@@ -51,6 +51,16 @@ func (p *Phone) dialogRequest(d *sipdialog.Dialog, method sip.RequestMethod, cse
 	return req
 }
 
+// remoteFromResponse takes the peer's side of a dialog of ours from a
+// response to our request (§12.1.2): its Contact as the remote target and
+// the reversed Record-Route as the route set.
+func remoteFromResponse(d *sipdialog.Dialog, res *sip.Response) {
+	if ct := res.Contact(); ct != nil {
+		d.RemoteTarget = *ct.Address.Clone()
+	}
+	d.RouteSet = sipdialog.RouteSetAsUAC(res)
+}
+
 // matchDialog finds the call an in-dialog request belongs to (inDialogOf).
 func (p *Phone) matchDialog(req *sip.Request) *Call {
 	p.mu.Lock()

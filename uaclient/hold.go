@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // Hold modes: the direction a hold re-INVITE offers.
@@ -175,25 +176,17 @@ func (c *Call) reinvite(ctx context.Context) error {
 // waitInviteFinal waits for the final response of an INVITE client
 // transaction (provisional responses are skipped).
 func (c *Call) waitInviteFinal(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
-	p := c.p
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
-				return nil, fmt.Errorf("%w: re-INVITE: %w", ErrTimeout, err)
-			}
-			return nil, fmt.Errorf("%w: re-INVITE", ErrTimeout)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-p.done:
-			return nil, ErrClosed
+	res, err := sipnet.FinalResponse(ctx, tx, c.p.done)
+	switch {
+	case errors.Is(err, sipnet.ErrStopped):
+		return nil, ErrClosed
+	case errors.Is(err, sipnet.ErrNoFinalResponse):
+		if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
+			return nil, fmt.Errorf("%w: re-INVITE: %w", ErrTimeout, err)
 		}
+		return nil, fmt.Errorf("%w: re-INVITE", ErrTimeout)
 	}
+	return res, err
 }
 
 // onReinvite2xx ACKs the 2xx of our re-INVITE (again for every

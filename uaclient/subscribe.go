@@ -218,11 +218,7 @@ func (p *Phone) subAnswered(sub *subscription, res *sip.Response, initial bool) 
 		if tag, ok := res.To().Params.Get("tag"); ok && sub.dlg.RemoteTag == "" {
 			sub.dlg.RemoteTag = tag
 		}
-		if ct := res.Contact(); ct != nil {
-			u := *ct.Address.Clone()
-			sub.dlg.RemoteTarget = u
-		}
-		sub.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
+		remoteFromResponse(&sub.dlg, res)
 	}
 	sub.st.Code, sub.st.Reason, sub.st.Expires = res.StatusCode, res.Reason, expires
 	if sub.st.State == SubPending && res.StatusCode == sip.StatusOK && sub.st.Notifies > 0 {

@@ -188,11 +188,7 @@ func (c *Call) onProvisional(res *sip.Response) {
 		if tag, ok := res.To().Params.Get("tag"); ok && c.dlg.RemoteTag == "" {
 			c.dlg.RemoteTag = tag
 		}
-		if ct := res.Contact(); ct != nil {
-			u := *ct.Address.Clone()
-			c.dlg.RemoteTarget = u
-		}
-		c.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
+		remoteFromResponse(&c.dlg, res)
 	}
 	state := c.state
 	switch {
@@ -263,11 +259,7 @@ func (c *Call) onInvite2xx(tx sip.ClientTransaction, req *sip.Request, res *sip.
 	if tag, ok := res.To().Params.Get("tag"); ok {
 		c.dlg.RemoteTag = tag
 	}
-	if ct := res.Contact(); ct != nil {
-		u := *ct.Address.Clone()
-		c.dlg.RemoteTarget = u
-	}
-	c.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
+	remoteFromResponse(&c.dlg, res)
 	late := c.cancelReq || c.state == StateTerminated
 	p.mu.Unlock()
 

@@ -464,10 +464,7 @@ func (p *Phone) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	if p.check(req, tx) {
-		return
-	}
-	c := p.inDialog(req, tx)
+	c := p.checkedInDialog(req, tx)
 	if c == nil {
 		return
 	}
@@ -537,6 +534,15 @@ func (p *Phone) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.respondLog(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
+}
+
+// checkedInDialog is inDialog for a request that has not been through
+// check yet (sipcheck's refusals come first).
+func (p *Phone) checkedInDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
+	if p.check(req, tx) {
+		return nil
+	}
+	return p.inDialog(req, tx)
 }
 
 // inDialog admits an in-dialog request: it finds the dialog (481 when there

@@ -14,10 +14,7 @@ import (
 // target refresh, and with an SDP offer a new offer/answer exchange that
 // needs no ACK.
 func (p *Phone) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if p.check(req, tx) {
-		return
-	}
-	c := p.inDialog(req, tx)
+	c := p.checkedInDialog(req, tx)
 	if c == nil {
 		return
 	}
