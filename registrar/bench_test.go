@@ -101,13 +101,7 @@ func BenchmarkRegisterAuthenticated(b *testing.B) {
 // sipgo's client: REGISTER → 401 → REGISTER with credentials → 200, with
 // the journal on. One op is one completed registration.
 func BenchmarkRegisterUDP(b *testing.B) {
-	cfg := Config{Domain: domain, Users: benchUsers(b, 4096), Logger: testLogger(b), DataDir: b.TempDir()}
-	r, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	addr := serveRegistrar(b, r)
+	addr := serveRegistrar(b, benchRegistrar(b, true))
 	var next atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
