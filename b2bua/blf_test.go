@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,7 +20,7 @@ var lampRe = regexp.MustCompile(`<state>(\w+)</state>`)
 func TestBLFLampFollowsCalls(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	w := newRawUA(t, netip.MustParseAddrPort("127.0.9.92:0"), "dave")
+	w := newRawUA(t, "127.0.9.92", "dave")
 	w.target, w.callID, w.fromTag = l.pbx.LocalAddr(), "blf-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
 	subscribe := func(cseq int, toTag string, expires int) *sip.Response {
 		return w.subscribe("101", "dialog", dialogInfoType, cseq, toTag, expires)

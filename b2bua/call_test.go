@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
@@ -250,7 +249,7 @@ func TestChannelLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dave := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	dave := newRawUA(t, "127.0.9.90", "dave")
 	dave.startMedia(callerTone)
 	dave.dial(l.pbx.LocalAddr(), "100", "limit-"+sip.GenerateTagN(6))
 	res := dave.response(sip.INVITE, 200, 5*time.Second)

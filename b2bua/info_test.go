@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ func TestInfoUpdateAndMessage(t *testing.T) {
 	l := newLab(t, labOpts{}, "carol")
 	callee := l.rawPhone(t, "carol")
 	callee.startMedia(700)
-	caller := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	caller := newRawUA(t, "127.0.9.90", "dave")
 	caller.startMedia(callerTone)
 
 	caller.dial(l.pbx.LocalAddr(), "102", "info-"+sip.GenerateTagN(8))

@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +76,7 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 // serve is 489 with Allow-Events, and Expires: 0 ends it.
 func TestMWISubscriptionRules(t *testing.T) {
 	l := newLab(t, labOpts{})
-	w := newRawUA(t, netip.MustParseAddrPort("127.0.9.93:0"), "dave")
+	w := newRawUA(t, "127.0.9.93", "dave")
 	w.target, w.callID, w.fromTag = l.pbx.LocalAddr(), "mwi-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
 	subscribe := func(ruser, event string, cseq int, toTag string, expires int) *sip.Response {
 		return w.subscribe(ruser, event, "application/simple-message-summary", cseq, toTag, expires)

@@ -134,7 +134,7 @@ func rawCallToCarol(t *testing.T, l *lab, ip, inviteHeaders string) (callee, cal
 	t.Helper()
 	callee = l.rawPhone(t, "carol")
 	callee.startMedia(callerTone)
-	caller = newRawUA(t, netip.AddrPortFrom(netip.MustParseAddr(ip), 0), "dave")
+	caller = newRawUA(t, ip, "dave")
 	caller.startMedia(callerTone + 200)
 	caller.inviteHeaders = inviteHeaders
 	caller.dial(l.pbx.LocalAddr(), "102", "rel-"+sip.GenerateTagN(8))

@@ -39,7 +39,14 @@ type rawUA struct {
 	inviteHeaders string
 }
 
-func newRawUA(t *testing.T, bind netip.AddrPort, user string) *rawUA {
+// newRawUA is a rawUA for user on ip (any port).
+func newRawUA(t *testing.T, ip, user string) *rawUA {
+	t.Helper()
+	return rawUAAt(t, netip.AddrPortFrom(netip.MustParseAddr(ip), 0), user)
+}
+
+// rawUAAt is a rawUA bound to exactly bind.
+func rawUAAt(t *testing.T, bind netip.AddrPort, user string) *rawUA {
 	t.Helper()
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(bind))
 	if err != nil {
@@ -55,7 +62,7 @@ func newRawUA(t *testing.T, bind netip.AddrPort, user string) *rawUA {
 // line didLine ("+15550100 100": a DID to an extension) when not empty.
 func newTrunkLab(t *testing.T, user, didLine string, phones ...string) (*lab, *rawUA) {
 	t.Helper()
-	trunk := newRawUA(t, netip.MustParseAddrPort("127.0.9.95:0"), user)
+	trunk := newRawUA(t, "127.0.9.95", user)
 	trunk.startMedia(callerTone)
 	plan := testDialPlan
 	if didLine != "" {
@@ -72,7 +79,7 @@ func (l *lab) rawPhone(t *testing.T, name string) *rawUA {
 	t.Helper()
 	addr := l.phone(name).Addr()
 	l.phone(name).Close()
-	return newRawUA(t, addr, name)
+	return rawUAAt(t, addr, name)
 }
 
 // contact is the Contact header line for this UA's address.

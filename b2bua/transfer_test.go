@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func TestBlindTransferConnectsTarget(t *testing.T) {
 	l := newLab(t, labOpts{}, "bob", "carol")
 	bob, carol := l.phone("bob"), l.phone("carol")
 	autoAnswer(t, bob, carol)
-	dave := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	dave := newRawUA(t, "127.0.9.90", "dave")
 	dave.startMedia(callerTone)
 	dave.call(l.pbx.LocalAddr(), "101")
 	bobCall, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)

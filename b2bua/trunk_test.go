@@ -172,7 +172,7 @@ func TestDIDFromTrunkReachesExtension(t *testing.T) {
 	trunk.inDialog("BYE", 0, "")
 	trunk.response(sip.BYE, 200, 5*time.Second)
 
-	fraud := newRawUA(t, netip.MustParseAddrPort(trunk.addr.Addr().String()+":0"), "+15557654321")
+	fraud := newRawUA(t, trunk.addr.Addr().String(), "+15557654321")
 	fraud.startMedia(callerTone)
 	fraud.dial(l.pbx.LocalAddr(), "+15559999999", sip.GenerateTagN(12))
 	if res := fraud.response(sip.INVITE, 200, 5*time.Second); res.StatusCode != 403 {
