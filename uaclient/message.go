@@ -105,8 +105,7 @@ func (p *Phone) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
-	if hasToTag(req) && p.matchDialog(req) == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	if p.noSuchDialog(req, tx) {
 		return
 	}
 	// sipcheck has refused every type but text/plain (415 with Accept).

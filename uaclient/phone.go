@@ -202,14 +202,7 @@ func (p *Phone) Shutdown(ctx context.Context) {
 	// Live subscriptions are ended too (SUBSCRIBE Expires: 0), so a
 	// notifier does not keep sending to a phone that is gone.
 	p.mu.Lock()
-	var live []string
-	for _, s := range p.subs {
-		// Only established dialogs: a SUBSCRIBE still unanswered has
-		// nowhere to send the un-SUBSCRIBE yet.
-		if !s.stop && s.dlg.RemoteTag != "" && (s.st.State == SubActive || s.st.State == SubPending) {
-			live = append(live, s.st.ID)
-		}
-	}
+	live := p.liveSubscriptionsLocked()
 	p.mu.Unlock()
 	for _, id := range live {
 		if _, err := p.Unsubscribe(ctx, id); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/siplab/siplab/sip/sdpneg"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,6 +112,20 @@ type SettingInfo struct {
 	Help  string `json:"help"`
 }
 
+// setOneOf is the setter of a setting that takes one of values (case and
+// surrounding space ignored); field is where it goes.
+func setOneOf(name string, field func(*liveSettings) *string, values ...string) func(*liveSettings, string) error {
+	return func(s *liveSettings, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if slices.Contains(values, v) {
+			*field(s) = v
+			return nil
+		}
+		want := strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+		return fmt.Errorf("%w: %s %q (want %s)", ErrBadValue, name, v, want)
+	}
+}
+
 var settingsTable = []setting{
 	proxySetting,
 	{
@@ -180,17 +195,10 @@ var settingsTable = []setting{
 		},
 	},
 	{
-		Name: "keepalive",
-		Help: "off | crlf | options: ping the proxy to keep the NAT pinhole open (off: inbound calls die when the mapping expires).",
-		get:  func(s *liveSettings) string { return s.Keepalive },
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case KeepaliveOff, KeepaliveCRLF, KeepaliveOptions:
-				s.Keepalive = v
-				return nil
-			}
-			return fmt.Errorf("%w: keepalive %q (want off, crlf or options)", ErrBadValue, v)
-		},
+		Name:  "keepalive",
+		Help:  "off | crlf | options: ping the proxy to keep the NAT pinhole open (off: inbound calls die when the mapping expires).",
+		get:   func(s *liveSettings) string { return s.Keepalive },
+		set:   setOneOf("keepalive", func(s *liveSettings) *string { return &s.Keepalive }, KeepaliveOff, KeepaliveCRLF, KeepaliveOptions),
 		apply: func(p *Phone) { p.kickKeepalive() },
 	},
 	{
@@ -232,14 +240,7 @@ var settingsTable = []setting{
 		Name: "hold_mode",
 		Help: "sendonly | inactive: the SDP direction a hold re-INVITE offers (sendonly: we keep sending, music on hold; inactive: silence both ways).",
 		get:  func(s *liveSettings) string { return s.HoldMode },
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case HoldSendOnly, HoldInactive:
-				s.HoldMode = v
-				return nil
-			}
-			return fmt.Errorf("%w: hold_mode %q (want sendonly or inactive)", ErrBadValue, v)
-		},
+		set:  setOneOf("hold_mode", func(s *liveSettings) *string { return &s.HoldMode }, HoldSendOnly, HoldInactive),
 	},
 	{
 		Name: "dtmf_mode",
@@ -295,14 +296,7 @@ var settingsTable = []setting{
 		Name: "100rel",
 		Help: "reliable provisional responses (RFC 3262): off (not supported: Require: 100rel gets 420) | supported (Supported: 100rel, reliable 18x are PRACKed; our 180 is reliable only when the caller requires it) | prefer (our 180 is reliable whenever the caller supports it) | require (our INVITEs carry Require: 100rel).",
 		get:  func(s *liveSettings) string { return s.Rel100 },
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case Rel100Off, Rel100Supported, Rel100Prefer, Rel100Require:
-				s.Rel100 = v
-				return nil
-			}
-			return fmt.Errorf("%w: 100rel %q (want off, supported, prefer or require)", ErrBadValue, v)
-		},
+		set:  setOneOf("100rel", func(s *liveSettings) *string { return &s.Rel100 }, Rel100Off, Rel100Supported, Rel100Prefer, Rel100Require),
 	},
 }
 
