@@ -77,17 +77,6 @@ func (c *Call) sendPrack(l *leg, req *sip.Request) {
 
 // --- towards the caller: the PBX as UAS sends 18x reliably --------------
 
-func hasOptionTag(m interface{ GetHeaders(string) []sip.Header }, header, tag string) bool {
-	for _, h := range m.GetHeaders(header) {
-		for _, t := range strings.Split(h.Value(), ",") {
-			if strings.EqualFold(strings.TrimSpace(t), tag) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // rel100Mode is what the caller's INVITE said about 100rel.
 type rel100Mode int
 
@@ -99,9 +88,9 @@ const (
 
 func rel100Of(req *sip.Request) rel100Mode {
 	switch {
-	case hasOptionTag(req, "Require", "100rel"):
+	case sipdialog.HasOptionTag(req, "Require", "100rel"):
 		return rel100Required
-	case hasOptionTag(req, "Supported", "100rel"):
+	case sipdialog.HasOptionTag(req, "Supported", "100rel"):
 		return rel100Supported
 	}
 	return rel100None

@@ -98,13 +98,13 @@ func TestCallerSupporting100relGetsReliableEarlyMedia(t *testing.T) {
 	l := newLab(t, labOpts{}, "carol")
 	callee, caller, inv, src := rawCallToCarol(t, l, "127.0.9.90", "Supported: 100rel\r\n")
 	r180 := caller.response(sip.INVITE, 180, 5*time.Second)
-	if r180.StatusCode != 180 || r180.GetHeader("RSeq") != nil || hasOptionTag(r180, "Require", "100rel") {
+	if r180.StatusCode != 180 || r180.GetHeader("RSeq") != nil || sipdialog.HasOptionTag(r180, "Require", "100rel") {
 		t.Fatalf("180 without SDP to a caller that only supports 100rel must be unreliable:\n%s", r180)
 	}
 	early := []byte(callee.sdp(sdpneg.SendRecv))
 	callee.respondBody(inv, src, 183, "Session Progress", "ctag", early, callee.contact())
 	r183 := caller.response(sip.INVITE, 183, 5*time.Second)
-	if r183.StatusCode != 183 || !hasOptionTag(r183, "Require", "100rel") || r183.GetHeader("RSeq") == nil || len(r183.Body()) == 0 {
+	if r183.StatusCode != 183 || !sipdialog.HasOptionTag(r183, "Require", "100rel") || r183.GetHeader("RSeq") == nil || len(r183.Body()) == 0 {
 		t.Fatalf("183 with SDP must be reliable:\n%s", r183)
 	}
 	rseq := r183.GetHeader("RSeq").Value()
@@ -185,7 +185,7 @@ func TestSecondReliableProvisionalWaitsForPrack(t *testing.T) {
 			r183 = res
 		}
 	}
-	if rs := r183.GetHeader("RSeq"); rs == nil || rs.Value() != "2" || !hasOptionTag(r183, "Require", "100rel") || len(r183.Body()) == 0 {
+	if rs := r183.GetHeader("RSeq"); rs == nil || rs.Value() != "2" || !sipdialog.HasOptionTag(r183, "Require", "100rel") || len(r183.Body()) == 0 {
 		t.Fatalf("second reliable provisional:\n%s", r183)
 	}
 }

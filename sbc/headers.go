@@ -91,18 +91,6 @@ func (s *SBC) borderURI(u sip.Uri, to realm) sip.Uri {
 	return out
 }
 
-// hasOptionTag says whether a Supported/Require-style header lists tag.
-func hasOptionTag(m interface{ GetHeaders(string) []sip.Header }, name, tag string) bool {
-	for _, h := range m.GetHeaders(name) {
-		for _, t := range strings.Split(h.Value(), ",") {
-			if strings.EqualFold(strings.TrimSpace(t), tag) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // coreAddrs are the core addresses the SBC knows of: its own core face
 // and media address, the next hop and the trunk inbound.
 func (s *SBC) coreAddrs() []string {

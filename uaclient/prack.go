@@ -27,18 +27,6 @@ const (
 	Rel100Require = "require"
 )
 
-// hasOptionTag reports whether a Supported/Require-style header lists tag.
-func hasOptionTag(m interface{ GetHeaders(string) []sip.Header }, name, tag string) bool {
-	for _, h := range m.GetHeaders(name) {
-		for _, t := range strings.Split(h.Value(), ",") {
-			if strings.EqualFold(strings.TrimSpace(t), tag) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // --- UAC: PRACK a reliable 18x ---------------------------------------
 
 // reliableProvisional checks a 18x that requires 100rel: it returns the
@@ -103,11 +91,11 @@ func (c *Call) sendPrack(invite *sip.Request, code int, rseq uint32) {
 
 // wantReliable says whether to send our 180 reliably for this INVITE.
 func (p *Phone) wantReliable(req *sip.Request, s liveSettings) bool {
-	if hasOptionTag(req, "Require", "100rel") {
+	if sipdialog.HasOptionTag(req, "Require", "100rel") {
 		// sipcheck already refused it (420) when 100rel is off.
 		return true
 	}
-	return (s.Rel100 == Rel100Prefer || s.Rel100 == Rel100Require) && hasOptionTag(req, "Supported", "100rel")
+	return (s.Rel100 == Rel100Prefer || s.Rel100 == Rel100Require) && sipdialog.HasOptionTag(req, "Supported", "100rel")
 }
 
 // sendReliable180 sends 180 with Require: 100rel and RSeq and retransmits

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/siplab/siplab/sip/sipdialog"
 )
 
 // TestReliable180 runs 100rel between two phones: who sends the 180
@@ -92,7 +93,7 @@ func TestPrackOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv, src := proxy.next(sip.INVITE)
-	if !hasOptionTag(inv, "Supported", "100rel") {
+	if !sipdialog.HasOptionTag(inv, "Supported", "100rel") {
 		t.Fatalf("INVITE does not say Supported: 100rel:\n%s", inv)
 	}
 	contact := sip.NewHeader("Contact", "<sip:bob@"+proxy.addr()+">")
@@ -159,7 +160,7 @@ func TestReliable180OnTheWire(t *testing.T) {
 	r1 := peer.nextResponse(sip.INVITE, 180)
 	r2 := peer.nextResponse(sip.INVITE, 180) // the retransmission
 	rseq := r1.GetHeader("RSeq")
-	if rseq == nil || !hasOptionTag(r1, "Require", "100rel") || r2.GetHeader("RSeq").Value() != rseq.Value() {
+	if rseq == nil || !sipdialog.HasOptionTag(r1, "Require", "100rel") || r2.GetHeader("RSeq").Value() != rseq.Value() {
 		t.Fatalf("reliable 180s:\n%s\n%s", r1, r2)
 	}
 	tag, _ := r1.To().Params.Get("tag")

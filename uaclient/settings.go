@@ -2,12 +2,13 @@ package uaclient
 
 import (
 	"fmt"
-	"github.com/siplab/siplab/sip/sdpneg"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // liveSettings are the knobs an intern turns while the phone runs. Each one is

@@ -166,7 +166,7 @@ func (c *Call) onProvisional(res *sip.Response) {
 	p := c.p
 	p.mu.Lock()
 	var prackRSeq uint32
-	if res.StatusCode > 100 && hasOptionTag(res, "Require", "100rel") {
+	if res.StatusCode > 100 && sipdialog.HasOptionTag(res, "Require", "100rel") {
 		rseq, ok, err := c.reliableProvisionalLocked(res)
 		if err != nil || !ok {
 			p.mu.Unlock()
