@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -179,15 +178,5 @@ func TestDaemonByCLI(t *testing.T) {
 	if rc, out, errOut := runCLI("hangup", "-ctl", sock); rc != 0 || !strings.Contains(out, "terminated") {
 		t.Fatalf("hangup: exit %d %q %q", rc, out, errOut)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case rc := <-done:
-		if rc != 0 {
-			t.Fatalf("daemon exit %d: %s", rc, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	clitest.StopBySIGTERM(t, done, &stderr)
 }

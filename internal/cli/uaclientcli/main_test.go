@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -175,17 +174,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	if rc, _, errOut := runCLI("run", "-name", "alice2", "-sip", "127.0.12.2:0", "-ctl", sock); rc != 1 || !strings.Contains(errOut, "in use") {
 		t.Fatalf("second daemon: exit %d %q", rc, errOut)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case rc := <-done:
-		if rc != 0 {
-			t.Fatalf("daemon exit %d: %s", rc, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	clitest.StopBySIGTERM(t, done, &stderr)
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
 	}
