@@ -320,11 +320,7 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 	if err := (ctl.Client{Socket: sock}).Post(ctx, "/unblock", sbc.UnblockRequest{Source: pos[0]}, &res); err != nil {
 		return err
 	}
-	if res.Unblocked {
-		fmt.Fprintf(out, "%s unblocked\n", res.Source)
-	} else {
-		fmt.Fprintf(out, "%s was not blocked\n", res.Source)
-	}
+	fmt.Fprintln(out, res)
 	return nil
 }
 
