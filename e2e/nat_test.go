@@ -22,16 +22,23 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// statusJSON decodes "<binary> status -json" run in service's container
+// into v: every daemon's status is read this way.
+func statusJSON(t *testing.T, ctx context.Context, service, binary string, v any) {
+	t.Helper()
+	out, err := lab.Exec(ctx, service, binary, "status", "-json")
+	if err != nil {
+		t.Fatalf("%s status: %v %s", service, err, out)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%s status: %v\n%s", service, err, out)
+	}
+}
+
 func routerStatus(t *testing.T, ctx context.Context, router string) natrouter.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, router, "/natrouter", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st natrouter.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("%s status: %v\n%s", router, err, out)
-	}
+	statusJSON(t, ctx, router, "/natrouter", &st)
 	return st
 }
 

@@ -22,14 +22,8 @@ var pbxMedia = netip.MustParseAddr("203.0.113.30")
 
 func pbxStatus(t *testing.T) b2bua.Status {
 	t.Helper()
-	out, err := lab.Exec(testCtx(t, 20*time.Second), "pbx", "/b2bua", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st b2bua.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("pbx status: %v\n%s", err, out)
-	}
+	statusJSON(t, testCtx(t, 20*time.Second), "pbx", "/b2bua", &st)
 	return st
 }
 

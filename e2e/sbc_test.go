@@ -21,14 +21,8 @@ const (
 
 func sbcStatus(t *testing.T, ctx context.Context) sbc.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "sbc", "/sbc", "status", "-json")
-	if err != nil {
-		t.Fatalf("sbc status: %v %s", err, out)
-	}
 	var st sbc.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("sbc status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "sbc", "/sbc", &st)
 	return st
 }
 
@@ -279,14 +273,8 @@ func TestSBCBlocksPasswordGuessingWhileAPhoneWorks(t *testing.T) {
 
 func carrierStatus(t *testing.T, ctx context.Context) carrier.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "carrier", "/carrier", "status", "-json")
-	if err != nil {
-		t.Fatalf("carrier status: %v %s", err, out)
-	}
 	var st carrier.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("carrier status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "carrier", "/carrier", &st)
 	return st
 }
 

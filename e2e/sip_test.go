@@ -76,14 +76,8 @@ func setPhone(t *testing.T, ctx context.Context, phone, name, value string) {
 
 func proxyStatus(t *testing.T, ctx context.Context) proxy.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "proxy", "/proxy", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st proxy.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("proxy status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "proxy", "/proxy", &st)
 	return st
 }
 
@@ -191,10 +185,6 @@ func hangup(t *testing.T, ctx context.Context, phone, id string) {
 func TestAllPhonesRegisteredThroughNAT(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	reg := map[string]string{}
-	out, err := lab.Exec(ctx, "registrar", "/registrar", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st struct {
 		Registrations []struct {
 			AOR        string `json:"aor"`
@@ -202,9 +192,7 @@ func TestAllPhonesRegisteredThroughNAT(t *testing.T) {
 			Source     string `json:"source"`
 		} `json:"registrations"`
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("registrar status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "registrar", "/registrar", &st)
 	for _, b := range st.Registrations {
 		reg[b.AOR] = b.Source
 	}
