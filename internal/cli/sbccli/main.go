@@ -74,7 +74,7 @@ type options struct {
 	failedAuthWindow, blockFor                                       time.Duration
 	tls, tlsDir                                                      string
 	ctl, logLevel                                                    string
-	capture                                                          *capflags.Flags // capture.go
+	capture                                                          *capflags.Flags
 	web                                                              *webFlags       // webrtc.go
 }
 
@@ -218,7 +218,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return climain.ServeCalls(ctx, b, ln, func(ctx context.Context) (func(), error) {
-		return startCapture(ctx, o.capture, o.sip, o.coreSIP, log)
+		// "internet" (-sip) and "core" (-core-sip) into <node>.pcapng: the
+		// difference between the two is the topology-hiding proof.
+		stop, err := o.capture.StartAt(ctx, log, capflags.At{Name: "internet", Listen: o.sip}, capflags.At{Name: "core", Listen: o.coreSIP})
+		if errors.Is(err, capflags.ErrUsage) {
+			err = fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return stop, err
 	}, log)
 }
 
