@@ -75,7 +75,7 @@ type options struct {
 	tls, tlsDir                                                      string
 	ctl, logLevel                                                    string
 	capture                                                          *capflags.Flags
-	web                                                              *webFlags       // webrtc.go
+	web                                                              *webFlags // webrtc.go
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
