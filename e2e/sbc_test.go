@@ -32,14 +32,9 @@ func setSBC(t *testing.T, ctx context.Context, name, value string) {
 	if !ok {
 		t.Fatalf("sbc has no setting %q", name)
 	}
-	restoreOnce(t, "sbc/"+name, func() {
-		if out, err := lab.Exec(context.Background(), "sbc", "/sbc", "set", name, old); err != nil {
-			t.Errorf("restore sbc %s=%s: %v %s", name, old, err, out)
-		}
+	changeSetting(t, ctx, "sbc", name, old, value, func(ctx context.Context, v string) (string, error) {
+		return lab.Exec(ctx, "sbc", "/sbc", "set", name, v)
 	})
-	if out, err := lab.Exec(ctx, "sbc", "/sbc", "set", name, value); err != nil {
-		t.Fatalf("sbc set %s %s: %v %s", name, value, err, out)
-	}
 }
 
 // behindSBCWithEveryFixOff points a phone at the SBC and turns off every

@@ -64,13 +64,22 @@ func setPhone(t *testing.T, ctx context.Context, phone, name, value string) {
 	if !ok {
 		t.Fatalf("%s has no setting %q", phone, name)
 	}
-	restoreOnce(t, phone+"/"+name, func() {
-		if _, err := phoneCmd(t, context.Background(), phone, "set", name, old); err != nil {
-			t.Errorf("restore %s %s=%s: %v", phone, name, old, err)
+	changeSetting(t, ctx, phone, name, old, value, func(ctx context.Context, v string) (string, error) {
+		return phoneCmd(t, ctx, phone, "set", name, v)
+	})
+}
+
+// changeSetting sets who's setting name to value with set and puts old
+// back when the test ends (once per setting: restoreOnce).
+func changeSetting(t *testing.T, ctx context.Context, who, name, old, value string, set func(ctx context.Context, value string) (string, error)) {
+	t.Helper()
+	restoreOnce(t, who+"/"+name, func() {
+		if out, err := set(context.Background(), old); err != nil {
+			t.Errorf("restore %s %s=%s: %v %s", who, name, old, err, out)
 		}
 	})
-	if out, err := phoneCmd(t, ctx, phone, "set", name, value); err != nil {
-		t.Fatalf("%s set %s %s: %v %s", phone, name, value, err, out)
+	if out, err := set(ctx, value); err != nil {
+		t.Fatalf("%s set %s %s: %v %s", who, name, value, err, out)
 	}
 }
 
@@ -87,14 +96,9 @@ func setProxy(t *testing.T, ctx context.Context, name, value string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restoreOnce(t, "proxy/"+name, func() {
-		if _, err := lab.Exec(context.Background(), "proxy", "/proxy", "set", name, old); err != nil {
-			t.Errorf("restore proxy %s=%s: %v", name, old, err)
-		}
+	changeSetting(t, ctx, "proxy", name, old, value, func(ctx context.Context, v string) (string, error) {
+		return lab.Exec(ctx, "proxy", "/proxy", "set", name, v)
 	})
-	if out, err := lab.Exec(ctx, "proxy", "/proxy", "set", name, value); err != nil {
-		t.Fatalf("proxy set %s %s: %v %s", name, value, err, out)
-	}
 }
 
 // reRegisterAtEnd registers the phones afresh when the test ends, after
