@@ -27,6 +27,21 @@ func pbxStatus(t *testing.T) b2bua.Status {
 	return st
 }
 
+// callThroughPBX has alice call to (an extension the PBX answers for)
+// and returns her confirmed call and the PBX's two-leg call for it.
+func callThroughPBX(t *testing.T, ctx context.Context, to string) (uaclient.CallStatus, b2bua.CallStatus) {
+	t.Helper()
+	a := placeCall(t, ctx, "alice", to, uaclient.StateConfirmed)
+	if a.State != uaclient.StateConfirmed {
+		t.Fatalf("call to %s ended: %d %s (%s)", to, a.Code, a.Reason, a.EndReason)
+	}
+	pc, ok := pbxCall(t, a.CallID)
+	if !ok || len(pc.Legs) != 2 {
+		t.Fatalf("the PBX has no two-leg call for alice's Call-ID %s: %+v", a.CallID, pc)
+	}
+	return a, pc
+}
+
 // pbxCall finds the PBX call whose caller leg is the given Call-ID.
 func pbxCall(t *testing.T, callerCallID string) (b2bua.CallStatus, bool) {
 	t.Helper()
@@ -55,14 +70,7 @@ func TestPBXOnlyThroughItsRoutedDomain(t *testing.T) {
 // and resume restores the audio.
 func TestCallThroughPBXTwoLegsAnchoredAudio(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
-	a := placeCall(t, ctx, "alice", "101@pbx.siplab.test", uaclient.StateConfirmed)
-	if a.State != uaclient.StateConfirmed {
-		t.Fatalf("call ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
-	}
-	pc, ok := pbxCall(t, a.CallID)
-	if !ok || len(pc.Legs) != 2 {
-		t.Fatalf("the PBX has no two-leg call for alice's Call-ID %s: %+v", a.CallID, pc)
-	}
+	a, pc := callThroughPBX(t, ctx, "101@pbx.siplab.test")
 	if pc.Dialled != "101" || pc.Media != "anchored" {
 		t.Errorf("PBX call: dialled %q media %q, want 101 anchored", pc.Dialled, pc.Media)
 	}
@@ -205,12 +213,8 @@ func TestPBXDialPlainExtension(t *testing.T) {
 	if st := proxyStatus(t, ctx); len(st.UserRoutes) == 0 {
 		t.Fatalf("proxy has no -route-user: %+v", st)
 	}
-	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
-	if a.State != uaclient.StateConfirmed {
-		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
-	}
-	pc, ok := pbxCall(t, a.CallID)
-	if !ok || pc.Dialled != "101" || pc.Target != "bob" || len(pc.Legs) != 2 {
+	a, pc := callThroughPBX(t, ctx, "101")
+	if pc.Dialled != "101" || pc.Target != "bob" {
 		t.Fatalf("PBX call for alice's %s: %+v", a.CallID, pc)
 	}
 	aliceHz := phoneStatus(t, ctx, "alice").ToneHz
@@ -229,14 +233,7 @@ func TestPBXDialPlainExtension(t *testing.T) {
 // relay, on alice's unchanged dialog; bob's call ends.
 func TestPBXBlindTransferConnectsCarol(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
-	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
-	if a.State != uaclient.StateConfirmed {
-		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
-	}
-	pc, ok := pbxCall(t, a.CallID)
-	if !ok || len(pc.Legs) != 2 {
-		t.Fatalf("PBX call: %+v", pc)
-	}
+	a, pc := callThroughPBX(t, ctx, "101")
 	bobCallID := pc.Legs[1].CallID
 	aliceHz, carolHz := phoneStatus(t, ctx, "alice").ToneHz, phoneStatus(t, ctx, "carol").ToneHz
 	carolBefore := map[string]bool{}
