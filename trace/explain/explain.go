@@ -7,6 +7,7 @@ package explain
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -221,19 +222,15 @@ func sdp(body string, ctx Context) []Line {
 			ln.Explain = "SDP version: always 0."
 		case "o":
 			ln.Explain = "origin: user, session id, version (it rises when the offer changes, e.g. hold) and the creator's address; informational."
-			if f := strings.Fields(v); len(f) == 6 {
-				if a, ok := siptext.HostAddr(f[5]); ok && siptext.Private(a) && ctx.Public {
-					ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in o= on the internet side: harmless on its own, but it says the phone wrote its private address into the SDP", a))
-				}
+			if a, ok := privateOnInternet(v, 6, ctx); ok {
+				ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in o= on the internet side: harmless on its own, but it says the phone wrote its private address into the SDP", a))
 			}
 		case "s":
 			ln.Explain = "session name: free text, usually '-' or the software name."
 		case "c":
 			ln.Explain = "connection: the address the other side must send its RTP (audio) to."
-			if f := strings.Fields(v); len(f) == 3 {
-				if a, ok := siptext.HostAddr(f[2]); ok && siptext.Private(a) && ctx.Public {
-					ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in c=, seen on the internet side: the far end sends its audio to %s, into the void — one-way or no audio (lie 3, module 08)", a, a))
-				}
+			if a, ok := privateOnInternet(v, 3, ctx); ok {
+				ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in c=, seen on the internet side: the far end sends its audio to %s, into the void — one-way or no audio (lie 3, module 08)", a, a))
 			}
 		case "t":
 			ln.Explain = "timing: start and stop; 0 0 means a permanent session."
@@ -252,6 +249,17 @@ func sdp(body string, ctx Context) []Line {
 		out = append(out, ln)
 	}
 	return out
+}
+
+// privateOnInternet is the address that ends an SDP value of n fields
+// (o= has 6, c= 3), when it is private and seen on the internet side.
+func privateOnInternet(v string, n int, ctx Context) (netip.Addr, bool) {
+	f := strings.Fields(v)
+	if !ctx.Public || len(f) != n {
+		return netip.Addr{}, false
+	}
+	a, ok := siptext.HostAddr(f[n-1])
+	return a, ok && siptext.Private(a)
 }
 
 func attribute(v string) string {
