@@ -1,17 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/syncbuf"
 	"github.com/siplab/siplab/natrouter"
 )
 
@@ -258,7 +257,7 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 
 	bin := filepath.Join(lab.Root, "bin", "natrouter")
 	echo := exec.Command("ip", "netns", "exec", ns, bin, "probe", "echo", "-listen", leakDst.String())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	echo.Stdout, echo.Stderr = &logs, &logs
 	if err := echo.Start(); err != nil {
 		t.Fatal(err)
@@ -294,23 +293,6 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 	if seen != 1 {
 		t.Errorf("leak listener saw %d probes, want only the host's control probe:\n%s", seen, logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestConePresetsInContainers checks that the cone presets' dynamic maps and

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/syncbuf"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -152,7 +153,7 @@ type baresipProc struct {
 	conn   net.Conn
 	events chan baresipEvent
 	resps  chan baresipResponse
-	log    *logBuffer
+	log    *syncbuf.Buffer
 }
 
 type baresipEvent struct {
@@ -206,7 +207,7 @@ ctrl_tcp_listen		%s:%d
 		sip:    &net.UDPAddr{IP: net.ParseIP(ip), Port: sipPort},
 		events: make(chan baresipEvent, 100),
 		resps:  make(chan baresipResponse, 10),
-		log:    &logBuffer{},
+		log:    &syncbuf.Buffer{},
 	}
 	// -t: baresip quits by itself even if this test process dies first.
 	b.cmd = exec.Command("baresip", "-f", dir, "-t", strconv.Itoa(int(testTimeout/time.Second)+30))

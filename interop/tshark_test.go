@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/syncbuf"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -170,7 +171,7 @@ func startCapture(t *testing.T, ctx context.Context, filter, file, probe string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &logBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
