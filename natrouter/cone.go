@@ -61,15 +61,9 @@ func programCone(rs *ruleset, p params, addressDependent bool) {
 		})
 	}
 
-	// Learn after masquerade (srcnat is 100): the packet then carries the
-	// mapped source port.
-	learnPrio := nftables.ChainPriority(*nftables.ChainPriorityNATSource + 10)
-	rs.addChain(&nftables.Chain{
-		Name:     chainConeLearn,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookPostrouting,
-		Priority: &learnPrio,
-	})
+	// Learn after masquerade: the packet then carries the mapped source
+	// port.
+	rs.addChainAfterMasquerade(chainConeLearn)
 	learnMatch := append(oifname(p.wanIf), l4proto(unix.IPPROTO_UDP)...)
 	learnMatch = append(learnMatch,
 		// Only the LAN host's own direction: replies of DNATed inbound
