@@ -17,7 +17,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/siplab/siplab/internal/cli/clitest"
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipnet"
 )
@@ -69,7 +69,7 @@ func TestDaemon(t *testing.T) {
 		http net.Addr
 	}
 	start := func() (netip.AddrPort, string, func()) {
-		a, stop := clitest.Start(t, func(ctx context.Context, ready func(addrs)) error {
+		a, stop := runtest.Start(t, func(ctx context.Context, ready func(addrs)) error {
 			return run(ctx, args, io.Discard, func(s netip.AddrPort, h net.Addr) { ready(addrs{s, h}) })
 		})
 		return a.sip, "http://" + a.http.String(), stop
@@ -141,7 +141,7 @@ func TestSetAndUnblock(t *testing.T) {
 	users := filepath.Join(dir, "users")
 	os.WriteFile(users, []byte("alice secret\n"), 0o600)
 	sock := filepath.Join(dir, "r.sock")
-	clitest.Start(t, func(ctx context.Context, ready func(struct{})) error {
+	runtest.Start(t, func(ctx context.Context, ready func(struct{})) error {
 		return run(ctx, []string{"-sip", "127.0.0.1:0", "-http", "", "-ctl", sock, "-realm", "siplab.test",
 			"-users", users, "-data", "", "-log-level", "warn", "-auth-fail-limit", "4", "-guard-trust", "10.0.0.5"},
 			io.Discard, func(netip.AddrPort, net.Addr) { ready(struct{}{}) })

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/internal/cli/clitest"
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/stunturn"
 )
 
@@ -83,7 +83,7 @@ func TestDaemonStatus(t *testing.T) {
 	users := filepath.Join(dir, "users")
 	os.WriteFile(users, []byte("alice alice-secret\n"), 0o600)
 	sock := filepath.Join(dir, "stunturn.sock")
-	srv, stop := clitest.Start(t, func(ctx context.Context, ready func(*stunturn.Server)) error {
+	srv, stop := runtest.Start(t, func(ctx context.Context, ready func(*stunturn.Server)) error {
 		return runDaemon(ctx, []string{"-listen", "127.0.34.1:0", "-relay-ports", "41100-41199",
 			"-users", users, "-ctl", sock, "-log-level", "warn"}, io.Discard, ready)
 	})
