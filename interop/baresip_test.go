@@ -88,15 +88,8 @@ func TestBaresip(t *testing.T) {
 	})
 
 	t.Run("our phone calls baresip", func(t *testing.T) {
-		c, err := alice.Call(ctx, "bob")
-		if err != nil {
-			t.Fatal(err)
-		}
 		// ;answermode=auto in baresip's account line answers it.
-		st, err := c.Wait(ctx, uaclient.StateConfirmed)
-		if err != nil {
-			t.Fatalf("call to baresip: %v (%+v)", err, st)
-		}
+		c, st := confirmedCall(t, ctx, alice, "bob", "call to baresip")
 		if want := "sip:" + l.proxySIP.String() + ";lr"; len(st.RouteSet) != 1 || st.RouteSet[0] != want {
 			t.Errorf("route set %q: want baresip to copy the proxy's Record-Route %s", st.RouteSet, want)
 		}

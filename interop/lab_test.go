@@ -60,6 +60,21 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// confirmedCall has from call to and waits until the call is confirmed;
+// what names the call in a failure.
+func confirmedCall(t *testing.T, ctx context.Context, from *uaclient.Phone, to, what string) (*uaclient.Call, uaclient.CallStatus) {
+	t.Helper()
+	c, err := from.Call(ctx, to)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	st, err := c.Wait(ctx, uaclient.StateConfirmed)
+	if err != nil {
+		t.Fatalf("%s: %v (%+v)", what, err, st)
+	}
+	return c, st
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	// Printed only when the test fails; goroutines that log after the test
 	// ended write into the buffer, never into a finished testing.T.

@@ -43,13 +43,7 @@ func TestTsharkDecodesCall(t *testing.T) {
 	l := startLab(t, tsharkProxy, tsharkReg)
 	bob := l.startPhone(t, ctx, tsharkBob, "bob", 100*time.Millisecond)
 	alice := l.startPhone(t, ctx, tsharkAlice, "alice", 0)
-	c, err := alice.Call(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := c.Wait(ctx, uaclient.StateConfirmed); err != nil {
-		t.Fatalf("alice calling bob: %v (%+v)", err, st)
-	}
+	c, _ := confirmedCall(t, ctx, alice, "bob", "alice calling bob")
 	hearTone(t, ctx, alice, c.ID(), bob.ToneHz())
 	if err := c.Hangup(ctx); err != nil {
 		t.Fatal(err)
