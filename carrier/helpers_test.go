@@ -168,6 +168,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // heard waits until the call has received packets carrying tone hz.
+// answered returns a check for a dial's result: the call was placed and
+// answered (confirmed), or the test fails.
+func answered(t *testing.T, ctx context.Context) func(*uaclient.Call, error) *uaclient.Call {
+	return func(call *uaclient.Call, err error) *uaclient.Call {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := call.Wait(ctx, uaclient.StateConfirmed, uaclient.StateTerminated)
+		if err != nil || st.State != uaclient.StateConfirmed {
+			t.Fatalf("call not answered: %+v %v", st, err)
+		}
+		return call
+	}
+}
+
 func heard(t *testing.T, who string, status func() uaclient.CallStatus, hz float64) uaclient.CallStatus {
 	t.Helper()
 	var st uaclient.CallStatus
