@@ -73,9 +73,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	log, err := climain.NewLogger(*logLevel, stderr)
+	log, err := climain.UsageLogger(*logLevel, stderr, errUsage)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	if *sipAddr == "" || *locURL == "" || *dialplan == "" {
 		return fmt.Errorf("%w: -sip, -location and -dialplan are required", errUsage)

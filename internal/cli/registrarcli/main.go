@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -172,21 +171,13 @@ flags:
 	return o, nil
 }
 
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	log, err := climain.NewLogger(level, w)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	return log, nil
-}
-
 // run serves until ctx ends. ready, if not nil, gets the bound addresses.
 func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip netip.AddrPort, http net.Addr)) error {
 	o, err := parseFlags(args, logOut)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logLevel, logOut)
+	log, err := climain.UsageLogger(o.logLevel, logOut, errUsage)
 	if err != nil {
 		return err
 	}

@@ -176,9 +176,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := climain.NewLogger(o.logLevel, stderr)
+	log, err := climain.UsageLogger(o.logLevel, stderr, errUsage)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	cfg, err := o.config(log)
 	if err != nil {
