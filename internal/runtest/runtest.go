@@ -1,11 +1,13 @@
 // Package runtest runs a main loop (a daemon's, a server's, a media
 // session's) for the length of a test: it starts in a goroutine, stops
 // when the test ends (or earlier, on request), and must return nil
-// within 10s of being told to stop.
+// within 10s of being told to stop. Output is where such a daemon logs
+// meanwhile.
 package runtest
 
 import (
 	"context"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -57,4 +59,33 @@ func Start[T any](t testing.TB, run func(ctx context.Context, ready func(T)) err
 		t.Fatal("daemon did not start")
 	}
 	return v, stop
+}
+
+// Output is t.Output until the test's cleanups run, then a sink: a
+// daemon's handler goroutines (sipgo runs each in its own) may still log
+// for a moment after the test ended, and writing to a finished test
+// panics.
+func Output(t testing.TB) io.Writer {
+	w := &lateWriter{w: t.Output()}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+type lateWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func (l *lateWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return len(b), nil
+	}
+	return l.w.Write(b)
 }
