@@ -131,17 +131,27 @@ func (c *Call) setAnchoring(anchor bool) error {
 	return nil
 }
 
-// reinviteLeg sends a PBX-initiated re-INVITE with an offer on leg l and
-// returns its 2xx (already ACKed).
-func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Response, error) {
+// reinviteRequest is a re-INVITE in l's dialog, with offer as its SDP
+// body when there is one.
+func (c *Call) reinviteRequest(l *leg, offer []byte) *sip.Request {
 	b := c.b
 	b.mu.Lock()
 	req := request(&l.Dlg, sip.INVITE, 0)
 	b.mu.Unlock()
 	req.AppendHeader(b.contact())
 	req.AppendHeader(c.correlation())
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer)
+	if len(offer) > 0 {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(offer)
+	}
+	return req
+}
+
+// reinviteLeg sends a PBX-initiated re-INVITE with an offer on leg l and
+// returns its 2xx (already ACKed).
+func (c *Call) reinviteLeg(ctx context.Context, l *leg, offer []byte) (*sip.Response, error) {
+	b := c.b
+	req := c.reinviteRequest(l, offer)
 	tx, err := b.transact(ctx, req)
 	if err != nil {
 		return nil, err

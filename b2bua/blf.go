@@ -264,17 +264,11 @@ func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
 		b.mu.Unlock()
 		return
 	}
-	s.done = final
 	s.lamp, s.callID = lamp, id
 	version := s.version
 	s.version++
-	req := request(&s.dlg, sip.NOTIFY, 0)
-	left := int(time.Until(s.expires).Seconds())
+	req, state := s.nextNotifyLocked(final, reason)
 	b.mu.Unlock()
-	state := fmt.Sprintf("active;expires=%d", max(left, 1))
-	if final {
-		state = "terminated;reason=" + reason
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
 	defer cancel()
 	out := b.sendNotify(ctx, s, req, "dialog", state, dialogInfoType,
@@ -283,6 +277,18 @@ func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
 	s.last = out
 	b.mu.Unlock()
 	b.log.Info("BLF NOTIFY", "user", s.user, "lamp", lamp, "version", version, "result", out)
+}
+
+// nextNotifyLocked builds s's next NOTIFY and its Subscription-State:
+// active with the time left, or terminated for reason when final (no
+// NOTIFY follows that one); b.mu held.
+func (s *subscription) nextNotifyLocked(final bool, reason string) (*sip.Request, string) {
+	s.done = final
+	state := fmt.Sprintf("active;expires=%d", max(int(time.Until(s.expires).Seconds()), 1))
+	if final {
+		state = "terminated;reason=" + reason
+	}
+	return request(&s.dlg, sip.NOTIFY, 0), state
 }
 
 // dialogInfo is the RFC 4235 body: full state, one dialog element while

@@ -1,8 +1,6 @@
 package b2bua
 
 import (
-	"fmt"
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,28 +20,15 @@ var lampRe = regexp.MustCompile(`<state>(\w+)</state>`)
 func TestBLFLampFollowsCalls(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	w := newRawUA(t, netip.MustParseAddrPort("127.0.9.92:0"), "dave")
-	pbx := l.pbx.LocalAddr()
-	callID, tag := "blf-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
+	w := newRawUA(t, "127.0.9.92", "dave")
+	w.target, w.callID, w.fromTag = l.pbx.LocalAddr(), "blf-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
 	subscribe := func(cseq int, toTag string, expires int) *sip.Response {
-		to := fmt.Sprintf("<sip:101@%s>", pbx)
-		if toTag != "" {
-			to += ";tag=" + toTag
-		}
-		w.send(pbx, fmt.Sprintf("SUBSCRIBE sip:101@%s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <sip:dave@%s>;tag=%s\r\n"+
-			"To: %s\r\nCall-ID: %s\r\nCSeq: %d SUBSCRIBE\r\nContact: <sip:dave@%s>\r\nEvent: dialog\r\n"+
-			"Accept: application/dialog-info+xml\r\nExpires: %d\r\nContent-Length: 0\r\n\r\n",
-			pbx, w.via(), domain, tag, to, callID, cseq, w.addr, expires))
-		return w.response(sip.SUBSCRIBE, 200, 5*time.Second)
+		return w.subscribe("101", "dialog", dialogInfoType, cseq, toTag, expires)
 	}
 	// lamp reads the next NOTIFY, answers it and returns the lamp state.
 	lamp := func() (string, string) {
 		t.Helper()
-		n, src := w.request(sip.NOTIFY, 5*time.Second)
-		w.respond(n, src, 200, "OK", "")
-		if n.GetHeader("Event").Value() != "dialog" || n.ContentType().Value() != dialogInfoType {
-			t.Fatalf("NOTIFY:\n%s", n)
-		}
+		n := w.notify("dialog", dialogInfoType)
 		state := LampIdle
 		if m := lampRe.FindSubmatch(n.Body()); m != nil {
 			state = string(m[1])

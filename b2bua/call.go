@@ -699,9 +699,7 @@ func (b *B2BUA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		b.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error", "CSeq lower than a previous request")
 		return
 	}
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-	res.AppendHeader(c.correlation())
-	b.send(tx, res)
+	b.send(tx, c.inResponse(req, sip.StatusOK, "OK", nil))
 	c.log.Info("BYE received", "leg", legNames[l.idx], "source", req.Source())
 	b.mu.Lock()
 	detached := c.legs[l.idx] != l

@@ -1,14 +1,12 @@
 package b2bua
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/sip/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -120,9 +118,7 @@ func TestCancelAndCalleeByePropagate(t *testing.T) {
 	})
 
 	t.Run("callee bye", func(t *testing.T) {
-		if err := alice.Set("auto_answer", "100ms"); err != nil {
-			t.Fatal(err)
-		}
+		autoAnswer(t, alice)
 		call, err := bob.Call(siptest.Ctx(t, 5*time.Second), l.dial("alice"))
 		if err != nil {
 			t.Fatal(err)
@@ -164,9 +160,7 @@ func TestCancelAndCalleeByePropagate(t *testing.T) {
 func TestForwardOnBusy(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob", "carol")
 	alice, bob, carol := l.phone("alice"), l.phone("bob"), l.phone("carol")
-	if err := carol.Set("auto_answer", "100ms"); err != nil {
-		t.Fatal(err)
-	}
+	autoAnswer(t, carol)
 	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
 	if err != nil {
 		t.Fatal(err)
@@ -199,9 +193,7 @@ func TestForwardOnBusy(t *testing.T) {
 func TestLiveToggleReanchorsCallUp(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	if err := bob.Set("auto_answer", "100ms"); err != nil {
-		t.Fatal(err)
-	}
+	autoAnswer(t, bob)
 	call, bobCall := callUp(t, alice, bob, l.dial("101"))
 	// heardFrom waits until alice's last RTP packets came from src and both
 	// phones still hear each other's tone.
@@ -257,11 +249,9 @@ func TestChannelLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dave := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	dave := newRawUA(t, "127.0.9.90", "dave")
 	dave.startMedia(callerTone)
-	dave.target, dave.ruri = l.pbx.LocalAddr(), "sip:100@"+l.pbx.LocalAddr().String()
-	dave.callID, dave.fromTag = "limit-"+sip.GenerateTagN(6), sip.GenerateTagN(6)
-	dave.invite(sdpneg.SendRecv)
+	dave.dial(l.pbx.LocalAddr(), "100", "limit-"+sip.GenerateTagN(6))
 	res := dave.response(sip.INVITE, 200, 5*time.Second)
 	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("second call: %d %s", res.StatusCode, res.Reason)

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/siptest"
+	"github.com/siplab/siplab/internal/siptest/platform"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -60,25 +60,10 @@ type labOpts struct {
 func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 	t.Helper()
 	log := testLogger(t)
-	users, err := sipauth.ParseUsers(strings.NewReader(testUsersFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	l := &lab{t: t, phones: map[string]*uaclient.Phone{}, vmDir: t.TempDir()}
 
-	regEP, err := sipnet.Listen(sipnet.Config{Listen: registrarIP + ":0", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { regEP.Close() })
-	proxyEP, err := sipnet.Listen(sipnet.Config{Listen: proxyIP + ":0", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxyEP.Close() })
-	l.proxy = proxyEP.Addr()
 	// The PBX's socket is bound first: the proxy routes numbers to it.
 	pbxEP, err := sipnet.Listen(sipnet.Config{Listen: pbxIP + ":0", Logger: log})
 	if err != nil {
@@ -88,26 +73,9 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registrar.New(registrar.Config{Domain: domain, Users: users,
-		TrustedProxies: []netip.Prefix{netip.PrefixFrom(l.proxy.Addr(), 32)}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	l.reg = reg
-	reg.Attach(regEP.Server)
-	if err := regEP.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	px, err := proxy.New(proxy.Config{Domain: domain, Location: reg, Registrar: regEP.Addr().String(),
-		Auth: reg.Authenticator(), AuthInvites: true, Relay: true, UserRoutes: []proxy.UserRoute{numbers}, Logger: log}, proxyEP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
-	if err := px.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	core := platform.StartCore(t, ctx, domain, testUsersFile, registrarIP, proxyIP,
+		proxy.Config{Relay: true, UserRoutes: []proxy.UserRoute{numbers}}, log)
+	l.reg, l.proxy = core.Registrar, core.Proxy
 
 	plan := testDialPlan
 	if opts.dialPlan != "" {
@@ -118,7 +86,7 @@ func newLab(t testing.TB, opts labOpts, phones ...string) *lab {
 		pbxEP.Close()
 		t.Fatal(err)
 	}
-	cfg := Config{Domain: domain, Location: reg, Proxy: l.proxy.String(), DialPlan: dp,
+	cfg := Config{Domain: domain, Location: l.reg, Proxy: l.proxy.String(), DialPlan: dp,
 		VoicemailDir: l.vmDir, Settings: opts.settings, MaxCalls: opts.maxCalls, Logger: log}
 	if opts.direct {
 		cfg.Proxy = ""
@@ -150,9 +118,18 @@ func (l *lab) addPhone(ctx context.Context, name string, ip netip.Addr) *uaclien
 	return l.phones[name]
 }
 
-// callUp has from call target and waits until the call is confirmed; it
-// returns from's call and the callee's, found on to.
-func callUp(t *testing.T, from, to *uaclient.Phone, target string) (*uaclient.Call, *uaclient.Call) {
+// autoAnswer has each phone answer its calls after 100 ms.
+func autoAnswer(t *testing.T, phones ...*uaclient.Phone) {
+	t.Helper()
+	for _, p := range phones {
+		if err := p.Set("auto_answer", "100ms"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// dialUp has from call target and waits until the call is confirmed.
+func dialUp(t *testing.T, from *uaclient.Phone, target string) *uaclient.Call {
 	t.Helper()
 	call, err := from.Call(siptest.Ctx(t, 5*time.Second), target)
 	if err != nil {
@@ -161,6 +138,13 @@ func callUp(t *testing.T, from, to *uaclient.Phone, target string) (*uaclient.Ca
 	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
+	return call
+}
+
+// callUp is dialUp that also returns the callee's call, found on to.
+func callUp(t *testing.T, from, to *uaclient.Phone, target string) (*uaclient.Call, *uaclient.Call) {
+	t.Helper()
+	call := dialUp(t, from, target)
 	in, err := to.FindCall("")
 	if err != nil {
 		t.Fatal(err)

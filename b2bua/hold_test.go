@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +19,10 @@ const callerTone = 1000 // the scripted caller's test tone
 // in every response, the callee in the PBX's INVITE, whose Call-ID differs.
 func TestCorrelationHeaderOnBothLegs(t *testing.T) {
 	l := newLab(t, labOpts{}, "carol")
-	// Carol registered from this address; her phone goes away and a raw
-	// socket takes its place, so the test reads the callee leg verbatim.
-	carolAddr := l.phone("carol").Addr()
-	l.phone("carol").Close()
-	callee := newRawUA(t, carolAddr, "carol")
-
-	caller := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	callee := l.rawPhone(t, "carol")
+	caller := newRawUA(t, "127.0.9.90", "dave")
 	caller.startMedia(callerTone)
-	caller.target = l.pbx.LocalAddr()
-	caller.ruri = "sip:102@" + l.pbx.LocalAddr().String()
-	caller.callID, caller.fromTag = "corr-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
-	caller.invite(sdpneg.SendRecv)
+	caller.dial(l.pbx.LocalAddr(), "102", "corr-"+sip.GenerateTagN(8))
 
 	trying := caller.response(sip.INVITE, 100, 5*time.Second)
 	id := trying.GetHeader(CorrelationHeader)
@@ -52,7 +43,7 @@ func TestCorrelationHeaderOnBothLegs(t *testing.T) {
 	if err != nil || offer.Addr.String() != pbxIP {
 		t.Fatalf("callee offer c=%v (%v): want the PBX relay address %s", offer, err, pbxIP)
 	}
-	callee.respond(inv, src, 180, "Ringing", "ctag", "Contact: <sip:carol@"+carolAddr.String()+">")
+	callee.respond(inv, src, 180, "Ringing", "ctag", callee.contact())
 	ringing := caller.response(sip.INVITE, 180, 5*time.Second)
 	if h := ringing.GetHeader(CorrelationHeader); h == nil || h.Value() != id.Value() {
 		t.Fatalf("180 to caller carries %v, want %q", h, id.Value())
@@ -74,10 +65,8 @@ func TestCorrelationHeaderOnBothLegs(t *testing.T) {
 func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 	l := newLab(t, labOpts{}, "bob")
 	bob := l.phone("bob")
-	if err := bob.Set("auto_answer", "100ms"); err != nil {
-		t.Fatal(err)
-	}
-	caller := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	autoAnswer(t, bob)
+	caller := newRawUA(t, "127.0.9.90", "dave")
 	caller.startMedia(callerTone)
 	caller.call(l.pbx.LocalAddr(), "101")
 	bobCall, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)

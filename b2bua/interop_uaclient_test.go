@@ -16,11 +16,7 @@ import (
 func TestPhonesHoldResumeAndTransfer(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob", "carol")
 	alice, bob, carol := l.phone("alice"), l.phone("bob"), l.phone("carol")
-	for _, p := range []*uaclient.Phone{bob, carol} {
-		if err := p.Set("auto_answer", "100ms"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	autoAnswer(t, bob, carol)
 	call, bc := callUp(t, alice, bob, l.dial("101"))
 	both := func() bool {
 		a, b := call.Status(), bc.Status()
@@ -68,18 +64,8 @@ func TestPhonesHoldResumeAndTransfer(t *testing.T) {
 func TestPhonesAttendedTransfer(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob", "carol")
 	alice, bob, carol := l.phone("alice"), l.phone("bob"), l.phone("carol")
-	for _, p := range []*uaclient.Phone{bob, carol} {
-		if err := p.Set("auto_answer", "100ms"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	first, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
+	autoAnswer(t, bob, carol)
+	first := dialUp(t, alice, l.dial("101"))
 	if err := alice.Hold(siptest.Ctx(t, 5*time.Second), first.ID()); err != nil {
 		t.Fatal(err)
 	}

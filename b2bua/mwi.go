@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -63,16 +62,10 @@ func (b *B2BUA) notifyMailbox(s *subscription, final bool, reason string) {
 		b.mu.Unlock()
 		return
 	}
-	s.done = final
 	count := b.mailboxCountLocked(s.user)
 	s.version++
-	req := request(&s.dlg, sip.NOTIFY, 0)
-	left := int(time.Until(s.expires).Seconds())
+	req, state := s.nextNotifyLocked(final, reason)
 	b.mu.Unlock()
-	state := fmt.Sprintf("active;expires=%d", max(left, 1))
-	if final {
-		state = "terminated;reason=" + reason
-	}
 	ctx, cancel := b.lifetime(64 * sip.T1)
 	defer cancel()
 	a := b.ep.Addr()

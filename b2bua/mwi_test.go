@@ -1,8 +1,6 @@
 package b2bua
 
 import (
-	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -42,13 +40,7 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 		t.Fatalf("PBX subscriptions: mwi %+v blf %+v", st.MWI, st.BLF)
 	}
 
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "101")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
+	call := dialUp(t, alice, "101")
 	siptest.WaitFor(t, 5*time.Second, "a second of recording", func() bool {
 		c, _ := l.callOf(call.CallID())
 		return c.Recording != nil && c.Recording.Seconds >= 1
@@ -84,27 +76,14 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 // serve is 489 with Allow-Events, and Expires: 0 ends it.
 func TestMWISubscriptionRules(t *testing.T) {
 	l := newLab(t, labOpts{})
-	w := newRawUA(t, netip.MustParseAddrPort("127.0.9.93:0"), "dave")
-	pbx := l.pbx.LocalAddr()
-	callID, tag := "mwi-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
+	w := newRawUA(t, "127.0.9.93", "dave")
+	w.target, w.callID, w.fromTag = l.pbx.LocalAddr(), "mwi-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
 	subscribe := func(ruser, event string, cseq int, toTag string, expires int) *sip.Response {
-		to := fmt.Sprintf("<sip:%s@%s>", ruser, pbx)
-		if toTag != "" {
-			to += ";tag=" + toTag
-		}
-		w.send(pbx, fmt.Sprintf("SUBSCRIBE sip:%s@%s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <sip:dave@%s>;tag=%s\r\n"+
-			"To: %s\r\nCall-ID: %s\r\nCSeq: %d SUBSCRIBE\r\nContact: <sip:dave@%s>\r\nEvent: %s\r\n"+
-			"Accept: application/simple-message-summary\r\nExpires: %d\r\nContent-Length: 0\r\n\r\n",
-			ruser, pbx, w.via(), domain, tag, to, callID, cseq, w.addr, event, expires))
-		return w.response(sip.SUBSCRIBE, 200, 5*time.Second)
+		return w.subscribe(ruser, event, "application/simple-message-summary", cseq, toTag, expires)
 	}
 	notify := func() (string, string) {
 		t.Helper()
-		n, src := w.request(sip.NOTIFY, 5*time.Second)
-		w.respond(n, src, 200, "OK", "")
-		if n.GetHeader("Event").Value() != "message-summary" || n.ContentType().Value() != "application/simple-message-summary" {
-			t.Fatalf("NOTIFY:\n%s", n)
-		}
+		n := w.notify("message-summary", "application/simple-message-summary")
 		return string(n.Body()), n.GetHeader("Subscription-State").Value()
 	}
 

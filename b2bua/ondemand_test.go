@@ -22,9 +22,7 @@ func directSettings() *Settings {
 func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 	l := newLab(t, labOpts{settings: directSettings()}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	if err := bob.Set("auto_answer", "100ms"); err != nil {
-		t.Fatal(err)
-	}
+	autoAnswer(t, bob)
 	// A plain number: the proxy's user route takes it to the PBX.
 	call, bobCall := callUp(t, alice, bob, "101")
 	bobLocal := func() string { return bobCall.Status().Media.Local }
@@ -88,11 +86,7 @@ func TestDirectMediaHoldPlaysMusicThenGoesDirect(t *testing.T) {
 func TestDirectMediaBlindTransfer(t *testing.T) {
 	l := newLab(t, labOpts{settings: directSettings()}, "alice", "bob", "carol")
 	alice, bob, carol := l.phone("alice"), l.phone("bob"), l.phone("carol")
-	for _, p := range []*uaclient.Phone{bob, carol} {
-		if err := p.Set("auto_answer", "100ms"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	autoAnswer(t, bob, carol)
 	call, bobCall := callUp(t, alice, bob, "101")
 	siptest.WaitFor(t, 6*time.Second, "alice and bob to hear each other", func() bool {
 		return near(call.Status().ToneHz, bob.ToneHz(), 10) && near(bobCall.Status().ToneHz, alice.ToneHz(), 10)

@@ -214,9 +214,7 @@ func (b *B2BUA) onPrack(req *sip.Request, tx sip.ServerTransaction) {
 		b.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "RAck matches no reliable provisional")
 		return
 	}
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-	res.AppendHeader(c.correlation())
-	b.send(tx, res)
+	b.send(tx, c.inResponse(req, sip.StatusOK, "OK", nil))
 	c.event("PRACK %d %d INVITE from leg a: 200 OK", rseq, cseq)
 	if next != nil && !isClosed(c.finalA) {
 		c.sendReliable(next.tx, next.req, next.res, next.sdp)

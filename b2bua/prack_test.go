@@ -20,9 +20,7 @@ import (
 func TestPRACKFlowCompletes(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "carol")
 	alice := l.phone("alice")
-	carolAddr := l.phone("carol").Addr()
-	l.phone("carol").Close()
-	callee := newRawUA(t, carolAddr, "carol")
+	callee := l.rawPhone(t, "carol")
 	callee.startMedia(callerTone)
 
 	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("102"))
@@ -33,8 +31,7 @@ func TestPRACKFlowCompletes(t *testing.T) {
 	if s := inv.GetHeader("Supported"); s == nil || !strings.Contains(s.Value(), "100rel") {
 		t.Fatalf("PBX INVITE does not offer 100rel:\n%s", inv)
 	}
-	contact := "Contact: <sip:carol@" + carolAddr.String() + ">"
-	callee.respond(inv, src, 180, "Ringing", "rtag", contact, "Require: 100rel", "RSeq: 1")
+	callee.respond(inv, src, 180, "Ringing", "rtag", callee.contact(), "Require: 100rel", "RSeq: 1")
 	pr, psrc := callee.request(sip.PRACK, 5*time.Second)
 	if ra := pr.GetHeader("RAck"); ra == nil || ra.Value() != "1 1 INVITE" {
 		t.Fatalf("PRACK RAck %v:\n%s", ra, pr)
@@ -46,18 +43,7 @@ func TestPRACKFlowCompletes(t *testing.T) {
 	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateRinging); err != nil {
 		t.Fatal(err)
 	}
-
-	offer, err := sdpneg.Parse(inv.Body())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := callee.sess.SetRemote(offer.AddrPort()); err != nil {
-		t.Fatal(err)
-	}
-	callee.respondBody(inv, src, 200, "OK", "rtag", []byte(callee.sdp(sdpneg.SendRecv)), contact)
-	if _, ack := callee.request(sip.ACK, 5*time.Second); !ack.IsValid() {
-		t.Fatal("no ACK source")
-	}
+	callee.answer(inv, src, "rtag")
 	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
@@ -110,34 +96,20 @@ func TestCallerRequiring100relGetsReliable180(t *testing.T) {
 // the PBX holds the 200 until that 183 is PRACKed (RFC 3262 §3).
 func TestCallerSupporting100relGetsReliableEarlyMedia(t *testing.T) {
 	l := newLab(t, labOpts{}, "carol")
-	carolAddr := l.phone("carol").Addr()
-	l.phone("carol").Close()
-	callee := newRawUA(t, carolAddr, "carol")
-	callee.startMedia(callerTone)
-	caller := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
-	caller.startMedia(callerTone + 200)
-	caller.inviteHeaders = "Supported: 100rel\r\n"
-	caller.target = l.pbx.LocalAddr()
-	caller.ruri = "sip:102@" + l.pbx.LocalAddr().String()
-	caller.callID, caller.fromTag = "rel-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
-	caller.invite(sdpneg.SendRecv)
-
-	inv, src := callee.request(sip.INVITE, 5*time.Second)
-	contact := "Contact: <sip:carol@" + carolAddr.String() + ">"
-	callee.respond(inv, src, 180, "Ringing", "ctag", contact)
+	callee, caller, inv, src := rawCallToCarol(t, l, "127.0.9.90", "Supported: 100rel\r\n")
 	r180 := caller.response(sip.INVITE, 180, 5*time.Second)
 	if r180.StatusCode != 180 || r180.GetHeader("RSeq") != nil || hasOptionTag(r180, "Require", "100rel") {
 		t.Fatalf("180 without SDP to a caller that only supports 100rel must be unreliable:\n%s", r180)
 	}
 	early := []byte(callee.sdp(sdpneg.SendRecv))
-	callee.respondBody(inv, src, 183, "Session Progress", "ctag", early, contact)
+	callee.respondBody(inv, src, 183, "Session Progress", "ctag", early, callee.contact())
 	r183 := caller.response(sip.INVITE, 183, 5*time.Second)
 	if r183.StatusCode != 183 || !hasOptionTag(r183, "Require", "100rel") || r183.GetHeader("RSeq") == nil || len(r183.Body()) == 0 {
 		t.Fatalf("183 with SDP must be reliable:\n%s", r183)
 	}
 	rseq := r183.GetHeader("RSeq").Value()
 	// The callee answers at once; the caller has not PRACKed yet.
-	callee.respondBody(inv, src, 200, "OK", "ctag", early, contact)
+	callee.respondBody(inv, src, 200, "OK", "ctag", early, callee.contact())
 	for _, m := range caller.quietFor(800 * time.Millisecond) {
 		if res, ok := m.(*sip.Response); ok && res.StatusCode >= 200 {
 			t.Fatalf("final %d before the PRACK of the reliable 183", res.StatusCode)
@@ -155,6 +127,22 @@ func TestCallerSupporting100relGetsReliableEarlyMedia(t *testing.T) {
 	caller.inDialog("ACK", 1, "")
 }
 
+// rawCallToCarol puts raw UAs on both ends of a call to carol (102): a
+// caller at ip sending inviteHeaders with its INVITE, and carol's leg,
+// which has received the INVITE (from src) and answered 180 Ringing.
+func rawCallToCarol(t *testing.T, l *lab, ip, inviteHeaders string) (callee, caller *rawUA, inv *sip.Request, src netip.AddrPort) {
+	t.Helper()
+	callee = l.rawPhone(t, "carol")
+	callee.startMedia(callerTone)
+	caller = newRawUA(t, ip, "dave")
+	caller.startMedia(callerTone + 200)
+	caller.inviteHeaders = inviteHeaders
+	caller.dial(l.pbx.LocalAddr(), "102", "rel-"+sip.GenerateTagN(8))
+	inv, src = callee.request(sip.INVITE, 5*time.Second)
+	callee.respond(inv, src, 180, "Ringing", "ctag", callee.contact())
+	return callee, caller, inv, src
+}
+
 func mustFindCall(t *testing.T, p *uaclient.Phone) *uaclient.Call {
 	t.Helper()
 	c, err := p.FindCall("")
@@ -169,21 +157,7 @@ func mustFindCall(t *testing.T, p *uaclient.Phone) *uaclient.Call {
 // 100rel gets the 180 (RSeq 1) and only after its PRACK the 183 (RSeq 2).
 func TestSecondReliableProvisionalWaitsForPrack(t *testing.T) {
 	l := newLab(t, labOpts{}, "carol")
-	carolAddr := l.phone("carol").Addr()
-	l.phone("carol").Close()
-	callee := newRawUA(t, carolAddr, "carol")
-	callee.startMedia(callerTone)
-	caller := newRawUA(t, netip.MustParseAddrPort("127.0.9.91:0"), "dave")
-	caller.startMedia(callerTone + 200)
-	caller.inviteHeaders = "Require: 100rel\r\nSupported: 100rel\r\n"
-	caller.target = l.pbx.LocalAddr()
-	caller.ruri = "sip:102@" + l.pbx.LocalAddr().String()
-	caller.callID, caller.fromTag = "rel2-"+sip.GenerateTagN(8), sip.GenerateTagN(8)
-	caller.invite(sdpneg.SendRecv)
-
-	inv, src := callee.request(sip.INVITE, 5*time.Second)
-	contact := "Contact: <sip:carol@" + carolAddr.String() + ">"
-	callee.respond(inv, src, 180, "Ringing", "ctag", contact)
+	callee, caller, inv, src := rawCallToCarol(t, l, "127.0.9.91", "Require: 100rel\r\nSupported: 100rel\r\n")
 	// The 183 leaves only once the 180 reached the caller: sent back to
 	// back over UDP, the PBX may handle them in either order (one goroutine
 	// per message), and the test is about the PRACK wait, not that race.
@@ -191,7 +165,7 @@ func TestSecondReliableProvisionalWaitsForPrack(t *testing.T) {
 	if r180.StatusCode != 180 || r180.GetHeader("RSeq") == nil || r180.GetHeader("RSeq").Value() != "1" {
 		t.Fatalf("first reliable provisional:\n%s", r180)
 	}
-	callee.respondBody(inv, src, 183, "Session Progress", "ctag", []byte(callee.sdp(sdpneg.SendRecv)), contact)
+	callee.respondBody(inv, src, 183, "Session Progress", "ctag", []byte(callee.sdp(sdpneg.SendRecv)), callee.contact())
 	for _, m := range caller.quietFor(700 * time.Millisecond) {
 		if res, ok := m.(*sip.Response); ok && res.StatusCode == 183 {
 			t.Fatalf("183 sent before the 180 (RSeq 1) was PRACKed:\n%s", res)

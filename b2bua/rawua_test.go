@@ -39,7 +39,14 @@ type rawUA struct {
 	inviteHeaders string
 }
 
-func newRawUA(t *testing.T, bind netip.AddrPort, user string) *rawUA {
+// newRawUA is a rawUA for user on ip (any port).
+func newRawUA(t *testing.T, ip, user string) *rawUA {
+	t.Helper()
+	return rawUAAt(t, netip.AddrPortFrom(netip.MustParseAddr(ip), 0), user)
+}
+
+// rawUAAt is a rawUA bound to exactly bind.
+func rawUAAt(t *testing.T, bind netip.AddrPort, user string) *rawUA {
 	t.Helper()
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(bind))
 	if err != nil {
@@ -48,6 +55,36 @@ func newRawUA(t *testing.T, bind netip.AddrPort, user string) *rawUA {
 	t.Cleanup(func() { c.Close() })
 	ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	return &rawUA{t: t, conn: c, addr: ap, user: user, sdpID: sdpneg.NewSessionID()}
+}
+
+// newTrunkLab starts a lab whose dial plan sends numbers starting with +
+// to a raw trunk (user on it, sending the test tone) and has the extra
+// line didLine ("+15550100 100": a DID to an extension) when not empty.
+func newTrunkLab(t *testing.T, user, didLine string, phones ...string) (*lab, *rawUA) {
+	t.Helper()
+	trunk := newRawUA(t, "127.0.9.95", user)
+	trunk.startMedia(callerTone)
+	plan := testDialPlan
+	if didLine != "" {
+		plan += didLine + "\n"
+	}
+	plan += "prefix + trunk:" + trunk.addr.String() + "\n"
+	return newLab(t, labOpts{dialPlan: plan}, phones...), trunk
+}
+
+// rawPhone takes name's place: its phone goes away and a rawUA binds
+// the address it registered from, so a test reads and writes that leg
+// verbatim.
+func (l *lab) rawPhone(t *testing.T, name string) *rawUA {
+	t.Helper()
+	addr := l.phone(name).Addr()
+	l.phone(name).Close()
+	return rawUAAt(t, addr, name)
+}
+
+// contact is the Contact header line for this UA's address.
+func (u *rawUA) contact() string {
+	return "Contact: <sip:" + u.user + "@" + u.addr.String() + ">"
 }
 
 func (u *rawUA) send(to netip.AddrPort, msg string) {
@@ -205,14 +242,19 @@ func (u *rawUA) inDialog(method string, cseq int, extra string) {
 		method, u.ruri, u.via(), u.user, domain, u.fromTag, u.ruri, u.toTag, u.callID, cseq, method, extra))
 }
 
+// dial sends an initial INVITE for ext to the PBX as Call-ID callID and
+// returns without waiting for an answer.
+func (u *rawUA) dial(pbx netip.AddrPort, ext, callID string) {
+	u.target = pbx
+	u.ruri = fmt.Sprintf("sip:%s@%s", ext, pbx)
+	u.callID, u.fromTag = callID, sip.GenerateTagN(8)
+	u.invite(sdpneg.SendRecv)
+}
+
 // call dials ext at the PBX and returns its 2xx (ACKed, media running).
 func (u *rawUA) call(pbx netip.AddrPort, ext string) *sip.Response {
 	u.t.Helper()
-	u.target = pbx
-	u.ruri = fmt.Sprintf("sip:%s@%s", ext, pbx)
-	u.callID = sip.GenerateTagN(16) + "@" + u.addr.Addr().String()
-	u.fromTag = sip.GenerateTagN(8)
-	u.invite(sdpneg.SendRecv)
+	u.dial(pbx, ext, sip.GenerateTagN(16)+"@"+u.addr.Addr().String())
 	res := u.response(sip.INVITE, 200, 10*time.Second)
 	if res.StatusCode != 200 {
 		u.t.Fatalf("INVITE %s: %d %s", ext, res.StatusCode, res.Reason)
@@ -248,4 +290,49 @@ func (u *rawUA) reinvite(dir sdpneg.Direction) *sdpneg.Remote {
 	r := u.applyAnswer(res)
 	u.sess.SetDirection(dir.CanSend(), dir.CanRecv())
 	return r
+}
+
+// answer accepts the INVITE inv (sent from src) with 200 and this UA's
+// SDP, as tag, sends its media to the offer, and waits for the ACK.
+func (u *rawUA) answer(inv *sip.Request, src netip.AddrPort, tag string) {
+	u.t.Helper()
+	offer, err := sdpneg.Parse(inv.Body())
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	if err := u.sess.SetRemote(offer.AddrPort()); err != nil {
+		u.t.Fatal(err)
+	}
+	u.respondBody(inv, src, 200, "OK", tag, []byte(u.sdp(sdpneg.SendRecv)), u.contact())
+	if _, ack := u.request(sip.ACK, 5*time.Second); !ack.IsValid() {
+		u.t.Fatalf("%s: no ACK source", u.user)
+	}
+}
+
+// subscribe sends a SUBSCRIBE for event to ruser at the PBX (u.target) in
+// the dialog u.callID/u.fromTag (toTag empty for a new subscription) and
+// returns the final response.
+func (u *rawUA) subscribe(ruser, event, accept string, cseq int, toTag string, expires int) *sip.Response {
+	u.t.Helper()
+	to := fmt.Sprintf("<sip:%s@%s>", ruser, u.target)
+	if toTag != "" {
+		to += ";tag=" + toTag
+	}
+	u.send(u.target, fmt.Sprintf("SUBSCRIBE sip:%s@%s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=%s\r\n"+
+		"To: %s\r\nCall-ID: %s\r\nCSeq: %d SUBSCRIBE\r\nContact: <sip:%s@%s>\r\nEvent: %s\r\n"+
+		"Accept: %s\r\nExpires: %d\r\nContent-Length: 0\r\n\r\n",
+		ruser, u.target, u.via(), u.user, domain, u.fromTag, to, u.callID, cseq, u.user, u.addr, event, accept, expires))
+	return u.response(sip.SUBSCRIBE, 200, 5*time.Second)
+}
+
+// notify reads the next NOTIFY, answers it 200, checks that it is for
+// event with a body of type ctype, and returns it.
+func (u *rawUA) notify(event, ctype string) *sip.Request {
+	u.t.Helper()
+	n, src := u.request(sip.NOTIFY, 5*time.Second)
+	u.respond(n, src, 200, "OK", "")
+	if n.GetHeader("Event").Value() != event || n.ContentType().Value() != ctype {
+		u.t.Fatalf("NOTIFY:\n%s", n)
+	}
+	return n
 }

@@ -156,15 +156,7 @@ func (c *Call) forwardReinvite(l *leg, req *sip.Request, tx sip.ServerTransactio
 		b.reply(tx, req, sip.StatusRequestPending, "Request Pending", "other leg not confirmed")
 		return
 	}
-	b.mu.Lock()
-	out := request(&o.Dlg, sip.INVITE, 0)
-	b.mu.Unlock()
-	out.AppendHeader(b.contact())
-	out.AppendHeader(c.correlation())
-	if len(req.Body()) > 0 {
-		out.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		out.SetBody(req.Body())
-	}
+	out := c.reinviteRequest(o, req.Body())
 	ctx, cancel := b.lifetime(32 * time.Second)
 	defer cancel()
 	otx, err := b.transact(ctx, out)
@@ -260,12 +252,8 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 			out.AppendHeader(sip.NewHeader(name, h.Value()))
 		}
 	}
-	out.SetBody(req.Body())
-	ctx, cancel := b.lifetime(32 * time.Second)
-	defer cancel()
-	res, err := b.do(ctx, out)
-	if err != nil {
-		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
+	res, ok := b.relay(req, tx, out)
+	if !ok {
 		return
 	}
 	c.event("%s from leg %s relayed: %d", req.Method, legNames[l.idx], res.StatusCode)
@@ -275,6 +263,20 @@ func (b *B2BUA) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		back.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
 	}
 	b.send(tx, back)
+}
+
+// relay sends out, the request req is relayed as, with req's body and
+// returns the final response; false when none came (req got 408).
+func (b *B2BUA) relay(req *sip.Request, tx sip.ServerTransaction, out *sip.Request) (*sip.Response, bool) {
+	out.SetBody(req.Body())
+	ctx, cancel := b.lifetime(32 * time.Second)
+	defer cancel()
+	res, err := b.do(ctx, out)
+	if err != nil {
+		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
+		return nil, false
+	}
+	return res, true
 }
 
 // pagerMessage delivers an out-of-dialog MESSAGE to the user an extension
@@ -293,12 +295,8 @@ func (b *B2BUA) pagerMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.GetHeader("Content-Type"); h != nil {
 		out.AppendHeader(sip.NewHeader("Content-Type", h.Value()))
 	}
-	out.SetBody(req.Body())
-	ctx, cancel := b.lifetime(32 * time.Second)
-	defer cancel()
-	res, err := b.do(ctx, out)
-	if err != nil {
-		b.reply(tx, req, sip.StatusRequestTimeout, "Request Timeout", err.Error())
+	res, ok := b.relay(req, tx, out)
+	if !ok {
 		return
 	}
 	b.log.Info("MESSAGE relayed", "to", ext.Target.User, "code", res.StatusCode, "call_id", sipdialog.CallID(req))

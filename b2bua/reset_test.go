@@ -22,13 +22,7 @@ func TestResetEndsCallsVoicemailAndSettings(t *testing.T) {
 	if err := l.pbx.Set(SettingMOH, "off"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
+	call := dialUp(t, alice, l.dial("101"))
 	// A leftover recording (a message cut short) in a mailbox folder.
 	stray := filepath.Join(l.vmDir, "bob", "old.wav")
 	if l.vmDir != "" {

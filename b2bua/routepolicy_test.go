@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -30,11 +29,9 @@ func stranger(u *rawUA, method, ruri string, routes ...string) string {
 // itself, and a platform user's trunk call (TestCallOutThroughTrunk),
 // still work.
 func TestPBXRefusesRelay(t *testing.T) {
-	trunk := newRawUA(t, netip.MustParseAddrPort("127.0.9.95:0"), "carrier")
-	plan := testDialPlan + "prefix + trunk:" + trunk.addr.String() + "\n"
-	l := newLab(t, labOpts{dialPlan: plan})
+	l, trunk := newTrunkLab(t, "carrier", "")
 	pbx := l.pbx.LocalAddr()
-	victim := newRawUA(t, netip.MustParseAddrPort("127.0.9.75:0"), "victim")
+	victim := newRawUA(t, "127.0.9.75", "victim")
 	route := "<sip:" + victim.addr.String() + ";lr>"
 
 	for _, tc := range []struct{ method, ruri string }{
@@ -46,7 +43,7 @@ func TestPBXRefusesRelay(t *testing.T) {
 		{"REFER", "sip:100@" + pbx.String()},
 	} {
 		t.Run(tc.method+" "+tc.ruri, func(t *testing.T) {
-			u := newRawUA(t, netip.MustParseAddrPort("127.0.9.96:0"), "fluffy")
+			u := newRawUA(t, "127.0.9.96", "fluffy")
 			u.send(pbx, stranger(u, tc.method, tc.ruri, route))
 			res := u.response(sip.RequestMethod(tc.method), 200, 5*time.Second)
 			want := "Relaying Denied: Route to " + victim.addr.String() + " not allowed"
@@ -59,7 +56,7 @@ func TestPBXRefusesRelay(t *testing.T) {
 		})
 	}
 	t.Run("stranger dials the trunk", func(t *testing.T) {
-		u := newRawUA(t, netip.MustParseAddrPort("127.0.9.96:0"), "fluffy")
+		u := newRawUA(t, "127.0.9.96", "fluffy")
 		u.startMedia(callerTone)
 		u.send(pbx, stranger(u, "INVITE", "sip:+15551234567@"+pbx.String()))
 		res := u.response(sip.INVITE, 200, 5*time.Second)
@@ -71,7 +68,7 @@ func TestPBXRefusesRelay(t *testing.T) {
 		}
 	})
 	t.Run("own Route passes", func(t *testing.T) {
-		u := newRawUA(t, netip.MustParseAddrPort("127.0.9.96:0"), "fluffy")
+		u := newRawUA(t, "127.0.9.96", "fluffy")
 		u.send(pbx, stranger(u, "OPTIONS", "sip:"+pbx.String(), "<sip:"+pbx.String()+";lr>"))
 		if res := u.response(sip.OPTIONS, 200, 5*time.Second); res.StatusCode != 200 {
 			t.Errorf("got %d %s, want 200", res.StatusCode, res.Reason)

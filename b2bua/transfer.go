@@ -58,9 +58,7 @@ func (b *B2BUA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		b.reply(tx, req, sip.StatusNotFound, "Not Found", "no user extension "+target.User)
 		return
 	}
-	res := sip.NewResponseFromRequest(req, sip.StatusAccepted, "Accepted", nil)
-	res.AppendHeader(c.correlation())
-	b.send(tx, res)
+	b.send(tx, c.inResponse(req, sip.StatusAccepted, "Accepted", nil))
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -293,9 +291,7 @@ func (b *B2BUA) referReplaces(req *sip.Request, tx sip.ServerTransaction, r *leg
 			"Replaces names no answered, anchored call of this PBX")
 		return
 	}
-	res := sip.NewResponseFromRequest(req, sip.StatusAccepted, "Accepted", nil)
-	res.AppendHeader(c.correlation())
-	b.send(tx, res)
+	b.send(tx, c.inResponse(req, sip.StatusAccepted, "Accepted", nil))
 	b.wg.Go(func() { c.attendedTransfer(r, w, n) })
 }
 

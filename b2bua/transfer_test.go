@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +18,8 @@ import (
 func TestBlindTransferConnectsTarget(t *testing.T) {
 	l := newLab(t, labOpts{}, "bob", "carol")
 	bob, carol := l.phone("bob"), l.phone("carol")
-	for _, p := range []*uaclient.Phone{bob, carol} {
-		if err := p.Set("auto_answer", "100ms"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dave := newRawUA(t, netip.MustParseAddrPort("127.0.9.90:0"), "dave")
+	autoAnswer(t, bob, carol)
+	dave := newRawUA(t, "127.0.9.90", "dave")
 	dave.startMedia(callerTone)
 	dave.call(l.pbx.LocalAddr(), "101")
 	bobCall, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)

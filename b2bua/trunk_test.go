@@ -10,7 +10,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/sip/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -116,10 +115,7 @@ func TestParseDialPlanTrunks(t *testing.T) {
 // trunk as sip:+15551234567@<trunk>, presenting alice's DID as caller id,
 // not through the proxy. The trunk answers and alice hears it.
 func TestCallOutThroughTrunk(t *testing.T) {
-	trunk := newRawUA(t, netip.MustParseAddrPort("127.0.9.95:0"), "carrier")
-	trunk.startMedia(callerTone)
-	plan := testDialPlan + "+15550100 100\nprefix + trunk:" + trunk.addr.String() + "\n"
-	l := newLab(t, labOpts{dialPlan: plan}, "alice")
+	l, trunk := newTrunkLab(t, "carrier", "+15550100 100", "alice")
 	alice := l.phone("alice")
 
 	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), "+15551234567")
@@ -136,19 +132,8 @@ func TestCallOutThroughTrunk(t *testing.T) {
 	if u := inv.From().Address.User; u != "+15550100" {
 		t.Errorf("caller id on the trunk %q, want alice's DID +15550100", u)
 	}
-	offer, err := sdpneg.Parse(inv.Body())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := trunk.sess.SetRemote(offer.AddrPort()); err != nil {
-		t.Fatal(err)
-	}
-	contact := "Contact: <sip:carrier@" + trunk.addr.String() + ">"
-	trunk.respond(inv, src, 180, "Ringing", "ttag", contact)
-	trunk.respondBody(inv, src, 200, "OK", "ttag", []byte(trunk.sdp(sdpneg.SendRecv)), contact)
-	if _, ack := trunk.request(sip.ACK, 5*time.Second); !ack.IsValid() {
-		t.Fatal("no ACK")
-	}
+	trunk.respond(inv, src, 180, "Ringing", "ttag", trunk.contact())
+	trunk.answer(inv, src, "ttag")
 	if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}
@@ -166,14 +151,9 @@ func TestCallOutThroughTrunk(t *testing.T) {
 // answers, the carrier hears bob. A number that is not a DID, sent from
 // the trunk, is refused: the PBX is no trunk-to-trunk relay.
 func TestDIDFromTrunkReachesExtension(t *testing.T) {
-	trunk := newRawUA(t, netip.MustParseAddrPort("127.0.9.95:0"), "+15557654321")
-	trunk.startMedia(callerTone)
-	plan := testDialPlan + "+15550101 101\nprefix + trunk:" + trunk.addr.String() + "\n"
-	l := newLab(t, labOpts{dialPlan: plan}, "bob")
+	l, trunk := newTrunkLab(t, "+15557654321", "+15550101 101", "bob")
 	bob := l.phone("bob")
-	if err := bob.Set("auto_answer", "100ms"); err != nil {
-		t.Fatal(err)
-	}
+	autoAnswer(t, bob)
 	res := trunk.call(l.pbx.LocalAddr(), "+15550101")
 	if res.StatusCode != 200 {
 		t.Fatalf("DID call: %d", res.StatusCode)
@@ -192,12 +172,9 @@ func TestDIDFromTrunkReachesExtension(t *testing.T) {
 	trunk.inDialog("BYE", 0, "")
 	trunk.response(sip.BYE, 200, 5*time.Second)
 
-	fraud := newRawUA(t, netip.MustParseAddrPort(trunk.addr.Addr().String()+":0"), "+15557654321")
+	fraud := newRawUA(t, trunk.addr.Addr().String(), "+15557654321")
 	fraud.startMedia(callerTone)
-	fraud.target = l.pbx.LocalAddr()
-	fraud.ruri = "sip:+15559999999@" + l.pbx.LocalAddr().String()
-	fraud.callID, fraud.fromTag = sip.GenerateTagN(12), sip.GenerateTagN(8)
-	fraud.invite(sdpneg.SendRecv)
+	fraud.dial(l.pbx.LocalAddr(), "+15559999999", sip.GenerateTagN(12))
 	if res := fraud.response(sip.INVITE, 200, 5*time.Second); res.StatusCode != 403 {
 		t.Fatalf("trunk-to-trunk call answered %d %s, want 403", res.StatusCode, res.Reason)
 	}

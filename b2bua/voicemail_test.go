@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"encoding/binary"
 	"os"
 	"strings"
 	"testing"
@@ -69,7 +68,7 @@ func TestNoAnswerGoesToVoicemail(t *testing.T) {
 	if rate != 8000 || len(samples) < 12000 {
 		t.Fatalf("wav: %d samples at %d Hz", len(samples), rate)
 	}
-	if hz := zeroCrossingHz(samples); !near(hz, alice.ToneHz(), 15) {
+	if hz := siptest.ToneHz(samples); !near(hz, alice.ToneHz(), 15) {
 		t.Fatalf("voicemail holds a %.0f Hz tone, alice sends %.0f Hz", hz, alice.ToneHz())
 	}
 }
@@ -81,46 +80,9 @@ func readWAV(t *testing.T, path string) ([]int16, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data" {
-		t.Fatalf("%s is not a WAV file", path)
+	samples, rate, err := siptest.ParseWAV(b)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	if fmtTag, ch, bits := binary.LittleEndian.Uint16(b[20:]), binary.LittleEndian.Uint16(b[22:]), binary.LittleEndian.Uint16(b[34:]); fmtTag != 1 || ch != 1 || bits != 16 {
-		t.Fatalf("wav format %d, %d channels, %d bits", fmtTag, ch, bits)
-	}
-	n := binary.LittleEndian.Uint32(b[40:])
-	if int(n) != len(b)-44 || binary.LittleEndian.Uint32(b[4:]) != 36+n {
-		t.Fatalf("wav sizes: data %d, file %d", n, len(b))
-	}
-	out := make([]int16, n/2)
-	for i := range out {
-		out[i] = int16(binary.LittleEndian.Uint16(b[44+2*i:]))
-	}
-	return out, int(binary.LittleEndian.Uint32(b[24:]))
-}
-
-// zeroCrossingHz estimates a single tone's frequency from sign changes in
-// loud 20 ms frames (quiet frames are beep gaps or silence).
-func zeroCrossingHz(s []int16) float64 {
-	var crossings, samples int
-	for off := 0; off+160 <= len(s); off += 160 {
-		f := s[off : off+160]
-		var sum float64
-		for _, v := range f {
-			sum += float64(v) * float64(v)
-		}
-		if sum/160 < 330*330 {
-			continue
-		}
-		// Compare with the sample before each one, across frame edges too.
-		for i := max(off, 1); i < off+160; i++ {
-			if (s[i-1] < 0) != (s[i] < 0) {
-				crossings++
-			}
-		}
-		samples += 160
-	}
-	if samples == 0 {
-		return 0
-	}
-	return float64(crossings) / 2 / (float64(samples) / 8000)
+	return samples, rate
 }

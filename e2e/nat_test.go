@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/internal/syncbuf"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/natrouter"
 )
 
@@ -257,7 +257,7 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 
 	bin := filepath.Join(lab.Root, "bin", "natrouter")
 	echo := exec.Command("ip", "netns", "exec", ns, bin, "probe", "echo", "-listen", leakDst.String())
-	var logs syncbuf.Buffer
+	var logs siptest.LogBuffer
 	echo.Stdout, echo.Stderr = &logs, &logs
 	if err := echo.Start(); err != nil {
 		t.Fatal(err)

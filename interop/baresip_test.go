@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/internal/syncbuf"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -146,7 +146,7 @@ type baresipProc struct {
 	conn   net.Conn
 	events chan baresipEvent
 	resps  chan baresipResponse
-	log    *syncbuf.Buffer
+	log    *siptest.LogBuffer
 }
 
 type baresipEvent struct {
@@ -200,7 +200,7 @@ ctrl_tcp_listen		%s:%d
 		sip:    &net.UDPAddr{IP: net.ParseIP(ip), Port: sipPort},
 		events: make(chan baresipEvent, 100),
 		resps:  make(chan baresipResponse, 10),
-		log:    &syncbuf.Buffer{},
+		log:    &siptest.LogBuffer{},
 	}
 	// -t: baresip quits by itself even if this test process dies first.
 	b.cmd = exec.Command("baresip", "-f", dir, "-t", strconv.Itoa(int(testTimeout/time.Second)+30))

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/internal/syncbuf"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sip/location"
@@ -78,7 +78,7 @@ func confirmedCall(t *testing.T, ctx context.Context, from *uaclient.Phone, to, 
 func testLogger(t *testing.T) *slog.Logger {
 	// Printed only when the test fails; goroutines that log after the test
 	// ended write into the buffer, never into a finished testing.T.
-	lb := &syncbuf.Buffer{}
+	lb := &siptest.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("daemon logs:\n%s", tail(lb.String(), 12000))
@@ -284,14 +284,14 @@ func (r sippResult) String() string {
 type sippCmd struct {
 	cmd                  *exec.Cmd
 	dir, name            string
-	stdout               *syncbuf.Buffer
+	stdout               *siptest.LogBuffer
 	screen, errs, msgLog string
 }
 
 func newSipp(t *testing.T, ctx context.Context, name string, args ...string) *sippCmd {
 	t.Helper()
 	dir := t.TempDir()
-	s := &sippCmd{dir: dir, name: name, stdout: &syncbuf.Buffer{},
+	s := &sippCmd{dir: dir, name: name, stdout: &siptest.LogBuffer{},
 		screen: dir + "/" + name + ".screen", errs: dir + "/" + name + ".errors", msgLog: dir + "/" + name + ".messages"}
 	all := append([]string{}, args...)
 	all = append(all, "-nostdin",

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siplab/siplab/internal/syncbuf"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -165,7 +165,7 @@ func startCapture(t *testing.T, ctx context.Context, filter, file, probe string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncbuf.Buffer{}
+	log := &siptest.LogBuffer{}
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

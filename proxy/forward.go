@@ -20,6 +20,7 @@ import (
 	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/sipdialog"
 	"github.com/siplab/siplab/sip/sipnet"
 )
 
@@ -763,26 +764,13 @@ func (p *Proxy) startBranch(ctx context.Context, in *endpoint, w *sip.Request, h
 // Call-ID, From, To, CSeq number, Route set and our Via with the same
 // branch, in its own transaction.
 func (p *Proxy) sendCancel(b *branch, reason string, log *slog.Logger) {
-	r := b.req
-	c := sip.NewRequest(sip.CANCEL, *r.Recipient.Clone())
-	c.AppendHeader(r.Via().Clone())
-	for _, h := range r.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(h))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	c.AppendHeader(sip.HeaderClone(r.From()))
-	c.AppendHeader(sip.HeaderClone(r.To()))
-	c.AppendHeader(sip.HeaderClone(r.CallID()))
-	c.AppendHeader(&sip.CSeqHeader{SeqNo: r.CSeq().SeqNo, MethodName: sip.CANCEL})
+	c := sipdialog.Cancel(b.req)
 	if reason != "" {
 		c.AppendHeader(sip.NewHeader("Reason", reason))
 	}
 	cl := sip.ContentLengthHeader(0)
 	c.AppendHeader(&cl)
-	c.SetTransport(r.Transport())
-	c.SetDestination(r.Destination())
-	c.Laddr = r.Laddr
+	c.Laddr = b.req.Laddr
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), sip.Timer_F+time.Second)
 		defer cancel()

@@ -1,48 +1,19 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/internal/siptest"
 )
-
-type testClock struct{ ns atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.ns.Store(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
 
 // call sends an INVITE from ph as alice, answers the 407 with password and
 // returns the final response (nil when the INVITE reached bob instead).
@@ -75,10 +46,10 @@ func guessCall(t *testing.T, ph, bob *phone, px netip.AddrPort, password string)
 }
 
 func TestProxyGuardBlocksGuessing(t *testing.T) {
-	clk := newTestClock()
-	logs := &logBuffer{}
+	clk := siptest.NewClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	logs := &siptest.LogBuffer{}
 	loc := newMemLocation("alice", "bob")
-	p, px := startProxy(t, Config{Location: loc, Auth: newAuth(t), AuthInvites: true, Now: clk.now,
+	p, px := startProxy(t, Config{Location: loc, Auth: newAuth(t), AuthInvites: true, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	bob := newPhone(t, "127.0.0.3")
 	loc.bind("bob", "sip:bob@"+bob.addr.String(), bob.addr)
@@ -137,14 +108,14 @@ func TestProxyGuardBlocksGuessing(t *testing.T) {
 	if len(st.Blocked) != 1 || st.Blocked[0].Source.String() != "127.0.0.2" || st.FailedAuths != 10 {
 		t.Fatalf("guard status: %+v", st)
 	}
-	if n := logs.count(`msg="auth failed" component=proxy src=127.0.0.2 user=alice reason="wrong response"`); n != 10 {
+	if n := len(logs.Lines(`msg="auth failed" component=proxy src=127.0.0.2 user=alice reason="wrong response"`)); n != 10 {
 		t.Fatalf("%d auth failed lines, want 10", n)
 	}
-	if n := logs.count(`level=WARN msg="source blocked" component=proxy src=127.0.0.2 user=alice reason="failed_auth: 10 in 1m0s"`); n != 1 {
+	if n := len(logs.Lines(`level=WARN msg="source blocked" component=proxy src=127.0.0.2 user=alice reason="failed_auth: 10 in 1m0s"`)); n != 1 {
 		t.Fatalf("%d block lines, want 1", n)
 	}
 	// The block ends with the injected clock.
-	clk.advance(5*time.Minute + time.Second)
+	clk.Advance(5*time.Minute + time.Second)
 	if res := guessCall(t, attacker, bob, px, "alicepw"); res.StatusCode != 486 {
 		t.Fatalf("after the block: %d", res.StatusCode)
 	}
@@ -252,19 +223,7 @@ func TestRegisterGuessingThroughProxy(t *testing.T) {
 		if chal.StatusCode != 401 {
 			return chal
 		}
-		c, err := digest.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:" + testDomain, Username: "alice", Password: password, Count: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.cseq++
-		m.branch = sip.GenerateBranchN(12)
-		m.extra = append(m.extra, "Authorization: "+cred.String())
-		attacker.send(px, m)
-		return attacker.final(sip.REGISTER)
+		return withDigest(t, attacker, px, m, chal, "alice", password)
 	}
 	for i := 1; i < 10; i++ {
 		mustCode(t, guess("wrong"), 401)

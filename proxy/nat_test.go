@@ -79,31 +79,51 @@ func TestReceivedToggle(t *testing.T) {
 
 // Bob registered from behind NAT: his Contact names the private address
 // (socket "written"), his REGISTER came from the public one ("seen").
+// With contact_fixup on the proxy sends requests for bob where his
+// REGISTER came from, off to the Contact as written: an initial INVITE,
+// and the ghost-call lesson, the caller's BYE in a call bob answered,
+// addressed to his Contact as written (off: into the void).
 func TestContactFixupToggle(t *testing.T) {
 	loc := newMemLocation("alice", "bob")
 	p, px := startProxy(t, Config{Location: loc})
 	written, seen := newPhone(t, "127.0.0.4"), newPhone(t, "127.0.0.3")
 	contact := "sip:bob@" + written.addr.String()
 	loc.bind("bob", contact, seen.addr)
-	for _, fix := range []string{"on", "off"} {
-		t.Run(fix, func(t *testing.T) {
-			if _, err := p.Set(SettingContactFixup, fix); err != nil {
-				t.Fatal(err)
-			}
-			alice := newPhone(t, "127.0.0.2")
-			alice.send(px, alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain))
-			got, other := seen.on(t), written.on(t)
-			if fix == "off" {
-				got, other = written.on(t), seen.on(t)
-			}
-			req, from := got.request(sip.INVITE)
-			if req.Recipient.String() != contact {
-				t.Errorf("Request-URI %s, want the Contact as written %s", req.Recipient.String(), contact)
-			}
-			got.answer(req, from, 486, "Busy Here", "b")
-			mustCode(t, alice.final(sip.INVITE), 486)
-			other.silent(100*time.Millisecond, isRequest(sip.INVITE), "the INVITE")
-		})
+	for _, tc := range []struct {
+		method   sip.RequestMethod
+		inDialog bool
+		code     int
+		reason   string
+		tag      string // bob's To tag
+	}{
+		{sip.INVITE, false, 486, "Busy Here", "b"},
+		{sip.BYE, true, 200, "OK", "bobtag"},
+	} {
+		for _, fix := range []string{"on", "off"} {
+			t.Run(string(tc.method)+" "+fix, func(t *testing.T) {
+				if _, err := p.Set(SettingContactFixup, fix); err != nil {
+					t.Fatal(err)
+				}
+				alice := newPhone(t, "127.0.0.2")
+				m := alice.newMsg(string(tc.method), "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
+				if tc.inDialog {
+					m.ruri, m.toTag, m.contact = contact, tc.tag, ""
+					m.routes = []string{"<sip:" + px.String() + ";lr>"}
+				}
+				alice.send(px, m)
+				got, other := seen.on(t), written.on(t)
+				if fix == "off" {
+					got, other = written.on(t), seen.on(t)
+				}
+				req, from := got.request(tc.method)
+				if req.Recipient.String() != contact {
+					t.Errorf("Request-URI %s, want the Contact as written %s", req.Recipient.String(), contact)
+				}
+				got.answer(req, from, tc.code, tc.reason, tc.tag)
+				mustCode(t, alice.final(tc.method), tc.code)
+				other.silent(100*time.Millisecond, isRequest(tc.method), "the "+string(tc.method))
+			})
+		}
 	}
 }
 
@@ -142,40 +162,6 @@ func TestRegisterWithoutRegistrar(t *testing.T) {
 	alice := newPhone(t, "127.0.0.2")
 	alice.send(px, alice.newMsg("REGISTER", "sip:"+testDomain, "alice@"+testDomain, "alice@"+testDomain))
 	mustCode(t, alice.final(sip.REGISTER), 503)
-}
-
-// The ghost-call lesson: bob (behind NAT) answered a call; the caller's BYE
-// is addressed to bob's Contact as written. With contact_fixup on the
-// proxy sends it where bob's REGISTER came from; off, into the void.
-func TestInDialogRequestToNATedPhone(t *testing.T) {
-	loc := newMemLocation("alice", "bob")
-	p, px := startProxy(t, Config{Location: loc})
-	written, seen := newPhone(t, "127.0.0.4"), newPhone(t, "127.0.0.3")
-	contact := "sip:bob@" + written.addr.String()
-	loc.bind("bob", contact, seen.addr)
-	for _, fix := range []string{"on", "off"} {
-		t.Run(fix, func(t *testing.T) {
-			if _, err := p.Set(SettingContactFixup, fix); err != nil {
-				t.Fatal(err)
-			}
-			alice := newPhone(t, "127.0.0.2")
-			bye := alice.newMsg("BYE", contact, "alice@"+testDomain, "bob@"+testDomain)
-			bye.toTag, bye.contact = "bobtag", ""
-			bye.routes = []string{"<sip:" + px.String() + ";lr>"}
-			alice.send(px, bye)
-			got, other := seen.on(t), written.on(t)
-			if fix == "off" {
-				got, other = written.on(t), seen.on(t)
-			}
-			req, from := got.request(sip.BYE)
-			if req.Recipient.String() != contact {
-				t.Errorf("Request-URI %s, want %s", req.Recipient.String(), contact)
-			}
-			got.answer(req, from, 200, "OK", "bobtag")
-			mustCode(t, alice.final(sip.BYE), 200)
-			other.silent(100*time.Millisecond, isRequest(sip.BYE), "the BYE")
-		})
-	}
 }
 
 // A phone with the proxy as outbound proxy preloads a Route to it; the

@@ -62,6 +62,15 @@ func registerVia(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact
 	ph.send(px, m)
 	chal := ph.final(sip.REGISTER)
 	mustCode(t, chal, 401)
+	ok := withDigest(t, ph, px, m, chal, user, pass)
+	mustCode(t, ok, 200)
+	return ok
+}
+
+// withDigest answers chal, a 401 to the REGISTER m that ph sent, by
+// sending m again with user's credentials; it returns the final response.
+func withDigest(t *testing.T, ph *phone, px netip.AddrPort, m msg, chal *sip.Response, user, pass string) *sip.Response {
+	t.Helper()
 	c, err := digest.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +83,7 @@ func registerVia(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact
 	m.branch = sip.GenerateBranchN(12)
 	m.extra = append(m.extra, "Authorization: "+cred.String())
 	ph.send(px, m)
-	ok := ph.final(sip.REGISTER)
-	mustCode(t, ok, 200)
-	return ok
+	return ph.final(sip.REGISTER)
 }
 
 // The whole NAT lesson against the real registrar: bob registers through

@@ -90,13 +90,9 @@ func allNextHops(p *Proxy, routes []sip.Uri) bool {
 // isNextHop reports a URI naming, by IP and port, one of the next hops
 // the proxy was configured with.
 func (p *Proxy) isNextHop(u sip.Uri) bool {
-	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
-	if err != nil {
+	ip, port, ok := uriIPPort(u)
+	if !ok {
 		return false
-	}
-	port := u.Port
-	if port == 0 {
-		port = defaultPort(u)
 	}
 	if port < 1 || port > 65535 {
 		return false

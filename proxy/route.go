@@ -165,15 +165,22 @@ func (p *Proxy) isUs(u sip.Uri) bool {
 
 // isOurRecordRoute reports a URI of the form we put in Record-Route.
 func (p *Proxy) isOurRecordRoute(u sip.Uri) bool {
+	ip, port, ok := uriIPPort(u)
+	return ok && p.isOurAddr(ip.Unmap(), port)
+}
+
+// uriIPPort is the IP address a URI names as its host and its port (the
+// transport's default when none is written); false for a host name.
+func uriIPPort(u sip.Uri) (netip.Addr, int, bool) {
 	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
 	if err != nil {
-		return false
+		return netip.Addr{}, 0, false
 	}
 	port := u.Port
 	if port == 0 {
 		port = defaultPort(u)
 	}
-	return p.isOurAddr(ip.Unmap(), port)
+	return ip, port, true
 }
 
 // isOurDomain reports a Request-URI host we route by location.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -75,21 +76,28 @@ func TestRecordRouteToggle(t *testing.T) {
 	}
 }
 
+// ringThenCancel has alice INVITE bob through px, bob ring (To tag
+// bobtag) and alice CANCEL once the 180 reached her. It returns alice's
+// INVITE and bob's copy of it with its source.
+func ringThenCancel(alice, bob *phone, px netip.AddrPort) (msg, *sip.Request, netip.AddrPort) {
+	inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
+	alice.send(px, inv)
+	req, from := bob.request(sip.INVITE)
+	bob.answer(req, from, 180, "Ringing", "bobtag")
+	alice.response(180, sip.INVITE)
+	cancel := inv
+	cancel.method, cancel.contact = "CANCEL", ""
+	alice.send(px, cancel)
+	return inv, req, from
+}
+
 func TestCancelWhileRinging(t *testing.T) {
 	loc := newMemLocation("alice", "bob")
 	_, px := startProxy(t, Config{Location: loc})
 	alice, bob := newPhone(t, "127.0.0.2"), newPhone(t, "127.0.0.3")
 	loc.bind("bob", "sip:bob@"+bob.addr.String(), bob.addr)
 
-	inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
-	alice.send(px, inv)
-	req, from := bob.request(sip.INVITE)
-	bob.answer(req, from, 180, "Ringing", "bobtag")
-	alice.response(180, sip.INVITE)
-
-	cancel := inv
-	cancel.method, cancel.contact = "CANCEL", ""
-	alice.send(px, cancel)
+	inv, req, from := ringThenCancel(alice, bob, px)
 	mustCode(t, alice.final(sip.CANCEL), 200)
 	terminated := alice.final(sip.INVITE)
 	mustCode(t, terminated, 487)
@@ -154,28 +162,44 @@ func TestTimerC(t *testing.T) {
 	}
 }
 
-func TestForkFirst2xxWins(t *testing.T) {
+// forked is one branch of a forked INVITE: the phone and what it got.
+type forked struct {
+	ph   *phone
+	req  *sip.Request
+	from netip.AddrPort
+}
+
+func (b forked) answer(code int, reason, tag string) { b.ph.answer(b.req, b.from, code, reason, tag) }
+
+// forkToTwo has alice INVITE bob through a proxy that finds bob at two
+// phones (127.0.0.3 and .4); it returns alice and both branches.
+func forkToTwo(t *testing.T) (alice *phone, one, two forked) {
+	t.Helper()
 	loc := newMemLocation("alice", "bob")
 	_, px := startProxy(t, Config{Location: loc})
-	alice, desk, mobile := newPhone(t, "127.0.0.2"), newPhone(t, "127.0.0.3"), newPhone(t, "127.0.0.4")
-	loc.bind("bob", "sip:bob@"+desk.addr.String(), desk.addr)
-	loc.bind("bob", "sip:bob@"+mobile.addr.String(), mobile.addr)
-
+	alice, one.ph, two.ph = newPhone(t, "127.0.0.2"), newPhone(t, "127.0.0.3"), newPhone(t, "127.0.0.4")
+	loc.bind("bob", "sip:bob@"+one.ph.addr.String(), one.ph.addr)
+	loc.bind("bob", "sip:bob@"+two.ph.addr.String(), two.ph.addr)
 	alice.send(px, alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain))
-	dreq, dfrom := desk.request(sip.INVITE)
-	mreq, mfrom := mobile.request(sip.INVITE)
-	desk.answer(dreq, dfrom, 180, "Ringing", "desk")
-	mobile.answer(mreq, mfrom, 180, "Ringing", "mobile")
-	mobile.answer(mreq, mfrom, 200, "OK", "mobile")
+	one.req, one.from = one.ph.request(sip.INVITE)
+	two.req, two.from = two.ph.request(sip.INVITE)
+	return alice, one, two
+}
+
+func TestForkFirst2xxWins(t *testing.T) {
+	alice, desk, mobile := forkToTwo(t)
+	desk.answer(180, "Ringing", "desk")
+	mobile.answer(180, "Ringing", "mobile")
+	mobile.answer(200, "OK", "mobile")
 	ok := alice.final(sip.INVITE)
 	mustCode(t, ok, 200)
 	if tag, _ := ok.To().Params.Get("tag"); tag != "mobile" {
 		t.Errorf("200 from %q, want mobile", tag)
 	}
-	c, cfrom := desk.request(sip.CANCEL)
-	desk.answer(c, cfrom, 200, "OK", "")
-	desk.answer(dreq, dfrom, 487, "Request Terminated", "desk")
-	desk.request(sip.ACK)
+	c, cfrom := desk.ph.request(sip.CANCEL)
+	desk.ph.answer(c, cfrom, 200, "OK", "")
+	desk.answer(487, "Request Terminated", "desk")
+	desk.ph.request(sip.ACK)
 	alice.silent(300*time.Millisecond, func(m sip.Message) bool {
 		r, ok := m.(*sip.Response)
 		return ok && r.StatusCode >= 300
@@ -193,16 +217,9 @@ func TestForkAllFail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.codes), func(t *testing.T) {
-			loc := newMemLocation("alice", "bob")
-			_, px := startProxy(t, Config{Location: loc})
-			alice, one, two := newPhone(t, "127.0.0.2"), newPhone(t, "127.0.0.3"), newPhone(t, "127.0.0.4")
-			loc.bind("bob", "sip:bob@"+one.addr.String(), one.addr)
-			loc.bind("bob", "sip:bob@"+two.addr.String(), two.addr)
-			alice.send(px, alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain))
-			r1, f1 := one.request(sip.INVITE)
-			r2, f2 := two.request(sip.INVITE)
-			one.answer(r1, f1, tc.codes[0], "First", "one")
-			two.answer(r2, f2, tc.codes[1], "Second", "two")
+			alice, one, two := forkToTwo(t)
+			one.answer(tc.codes[0], "First", "one")
+			two.answer(tc.codes[1], "Second", "two")
 			mustCode(t, alice.final(sip.INVITE), tc.want)
 		})
 	}
@@ -267,14 +284,7 @@ func TestCancelRacing2xx(t *testing.T) {
 	alice, bob := newTCPPhone(t, "127.0.0.2", px), newPhone(t, "127.0.0.3")
 	loc.bind("bob", "sip:bob@"+bob.addr.String(), bob.addr)
 
-	inv := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
-	alice.send(px, inv)
-	req, from := bob.request(sip.INVITE)
-	bob.answer(req, from, 180, "Ringing", "bobtag")
-	alice.response(180, sip.INVITE)
-	cancel := inv
-	cancel.method, cancel.contact = "CANCEL", ""
-	alice.send(px, cancel)
+	inv, req, from := ringThenCancel(alice, bob, px)
 	alice.response(487, sip.INVITE)
 
 	c, cfrom := bob.request(sip.CANCEL)

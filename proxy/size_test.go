@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/siplab/siplab/sip/sipnet"
 )
@@ -45,19 +44,7 @@ func TestNineBindingsThroughProxy(t *testing.T) {
 	ph.send(px, m)
 	chal := ph.final(sip.REGISTER)
 	mustCode(t, chal, 401)
-	c, err := digest.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:" + testDomain, Username: "alice", Password: "alicepw", Count: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.cseq++
-	m.branch = sip.GenerateBranchN(12)
-	m.extra = append(m.extra, "Authorization: "+cred.String())
-	ph.send(px, m)
-	ok := ph.final(sip.REGISTER)
+	ok := withDigest(t, ph, px, m, chal, "alice", "alicepw")
 	mustCode(t, ok, 200)
 	if n := len(ok.GetHeaders("Contact")); n != 9 {
 		t.Fatalf("200 OK lists %d bindings, want 9:\n%s", n, ok)

@@ -66,6 +66,23 @@ func TestValidateRoutes(t *testing.T) {
 // A static route sends requests for its domain to the next hop with the
 // Request-URI untouched (the PBX reads the dialled extension from it),
 // while other foreign domains are still refused: no open relay.
+// routedToPBX has alice INVITE ruri (To: to) through px and checks that
+// the PBX gets it with the Request-URI unchanged and a Record-Route; the
+// PBX answers 486.
+func routedToPBX(t *testing.T, alice, pbx *phone, px netip.AddrPort, ruri, to string) {
+	t.Helper()
+	alice.send(px, alice.newMsg("INVITE", ruri, "alice@"+testDomain, to))
+	req, from := pbx.request(sip.INVITE)
+	if req.Recipient.String() != ruri {
+		t.Errorf("Request-URI at the PBX %s, want %s", req.Recipient.String(), ruri)
+	}
+	if req.RecordRoute() == nil {
+		t.Error("no Record-Route: the PBX's in-dialog requests would bypass the proxy")
+	}
+	pbx.answer(req, from, 486, "Busy Here", "pbx")
+	mustCode(t, alice.final(sip.INVITE), 486)
+}
+
 func TestStaticRouteToPBX(t *testing.T) {
 	pbx := newPhone(t, "127.0.0.9")
 	_, px := startProxy(t, Config{Location: newMemLocation("alice", "bob"),
@@ -73,17 +90,7 @@ func TestStaticRouteToPBX(t *testing.T) {
 	alice := newPhone(t, "127.0.0.2")
 
 	for _, ruri := range []string{"sip:101@pbx.siplab.test", "sip:101@PBX.siplab.test:5090"} {
-		m := alice.newMsg("INVITE", ruri, "alice@"+testDomain, "101@pbx.siplab.test")
-		alice.send(px, m)
-		req, from := pbx.request(sip.INVITE)
-		if req.Recipient.String() != ruri {
-			t.Errorf("Request-URI at the PBX %s, want %s", req.Recipient.String(), ruri)
-		}
-		if req.RecordRoute() == nil {
-			t.Error("no Record-Route: the PBX's in-dialog requests would bypass the proxy")
-		}
-		pbx.answer(req, from, 486, "Busy Here", "pbx")
-		mustCode(t, alice.final(sip.INVITE), 486)
+		routedToPBX(t, alice, pbx, px, ruri, "101@pbx.siplab.test")
 	}
 
 	// Not listed: 403, and nothing reaches the PBX.

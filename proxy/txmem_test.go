@@ -3,7 +3,6 @@ package proxy
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/internal/siptest"
 )
 
 // BenchmarkHeldTransactionMemory reports the live heap each challenged
@@ -71,38 +72,16 @@ func BenchmarkHeldTransactionMemory(b *testing.B) {
 				mu.Unlock()
 			}
 		}()
-		waitFor := func(n int) {
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				mu.Lock()
-				got := len(answered)
-				mu.Unlock()
-				if got >= n {
-					return
-				}
-				if time.Now().After(deadline) {
-					b.Fatalf("%d of %d answers", got, n)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		b.ResetTimer()
-		for i := range b.N {
+		send := func(i int) {
 			if _, err := conn.WriteToUDP([]byte(invite(strconv.Itoa(i))), dst); err != nil {
 				b.Fatal(err)
 			}
-			if i%100 == 99 {
-				waitFor(i + 1)
-			}
 		}
-		waitFor(b.N)
-		time.Sleep(100 * time.Millisecond) // the last ACKs arrive
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(b.N), "heap-B/req")
+		count := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(answered)
+		}
+		siptest.HeapPerRequest(b, send, count, 100*time.Millisecond) // the last ACKs arrive
 	})
 }

@@ -90,17 +90,7 @@ func TestUserRouteSendsNumbersToPBX(t *testing.T) {
 	alice := newPhone(t, "127.0.0.2")
 
 	for _, user := range []string{"101", "*97", "+15551234567"} {
-		ruri := "sip:" + user + "@" + testDomain
-		alice.send(px, alice.newMsg("INVITE", ruri, "alice@"+testDomain, user+"@"+testDomain))
-		req, from := pbx.request(sip.INVITE)
-		if req.Recipient.String() != ruri {
-			t.Errorf("Request-URI at the PBX %s, want %s", req.Recipient.String(), ruri)
-		}
-		if req.RecordRoute() == nil {
-			t.Error("no Record-Route: the PBX's in-dialog requests would bypass the proxy")
-		}
-		pbx.answer(req, from, 486, "Busy Here", "pbx")
-		mustCode(t, alice.final(sip.INVITE), 486)
+		routedToPBX(t, alice, pbx, px, "sip:"+user+"@"+testDomain, user+"@"+testDomain)
 	}
 	bob.silent(200*time.Millisecond, isRequest(sip.INVITE), "INVITE for 101 to the phone registered as 101")
 

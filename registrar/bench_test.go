@@ -26,6 +26,22 @@ func benchUsers(b *testing.B, n int) *sipauth.Users {
 	return u
 }
 
+// benchRegistrar is a registrar for 4096 users, journaling to disk when
+// persist is set; it closes when b ends.
+func benchRegistrar(b *testing.B, persist bool) *Registrar {
+	b.Helper()
+	cfg := Config{Domain: domain, Users: benchUsers(b, 4096), Logger: testLogger(b)}
+	if persist {
+		cfg.DataDir = b.TempDir()
+	}
+	r, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
+}
+
 // BenchmarkRegisterAuthenticated measures one authenticated, journaled
 // (fsync'd, group-committed) REGISTER refresh through Handle: parse, digest
 // check, binding update, journal, 200 OK. Each goroutine is a phone that
@@ -34,15 +50,7 @@ func benchUsers(b *testing.B, n int) *sipauth.Users {
 func BenchmarkRegisterAuthenticated(b *testing.B) {
 	for _, persist := range []bool{false, true} {
 		b.Run(fmt.Sprintf("persist=%v", persist), func(b *testing.B) {
-			cfg := Config{Domain: domain, Users: benchUsers(b, 4096), Logger: testLogger(b)}
-			if persist {
-				cfg.DataDir = b.TempDir()
-			}
-			r, err := New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
+			r := benchRegistrar(b, persist)
 			var next atomic.Int64
 			// Many phones in flight at once, as the sipgo server runs each
 			// request in its own goroutine: that is what group commit
@@ -93,13 +101,7 @@ func BenchmarkRegisterAuthenticated(b *testing.B) {
 // sipgo's client: REGISTER → 401 → REGISTER with credentials → 200, with
 // the journal on. One op is one completed registration.
 func BenchmarkRegisterUDP(b *testing.B) {
-	cfg := Config{Domain: domain, Users: benchUsers(b, 4096), Logger: testLogger(b), DataDir: b.TempDir()}
-	r, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	addr := serveRegistrar(b, r)
+	addr := serveRegistrar(b, benchRegistrar(b, true))
 	var next atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -130,15 +132,7 @@ func BenchmarkRegisterRawUDP(b *testing.B) {
 }
 
 func benchRawUDP(b *testing.B, persist bool) {
-	cfg := Config{Domain: domain, Users: benchUsers(b, 4096), Logger: testLogger(b)}
-	if persist {
-		cfg.DataDir = b.TempDir()
-	}
-	r, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+	r := benchRegistrar(b, persist)
 	addr := net.UDPAddrFromAddrPort(serveRegistrar(b, r))
 	var next atomic.Int64
 	// 128 phones in flight. A closed loop of N phones can never exceed

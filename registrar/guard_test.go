@@ -1,7 +1,6 @@
 package registrar
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -9,36 +8,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/internal/siptest"
 )
-
-// syncBuffer collects log lines from the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(substr string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(s.b.String(), "\n") {
-		if strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
 
 // guess sends one REGISTER with credentials for the wrong password (after
 // the challenge it answers) and returns the final response.
@@ -51,13 +27,20 @@ func (p *phone) guess(password string) *sip.Response {
 	return p.send(p.request(answer(p.t, res, p.user, password, 1)))
 }
 
-func TestGuardBlocksPasswordGuessing(t *testing.T) {
-	clk := newClock()
-	logs := &syncBuffer{}
+// loggedRegistrar serves a registrar on clk whose log lines collect in
+// the buffer returned.
+func loggedRegistrar(t *testing.T, clk *siptest.Clock) (*Registrar, netip.AddrPort, *siptest.LogBuffer) {
+	t.Helper()
+	logs := &siptest.LogBuffer{}
 	cfg := baseConfig(t, clk)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	r := newRegistrar(t, cfg)
-	addr := serveRegistrar(t, r)
+	return r, serveRegistrar(t, r), logs
+}
+
+func TestGuardBlocksPasswordGuessing(t *testing.T) {
+	clk := newClock()
+	r, addr, logs := loggedRegistrar(t, clk)
 
 	attacker := newPhoneAt(t, "127.0.0.2", addr, "bob", "hunter2")
 	for i := 1; i < 10; i++ {
@@ -86,17 +69,17 @@ func TestGuardBlocksPasswordGuessing(t *testing.T) {
 	if len(st.Blocked) != 1 || st.Blocked[0].Source != netip.MustParseAddr("127.0.0.2") || st.FailedAuths != 10 {
 		t.Fatalf("status: blocked %+v, failed auths %d", st.Blocked, st.FailedAuths)
 	}
-	if got := logs.lines(`msg="auth failed"`); len(got) != 10 {
+	if got := logs.Lines(`msg="auth failed"`); len(got) != 10 {
 		t.Fatalf("%d auth failed lines, want 10:\n%s", len(got), strings.Join(got, "\n"))
 	}
-	if got := logs.lines(`msg="source blocked"`); len(got) != 1 ||
+	if got := logs.Lines(`msg="source blocked"`); len(got) != 1 ||
 		!strings.Contains(got[0], `level=WARN`) || !strings.Contains(got[0], `src=127.0.0.2 user=bob reason="failed_auth: 10 in 1m0s"`) {
 		t.Fatalf("block line: %q", got)
 	}
 
 	// The block ends after 5 minutes of the injected clock: the right
 	// password works again.
-	clk.advance(5*time.Minute + time.Second)
+	clk.Advance(5*time.Minute + time.Second)
 	if res, _ := attacker.register(); res.StatusCode != sip.StatusOK {
 		t.Fatalf("after the block: %d %s", res.StatusCode, res.Reason)
 	}
@@ -105,19 +88,14 @@ func TestGuardBlocksPasswordGuessing(t *testing.T) {
 // The first challenge of every normal login, a stale nonce and the right
 // password never count: a phone that registers all day is never blocked.
 func TestGuardIgnoresNormalLogins(t *testing.T) {
-	clk := newClock()
-	logs := &syncBuffer{}
-	cfg := baseConfig(t, clk)
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	r := newRegistrar(t, cfg)
-	addr := serveRegistrar(t, r)
+	r, addr, logs := loggedRegistrar(t, newClock())
 	alice := newPhone(t, addr, "alice", "secret")
 	for i := range 30 {
 		if res, _ := alice.register(); res.StatusCode != sip.StatusOK {
 			t.Fatalf("registration %d: %d", i, res.StatusCode)
 		}
 	}
-	if n := r.Status().FailedAuths; n != 0 || len(logs.lines("auth failed")) != 0 {
+	if n := r.Status().FailedAuths; n != 0 || len(logs.Lines("auth failed")) != 0 {
 		t.Fatalf("normal logins counted as failures: %d", n)
 	}
 }
@@ -291,18 +269,13 @@ func TestFail2banFilterMatchesLog(t *testing.T) {
 		t.Fatalf("%d failregex lines, want 2", len(res))
 	}
 
-	clk := newClock()
-	logs := &syncBuffer{}
-	cfg := baseConfig(t, clk)
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	r := newRegistrar(t, cfg)
-	addr := serveRegistrar(t, r)
+	_, addr, logs := loggedRegistrar(t, newClock())
 	// A user name chosen to fool a sloppy filter.
 	p := newPhoneAt(t, "127.0.0.5", addr, `x src=9.9.9.9 user=y`, "pw")
 	for range 10 {
 		p.guess("wrong")
 	}
-	lines := append(logs.lines(`msg="auth failed"`), logs.lines(`msg="source blocked"`)...)
+	lines := append(logs.Lines(`msg="auth failed"`), logs.Lines(`msg="source blocked"`)...)
 	if len(lines) != 11 {
 		t.Fatalf("%d lines:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
@@ -321,7 +294,7 @@ func TestFail2banFilterMatchesLog(t *testing.T) {
 		}
 	}
 	// Other log lines do not match.
-	for _, l := range logs.lines("registrar ready") {
+	for _, l := range logs.Lines("registrar ready") {
 		for _, re := range res {
 			if re.MatchString(l) {
 				t.Fatalf("%q matches %v", l, re)

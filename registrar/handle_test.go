@@ -64,10 +64,10 @@ func TestContactParameters(t *testing.T) {
 		t.Fatalf("%d", res.StatusCode)
 	}
 	bs, _ := r.Lookup(context.Background(), "alice")
-	if len(bs) != 1 || bs[0].Q != 700 || !bs[0].Expires.Equal(clk.now().Add(120*time.Second)) {
+	if len(bs) != 1 || bs[0].Q != 700 || !bs[0].Expires.Equal(clk.Now().Add(120*time.Second)) {
 		t.Fatalf("%+v", bs)
 	}
-	clk.advance(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	res = registerDirect(t, r, "alice", "secret", "", 2) // query
 	hs := res.GetHeaders("Contact")
 	if len(hs) != 1 {

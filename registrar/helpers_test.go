@@ -8,13 +8,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipnet"
 )
@@ -27,16 +27,10 @@ bob   hunter2
 carol blocked-pw blocked
 `
 
-// clock is a settable time source for the registrar under test.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// newClock is the time source for the registrar under test.
+func newClock() *siptest.Clock {
+	return siptest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
-func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("REGISTRAR_TEST_LOG") != "" {
@@ -61,11 +55,11 @@ func testUsers(t testing.TB) *sipauth.Users {
 	return u
 }
 
-func baseConfig(t testing.TB, clk *clock) Config {
+func baseConfig(t testing.TB, clk *siptest.Clock) Config {
 	return Config{
 		Domain: domain,
 		Users:  testUsers(t),
-		Now:    clk.now,
+		Now:    clk.Now,
 		Logger: testLogger(t),
 	}
 }

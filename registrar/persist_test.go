@@ -78,7 +78,7 @@ func TestRestartKeepsBindings(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	r2 := newRegistrar(t, cfg)
 	after := r2.Bindings()
 	if len(after) != 2 || len(before) != 2 {
@@ -95,7 +95,7 @@ func TestRestartKeepsBindings(t *testing.T) {
 	}
 	// Expired while down: not loaded.
 	r2.Close()
-	clk.advance(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	r3 := newRegistrar(t, cfg)
 	if bs, _ := r3.Lookup(context.Background(), "alice"); len(bs) != 1 || bs[0].ContactURI != "sip:alice@192.168.1.51:5060" {
 		t.Fatalf("after expiry: %+v", bs)

@@ -45,7 +45,7 @@ func TestRegisterWithAuth(t *testing.T) {
 	}
 	b := bs[0]
 	if b.AOR != "sip:alice@siplab.test" || b.ContactURI != "sip:alice@127.0.0.1:5999" || b.Source != p.addr() ||
-		b.Transport != "udp" || b.Expires != clk.now().Add(time.Hour) || b.CallID != p.callID || b.CSeq != p.cseq {
+		b.Transport != "udp" || b.Expires != clk.Now().Add(time.Hour) || b.CallID != p.callID || b.CSeq != p.cseq {
 		t.Fatalf("binding %+v (phone at %v)", b, p.addr())
 	}
 }
@@ -90,7 +90,7 @@ func TestAuthFailures(t *testing.T) {
 	t.Run("stale nonce", func(t *testing.T) {
 		p := newPhone(t, addr, "alice", "secret")
 		first := p.send(p.request("Contact: <sip:alice@127.0.0.1:5996>"))
-		clk.advance(6 * time.Minute)
+		clk.Advance(6 * time.Minute)
 		res := p.send(p.request("Contact: <sip:alice@127.0.0.1:5996>", answer(t, first, "alice", "secret", 1)))
 		if res.StatusCode != sip.StatusUnauthorized {
 			t.Fatalf("%d, want 401", res.StatusCode)
@@ -111,14 +111,19 @@ func TestAuthFailures(t *testing.T) {
 			t.Fatalf("%d, want 403", res.StatusCode)
 		}
 	})
-	t.Run("someone else's AOR", func(t *testing.T) {
+	// aliceRegisters has alice, with her own credentials, register the
+	// AOR of user and returns the final response.
+	aliceRegisters := func(t *testing.T, user string) *sip.Response {
 		p := newPhone(t, addr, "alice", "secret")
 		req := p.request("Contact: <sip:alice@127.0.0.1:5999>")
-		req.To().Address.User = "bob"
+		req.To().Address.User = user
 		res := p.send(req)
 		req = p.request("Contact: <sip:alice@127.0.0.1:5999>", answer(t, res, "alice", "secret", 1))
-		req.To().Address.User = "bob"
-		if res = p.send(req); res.StatusCode != sip.StatusForbidden {
+		req.To().Address.User = user
+		return p.send(req)
+	}
+	t.Run("someone else's AOR", func(t *testing.T) {
+		if res := aliceRegisters(t, "bob"); res.StatusCode != sip.StatusForbidden {
 			t.Fatalf("%d, want 403", res.StatusCode)
 		}
 		if bs, _ := r.Lookup(context.Background(), "bob"); len(bs) != 0 {
@@ -126,13 +131,7 @@ func TestAuthFailures(t *testing.T) {
 		}
 	})
 	t.Run("unprovisioned AOR", func(t *testing.T) {
-		p := newPhone(t, addr, "alice", "secret")
-		req := p.request("Contact: <sip:alice@127.0.0.1:5999>")
-		req.To().Address.User = "zed"
-		res := p.send(req)
-		req = p.request("Contact: <sip:alice@127.0.0.1:5999>", answer(t, res, "alice", "secret", 1))
-		req.To().Address.User = "zed"
-		if res = p.send(req); res.StatusCode != sip.StatusNotFound {
+		if res := aliceRegisters(t, "zed"); res.StatusCode != sip.StatusNotFound {
 			t.Fatalf("%d, want 404", res.StatusCode)
 		}
 	})
@@ -338,15 +337,15 @@ func TestLookup(t *testing.T) {
 		t.Fatalf("Lookup(bob) = %v, %#v: want empty, non-nil", err, bs)
 	}
 	// Expired bindings are never returned, and are collected.
-	clk.advance(121 * time.Second)
+	clk.Advance(121 * time.Second)
 	if bs, _ := r.Lookup(ctx, "alice"); len(bs) != 1 {
 		t.Fatalf("after 121s: %d bindings, want 1", len(bs))
 	}
-	clk.advance(180 * time.Second)
+	clk.Advance(180 * time.Second)
 	if bs, _ := r.Lookup(ctx, "alice"); len(bs) != 0 {
 		t.Fatalf("after 301s: %d bindings, want 0", len(bs))
 	}
-	if n := r.store.gc(clk.now()); n != 2 {
+	if n := r.store.gc(clk.Now()); n != 2 {
 		t.Fatalf("gc dropped %d, want 2", n)
 	}
 	if _, n := r.store.count(); n != 0 {

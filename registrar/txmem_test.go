@@ -4,12 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sip/sipnet"
 )
 
@@ -57,20 +56,7 @@ func BenchmarkHeldTransactionMemory(b *testing.B) {
 					got.Add(1)
 				}
 			}()
-			waitFor := func(n int64) {
-				deadline := time.Now().Add(30 * time.Second)
-				for got.Load() < n {
-					if time.Now().After(deadline) {
-						b.Fatalf("%d of %d answers", got.Load(), n)
-					}
-					time.Sleep(time.Millisecond)
-				}
-			}
-			runtime.GC()
-			var m0, m1 runtime.MemStats
-			runtime.ReadMemStats(&m0)
-			b.ResetTimer()
-			for i := range b.N {
+			send := func(i int) {
 				id := strconv.Itoa(i)
 				raw := method + " sip:" + domain + " SIP/2.0\r\n" +
 					"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-mem" + id + ";rport\r\n" +
@@ -85,15 +71,8 @@ func BenchmarkHeldTransactionMemory(b *testing.B) {
 				if _, err := conn.WriteToUDP([]byte(raw), dst); err != nil {
 					b.Fatal(err)
 				}
-				if i%100 == 99 {
-					waitFor(int64(i + 1)) // no receive-buffer drops
-				}
 			}
-			waitFor(int64(b.N))
-			b.StopTimer()
-			runtime.GC()
-			runtime.ReadMemStats(&m1)
-			b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(b.N), "heap-B/req")
+			siptest.HeapPerRequest(b, send, func() int { return int(got.Load()) }, 0)
 		})
 	}
 }

@@ -64,10 +64,8 @@ func TestCallBetweenNATedPhones(t *testing.T) {
 	l := newLab(t, labOpts{})
 	as := natedSettings()
 	as["via_addr"] = privateIP + ":5998" // responses must follow the source port
-	alice := l.addPhone("alice", 50, as, "")
-	bob := l.addPhone("bob", 51, natedSettings(), "")
-	l.register(alice)
-	l.register(bob)
+	alice := l.registered("alice", 50, as)
+	bob := l.registered("bob", 51, natedSettings())
 
 	c, in := l.callUp(alice, bob)
 	out := c.Status()
@@ -237,10 +235,8 @@ func TestCancelWhileRinging(t *testing.T) {
 // gives up), never a call; the SBC counted the challenges.
 func TestCallWithWrongPasswordChallenged(t *testing.T) {
 	l := newLab(t, labOpts{})
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	bob := l.addPhone("bob", 51, natedSettings(), "")
-	l.register(alice)
-	l.register(bob)
+	alice := l.registered("alice", 50, natedSettings())
+	bob := l.registered("bob", 51, natedSettings())
 	if err := alice.Set("password", "nope"); err != nil {
 		t.Fatal(err)
 	}
@@ -307,10 +303,8 @@ func TestReinviteAndInfoCrossTheBorder(t *testing.T) {
 // transaction: to the proxy from alice, to bob by his token from the core.
 func TestMessageAcrossTheBorder(t *testing.T) {
 	l := newLab(t, labOpts{})
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	bob := l.addPhone("bob", 51, natedSettings(), "")
-	l.register(alice)
-	l.register(bob)
+	alice := l.registered("alice", 50, natedSettings())
+	bob := l.registered("bob", 51, natedSettings())
 	ctx := siptest.Ctx(t, 10*time.Second)
 	rec, err := alice.SendMessage(ctx, "bob", "hello through the border")
 	if err != nil {
@@ -338,10 +332,8 @@ func TestTopologyHidingOffLeaks(t *testing.T) {
 	if _, err := l.sbc.Set(SettingTopologyHiding, "off"); err != nil {
 		t.Fatal(err)
 	}
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	bob := l.addPhone("bob", 51, natedSettings(), "")
-	l.register(alice)
-	l.register(bob)
+	alice := l.registered("alice", 50, natedSettings())
+	bob := l.registered("bob", 51, natedSettings())
 	c, in := l.callUp(alice, bob)
 	if !near(c.Status().Media.Received.ToneHz, bob.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
 		t.Error("no two-way audio with topology_hiding off")

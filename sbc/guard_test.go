@@ -3,7 +3,6 @@ package sbc
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -20,38 +19,33 @@ import (
 // rawUA is a bare UDP socket speaking SIP by hand: for what phones do not
 // do (floods, scanner User-Agents).
 type rawUA struct {
-	t    *testing.T
-	conn *net.UDPConn
-	n    int
+	*siptest.RawUDP
+	t *testing.T
+	n int
 }
 
 func newRawUA(t *testing.T, ip string) *rawUA {
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(ip+":0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawUA{t: t, conn: c}
+	return &rawUA{RawUDP: siptest.NewRawUDP(t, ip), t: t}
 }
 
 // send sends a request and returns the first final status code (0 when
 // nothing came within wait).
 func (r *rawUA) send(to netip.AddrPort, method, ua string, wait time.Duration) int {
 	r.n++
-	local := r.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	local := r.Addr
 	msg := fmt.Sprintf("%s sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s\r\nMax-Forwards: 70\r\n"+
 		"From: <sip:100@%s>;tag=r%d\r\nTo: <sip:100@%s>\r\nCall-ID: raw-%d-%d@%s\r\nCSeq: %d %s\r\n"+
 		"Contact: <sip:100@%s>\r\nUser-Agent: %s\r\nContent-Length: 0\r\n\r\n",
 		method, domain, local, sip.GenerateBranch(), domain, r.n, domain, r.n, time.Now().UnixNano(), local.Addr(),
 		r.n, method, local, ua)
-	if _, err := r.conn.WriteToUDPAddrPort([]byte(msg), to); err != nil {
+	if _, err := r.Conn.WriteToUDPAddrPort([]byte(msg), to); err != nil {
 		r.t.Fatal(err)
 	}
 	buf := make([]byte, 65535)
 	deadline := time.Now().Add(wait)
 	for {
-		r.conn.SetReadDeadline(deadline)
-		n, _, err := r.conn.ReadFromUDPAddrPort(buf)
+		r.Conn.SetReadDeadline(deadline)
+		n, _, err := r.Conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return 0
 		}

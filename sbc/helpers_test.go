@@ -16,11 +16,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/siptest"
+	"github.com/siplab/siplab/internal/siptest/platform"
 	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sip/guard"
-	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -127,37 +127,11 @@ type labOpts struct {
 func newLab(t testing.TB, opts labOpts) *lab {
 	t.Helper()
 	log := testLogger()
-	users, err := sipauth.ParseUsers(strings.NewReader(usersFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	l := &lab{t: t, ctx: ctx, phones: map[string]*uaclient.Phone{}, since: wire.mark()}
-
-	regEP := listen(t, registrarI+":0")
-	proxyEP := listen(t, proxyIP+":0")
-	l.proxy = proxyEP.Addr()
-	reg, err := registrar.New(registrar.Config{Domain: domain, Users: users,
-		TrustedProxies: []netip.Prefix{netip.PrefixFrom(l.proxy.Addr(), 32)}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	l.reg = reg
-	reg.Attach(regEP.Server)
-	if err := regEP.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	px, err := proxy.New(proxy.Config{Domain: domain, Location: reg, Registrar: regEP.Addr().String(),
-		Auth: reg.Authenticator(), AuthInvites: true, Logger: log}, proxyEP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
-	if err := px.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	core := platform.StartCore(t, ctx, domain, usersFile, registrarI, proxyIP, proxy.Config{}, log)
+	l.reg, l.proxy = core.Registrar, core.Proxy
 
 	g := opts.guard
 	if g == nil {
@@ -215,6 +189,14 @@ func (l *lab) addPhone(name string, host byte, settings map[string]string, passw
 	})
 	l.phones[name] = siptest.Run(l.t, l.ctx, ph, err)
 	return l.phones[name]
+}
+
+// registered is addPhone with the phone's own password, registered.
+func (l *lab) registered(name string, host byte, settings map[string]string) *uaclient.Phone {
+	l.t.Helper()
+	ph := l.addPhone(name, host, settings, "")
+	l.register(ph)
+	return ph
 }
 
 // register registers a phone and waits for the outcome.

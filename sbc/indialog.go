@@ -2,6 +2,7 @@ package sbc
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/sipdialog"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // lookupLeg finds the leg an in-dialog request on realm r belongs to.
@@ -182,23 +184,11 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 		return
 	}
 	defer otx.Terminate()
-	var res *sip.Response
-wait:
-	for {
-		select {
-		case r := <-otx.Responses():
-			if r.IsProvisional() {
-				continue
-			}
-			res = r
-			break wait
-		case <-otx.Done():
-			break wait
-		case <-s.done:
-			return
-		}
+	res, err := sipnet.FinalResponse(ctx, otx, s.done)
+	if errors.Is(err, sipnet.ErrStopped) {
+		return
 	}
-	if res == nil {
+	if err != nil {
 		s.reply(l.realm, tx, req, src, sip.StatusRequestTimeout, "Request Timeout")
 		return
 	}

@@ -2,6 +2,7 @@ package sbc
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -56,19 +57,7 @@ func (s *SBC) ping(reg *registration) {
 	dest, transport := reg.source, reg.transport
 	s.mu.Unlock()
 	target.Headers = nil
-	req := sip.NewRequest(sip.OPTIONS, target)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "sbc", Host: s.ep[access].Addr().Addr().String()}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(10))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: target, Params: sip.NewParams()})
-	cid := sip.CallIDHeader(s.newCallID(access))
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
-	req.SetDestination(dest.String())
-	req.SetTransport(strings.ToUpper(transport))
+	req := s.pingRequest(target, dest, strings.ToUpper(transport))
 	s.count(func(c *Counters) { c.PingsSent++ })
 
 	// A short wait: the answer only proves the path, and the next round
@@ -94,6 +83,25 @@ func (s *SBC) ping(reg *registration) {
 	reg.pinging = false
 	s.mu.Unlock()
 	s.log.Debug("keep-alive ping", "aor", reg.aor, "to", dest, "result", result)
+}
+
+// pingRequest is an out-of-dialog keep-alive OPTIONS from the SBC's
+// access face to target, sent to dest over transport.
+func (s *SBC) pingRequest(target sip.Uri, dest netip.AddrPort, transport string) *sip.Request {
+	req := sip.NewRequest(sip.OPTIONS, target)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "sbc", Host: s.ep[access].Addr().Addr().String()}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: target, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(s.newCallID(access))
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
+	req.SetDestination(dest.String())
+	req.SetTransport(transport)
+	return req
 }
 
 // trunkState is what the SBC knows of the carrier from its OPTIONS pings:
@@ -122,19 +130,7 @@ func (s *SBC) pingTrunk() {
 	s.mu.Unlock()
 	s.wg.Go(func() {
 		target := sip.Uri{Scheme: "sip", Host: s.cfg.Trunk.Addr().String(), Port: int(s.cfg.Trunk.Port())}
-		req := sip.NewRequest(sip.OPTIONS, target)
-		from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "sbc", Host: s.ep[access].Addr().Addr().String()}, Params: sip.NewParams()}
-		from.Params.Add("tag", sip.GenerateTagN(10))
-		req.AppendHeader(from)
-		req.AppendHeader(&sip.ToHeader{Address: target, Params: sip.NewParams()})
-		cid := sip.CallIDHeader(s.newCallID(access))
-		req.AppendHeader(&cid)
-		req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
-		mf := sip.MaxForwardsHeader(70)
-		req.AppendHeader(&mf)
-		req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
-		req.SetDestination(s.cfg.Trunk.String())
-		req.SetTransport("UDP")
+		req := s.pingRequest(target, s.cfg.Trunk, "UDP")
 		ctx, cancel := s.lifetime(4 * time.Second)
 		defer cancel()
 		res, err := s.do(ctx, access, req)

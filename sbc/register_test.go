@@ -119,8 +119,7 @@ func TestKeepalivePingsReachPhone(t *testing.T) {
 	s := DefaultSettings()
 	s.KeepaliveInterval = time.Second
 	l := newLab(t, labOpts{settings: &s})
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	l.register(alice)
+	alice := l.registered("alice", 50, natedSettings())
 	siptest.WaitFor(t, 5*time.Second, "two answered pings", func() bool {
 		r, _ := l.regOf("alice")
 		return r.PingsOK >= 2
@@ -155,8 +154,7 @@ func TestKeepalivePingsReachPhone(t *testing.T) {
 // refreshes the registrar's binding instead of adding a second one.
 func TestExpiredRegistrationKeepsToken(t *testing.T) {
 	l := newLab(t, labOpts{})
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	l.register(alice)
+	alice := l.registered("alice", 50, natedSettings())
 	reg, _ := l.regOf("alice")
 	l.sbc.mu.Lock()
 	l.sbc.regs[reg.Token].expires = time.Now().Add(-time.Second)

@@ -49,8 +49,7 @@ func TestTLSPhoneCallsUDPPhone(t *testing.T) {
 	if reg.Transport != sipnet.TLS {
 		t.Fatalf("registration %+v, want transport tls", reg)
 	}
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	l.register(alice)
+	alice := l.registered("alice", 50, natedSettings())
 
 	c, in := l.callUp(alice, carol)
 	if out := c.Status(); !near(out.Media.Received.ToneHz, carol.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
@@ -87,8 +86,7 @@ func TestTCPPhoneReceivesCall(t *testing.T) {
 	if reg, _ := l.regOf("bob"); reg.Transport != sipnet.TCP {
 		t.Fatalf("registration %+v, want tcp", reg)
 	}
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	l.register(alice)
+	alice := l.registered("alice", 50, natedSettings())
 	c, in := l.callUp(alice, bob)
 	if !near(c.Status().Media.Received.ToneHz, bob.ToneHz()) || !near(in.Media.Received.ToneHz, alice.ToneHz()) {
 		t.Errorf("no two-way audio with the TCP phone")

@@ -137,8 +137,7 @@ func TestWebSocketPhoneRegistersAndIsCalled(t *testing.T) {
 		t.Fatalf("registrar bindings %+v, %v; want one at the SBC's core", bindings, err)
 	}
 
-	alice := l.addPhone("alice", 50, natedSettings(), "")
-	l.register(alice)
+	alice := l.registered("alice", 50, natedSettings())
 	c, err := alice.Call(ctx, "carol")
 	if err != nil {
 		t.Fatal(err)

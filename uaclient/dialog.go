@@ -51,28 +51,38 @@ func (p *Phone) dialogRequest(d *sipdialog.Dialog, method sip.RequestMethod, cse
 	return req
 }
 
-// matchDialog finds the call an in-dialog request belongs to: Call-ID, our
-// tag in To, theirs in From (§12.2.2). A CANCEL or early request may come
-// before we know their tag; a call without a remote tag matches any.
-func (p *Phone) matchDialog(req *sip.Request) *Call {
-	cid := req.CallID()
-	from, to := req.From(), req.To()
-	if cid == nil || from == nil || to == nil {
-		return nil
+// remoteFromResponse takes the peer's side of a dialog of ours from a
+// response to our request (§12.1.2): its Contact as the remote target and
+// the reversed Record-Route as the route set.
+func remoteFromResponse(d *sipdialog.Dialog, res *sip.Response) {
+	if ct := res.Contact(); ct != nil {
+		d.RemoteTarget = *ct.Address.Clone()
 	}
-	toTag, _ := to.Params.Get("tag")
-	fromTag, _ := from.Params.Get("tag")
+	d.RouteSet = sipdialog.RouteSetAsUAC(res)
+}
+
+// matchDialog finds the call an in-dialog request belongs to (inDialogOf).
+func (p *Phone) matchDialog(req *sip.Request) *Call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i := len(p.calls) - 1; i >= 0; i-- {
-		c := p.calls[i]
-		if c.callID != cid.Value() || c.dlg.LocalTag != toTag {
-			continue
+		if c := p.calls[i]; inDialogOf(req, c.callID, &c.dlg) {
+			return c
 		}
-		if c.dlg.RemoteTag != "" && c.dlg.RemoteTag != fromTag {
-			continue
-		}
-		return c
 	}
 	return nil
+}
+
+// inDialogOf says whether req, as its UAS sees it, belongs to the dialog
+// with Call-ID callID and d's tags: ours in To, theirs in From (§12.2.2).
+// A CANCEL, an early request or a NOTIFY may come before we know their
+// tag; a dialog without a remote tag matches any.
+func inDialogOf(req *sip.Request, callID string, d *sipdialog.Dialog) bool {
+	if req.CallID() == nil || req.From() == nil || req.To() == nil {
+		return false
+	}
+	if sipdialog.CallID(req) != callID || sipdialog.ToTag(req) != d.LocalTag {
+		return false
+	}
+	return d.RemoteTag == "" || d.RemoteTag == sipdialog.FromTag(req)
 }

@@ -56,7 +56,13 @@ func startPhone(t *testing.T, cfg Config) *Phone {
 // other: a direct call with no server in between.
 func pair(t *testing.T, aliceMod, bobMod func(*Config)) (alice, bob *Phone) {
 	t.Helper()
-	aep, bep := listen(t, "127.0.0.2"), listen(t, "127.0.0.3")
+	return pairAt(t, "127.0.0.2", "127.0.0.3", aliceMod, bobMod)
+}
+
+// pairAt is pair with alice on aliceIP and bob on bobIP.
+func pairAt(t *testing.T, aliceIP, bobIP string, aliceMod, bobMod func(*Config)) (alice, bob *Phone) {
+	t.Helper()
+	aep, bep := listen(t, aliceIP), listen(t, bobIP)
 	acfg := Config{Name: "alice", Endpoint: aep, Proxy: bep.Addr().String(), ToneHz: 600}
 	bcfg := Config{Name: "bob", Endpoint: bep, Proxy: aep.Addr().String(), ToneHz: 1000}
 	if aliceMod != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sip/sdpneg"
+	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // Hold modes: the direction a hold re-INVITE offers.
@@ -123,22 +124,13 @@ func (c *Call) reinvite(ctx context.Context) error {
 		cancel()
 		p.mu.Lock()
 	}
-	s, desc, done, restore, err := c.startOfferLocked()
+	req, desc, done, restore, err := c.offerLocked(sip.INVITE)
 	if err != nil {
 		return err
 	}
 	defer done()
-	body, err := sdpneg.Build(desc)
-	if err != nil {
-		restore()
-		return fmt.Errorf("uaclient: build re-offer: %w", err)
-	}
-	req := p.inDialogRequest(c, sip.INVITE, 0)
-	req.AppendHeader(p.contactHeader(s))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("Supported", p.supported()))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
 	c.log.Info("re-INVITE sent", "direction", desc.Direction, "sdp", desc.Addr, "rtp_port", desc.Port)
 
 	var auth authSession
@@ -184,25 +176,17 @@ func (c *Call) reinvite(ctx context.Context) error {
 // waitInviteFinal waits for the final response of an INVITE client
 // transaction (provisional responses are skipped).
 func (c *Call) waitInviteFinal(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
-	p := c.p
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
-				return nil, fmt.Errorf("%w: re-INVITE: %w", ErrTimeout, err)
-			}
-			return nil, fmt.Errorf("%w: re-INVITE", ErrTimeout)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-p.done:
-			return nil, ErrClosed
+	res, err := sipnet.FinalResponse(ctx, tx, c.p.done)
+	switch {
+	case errors.Is(err, sipnet.ErrStopped):
+		return nil, ErrClosed
+	case errors.Is(err, sipnet.ErrNoFinalResponse):
+		if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
+			return nil, fmt.Errorf("%w: re-INVITE: %w", ErrTimeout, err)
 		}
+		return nil, fmt.Errorf("%w: re-INVITE", ErrTimeout)
 	}
+	return res, err
 }
 
 // onReinvite2xx ACKs the 2xx of our re-INVITE (again for every
@@ -250,6 +234,29 @@ func (c *Call) onReinvite2xx(tx sip.ClientTransaction, req *sip.Request, res *si
 	c.startMedia()
 	p.notify()
 	return nil
+}
+
+// offerLocked starts an offer/answer exchange of ours (startOfferLocked)
+// and builds its request: method in the dialog with our Contact and the
+// offer. p.mu must be held; it is released on return. On error nothing
+// stays claimed.
+func (c *Call) offerLocked(method sip.RequestMethod) (req *sip.Request, desc sdpneg.Description, done, restore func(), err error) {
+	p := c.p
+	s, desc, done, restore, err := c.startOfferLocked()
+	if err != nil {
+		return nil, desc, nil, nil, err
+	}
+	body, err := sdpneg.Build(desc)
+	if err != nil {
+		restore()
+		done()
+		return nil, desc, nil, nil, fmt.Errorf("uaclient: build %s offer: %w", method, err)
+	}
+	req = p.inDialogRequest(c, method, 0)
+	req.AppendHeader(p.contactHeader(s))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	return req, desc, done, restore, nil
 }
 
 // startOfferLocked claims a confirmed call for one offer/answer exchange of

@@ -19,16 +19,7 @@ import (
 // "proxy" is each other.
 func pair10(t *testing.T, aliceMod, bobMod func(*Config)) (alice, bob *Phone) {
 	t.Helper()
-	aep, bep := listen(t, "127.0.10.1"), listen(t, "127.0.10.2")
-	acfg := Config{Name: "alice", Endpoint: aep, Proxy: bep.Addr().String(), ToneHz: 600}
-	bcfg := Config{Name: "bob", Endpoint: bep, Proxy: aep.Addr().String(), ToneHz: 1000}
-	if aliceMod != nil {
-		aliceMod(&acfg)
-	}
-	if bobMod != nil {
-		bobMod(&bcfg)
-	}
-	return startPhone(t, acfg), startPhone(t, bcfg)
+	return pairAt(t, "127.0.10.1", "127.0.10.2", aliceMod, bobMod)
 }
 
 // mediaOf is a call's live media statistics (fatal if none).

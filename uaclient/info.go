@@ -88,10 +88,7 @@ var errUnsupportedType = fmt.Errorf("unsupported content type")
 // onInfo takes DTMF in INFO inside a dialog; other INFO packages are
 // refused with 415 and the types we accept.
 func (p *Phone) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	if p.check(req, tx) {
-		return
-	}
-	c := p.inDialog(req, tx)
+	c := p.checkedInDialog(req, tx)
 	if c == nil {
 		return
 	}

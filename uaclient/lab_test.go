@@ -2,12 +2,10 @@ package uaclient
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 
+	"github.com/siplab/siplab/internal/siptest/platform"
 	"github.com/siplab/siplab/proxy"
-	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // TestThroughProxy runs the lab's call path on loopback: the real registrar
@@ -15,30 +13,11 @@ import (
 // with 407, a call routed by location with Record-Route, audio both ways,
 // BYE through the proxy.
 func TestThroughProxy(t *testing.T) {
-	reg, regAddr := startRegistrar(t, func(c *registrar.Config) {
-		users, _ := sipauth.NewUsers(sipauth.User{Name: "alice", Password: "a-secret"}, sipauth.User{Name: "bob", Password: "b-secret"})
-		c.Users = users
-		// The proxy's Path carries where each REGISTER really came from.
-		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.6/32")}
-	})
-	pep := listen(t, "127.0.0.6")
-	px, err := proxy.New(proxy.Config{
-		Domain:      "siplab.test",
-		Location:    reg,
-		Registrar:   regAddr,
-		Auth:        reg.Authenticator(),
-		AuthInvites: true,
-		Logger:      testLogger(t),
-	}, pep)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); px.Close() })
-	if err := px.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	proxyAddr := pep.Addr().String()
+	t.Cleanup(cancel)
+	core := platform.StartCore(t, ctx, "siplab.test", "alice a-secret\nbob b-secret\n", "127.0.0.5", "127.0.0.6",
+		proxy.Config{}, testLogger(t))
+	proxyAddr := core.Proxy.String()
 	alice := startPhone(t, Config{Name: "alice", Password: "a-secret", Domain: "siplab.test", Proxy: proxyAddr, Listen: "127.0.0.2:0", ToneHz: 650})
 	bob := startPhone(t, Config{Name: "bob", Password: "b-secret", Domain: "siplab.test", Proxy: proxyAddr, Listen: "127.0.0.3:0", ToneHz: 1250,
 		Settings: map[string]string{"auto_answer": "100ms"}})

@@ -28,11 +28,13 @@ type MessageRecord struct {
 	Source string `json:"source,omitempty"`
 }
 
-// maxMessages bounds the messages kept for status; maxMessageText keeps a
-// MESSAGE under the UDP size where sipgo refuses to send.
+// maxMessages bounds the messages kept for status; maxMessageText is a
+// long log pasted into a chat: more than one 1500-byte packet, which goes
+// over TCP (tcp_switch on) or in IP fragments (off), well under what
+// sipgo reads from one datagram.
 const (
 	maxMessages    = 100
-	maxMessageText = 1000
+	maxMessageText = 4000
 )
 
 // SendMessage sends text/plain text to target through the proxy and
@@ -103,8 +105,7 @@ func (p *Phone) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
-	if hasToTag(req) && p.matchDialog(req) == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	if p.noSuchDialog(req, tx) {
 		return
 	}
 	// sipcheck has refused every type but text/plain (415 with Accept).

@@ -168,3 +168,44 @@ func TestInfoDTMF(t *testing.T) {
 		t.Fatalf("bad dtmf_mode: %v", err)
 	}
 }
+
+// tcp_switch: a MESSAGE over 1300 bytes goes over TCP (RFC 3261 §18.1.1);
+// set off, the phone sends it over UDP all the same — the one datagram IP
+// fragments on a real link — and the peer still gets all of it.
+func TestMessageTCPSwitch(t *testing.T) {
+	ep := listen(t, "127.0.10.5")
+	type arrival struct {
+		transport string
+		size      int
+	}
+	got := make(chan arrival, 4)
+	ep.Server.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+		got <- arrival{req.Transport(), len(req.Body())}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	ctx := testCtx(t)
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.10.6:0", Proxy: ep.Addr().String()})
+	long := strings.Repeat("0123456789 ", 300) // 3300 bytes
+	for _, tt := range []struct {
+		tcpSwitch, text, transport string
+	}{
+		{"on", "short", "UDP"},
+		{"on", long, "TCP"},
+		{"off", long, "UDP"},
+		{"off", "short", "UDP"},
+	} {
+		if err := phone.Set("tcp_switch", tt.tcpSwitch); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := phone.SendMessage(ctx, "bob", tt.text)
+		if err != nil || rec.Code != 200 {
+			t.Fatalf("tcp_switch %s, %d bytes: %+v %v", tt.tcpSwitch, len(tt.text), rec, err)
+		}
+		if a := <-got; a.transport != tt.transport || a.size != len(tt.text) {
+			t.Errorf("tcp_switch %s: %d bytes arrived over %s as %d bytes, want %s", tt.tcpSwitch, len(tt.text), a.transport, a.size, tt.transport)
+		}
+	}
+}

@@ -68,14 +68,7 @@ var natSettingsTable = []setting{
 			}
 			return s.MediaRelay
 		},
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case MediaRelayOff, MediaRelayTURN:
-				s.MediaRelay = v
-				return nil
-			}
-			return fmt.Errorf("%w: media_relay %q (want off or turn)", ErrBadValue, v)
-		},
+		set: setOneOf("media_relay", func(s *liveSettings) *string { return &s.MediaRelay }, MediaRelayOff, MediaRelayTURN),
 	},
 	{
 		Name: "turn_server",

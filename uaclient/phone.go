@@ -202,14 +202,7 @@ func (p *Phone) Shutdown(ctx context.Context) {
 	// Live subscriptions are ended too (SUBSCRIBE Expires: 0), so a
 	// notifier does not keep sending to a phone that is gone.
 	p.mu.Lock()
-	var live []string
-	for _, s := range p.subs {
-		// Only established dialogs: a SUBSCRIBE still unanswered has
-		// nowhere to send the un-SUBSCRIBE yet.
-		if !s.stop && s.dlg.RemoteTag != "" && (s.st.State == SubActive || s.st.State == SubPending) {
-			live = append(live, s.st.ID)
-		}
-	}
+	live := p.liveSubscriptionsLocked()
 	p.mu.Unlock()
 	for _, id := range live {
 		if _, err := p.Unsubscribe(ctx, id); err != nil {
@@ -468,6 +461,9 @@ func (p *Phone) transact(ctx context.Context, req *sip.Request) (sip.ClientTrans
 		return nil, ErrClosed
 	}
 	p.bindSource(req)
+	if !p.currentSettings().TCPSwitch {
+		ctx = sipnet.StayOnUDP(ctx)
+	}
 	tx, err := c.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
 	if err == nil && req.Method == sip.INVITE {
 		p.noteInvite("invite_sent", req, req.Destination())

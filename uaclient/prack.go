@@ -153,10 +153,7 @@ func (c *Call) sendReliable180(tx sip.ServerTransaction, req *sip.Request, s liv
 // onPrack matches a PRACK to our reliable 180 by RAck (RSeq, CSeq,
 // method) and stops its retransmission.
 func (p *Phone) onPrack(req *sip.Request, tx sip.ServerTransaction) {
-	if p.check(req, tx) {
-		return
-	}
-	c := p.inDialog(req, tx)
+	c := p.checkedInDialog(req, tx)
 	if c == nil {
 		return
 	}

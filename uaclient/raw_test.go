@@ -18,14 +18,14 @@ import (
 
 func (r *rawPeer) send(msg sip.Message, to netip.AddrPort) {
 	r.t.Helper()
-	if _, err := r.conn.WriteToUDPAddrPort([]byte(msg.String()), to); err != nil {
+	if _, err := r.Conn.WriteToUDPAddrPort([]byte(msg.String()), to); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
 func (r *rawPeer) sendRaw(b string, to netip.AddrPort) {
 	r.t.Helper()
-	if _, err := r.conn.WriteToUDPAddrPort([]byte(b), to); err != nil {
+	if _, err := r.Conn.WriteToUDPAddrPort([]byte(b), to); err != nil {
 		r.t.Fatal(err)
 	}
 }

@@ -192,18 +192,7 @@ func (p *Phone) sendRegister(ctx context.Context, expires int) (*sip.Response, *
 // current proxy setting when server is not empty.
 func (p *Phone) sendRegisterVia(ctx context.Context, expires int, server string) (*sip.Response, *sip.Request, error) {
 	s := p.currentSettings()
-	host, port := splitDomain(p.cfg.Domain)
-	ruri := sip.Uri{Scheme: "sip", Host: host, Port: port}
-	p.mu.Lock()
-	p.reg.cseq++
-	cseq := p.reg.cseq
-	callID := p.reg.callID
-	p.mu.Unlock()
-	// RFC 3261 §10.2: To and From are the AOR; one Call-ID for all our
-	// registrations with this registrar, CSeq increasing.
-	req := p.newRequest(sip.REGISTER, ruri, p.aor(), callID, cseq, s)
-	from := req.From()
-	from.Address = p.aor()
+	req := p.newRegister(s)
 	contact := p.contactHeader(s)
 	p.mu.Lock()
 	prev := p.reg.contact
@@ -219,11 +208,8 @@ func (p *Phone) sendRegisterVia(ctx context.Context, expires int, server string)
 	exp := sip.ExpiresHeader(expires)
 	req.AppendHeader(&exp)
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
-	if err := p.toProxy(req); err != nil {
+	if err := p.toServer(req, server); err != nil {
 		return nil, nil, err
-	}
-	if server != "" {
-		req.SetDestination(server)
 	}
 	p.mu.Lock()
 	p.reg.contact = contact.Address.String()
@@ -235,26 +221,41 @@ func (p *Phone) sendRegisterVia(ctx context.Context, expires int, server string)
 // sendRegisterAll sends REGISTER Contact: * Expires: 0 through server
 // ("" = the current proxy): every binding of the AOR goes.
 func (p *Phone) sendRegisterAll(ctx context.Context, server string) (*sip.Response, *sip.Request, error) {
-	s := p.currentSettings()
+	req := p.newRegister(p.currentSettings())
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Wildcard: true}})
+	exp := sip.ExpiresHeader(0)
+	req.AppendHeader(&exp)
+	if err := p.toServer(req, server); err != nil {
+		return nil, nil, err
+	}
+	return p.doAuth(ctx, req)
+}
+
+// newRegister is the next REGISTER to our registrar. RFC 3261 §10.2: To
+// and From are the AOR; one Call-ID for all our registrations with this
+// registrar, CSeq increasing.
+func (p *Phone) newRegister(s liveSettings) *sip.Request {
 	host, port := splitDomain(p.cfg.Domain)
 	ruri := sip.Uri{Scheme: "sip", Host: host, Port: port}
 	p.mu.Lock()
 	p.reg.cseq++
-	cseq := p.reg.cseq
-	callID := p.reg.callID
+	cseq, callID := p.reg.cseq, p.reg.callID
 	p.mu.Unlock()
 	req := p.newRequest(sip.REGISTER, ruri, p.aor(), callID, cseq, s)
 	req.From().Address = p.aor()
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Wildcard: true}})
-	exp := sip.ExpiresHeader(0)
-	req.AppendHeader(&exp)
+	return req
+}
+
+// toServer routes req like every request (toProxy), but to server
+// (ip:port) instead when it is not empty.
+func (p *Phone) toServer(req *sip.Request, server string) error {
 	if err := p.toProxy(req); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if server != "" {
 		req.SetDestination(server)
 	}
-	return p.doAuth(ctx, req)
+	return nil
 }
 
 // parseBindings reads the Contact list of a 2xx (RFC 3261 §10.2.4): every

@@ -163,16 +163,25 @@ func (p *Phone) resetRest(ctx context.Context, res ResetResult) (ResetResult, er
 	return res, nil
 }
 
-// endSubscriptions un-SUBSCRIBEs every live subscription and stops the
-// refresh of the others; it returns how many were live.
-func (p *Phone) endSubscriptions(ctx context.Context) int {
-	p.mu.Lock()
+// liveSubscriptionsLocked lists the subscriptions to un-SUBSCRIBE:
+// active or pending and not being stopped, in established dialogs only (a
+// SUBSCRIBE still unanswered has nowhere to send the un-SUBSCRIBE yet);
+// p.mu held.
+func (p *Phone) liveSubscriptionsLocked() []string {
 	var live []string
 	for _, s := range p.subs {
 		if !s.stop && s.dlg.RemoteTag != "" && (s.st.State == SubActive || s.st.State == SubPending) {
 			live = append(live, s.st.ID)
 		}
 	}
+	return live
+}
+
+// endSubscriptions un-SUBSCRIBEs every live subscription and stops the
+// refresh of the others; it returns how many were live.
+func (p *Phone) endSubscriptions(ctx context.Context) int {
+	p.mu.Lock()
+	live := p.liveSubscriptionsLocked()
 	p.mu.Unlock()
 	for _, id := range live {
 		uctx, cancel := context.WithTimeout(ctx, 2*time.Second)

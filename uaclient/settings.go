@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/siplab/siplab/sip/sdpneg"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,11 @@ type liveSettings struct {
 	// Rel100 is the RFC 3262 reliable provisional response mode: off,
 	// supported, prefer or require (prack.go).
 	Rel100 string
+	// TCPSwitch sends a request over 1300 bytes over TCP (RFC 3261
+	// §18.1.1, sipnet's size rule). Off, every request goes over UDP
+	// whatever its size and IP fragments the big ones, as on many desk
+	// phones: a router that drops fragments loses them.
+	TCPSwitch bool
 	// DropACK withholds the ACK for a 2xx (and for its retransmissions),
 	// as when a NAT or a wrong Contact eats it: the lost-ACK lesson.
 	DropACK bool
@@ -79,6 +85,7 @@ func defaultSettings() liveSettings {
 	return liveSettings{
 		Rport:             true,
 		SymmetricRTP:      true,
+		TCPSwitch:         true,
 		Keepalive:         KeepaliveOff,
 		KeepaliveInterval: 30 * time.Second,
 		HoldMode:          HoldSendOnly,
@@ -103,6 +110,20 @@ type SettingInfo struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
 	Help  string `json:"help"`
+}
+
+// setOneOf is the setter of a setting that takes one of values (case and
+// surrounding space ignored); field is where it goes.
+func setOneOf(name string, field func(*liveSettings) *string, values ...string) func(*liveSettings, string) error {
+	return func(s *liveSettings, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if slices.Contains(values, v) {
+			*field(s) = v
+			return nil
+		}
+		want := strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+		return fmt.Errorf("%w: %s %q (want %s)", ErrBadValue, name, v, want)
+	}
 }
 
 var settingsTable = []setting{
@@ -144,6 +165,12 @@ var settingsTable = []setting{
 		set:  func(s *liveSettings, v string) (err error) { s.SymmetricRTP, err = parseOnOff(v); return err },
 	},
 	{
+		Name: "tcp_switch",
+		Help: "on: a request over 1300 bytes (a long MESSAGE) goes over TCP (RFC 3261 §18.1.1); off: every request over UDP whatever its size — IP fragments the big ones and a router that drops fragments (ALG drop-large) loses them.",
+		get:  func(s *liveSettings) string { return onOff(s.TCPSwitch) },
+		set:  func(s *liveSettings, v string) (err error) { s.TCPSwitch, err = parseOnOff(v); return err },
+	},
+	{
 		Name: "password",
 		Help: "digest password for the next REGISTER/INVITE challenge (never shown). A wrong one: 401 again, forever; never 403.",
 		get: func(s *liveSettings) string {
@@ -168,17 +195,10 @@ var settingsTable = []setting{
 		},
 	},
 	{
-		Name: "keepalive",
-		Help: "off | crlf | options: ping the proxy to keep the NAT pinhole open (off: inbound calls die when the mapping expires).",
-		get:  func(s *liveSettings) string { return s.Keepalive },
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case KeepaliveOff, KeepaliveCRLF, KeepaliveOptions:
-				s.Keepalive = v
-				return nil
-			}
-			return fmt.Errorf("%w: keepalive %q (want off, crlf or options)", ErrBadValue, v)
-		},
+		Name:  "keepalive",
+		Help:  "off | crlf | options: ping the proxy to keep the NAT pinhole open (off: inbound calls die when the mapping expires).",
+		get:   func(s *liveSettings) string { return s.Keepalive },
+		set:   setOneOf("keepalive", func(s *liveSettings) *string { return &s.Keepalive }, KeepaliveOff, KeepaliveCRLF, KeepaliveOptions),
 		apply: func(p *Phone) { p.kickKeepalive() },
 	},
 	{
@@ -220,14 +240,7 @@ var settingsTable = []setting{
 		Name: "hold_mode",
 		Help: "sendonly | inactive: the SDP direction a hold re-INVITE offers (sendonly: we keep sending, music on hold; inactive: silence both ways).",
 		get:  func(s *liveSettings) string { return s.HoldMode },
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case HoldSendOnly, HoldInactive:
-				s.HoldMode = v
-				return nil
-			}
-			return fmt.Errorf("%w: hold_mode %q (want sendonly or inactive)", ErrBadValue, v)
-		},
+		set:  setOneOf("hold_mode", func(s *liveSettings) *string { return &s.HoldMode }, HoldSendOnly, HoldInactive),
 	},
 	{
 		Name: "dtmf_mode",
@@ -283,14 +296,7 @@ var settingsTable = []setting{
 		Name: "100rel",
 		Help: "reliable provisional responses (RFC 3262): off (not supported: Require: 100rel gets 420) | supported (Supported: 100rel, reliable 18x are PRACKed; our 180 is reliable only when the caller requires it) | prefer (our 180 is reliable whenever the caller supports it) | require (our INVITEs carry Require: 100rel).",
 		get:  func(s *liveSettings) string { return s.Rel100 },
-		set: func(s *liveSettings, v string) error {
-			switch v = strings.ToLower(strings.TrimSpace(v)); v {
-			case Rel100Off, Rel100Supported, Rel100Prefer, Rel100Require:
-				s.Rel100 = v
-				return nil
-			}
-			return fmt.Errorf("%w: 100rel %q (want off, supported, prefer or require)", ErrBadValue, v)
-		},
+		set:  setOneOf("100rel", func(s *liveSettings) *string { return &s.Rel100 }, Rel100Off, Rel100Supported, Rel100Prefer, Rel100Require),
 	},
 }
 

@@ -3,7 +3,6 @@ package uaclient
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -12,27 +11,23 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // rawPeer is a bare UDP socket standing in for the proxy, so tests see the
 // exact bytes a phone writes and where they came from.
 type rawPeer struct {
-	t    *testing.T
-	conn *net.UDPConn
+	*siptest.RawUDP
+	t *testing.T
 }
 
 func newRawPeer(t *testing.T, ip string) *rawPeer {
 	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(ip+":0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawPeer{t: t, conn: c}
+	return &rawPeer{RawUDP: siptest.NewRawUDP(t, ip), t: t}
 }
 
-func (r *rawPeer) addr() string { return r.conn.LocalAddr().String() }
+func (r *rawPeer) addr() string { return r.Addr.String() }
 
 // next returns the next SIP request (skipping keep-alives and responses)
 // with its source address.
@@ -41,8 +36,8 @@ func (r *rawPeer) next(method sip.RequestMethod) (*sip.Request, netip.AddrPort) 
 	buf := make([]byte, 65535)
 	deadline := time.Now().Add(testTimeout)
 	for {
-		r.conn.SetReadDeadline(deadline)
-		n, src, err := r.conn.ReadFromUDPAddrPort(buf)
+		r.Conn.SetReadDeadline(deadline)
+		n, src, err := r.Conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			r.t.Fatalf("waiting for %s: %v", method, err)
 		}
@@ -63,8 +58,8 @@ func (r *rawPeer) next(method sip.RequestMethod) (*sip.Request, netip.AddrPort) 
 func (r *rawPeer) nextRaw() ([]byte, netip.AddrPort) {
 	r.t.Helper()
 	buf := make([]byte, 65535)
-	r.conn.SetReadDeadline(time.Now().Add(testTimeout))
-	n, src, err := r.conn.ReadFromUDPAddrPort(buf)
+	r.Conn.SetReadDeadline(time.Now().Add(testTimeout))
+	n, src, err := r.Conn.ReadFromUDPAddrPort(buf)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -77,7 +72,7 @@ func (r *rawPeer) reply(req *sip.Request, to netip.AddrPort, code int, reason st
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
-	if _, err := r.conn.WriteToUDPAddrPort([]byte(res.String()), to); err != nil {
+	if _, err := r.Conn.WriteToUDPAddrPort([]byte(res.String()), to); err != nil {
 		r.t.Fatal(err)
 	}
 }

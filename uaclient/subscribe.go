@@ -218,11 +218,7 @@ func (p *Phone) subAnswered(sub *subscription, res *sip.Response, initial bool) 
 		if tag, ok := res.To().Params.Get("tag"); ok && sub.dlg.RemoteTag == "" {
 			sub.dlg.RemoteTag = tag
 		}
-		if ct := res.Contact(); ct != nil {
-			u := *ct.Address.Clone()
-			sub.dlg.RemoteTarget = u
-		}
-		sub.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
+		remoteFromResponse(&sub.dlg, res)
 	}
 	sub.st.Code, sub.st.Reason, sub.st.Expires = res.StatusCode, res.Reason, expires
 	if sub.st.State == SubPending && res.StatusCode == sip.StatusOK && sub.st.Notifies > 0 {
@@ -361,25 +357,13 @@ func (p *Phone) Subscriptions() []SubscriptionStatus {
 	return out
 }
 
-// matchSubscription finds the subscription a NOTIFY belongs to: Call-ID,
-// our tag in its To, and the notifier's tag in From once we know it.
+// matchSubscription finds the subscription a NOTIFY belongs to
+// (inDialogOf: the notifier's tag may not be known yet).
 func (p *Phone) matchSubscriptionLocked(req *sip.Request) *subscription {
-	cid := req.CallID()
-	from, to := req.From(), req.To()
-	if cid == nil || from == nil || to == nil {
-		return nil
-	}
-	toTag, _ := to.Params.Get("tag")
-	fromTag, _ := from.Params.Get("tag")
 	for i := len(p.subs) - 1; i >= 0; i-- {
-		s := p.subs[i]
-		if s.dlg.CallID != cid.Value() || s.dlg.LocalTag != toTag {
-			continue
+		if s := p.subs[i]; inDialogOf(req, s.dlg.CallID, &s.dlg) {
+			return s
 		}
-		if s.dlg.RemoteTag != "" && s.dlg.RemoteTag != fromTag {
-			continue
-		}
-		return s
 	}
 	return nil
 }

@@ -3,16 +3,14 @@ package uaclient
 import (
 	"context"
 	"math"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/siptest/platform"
 	"github.com/siplab/siplab/proxy"
-	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sip/sipauth"
 )
 
 // lab10 is the lab's call path on 127.0.10.x: the real registrar (.5) and
@@ -20,37 +18,12 @@ import (
 // alice (.1), bob (.2) and carol (.3), each answering after 1 ms.
 func lab10(t *testing.T) (alice, bob, carol *Phone) {
 	t.Helper()
-	users, err := sipauth.NewUsers(
-		sipauth.User{Name: "alice", Password: "a-pw"},
-		sipauth.User{Name: "bob", Password: "b-pw"},
-		sipauth.User{Name: "carol", Password: "c-pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := listen(t, "127.0.10.5")
-	reg, err := registrar.New(registrar.Config{Domain: "siplab.test", Users: users, Logger: testLogger(t),
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.10.6/32")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.Attach(rep.Server)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); rep.Close(); reg.Close() })
-	if err := rep.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	pep := listen(t, "127.0.10.6")
-	px, err := proxy.New(proxy.Config{Domain: "siplab.test", Location: reg, Registrar: rep.Addr().String(),
-		Auth: reg.Authenticator(), AuthInvites: true, Logger: testLogger(t)}, pep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
-	if err := px.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(cancel)
+	core := platform.StartCore(t, ctx, "siplab.test", "alice a-pw\nbob b-pw\ncarol c-pw\n", "127.0.10.5", "127.0.10.6",
+		proxy.Config{}, testLogger(t))
 	mk := func(name, ip, pw string, hz float64) *Phone {
-		p := startPhone(t, Config{Name: name, Password: pw, Domain: "siplab.test", Proxy: pep.Addr().String(),
+		p := startPhone(t, Config{Name: name, Password: pw, Domain: "siplab.test", Proxy: core.Proxy.String(),
 			Listen: ip + ":0", ToneHz: hz, Settings: map[string]string{"auto_answer": "1ms"}})
 		if err := p.Register(testCtx(t)); err != nil {
 			t.Fatalf("%s: register: %v", name, err)
@@ -96,13 +69,7 @@ func waitTransfer(t *testing.T, p *Phone, ref, state string) *TransferStatus {
 func TestBlindTransfer(t *testing.T) {
 	alice, bob, carol := lab10(t)
 	ctx := testCtx(t)
-	ac, err := alice.Call(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	aRef := ac.ID()
-	waitCall(t, alice, aRef, StateConfirmed)
-	bRef := waitCall(t, bob, "", StateConfirmed).ID
+	aRef, bRef := connect(t, alice, bob)
 	hears(t, alice, aRef, bob)
 	if err := bob.Hold(ctx, bRef); err != nil {
 		t.Fatal(err)
@@ -146,12 +113,7 @@ func TestTransferFails(t *testing.T) {
 	if err := carol.Set("auto_answer", "0"); err != nil {
 		t.Fatal(err)
 	}
-	ac, err := alice.Call(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitCall(t, alice, ac.ID(), StateConfirmed)
-	bRef := waitCall(t, bob, "", StateConfirmed).ID
+	_, bRef := connect(t, alice, bob)
 	if err := bob.Transfer(ctx, bRef, "carol", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +141,7 @@ func TestTransferFails(t *testing.T) {
 func TestAttendedTransfer(t *testing.T) {
 	alice, bob, carol := lab10(t)
 	ctx := testCtx(t)
-	ac, err := alice.Call(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	aRef := ac.ID()
-	waitCall(t, alice, aRef, StateConfirmed)
-	bA := waitCall(t, bob, "", StateConfirmed).ID
+	aRef, bA := connect(t, alice, bob)
 	if err := bob.Hold(ctx, bA); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,8 @@ func (p *Phone) refuseCallee(req *sip.Request, tx sip.ServerTransaction) bool {
 }
 
 // CallAs is Call with fromUser as the From user part instead of the
-// phone's own user: a trunk sends each call with its calling number.
+// phone's own user ("" keeps it): a trunk sends each call with its
+// calling number.
 func (p *Phone) CallAs(ctx context.Context, target, fromUser string) (*Call, error) {
 	if strings.ContainsAny(fromUser, " \t@:;<>\"") {
 		return nil, fmt.Errorf("%w: from user %q contains characters not allowed in a SIP user part", ErrBadTarget, fromUser)

@@ -17,17 +17,7 @@ import (
 // with (*Call).Wait or Status. A call that failed to start is returned
 // terminated along with the error, so its status can still be read.
 func (p *Phone) Call(ctx context.Context, target string) (*Call, error) {
-	if p.proxy() == "" {
-		return nil, ErrNoProxy
-	}
-	if p.isClosed() {
-		return nil, ErrClosed
-	}
-	to, err := p.parseTarget(target)
-	if err != nil {
-		return nil, err
-	}
-	return p.call(ctx, to)
+	return p.CallAs(ctx, target, "")
 }
 
 // call places a call to a parsed URI; extra headers go into the INVITE
@@ -198,11 +188,7 @@ func (c *Call) onProvisional(res *sip.Response) {
 		if tag, ok := res.To().Params.Get("tag"); ok && c.dlg.RemoteTag == "" {
 			c.dlg.RemoteTag = tag
 		}
-		if ct := res.Contact(); ct != nil {
-			u := *ct.Address.Clone()
-			c.dlg.RemoteTarget = u
-		}
-		c.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
+		remoteFromResponse(&c.dlg, res)
 	}
 	state := c.state
 	switch {
@@ -273,11 +259,7 @@ func (c *Call) onInvite2xx(tx sip.ClientTransaction, req *sip.Request, res *sip.
 	if tag, ok := res.To().Params.Get("tag"); ok {
 		c.dlg.RemoteTag = tag
 	}
-	if ct := res.Contact(); ct != nil {
-		u := *ct.Address.Clone()
-		c.dlg.RemoteTarget = u
-	}
-	c.dlg.RouteSet = sipdialog.RouteSetAsUAC(res)
+	remoteFromResponse(&c.dlg, res)
 	late := c.cancelReq || c.state == StateTerminated
 	p.mu.Unlock()
 

@@ -126,15 +126,9 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		replaced = rc
 	}
-	var offer *sdpneg.Remote
-	if len(req.Body()) > 0 {
-		var err error
-		offer, err = sdpneg.Parse(req.Body())
-		if err != nil {
-			p.log.Info("bad SDP offer", "call_id", callID, "err", err)
-			p.respondLog(tx, req, sip.StatusBadRequest, "Bad SDP", p.warning(399, err.Error()))
-			return
-		}
+	offer, valid := p.offerIn(req, tx)
+	if !valid {
+		return
 	}
 
 	localTag := sip.GenerateTagN(10)
@@ -417,13 +411,9 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.respondLog(tx, req, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
 		return
 	}
-	var offer *sdpneg.Remote
-	if len(req.Body()) > 0 {
-		var err error
-		if offer, err = sdpneg.Parse(req.Body()); err != nil {
-			p.respondLog(tx, req, sip.StatusBadRequest, "Bad SDP", p.warning(399, err.Error()))
-			return
-		}
+	offer, ok := p.offerIn(req, tx)
+	if !ok {
+		return
 	}
 	if ct := req.Contact(); ct != nil {
 		// A re-INVITE refreshes the remote target (§12.2.2).
@@ -474,10 +464,7 @@ func (p *Phone) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	if p.check(req, tx) {
-		return
-	}
-	c := p.inDialog(req, tx)
+	c := p.checkedInDialog(req, tx)
 	if c == nil {
 		return
 	}
@@ -495,6 +482,31 @@ func (p *Phone) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
 
+// offerIn is the SDP offer in req's body, nil when it has none; false
+// when the body does not parse (answered 400 Bad SDP).
+func (p *Phone) offerIn(req *sip.Request, tx sip.ServerTransaction) (*sdpneg.Remote, bool) {
+	if len(req.Body()) == 0 {
+		return nil, true
+	}
+	offer, err := sdpneg.Parse(req.Body())
+	if err != nil {
+		p.log.Info("bad SDP offer", "call_id", sipdialog.CallID(req), "method", req.Method, "err", err)
+		p.respondLog(tx, req, sip.StatusBadRequest, "Bad SDP", p.warning(399, err.Error()))
+		return nil, false
+	}
+	return offer, true
+}
+
+// noSuchDialog answers 481 to a request whose To tag names no call of
+// ours (§12.2.2) and says so.
+func (p *Phone) noSuchDialog(req *sip.Request, tx sip.ServerTransaction) bool {
+	if hasToTag(req) && p.matchDialog(req) == nil {
+		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return true
+	}
+	return false
+}
+
 func (p *Phone) capabilityHeaders() []sip.Header {
 	return []sip.Header{
 		sip.NewHeader("Allow", allowedMethods),
@@ -507,8 +519,7 @@ func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
-	if hasToTag(req) && p.matchDialog(req) == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	if p.noSuchDialog(req, tx) {
 		return
 	}
 	hdrs := append(p.capabilityHeaders(), p.contactHeader(p.currentSettings()))
@@ -519,11 +530,19 @@ func (p *Phone) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	if p.check(req, tx) {
 		return
 	}
-	if hasToTag(req) && p.matchDialog(req) == nil {
-		p.respondLog(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	if p.noSuchDialog(req, tx) {
 		return
 	}
 	p.respondLog(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
+}
+
+// checkedInDialog is inDialog for a request that has not been through
+// check yet (sipcheck's refusals come first).
+func (p *Phone) checkedInDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
+	if p.check(req, tx) {
+		return nil
+	}
+	return p.inDialog(req, tx)
 }
 
 // inDialog admits an in-dialog request: it finds the dialog (481 when there

@@ -14,20 +14,13 @@ import (
 // target refresh, and with an SDP offer a new offer/answer exchange that
 // needs no ACK.
 func (p *Phone) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if p.check(req, tx) {
-		return
-	}
-	c := p.inDialog(req, tx)
+	c := p.checkedInDialog(req, tx)
 	if c == nil {
 		return
 	}
-	var offer *sdpneg.Remote
-	if len(req.Body()) > 0 {
-		var err error
-		if offer, err = sdpneg.Parse(req.Body()); err != nil {
-			p.respondLog(tx, req, sip.StatusBadRequest, "Bad SDP", p.warning(399, err.Error()))
-			return
-		}
+	offer, ok := p.offerIn(req, tx)
+	if !ok {
+		return
 	}
 	s := p.currentSettings()
 	p.mu.Lock()
@@ -104,20 +97,11 @@ func (p *Phone) Update(ctx context.Context, ref string) error {
 		return err
 	}
 	p.mu.Lock()
-	s, desc, done, restore, err := c.startOfferLocked()
+	req, desc, done, restore, err := c.offerLocked(sip.UPDATE)
 	if err != nil {
 		return err
 	}
 	defer done()
-	body, err := sdpneg.Build(desc)
-	if err != nil {
-		restore()
-		return fmt.Errorf("uaclient: build offer: %w", err)
-	}
-	req := p.inDialogRequest(c, sip.UPDATE, 0)
-	req.AppendHeader(p.contactHeader(s))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
 	c.log.Info("UPDATE sent", "sdp", desc.Addr, "rtp_port", desc.Port, "direction", desc.Direction)
 	res, _, err := p.doAuth(ctx, req)
 	if err != nil {

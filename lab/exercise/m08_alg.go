@@ -2,20 +2,22 @@ package exercise
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/uaclient"
 )
 
 // The broken-ALG faults of natrouter/sipalg, one exercise each (besides
 // rewrite-call-id and stale-content-length in m08_nat.go). A fault that
 // the lab's defaults hide gets the setup that makes it bite, as the
-// fault's page in docs/alg says. Not yet here: contact-not-via (with the
-// proxy ignoring rport the port-preserving router still delivers the
-// answers; the SBC fix left alice without audio in the e2e run) and
-// drop-large (a phone's MESSAGE is capped at 1000 bytes of text: nothing
-// the phones send reaches the MTU).
+// fault's page in docs/alg says: contact-not-via needs a server that
+// answers to the Via as written (a phone without rport, a proxy ignoring
+// rport), drop-large a phone that sends big requests over UDP
+// (tcp_switch off) and a message bigger than one packet.
 
 // sdpLine is the value of the first SDP line starting with prefix ("o=").
 func sdpLine(msg []byte, prefix string) string {
@@ -67,6 +69,64 @@ func checkSDPAsSent(ctx context.Context, p *Probe) Result {
 	r.require(oa == ca, "o= names %s, c= names %s: one session, one address: %v", oa, ca, oa == ca)
 	r.require(!strings.HasPrefix(oa, "192.168.") && !strings.HasPrefix(ca, "192.168."),
 		"no LAN address leaves the site in the SDP (o= %s, c= %s)", oa, ca)
+	return r
+}
+
+// longText is the drop-large exercise's instant message, a log pasted
+// into a chat: with the SIP headers more than one 1500-byte IP packet.
+var longText = strings.Repeat("0123456789abcdef", 125) // 2000 bytes
+
+// checkLongMessage sends alice → bob a short MESSAGE and a long one and
+// passes when the long one shows on bob's phone.
+func checkLongMessage(ctx context.Context, p *Probe) Result {
+	r := newResult()
+	dropped := func() (uint64, bool) {
+		rt, err := p.Router(ctx, "router-a")
+		if err != nil || rt.ALGDetail == nil || rt.ALGDetail.Queue == nil {
+			return 0, false
+		}
+		return rt.ALGDetail.Queue.Dropped, true
+	}
+	before, algQueue := dropped()
+	// send returns the answer, or why there was none.
+	send := func(text string) (uaclient.MessageRecord, string) {
+		var rec uaclient.MessageRecord
+		out, err := p.Lab.Exec(ctx, "alice", "message", "-json", "-timeout", "6s", "bob", text)
+		if err == nil {
+			err = json.Unmarshal(out, &rec)
+		}
+		if err != nil {
+			return rec, errText(err)
+		}
+		return rec, ""
+	}
+	short, err := send("short test")
+	r.add("     a %d-byte MESSAGE alice → bob: %d %s%s", len("short test"), short.Code, short.Reason, errSuffix(err))
+	long, err := send(longText)
+	if err != "" || long.Code != 200 {
+		answer := "no answer" + errSuffix(err)
+		if long.Code != 0 {
+			answer = fmt.Sprintf("%d %s", long.Code, long.Reason)
+		}
+		r.require(false, "alice's %d-byte MESSAGE to bob (more than one 1500-byte packet) got %s", len(longText), answer)
+		if after, ok := dropped(); ok && algQueue {
+			r.add("     router-a's SIP ALG dropped %d SIP message(s) meanwhile", after-before)
+		}
+		return r
+	}
+	r.require(true, "alice's %d-byte MESSAGE to bob answered %d %s", len(longText), long.Code, long.Reason)
+	st, perr := p.Phone(ctx, "bob")
+	if perr != nil {
+		r.require(false, "%v", perr)
+		return r
+	}
+	got := false
+	for _, m := range st.Messages {
+		if m.Direction == "in" && m.Text == longText && !m.Time.Before(p.Since) {
+			got = true
+		}
+	}
+	r.require(got, "bob's phone received alice's %d-byte message: %v", len(longText), got)
 	return r
 }
 
@@ -168,5 +228,66 @@ func init() {
 		Symptom: "alice's REGISTER got no final answer",
 		Pass:    "bob heard alice's",
 		Check:   checkVia,
+	})
+	register(&Exercise{
+		ID: "08-alg-contact-not-via", Module: module08, Title: "Broken ALG: Contact translated, Via not",
+		Task: "alice's phone does not ask for rport and the platform answers to the Via as written. router-a's SIP ALG is supposed to make " +
+			"alice's messages public: it translates her Contact and SDP — but not her Via. Her REGISTERs go out and nothing comes back. " +
+			"Make alice register and call again.",
+		Setup: []Step{
+			RunExpect("set alice rport off", "alice's Via: 192.168.1.50:5060, no ;rport"),
+			RunExpect("set proxy rport ignore", "the platform answers to the Via sent-by"),
+			Run("set router-a alg broken:contact-not-via"),
+			Fails("exec alice register -timeout 6s", "context deadline exceeded: the answers went to 192.168.1.50:5060"),
+		},
+		Observe: []string{
+			"`siplab message` or `captures/router-a.pcapng` on router-a/wan: a public Contact (203.0.113.2) next to a private Via (192.168.1.50) in the same REGISTER — no phone writes that pair.",
+			"`siplab ladder`: the proxy's answers go to 192.168.1.50, the address in the Via, and never cross router-a.",
+			"`siplab doctor`: the ALG findings and *no rport*.",
+		},
+		Hints: []string{
+			"A correct ALG translates Via and Contact alike (`broken:none` would); this one left the Via, and the Via is where answers go.",
+			"Turning the ALG off alone leaves the Via private too: someone must answer to where packets come from — the phone asking (rport), the platform, or the SBC.",
+			"The SBC (203.0.113.5) answers to the source and latches signalling and media; it registers alice at the platform under its own, reachable address.",
+			"The SBC is the edge for every phone: its core side offers media on 10.0.0.5, which only the platform reaches. " +
+				"A phone registered past it (bob, straight at the proxy) sends its RTP there and it never arrives: alice would hear nothing.",
+		},
+		Fix: []Step{
+			RunExpect("set alice proxy 203.0.113.5:5060", "alice registers through the SBC"),
+			RunExpect("set bob proxy 203.0.113.5:5060", "bob too: both sides of the call get the SBC's public relay address"),
+			// alice's un-REGISTER through the proxy on the move was lost like
+			// her REGISTERs: a wildcard un-REGISTER through the SBC clears
+			// the stale direct binding too.
+			RunExpect("exec alice unregister", "Contact: * through the SBC: every binding of alice removed"),
+			Run("exec bob unregister"),
+			RunExpect("exec alice register", "one binding each, through the SBC"),
+			Run("exec bob register"),
+		},
+		Symptom: "alice's REGISTER got no final answer",
+		Pass:    "bob heard alice's",
+		Check:   checkVia,
+	})
+	register(&Exercise{
+		ID: "08-alg-drop-large", Module: module08, Title: "Broken ALG: big messages vanish",
+		Task: "alice's phone sends every request over UDP whatever its size, as many desk phones do, and router-a runs a SIP ALG. " +
+			"alice pastes a 2000-byte log into an instant message to bob: short messages arrive, the long one never does. " +
+			"Find where it disappears and make long messages reach bob.",
+		Setup: steps([]Step{RunExpect("set alice tcp_switch off", "a request over 1300 bytes still goes over UDP, in IP fragments")},
+			algOn("broken:drop-large")),
+		Observe: []string{
+			"`siplab exec alice message bob hello`: 200 OK; `siplab exec alice message -timeout 6s bob \"$(seq -s ' ' 600)\"` (2291 bytes): no answer, then a timeout.",
+			"`captures/router-a.pcapng`: on router-a/lan the long MESSAGE arrives in IP fragments, retransmitted; on router-a/wan nothing of it.",
+			"`siplab exec router-a status`: the ALG's *dropped* counter grows with each retransmission.",
+		},
+		Hints: []string{
+			"A UDP datagram bigger than the MTU (1500) travels in IP fragments; an ALG that inspects single packets cannot parse a fragment and drops it.",
+			"RFC 3261 §18.1.1: a request over 1300 bytes goes over TCP, which this UDP ALG never touches (`tcp_switch`). Or turn the ALG off.",
+		},
+		Fix: []Step{
+			RunExpect("set alice tcp_switch on", "requests over 1300 bytes go over TCP: the UDP ALG never sees them"),
+		},
+		Symptom: "(more than one 1500-byte packet) got no answer",
+		Pass:    "bob's phone received alice's 2000-byte message: true",
+		Check:   checkLongMessage,
 	})
 }

@@ -21,6 +21,8 @@ import (
 //     with one log line per peer, and that peer is sent UDP for a while.
 //   - Nothing is dropped for its size: only a datagram over the 64 KB IP
 //     limit fails, and that failure is returned to the sender.
+//   - A request sent with a StayOnUDP context skips the switch: it goes
+//     over UDP whatever its size, as from a phone configured without it.
 
 // MaxUDPRequest is the largest request sent over UDP when TCP is possible:
 // 1300 bytes when the path MTU is unknown (RFC 3261 §18.1.1).
@@ -48,6 +50,23 @@ func init() {
 	// (every daemon imports sipnet), and the request half of the rule is
 	// sizeRule's job.
 	sip.UDPMTUSize = maxDatagram + 200
+}
+
+// stayOnUDPKey marks a context whose requests skip the switch to TCP.
+type stayOnUDPKey struct{}
+
+// StayOnUDP returns a context under which a request stays on UDP whatever
+// its size: the RFC 3261 §18.1.1 switch to TCP is off, as on the many
+// phones that send every request over UDP and let IP fragment the big
+// ones (pjsip's disable_tcp_switch). A router that drops IP fragments then
+// loses such a request; the lab's phones do this with `tcp_switch off`.
+func StayOnUDP(ctx context.Context) context.Context {
+	return context.WithValue(ctx, stayOnUDPKey{}, true)
+}
+
+func stayOnUDP(ctx context.Context) bool {
+	v, _ := ctx.Value(stayOnUDPKey{}).(bool)
+	return v
 }
 
 // sizeRule is the UDP clients' transaction requester: it moves large
@@ -78,6 +97,10 @@ func (r *sizeRule) Request(ctx context.Context, req *sip.Request) (sip.ClientTra
 	log := r.e.log.With("method", string(req.Method), "to", dest, "bytes", size, "call_id", callID(req))
 	if r.e.tcp == nil {
 		log.Debug("request over the UDP size limit sent over UDP: this endpoint has no TCP")
+		return tl.Request(ctx, req)
+	}
+	if stayOnUDP(ctx) {
+		log.Debug("request over the UDP size limit sent over UDP: the sender turned the switch to TCP off")
 		return tl.Request(ctx, req)
 	}
 	if r.knownUDPOnly(dest) {

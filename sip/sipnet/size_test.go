@@ -50,7 +50,9 @@ func largeOptions(to *sipnet.Endpoint, size int) *sip.Request {
 
 // RFC 3261 §18.1.1 through a daemon's own client: a request over 1300
 // bytes goes over TCP to the same address, its Via saying TCP; a small one
-// stays on UDP; a peer without TCP still gets the large one, over UDP.
+// stays on UDP; a peer without TCP still gets the large one, over UDP; a
+// sender that turned the switch off (StayOnUDP) sends it over UDP to a
+// peer that takes TCP.
 func TestLargeRequestsGoOverTCP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -62,15 +64,22 @@ func TestLargeRequestsGoOverTCP(t *testing.T) {
 		to        *sipnet.Endpoint
 		seen      <-chan seenRequest
 		padding   int
+		stayUDP   bool
 		transport string
 	}{
-		{"small over UDP", both, seenBoth, 0, "UDP"},
-		{"large over TCP", both, seenBoth, 2000, "TCP"},
-		{"large to a peer without TCP", udpOnly, seenUDP, 2000, "UDP"},
-		{"again, straight to UDP", udpOnly, seenUDP, 3000, "UDP"},
+		{"small over UDP", both, seenBoth, 0, false, "UDP"},
+		{"large over TCP", both, seenBoth, 2000, false, "TCP"},
+		{"large, switch off, over UDP", both, seenBoth, 2000, true, "UDP"},
+		{"large over TCP again", both, seenBoth, 2000, false, "TCP"},
+		{"large to a peer without TCP", udpOnly, seenUDP, 2000, false, "UDP"},
+		{"again, straight to UDP", udpOnly, seenUDP, 3000, false, "UDP"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := c.Do(ctx, largeOptions(tt.to, tt.padding))
+			rctx := ctx
+			if tt.stayUDP {
+				rctx = sipnet.StayOnUDP(ctx)
+			}
+			res, err := c.Do(rctx, largeOptions(tt.to, tt.padding))
 			if err != nil {
 				t.Fatal(err)
 			}
