@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/b2bua"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -322,15 +320,18 @@ func TestPBXVoicemailRecordsCallerAndLightsMWI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples, err := parseWAV(wav)
+	samples, rate, err := siptest.ParseWAV(wav)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rate != 8000 {
+		t.Fatalf("%s: %d Hz, want 8 kHz", msg.File, rate)
 	}
 	aliceHz := phoneStatus(t, ctx, "alice").ToneHz
 	if len(samples) < 3*8000 {
 		t.Fatalf("%s: %d samples, want 3 s at 8 kHz", msg.File, len(samples))
 	}
-	if hz := toneHz(samples); !near(hz, aliceHz) {
+	if hz := siptest.ToneHz(samples); !near(hz, aliceHz) {
 		t.Fatalf("voicemail holds a %.0f Hz tone, alice sends %.0f Hz", hz, aliceHz)
 	}
 	waitUntil(t, 10*time.Second, "bob's subscription to say a message waits", func() (bool, string) {
@@ -357,48 +358,4 @@ func TestPBXBLFLampFollowsCall(t *testing.T) {
 	if !slices.ContainsFunc(st.BLF, func(s b2bua.SubscriptionStatus) bool { return s.User == "bob" && strings.Contains(s.Watcher, "carol") }) {
 		t.Errorf("PBX BLF subscriptions: %+v", st.BLF)
 	}
-}
-
-// parseWAV reads the recorder's 16-bit mono PCM WAV.
-func parseWAV(b []byte) ([]int16, error) {
-	if len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data" {
-		return nil, errors.New("not a WAV file")
-	}
-	if f, ch, bits, rate := binary.LittleEndian.Uint16(b[20:]), binary.LittleEndian.Uint16(b[22:]), binary.LittleEndian.Uint16(b[34:]), binary.LittleEndian.Uint32(b[24:]); f != 1 || ch != 1 || bits != 16 || rate != 8000 {
-		return nil, fmt.Errorf("wav format %d, %d channels, %d bits, %d Hz: want PCM mono 16-bit 8 kHz", f, ch, bits, rate)
-	}
-	n := binary.LittleEndian.Uint32(b[40:])
-	if int(n) != len(b)-44 {
-		return nil, fmt.Errorf("wav data size %d, file %d", n, len(b))
-	}
-	out := make([]int16, n/2)
-	for i := range out {
-		out[i] = int16(binary.LittleEndian.Uint16(b[44+2*i:]))
-	}
-	return out, nil
-}
-
-// toneHz estimates a single tone's frequency from zero crossings in loud
-// 20 ms frames (quiet frames are beep gaps or silence).
-func toneHz(s []int16) float64 {
-	var crossings, samples int
-	for off := 0; off+160 <= len(s); off += 160 {
-		var sum float64
-		for _, v := range s[off : off+160] {
-			sum += float64(v) * float64(v)
-		}
-		if sum/160 < 330*330 {
-			continue
-		}
-		for i := max(off, 1); i < off+160; i++ {
-			if (s[i-1] < 0) != (s[i] < 0) {
-				crossings++
-			}
-		}
-		samples += 160
-	}
-	if samples == 0 {
-		return 0
-	}
-	return float64(crossings) / 2 / (float64(samples) / 8000)
 }
