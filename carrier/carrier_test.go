@@ -25,14 +25,7 @@ func TestInboundCall(t *testing.T) {
 		t.Run(tp, func(t *testing.T) {
 			ctx := testCtx(t)
 			tr := newTrunk(t, tp, nil)
-			call, err := tr.sbc.Call(ctx, tr.carrierURI("+15550100", tp))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := call.Wait(ctx, uaclient.StateConfirmed, uaclient.StateTerminated)
-			if err != nil || st.State != uaclient.StateConfirmed {
-				t.Fatalf("call not answered: %+v %v", st, err)
-			}
+			call := answered(t, ctx)(tr.sbc.Call(ctx, tr.carrierURI("+15550100", tp)))
 			heard(t, "sbc", call.Status, 900)
 			cst := heard(t, "carrier", func() uaclient.CallStatus { return tr.carrier.Status().Calls[0] }, 1300)
 			if rang := cst.Answered.Sub(cst.Started); rang < 150*time.Millisecond {
@@ -102,14 +95,7 @@ func TestOutboundCall(t *testing.T) {
 		t.Run(tp, func(t *testing.T) {
 			ctx := testCtx(t)
 			tr := newTrunk(t, tp, nil)
-			call, err := tr.carrier.Call(ctx, "+15550123", "+15550177")
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := call.Wait(ctx, uaclient.StateConfirmed, uaclient.StateTerminated)
-			if err != nil || st.State != uaclient.StateConfirmed {
-				t.Fatalf("call not answered: %+v %v", st, err)
-			}
+			call := answered(t, ctx)(tr.carrier.Call(ctx, "+15550123", "+15550177"))
 			heard(t, "carrier", call.Status, 1300)
 			sst := heard(t, "sbc", func() uaclient.CallStatus { return tr.sbc.Status().Calls[0] }, 900)
 			if !strings.HasPrefix(sst.Peer, "sip:+15550177@"+carrierIP) {

@@ -3,15 +3,14 @@ package carrier_test
 import (
 	"context"
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/siplab/siplab/carrier"
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/sip/sipnet"
@@ -34,35 +33,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testOutput(t), &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
-}
-
-// testOutput is t.Output until the test's cleanups run, then a sink:
-// sipgo runs each handler in its own goroutine, and the torture messages
-// sent over UDP are still being handled (and logged) as the test ends.
-func testOutput(t *testing.T) io.Writer {
-	w := &lateWriter{w: t.Output()}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return w
-}
-
-type lateWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done bool
-}
-
-func (l *lateWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done {
-		return len(b), nil
-	}
-	return l.w.Write(b)
+	return slog.New(slog.NewTextHandler(runtest.Output(t), &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
 }
 
 // certs makes the lab PKI as in the Docker lab: the SBC owns the CA in a
@@ -168,6 +139,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // heard waits until the call has received packets carrying tone hz.
+// answered returns a check for a dial's result: the call was placed and
+// answered (confirmed), or the test fails.
+func answered(t *testing.T, ctx context.Context) func(*uaclient.Call, error) *uaclient.Call {
+	return func(call *uaclient.Call, err error) *uaclient.Call {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := call.Wait(ctx, uaclient.StateConfirmed, uaclient.StateTerminated)
+		if err != nil || st.State != uaclient.StateConfirmed {
+			t.Fatalf("call not answered: %+v %v", st, err)
+		}
+		return call
+	}
+}
+
 func heard(t *testing.T, who string, status func() uaclient.CallStatus, hz float64) uaclient.CallStatus {
 	t.Helper()
 	var st uaclient.CallStatus

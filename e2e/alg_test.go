@@ -147,6 +147,13 @@ func algCall(t *testing.T, ctx context.Context) uaclient.CallStatus {
 	return st
 }
 
+// algCallInvites places alice's call to bob (algCall) and returns its
+// INVITE on site A's LAN and on the internet (algInvites).
+func algCallInvites(t *testing.T, ctx context.Context, lanA, inet *Wire) (lan, wan WirePacket) {
+	t.Helper()
+	return algInvites(t, lanA, inet, algCall(t, ctx).CallID)
+}
+
 // invites returns the INVITE of the call seen on the LAN (from alice) and
 // on the internet (from router-a), matched by CSeq/branch and position.
 func algInvites(t *testing.T, lanA, inet *Wire, callID string) (lan, wan WirePacket) {
@@ -228,8 +235,7 @@ func TestALGOffLeavesSIPUntouched(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	algSet(t, ctx, "off", "off")
 	lanA, inet := algCaptures(t)
-	c := algCall(t, ctx)
-	lan, wan := algInvites(t, lanA, inet, c.CallID)
+	lan, wan := algCallInvites(t, ctx, lanA, inet)
 	if string(lan.Payload) != string(wan.Payload) {
 		t.Errorf("ALG off changed the INVITE:\nLAN:\n%s\nWAN:\n%s", lan.Payload, wan.Payload)
 	}
@@ -280,8 +286,7 @@ func TestALGKernelRewritesLikeLinux(t *testing.T) {
 		t.Fatalf("kernel support in status: %+v", k)
 	}
 	lanA, inet := algCaptures(t)
-	c := algCall(t, ctx)
-	lan, wan := algInvites(t, lanA, inet, c.CallID)
+	lan, wan := algCallInvites(t, ctx, lanA, inet)
 	t.Logf("kernel ALG, INVITE on the WAN:\n%s", wan.Payload)
 	algCheckRewrite(t, lan, wan)
 	algExpect(t, "From untouched", wan.Header("From", "f"), lan.Header("From", "f"))
@@ -294,8 +299,7 @@ func TestALGBrokenWithoutFaultsRewritesCorrectly(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	algSet(t, ctx, "broken:none", "broken:none")
 	lanA, inet := algCaptures(t)
-	c := algCall(t, ctx)
-	lan, wan := algInvites(t, lanA, inet, c.CallID)
+	lan, wan := algCallInvites(t, ctx, lanA, inet)
 	algCheckRewrite(t, lan, wan)
 	algCheckAudio(t, ctx)
 	if q := routerStatus(t, ctx, "router-a").ALGDetail.Queue; q == nil || q.Modified == 0 {
@@ -321,8 +325,7 @@ func TestALGBrokenFaults(t *testing.T) {
 	}
 
 	run("contact-not-via", func(t *testing.T, ctx context.Context, lanA, inet *Wire) {
-		c := algCall(t, ctx)
-		_, wan := algInvites(t, lanA, inet, c.CallID)
+		_, wan := algCallInvites(t, ctx, lanA, inet)
 		algExpect(t, "Via", wan.Header("Via", "v"), aliceLAN)
 		algExpect(t, "Contact", wan.Header("Contact", "m"), "@"+wanA)
 		algPhone(t, ctx, "alice", "hangup", "-timeout", "10s")
@@ -342,8 +345,7 @@ func TestALGBrokenFaults(t *testing.T) {
 	})
 
 	run("sdp-c-only", func(t *testing.T, ctx context.Context, lanA, inet *Wire) {
-		c := algCall(t, ctx)
-		lan, wan := algInvites(t, lanA, inet, c.CallID)
+		lan, wan := algCallInvites(t, ctx, lanA, inet)
 		algExpect(t, "c=", wan.SDPLine("c="), "IN IP4 "+wanA)
 		algExpect(t, "o=", wan.SDPLine("o="), "IN IP4 "+aliceLAN)
 		if wan.SDPLine("m=") != lan.SDPLine("m=") {
@@ -354,8 +356,7 @@ func TestALGBrokenFaults(t *testing.T) {
 	})
 
 	run("rewrite-call-id", func(t *testing.T, ctx context.Context, lanA, inet *Wire) {
-		c := algCall(t, ctx)
-		lan, wan := algInvites(t, lanA, inet, c.CallID)
+		lan, wan := algCallInvites(t, ctx, lanA, inet)
 		algExpect(t, "LAN Call-ID", lan.Header("Call-ID", "i"), "@"+aliceLAN)
 		algExpect(t, "WAN Call-ID", wan.Header("Call-ID", "i"), "@"+wanA)
 		// bob hangs up: his BYE carries the Call-ID alice never used.
@@ -533,8 +534,7 @@ func TestALGBrokenFaults(t *testing.T) {
 	})
 
 	run("first-only", func(t *testing.T, ctx context.Context, lanA, inet *Wire) {
-		c := algCall(t, ctx)
-		_, wan := algInvites(t, lanA, inet, c.CallID)
+		_, wan := algCallInvites(t, ctx, lanA, inet)
 		algExpect(t, "Via", wan.Header("Via", "v"), wanA)
 		algExpect(t, "Contact", wan.Header("Contact", "m"), aliceLAN)
 		algExpect(t, "c=", wan.SDPLine("c="), aliceLAN)

@@ -194,9 +194,9 @@ func TestCaptureRoutersSeeRegisterBeforeAndAfterNAT(t *testing.T) {
 	}
 }
 
-// capSngrep runs sngrep without its UI on the file and checks, via the pcap
-// it writes of what it parsed, that it saw REGISTERs from each address.
-func capSngrep(t *testing.T, ctx context.Context, file string, froms ...string) {
+// sngrepPcap runs sngrep without its UI on the file and returns the pcap
+// it writes of what it parsed.
+func sngrepPcap(t *testing.T, ctx context.Context, file string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "sngrep.pcap")
 	cmd := exec.CommandContext(ctx, "sngrep", "-N", "-q", "-I", file, "-O", out)
@@ -204,6 +204,14 @@ func capSngrep(t *testing.T, ctx context.Context, file string, froms ...string) 
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sngrep -I %s: %v\n%s", file, err, b)
 	}
+	return out
+}
+
+// capSngrep runs sngrep without its UI on the file and checks, via the pcap
+// it writes of what it parsed, that it saw REGISTERs from each address.
+func capSngrep(t *testing.T, ctx context.Context, file string, froms ...string) {
+	t.Helper()
+	out := sngrepPcap(t, ctx, file)
 	srcs := map[string]bool{}
 	for _, l := range capTshark(t, ctx, "-r", out, "-Y", `sip.Method == "REGISTER"`, "-T", "fields", "-e", "ip.src") {
 		srcs[l] = true
@@ -447,12 +455,7 @@ func TestCaptureEveryPointAfterACall(t *testing.T) {
 // pcap it writes of what it parsed, that it found SIP in it.
 func capSngrepSIP(t *testing.T, ctx context.Context, file string) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "sngrep.pcap")
-	cmd := exec.CommandContext(ctx, "sngrep", "-N", "-q", "-I", file, "-O", out)
-	cmd.Env = append(os.Environ(), "TERM=dumb")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sngrep -I %s: %v\n%s", file, err, b)
-	}
+	out := sngrepPcap(t, ctx, file)
 	if n := len(capTshark(t, ctx, "-r", out, "-Y", "sip")); n == 0 {
 		t.Errorf("sngrep parsed no SIP in %s", file)
 	}

@@ -1,17 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/natrouter"
 )
 
@@ -22,16 +21,23 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// statusJSON decodes "<binary> status -json" run in service's container
+// into v: every daemon's status is read this way.
+func statusJSON(t *testing.T, ctx context.Context, service, binary string, v any) {
+	t.Helper()
+	out, err := lab.Exec(ctx, service, binary, "status", "-json")
+	if err != nil {
+		t.Fatalf("%s status: %v %s", service, err, out)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%s status: %v\n%s", service, err, out)
+	}
+}
+
 func routerStatus(t *testing.T, ctx context.Context, router string) natrouter.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, router, "/natrouter", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st natrouter.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("%s status: %v\n%s", router, err, out)
-	}
+	statusJSON(t, ctx, router, "/natrouter", &st)
 	return st
 }
 
@@ -251,7 +257,7 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 
 	bin := filepath.Join(lab.Root, "bin", "natrouter")
 	echo := exec.Command("ip", "netns", "exec", ns, bin, "probe", "echo", "-listen", leakDst.String())
-	var logs syncBuffer
+	var logs siptest.LogBuffer
 	echo.Stdout, echo.Stderr = &logs, &logs
 	if err := echo.Start(); err != nil {
 		t.Fatal(err)
@@ -287,23 +293,6 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 	if seen != 1 {
 		t.Errorf("leak listener saw %d probes, want only the host's control probe:\n%s", seen, logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestConePresetsInContainers checks that the cone presets' dynamic maps and

@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/b2bua"
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -22,15 +20,24 @@ var pbxMedia = netip.MustParseAddr("203.0.113.30")
 
 func pbxStatus(t *testing.T) b2bua.Status {
 	t.Helper()
-	out, err := lab.Exec(testCtx(t, 20*time.Second), "pbx", "/b2bua", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st b2bua.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("pbx status: %v\n%s", err, out)
-	}
+	statusJSON(t, testCtx(t, 20*time.Second), "pbx", "/b2bua", &st)
 	return st
+}
+
+// callThroughPBX has alice call to (an extension the PBX answers for)
+// and returns her confirmed call and the PBX's two-leg call for it.
+func callThroughPBX(t *testing.T, ctx context.Context, to string) (uaclient.CallStatus, b2bua.CallStatus) {
+	t.Helper()
+	a := placeCall(t, ctx, "alice", to, uaclient.StateConfirmed)
+	if a.State != uaclient.StateConfirmed {
+		t.Fatalf("call to %s ended: %d %s (%s)", to, a.Code, a.Reason, a.EndReason)
+	}
+	pc, ok := pbxCall(t, a.CallID)
+	if !ok || len(pc.Legs) != 2 {
+		t.Fatalf("the PBX has no two-leg call for alice's Call-ID %s: %+v", a.CallID, pc)
+	}
+	return a, pc
 }
 
 // pbxCall finds the PBX call whose caller leg is the given Call-ID.
@@ -61,14 +68,7 @@ func TestPBXOnlyThroughItsRoutedDomain(t *testing.T) {
 // and resume restores the audio.
 func TestCallThroughPBXTwoLegsAnchoredAudio(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
-	a := placeCall(t, ctx, "alice", "101@pbx.siplab.test", uaclient.StateConfirmed)
-	if a.State != uaclient.StateConfirmed {
-		t.Fatalf("call ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
-	}
-	pc, ok := pbxCall(t, a.CallID)
-	if !ok || len(pc.Legs) != 2 {
-		t.Fatalf("the PBX has no two-leg call for alice's Call-ID %s: %+v", a.CallID, pc)
-	}
+	a, pc := callThroughPBX(t, ctx, "101@pbx.siplab.test")
 	if pc.Dialled != "101" || pc.Media != "anchored" {
 		t.Errorf("PBX call: dialled %q media %q, want 101 anchored", pc.Dialled, pc.Media)
 	}
@@ -211,12 +211,8 @@ func TestPBXDialPlainExtension(t *testing.T) {
 	if st := proxyStatus(t, ctx); len(st.UserRoutes) == 0 {
 		t.Fatalf("proxy has no -route-user: %+v", st)
 	}
-	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
-	if a.State != uaclient.StateConfirmed {
-		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
-	}
-	pc, ok := pbxCall(t, a.CallID)
-	if !ok || pc.Dialled != "101" || pc.Target != "bob" || len(pc.Legs) != 2 {
+	a, pc := callThroughPBX(t, ctx, "101")
+	if pc.Dialled != "101" || pc.Target != "bob" {
 		t.Fatalf("PBX call for alice's %s: %+v", a.CallID, pc)
 	}
 	aliceHz := phoneStatus(t, ctx, "alice").ToneHz
@@ -235,14 +231,7 @@ func TestPBXDialPlainExtension(t *testing.T) {
 // relay, on alice's unchanged dialog; bob's call ends.
 func TestPBXBlindTransferConnectsCarol(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
-	a := placeCall(t, ctx, "alice", "101", uaclient.StateConfirmed)
-	if a.State != uaclient.StateConfirmed {
-		t.Fatalf("call to 101 ended: %d %s (%s)", a.Code, a.Reason, a.EndReason)
-	}
-	pc, ok := pbxCall(t, a.CallID)
-	if !ok || len(pc.Legs) != 2 {
-		t.Fatalf("PBX call: %+v", pc)
-	}
+	a, pc := callThroughPBX(t, ctx, "101")
 	bobCallID := pc.Legs[1].CallID
 	aliceHz, carolHz := phoneStatus(t, ctx, "alice").ToneHz, phoneStatus(t, ctx, "carol").ToneHz
 	carolBefore := map[string]bool{}
@@ -331,15 +320,18 @@ func TestPBXVoicemailRecordsCallerAndLightsMWI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples, err := parseWAV(wav)
+	samples, rate, err := siptest.ParseWAV(wav)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rate != 8000 {
+		t.Fatalf("%s: %d Hz, want 8 kHz", msg.File, rate)
 	}
 	aliceHz := phoneStatus(t, ctx, "alice").ToneHz
 	if len(samples) < 3*8000 {
 		t.Fatalf("%s: %d samples, want 3 s at 8 kHz", msg.File, len(samples))
 	}
-	if hz := toneHz(samples); !near(hz, aliceHz) {
+	if hz := siptest.ToneHz(samples); !near(hz, aliceHz) {
 		t.Fatalf("voicemail holds a %.0f Hz tone, alice sends %.0f Hz", hz, aliceHz)
 	}
 	waitUntil(t, 10*time.Second, "bob's subscription to say a message waits", func() (bool, string) {
@@ -366,48 +358,4 @@ func TestPBXBLFLampFollowsCall(t *testing.T) {
 	if !slices.ContainsFunc(st.BLF, func(s b2bua.SubscriptionStatus) bool { return s.User == "bob" && strings.Contains(s.Watcher, "carol") }) {
 		t.Errorf("PBX BLF subscriptions: %+v", st.BLF)
 	}
-}
-
-// parseWAV reads the recorder's 16-bit mono PCM WAV.
-func parseWAV(b []byte) ([]int16, error) {
-	if len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data" {
-		return nil, errors.New("not a WAV file")
-	}
-	if f, ch, bits, rate := binary.LittleEndian.Uint16(b[20:]), binary.LittleEndian.Uint16(b[22:]), binary.LittleEndian.Uint16(b[34:]), binary.LittleEndian.Uint32(b[24:]); f != 1 || ch != 1 || bits != 16 || rate != 8000 {
-		return nil, fmt.Errorf("wav format %d, %d channels, %d bits, %d Hz: want PCM mono 16-bit 8 kHz", f, ch, bits, rate)
-	}
-	n := binary.LittleEndian.Uint32(b[40:])
-	if int(n) != len(b)-44 {
-		return nil, fmt.Errorf("wav data size %d, file %d", n, len(b))
-	}
-	out := make([]int16, n/2)
-	for i := range out {
-		out[i] = int16(binary.LittleEndian.Uint16(b[44+2*i:]))
-	}
-	return out, nil
-}
-
-// toneHz estimates a single tone's frequency from zero crossings in loud
-// 20 ms frames (quiet frames are beep gaps or silence).
-func toneHz(s []int16) float64 {
-	var crossings, samples int
-	for off := 0; off+160 <= len(s); off += 160 {
-		var sum float64
-		for _, v := range s[off : off+160] {
-			sum += float64(v) * float64(v)
-		}
-		if sum/160 < 330*330 {
-			continue
-		}
-		for i := max(off, 1); i < off+160; i++ {
-			if (s[i-1] < 0) != (s[i] < 0) {
-				crossings++
-			}
-		}
-		samples += 160
-	}
-	if samples == 0 {
-		return 0
-	}
-	return float64(crossings) / 2 / (float64(samples) / 8000)
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"path/filepath"
 	"sort"
@@ -51,17 +50,6 @@ func snapshotSettings(t *testing.T, ctx context.Context) labSettings {
 		out["pbx"][n], _ = pbx.Settings.Get(n)
 	}
 	return out
-}
-
-func statusJSON(t *testing.T, ctx context.Context, service, binary string, v any) {
-	t.Helper()
-	out, err := lab.Exec(ctx, service, binary, "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		t.Fatalf("%s status: %v\n%s", service, err, out)
-	}
 }
 
 func registrations(t *testing.T, ctx context.Context) map[string][]location.Binding {

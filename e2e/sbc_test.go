@@ -21,14 +21,8 @@ const (
 
 func sbcStatus(t *testing.T, ctx context.Context) sbc.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "sbc", "/sbc", "status", "-json")
-	if err != nil {
-		t.Fatalf("sbc status: %v %s", err, out)
-	}
 	var st sbc.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("sbc status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "sbc", "/sbc", &st)
 	return st
 }
 
@@ -38,14 +32,9 @@ func setSBC(t *testing.T, ctx context.Context, name, value string) {
 	if !ok {
 		t.Fatalf("sbc has no setting %q", name)
 	}
-	restoreOnce(t, "sbc/"+name, func() {
-		if out, err := lab.Exec(context.Background(), "sbc", "/sbc", "set", name, old); err != nil {
-			t.Errorf("restore sbc %s=%s: %v %s", name, old, err, out)
-		}
+	changeSetting(t, ctx, "sbc", name, old, value, func(ctx context.Context, v string) (string, error) {
+		return lab.Exec(ctx, "sbc", "/sbc", "set", name, v)
 	})
-	if out, err := lab.Exec(ctx, "sbc", "/sbc", "set", name, value); err != nil {
-		t.Fatalf("sbc set %s %s: %v %s", name, value, err, out)
-	}
 }
 
 // behindSBCWithEveryFixOff points a phone at the SBC and turns off every
@@ -279,14 +268,8 @@ func TestSBCBlocksPasswordGuessingWhileAPhoneWorks(t *testing.T) {
 
 func carrierStatus(t *testing.T, ctx context.Context) carrier.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "carrier", "/carrier", "status", "-json")
-	if err != nil {
-		t.Fatalf("carrier status: %v %s", err, out)
-	}
 	var st carrier.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("carrier status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "carrier", "/carrier", &st)
 	return st
 }
 

@@ -64,26 +64,29 @@ func setPhone(t *testing.T, ctx context.Context, phone, name, value string) {
 	if !ok {
 		t.Fatalf("%s has no setting %q", phone, name)
 	}
-	restoreOnce(t, phone+"/"+name, func() {
-		if _, err := phoneCmd(t, context.Background(), phone, "set", name, old); err != nil {
-			t.Errorf("restore %s %s=%s: %v", phone, name, old, err)
+	changeSetting(t, ctx, phone, name, old, value, func(ctx context.Context, v string) (string, error) {
+		return phoneCmd(t, ctx, phone, "set", name, v)
+	})
+}
+
+// changeSetting sets who's setting name to value with set and puts old
+// back when the test ends (once per setting: restoreOnce).
+func changeSetting(t *testing.T, ctx context.Context, who, name, old, value string, set func(ctx context.Context, value string) (string, error)) {
+	t.Helper()
+	restoreOnce(t, who+"/"+name, func() {
+		if out, err := set(context.Background(), old); err != nil {
+			t.Errorf("restore %s %s=%s: %v %s", who, name, old, err, out)
 		}
 	})
-	if out, err := phoneCmd(t, ctx, phone, "set", name, value); err != nil {
-		t.Fatalf("%s set %s %s: %v %s", phone, name, value, err, out)
+	if out, err := set(ctx, value); err != nil {
+		t.Fatalf("%s set %s %s: %v %s", who, name, value, err, out)
 	}
 }
 
 func proxyStatus(t *testing.T, ctx context.Context) proxy.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "proxy", "/proxy", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st proxy.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("proxy status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "proxy", "/proxy", &st)
 	return st
 }
 
@@ -93,14 +96,9 @@ func setProxy(t *testing.T, ctx context.Context, name, value string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restoreOnce(t, "proxy/"+name, func() {
-		if _, err := lab.Exec(context.Background(), "proxy", "/proxy", "set", name, old); err != nil {
-			t.Errorf("restore proxy %s=%s: %v", name, old, err)
-		}
+	changeSetting(t, ctx, "proxy", name, old, value, func(ctx context.Context, v string) (string, error) {
+		return lab.Exec(ctx, "proxy", "/proxy", "set", name, v)
 	})
-	if out, err := lab.Exec(ctx, "proxy", "/proxy", "set", name, value); err != nil {
-		t.Fatalf("proxy set %s %s: %v %s", name, value, err, out)
-	}
 }
 
 // reRegisterAtEnd registers the phones afresh when the test ends, after
@@ -191,10 +189,6 @@ func hangup(t *testing.T, ctx context.Context, phone, id string) {
 func TestAllPhonesRegisteredThroughNAT(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	reg := map[string]string{}
-	out, err := lab.Exec(ctx, "registrar", "/registrar", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st struct {
 		Registrations []struct {
 			AOR        string `json:"aor"`
@@ -202,9 +196,7 @@ func TestAllPhonesRegisteredThroughNAT(t *testing.T) {
 			Source     string `json:"source"`
 		} `json:"registrations"`
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("registrar status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "registrar", "/registrar", &st)
 	for _, b := range st.Registrations {
 		reg[b.AOR] = b.Source
 	}

@@ -22,14 +22,8 @@ const stunAddr = "203.0.113.20:3478"
 
 func stunStatus(t *testing.T, ctx context.Context) stunturn.Status {
 	t.Helper()
-	out, err := lab.Exec(ctx, "stun", "/stunturn", "status", "-json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st stunturn.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("stunturn status: %v\n%s", err, out)
-	}
+	statusJSON(t, ctx, "stun", "/stunturn", &st)
 	return st
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -87,15 +88,8 @@ func TestBaresip(t *testing.T) {
 	})
 
 	t.Run("our phone calls baresip", func(t *testing.T) {
-		c, err := alice.Call(ctx, "bob")
-		if err != nil {
-			t.Fatal(err)
-		}
 		// ;answermode=auto in baresip's account line answers it.
-		st, err := c.Wait(ctx, uaclient.StateConfirmed)
-		if err != nil {
-			t.Fatalf("call to baresip: %v (%+v)", err, st)
-		}
+		c, st := confirmedCall(t, ctx, alice, "bob", "call to baresip")
 		if want := "sip:" + l.proxySIP.String() + ";lr"; len(st.RouteSet) != 1 || st.RouteSet[0] != want {
 			t.Errorf("route set %q: want baresip to copy the proxy's Record-Route %s", st.RouteSet, want)
 		}
@@ -152,7 +146,7 @@ type baresipProc struct {
 	conn   net.Conn
 	events chan baresipEvent
 	resps  chan baresipResponse
-	log    *logBuffer
+	log    *siptest.LogBuffer
 }
 
 type baresipEvent struct {
@@ -206,7 +200,7 @@ ctrl_tcp_listen		%s:%d
 		sip:    &net.UDPAddr{IP: net.ParseIP(ip), Port: sipPort},
 		events: make(chan baresipEvent, 100),
 		resps:  make(chan baresipResponse, 10),
-		log:    &logBuffer{},
+		log:    &siptest.LogBuffer{},
 	}
 	// -t: baresip quits by itself even if this test process dies first.
 	b.cmd = exec.Command("baresip", "-f", dir, "-t", strconv.Itoa(int(testTimeout/time.Second)+30))

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
 	"github.com/siplab/siplab/sip/location"
@@ -61,28 +60,25 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// logBuffer collects the daemons' logs of one test. It is printed only when
-// the test fails; goroutines that log after the test ended write into the
-// buffer, never into a finished testing.T.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+// confirmedCall has from call to and waits until the call is confirmed;
+// what names the call in a failure.
+func confirmedCall(t *testing.T, ctx context.Context, from *uaclient.Phone, to, what string) (*uaclient.Call, uaclient.CallStatus) {
+	t.Helper()
+	c, err := from.Call(ctx, to)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	st, err := c.Wait(ctx, uaclient.StateConfirmed)
+	if err != nil {
+		t.Fatalf("%s: %v (%+v)", what, err, st)
+	}
+	return c, st
 }
 
 func testLogger(t *testing.T) *slog.Logger {
-	lb := &logBuffer{}
+	// Printed only when the test fails; goroutines that log after the test
+	// ended write into the buffer, never into a finished testing.T.
+	lb := &siptest.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("daemon logs:\n%s", tail(lb.String(), 12000))
@@ -288,14 +284,14 @@ func (r sippResult) String() string {
 type sippCmd struct {
 	cmd                  *exec.Cmd
 	dir, name            string
-	stdout               *logBuffer
+	stdout               *siptest.LogBuffer
 	screen, errs, msgLog string
 }
 
 func newSipp(t *testing.T, ctx context.Context, name string, args ...string) *sippCmd {
 	t.Helper()
 	dir := t.TempDir()
-	s := &sippCmd{dir: dir, name: name, stdout: &logBuffer{},
+	s := &sippCmd{dir: dir, name: name, stdout: &siptest.LogBuffer{},
 		screen: dir + "/" + name + ".screen", errs: dir + "/" + name + ".errors", msgLog: dir + "/" + name + ".messages"}
 	all := append([]string{}, args...)
 	all = append(all, "-nostdin",

@@ -100,14 +100,7 @@ func TestOurPhoneCallsSipp(t *testing.T) {
 	uas.start(t)
 
 	alice := l.startPhone(t, ctx, ourIP, "alice", 0)
-	c, err := alice.Call(ctx, "carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.Wait(ctx, uaclient.StateConfirmed)
-	if err != nil {
-		t.Fatalf("call to the sipp UAS: %v (%+v)", err, st)
-	}
+	c, st := confirmedCall(t, ctx, alice, "carol", "call to the sipp UAS")
 	sippMedia := netip.AddrPortFrom(netip.MustParseAddr(sippIP), uint16(mediaPort))
 	if st.RemoteSDP != sippMedia.String() {
 		t.Fatalf("remote SDP %s, want sipp's media %s", st.RemoteSDP, sippMedia)
@@ -136,7 +129,7 @@ func TestOurPhoneCallsSipp(t *testing.T) {
 		uas.cmd.Process.Kill()
 		t.Fatalf("%v\nsipp UAS: %s", err, uas.wait())
 	}
-	st, err = c.Wait(ctx, uaclient.StateTerminated)
+	st, err := c.Wait(ctx, uaclient.StateTerminated)
 	if err != nil || st.EndedBy != "local" {
 		t.Fatalf("hangup: %v (%+v)", err, st)
 	}

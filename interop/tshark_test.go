@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/uaclient"
 )
 
@@ -42,13 +43,7 @@ func TestTsharkDecodesCall(t *testing.T) {
 	l := startLab(t, tsharkProxy, tsharkReg)
 	bob := l.startPhone(t, ctx, tsharkBob, "bob", 100*time.Millisecond)
 	alice := l.startPhone(t, ctx, tsharkAlice, "alice", 0)
-	c, err := alice.Call(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := c.Wait(ctx, uaclient.StateConfirmed); err != nil {
-		t.Fatalf("alice calling bob: %v (%+v)", err, st)
-	}
+	c, _ := confirmedCall(t, ctx, alice, "bob", "alice calling bob")
 	hearTone(t, ctx, alice, c.ID(), bob.ToneHz())
 	if err := c.Hangup(ctx); err != nil {
 		t.Fatal(err)
@@ -170,7 +165,7 @@ func startCapture(t *testing.T, ctx context.Context, filter, file, probe string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &logBuffer{}
+	log := &siptest.LogBuffer{}
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package media
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/siplab/siplab/internal/runtest"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -40,21 +41,8 @@ func start(t *testing.T, cfg Config) *Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { s.Close() }) // after Run returned: cleanups run last first
+	runtest.Serve(t, s.Run)
 	// Run flips running before anything else; wait so SendDTMF sees it.
 	waitFor(t, "session running", func() bool { return s.running.Load() })
 	return s

@@ -2,7 +2,8 @@ package natrouter
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/siplab/siplab/natrouter/sipalg"
@@ -84,23 +85,10 @@ func lookupALG(spec string) (ALGMode, error) {
 }
 
 // ALGModes returns the registered ALG modes sorted by name.
-func ALGModes() []ALGMode {
-	out := make([]ALGMode, 0, len(algModes))
-	for _, m := range algModes {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func ALGModes() []ALGMode { return byName(algModes) }
 
 // ALGNames returns the registered ALG mode names sorted.
-func ALGNames() []string {
-	var names []string
-	for _, m := range ALGModes() {
-		names = append(names, m.Name)
-	}
-	return names
-}
+func ALGNames() []string { return slices.Sorted(maps.Keys(algModes)) }
 
 func init() {
 	registerALG(ALGMode{

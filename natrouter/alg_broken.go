@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"github.com/florianl/go-nfqueue/v2"
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 	"github.com/mdlayher/netlink"
@@ -71,13 +70,7 @@ func nfqueueTarget(num uint16) *expr.Target {
 }
 
 func programBrokenALG(rs *ruleset, p params) {
-	prio := nftables.ChainPriority(*nftables.ChainPriorityNATSource + 10)
-	rs.addChain(&nftables.Chain{
-		Name:     chainALGQueue,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookPostrouting,
-		Priority: &prio,
-	})
+	rs.addChainAfterMasquerade(chainALGQueue)
 	rs.addRule(chainALGQueue, "broken SIP ALG: outbound SIP to the Go mangler (NFQUEUE, bypass when nobody listens)",
 		iifname(p.lanIf), oifname(p.wanIf), l4proto(unix.IPPROTO_UDP),
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},

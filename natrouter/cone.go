@@ -61,15 +61,9 @@ func programCone(rs *ruleset, p params, addressDependent bool) {
 		})
 	}
 
-	// Learn after masquerade (srcnat is 100): the packet then carries the
-	// mapped source port.
-	learnPrio := nftables.ChainPriority(*nftables.ChainPriorityNATSource + 10)
-	rs.addChain(&nftables.Chain{
-		Name:     chainConeLearn,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookPostrouting,
-		Priority: &learnPrio,
-	})
+	// Learn after masquerade: the packet then carries the mapped source
+	// port.
+	rs.addChainAfterMasquerade(chainConeLearn)
 	learnMatch := append(oifname(p.wanIf), l4proto(unix.IPPROTO_UDP)...)
 	learnMatch = append(learnMatch,
 		// Only the LAN host's own direction: replies of DNATed inbound
@@ -120,22 +114,22 @@ func programCone(rs *ruleset, p params, addressDependent bool) {
 	rs.addRule(chainConeDNAT, comment, parts...)
 
 	rs.addRule(chainForward, "cone: inbound flows the router DNATed to a mapping",
-		iifname(p.wanIf), oifname(p.lanIf),
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: nativeUint32(ctStatusDstNAT), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		dnatedInbound(p),
 		// Same lifetime as outbound pinholes for the flows strangers open.
 		ctStateIn(expr.CtStateBitNEW),
 		&expr.Objref{Type: int(nftables.ObjTypeCtTimeout), Name: objPinhole},
 	)
-	rs.addRule(chainForward, "cone: accept DNATed inbound",
-		iifname(p.wanIf), oifname(p.lanIf),
+	rs.addRule(chainForward, "cone: accept DNATed inbound", dnatedInbound(p), accept())
+}
+
+// dnatedInbound matches WAN-to-LAN packets of flows the router DNATed (to
+// a cone mapping): conntrack's DST_NAT status bit is set.
+func dnatedInbound(p params) []expr.Any {
+	return append(append(iifname(p.wanIf), oifname(p.lanIf)...),
 		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: nativeUint32(ctStatusDstNAT), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-		accept(),
 	)
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/siplab/siplab/internal/runtest"
 )
 
 type topo struct {
@@ -158,14 +160,11 @@ func startEcho(t *testing.T, tp *topo, addr netip.AddrPort, altPort uint16) {
 	if altPort != 0 {
 		alt = udpIn(t, tp.wan, netip.AddrPortFrom(addr.Addr(), altPort))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ServeEcho(ctx, conn, alt, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("echo %s: %v", addr, err)
+	runtest.Serve(t, func(ctx context.Context) error {
+		if err := ServeEcho(ctx, conn, alt, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+			return fmt.Errorf("echo %s: %w", addr, err)
 		}
+		return nil
 	})
 }
 

@@ -2,7 +2,8 @@ package natrouter
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Behaviour names use RFC 4787 vocabulary.
@@ -48,20 +49,17 @@ func lookupPreset(name string) (Preset, error) {
 }
 
 // Presets returns the registered presets sorted by name.
-func Presets() []Preset {
-	out := make([]Preset, 0, len(presets))
-	for _, p := range presets {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Presets() []Preset { return byName(presets) }
 
 // PresetNames returns the registered preset names sorted.
-func PresetNames() []string {
-	var names []string
-	for _, p := range Presets() {
-		names = append(names, p.Name)
+func PresetNames() []string { return slices.Sorted(maps.Keys(presets)) }
+
+// byName is a registry's values (presets, ALG modes: keyed by their name)
+// in the order of their names.
+func byName[V any](registry map[string]V) []V {
+	out := make([]V, 0, len(registry))
+	for _, name := range slices.Sorted(maps.Keys(registry)) {
+		out = append(out, registry[name])
 	}
-	return names
+	return out
 }

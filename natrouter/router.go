@@ -188,14 +188,10 @@ func (r *Router) params(preset Preset, pinhole time.Duration, alg ALGMode) param
 // router's flows: anything forwarded before NAT was in place keeps a
 // non-translated entry that would otherwise leak private addresses.
 func (r *Router) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return err
 	}
+	defer r.mu.Unlock()
 	r.enableConntrackAccounting()
 	rs := buildRuleset(r.params(r.preset, r.pinhole, r.alg))
 	if err := r.switchALG(r.alg, func() error { return rs.install(r.nft) }); err != nil {
@@ -219,14 +215,10 @@ func (r *Router) Start(ctx context.Context) error {
 // is replaced), so without it a phone refreshing its registration would
 // never see the new behaviour. It returns the number of entries flushed.
 func (r *Router) Set(ctx context.Context, s Settings) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return 0, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return 0, err
 	}
+	defer r.mu.Unlock()
 	preset, pinhole, alg := r.preset, r.pinhole, r.alg
 	var err error
 	if s.Preset != "" {
@@ -260,6 +252,21 @@ func (r *Router) Set(ctx context.Context, s Settings) (int, error) {
 	return n, nil
 }
 
+// lockOpen takes r.mu for a call made with ctx, unless the router is
+// closed or ctx is done (then r.mu is not held).
+func (r *Router) lockOpen(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
 // Initial is what the router started with: Reset puts it back.
 func (r *Router) Initial() Settings { return r.initial }
 
@@ -272,14 +279,10 @@ func (r *Router) Reset(ctx context.Context) (int, error) {
 // Flush deletes the conntrack entries of the router's flows: every mapping
 // is forgotten and the next outbound packet creates a new one.
 func (r *Router) Flush(ctx context.Context) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return 0, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return 0, err
 	}
+	defer r.mu.Unlock()
 	n, err := r.flushLocked()
 	if err == nil {
 		r.log.Info("mappings flushed", "flushed", n)

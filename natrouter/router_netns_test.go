@@ -13,12 +13,20 @@ import (
 	"github.com/siplab/siplab/internal/ctl"
 )
 
-func TestPortRestrictedKeepsOneExternalPortForTwoDestinations(t *testing.T) {
+// twoRemotes is the topology of the mapping tests: a port-restricted
+// router, echo servers on remote1:7 and remote2:7, and the phone's socket
+// on lanHost:40000.
+func twoRemotes(t *testing.T) (*Router, *net.UDPConn) {
+	t.Helper()
 	tp := newTopo(t)
 	r := tp.startRouter(t, "port-restricted", 0)
 	startEcho(t, tp, netip.AddrPortFrom(remote1, 7), 0)
 	startEcho(t, tp, netip.AddrPortFrom(remote2, 7), 0)
-	phone := udpIn(t, tp.lan, netip.AddrPortFrom(lanHost, 40000))
+	return r, udpIn(t, tp.lan, netip.AddrPortFrom(lanHost, 40000))
+}
+
+func TestPortRestrictedKeepsOneExternalPortForTwoDestinations(t *testing.T) {
+	r, phone := twoRemotes(t)
 
 	s1 := mustSeen(t, probe(t, phone, netip.AddrPortFrom(remote1, 7), time.Second))
 	s2 := mustSeen(t, probe(t, phone, netip.AddrPortFrom(remote2, 7), time.Second))
@@ -50,11 +58,7 @@ func TestPortRestrictedKeepsOneExternalPortForTwoDestinations(t *testing.T) {
 }
 
 func TestSymmetricGivesEachDestinationItsOwnPort(t *testing.T) {
-	tp := newTopo(t)
-	r := tp.startRouter(t, "port-restricted", 0)
-	startEcho(t, tp, netip.AddrPortFrom(remote1, 7), 0)
-	startEcho(t, tp, netip.AddrPortFrom(remote2, 7), 0)
-	phone := udpIn(t, tp.lan, netip.AddrPortFrom(lanHost, 40000))
+	r, phone := twoRemotes(t)
 
 	// Establish a cone mapping first, then switch live: the switch must
 	// take effect for this same socket, which is what an intern does.

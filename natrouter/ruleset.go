@@ -74,6 +74,18 @@ func (rs *ruleset) chain(name string) *nftables.Chain {
 	return nil
 }
 
+// addChainAfterMasquerade adds a filter chain in postrouting just after
+// masquerade (srcnat is 100): its packets carry their mapped source port.
+func (rs *ruleset) addChainAfterMasquerade(name string) {
+	prio := nftables.ChainPriority(*nftables.ChainPriorityNATSource + 10)
+	rs.addChain(&nftables.Chain{
+		Name:     name,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookPostrouting,
+		Priority: &prio,
+	})
+}
+
 // addRule appends a rule to a chain. parts are expr.Any or []expr.Any,
 // concatenated in order, so matchers built by helpers compose with
 // statements.

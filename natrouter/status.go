@@ -60,14 +60,10 @@ func (s Status) Pinhole() time.Duration { return time.Duration(s.PinholeSeconds)
 
 // Status reads the settings and the current mappings from conntrack.
 func (r *Router) Status(ctx context.Context) (Status, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return Status{}, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.lockOpen(ctx); err != nil {
 		return Status{}, err
 	}
+	defer r.mu.Unlock()
 	st := Status{
 		Preset:         r.preset,
 		PinholeSeconds: int64(r.pinhole / time.Second),

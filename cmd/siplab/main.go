@@ -108,6 +108,35 @@ func main() {
 	}
 }
 
+// offlineVerbs need no lab folder.
+var offlineVerbs = map[string]func(context.Context, []string) error{
+	"demo":     demo,
+	"exercise": exerciseCmd,
+}
+
+// readVerbs read captures and need no Docker: they work on a copied
+// captures/ folder.
+var readVerbs = map[string]func([]string) error{
+	"ladder":  ladderCmd,
+	"doctor":  doctorCmd,
+	"explain": explainCmd,
+	"message": messageCmd,
+}
+
+// labVerbs drive the lab through its Runner (runner).
+var labVerbs = map[string]func(context.Context, *labctl.Runner, []string) error{
+	"up":       up,
+	"down":     down,
+	"reset":    resetCmd,
+	"scenario": scenarioCmd,
+	"status":   status,
+	"console":  consoleCmd,
+	"set":      set,
+	"get":      get,
+	"exec":     execNode,
+	"attack":   attack,
+}
+
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: no command", errUsage)
@@ -117,48 +146,18 @@ func run(ctx context.Context, args []string) error {
 		fmt.Print(usage)
 		return nil
 	}
-	if cmd == "demo" {
-		return demo(ctx, rest)
+	if f, ok := offlineVerbs[cmd]; ok {
+		return f(ctx, rest)
 	}
-	if cmd == "exercise" {
-		return exerciseCmd(ctx, rest)
-	}
-	// Reading captures needs no Docker: works on a copied captures/ folder.
-	switch cmd {
-	case "ladder":
-		return ladderCmd(rest)
-	case "doctor":
-		return doctorCmd(rest)
-	case "explain":
-		return explainCmd(rest)
-	case "message":
-		return messageCmd(rest)
+	if f, ok := readVerbs[cmd]; ok {
+		return f(rest)
 	}
 	r, err := runner()
 	if err != nil {
 		return err
 	}
-	switch cmd {
-	case "up":
-		return up(ctx, r, rest)
-	case "down":
-		return down(ctx, r, rest)
-	case "reset":
-		return resetCmd(ctx, r, rest)
-	case "scenario":
-		return scenarioCmd(ctx, r, rest)
-	case "status":
-		return status(ctx, r, rest)
-	case "console":
-		return consoleCmd(ctx, r, rest)
-	case "set":
-		return set(ctx, r, rest)
-	case "get":
-		return get(ctx, r, rest)
-	case "exec":
-		return execNode(ctx, r, rest)
-	case "attack":
-		return attack(ctx, r, rest)
+	if f, ok := labVerbs[cmd]; ok {
+		return f(ctx, r, rest)
 	}
 	if labops.IsPhoneVerb(cmd) {
 		return phoneCommand(ctx, r, cmd, rest)

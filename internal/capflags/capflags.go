@@ -12,10 +12,13 @@
 package capflags
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"slices"
 
 	"github.com/siplab/siplab/trace/capture"
 )
@@ -71,4 +74,31 @@ func SideAt(name, listen string) (capture.Iface, error) {
 		return capture.Iface{}, fmt.Errorf("%w: capture side %s: %q has no interface address (give ip:port)", ErrUsage, name, listen)
 	}
 	return Side(name, a), nil
+}
+
+// At names a daemon side by the address it listens on (SideAt).
+type At struct{ Name, Listen string }
+
+// StartAt begins capturing the sides at their listen addresses, as Start
+// does. A side without an address, or on an interface an earlier side
+// already records (a relay on the SIP address), is left out. Nothing
+// happens unless Enabled; an address with no interface is ErrUsage.
+func (f *Flags) StartAt(ctx context.Context, log *slog.Logger, at ...At) (stop func(), err error) {
+	if !f.Enabled() {
+		return func() {}, nil
+	}
+	var sides []capture.Iface
+	for _, a := range at {
+		if a.Listen == "" {
+			continue
+		}
+		side, err := SideAt(a.Name, a.Listen)
+		if err != nil {
+			return func() {}, err
+		}
+		if !slices.ContainsFunc(sides, func(s capture.Iface) bool { return s.Match == side.Match }) {
+			sides = append(sides, side)
+		}
+	}
+	return f.Start(ctx, sides, log)
 }

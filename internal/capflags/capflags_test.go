@@ -92,3 +92,24 @@ func TestSideAt(t *testing.T) {
 		}
 	}
 }
+
+func TestStartAtUsage(t *testing.T) {
+	stop, err := parse(t).StartAt(context.Background(), quiet, At{"lan", ":5060"})
+	if err != nil {
+		t.Fatalf("off: %v", err)
+	}
+	stop()
+	for _, tc := range []struct {
+		name string
+		at   []At
+	}{
+		{"no interface address", []At{{"internet", "0.0.0.0:5060"}}},
+		{"only empty sides", []At{{"internet", ""}, {"core", ""}}},
+	} {
+		stop, err := parse(t, "-capture-dir", t.TempDir()).StartAt(context.Background(), quiet, tc.at...)
+		if !errors.Is(err, ErrUsage) {
+			t.Errorf("%s: %v, want ErrUsage", tc.name, err)
+		}
+		stop()
+	}
+}

@@ -22,3 +22,11 @@ type UnblockResult struct {
 	Source    string `json:"source"`
 	Unblocked bool   `json:"unblocked"`
 }
+
+// String is the result as every daemon's unblock verb prints it.
+func (r UnblockResult) String() string {
+	if r.Unblocked {
+		return r.Source + " unblocked"
+	}
+	return r.Source + " was not blocked"
+}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/internal/runtest"
 )
 
 type echoIn struct {
@@ -49,27 +51,17 @@ func testMux() *http.ServeMux {
 func serve(t *testing.T) (Client, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sub", "d.sock")
-	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- ServeListener(ctx, ln, testMux()) }()
+	// Checked after the server stopped: cleanups run last first.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not stop")
-		}
 		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("socket not removed after shutdown: %v", err)
 		}
 	})
+	runtest.Serve(t, func(ctx context.Context) error { return ServeListener(ctx, ln, testMux()) })
 	return Client{Socket: path, Timeout: 5 * time.Second}, path
 }
 
@@ -230,9 +222,10 @@ func TestClientUnavailable(t *testing.T) {
 
 func TestServeEndsWithContext(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, path, testMux()) }()
+	_, stop := runtest.Start(t, func(ctx context.Context, ready func(struct{})) error {
+		ready(struct{}{})
+		return Serve(ctx, path, testMux())
+	})
 	c := Client{Socket: path, Timeout: 5 * time.Second}
 	// Serve binds asynchronously here; poll until it answers.
 	var err error
@@ -245,15 +238,7 @@ func TestServeEndsWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatalf("server never answered: %v", err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve returned %v after cancel", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after cancel")
-	}
+	stop() // fails the test unless Serve returns nil after the cancel
 	if err := c.Get(context.Background(), "/status", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("after shutdown: err = %v, want ErrUnavailable", err)
 	}

@@ -22,8 +22,9 @@ func NewClock(start time.Time) *Clock {
 func (c *Clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// LogBuffer collects what a daemon logs from its goroutines (an
-// io.Writer for its slog handler), for tests that check its log lines.
+// LogBuffer collects what a daemon (or a child process) writes from its
+// goroutines (an io.Writer for its slog handler or its stdout), for tests
+// that check its log lines or print them when they fail.
 type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -33,6 +34,13 @@ func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+// String is everything logged so far (for a failing test's message).
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Lines returns the lines logged so far that contain substr.

@@ -60,6 +60,20 @@ func hears(st uaclient.CallStatus, peerHz float64) bool {
 	return st.Media != nil && st.Media.Received.Packets >= 25 && st.ToneHz > peerHz-30 && st.ToneHz < peerHz+30
 }
 
+// callUntil places a call from p to target and waits until it reaches
+// state.
+func callUntil(t *testing.T, p *uaclient.Phone, target string, state uaclient.CallState) *uaclient.Call {
+	t.Helper()
+	c, err := p.Call(ctx(t), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx(t), state); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -80,13 +94,7 @@ func TestCallTwoWayAudioAndByeFromEitherSide(t *testing.T) {
 			}
 			lab := start(t, block, nil)
 			alice, bob := lab.Phones["alice"], lab.Phones["bob"]
-			c, err := alice.Call(ctx(t), "bob")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Wait(ctx(t), uaclient.StateConfirmed); err != nil {
-				t.Fatal(err)
-			}
+			c := callUntil(t, alice, "bob", uaclient.StateConfirmed)
 			eventually(t, "alice and bob hear each other", func() bool {
 				b, err := bob.CallStatus("")
 				return err == nil && hears(c.Status(), bob.ToneHz()) && hears(b, alice.ToneHz())
@@ -98,6 +106,7 @@ func TestCallTwoWayAudioAndByeFromEitherSide(t *testing.T) {
 			if len(a.RouteSet) == 0 {
 				t.Errorf("the proxy did not Record-Route: %+v", a)
 			}
+			var err error
 			if byeFrom == "alice" {
 				err = c.Hangup(ctx(t))
 			} else {
@@ -160,13 +169,7 @@ func TestFailedCalls(t *testing.T) {
 		}
 	})
 	t.Run("487 cancel while ringing", func(t *testing.T) {
-		c, err := alice.Call(ctx(t), "carol")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Wait(ctx(t), uaclient.StateRinging); err != nil {
-			t.Fatal(err)
-		}
+		c := callUntil(t, alice, "carol", uaclient.StateRinging)
 		if err := c.Cancel(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
@@ -286,13 +289,7 @@ func TestRportHonouredVersusIgnored(t *testing.T) {
 func TestDTMFThroughProxy(t *testing.T) {
 	lab := start(t, 8, nil)
 	alice, bob := lab.Phones["alice"], lab.Phones["bob"]
-	c, err := alice.Call(ctx(t), "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Wait(ctx(t), uaclient.StateConfirmed); err != nil {
-		t.Fatal(err)
-	}
+	c := callUntil(t, alice, "bob", uaclient.StateConfirmed)
 	if err := c.SendDTMF(ctx(t), "19#"); err != nil {
 		t.Fatal(err)
 	}

@@ -39,27 +39,24 @@ func readPEM(path, typ string) (der []byte, ok bool, err error) {
 }
 
 func readCert(path string) (*x509.Certificate, bool, error) {
-	der, ok, err := readPEM(path, "CERTIFICATE")
-	if !ok || err != nil {
-		return nil, ok, err
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, true, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
-	}
-	return c, true, nil
+	return readParsed(path, "CERTIFICATE", x509.ParseCertificate)
 }
 
 func readKey(path string) (*ecdsa.PrivateKey, bool, error) {
-	der, ok, err := readPEM(path, "EC PRIVATE KEY")
+	return readParsed(path, "EC PRIVATE KEY", x509.ParseECPrivateKey)
+}
+
+// readParsed reads path's PEM block of type typ (readPEM) and parses it;
+// a block that does not parse is ErrCorrupt.
+func readParsed[T any](path, typ string, parse func([]byte) (T, error)) (v T, ok bool, err error) {
+	der, ok, err := readPEM(path, typ)
 	if !ok || err != nil {
-		return nil, ok, err
+		return v, ok, err
 	}
-	k, err := x509.ParseECPrivateKey(der)
-	if err != nil {
-		return nil, true, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	if v, err = parse(der); err != nil {
+		return v, true, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 	}
-	return k, true, nil
+	return v, true, nil
 }
 
 func keyPEM(k *ecdsa.PrivateKey) ([]byte, error) {

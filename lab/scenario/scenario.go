@@ -54,7 +54,7 @@ type Scenario struct {
 	Expect []Expect `json:"expect"`
 	// Takes is about how long the scenario runs.
 	Takes time.Duration `json:"takes"`
-	play  func(ctx context.Context, e *env) error
+	steps []step
 }
 
 // List is every scenario, in the training page's order.
@@ -122,7 +122,11 @@ func Run(ctx context.Context, cfg Config, name string) (Result, error) {
 		e.out = io.Discard
 	}
 	start := time.Now()
-	err = s.play(ctx, e)
+	for _, st := range s.steps {
+		if err = st(ctx, e); err != nil {
+			break
+		}
+	}
 	// Restore what the scenario changed, even after a failure.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
@@ -294,6 +298,9 @@ type env struct {
 	out  io.Writer
 	res  Result
 	undo []func(context.Context) error
+	// caller placed c, the scenario's call (flows.go's steps).
+	caller string
+	c      uaclient.CallStatus
 }
 
 // say records and prints a command as an intern would type it.

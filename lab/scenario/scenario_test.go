@@ -85,7 +85,7 @@ func TestMissing(t *testing.T) {
 
 func TestLookup(t *testing.T) {
 	for _, s := range List() {
-		if got, err := Lookup(s.Name); err != nil || got.Name != s.Name || got.play == nil || len(got.Expect) == 0 {
+		if got, err := Lookup(s.Name); err != nil || got.Name != s.Name || len(got.steps) == 0 || len(got.Expect) == 0 {
 			t.Errorf("%s: %+v %v", s.Name, got, err)
 		}
 	}

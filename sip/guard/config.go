@@ -98,6 +98,27 @@ func AuthOnly() Config {
 	}
 }
 
+// ParsePrefixes parses a Trusted list as the daemons' -guard-trust flag
+// takes it: "cidr,ip,...", a bare IP meaning that one address.
+func ParsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an IP", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 // Validate checks c as New and SetConfig will.
 func (c *Config) Validate() error {
 	_, err := c.compile()

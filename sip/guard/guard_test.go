@@ -240,3 +240,27 @@ func TestContainsFold(t *testing.T) {
 		t.Errorf("pattern inside the scanned prefix: %q", got)
 	}
 }
+
+func TestParsePrefixes(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string // want: the prefixes joined by ","; "error" for an error
+	}{
+		{"", ""},
+		{"10.0.0.5", "10.0.0.5/32"},
+		{" 10.0.0.0/8 , 192.168.1.77/24,, 2001:db8::1", "10.0.0.0/8,192.168.1.0/24,2001:db8::1/128"},
+		{"10.0.0.0/8,proxy", "error"},
+	} {
+		ps, err := ParsePrefixes(tc.in)
+		got := "error"
+		if err == nil {
+			s := make([]string, len(ps))
+			for i, p := range ps {
+				s[i] = p.String()
+			}
+			got = strings.Join(s, ",")
+		}
+		if got != tc.want {
+			t.Errorf("ParsePrefixes(%q) = %q (%v), want %q", tc.in, got, err, tc.want)
+		}
+	}
+}

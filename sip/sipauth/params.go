@@ -60,10 +60,7 @@ func parseCredentials(v string) (credentials, error) {
 			}
 			s = trimLWS(s[1:])
 		}
-		i := 0
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
+		i := tokenLen(s)
 		if i == 0 {
 			return c, fmt.Errorf("%w: expected parameter name at %q", errSyntax, clip(s))
 		}
@@ -81,47 +78,50 @@ func parseCredentials(v string) (credentials, error) {
 				return c, fmt.Errorf("%w: parameter %q: %v", errSyntax, key, err)
 			}
 		} else {
-			j := 0
-			for j < len(s) && isTokenChar(s[j]) {
-				j++
-			}
+			j := tokenLen(s)
 			if j == 0 {
 				return c, fmt.Errorf("%w: parameter %q has an empty value", errSyntax, key)
 			}
 			val, s = s[:j], s[j:]
 		}
-		var dst *string
-		var bit int
-		switch strings.ToLower(key) {
-		case "username":
-			dst, bit = &c.username, 1
-		case "realm":
-			dst, bit = &c.realm, 2
-		case "nonce":
-			dst, bit = &c.nonce, 4
-		case "uri":
-			dst, bit = &c.uri, 8
-		case "response":
-			dst, bit = &c.response, 16
-		case "algorithm":
-			dst, bit = &c.algorithm, 32
-		case "cnonce":
-			dst, bit = &c.cnonce, 64
-		case "opaque":
-			dst, bit = &c.opaque, 128
-		case "qop":
-			dst, bit = &c.qop, 256
-		case "nc":
-			dst, bit = &c.nc, 512
-		default:
+		p := paramIndex(key)
+		if p < 0 {
 			continue
 		}
-		if seen&bit != 0 {
+		if seen&(1<<p) != 0 {
 			return c, fmt.Errorf("%w: parameter %q given twice", errSyntax, key)
 		}
-		seen |= bit
-		*dst = val
+		seen |= 1 << p
+		*c.fields()[p] = val
 	}
+}
+
+// paramNames are the parameters credentials keeps, in the order of fields.
+var paramNames = [...]string{"username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc"}
+
+// fields are c's values, in the order of paramNames.
+func (c *credentials) fields() [len(paramNames)]*string {
+	return [...]*string{&c.username, &c.realm, &c.nonce, &c.uri, &c.response, &c.algorithm, &c.cnonce, &c.opaque, &c.qop, &c.nc}
+}
+
+// paramIndex is key's place in paramNames (names are case-insensitive),
+// -1 for a parameter credentials does not keep.
+func paramIndex(key string) int {
+	for i, n := range paramNames {
+		if strings.EqualFold(key, n) {
+			return i
+		}
+	}
+	return -1
+}
+
+// tokenLen is the length of the token at the start of s.
+func tokenLen(s string) int {
+	i := 0
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	return i
 }
 
 func trimLWS(s string) string {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/internal/torturetest"
@@ -23,6 +24,21 @@ func start(t *testing.T, addr string) *sipnet.Endpoint {
 	return ep
 }
 
+// startUDPClient starts an endpoint on loopback and returns it with its
+// UDP client.
+func startUDPClient(t *testing.T, ctx context.Context) (*sipnet.Endpoint, *sipgo.Client) {
+	t.Helper()
+	ep := start(t, "127.0.0.1:0")
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ep.Client(sipnet.UDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep, c
+}
+
 // A request sent by the client must leave from the listening socket: the
 // peer sees the same source port it would answer to.
 func TestRequestsLeaveFromListeningPort(t *testing.T) {
@@ -37,14 +53,7 @@ func TestRequestsLeaveFromListeningPort(t *testing.T) {
 	if err := server.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	client := start(t, "127.0.0.1:0")
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Client(sipnet.UDP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, c := startUDPClient(t, ctx)
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: int(server.Addr().Port())})
 	res, err := c.Do(ctx, req)
 	if err != nil {

@@ -58,14 +58,7 @@ func TestLargeRequestsGoOverTCP(t *testing.T) {
 	defer cancel()
 	both, seenBoth := startRecorder(t, ctx, sipnet.Config{Listen: "127.0.0.1:0"})
 	udpOnly, seenUDP := startRecorder(t, ctx, sipnet.Config{Listen: "127.0.0.1:0", Transports: []string{sipnet.UDP}})
-	client := start(t, "127.0.0.1:0")
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Client(sipnet.UDP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, c := startUDPClient(t, ctx)
 	for _, tt := range []struct {
 		name      string
 		to        *sipnet.Endpoint

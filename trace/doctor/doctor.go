@@ -9,11 +9,11 @@ package doctor
 
 import (
 	"fmt"
-	"net/netip"
 	"sort"
 	"strings"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // Severity orders findings: an error explains a failure, a warning is a
@@ -188,52 +188,6 @@ func public(c *ladder.Call, iface string) bool { return c.Topo.PublicPoint(iface
 func node(iface string) string { return ladder.PointNode(iface) }
 
 // addrOf is hostAddr for a sip: URI's host[:port].
-func addrOf(hostport string) (netip.Addr, bool) { return hostAddr(hostport) }
-
-// hostAddr parses the host of "192.168.1.50:5060", "[::1]:5060" or a bare
-// address; ok is false for a name.
-func hostAddr(hostport string) (netip.Addr, bool) {
-	hostport = strings.TrimSpace(hostport)
-	if ap, err := netip.ParseAddrPort(hostport); err == nil {
-		return ap.Addr(), true
-	}
-	a, err := netip.ParseAddr(strings.Trim(hostport, "[]"))
-	return a, err == nil
-}
-
-func private(a netip.Addr) bool { return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() }
-
-// viaSentBy splits the top Via into sent-by and its parameters.
-func viaSentBy(via string) (sentBy string, params map[string]string) {
-	first, _, _ := strings.Cut(via, ",")
-	parts := strings.Split(first, ";")
-	f := strings.Fields(parts[0])
-	if len(f) == 2 {
-		sentBy = f[1]
-	}
-	params = map[string]string{}
-	for _, p := range parts[1:] {
-		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		params[strings.ToLower(k)] = v
-	}
-	return sentBy, params
-}
-
-// uriHost returns the host[:port] of the first sip: URI in a header value.
-func uriHost(v string) string {
-	i := strings.Index(v, "sip:")
-	if i < 0 {
-		return ""
-	}
-	v = v[i+4:]
-	if at := strings.IndexByte(v, '@'); at >= 0 && at < strings.IndexAny(v+">", ">;") {
-		v = v[at+1:]
-	}
-	if end := strings.IndexAny(v, ">;?, "); end >= 0 {
-		v = v[:end]
-	}
-	return v
-}
 
 // sdpLines returns the SDP body's lines of one message ("c=IN IP4 ...").
 func sdpLines(m ladder.Message) []string {
@@ -254,7 +208,7 @@ func sdpLines(m ladder.Message) []string {
 // and start line (the Call-ID may be rewritten by an ALG, the branch is
 // not; a request and its response share branch and CSeq but not start line).
 func copyKey(m ladder.Message) string {
-	_, params := viaSentBy(m.Header("Via"))
+	_, params := siptext.TopVia(m.Header("Via"))
 	return params["branch"] + "\x00" + m.Header("CSeq") + "\x00" + m.StartLine()
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // Module 07: a wrong password is challenged again (401/407 after a request
@@ -22,7 +23,7 @@ func checkAuth(c *ladder.Call) []Finding {
 	// Which requests (by copy key minus the start line) carried credentials.
 	creds := map[string]bool{}
 	reqKey := func(m ladder.Message) string {
-		_, p := viaSentBy(m.Header("Via"))
+		_, p := siptext.TopVia(m.Header("Via"))
 		return p["branch"] + "\x00" + m.Header("CSeq")
 	}
 	var loop, policy []Evidence

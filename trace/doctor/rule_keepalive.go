@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // OPTIONS pings keep NAT pinholes open and tell a peer's health: the SBC
@@ -103,8 +104,8 @@ func peerOf(c *ladder.Call, req ladder.Message) string {
 		user, _, _ := strings.Cut(aor, "@")
 		return user
 	}
-	host := uriHost(requestURI(req))
-	if a, ok := addrOf(host); ok {
+	host := siptext.URIHost(requestURI(req))
+	if a, ok := siptext.HostAddr(host); ok {
 		if n, ok := c.Topo.Owner(a); ok {
 			return n.Name
 		}

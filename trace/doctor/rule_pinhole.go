@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // A request that reaches a router's internet side but never appears on its
@@ -55,7 +56,7 @@ func checkPinhole(c *ladder.Call) []Finding {
 		// re-used by another phone delivers the call to the wrong phone.
 		if len(l) > 0 {
 			lm := c.Messages[l[0]]
-			if want, ok := addrOf(uriHost(lm.StartLine())); ok && want != lm.Dst.Addr() {
+			if want, ok := siptext.HostAddr(siptext.URIHost(lm.StartLine())); ok && want != lm.Dst.Addr() {
 				ev = append(ev, Evidence{N: l[0] + 1, Iface: lm.Iface, What: fmt.Sprintf("%s for %s delivered to %s: the public port now maps to another phone", lm.Label, want, lm.Dst.Addr())})
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // Lie 2 of module 08: the Contact — where the phone says it can be reached
@@ -32,8 +33,8 @@ func checkPrivateContact(c *ladder.Call, all []*ladder.Call) []Finding {
 			continue
 		}
 		contact := m.Header("Contact")
-		a, ok := addrOf(uriHost(contact))
-		if !ok || !private(a) {
+		a, ok := siptext.HostAddr(siptext.URIHost(contact))
+		if !ok || !siptext.Private(a) {
 			continue
 		}
 		addrs[a] = true
@@ -123,7 +124,7 @@ func lostTowards(c *ladder.Call, addrs map[netip.Addr]bool) []Evidence {
 			k = fmt.Sprintf("%s, leg %d", k, m.Leg)
 		}
 		if m.Request {
-			a, ok := addrOf(uriHost(m.StartLine()))
+			a, ok := siptext.HostAddr(siptext.URIHost(m.StartLine()))
 			if !ok || !addrs[a] || !public(c, m.Iface) {
 				continue
 			}
@@ -186,8 +187,8 @@ func registeredContact(c *ladder.Call, all []*ladder.Call) (Evidence, netip.Addr
 		return Evidence{}, netip.Addr{}, false
 	}
 	contact := last.Header("Contact")
-	a, ok := addrOf(uriHost(contact))
-	if !ok || !private(a) {
+	a, ok := siptext.HostAddr(siptext.URIHost(contact))
+	if !ok || !siptext.Private(a) {
 		return Evidence{}, netip.Addr{}, false
 	}
 	return Evidence{Call: lastCall.ID, N: lastN, Iface: last.Iface,

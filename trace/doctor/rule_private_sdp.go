@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // Lie 3 of module 08: the SDP tells the far end to send audio to a private
@@ -25,7 +26,7 @@ func checkPrivateSDP(c *ladder.Call) []Finding {
 				continue
 			}
 			f := strings.Fields(l)
-			if a, ok := hostAddr(f[len(f)-1]); ok && private(a) {
+			if a, ok := siptext.HostAddr(f[len(f)-1]); ok && siptext.Private(a) {
 				ev = append(ev, Evidence{N: i + 1, Iface: m.Iface, What: fmt.Sprintf("%s: %s", m.Label, l)})
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/siplab/siplab/trace/ladder"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // Lie 1 of module 08: a private Via sent-by without ;rport on the internet
@@ -21,9 +22,9 @@ func checkPrivateVia(c *ladder.Call) []Finding {
 		if !m.Request || !public(c, m.Iface) {
 			continue
 		}
-		sentBy, params := viaSentBy(m.Header("Via"))
-		a, ok := hostAddr(sentBy)
-		if !ok || !private(a) {
+		sentBy, params := siptext.TopVia(m.Header("Via"))
+		a, ok := siptext.HostAddr(sentBy)
+		if !ok || !siptext.Private(a) {
 			continue
 		}
 		if _, rport := params["rport"]; rport {

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // ErrNotSIP is returned for a payload without a SIP start line.
@@ -55,9 +57,9 @@ func Message(payload []byte, ctx Context) ([]Line, error) {
 		switch name {
 		case "Via":
 			if topVia {
-				sentBy, params := viaParts(value)
+				sentBy, params := siptext.TopVia(value)
 				_, hasRport := params["rport"]
-				if a, ok := addrOf(sentBy); ok && private(a) && ctx.Public {
+				if a, ok := siptext.HostAddr(sentBy); ok && siptext.Private(a) && ctx.Public {
 					if hasRport {
 						ln.Explain += " The sent-by here is private, but ;rport asks the server to answer the source it saw: that repairs it."
 					} else {
@@ -67,12 +69,12 @@ func Message(payload []byte, ctx Context) ([]Line, error) {
 				topVia = false
 			}
 		case "Contact":
-			if a, ok := addrOf(uriHost(value)); ok && private(a) && ctx.Public {
+			if a, ok := siptext.HostAddr(siptext.URIHost(value)); ok && siptext.Private(a) && ctx.Public {
 				ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in Contact, seen on the internet side: requests sent to this Contact (ACK, BYE, calls to this phone) go nowhere unless the proxy fixes it up from the source address (lie 2, module 08)", a))
 			}
 		case "Call-ID":
 			if i := strings.LastIndexByte(value, '@'); i >= 0 {
-				if a, ok := addrOf(value[i+1:]); ok && ctx.Public && !private(a) {
+				if a, ok := siptext.HostAddr(value[i+1:]); ok && ctx.Public && !siptext.Private(a) {
 					ln.Explain += " (If the phone wrote a private address here and the copy on the internet side shows a public one, an ALG rewrote it: compare the LAN copy.)"
 				}
 			}
@@ -102,47 +104,6 @@ func canonical(n string) string {
 		}
 	}
 	return n
-}
-
-func private(a netip.Addr) bool { return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() }
-
-func addrOf(hostport string) (netip.Addr, bool) {
-	if ap, err := netip.ParseAddrPort(hostport); err == nil {
-		return ap.Addr(), true
-	}
-	a, err := netip.ParseAddr(strings.Trim(hostport, "[]"))
-	return a, err == nil
-}
-
-func viaParts(v string) (string, map[string]string) {
-	first, _, _ := strings.Cut(v, ",")
-	parts := strings.Split(first, ";")
-	sentBy := ""
-	if f := strings.Fields(parts[0]); len(f) == 2 {
-		sentBy = f[1]
-	}
-	params := map[string]string{}
-	for _, p := range parts[1:] {
-		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		params[strings.ToLower(k)] = val
-	}
-	return sentBy, params
-}
-
-// uriHost is the host[:port] of the first sip: URI in a header value.
-func uriHost(v string) string {
-	i := strings.Index(v, "sip:")
-	if i < 0 {
-		return ""
-	}
-	v = v[i+4:]
-	if end := strings.IndexAny(v, ">;?, "); end >= 0 {
-		v = v[:end]
-	}
-	if at := strings.LastIndexByte(v, '@'); at >= 0 {
-		v = v[at+1:]
-	}
-	return v
 }
 
 var methods = map[string]string{
@@ -261,19 +222,15 @@ func sdp(body string, ctx Context) []Line {
 			ln.Explain = "SDP version: always 0."
 		case "o":
 			ln.Explain = "origin: user, session id, version (it rises when the offer changes, e.g. hold) and the creator's address; informational."
-			if f := strings.Fields(v); len(f) == 6 {
-				if a, ok := addrOf(f[5]); ok && private(a) && ctx.Public {
-					ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in o= on the internet side: harmless on its own, but it says the phone wrote its private address into the SDP", a))
-				}
+			if a, ok := privateOnInternet(v, 6, ctx); ok {
+				ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in o= on the internet side: harmless on its own, but it says the phone wrote its private address into the SDP", a))
 			}
 		case "s":
 			ln.Explain = "session name: free text, usually '-' or the software name."
 		case "c":
 			ln.Explain = "connection: the address the other side must send its RTP (audio) to."
-			if f := strings.Fields(v); len(f) == 3 {
-				if a, ok := addrOf(f[2]); ok && private(a) && ctx.Public {
-					ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in c=, seen on the internet side: the far end sends its audio to %s, into the void — one-way or no audio (lie 3, module 08)", a, a))
-				}
+			if a, ok := privateOnInternet(v, 3, ctx); ok {
+				ln.Problems = append(ln.Problems, fmt.Sprintf("private address %s in c=, seen on the internet side: the far end sends its audio to %s, into the void — one-way or no audio (lie 3, module 08)", a, a))
 			}
 		case "t":
 			ln.Explain = "timing: start and stop; 0 0 means a permanent session."
@@ -292,6 +249,17 @@ func sdp(body string, ctx Context) []Line {
 		out = append(out, ln)
 	}
 	return out
+}
+
+// privateOnInternet is the address that ends an SDP value of n fields
+// (o= has 6, c= 3), when it is private and seen on the internet side.
+func privateOnInternet(v string, n int, ctx Context) (netip.Addr, bool) {
+	f := strings.Fields(v)
+	if !ctx.Public || len(f) != n {
+		return netip.Addr{}, false
+	}
+	a, ok := siptext.HostAddr(f[n-1])
+	return a, ok && siptext.Private(a)
 }
 
 func attribute(v string) string {

@@ -142,29 +142,28 @@ func diff(a, b Copy) Change {
 	if a.Src != b.Src || a.Dst != b.Dst {
 		ch.Wire = fmt.Sprintf("%s → %s became %s → %s", a.Src, a.Dst, b.Src, b.Dst)
 	}
+	ch.Added = without(lines(b.Message), lines(a.Message))
+	ch.Removed = without(lines(a.Message), lines(b.Message))
+	return ch
+}
+
+// without is xs less the lines ys matches one for one (a multiset
+// difference), in xs's order: a line twice in xs and once in ys is left
+// once.
+func without(xs, ys []string) []string {
 	count := map[string]int{}
-	for _, l := range lines(a.Message) {
+	for _, l := range ys {
 		count[l]++
 	}
-	for _, l := range lines(b.Message) {
+	var out []string
+	for _, l := range xs {
 		if count[l] > 0 {
 			count[l]--
 			continue
 		}
-		ch.Added = append(ch.Added, l)
+		out = append(out, l)
 	}
-	left := map[string]int{}
-	for _, l := range lines(b.Message) {
-		left[l]++
-	}
-	for _, l := range lines(a.Message) {
-		if left[l] > 0 {
-			left[l]--
-			continue
-		}
-		ch.Removed = append(ch.Removed, l)
-	}
-	return ch
+	return out
 }
 
 // Write prints the trace for people: where it was seen, the first copy

@@ -66,16 +66,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	noAnswer := fs.String("no-answer", b2bua.DefaultNoAnswer.String(), "ring time before no-answer handling when the extension names none")
 	ctlPath := fs.String("ctl", climain.EnvOr("B2BUA_CTL", defaultCtl), "control socket path")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	capFlags := capflags.Add(fs, "the core and internet (RTP relay) sides") // capture.go
+	capFlags := capflags.Add(fs, "the core and internet (RTP relay) sides")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	log, err := climain.NewLogger(*logLevel, stderr)
+	log, err := climain.UsageLogger(*logLevel, stderr, errUsage)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	if *sipAddr == "" || *locURL == "" || *dialplan == "" {
 		return fmt.Errorf("%w: -sip, -location and -dialplan are required", errUsage)
@@ -115,7 +115,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return climain.ServeCalls(ctx, pbx, ln, func(ctx context.Context) (func(), error) {
-		return startCapture(ctx, capFlags, *sipAddr, *mediaIP, log)
+		// The core side (SIP from and to the proxy: pbx/core) and, when the
+		// RTP relay has its own address on the internet, that side too
+		// (pbx/internet).
+		stop, err := capFlags.StartAt(ctx, log, capflags.At{Name: "core", Listen: *sipAddr}, capflags.At{Name: "internet", Listen: *mediaIP})
+		if errors.Is(err, capflags.ErrUsage) {
+			err = fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return stop, err
 	}, log)
 }
 

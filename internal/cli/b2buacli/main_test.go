@@ -14,6 +14,7 @@ import (
 
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/internal/cli/clitest"
+	"github.com/siplab/siplab/internal/runtest"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -52,7 +53,7 @@ func TestDaemonStatusAndSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "b2bua.sock")
-	clitest.Serve(t, func(ctx context.Context) error {
+	runtest.Serve(t, func(ctx context.Context) error {
 		return run(ctx, []string{"-sip", "127.0.9.31:0", "-location", "http://127.0.9.20:1", "-dialplan", plan,
 			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)
 	})

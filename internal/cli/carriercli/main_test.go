@@ -10,13 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/siplab/siplab/carrier"
 	"github.com/siplab/siplab/internal/cli/clitest"
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/uaclient"
@@ -32,23 +31,6 @@ func runCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	rc := cli.Run(args, &out, &errb)
 	return rc, out.String(), errb.String()
-}
-
-// stderrOf logs into the test until it ends and drops what comes later
-// (sipgo handler goroutines can outlive the test by a moment).
-type stderrOf struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (s *stderrOf) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return len(b), nil
-	}
-	return s.t.Output().Write(b)
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -108,10 +90,8 @@ func TestDaemonByCLI(t *testing.T) {
 	}
 	// Transport tls: the SBC's Contact then names its TLS listener
 	// (;transport=tls), where the carrier's in-dialog requests go.
-	sbcLog := &stderrOf{t: t}
-	t.Cleanup(func() { sbcLog.mu.Lock(); sbcLog.done = true; sbcLog.mu.Unlock() })
 	sbc, err := uaclient.New(uaclient.Config{Name: "sbc", Endpoint: ep, ToneHz: 1300, Transport: sipnet.TLS,
-		Settings: map[string]string{"auto_answer": "100ms"}, Logger: slog.New(slog.NewTextHandler(sbcLog, nil))})
+		Settings: map[string]string{"auto_answer": "100ms"}, Logger: slog.New(slog.NewTextHandler(runtest.Output(t), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,15 +159,5 @@ func TestDaemonByCLI(t *testing.T) {
 	if rc, out, errOut := runCLI("hangup", "-ctl", sock); rc != 0 || !strings.Contains(out, "terminated") {
 		t.Fatalf("hangup: exit %d %q %q", rc, out, errOut)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case rc := <-done:
-		if rc != 0 {
-			t.Fatalf("daemon exit %d: %s", rc, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	clitest.StopBySIGTERM(t, done, &stderr)
 }

@@ -66,11 +66,7 @@ var verbs = map[string]verb{
 
 func phoneVerb(name string) func(context.Context, *carrier.Control, []string, *opts) (any, error) {
 	return func(ctx context.Context, c *carrier.Control, a []string, _ *opts) (any, error) {
-		in := uaclient.CallRequest{}
-		if len(a) == 1 {
-			in.Call = a[0]
-		}
-		return c.Phone.Verb(ctx, name, in)
+		return c.Phone.Verb(ctx, name, uaclient.CallRequest{Call: verbcli.Optional(a)})
 	}
 }
 

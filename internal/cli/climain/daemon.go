@@ -32,6 +32,16 @@ func NewLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
+// UsageLogger is NewLogger for a daemon whose bad -log-level is a usage
+// error: the error wraps usage (the daemon's, exit code 2).
+func UsageLogger(level string, w io.Writer, usage error) (*slog.Logger, error) {
+	log, err := NewLogger(level, w)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", usage, err)
+	}
+	return log, nil
+}
+
 // ServeCtl serves h on the control socket ln until ctx ends. The returned
 // wait, called after ctx is cancelled, gives the server 3s to finish and
 // logs how it ended.

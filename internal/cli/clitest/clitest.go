@@ -1,33 +1,15 @@
-// Package clitest runs a daemon's main loop inside a CLI test and waits
-// for it to answer on its control socket.
+// Package clitest waits in a CLI test for a daemon (run by package
+// runtest, or by its main in-process) to answer on its control socket,
+// and stops an in-process main as docker stop does.
 package clitest
 
 import (
 	"bytes"
-	"context"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
-
-// Serve runs run (a daemon's main loop) until the test ends; then run
-// must return nil within 10s.
-func Serve(t testing.TB, run func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
-}
 
 // Poll calls try every 20ms until it returns nil, and fails the test
 // with try's last error after d. exited, when not nil, carries the
@@ -50,5 +32,22 @@ func Poll(t testing.TB, d time.Duration, exited <-chan int, stderr *bytes.Buffer
 			t.Fatalf("daemon never answered on its socket: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// StopBySIGTERM sends this process SIGTERM, as docker stop does, and
+// waits for the daemon's exit code on done: it must be 0 within 20s.
+func StopBySIGTERM(t testing.TB, done <-chan int, stderr *bytes.Buffer) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rc := <-done:
+		if rc != 0 {
+			t.Fatalf("daemon exit %d: %s", rc, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
 	}
 }

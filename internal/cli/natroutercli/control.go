@@ -2,6 +2,7 @@ package natroutercli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,8 +12,7 @@ import (
 )
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("status")
-	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	fs, socket := controlFlags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -30,8 +30,7 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func cmdSet(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("set")
-	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	fs, socket := controlFlags("set")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: natrouter set [-socket path] [-json] preset <name> | pinhole <duration> | alg <mode>\n"+
@@ -58,13 +57,28 @@ func cmdSet(ctx context.Context, args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("%w: unknown setting %q (preset, pinhole, alg)", errUsage, key)
 	}
+	return change(ctx, *socket, *asJSON, out, func(c *natrouter.Client, ctx context.Context) (natrouter.SetResult, error) {
+		return c.Set(ctx, sr)
+	})
+}
+
+// controlFlags starts the flags of a verb that talks to the daemon.
+func controlFlags(name string) (*flag.FlagSet, *string) {
+	fs := newFlags(name)
+	return fs, fs.String("socket", natrouter.DefaultSocket, "control socket path")
+}
+
+// change runs a settings change, reset or flush on the daemon at socket
+// and prints its result. do has the shape of the Client's methods
+// (method expressions such as (*natrouter.Client).Reset).
+func change(ctx context.Context, socket string, asJSON bool, out io.Writer, do func(*natrouter.Client, context.Context) (natrouter.SetResult, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := natrouter.NewClient(*socket).Set(ctx, sr)
+	res, err := do(natrouter.NewClient(socket), ctx)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(out, res)
 	}
 	WriteSetResult(out, res, nil)
@@ -95,24 +109,15 @@ func WriteSetResult(out io.Writer, res natrouter.SetResult, names map[string]str
 }
 
 func cmdFlush(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("flush")
-	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	fs, socket := controlFlags("flush")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := natrouter.NewClient(*socket).Flush(ctx)
-	if err != nil {
-		return err
-	}
-	WriteSetResult(out, res, nil)
-	return nil
+	return change(ctx, *socket, false, out, (*natrouter.Client).Flush)
 }
 
 func cmdReset(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("reset")
-	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
+	fs, socket := controlFlags("reset")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -120,17 +125,7 @@ func cmdReset(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: reset takes no arguments", errUsage)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := natrouter.NewClient(*socket).Reset(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(out, res)
-	}
-	WriteSetResult(out, res, nil)
-	return nil
+	return change(ctx, *socket, *asJSON, out, (*natrouter.Client).Reset)
 }
 
 func cmdPresets(out io.Writer) error {

@@ -3,6 +3,7 @@ package natroutercli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,45 +32,79 @@ func cmdProbe(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func cmdProbeUDP(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("probe udp")
-	to := fs.String("to", "", "echo server address:port (required)")
-	from := fs.String("from", "", "local address:port to send from (default: any)")
-	gateway := fs.String("gateway", "", "first replace the default route with this gateway (needs NET_ADMIN)")
-	wait := fs.Duration("wait", 2*time.Second, "how long to collect answers")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
+	p := newProbeFlags("probe udp", "echo server", 2*time.Second, "how long to collect answers")
+	dst, err := p.parse(args)
+	if err != nil {
 		return err
 	}
-	if *to == "" {
-		return fmt.Errorf("%w: -to is required (the echo server's address:port)", errUsage)
-	}
-	dst, err := netip.ParseAddrPort(*to)
-	if err != nil {
-		return fmt.Errorf("%w: -to %q: want address:port: %w", errUsage, *to, err)
-	}
-	if *wait <= 0 {
-		return fmt.Errorf("%w: -wait must be positive", errUsage)
-	}
-	conn, err := probeSocket(*from, *gateway)
+	conn, err := probeSocket(*p.from, *p.gateway)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	res, err := natrouter.Probe(ctx, conn, dst, *wait)
+	res, err := natrouter.Probe(ctx, conn, dst, *p.wait)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if err := writeJSON(out, res); err != nil {
-			return err
-		}
-	} else {
+	return p.report(out, res, len(res.Replies) > 0, func() {
 		fmt.Fprintf(out, "probe %s -> %s: %d answer(s)\n", res.Local, res.Remote, len(res.Replies))
 		for _, r := range res.Replies {
 			fmt.Fprintf(out, "  answer via %s from %s: server saw us as %s\n", r.Via, r.From, r.Seen)
 		}
+	})
+}
+
+// probeFlags are the flags of the probes that send (udp, sip): where to,
+// from where, through which gateway, how long to wait, and -json.
+type probeFlags struct {
+	fs                *flag.FlagSet
+	server            string // what -to names, for its errors
+	to, from, gateway *string
+	wait              *time.Duration
+	asJSON            *bool
+}
+
+func newProbeFlags(name, server string, wait time.Duration, waitUsage string) *probeFlags {
+	fs := newFlags(name)
+	return &probeFlags{
+		fs:      fs,
+		server:  server,
+		to:      fs.String("to", "", server+" address:port (required)"),
+		from:    fs.String("from", "", "local address:port to send from (default: any)"),
+		gateway: fs.String("gateway", "", "first replace the default route with this gateway (needs NET_ADMIN)"),
+		wait:    fs.Duration("wait", wait, waitUsage),
+		asJSON:  fs.Bool("json", false, "print JSON"),
 	}
-	if len(res.Replies) == 0 {
+}
+
+// parse parses args and checks -to and -wait.
+func (p *probeFlags) parse(args []string) (netip.AddrPort, error) {
+	if err := parse(p.fs, args); err != nil {
+		return netip.AddrPort{}, err
+	}
+	if *p.to == "" {
+		return netip.AddrPort{}, fmt.Errorf("%w: -to is required (the %s's address:port)", errUsage, p.server)
+	}
+	dst, err := netip.ParseAddrPort(*p.to)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: -to %q: want address:port: %w", errUsage, *p.to, err)
+	}
+	if *p.wait <= 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: -wait must be positive", errUsage)
+	}
+	return dst, nil
+}
+
+// report prints res as JSON or with text, and fails unless it was answered.
+func (p *probeFlags) report(out io.Writer, res any, answered bool, text func()) error {
+	if *p.asJSON {
+		if err := writeJSON(out, res); err != nil {
+			return err
+		}
+	} else {
+		text()
+	}
+	if !answered {
 		return errors.New("no answer")
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strings"
 
 	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/proxy"
@@ -22,21 +21,9 @@ func guardFlags(fs *flag.FlagSet) (*guard.Config, *[]netip.Prefix, *int) {
 	fs.DurationVar(&g.FailedAuthWindow, "auth-fail-window", g.FailedAuthWindow, "window of -auth-fail-limit")
 	fs.DurationVar(&g.BlockFor, "auth-block-for", g.BlockFor, "how long a blocked source gets 403")
 	fs.Func("guard-trust", "`cidr,...` never blocked for failed auth (an SBC or PBX fronting many users)", func(v string) error {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				a, aerr := netip.ParseAddr(s)
-				if aerr != nil {
-					return fmt.Errorf("%q is neither a CIDR nor an IP", s)
-				}
-				p = netip.PrefixFrom(a, a.BitLen())
-			}
-			trusted = append(trusted, p.Masked())
-		}
-		return nil
+		ps, err := guard.ParsePrefixes(v)
+		trusted = append(trusted, ps...)
+		return err
 	})
 	maxTx := fs.Int("max-transactions", txlimit.Default, "server transactions held at once before new requests get 503 (memory bound; 0: no cap)")
 	return &g, &trusted, maxTx

@@ -107,7 +107,7 @@ func serve(ctx context.Context, args []string) error {
 	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
 	ctlPath := fs.String("ctl", proxy.DefaultSocket, "control socket path (package ctl); empty disables")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	capFlags := capflags.Add(fs, "the internet and core sides") // capture.go
+	capFlags := capflags.Add(fs, "the internet and core sides")
 	gcfg, guardTrusted, maxTx := guardFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -170,8 +170,11 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer p.Close()
-	// Capture before serving, so the first REGISTER is in the file.
-	stopCapture, err := startCapture(ctx, capFlags, *sipAddr, *coreAddr, log)
+	// Capture before serving, so the first REGISTER is in the file. The
+	// proxy records the platform's edge: its internet side (what phones and
+	// routers send to 203.0.113.10) and its core side (what it forwards to
+	// the registrar and the PBX), as proxy/internet and proxy/core.
+	stopCapture, err := capFlags.StartAt(ctx, log, capflags.At{Name: "internet", Listen: *sipAddr}, capflags.At{Name: "core", Listen: *coreAddr})
 	if err != nil {
 		return err
 	}

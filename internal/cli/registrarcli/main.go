@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -122,13 +121,13 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.Var(seconds{&o.guard.FailedAuthWindow}, "auth-fail-window", "window of -auth-fail-limit (seconds or duration)")
 	fs.Var(seconds{&o.guard.BlockFor}, "auth-block-for", "how long a blocked source gets 403 (seconds or duration)")
 	fs.Func("guard-trust", "`cidr,...` never blocked for failed auth (an SBC or PBX fronting many users); -trusted-proxy sources never are", func(v string) error {
-		ps, err := prefixes(v)
+		ps, err := guard.ParsePrefixes(v)
 		o.guardTrusted = append(o.guardTrusted, ps...)
 		return err
 	})
 	fs.IntVar(&o.maxTx, "max-transactions", txlimit.Default, "server transactions held at once before requests get 503 (memory bound; 0: no cap)")
 	fs.Func("trusted-proxy", "`cidr,...` of proxies whose Path received= parameter is believed (bare IPs allowed)", func(v string) error {
-		ps, err := prefixes(v)
+		ps, err := guard.ParsePrefixes(v)
 		o.trusted = append(o.trusted, ps...)
 		return err
 	})
@@ -172,41 +171,13 @@ flags:
 	return o, nil
 }
 
-// prefixes parses "cidr,ip,...".
-func prefixes(v string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, fmt.Errorf("%q is neither a CIDR nor an IP", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
-}
-
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	log, err := climain.NewLogger(level, w)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	return log, nil
-}
-
 // run serves until ctx ends. ready, if not nil, gets the bound addresses.
 func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip netip.AddrPort, http net.Addr)) error {
 	o, err := parseFlags(args, logOut)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logLevel, logOut)
+	log, err := climain.UsageLogger(o.logLevel, logOut, errUsage)
 	if err != nil {
 		return err
 	}
@@ -407,11 +378,7 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 	if err := (ctl.Client{Socket: sock}).Post(ctx, "/v1/unblock", unblockRequest{Source: pos[0]}, &res); err != nil {
 		return err
 	}
-	if res.Unblocked {
-		fmt.Fprintf(out, "%s unblocked\n", res.Source)
-	} else {
-		fmt.Fprintf(out, "%s was not blocked\n", res.Source)
-	}
+	fmt.Fprintln(out, res)
 	return nil
 }
 

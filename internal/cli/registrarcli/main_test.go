@@ -17,6 +17,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipnet"
 )
@@ -63,31 +64,15 @@ func TestDaemon(t *testing.T) {
 	args := []string{"-sip", "127.0.0.1:0", "-http", "127.0.0.1:0", "-realm", "siplab.test",
 		"-users", users, "-data", filepath.Join(dir, "data"), "-log-level", "warn"}
 
+	type addrs struct {
+		sip  netip.AddrPort
+		http net.Addr
+	}
 	start := func() (netip.AddrPort, string, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		type addrs struct {
-			sip  netip.AddrPort
-			http net.Addr
-		}
-		ready := make(chan addrs, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, args, io.Discard, func(s netip.AddrPort, h net.Addr) { ready <- addrs{s, h} })
-		}()
-		select {
-		case a := <-ready:
-			return a.sip, "http://" + a.http.String(), func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("run: %v", err)
-				}
-			}
-		case err := <-done:
-			t.Fatalf("run: %v", err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("daemon did not start")
-		}
-		return netip.AddrPort{}, "", nil
+		a, stop := runtest.Start(t, func(ctx context.Context, ready func(addrs)) error {
+			return run(ctx, args, io.Discard, func(s netip.AddrPort, h net.Addr) { ready(addrs{s, h}) })
+		})
+		return a.sip, "http://" + a.http.String(), stop
 	}
 
 	sipAddr, base, stop := start()
@@ -156,27 +141,12 @@ func TestSetAndUnblock(t *testing.T) {
 	users := filepath.Join(dir, "users")
 	os.WriteFile(users, []byte("alice secret\n"), 0o600)
 	sock := filepath.Join(dir, "r.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- run(ctx, []string{"-sip", "127.0.0.1:0", "-http", "", "-ctl", sock, "-realm", "siplab.test",
+	runtest.Start(t, func(ctx context.Context, ready func(struct{})) error {
+		return run(ctx, []string{"-sip", "127.0.0.1:0", "-http", "", "-ctl", sock, "-realm", "siplab.test",
 			"-users", users, "-data", "", "-log-level", "warn", "-auth-fail-limit", "4", "-guard-trust", "10.0.0.5"},
-			io.Discard, func(netip.AddrPort, net.Addr) { close(ready) })
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("daemon did not start")
-	}
+			io.Discard, func(netip.AddrPort, net.Addr) { ready(struct{}{}) })
+	})
+	ctx := context.Background()
 	var out strings.Builder
 	if err := cmdSet(ctx, []string{"auth_fail_limit", "20", "-ctl", sock}, &out); err != nil {
 		t.Fatal(err)

@@ -74,8 +74,8 @@ type options struct {
 	failedAuthWindow, blockFor                                       time.Duration
 	tls, tlsDir                                                      string
 	ctl, logLevel                                                    string
-	capture                                                          *capflags.Flags // capture.go
-	web                                                              *webFlags       // webrtc.go
+	capture                                                          *capflags.Flags
+	web                                                              *webFlags // webrtc.go
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -176,9 +176,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := climain.NewLogger(o.logLevel, stderr)
+	log, err := climain.UsageLogger(o.logLevel, stderr, errUsage)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
 	cfg, err := o.config(log)
 	if err != nil {
@@ -218,7 +218,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return climain.ServeCalls(ctx, b, ln, func(ctx context.Context) (func(), error) {
-		return startCapture(ctx, o.capture, o.sip, o.coreSIP, log)
+		// "internet" (-sip) and "core" (-core-sip) into <node>.pcapng: the
+		// difference between the two is the topology-hiding proof.
+		stop, err := o.capture.StartAt(ctx, log, capflags.At{Name: "internet", Listen: o.sip}, capflags.At{Name: "core", Listen: o.coreSIP})
+		if errors.Is(err, capflags.ErrUsage) {
+			err = fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return stop, err
 	}, log)
 }
 
@@ -320,11 +326,7 @@ func cmdUnblock(ctx context.Context, args []string, out io.Writer) error {
 	if err := (ctl.Client{Socket: sock}).Post(ctx, "/unblock", sbc.UnblockRequest{Source: pos[0]}, &res); err != nil {
 		return err
 	}
-	if res.Unblocked {
-		fmt.Fprintf(out, "%s unblocked\n", res.Source)
-	} else {
-		fmt.Fprintf(out, "%s was not blocked\n", res.Source)
-	}
+	fmt.Fprintln(out, res)
 	return nil
 }
 

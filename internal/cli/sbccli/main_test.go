@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/cli/clitest"
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/sbc"
 )
 
@@ -52,7 +53,7 @@ func TestUsageErrors(t *testing.T) {
 func TestDaemonControl(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sbc.sock")
-	clitest.Serve(t, func(ctx context.Context) error {
+	runtest.Serve(t, func(ctx context.Context) error {
 		return run(ctx, []string{"-sip", accessIP + ":0", "-core-sip", coreIP + ":0", "-next-hop", "127.0.46.99:5060",
 			"-trunk", "127.0.45.91:5060", "-tls", accessIP + ":0", "-tls-dir", filepath.Join(dir, "tls"),
 			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/siplab/siplab/internal/runtest"
 	"github.com/siplab/siplab/stunturn"
 )
 
@@ -83,22 +83,11 @@ func TestDaemonStatus(t *testing.T) {
 	users := filepath.Join(dir, "users")
 	os.WriteFile(users, []byte("alice alice-secret\n"), 0o600)
 	sock := filepath.Join(dir, "stunturn.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *stunturn.Server, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runDaemon(ctx, []string{"-listen", "127.0.34.1:0", "-relay-ports", "41100-41199",
-			"-users", users, "-ctl", sock, "-log-level", "warn"}, io.Discard, func(s *stunturn.Server) { ready <- s })
-	}()
-	var srv *stunturn.Server
-	select {
-	case srv = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("daemon did not start")
-	}
+	srv, stop := runtest.Start(t, func(ctx context.Context, ready func(*stunturn.Server)) error {
+		return runDaemon(ctx, []string{"-listen", "127.0.34.1:0", "-relay-ports", "41100-41199",
+			"-users", users, "-ctl", sock, "-log-level", "warn"}, io.Discard, ready)
+	})
+	ctx := context.Background()
 	c, err := net.ListenPacket("udp", "127.0.34.2:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,8 +111,5 @@ func TestDaemonStatus(t *testing.T) {
 	if !strings.Contains(out.String(), `"binding_requests": 1`) {
 		t.Fatalf("json status:\n%s", out.String())
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }

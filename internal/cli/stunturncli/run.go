@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -105,14 +104,6 @@ flags:
 	return o, nil
 }
 
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	log, err := climain.NewLogger(level, w)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	return log, nil
-}
-
 // runDaemon serves until ctx ends. ready, if not nil, gets the server once
 // it serves (tests read the bound port and status from it).
 func runDaemon(ctx context.Context, args []string, logOut io.Writer, ready func(*stunturn.Server)) error {
@@ -120,7 +111,7 @@ func runDaemon(ctx context.Context, args []string, logOut io.Writer, ready func(
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logLevel, logOut)
+	log, err := climain.UsageLogger(o.logLevel, logOut, errUsage)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,25 @@ func runCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	rc := cli.Run(args, &out, &errb)
 	return rc, out.String(), errb.String()
+}
+
+// cliStep is one CLI run and what it must answer: its exit code and a
+// part of its output.
+type cliStep struct {
+	args    []string
+	wantRC  int
+	wantOut string
+}
+
+// runSteps runs the steps in order and stops at the first wrong answer.
+func runSteps(t *testing.T, steps []cliStep) {
+	t.Helper()
+	for _, s := range steps {
+		rc, out, errOut := runCLI(s.args...)
+		if rc != s.wantRC || !strings.Contains(out, s.wantOut) {
+			t.Fatalf("%v: exit %d out %q err %q; want exit %d and %q", s.args, rc, out, errOut, s.wantRC, s.wantOut)
+		}
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -110,11 +128,7 @@ func TestCallByCLI(t *testing.T) {
 	_, asock := startPhone(t, uaclient.Config{Name: "alice", Listen: aAddr, Proxy: bAddr, ToneHz: 700})
 	_, bsock := startPhone(t, uaclient.Config{Name: "bob", Listen: bAddr, Proxy: aAddr, ToneHz: 1100})
 
-	steps := []struct {
-		args    []string
-		wantRC  int
-		wantOut string
-	}{
+	runSteps(t, []cliStep{
 		{[]string{"call", "-ctl", asock, "bob"}, 0, "call 1 outgoing sip:bob@127.0.12.3"},
 		{[]string{"wait", "-ctl", bsock, "call-state", "ringing"}, 0, "ringing"},
 		{[]string{"answer", "-ctl", bsock}, 0, "confirmed (200 OK)"},
@@ -129,13 +143,7 @@ func TestCallByCLI(t *testing.T) {
 		// alice answers the BYE before she records it: wait, don't race.
 		{[]string{"wait", "-ctl", asock, "call-state", "terminated", "1"}, 0, "terminated"},
 		{[]string{"status", "-ctl", asock}, 0, "ended by remote: BYE received"},
-	}
-	for _, s := range steps {
-		rc, out, errOut := runCLI(s.args...)
-		if rc != s.wantRC || !strings.Contains(out, s.wantOut) {
-			t.Fatalf("%v: exit %d out %q err %q; want exit %d and %q", s.args, rc, out, errOut, s.wantRC, s.wantOut)
-		}
-	}
+	})
 	// -json is machine readable and carries the media facts.
 	rc, out, _ := runCLI("status", "-ctl", bsock, "-json")
 	if rc != 0 {
@@ -175,17 +183,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	if rc, _, errOut := runCLI("run", "-name", "alice2", "-sip", "127.0.12.2:0", "-ctl", sock); rc != 1 || !strings.Contains(errOut, "in use") {
 		t.Fatalf("second daemon: exit %d %q", rc, errOut)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case rc := <-done:
-		if rc != 0 {
-			t.Fatalf("daemon exit %d: %s", rc, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
-	}
+	clitest.StopBySIGTERM(t, done, &stderr)
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
 	}
@@ -198,11 +196,7 @@ func TestFeatureVerbsByCLI(t *testing.T) {
 	_, asock := startPhone(t, uaclient.Config{Name: "alice", Listen: aAddr, Proxy: bAddr, ToneHz: 700})
 	_, bsock := startPhone(t, uaclient.Config{Name: "bob", Listen: bAddr, Proxy: aAddr, ToneHz: 1100,
 		Settings: map[string]string{"auto_answer": "1ms"}})
-	steps := []struct {
-		args    []string
-		wantRC  int
-		wantOut string
-	}{
+	runSteps(t, []cliStep{
 		{[]string{"hold", "-ctl", asock}, 1, ""}, // no call yet
 		{[]string{"call", "-ctl", asock, "bob"}, 0, "call 1 outgoing"},
 		{[]string{"wait", "-ctl", asock, "call-state", "confirmed"}, 0, "confirmed"},
@@ -221,13 +215,7 @@ func TestFeatureVerbsByCLI(t *testing.T) {
 		{[]string{"unsubscribe", "-ctl", asock}, 1, ""},
 		{[]string{"transfer", "-ctl", asock, "9", "carol"}, 1, ""}, // no call 9
 		{[]string{"hangup", "-ctl", asock}, 0, "BYE sent, 200 OK"},
-	}
-	for _, s := range steps {
-		rc, out, errOut := runCLI(s.args...)
-		if rc != s.wantRC || !strings.Contains(out, s.wantOut) {
-			t.Fatalf("%v: exit %d out %q err %q; want exit %d and %q", s.args, rc, out, errOut, s.wantRC, s.wantOut)
-		}
-	}
+	})
 	rc, out, _ := runCLI("status", "-ctl", bsock, "-json")
 	var st uaclient.Status
 	if err := json.Unmarshal([]byte(out), &st); rc != 0 || err != nil {

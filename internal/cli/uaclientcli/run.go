@@ -85,7 +85,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.Var(dtmf, "dtmf", "offer RFC 4733 telephone-event: on or off")
 	fs.Var(register, "register", "register at start and keep the registration fresh: on or off")
-	capFlags := capflags.Add(fs, "the phone's LAN side") // capture.go
+	capFlags := capflags.Add(fs, "the phone's LAN side")
 	fs.Var(sets, "set", "initial live setting name=value, repeatable (see: uaclient get): "+strings.Join(uaclient.SettingNames(), ", "))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -165,7 +165,9 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Capture before the phone registers, so its first REGISTER is recorded.
-	stopCapture, err := startCapture(ctx, capFlags, phone.Addr(), log)
+	// The side is the phone's bound SIP address (after uaclient.New, so
+	// "-sip :5060" has been resolved to the interface towards the proxy).
+	stopCapture, err := capFlags.StartAt(ctx, log, capflags.At{Name: "lan", Listen: phone.Addr().Addr().String()})
 	if err != nil {
 		ln.Close()
 		phone.Close()

@@ -74,11 +74,7 @@ var verbs = map[string]verb{
 		return c.Subscribe(ctx, a[0], a[1])
 	}},
 	"unsubscribe": {Args: "[subscription]", Max: 1, Run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
-		id := ""
-		if len(a) == 1 {
-			id = a[0]
-		}
-		return c.Unsubscribe(ctx, id)
+		return c.Unsubscribe(ctx, verbcli.Optional(a))
 	}},
 	"message": {Args: "<user|sip-uri> <text...>", Min: 2, Max: 64, Run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
 		return c.Message(ctx, a[0], strings.Join(a[1:], " "))
@@ -113,11 +109,7 @@ var verbs = map[string]verb{
 		return c.Verb(ctx, "dtmf", in)
 	}},
 	"options": {Args: "[target]", Max: 1, Run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
-		target := ""
-		if len(a) == 1 {
-			target = a[0]
-		}
-		return c.Options(ctx, target)
+		return c.Options(ctx, verbcli.Optional(a))
 	}},
 	"set": {Args: "<name> <value>", Min: 2, Max: 2, Run: func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
 		out, err := c.Set(ctx, a[0], a[1])
@@ -174,11 +166,7 @@ func (r resetOutput) String() string {
 
 func callVerb(name string) func(context.Context, *uaclient.Control, []string, *opts) (any, error) {
 	return func(ctx context.Context, c *uaclient.Control, a []string, _ *opts) (any, error) {
-		in := uaclient.CallRequest{}
-		if len(a) == 1 {
-			in.Call = a[0]
-		}
-		return c.Verb(ctx, name, in)
+		return c.Verb(ctx, name, uaclient.CallRequest{Call: verbcli.Optional(a)})
 	}
 }
 

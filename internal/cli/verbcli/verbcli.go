@@ -18,6 +18,15 @@ import (
 	"github.com/siplab/siplab/internal/cli/climain"
 )
 
+// Optional is a verb's optional positional argument (Max 1): "" when it
+// was not given.
+func Optional(a []string) string {
+	if len(a) == 0 {
+		return ""
+	}
+	return a[0]
+}
+
 // Verb is one control command: it checks its arguments, calls the daemon
 // through c and returns what to print.
 type Verb[C, O any] struct {
