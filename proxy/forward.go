@@ -20,6 +20,7 @@ import (
 	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipcheck"
+	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipnet"
 )
 
@@ -653,6 +654,9 @@ func (p *Proxy) fork(ctx context.Context, in *endpoint, w *sip.Request, hash str
 				}
 				stopTimerC(b)
 				b.final = res
+				if w.Method == sip.REGISTER {
+					p.registered(w)
+				}
 				up.forward(res)
 				finalSent = true
 				for _, o := range branches {
@@ -842,4 +846,17 @@ func bestResponse(finals []*sip.Response) *sip.Response {
 		best.StatusCode, best.Reason = 500, "Server Internal Error"
 	}
 	return best
+}
+
+// registered tells a location cache that w's AOR changed, before the 200
+// reaches the phone: a call right after it must find the new binding even
+// if the cache's watch stream is behind (location.Cache).
+func (p *Proxy) registered(w *sip.Request) {
+	inv, ok := p.cfg.Location.(location.Invalidator)
+	if !ok {
+		return
+	}
+	if to := w.To(); to != nil {
+		inv.Invalidate(p.aor(to.Address))
+	}
 }
