@@ -18,9 +18,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipcheck"
-	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipnet"
 )
 

@@ -40,7 +40,7 @@ func (w lagWriter) Write(b []byte) (int, error) {
 
 func (w lagWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
 
-func startLocationHTTP(t *testing.T, svc location.Service) *locationHTTP {
+func startLocationHTTP(t testing.TB, svc location.Service) *locationHTTP {
 	t.Helper()
 	l := &locationHTTP{}
 	h := location.NewHandler(svc)
@@ -59,7 +59,7 @@ func startLocationHTTP(t *testing.T, svc location.Service) *locationHTTP {
 }
 
 // startCache runs a location cache against l until the test ends.
-func startCache(t *testing.T, l *locationHTTP, now func() time.Time) *location.Cache {
+func startCache(t testing.TB, l *locationHTTP, now func() time.Time) *location.Cache {
 	t.Helper()
 	c := location.NewCache(&location.HTTPClient{BaseURL: l.srv.URL}, quietLogger())
 	c.Now = now
@@ -72,7 +72,7 @@ func startCache(t *testing.T, l *locationHTTP, now func() time.Time) *location.C
 
 // waitCaught waits until c's stream is up and has applied every change
 // reg made so far.
-func waitCaught(t *testing.T, c *location.Cache, reg *registrar.Registrar) {
+func waitCaught(t testing.TB, c *location.Cache, reg *registrar.Registrar) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -90,7 +90,7 @@ func waitCaught(t *testing.T, c *location.Cache, reg *registrar.Registrar) {
 // cacheSetup is the deployed arrangement on loopback: the real registrar
 // (clock now) behind the proxy, the proxy routing by a location cache fed
 // from the registrar's HTTP location API.
-func cacheSetup(t *testing.T, now func() time.Time) (*registrar.Registrar, netip.AddrPort, *locationHTTP, *location.Cache, netip.AddrPort) {
+func cacheSetup(t testing.TB, now func() time.Time) (*registrar.Registrar, netip.AddrPort, *locationHTTP, *location.Cache, netip.AddrPort) {
 	reg, regAddr := startRegistrarAt(t, now)
 	l := startLocationHTTP(t, reg)
 	c := startCache(t, l, now)
@@ -216,7 +216,7 @@ func TestLocationCacheStreamDropsAndReturns(t *testing.T) {
 }
 
 // startRegistrarAt is startRegistrar with the registrar's clock.
-func startRegistrarAt(t *testing.T, now func() time.Time) (*registrar.Registrar, netip.AddrPort) {
+func startRegistrarAt(t testing.TB, now func() time.Time) (*registrar.Registrar, netip.AddrPort) {
 	t.Helper()
 	users, err := sipauth.NewUsers(sipauth.User{Name: "alice", Password: "alicepw"}, sipauth.User{Name: "bob", Password: "bobpw"})
 	if err != nil {

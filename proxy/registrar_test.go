@@ -13,21 +13,21 @@ import (
 
 // startRegistrar runs the real registrar on loopback, trusting the
 // proxy's Path received parameter.
-func startRegistrar(t *testing.T) (*registrar.Registrar, netip.AddrPort) {
+func startRegistrar(t testing.TB) (*registrar.Registrar, netip.AddrPort) {
 	t.Helper()
 	return startRegistrarAt(t, nil)
 }
 
 // register runs a REGISTER with digest through the proxy, from ph's
 // socket with the Contact a NATed phone would write.
-func register(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact string) *sip.Response {
+func register(t testing.TB, ph *phone, px netip.AddrPort, user, pass, contact string) *sip.Response {
 	t.Helper()
 	return registerVia(t, ph, px, user, pass, contact, "")
 }
 
 // registerVia is register with the Via sent-by written as given (a NATed
 // phone writes its private address); empty means ph's own address.
-func registerVia(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact, sentBy string) *sip.Response {
+func registerVia(t testing.TB, ph *phone, px netip.AddrPort, user, pass, contact, sentBy string) *sip.Response {
 	t.Helper()
 	m := ph.newMsg("REGISTER", "sip:"+testDomain, user+"@"+testDomain, user+"@"+testDomain)
 	m.contact = contact
