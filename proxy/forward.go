@@ -387,15 +387,14 @@ func recordRouteURI(e *endpoint, transport string) sip.Uri {
 
 // build makes the request for one branch (RFC 3261 §16.6).
 func (p *Proxy) build(w *sip.Request, t target, in, out *endpoint, s Settings, branch, path string) *sip.Request {
-	r := w.Clone()
+	r := shareHeaders(w)
 	if t.ruri != nil {
 		r.Recipient = *t.ruri.Clone()
 	}
 	if len(t.routes) > 0 {
 		setRoutes(r, append(append([]sip.Uri(nil), t.routes...), routeURIs(r)...))
 	}
-	// Clone shares the Max-Forwards header with the original: replace it,
-	// never decrement in place.
+	// r shares its headers with w: replace them, never edit one in place.
 	mf := sip.MaxForwardsHeader(70)
 	if cur := r.MaxForwards(); cur != nil {
 		mf = sip.MaxForwardsHeader(max(cur.Val(), 1) - 1) // 0 never gets here (483), but never wrap
@@ -433,6 +432,28 @@ func (p *Proxy) build(w *sip.Request, t target, in, out *endpoint, s Settings, b
 		// and Record-Route, and the one NAT pinholes were opened for.
 		r.Laddr = sip.Addr{IP: net.IP(out.addr.Addr().AsSlice()), Port: int(out.addr.Port())}
 	}
+	return r
+}
+
+// shareHeaders is a new request with w's start line, body and the same
+// header values (sipgo's rule: headers are pointers, clone to change).
+// build only adds, removes or replaces headers in the copy, and nothing
+// edits w's headers once its branches are built (decide has finished with
+// it), so the values need no copy: Request.Clone would deep-copy every
+// header a second time per forwarded request (the first copy, decide's,
+// keeps sipgo's transaction's request apart from ours). Branches read the
+// shared values concurrently when they serialise; nobody writes them.
+func shareHeaders(w *sip.Request) *sip.Request {
+	r := sip.NewRequest(w.Method, w.Recipient) // copies the URI's parameters
+	r.SipVersion = w.SipVersion
+	for _, h := range w.Headers() {
+		r.AppendHeader(h)
+	}
+	r.SetBody(w.Body())
+	r.SetTransport(w.Transport())
+	r.SetSource(w.Source())
+	r.SetDestination(w.Destination())
+	r.Laddr = w.Laddr
 	return r
 }
 
