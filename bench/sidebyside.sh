@@ -22,8 +22,8 @@
 #   the last pass and the first failure to within 10 % (MAX_STEPS in all).
 # - at a common rate (80 % of the lower of the two maxima, MEASURE_SECS):
 #   server CPU per call from /proc/<pid>/stat (utime+stime; every Kamailio
-#   process; siplab's proxy + registrar, which answers the proxy's location
-#   lookups) and call setup time (first INVITE sent to 200 received, 407
+#   process; siplab's proxy + registrar, which feeds the proxy's location
+#   cache, or answers a lookup per call with -location-watch off) and call setup time (first INVITE sent to 200 received, 407
 #   round trip included) mean and p99 from sipp's RTD "setup" (-trace_rtt).
 # - overload: 2x its own maximum for MEASURE_SECS: goodput (successful
 #   calls/s), failed calls, retransmissions, RSS after.
@@ -233,7 +233,7 @@ run_step() {
   # (elapsed less the hold and a second of setup at most).
   S_RATE=$(awk -v n="$S_OK" -v s="$S_SECS" -v h="$hold" 'BEGIN { t = s - h / 1000; if (t < 0.001) t = 0.001; printf "%d", n / t }')
   S_CPU_CALL=$(awk -v a="$c0" -v b="$c1" -v n="$S_OK" 'BEGIN { printf "%d", (n > 0 ? (b - a) / n * 1e6 : 0) }')
-  # siplab's registrar part (location lookups for calls) of that CPU.
+  # siplab's registrar part (its location stream or lookups) of that CPU.
   local split=""
   [ "$name" = siplab ] && [ "$kind" = calls ] &&
     split=$(awk -v a="$r0" -v b="$r1" -v n="$S_OK" 'BEGIN { printf " (registrar %d)", (n > 0 ? (b - a) / n * 1e6 : 0) }')

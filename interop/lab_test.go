@@ -146,7 +146,8 @@ func freeEvenPort(t *testing.T, ip string) int {
 // lab is the platform as cmd/registrar and cmd/proxy wire it (the proxy
 // with -users), in this process on loopback: a registrar (SIP + location
 // HTTP API, trusting the proxy's Path) and a proxy that forwards REGISTERs to
-// it, looks users up over HTTP and challenges our users' INVITEs with 407.
+// it, looks users up in its copy of the registrar's bindings (location.Cache
+// over the HTTP API) and challenges our users' INVITEs with 407.
 type lab struct {
 	reg      *registrar.Registrar
 	regSIP   netip.AddrPort
@@ -199,9 +200,16 @@ func startLab(t *testing.T, proxyIP, regIP string) *lab {
 		t.Fatal(err)
 	}
 	locURL := "http://" + hl.Addr().String()
+	// As cmd/proxy with -location-watch on (its default): the bindings
+	// streamed from the registrar, direct lookups until the stream is up.
+	cache := location.NewCache(&location.HTTPClient{BaseURL: locURL}, log.With("component", "proxy"))
+	cctx, ccancel := context.WithCancel(ctx)
+	cdone := make(chan struct{})
+	go func() { cache.Run(cctx); close(cdone) }()
+	t.Cleanup(func() { ccancel(); <-cdone }) // before hs.Close: it logs to t
 	p, err := proxy.New(proxy.Config{
 		Domain: domain, Registrar: rep.Addr().String(),
-		Location: &location.HTTPClient{BaseURL: locURL},
+		Location: cache,
 		Auth:     auth, AuthInvites: true,
 		Logger: log.With("component", "proxy"),
 	}, pep)

@@ -18,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipauth"
 	"github.com/siplab/siplab/sip/sipcheck"
 	"github.com/siplab/siplab/sip/sipdialog"
@@ -387,15 +388,14 @@ func recordRouteURI(e *endpoint, transport string) sip.Uri {
 
 // build makes the request for one branch (RFC 3261 §16.6).
 func (p *Proxy) build(w *sip.Request, t target, in, out *endpoint, s Settings, branch, path string) *sip.Request {
-	r := w.Clone()
+	r := shareHeaders(w)
 	if t.ruri != nil {
 		r.Recipient = *t.ruri.Clone()
 	}
 	if len(t.routes) > 0 {
 		setRoutes(r, append(append([]sip.Uri(nil), t.routes...), routeURIs(r)...))
 	}
-	// Clone shares the Max-Forwards header with the original: replace it,
-	// never decrement in place.
+	// r shares its headers with w: replace them, never edit one in place.
 	mf := sip.MaxForwardsHeader(70)
 	if cur := r.MaxForwards(); cur != nil {
 		mf = sip.MaxForwardsHeader(max(cur.Val(), 1) - 1) // 0 never gets here (483), but never wrap
@@ -433,6 +433,28 @@ func (p *Proxy) build(w *sip.Request, t target, in, out *endpoint, s Settings, b
 		// and Record-Route, and the one NAT pinholes were opened for.
 		r.Laddr = sip.Addr{IP: net.IP(out.addr.Addr().AsSlice()), Port: int(out.addr.Port())}
 	}
+	return r
+}
+
+// shareHeaders is a new request with w's start line, body and the same
+// header values (sipgo's rule: headers are pointers, clone to change).
+// build only adds, removes or replaces headers in the copy, and nothing
+// edits w's headers once its branches are built (decide has finished with
+// it), so the values need no copy: Request.Clone would deep-copy every
+// header a second time per forwarded request (the first copy, decide's,
+// keeps sipgo's transaction's request apart from ours). Branches read the
+// shared values concurrently when they serialise; nobody writes them.
+func shareHeaders(w *sip.Request) *sip.Request {
+	r := sip.NewRequest(w.Method, w.Recipient) // copies the URI's parameters
+	r.SipVersion = w.SipVersion
+	for _, h := range w.Headers() {
+		r.AppendHeader(h)
+	}
+	r.SetBody(w.Body())
+	r.SetTransport(w.Transport())
+	r.SetSource(w.Source())
+	r.SetDestination(w.Destination())
+	r.Laddr = w.Laddr
 	return r
 }
 
@@ -654,6 +676,9 @@ func (p *Proxy) fork(ctx context.Context, in *endpoint, w *sip.Request, hash str
 				}
 				stopTimerC(b)
 				b.final = res
+				if w.Method == sip.REGISTER {
+					p.registered(w)
+				}
 				up.forward(res)
 				finalSent = true
 				for _, o := range branches {
@@ -830,4 +855,17 @@ func bestResponse(finals []*sip.Response) *sip.Response {
 		best.StatusCode, best.Reason = 500, "Server Internal Error"
 	}
 	return best
+}
+
+// registered tells a location cache that w's AOR changed, before the 200
+// reaches the phone: a call right after it must find the new binding even
+// if the cache's watch stream is behind (location.Cache).
+func (p *Proxy) registered(w *sip.Request) {
+	inv, ok := p.cfg.Location.(location.Invalidator)
+	if !ok {
+		return
+	}
+	if to := w.To(); to != nil {
+		inv.Invalidate(p.aor(to.Address))
+	}
 }

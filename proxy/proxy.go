@@ -387,6 +387,10 @@ func (p *Proxy) Status() Status {
 		NAT:       p.nat.snapshot(),
 		Guard:     p.guardStatus(),
 	}
+	if c, ok := p.cfg.Location.(interface{ Status() location.CacheStatus }); ok {
+		cs := c.Status()
+		st.Location = &cs
+	}
 	for _, r := range p.cfg.Routes {
 		st.Routes = append(st.Routes, r.String())
 	}

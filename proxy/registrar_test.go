@@ -9,49 +9,25 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/siplab/siplab/registrar"
-	"github.com/siplab/siplab/sip/sipauth"
-	"github.com/siplab/siplab/sip/sipnet"
 )
 
 // startRegistrar runs the real registrar on loopback, trusting the
 // proxy's Path received parameter.
-func startRegistrar(t *testing.T) (*registrar.Registrar, netip.AddrPort) {
+func startRegistrar(t testing.TB) (*registrar.Registrar, netip.AddrPort) {
 	t.Helper()
-	users, err := sipauth.NewUsers(sipauth.User{Name: "alice", Password: "alicepw"}, sipauth.User{Name: "bob", Password: "bobpw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registrar.New(registrar.Config{
-		Domain: testDomain, Users: users, Logger: quietLogger(),
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.Attach(ep.Server)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ep.Close() })
-	if err := ep.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return reg, ep.Addr()
+	return startRegistrarAt(t, nil)
 }
 
 // register runs a REGISTER with digest through the proxy, from ph's
 // socket with the Contact a NATed phone would write.
-func register(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact string) *sip.Response {
+func register(t testing.TB, ph *phone, px netip.AddrPort, user, pass, contact string) *sip.Response {
 	t.Helper()
 	return registerVia(t, ph, px, user, pass, contact, "")
 }
 
 // registerVia is register with the Via sent-by written as given (a NATed
 // phone writes its private address); empty means ph's own address.
-func registerVia(t *testing.T, ph *phone, px netip.AddrPort, user, pass, contact, sentBy string) *sip.Response {
+func registerVia(t testing.TB, ph *phone, px netip.AddrPort, user, pass, contact, sentBy string) *sip.Response {
 	t.Helper()
 	m := ph.newMsg("REGISTER", "sip:"+testDomain, user+"@"+testDomain, user+"@"+testDomain)
 	m.contact = contact

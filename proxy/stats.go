@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/siplab/siplab/sip/location"
 )
 
 // Stats are the proxy's counters since start.
@@ -50,6 +52,9 @@ type Status struct {
 	NAT []NATCheck `json:"nat,omitempty"`
 	// Guard is the failed-auth guard and the transaction cap.
 	Guard GuardStatus `json:"guard"`
+	// Location is the location cache's state when the proxy keeps one
+	// (-location-watch on): stream up, version, hits vs direct lookups.
+	Location *location.CacheStatus `json:"location,omitempty"`
 	// Summary is one line for people (`siplab status`).
 	Summary string `json:"summary"`
 }

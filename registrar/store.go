@@ -32,10 +32,13 @@ type store struct {
 	// journal, when bindings persist, takes every change register applies
 	// (set once, before requests are served).
 	journal *journal
+	// watch numbers every change and streams it to watchers (GET
+	// /v1/watch: the proxy's location cache).
+	watch *hub
 }
 
 func newStore() *store {
-	s := &store{}
+	s := &store{watch: newHub()}
 	for i := range s.shards {
 		s.shards[i].aors = map[string][]entry{}
 	}
@@ -202,6 +205,7 @@ func (s *store) gc(now time.Time) int {
 				}
 			}
 			sh.set(aor, out)
+			s.watch.publish(aor, out)
 		}
 		sh.mu.Unlock()
 	}

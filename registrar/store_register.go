@@ -94,6 +94,7 @@ func (s *store) register(ctx context.Context, op registerOp) (before, after []en
 		done = s.journal.append(si, line)
 	}
 	sh.set(rec.AOR, after)
+	s.watch.publish(rec.AOR, after)
 	sh.mu.Unlock()
 
 	if done == nil {

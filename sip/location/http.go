@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,13 +46,22 @@ type errorBody struct {
 //
 //	GET /v1/location/{user}  200 {"aor":...,"bindings":[...]}, 404 {"error":...}
 //	GET /v1/bindings         200 {"bindings":[...]} (when svc is a Lister)
+//	GET /v1/watch            200, one Change per line: a snapshot, then
+//	                         every change, heartbeats (when svc is a Watcher)
 //
+// A lookup's answer carries VersionHeader when svc is a Watcher.
 // {user} is a bare user name or a URL-escaped SIP URI.
 func NewHandler(svc Service) http.Handler {
 	mux := http.NewServeMux()
+	watcher, _ := svc.(Watcher)
 	mux.HandleFunc("GET /v1/location/{user}", func(w http.ResponseWriter, r *http.Request) {
 		user := r.PathValue("user")
 		bs, err := svc.Lookup(r.Context(), user)
+		if watcher != nil {
+			// Read after the lookup: every change it saw is numbered at
+			// most this, so a cache at this version has seen them too.
+			w.Header().Set(VersionHeader, strconv.FormatUint(watcher.Version(), 10))
+		}
 		switch {
 		case errors.Is(err, ErrUnknownUser):
 			ctl.WriteJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
@@ -86,7 +96,64 @@ func NewHandler(svc Service) http.Handler {
 		}
 		ctl.WriteJSON(w, http.StatusOK, res)
 	})
+	mux.HandleFunc("GET /v1/watch", func(w http.ResponseWriter, r *http.Request) {
+		if watcher == nil {
+			ctl.WriteJSON(w, http.StatusNotImplemented, errorBody{Error: "this location service cannot stream changes"})
+			return
+		}
+		serveWatch(w, r, watcher)
+	})
 	return mux
+}
+
+// WatchHeartbeat is how often an idle watch stream sends a line, so a
+// client notices a dead connection within a few of them.
+var WatchHeartbeat = 5 * time.Second
+
+func serveWatch(w http.ResponseWriter, r *http.Request, wt Watcher) {
+	snap, changes, stop := wt.Watch()
+	defer stop()
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	last := snap.Version
+	if err := enc.Encode(snap); err != nil {
+		return
+	}
+	tick := time.NewTicker(WatchHeartbeat)
+	defer tick.Stop()
+	for {
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case c, ok := <-changes:
+			if !ok {
+				return // fell behind: the client resyncs
+			}
+			// Send what is queued before flushing: one write for a burst.
+			for {
+				if err := enc.Encode(c); err != nil {
+					return
+				}
+				last = c.Version
+				if len(changes) == 0 {
+					break
+				}
+				if c, ok = <-changes; !ok {
+					return
+				}
+			}
+		case <-tick.C:
+			// The last version sent, not the service's: a heartbeat must
+			// not claim changes still queued.
+			if err := enc.Encode(Change{Version: last}); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // HTTPClient is a Service backed by a location HTTP API (NewHandler).
@@ -119,53 +186,62 @@ func (c *HTTPClient) client() *http.Client {
 	return defaultHTTP
 }
 
-func (c *HTTPClient) get(ctx context.Context, path string, out any) error {
+func (c *HTTPClient) get(ctx context.Context, path string, out any) (http.Header, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("location: %w", err)
+		return nil, fmt.Errorf("location: %w", err)
 	}
 	res, err := c.client().Do(req)
 	if err != nil {
-		return fmt.Errorf("location: GET %s: %w", u, err)
+		return nil, fmt.Errorf("location: GET %s: %w", u, err)
 	}
 	defer res.Body.Close()
 	body := io.LimitReader(res.Body, maxBody)
 	switch res.StatusCode {
 	case http.StatusOK:
 		if err := json.NewDecoder(body).Decode(out); err != nil {
-			return fmt.Errorf("%w: GET %s: decode: %w", ErrService, u, err)
+			return nil, fmt.Errorf("%w: GET %s: decode: %w", ErrService, u, err)
 		}
-		return nil
+		return res.Header, nil
 	case http.StatusNotFound:
 		var e errorBody
 		json.NewDecoder(body).Decode(&e)
 		if e.Error == "" {
 			// A 404 without our error body is a wrong URL, not an
 			// unknown user: do not let a misconfiguration look like one.
-			return fmt.Errorf("%w: GET %s: 404 without error body", ErrService, u)
+			return nil, fmt.Errorf("%w: GET %s: 404 without error body", ErrService, u)
 		}
-		return fmt.Errorf("%w (%s)", ErrUnknownUser, e.Error)
+		return nil, fmt.Errorf("%w (%s)", ErrUnknownUser, e.Error)
 	default:
 		var e errorBody
 		json.NewDecoder(body).Decode(&e)
-		return fmt.Errorf("%w: GET %s: %s %s", ErrService, u, res.Status, e.Error)
+		return nil, fmt.Errorf("%w: GET %s: %s %s", ErrService, u, res.Status, e.Error)
 	}
 }
 
 // Lookup implements Service.
 func (c *HTTPClient) Lookup(ctx context.Context, aor string) ([]Binding, error) {
+	bs, _, err := c.LookupVersion(ctx, aor)
+	return bs, err
+}
+
+// LookupVersion is Lookup that also returns the service's VersionHeader
+// (0 when it sends none).
+func (c *HTTPClient) LookupVersion(ctx context.Context, aor string) ([]Binding, uint64, error) {
 	var res LookupResult
-	if err := c.get(ctx, "/v1/location/"+url.PathEscape(aor), &res); err != nil {
-		return nil, err
+	h, err := c.get(ctx, "/v1/location/"+url.PathEscape(aor), &res)
+	if err != nil {
+		return nil, 0, err
 	}
-	return res.Bindings, nil
+	v, _ := strconv.ParseUint(h.Get(VersionHeader), 10, 64)
+	return res.Bindings, v, nil
 }
 
 // Bindings lists every live binding the service knows.
 func (c *HTTPClient) Bindings(ctx context.Context) ([]Binding, error) {
 	var res BindingsResult
-	if err := c.get(ctx, "/v1/bindings", &res); err != nil {
+	if _, err := c.get(ctx, "/v1/bindings", &res); err != nil {
 		return nil, err
 	}
 	return res.Bindings, nil

@@ -106,6 +106,7 @@ func serve(ctx context.Context, args []string) error {
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
 	ctlPath := fs.String("ctl", proxy.DefaultSocket, "control socket path (package ctl); empty disables")
+	locWatch := fs.String("location-watch", "on", "keep the registrar's bindings in memory, streamed from its GET /v1/watch (on), or ask it once per call (off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	capFlags := capflags.Add(fs, "the internet and core sides")
 	gcfg, guardTrusted, maxTx := guardFlags(fs)
@@ -120,6 +121,18 @@ func serve(ctx context.Context, args []string) error {
 	if *sipAddr == "" || *locURL == "" {
 		return errors.New("-sip and -location are required")
 	}
+	var loc location.Service = &location.HTTPClient{BaseURL: *locURL}
+	switch *locWatch {
+	case "on":
+		// Bindings streamed from the registrar (GET /v1/watch) instead of
+		// one HTTP lookup per call; direct lookups while the stream is down.
+		c := location.NewCache(&location.HTTPClient{BaseURL: *locURL}, log)
+		go c.Run(ctx)
+		loc = c
+	case "off":
+	default:
+		return fmt.Errorf("-location-watch: %q is not on or off", *locWatch)
+	}
 	settings := proxy.DefaultSettings()
 	for name, v := range map[string]string{proxy.SettingRPort: *rport, proxy.SettingReceived: *received,
 		proxy.SettingContactFixup: *fixup, proxy.SettingRecordRoute: *recordRoute} {
@@ -128,7 +141,7 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}
 	cfg := proxy.Config{
-		Domain: *domain, Registrar: *registrar, Location: &location.HTTPClient{BaseURL: *locURL},
+		Domain: *domain, Registrar: *registrar, Location: loc,
 		AuthInvites: *authInvites, AuthOther: *authOther, Relay: *relay, Routes: routes, UserRoutes: userRoutes, TimerC: *timerC,
 		Settings: &settings, Logger: log,
 		Guard: gcfg, GuardTrusted: *guardTrusted, MaxTransactions: cmp.Or(*maxTx, -1), // 0 on the command line: no cap

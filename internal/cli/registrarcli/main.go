@@ -232,7 +232,10 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip ne
 			return fmt.Errorf("http: %w", err)
 		}
 		httpAddr = ln.Addr()
-		srv := &http.Server{Handler: mux(reg), ReadHeaderTimeout: 5 * time.Second}
+		// Requests end with ctx: a watch stream (the proxies' location
+		// caches) never goes idle, so Shutdown alone would wait for it.
+		srv := &http.Server{Handler: mux(reg), ReadHeaderTimeout: 5 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return ctx }}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)
@@ -275,6 +278,7 @@ func mux(reg *registrar.Registrar) http.Handler {
 	loc := location.NewHandler(reg)
 	m.Handle("/v1/location/", loc)
 	m.Handle("/v1/bindings", loc)
+	m.Handle("/v1/watch", loc)
 	m.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
