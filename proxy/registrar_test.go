@@ -45,7 +45,7 @@ func registerVia(t testing.TB, ph *phone, px netip.AddrPort, user, pass, contact
 
 // withDigest answers chal, a 401 to the REGISTER m that ph sent, by
 // sending m again with user's credentials; it returns the final response.
-func withDigest(t *testing.T, ph *phone, px netip.AddrPort, m msg, chal *sip.Response, user, pass string) *sip.Response {
+func withDigest(t testing.TB, ph *phone, px netip.AddrPort, m msg, chal *sip.Response, user, pass string) *sip.Response {
 	t.Helper()
 	c, err := digest.ParseChallenge(chal.GetHeader("WWW-Authenticate").Value())
 	if err != nil {
