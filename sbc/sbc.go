@@ -37,6 +37,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/sip/sipcheck"
 	"github.com/siplab/siplab/sip/sipdialog"
@@ -537,15 +538,7 @@ func (s *SBC) do(ctx context.Context, r realm, req *sip.Request) (*sip.Response,
 
 // lifetime is a context that ends after d or when the SBC closes.
 func (s *SBC) lifetime(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return b2bleg.Lifetime(s.done, d)
 }
 
 // contact is the SBC's own Contact on a realm: in-dialog requests come
