@@ -275,20 +275,8 @@ func (s *SBC) Reset(ctx context.Context) ResetResult {
 	s.mu.Lock()
 	calls := append([]*Call(nil), s.calls...)
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	for _, c := range calls {
-		s.mu.Lock()
-		ended := c.state == StateEnded
-		s.mu.Unlock()
-		if ended {
-			continue
-		}
-		res.CallsEnded++
-		wg.Go(func() { c.hangup(hctx, "sbc", "lab reset") })
-	}
-	wg.Wait()
-	cancel()
+	res.CallsEnded = b2bleg.HangupAll(ctx, &s.mu, calls, func(c *Call) bool { return c.state == StateEnded },
+		func(ctx context.Context, c *Call) { c.hangup(ctx, "sbc", "lab reset") })
 	s.mu.Lock()
 	s.calls = nil
 	s.legs = map[sipdialog.Key]*leg{}
