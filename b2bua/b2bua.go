@@ -28,6 +28,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/sipcheck"
 	"github.com/siplab/siplab/sip/sipdialog"
 	"github.com/siplab/siplab/sip/sipnet"
@@ -344,15 +345,7 @@ func (b *B2BUA) newCallID() string {
 	return sip.GenerateTagN(16) + "@" + b.ep.Addr().Addr().String()
 }
 
-// lifetime is a context that ends when the PBX closes.
+// lifetime is a context that ends after d or when the PBX closes.
 func (b *B2BUA) lifetime(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	go func() {
-		select {
-		case <-b.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return b2bleg.Lifetime(b.done, d)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/sipdialog"
 )
 
@@ -35,20 +36,8 @@ func (b *B2BUA) Reset(ctx context.Context) ResetResult {
 		subs = append(subs, s)
 	}
 	b.mu.Unlock()
-	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	var wg sync.WaitGroup
-	for _, c := range calls {
-		b.mu.Lock()
-		ended := c.state == StateEnded
-		b.mu.Unlock()
-		if ended {
-			continue
-		}
-		res.CallsEnded++
-		wg.Go(func() { c.hangupAll(hctx, "lab reset") })
-	}
-	wg.Wait()
-	cancel()
+	res.CallsEnded = b2bleg.HangupAll(ctx, &b.mu, calls, (*Call).endedLocked,
+		func(ctx context.Context, c *Call) { c.hangupAll(ctx, "lab reset") })
 	// Each final NOTIFY is a transaction that may retransmit for 32 s to a
 	// watcher behind a flushed NAT mapping: send them all, wait a moment,
 	// and let the stragglers finish in the background.

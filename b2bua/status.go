@@ -190,16 +190,7 @@ type SetRequest = ctl.SetRequest
 //	POST /set       {"name":..., "value":...} → Settings ("default" = the startup value)
 //	POST /reset     → ResetResult (calls, subscriptions, voicemail, settings)
 func (b *B2BUA) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, b.Status())
-	})
-	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, b.Settings())
-	})
-	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, b.Reset(r.Context()))
-	})
+	mux := ctl.NewMux(b.Status, b.Settings, b.Reset)
 	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
 		var in SetRequest
 		if err := ctl.Decode(r, &in); err != nil {

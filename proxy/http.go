@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,16 +28,8 @@ const DefaultSocket = "/run/siplab/proxy.sock"
 // Errors are {"error": "..."} with 400 for a bad value and 404 for an
 // unknown setting.
 func (p *Proxy) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, p.Status())
-	})
-	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, p.Settings())
-	})
-	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, p.Reset())
-	})
+	// Reset takes no context: it only restores settings and lifts blocks.
+	mux := ctl.NewMux(p.Status, p.Settings, func(context.Context) ResetResult { return p.Reset() })
 	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
 		var in ctl.SetRequest
 		if err := ctl.Decode(r, &in); err != nil {

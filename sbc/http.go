@@ -26,13 +26,7 @@ type UnblockResult = ctl.UnblockResult
 //	POST /unblock   {"source":"ip"} -> UnblockResult
 //	POST /reset     -> ResetResult (calls, registrations, blocks, settings)
 func (s *SBC) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, s.Status())
-	})
-	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, s.Settings().All())
-	})
+	mux := ctl.NewMux(s.Status, func() map[string]string { return s.Settings().All() }, s.Reset)
 	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
 		var in SetRequest
 		if err := ctl.Decode(r, &in); err != nil {
@@ -45,9 +39,6 @@ func (s *SBC) Handler() http.Handler {
 			return
 		}
 		ctl.WriteJSON(w, http.StatusOK, st.All())
-	})
-	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
-		ctl.WriteJSON(w, http.StatusOK, s.Reset(r.Context()))
 	})
 	mux.HandleFunc("POST /unblock", func(w http.ResponseWriter, r *http.Request) {
 		var in UnblockRequest

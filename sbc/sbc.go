@@ -37,6 +37,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/sip/sipcheck"
 	"github.com/siplab/siplab/sip/sipdialog"
@@ -274,20 +275,8 @@ func (s *SBC) Reset(ctx context.Context) ResetResult {
 	s.mu.Lock()
 	calls := append([]*Call(nil), s.calls...)
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	for _, c := range calls {
-		s.mu.Lock()
-		ended := c.state == StateEnded
-		s.mu.Unlock()
-		if ended {
-			continue
-		}
-		res.CallsEnded++
-		wg.Go(func() { c.hangup(hctx, "sbc", "lab reset") })
-	}
-	wg.Wait()
-	cancel()
+	res.CallsEnded = b2bleg.HangupAll(ctx, &s.mu, calls, func(c *Call) bool { return c.state == StateEnded },
+		func(ctx context.Context, c *Call) { c.hangup(ctx, "sbc", "lab reset") })
 	s.mu.Lock()
 	s.calls = nil
 	s.legs = map[sipdialog.Key]*leg{}
@@ -537,15 +526,7 @@ func (s *SBC) do(ctx context.Context, r realm, req *sip.Request) (*sip.Response,
 
 // lifetime is a context that ends after d or when the SBC closes.
 func (s *SBC) lifetime(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return b2bleg.Lifetime(s.done, d)
 }
 
 // contact is the SBC's own Contact on a realm: in-dialog requests come

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/siplab/siplab/sip/b2bleg"
 )
 
 // DefaultValue is the value that puts one setting back to what the phone
@@ -64,28 +65,14 @@ func (p *Phone) EndAll(ctx context.Context) ResetResult {
 	p.mu.Lock()
 	calls := append([]*Call(nil), p.calls...)
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	ectx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	for _, c := range calls {
-		p.mu.Lock()
-		live := c.state != StateTerminated
-		p.mu.Unlock()
-		if !live {
-			continue
-		}
-		res.CallsEnded++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.end(ectx); err != nil {
+	res.CallsEnded = b2bleg.HangupAll(ctx, &p.mu, calls, func(c *Call) bool { return c.state == StateTerminated },
+		func(ctx context.Context, c *Call) {
+			if err := c.end(ctx); err != nil {
 				p.log.Info("reset: ending call", "call", c.id, "err", err)
 			}
 			// Whatever the far end did, the call is over here.
 			c.terminate(0, "", "reset", "lab reset")
-		}()
-	}
-	wg.Wait()
-	cancel()
+		})
 	res.SubscriptionsEnded = p.endSubscriptions(ctx)
 	return res
 }
