@@ -34,6 +34,21 @@ func freshLab(t *testing.T, ctx context.Context) {
 	}
 }
 
+// doctorSays runs `siplab doctor -since 1s` and returns what it printed.
+// The state rules warn; only an error in the captures (whatever earlier
+// tests left there) exits 1: read the output either way.
+func doctorSays(t *testing.T, ctx context.Context, bin string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, "doctor", "-since", "1s")
+	cmd.Dir = lab.Root
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("siplab doctor: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
 // A good call on a healthy lab leaves the doctor nothing to say: it reads
 // every capture point's file (keep-alives, the SBC's OPTIONS pings to the
 // carrier, registrations, the call) and exits 0 with no finding. -since
@@ -83,19 +98,7 @@ func TestDoctorWarnsOfAPinholeFromLabState(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	bin := buildSiplab(t, ctx)
 	freshLab(t, ctx)
-	doctor := func() string {
-		t.Helper()
-		// The state rules warn; only an error in the captures (whatever
-		// earlier tests left there) exits 1: read the output either way.
-		cmd := exec.CommandContext(ctx, bin, "doctor", "-since", "1s")
-		cmd.Dir = lab.Root
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Fatalf("siplab doctor: %v\n%s", err, out)
-		}
-		return string(out)
-	}
+	doctor := func() string { return doctorSays(t, ctx, bin) }
 	if out := doctor(); strings.Contains(out, "[state-") {
 		t.Fatalf("the lab's defaults should raise no state finding:\n%s", out)
 	}

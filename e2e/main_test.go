@@ -93,7 +93,7 @@ func setupAndRun(m *testing.M) int {
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
-	if err := lab.R.WaitHealthy(wctx, "router-a", "router-b"); err != nil {
+	if err := lab.R.WaitHealthy(wctx, "router-a", "router-b", "router-w"); err != nil {
 		return fail("%v", err)
 	}
 	if err := lab.R.WaitRegistered(wctx, func(string) {}); err != nil {

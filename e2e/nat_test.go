@@ -115,6 +115,7 @@ func TestRoutersFindTheirInterfacesAndInstallNAT(t *testing.T) {
 	for _, tc := range []struct{ router, lan, wan string }{
 		{"router-a", "192.168.1.1/24", "203.0.113.2/24"},
 		{"router-b", "192.168.2.1/24", "203.0.113.3/24"},
+		{"router-w", "192.168.9.254/24", "203.0.113.9/24"},
 	} {
 		st := routerStatus(t, ctx, tc.router)
 		if st.LAN.Address.String() != tc.lan || st.WAN.Address.String() != tc.wan {
@@ -230,6 +231,32 @@ func TestPinholeTimeoutLive(t *testing.T) {
 	}
 }
 
+// vethNamespace makes namespace ns whose one interface nsIf (address
+// nsAddr, default route gateway) is the peer of hostIf on the host; hostUp
+// is the ip(8) command that attaches hostIf (an address, or a bridge port)
+// before it comes up. Both go when the test ends.
+func vethNamespace(t *testing.T, ctx context.Context, ns, hostIf, nsIf, nsAddr, gateway string, hostUp []string) {
+	t.Helper()
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	_ = exec.Command("ip", "netns", "del", ns).Run() // a leftover from an aborted run
+	_ = exec.Command("ip", "link", "del", hostIf).Run()
+	sh("netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	sh("link", "add", hostIf, "type", "veth", "peer", "name", nsIf, "netns", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostIf).Run() })
+	sh(hostUp...)
+	sh("link", "set", hostIf, "up")
+	sh("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+	sh("netns", "exec", ns, "ip", "addr", "add", nsAddr, "dev", nsIf)
+	sh("netns", "exec", ns, "ip", "link", "set", nsIf, "up")
+	sh("netns", "exec", ns, "ip", "route", "add", "default", "via", gateway)
+}
+
 // TestNothingLeaksOutOfTheHost puts a listener in a namespace the host can
 // route to (198.51.100.1 via a veth) and checks that no lab container can
 // reach it, with or without its site router, while the host itself can.
@@ -237,23 +264,9 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	const ns = "siplab-leak"
 	leakDst := netip.MustParseAddrPort("198.51.100.1:9")
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	_ = exec.Command("ip", "netns", "del", ns).Run() // a leftover from an aborted run
-	sh("ip", "netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	sh("ip", "link", "add", "siplab-lk0", "type", "veth", "peer", "name", "siplab-lk1", "netns", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "siplab-lk0").Run() })
-	sh("ip", "addr", "add", "198.51.100.254/24", "dev", "siplab-lk0")
-	sh("ip", "link", "set", "siplab-lk0", "up")
-	sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-	sh("ip", "netns", "exec", ns, "ip", "addr", "add", "198.51.100.1/24", "dev", "siplab-lk1")
-	sh("ip", "netns", "exec", ns, "ip", "link", "set", "siplab-lk1", "up")
-	sh("ip", "netns", "exec", ns, "ip", "route", "add", "default", "via", "198.51.100.254")
+	// The host end is the listener's gateway: the host routes to it.
+	vethNamespace(t, ctx, ns, "siplab-lk0", "siplab-lk1", "198.51.100.1/24", "198.51.100.254",
+		[]string{"addr", "add", "198.51.100.254/24", "dev", "siplab-lk0"})
 
 	bin := filepath.Join(lab.Root, "bin", "natrouter")
 	echo := exec.Command("ip", "netns", "exec", ns, bin, "probe", "echo", "-listen", leakDst.String())
@@ -278,15 +291,21 @@ func TestNothingLeaksOutOfTheHost(t *testing.T) {
 		{"leak-via-router", "site-a", "192.168.1.70:40000", "192.168.1.1"},
 		{"leak-docker-gw", "site-a", "192.168.1.71:40000", ""}, // Docker's default route (.254, unused)
 		{"leak-internet", "internet", "203.0.113.70:40000", ""},
+		// The browser's site: its bridge has a host address, but behind
+		// router-w (the browser's way out) nothing leaves the host either.
+		{"leak-via-router-w", "browser", "192.168.9.70:40000", "192.168.9.254"},
 	}
 	for _, a := range attempts {
 		if res, ok := probeFrom(t, ctx, a.name, a.network, netip.MustParseAddrPort(a.src), a.gateway, leakDst); ok {
 			t.Errorf("%s: a lab container reached %s through the host: %+v", a.name, leakDst, res)
 		}
 	}
-	// From the router itself.
-	if out, err := lab.Exec(ctx, "router-a", "/natrouter", "probe", "udp", "-to", leakDst.String(), "-wait", "1s"); err == nil {
-		t.Errorf("router-a reached %s through the host:\n%s", leakDst, out)
+	// From the routers themselves: router-w's LAN bridge is the host's, so
+	// only its -gateway keeps its own packets off the host.
+	for _, r := range []string{"router-a", "router-w"} {
+		if out, err := lab.Exec(ctx, r, "/natrouter", "probe", "udp", "-to", leakDst.String(), "-wait", "1s"); err == nil {
+			t.Errorf("%s reached %s through the host:\n%s", r, leakDst, out)
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	seen := strings.Count(logs.String(), "msg=probe")

@@ -50,6 +50,20 @@ func behindSBCWithEveryFixOff(t *testing.T, ctx context.Context, phone string) {
 	setPhone(t, ctx, phone, "rport", "off")
 	setPhone(t, ctx, phone, "sdp_addr", "local")
 	setPhone(t, ctx, phone, "keepalive", "off")
+	moveToSBC(t, ctx, phone)
+}
+
+// behindSBC points a phone at the SBC with its NAT fixes as they are, and
+// back at the proxy when the test ends.
+func behindSBC(t *testing.T, ctx context.Context, phone string) {
+	t.Helper()
+	reRegisterAtEnd(t, phone)
+	moveToSBC(t, ctx, phone)
+}
+
+// moveToSBC registers the phone through the SBC only.
+func moveToSBC(t *testing.T, ctx context.Context, phone string) {
+	t.Helper()
 	setPhone(t, ctx, phone, "proxy", sbcSIP)
 	// The un-REGISTER the move sent through the proxy may have lost its
 	// challenge on the way back (no rport: the 401 goes to the Via port,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/siplab/siplab/lab/labctl"
@@ -53,6 +54,7 @@ func up(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err := r.Compose(ctx, "up", "-d", "--remove-orphans"); err != nil {
 		return teardownOnCancel(ctx, r, err)
 	}
+	browserRoutes(ctx, r)
 	fmt.Println("» waiting for every phone to register")
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -104,5 +106,24 @@ func down(ctx context.Context, r *labctl.Runner, args []string) error {
 	if err := r.RemoveAttacker(ctx); err != nil {
 		return err
 	}
+	if err := r.DelHostRoutes(ctx); err != nil && os.Geteuid() == 0 {
+		return err
+	}
 	return r.Compose(ctx, "down", "--remove-orphans", "--volumes")
+}
+
+// browserRoutes routes the lab's internet ranges from the host via
+// router-w, so the intern's browser meets the lab behind NAT
+// (docs/webrtc.md). Without root it says what to run instead: the rest of
+// the lab works without them.
+func browserRoutes(ctx context.Context, r *labctl.Runner) {
+	err := r.AddHostRoutes(ctx)
+	if err == nil {
+		fmt.Println("» host routes to the lab via router-w (192.168.9.254): the browser phone is https://203.0.113.5:8443/phone/")
+		return
+	}
+	fmt.Printf("» no host routes for the browser phone (%v); as root run:\n", err)
+	for _, c := range labctl.HostRouteCommands() {
+		fmt.Println("    " + c)
+	}
 }

@@ -90,6 +90,10 @@ func DoctorState(ctx context.Context, r *labctl.Runner) (doctor.LabState, bool) 
 				if s.Set(sbc.SettingKeepaliveInterval, doc.Settings[sbc.SettingKeepaliveInterval]) == nil {
 					st.SBCKeepalive = s.KeepaliveInterval
 				}
+				for _, w := range doc.WebRTC {
+					st.WebRTC = append(st.WebRTC, doctor.WebRTCState{Name: w.Name, ICE: w.ICE, Age: time.Since(w.Created),
+						Local: w.LocalCandidates, Remote: w.RemoteCandidates, SelectedPair: w.SelectedPair, FromBrowser: w.ToCore.Packets})
+				}
 			}
 		}
 	}

@@ -23,6 +23,8 @@ type LabState struct {
 	SBCKeepalive time.Duration
 	// Bindings are the registrar's registrations (rule_dead_mapping.go).
 	Bindings []BindingState
+	// WebRTC are the browser calls at the SBC's media gateway (rule_ice.go).
+	WebRTC []WebRTCState
 }
 
 // PhoneState is one phone's registration and NAT settings.
@@ -61,6 +63,9 @@ func CheckState(st LabState) []Finding {
 		out = append(out, viaLie(p, st)...)
 	}
 	out = append(out, deadMapping(st)...)
+	for _, w := range st.WebRTC {
+		out = append(out, iceFailed(w)...)
+	}
 	for _, r := range st.Routers {
 		if r.ALG != "" && r.ALG != "off" {
 			out = append(out, Finding{

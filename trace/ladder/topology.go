@@ -92,6 +92,7 @@ func Lab() *Topology {
 	}
 	net("site-a", "192.168.1.0/24", false)
 	net("site-b", "192.168.2.0/24", false)
+	net("browser", "192.168.9.0/24", false) // router-w's LAN: the host's browser (192.168.9.1)
 	net("internet", "203.0.113.0/24", true)
 	net("core", "10.0.0.0/24", false)
 	node := func(name string, role Role, addrs ...string) {
@@ -106,6 +107,7 @@ func Lab() *Topology {
 	node("carol", RolePhone, "site-b", "192.168.2.51")
 	node("router-a", RoleRouter, "site-a", "192.168.1.1", "internet", "203.0.113.2")
 	node("router-b", RoleRouter, "site-b", "192.168.2.1", "internet", "203.0.113.3")
+	node("router-w", RoleRouter, "browser", "192.168.9.254", "internet", "203.0.113.9")
 	node("sbc", RoleSBC, "internet", "203.0.113.5", "core", "10.0.0.5")
 	node("proxy", RoleProxy, "internet", "203.0.113.10", "core", "10.0.0.10")
 	node("registrar", RoleRegistrar, "core", "10.0.0.20")
@@ -118,6 +120,7 @@ func Lab() *Topology {
 	for _, p := range []struct{ point, net string }{
 		{"router-a/lan", "site-a"}, {"router-a/wan", "internet"},
 		{"router-b/lan", "site-b"}, {"router-b/wan", "internet"},
+		{"router-w/lan", "browser"}, {"router-w/wan", "internet"},
 		{"alice/lan", "site-a"}, {"bob/lan", "site-b"}, {"carol/lan", "site-b"},
 		{"sbc/internet", "internet"}, {"sbc/core", "core"},
 		{"proxy/internet", "internet"}, {"proxy/core", "core"},

@@ -218,6 +218,9 @@ async function init() {
   const q = new URLSearchParams(location.search);
   if (q.get("user")) $("user").value = q.get("user");
   if (q.get("target")) $("target").value = q.get("target");
+  // ?policy=relay: TURN candidates only (a network that allows nothing
+  // else), whatever the SBC's -webrtc-ice-policy says.
+  if (["all", "relay"].includes(q.get("policy"))) cfg.ice_transport_policy = q.get("policy");
   $("register").onclick = () => register(600);
   $("unregister").onclick = () => register(0);
   $("call").onclick = call;

@@ -22,6 +22,8 @@ func cmdRun(ctx context.Context, args []string) error {
 	socket := fs.String("socket", natrouter.DefaultSocket, "control socket path")
 	table := fs.String("table", natrouter.DefaultTable, "nftables table name")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	gateway := fs.String("gateway", "", "first replace the default route with this gateway (needs NET_ADMIN): "+
+		"a router on a bridge where the host has an address must not route its own packets through the host")
 	capFlags := addCaptureFlags(fs) // capture.go: -capture-*, -hep
 	if err := parse(fs, args); err != nil {
 		return err
@@ -34,6 +36,17 @@ func cmdRun(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: -log-level: %w", errUsage, err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if *gateway != "" {
+		gw, err := netip.ParseAddr(*gateway)
+		if err != nil {
+			return fmt.Errorf("%w: -gateway %q: %w", errUsage, *gateway, err)
+		}
+		if err := natrouter.SetDefaultGateway(gw); err != nil {
+			return err
+		}
+		log.Info("default route replaced", "via", gw)
+	}
 
 	cfg := natrouter.Config{Preset: *preset, Pinhole: *pinhole, ALG: *alg, Table: *table, Logger: log}
 	var err error

@@ -89,7 +89,9 @@ function renderTopology() {
 	const nodes = state.nodes || [];
 	const nets = new Set();
 	for (const n of nodes) for (const k of Object.keys(n.addresses || {})) nets.add(k);
-	const sites = [...nets].filter(n => n.startsWith('site')).sort();
+	// A LAN behind a router: site-a, site-b, and browser (router-w's, where the host's browser sits).
+	const isSite = n => n.startsWith('site') || n === 'browser';
+	const sites = [...nets].filter(isSite).sort();
 	const placed = new Set();
 	const card = n => {
 		placed.add(n.name);
@@ -104,7 +106,7 @@ function renderTopology() {
 			kv = `<div class="kv">${esc(d.summary)}</div>`;
 		}
 		const addrs = Object.entries(n.addresses || {}).sort().map(([net, a]) =>
-			`<span class="addr ${net.startsWith('site') ? 'site' : net === 'internet' ? 'public' : 'core'}">${esc(net)}: ${esc(a)}</span>`).join('');
+			`<span class="addr ${isSite(net) ? 'site' : net === 'internet' ? 'public' : 'core'}">${esc(net)}: ${esc(a)}</span>`).join('');
 		return `<div class="node ${esc(n.role)}${n.running ? '' : ' down'}" data-node="${esc(n.name)}"><span class="name">${esc(n.name)}</span><span class="role">${esc(n.role)}${n.running ? '' : ' (' + esc(n.state) + ')'}</span>${addrs}${kv}${n.error ? `<div class="bad kv">${esc(n.error)}</div>` : ''}</div>`;
 	};
 	let html = '';
