@@ -32,13 +32,13 @@ type Lab struct {
 }
 
 type call struct {
-	n        int
-	start    time.Time
-	aPort    uint16 // alice's RTP port
-	bPort    uint16 // bob's
-	seqA     uint16
-	seqB     uint16
-	nextRTP  time.Time
+	n       int
+	start   time.Time
+	aPort   uint16 // alice's RTP port
+	bPort   uint16 // bob's
+	seqA    uint16
+	seqB    uint16
+	nextRTP time.Time
 }
 
 var (
