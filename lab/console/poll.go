@@ -6,15 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/siplab/siplab/lab/labops"
-	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/trace/doctor"
 	"github.com/siplab/siplab/trace/ladder"
 )
@@ -139,21 +139,42 @@ type findingDoc struct {
 }
 
 type callsDoc struct {
-	At       time.Time    `json:"at"`
-	Error    string       `json:"error,omitempty"`
-	Calls    []callDoc    `json:"calls"`
-	Findings []findingDoc `json:"findings"`
-	Took     string       `json:"took"`
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"`
+	// Delta: Calls holds only the calls that changed since the last
+	// event, Order every call's number in order, and Findings is left out
+	// when they did not change. A browser that connects gets the whole
+	// list (Delta false) as the hub's last event.
+	Delta    bool          `json:"delta,omitempty"`
+	Calls    []callDoc     `json:"calls"`
+	Order    []int         `json:"order,omitempty"`
+	Findings *[]findingDoc `json:"findings,omitempty"`
+	Took     string        `json:"took"`
+	Rebuilt  int           `json:"rebuilt"`
 }
 
 // maxCalls bounds the call list sent to browsers (the newest).
 const maxCalls = 40
 
+// doctorEvery bounds how often the doctor reads the calls: its rules are
+// for the reader of the findings, the ladder must not wait for them.
+const doctorEvery = time.Second
+
+// captureLoop follows the capture folder: every CaptureEvery it reads
+// what the files gained (labops.Follow: only the new blocks, only the
+// calls they changed) and sends the browsers the calls that changed.
 func (p *poller) captureLoop(ctx context.Context) {
 	dir := p.cfg.Lab.CaptureDir()
-	var sig string
-	var lastBuild time.Time
-	var took time.Duration
+	f := labops.Follow(dir, true)
+	var (
+		lastRound, lastDoctor time.Time
+		took                  time.Duration
+		sent                  map[int]string // call number → version the browsers have
+		order                 []int          // the call numbers they have
+		findings              []findingDoc
+		lastErr               string
+		doctorDue, published  bool
+	)
 	t := time.NewTicker(p.cfg.CaptureEvery)
 	defer t.Stop()
 	for {
@@ -162,21 +183,25 @@ func (p *poller) captureLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s := folderSig(dir)
-		// A build that takes long spaces the next ones out: the poller
+		// A round that takes long spaces the next ones out: the poller
 		// never eats the machine the lab runs on.
-		if s == sig || time.Since(lastBuild) < 2*took {
+		if time.Since(lastRound) < 2*took {
 			continue
 		}
 		start := time.Now()
-		calls, err := p.cfg.Lab.Calls()
-		doc := callsDoc{At: time.Now().UTC(), Calls: []callDoc{}, Findings: []findingDoc{}}
+		calls, round, err := f.Read()
+		lastRound = start
+		errText := ""
 		if err != nil {
-			doc.Error = err.Error()
+			errText = err.Error()
 			calls = nil
-			if !errors.Is(err, ladder.ErrNoCalls) {
-				p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
-			}
+		}
+		if published && !round.Changed && errText == lastErr && !(doctorDue && time.Since(lastDoctor) >= doctorEvery) {
+			took = time.Since(start)
+			continue
+		}
+		if err != nil && errText != lastErr && !errors.Is(err, ladder.ErrNoCalls) {
+			p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
 		}
 		p.mu.Lock()
 		p.calls = calls
@@ -187,39 +212,59 @@ func (p *poller) captureLoop(ctx context.Context) {
 				invites = append(invites, c)
 			}
 		}
+		full := callsDoc{At: time.Now().UTC(), Error: errText, Calls: []callDoc{}, Rebuilt: round.Rebuilt}
+		delta := full
+		delta.Delta, delta.Calls, delta.Order = true, []callDoc{}, []int{}
+		now := map[int]string{}
 		for _, c := range invites[max(0, len(invites)-maxCalls):] {
-			doc.Calls = append(doc.Calls, describe(c))
+			d := describe(c)
+			full.Calls = append(full.Calls, d)
+			delta.Order = append(delta.Order, d.N)
+			if sent[d.N] != d.Version {
+				delta.Calls = append(delta.Calls, d)
+			}
+			now[d.N] = d.Version
 		}
-		if len(calls) > 0 {
-			doc.Findings = findingDocs(doctor.Diagnose(calls, calls))
+		sent = now
+		// The doctor reads every call: at most once a second, so a call
+		// growing packet by packet reaches the ladder without waiting.
+		if round.Changed || !published {
+			doctorDue = true
 		}
+		if doctorDue && time.Since(lastDoctor) >= doctorEvery {
+			fs := []findingDoc{}
+			if len(calls) > 0 {
+				fs = findingDocs(doctor.Diagnose(calls, calls))
+			}
+			if findings == nil || !reflect.DeepEqual(fs, findings) {
+				findings = fs
+				delta.Findings = &fs
+			}
+			lastDoctor, doctorDue = time.Now(), false
+		}
+		full.Findings = &findings
 		took = time.Since(start)
-		lastBuild, sig = time.Now(), s
-		doc.Took = took.Round(time.Millisecond).String()
-		b, err := json.Marshal(doc)
+		full.Took = took.Round(time.Millisecond).String()
+		delta.Took = full.Took
+		bf, err := json.Marshal(full)
 		if err != nil {
 			p.cfg.Log.Error("console: calls", "err", err)
 			continue
 		}
-		p.hub.Publish("calls", b)
-	}
-}
-
-// folderSig changes when a capture file grows, rotates or the boundary moves.
-func folderSig(dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return "error: " + err.Error()
-	}
-	var b strings.Builder
-	for _, e := range ents {
-		if n := e.Name(); strings.HasSuffix(n, ".pcapng") || n == capture.BoundaryFile {
-			if fi, err := e.Info(); err == nil {
-				fmt.Fprintf(&b, "%s:%d:%d;", n, fi.Size(), fi.ModTime().UnixNano())
+		bd := bf
+		if published && errText == "" && lastErr == "" {
+			if len(delta.Calls) == 0 && delta.Findings == nil && slices.Equal(order, delta.Order) {
+				continue // nothing a browser shows changed
+			}
+			if bd, err = json.Marshal(delta); err != nil {
+				p.cfg.Log.Error("console: calls", "err", err)
+				continue
 			}
 		}
+		order = delta.Order
+		p.hub.PublishDelta("calls", bf, bd)
+		published, lastErr = true, errText
 	}
-	return b.String()
 }
 
 func describe(c *ladder.Call) callDoc {

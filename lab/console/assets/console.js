@@ -8,7 +8,9 @@ const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '
 const root = document.documentElement;
 let state = null, calls = null, meta = null;
 const shown = {call: 0, version: ''};
-window.siplab = {shown, renders: 0};
+// shownAt: when each call was first drawn (performance.now()), for the
+// e2e test's click-to-ladder time.
+window.siplab = {shown, renders: 0, shownAt: {}};
 
 // ---- projector mode ----
 const setProjector = on => {
@@ -216,6 +218,13 @@ const frame = $('ladder');
 function frameDoc() { try { return frame.contentDocument; } catch (e) { return null; } }
 let stateFindings = [];
 function onCalls(doc) {
+	if (doc.delta && calls) {
+		// Only the calls that changed: merge them into the list we have.
+		const byN = new Map((calls.calls || []).map(c => [c.n, c]));
+		for (const c of doc.calls || []) byN.set(c.n, c);
+		doc.calls = (doc.order || []).map(n => byN.get(n)).filter(Boolean);
+		if (!doc.findings) doc.findings = calls.findings;
+	}
 	calls = doc;
 	const sel = $('call-select');
 	const opts = (doc.calls || []).slice().reverse().map(c => `<option value="${c.n}">call ${c.n}: ${esc(c.summary)}</option>`).join('');
@@ -271,6 +280,7 @@ async function showCall(n, then) {
 		shown.call = n; shown.version = c.version;
 		window.siplab.renders++;
 		window.siplab.renderedAt = performance.now();
+		if (!(n in window.siplab.shownAt)) window.siplab.shownAt[n] = window.siplab.renderedAt;
 	} finally {
 		const l = loading; loading = null;
 		if (l.then) l.then();
