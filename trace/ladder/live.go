@@ -274,17 +274,33 @@ func (x *rtpIndex) drop(gone map[capture.FileID]bool) bool {
 	if keep == len(x.files) {
 		return false
 	}
-	old, oldFiles := x.pkts, x.files
-	*x = rtpIndex{pkts: make([]capture.Packet, 0, keep), files: make([]capture.FileID, 0, keep), byPort: map[uint16][]int32{}}
-	for i := 0; i < len(old); {
-		j := i
-		for j < len(old) && oldFiles[j] == oldFiles[i] {
-			j++
+	// The packets kept keep their order: compact them and renumber the
+	// port lists, nothing to sort again.
+	moved := make([]int32, len(x.pkts))
+	n := int32(0)
+	for i, f := range x.files {
+		if gone[f] {
+			moved[i] = -1
+			continue
 		}
-		if !gone[oldFiles[i]] {
-			x.add(oldFiles[i], old[i:j])
+		moved[i] = n
+		x.pkts[n], x.files[n] = x.pkts[i], f
+		n++
+	}
+	clear(x.pkts[n:])
+	x.pkts, x.files = x.pkts[:n], x.files[:n]
+	for port, l := range x.byPort {
+		k := l[:0]
+		for _, i := range l {
+			if moved[i] >= 0 {
+				k = append(k, moved[i])
+			}
 		}
-		i = j
+		if len(k) == 0 {
+			delete(x.byPort, port)
+		} else {
+			x.byPort[port] = k
+		}
 	}
 	return true
 }
