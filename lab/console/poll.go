@@ -19,9 +19,10 @@ import (
 	"github.com/siplab/siplab/trace/ladder"
 )
 
-// poller is the one reader of the lab every browser shares: the nodes'
-// status every StatusEvery (at once after a button), the capture folder
-// every CaptureEvery (calls rebuilt when a file grew).
+// poller is the one reader of the lab every browser shares, in two loops
+// that never wait for each other: the nodes' status every StatusEvery
+// (soon after a button), and the capture folder every CaptureEvery (what
+// the files gained read, the calls it changed rebuilt and sent).
 type poller struct {
 	cfg  Config
 	hub  *Hub
@@ -59,6 +60,10 @@ type stateDoc struct {
 	Took  string              `json:"took"`
 }
 
+// kickDelay is how long a status round after a button waits: two flushes
+// of the capture points (200 ms) and a capture round.
+const kickDelay = 500 * time.Millisecond
+
 func (p *poller) statusLoop(ctx context.Context) {
 	var last []byte
 	t := time.NewTimer(0)
@@ -69,6 +74,15 @@ func (p *poller) statusLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-p.kick:
+			// What the button put on the wire goes to the ladder first:
+			// the status round (a docker exec per node, seconds of CPU on
+			// a loaded machine) starts once the capture points have
+			// flushed it and the capture loop has read it.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(kickDelay):
+			}
 		}
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
