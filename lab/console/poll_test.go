@@ -40,9 +40,11 @@ func TestCaptureLoopSendsChangedCalls(t *testing.T) {
 	p := newPoller(Config{CaptureEvery: 20 * time.Millisecond, Lab: &DockerLab{R: &labctl.Runner{Dir: root}, Root: root},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, hub)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ch, _ := hub.subscribe()
-	go p.captureLoop(ctx)
+	done := make(chan struct{})
+	go func() { p.captureLoop(ctx); close(done) }()
+	// The loop writes calls.tsv in the folder: it ends before the folder goes.
+	defer func() { cancel(); <-done }()
 
 	next := func(what string) callsDoc {
 		t.Helper()
