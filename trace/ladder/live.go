@@ -83,10 +83,9 @@ func (l *Live) Apply(b *capture.Batch) {
 			l.sipDirt = true
 		}
 		l.sip = sip
-		if l.rtp.drop(gone) {
-			// Streams lose packets: every call counts its RTP again.
-			clear(l.built)
-		}
+		// The calls that had packets of the files gone count their RTP
+		// again, as for packets that arrived.
+		l.rtp.drop(gone, l.touch)
 	}
 	for _, f := range b.Files {
 		for _, p := range f.SIP {
@@ -100,18 +99,23 @@ func (l *Live) Apply(b *capture.Batch) {
 			}
 			p.Payload = nil // streams are counted from the header alone
 			rtp = append(rtp, p)
-			for _, port := range []uint16{p.Src.Port(), p.Dst.Port()} {
-				s, ok := l.fresh[port]
-				if !ok || p.Time.Before(s.from) {
-					s.from = p.Time
-				}
-				if !ok || p.Time.After(s.to) {
-					s.to = p.Time
-				}
-				l.fresh[port] = s
-			}
+			l.touch(&p)
 		}
 		l.rtp.add(f.File, rtp)
+	}
+}
+
+// touch notes that the RTP of p's ports changed at p's time.
+func (l *Live) touch(p *capture.Packet) {
+	for _, port := range []uint16{p.Src.Port(), p.Dst.Port()} {
+		s, ok := l.fresh[port]
+		if !ok || p.Time.Before(s.from) {
+			s.from = p.Time
+		}
+		if !ok || p.Time.After(s.to) {
+			s.to = p.Time
+		}
+		l.fresh[port] = s
 	}
 }
 
@@ -262,9 +266,8 @@ func (x *rtpIndex) merge(l []int32, at int) []int32 {
 	return out
 }
 
-// drop forgets the packets of the files gone; it reports whether any was
-// held.
-func (x *rtpIndex) drop(gone map[capture.FileID]bool) bool {
+// drop forgets the packets of the files gone, passing each to dropped.
+func (x *rtpIndex) drop(gone map[capture.FileID]bool, dropped func(*capture.Packet)) {
 	keep := 0
 	for _, f := range x.files {
 		if !gone[f] {
@@ -272,7 +275,7 @@ func (x *rtpIndex) drop(gone map[capture.FileID]bool) bool {
 		}
 	}
 	if keep == len(x.files) {
-		return false
+		return
 	}
 	// The packets kept keep their order: compact them and renumber the
 	// port lists, nothing to sort again.
@@ -281,6 +284,7 @@ func (x *rtpIndex) drop(gone map[capture.FileID]bool) bool {
 	for i, f := range x.files {
 		if gone[f] {
 			moved[i] = -1
+			dropped(&x.pkts[i])
 			continue
 		}
 		moved[i] = n
@@ -302,26 +306,39 @@ func (x *rtpIndex) drop(gone map[capture.FileID]bool) bool {
 			x.byPort[port] = k
 		}
 	}
-	return true
 }
 
 // window yields, in time order, the packets from or to any of ports
-// between from and to, each once.
+// between from and to, each once: a merge of the ports' lists.
 func (x *rtpIndex) window(ports map[uint16]bool, from, to time.Time) iter.Seq[*capture.Packet] {
-	var idx []int32
+	var runs [][]int32
 	for port := range ports {
 		l := x.byPort[port]
 		k := sort.Search(len(l), func(k int) bool { return !x.pkts[l[k]].Time.Before(from) })
-		for ; k < len(l) && !x.pkts[l[k]].Time.After(to); k++ {
-			idx = append(idx, l[k])
+		e := k + sort.Search(len(l)-k, func(j int) bool { return x.pkts[l[k+j]].Time.After(to) })
+		if e > k {
+			runs = append(runs, l[k:e])
 		}
 	}
-	// By time, then by arrival (Build's stable sort of the trace); a
-	// packet between two of the ports is listed twice.
-	slices.SortFunc(idx, x.before)
-	idx = slices.Compact(idx)
 	return func(yield func(*capture.Packet) bool) {
-		for _, i := range idx {
+		last := int32(-1)
+		for {
+			best := -1
+			for r, run := range runs {
+				if len(run) > 0 && (best < 0 || x.before(run[0], runs[best][0]) < 0) {
+					best = r
+				}
+			}
+			if best < 0 {
+				return
+			}
+			i := runs[best][0]
+			runs[best] = runs[best][1:]
+			// A packet between two of the ports is in both lists.
+			if i == last {
+				continue
+			}
+			last = i
 			if !yield(&x.pkts[i]) {
 				return
 			}
