@@ -1,9 +1,11 @@
 package ladder
 
 import (
+	"cmp"
 	"encoding/binary"
 	"hash/fnv"
 	"iter"
+	"net/netip"
 	"slices"
 	"sort"
 	"time"
@@ -37,7 +39,7 @@ type liveSIP struct {
 	p    capture.Packet
 }
 
-type span struct{ from, to time.Time }
+type span struct{ from, to int64 } // Unix nanoseconds
 
 // builtCall is a call as Calls last made it, by its messages' signature.
 type builtCall struct {
@@ -59,7 +61,7 @@ func NewLive(topo *Topology) *Live {
 
 func (l *Live) clear() {
 	l.sip, l.sipDirt, l.fresh, l.built, l.calls = nil, true, map[uint16]span{}, map[uint64]*builtCall{}, nil
-	l.rtp = rtpIndex{byPort: map[uint16][]int32{}}
+	l.rtp = newRTPIndex()
 }
 
 // Apply takes what a Tail read.
@@ -92,28 +94,24 @@ func (l *Live) Apply(b *capture.Batch) {
 			l.sip = append(l.sip, liveSIP{f.File, p})
 			l.sipDirt = true
 		}
-		rtp := make([]capture.Packet, 0, len(f.RTP))
-		for _, p := range f.RTP {
-			if p.Kind != capture.KindRTP || p.RTP == nil {
-				continue // attachRTP counts RTP only
+		for k := range f.RTP {
+			if p := &f.RTP[k]; p.Kind == capture.KindRTP && p.RTP != nil {
+				l.touch(p.Time.UnixNano(), p.Src.Port(), p.Dst.Port())
 			}
-			p.Payload = nil // streams are counted from the header alone
-			rtp = append(rtp, p)
-			l.touch(&p)
 		}
-		l.rtp.add(f.File, rtp)
+		l.rtp.add(f.File, f.RTP)
 	}
 }
 
-// touch notes that the RTP of p's ports changed at p's time.
-func (l *Live) touch(p *capture.Packet) {
-	for _, port := range []uint16{p.Src.Port(), p.Dst.Port()} {
+// touch notes that the RTP of ports changed at ns.
+func (l *Live) touch(ns int64, ports ...uint16) {
+	for _, port := range ports {
 		s, ok := l.fresh[port]
-		if !ok || p.Time.Before(s.from) {
-			s.from = p.Time
+		if !ok || ns < s.from {
+			s.from = ns
 		}
-		if !ok || p.Time.After(s.to) {
-			s.to = p.Time
+		if !ok || ns > s.to {
+			s.to = ns
 		}
 		l.fresh[port] = s
 	}
@@ -170,7 +168,7 @@ func (l *Live) copies() []*Call {
 // time span since it was built.
 func (l *Live) freshIn(b *builtCall) bool {
 	for port := range b.ports {
-		if s, ok := l.fresh[port]; ok && !s.to.Before(b.from) && !s.from.After(b.to) {
+		if s, ok := l.fresh[port]; ok && s.to >= b.from.UnixNano() && s.from <= b.to.UnixNano() {
 			return true
 		}
 	}
@@ -199,14 +197,63 @@ func signature(legMsgs [][]Message) uint64 {
 }
 
 // rtpIndex holds RTP packets and, for each UDP port, the packets from or
-// to it in time order.
+// to it in time order. A packet is kept as a small record without
+// pointers: a minute of 20 calls is a million packets, which the garbage
+// collector then never scans.
 type rtpIndex struct {
-	pkts   []capture.Packet
+	pkts   []rtpRec
 	files  []capture.FileID
+	ifaces []string
+	ifaceN map[string]uint16
 	byPort map[uint16][]int32
 }
 
-// add takes one file's new packets (in the file's time order).
+// rtpRec is what attachRTP reads of an RTP packet.
+type rtpRec struct {
+	ns           int64 // capture time, Unix nanoseconds
+	src, dst     [16]byte
+	sport, dport uint16
+	ssrc         uint32
+	seq          uint16
+	iface        uint16
+	pt           uint8
+	src4, dst4   bool
+}
+
+func newRTPIndex() rtpIndex {
+	return rtpIndex{byPort: map[uint16][]int32{}, ifaceN: map[string]uint16{}}
+}
+
+func (x *rtpIndex) record(p *capture.Packet) rtpRec {
+	n, ok := x.ifaceN[p.Iface]
+	if !ok {
+		n = uint16(len(x.ifaces))
+		x.ifaces = append(x.ifaces, p.Iface)
+		x.ifaceN[p.Iface] = n
+	}
+	return rtpRec{ns: p.Time.UnixNano(), src: p.Src.Addr().As16(), dst: p.Dst.Addr().As16(),
+		sport: p.Src.Port(), dport: p.Dst.Port(), ssrc: p.RTP.SSRC, seq: p.RTP.Seq, iface: n,
+		pt: p.RTP.PayloadType, src4: p.Src.Addr().Is4(), dst4: p.Dst.Addr().Is4()}
+}
+
+func addrPort(a [16]byte, is4 bool, port uint16) netip.AddrPort {
+	if is4 {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[12:])), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(a), port)
+}
+
+// packet fills p (and its RTP header) from record i.
+func (x *rtpIndex) packet(i int32, p *capture.Packet) {
+	r := &x.pkts[i]
+	p.Time = time.Unix(0, r.ns).UTC()
+	p.Iface = x.ifaces[r.iface]
+	p.Kind, p.Transport = capture.KindRTP, "udp"
+	p.Src, p.Dst = addrPort(r.src, r.src4, r.sport), addrPort(r.dst, r.dst4, r.dport)
+	*p.RTP = capture.RTPHeader{PayloadType: r.pt, Seq: r.seq, SSRC: r.ssrc}
+}
+
+// add takes one file's new RTP packets (in the file's time order).
 func (x *rtpIndex) add(file capture.FileID, ps []capture.Packet) {
 	tails := map[uint16]int{} // where each port's new entries begin
 	note := func(port uint16, i int32) {
@@ -216,9 +263,13 @@ func (x *rtpIndex) add(file capture.FileID, ps []capture.Packet) {
 		x.byPort[port] = append(x.byPort[port], i)
 	}
 	x.pkts, x.files = slices.Grow(x.pkts, len(ps)), slices.Grow(x.files, len(ps))
-	for _, p := range ps {
+	for k := range ps {
+		p := &ps[k]
+		if p.Kind != capture.KindRTP || p.RTP == nil {
+			continue // attachRTP counts RTP only
+		}
 		i := int32(len(x.pkts))
-		x.pkts = append(x.pkts, p)
+		x.pkts = append(x.pkts, x.record(p))
 		x.files = append(x.files, file)
 		note(p.Src.Port(), i)
 		if p.Dst.Port() != p.Src.Port() {
@@ -233,7 +284,7 @@ func (x *rtpIndex) add(file capture.FileID, ps []capture.Packet) {
 // before orders packets by time, then by arrival (Build's stable sort of
 // the trace).
 func (x *rtpIndex) before(a, b int32) int {
-	if c := x.pkts[a].Time.Compare(x.pkts[b].Time); c != 0 {
+	if c := cmp.Compare(x.pkts[a].ns, x.pkts[b].ns); c != 0 {
 		return c
 	}
 	return int(a - b)
@@ -267,7 +318,7 @@ func (x *rtpIndex) merge(l []int32, at int) []int32 {
 }
 
 // drop forgets the packets of the files gone, passing each to dropped.
-func (x *rtpIndex) drop(gone map[capture.FileID]bool, dropped func(*capture.Packet)) {
+func (x *rtpIndex) drop(gone map[capture.FileID]bool, dropped func(ns int64, ports ...uint16)) {
 	keep := 0
 	for _, f := range x.files {
 		if !gone[f] {
@@ -284,7 +335,7 @@ func (x *rtpIndex) drop(gone map[capture.FileID]bool, dropped func(*capture.Pack
 	for i, f := range x.files {
 		if gone[f] {
 			moved[i] = -1
-			dropped(&x.pkts[i])
+			dropped(x.pkts[i].ns, x.pkts[i].sport, x.pkts[i].dport)
 			continue
 		}
 		moved[i] = n
@@ -311,16 +362,18 @@ func (x *rtpIndex) drop(gone map[capture.FileID]bool, dropped func(*capture.Pack
 // window yields, in time order, the packets from or to any of ports
 // between from and to, each once: a merge of the ports' lists.
 func (x *rtpIndex) window(ports map[uint16]bool, from, to time.Time) iter.Seq[*capture.Packet] {
+	f, t := from.UnixNano(), to.UnixNano()
 	var runs [][]int32
 	for port := range ports {
 		l := x.byPort[port]
-		k := sort.Search(len(l), func(k int) bool { return !x.pkts[l[k]].Time.Before(from) })
-		e := k + sort.Search(len(l)-k, func(j int) bool { return x.pkts[l[k+j]].Time.After(to) })
+		k := sort.Search(len(l), func(k int) bool { return x.pkts[l[k]].ns >= f })
+		e := k + sort.Search(len(l)-k, func(j int) bool { return x.pkts[l[k+j]].ns > t })
 		if e > k {
 			runs = append(runs, l[k:e])
 		}
 	}
 	return func(yield func(*capture.Packet) bool) {
+		p := &capture.Packet{RTP: &capture.RTPHeader{}}
 		last := int32(-1)
 		for {
 			best := -1
@@ -339,7 +392,9 @@ func (x *rtpIndex) window(ports map[uint16]bool, from, to time.Time) iter.Seq[*c
 				continue
 			}
 			last = i
-			if !yield(&x.pkts[i]) {
+			// One Packet refilled for each: attachRTP keeps none.
+			x.packet(i, p)
+			if !yield(p) {
 				return
 			}
 		}
