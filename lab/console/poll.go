@@ -174,52 +174,101 @@ const maxCalls = 40
 // for the reader of the findings, the ladder must not wait for them.
 const doctorEvery = time.Second
 
+// doctorLoop runs the doctor on the newest calls it is handed, at most
+// once per doctorEvery, in its own goroutine: however long the doctor
+// takes, the ladder's loop never waits for it.
+func doctorLoop(ctx context.Context, in <-chan []*ladder.Call, out chan<- []findingDoc) {
+	for {
+		var calls []*ladder.Call
+		select {
+		case <-ctx.Done():
+			return
+		case calls = <-in:
+		}
+		fs := []findingDoc{}
+		if len(calls) > 0 {
+			fs = findingDocs(doctor.Diagnose(calls, calls))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case out <- fs:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(doctorEvery):
+		}
+	}
+}
+
 // captureLoop follows the capture folder: every CaptureEvery it reads
 // what the files gained (labops.Follow: only the new blocks, only the
 // calls they changed) and sends the browsers the calls that changed.
 func (p *poller) captureLoop(ctx context.Context) {
 	dir := p.cfg.Lab.CaptureDir()
 	f := labops.Follow(dir, true)
+	toDoctor, fromDoctor := make(chan []*ladder.Call, 1), make(chan []findingDoc)
+	go doctorLoop(ctx, toDoctor, fromDoctor)
 	var (
-		lastRound, lastDoctor time.Time
-		took                  time.Duration
-		sent                  map[int]string // call number → version the browsers have
-		order                 []int          // the call numbers they have
-		findings              []findingDoc
-		lastErr               string
-		doctorDue, published  bool
+		lastRound time.Time
+		took      time.Duration
+		sent      map[int]string // call number → version the browsers have
+		order     []int          // the call numbers they have
+		findings  []findingDoc
+		calls     []*ladder.Call
+		lastErr   string
+		published bool
 	)
 	t := time.NewTicker(p.cfg.CaptureEvery)
 	defer t.Stop()
 	for {
+		var newFindings []findingDoc
 		select {
 		case <-ctx.Done():
 			return
+		case newFindings = <-fromDoctor:
 		case <-t.C:
 		}
-		// A round that takes long spaces the next ones out: the poller
-		// never eats the machine the lab runs on.
-		if time.Since(lastRound) < 2*took {
+		if newFindings != nil {
+			if findings != nil && reflect.DeepEqual(newFindings, findings) {
+				continue
+			}
+			findings = newFindings
+		} else if time.Since(lastRound) < 2*took {
+			// A round that takes long spaces the next ones out: the
+			// poller never eats the machine the lab runs on.
 			continue
 		}
 		start := time.Now()
-		calls, round, err := f.Read()
-		lastRound = start
-		errText := ""
-		if err != nil {
-			errText = err.Error()
-			calls = nil
+		var round labops.FollowRound
+		errText := lastErr
+		if newFindings == nil {
+			var err error
+			calls, round, err = f.Read()
+			lastRound, took = start, time.Since(start)
+			errText = ""
+			if err != nil {
+				errText = err.Error()
+				calls = nil
+			}
+			if published && !round.Changed && errText == lastErr {
+				continue
+			}
+			if err != nil && errText != lastErr && !errors.Is(err, ladder.ErrNoCalls) {
+				p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
+			}
+			p.mu.Lock()
+			p.calls = calls
+			p.mu.Unlock()
+			// The doctor gets the newest calls (a stale hand-over is
+			// replaced).
+			select {
+			case <-toDoctor:
+			default:
+			}
+			toDoctor <- calls
 		}
-		if published && !round.Changed && errText == lastErr && !(doctorDue && time.Since(lastDoctor) >= doctorEvery) {
-			took = time.Since(start)
-			continue
-		}
-		if err != nil && errText != lastErr && !errors.Is(err, ladder.ErrNoCalls) {
-			p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
-		}
-		p.mu.Lock()
-		p.calls = calls
-		p.mu.Unlock()
 		var invites []*ladder.Call
 		for _, c := range calls {
 			if c.IsInvite() {
@@ -240,24 +289,13 @@ func (p *poller) captureLoop(ctx context.Context) {
 			now[d.N] = d.Version
 		}
 		sent = now
-		// The doctor reads every call: at most once a second, so a call
-		// growing packet by packet reaches the ladder without waiting.
-		if round.Changed || !published {
-			doctorDue = true
-		}
-		if doctorDue && time.Since(lastDoctor) >= doctorEvery {
-			fs := []findingDoc{}
-			if len(calls) > 0 {
-				fs = findingDocs(doctor.Diagnose(calls, calls))
-			}
-			if findings == nil || !reflect.DeepEqual(fs, findings) {
-				findings = fs
-				delta.Findings = &fs
-			}
-			lastDoctor, doctorDue = time.Now(), false
+		if findings == nil {
+			findings = []findingDoc{}
 		}
 		full.Findings = &findings
-		took = time.Since(start)
+		if newFindings != nil {
+			delta.Findings = &findings
+		}
 		full.Took = took.Round(time.Millisecond).String()
 		delta.Took = full.Took
 		bf, err := json.Marshal(full)

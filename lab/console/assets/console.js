@@ -8,9 +8,10 @@ const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '
 const root = document.documentElement;
 let state = null, calls = null, meta = null;
 const shown = {call: 0, version: ''};
-// shownAt: when each call was first drawn (performance.now()), for the
-// e2e test's click-to-ladder time.
-window.siplab = {shown, renders: 0, shownAt: {}};
+// For the e2e test's click-to-ladder time (performance.now()): when each
+// call was first listed by an event and first drawn, when the last button
+// got its answer.
+window.siplab = {shown, renders: 0, shownAt: {}, listedAt: {}, postedAt: 0};
 
 // ---- projector mode ----
 const setProjector = on => {
@@ -30,6 +31,7 @@ async function post(path, body, out = $('out')) {
 	try {
 		const r = await fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
 		res = await r.json();
+		window.siplab.postedAt = performance.now();
 	} catch (e) {
 		res = {ok: false, error: String(e)};
 	}
@@ -226,6 +228,7 @@ function onCalls(doc) {
 		if (!doc.findings) doc.findings = calls.findings;
 	}
 	calls = doc;
+	for (const c of doc.calls || []) window.siplab.listedAt[c.n] ??= performance.now();
 	const sel = $('call-select');
 	const opts = (doc.calls || []).slice().reverse().map(c => `<option value="${c.n}">call ${c.n}: ${esc(c.summary)}</option>`).join('');
 	if (sel.dataset.opts !== opts) {
