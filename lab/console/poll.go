@@ -174,6 +174,9 @@ const maxCalls = 40
 // for the reader of the findings, the ladder must not wait for them.
 const doctorEvery = time.Second
 
+// slowRound is a capture round worth a log line.
+const slowRound = 500 * time.Millisecond
+
 // doctorLoop runs the doctor on the newest calls it is handed, at most
 // once per doctorEvery, in its own goroutine: however long the doctor
 // takes, the ladder's loop never waits for it.
@@ -251,6 +254,11 @@ func (p *poller) captureLoop(ctx context.Context) {
 			if err != nil {
 				errText = err.Error()
 				calls = nil
+			}
+			if took > slowRound {
+				// Where the time went, for whoever wonders why the ladder lags.
+				p.cfg.Log.Info("console: slow capture round", "took", took, "read", round.Read, "bytes", round.Bytes,
+					"build", round.Build, "rebuilt", round.Rebuilt, "calls", len(calls), "gone", round.Gone, "reset", round.Reset)
 			}
 			if published && !round.Changed && errText == lastErr {
 				continue

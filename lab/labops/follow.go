@@ -3,6 +3,7 @@ package labops
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/trace/ladder"
@@ -32,22 +33,29 @@ type FollowRound struct {
 	// those of the last round.
 	Changed bool
 	// Rebuilt is how many calls were assembled again; Bytes how much of
-	// the files was read.
+	// the files was read; Gone how many files rotated away; Reset whether
+	// the folder was read anew (the first round, a new boundary).
 	Rebuilt int
 	Bytes   int64
+	Gone    int
+	Reset   bool
+	// Read is the time spent reading the files, Build assembling the calls.
+	Read, Build time.Duration
 }
 
 // Read returns the calls of the folder as it is now.
 func (f *Follower) Read() ([]*ladder.Call, FollowRound, error) {
 	var r FollowRound
+	start := time.Now()
 	b, err := f.tail.Read()
 	if err != nil {
 		return nil, r, err
 	}
-	r.Bytes, r.Changed = b.Bytes, !b.Empty()
+	r.Read = time.Since(start)
+	r.Bytes, r.Changed, r.Gone, r.Reset = b.Bytes, !b.Empty(), len(b.Gone), b.Reset
 	f.live.Apply(b)
 	calls, rebuilt := f.live.Calls()
-	r.Rebuilt = rebuilt
+	r.Rebuilt, r.Build = rebuilt, time.Since(start)-r.Read
 	if len(calls) == 0 {
 		if paths, _ := filepath.Glob(filepath.Join(f.dir, "*.pcapng")); len(paths) == 0 {
 			return nil, r, fmt.Errorf("no *.pcapng files in %s (is the lab up? see docs/capture.md)", f.dir)
