@@ -218,6 +218,14 @@ function onState(doc) {
 // ---- calls, live ladder, doctor ----
 const frame = $('ladder');
 function frameDoc() { try { return frame.contentDocument; } catch (e) { return null; } }
+// An empty standards-mode page to swap the first ladder into: no frame
+// load between a click and its call.
+frame.onload = () => {
+	frame.onload = null;
+	frame.dataset.ready = '1';
+	frameDoc().documentElement.classList.toggle('projector', root.classList.contains('projector'));
+};
+frame.srcdoc = '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body></body></html>';
 let stateFindings = [];
 function onCalls(doc) {
 	if (doc.delta && calls) {
@@ -264,12 +272,15 @@ async function showCall(n, then) {
 		const r = await fetch('/ladder?call=' + n);
 		const html = await r.text();
 		const d = frameDoc();
-		if (d && d.body && shown.call === n && frame.dataset.ready === '1') {
-			// The same call grew: swap the drawing in place, keeping what
-			// the reader opened and where they scrolled.
-			const open = [...d.querySelectorAll('details[open]')].map(e => e.id).filter(Boolean);
-			const y = d.defaultView.scrollY;
+		if (d && d.body && frame.dataset.ready === '1') {
+			// Swap the drawing in place, no frame reload, also for a new
+			// call (its head differs only by the title). The same call
+			// grown keeps what the reader opened and where they scrolled.
+			const same = shown.call === n;
+			const open = same ? [...d.querySelectorAll('details[open]')].map(e => e.id).filter(Boolean) : [];
+			const y = same ? d.defaultView.scrollY : 0;
 			const nd = new DOMParser().parseFromString(html, 'text/html');
+			if (d.head.innerHTML !== nd.head.innerHTML) d.head.replaceWith(d.adoptNode(nd.head));
 			d.body.replaceWith(d.adoptNode(nd.body));
 			for (const id of open) d.getElementById(id)?.setAttribute('open', '');
 			d.defaultView.scrollTo(0, y);
