@@ -239,8 +239,10 @@ func (p *poller) captureLoop(ctx context.Context) {
 			}
 			findings = newFindings
 		} else if time.Since(lastRound) < 2*took {
-			// A round that takes long spaces the next ones out: the
-			// poller never eats the machine the lab runs on.
+			// A round that takes long is followed by a pause as long: the
+			// poller never takes more than half a core. (Not longer: a
+			// round's work is what the files gained, a longer pause only
+			// makes the next round longer.)
 			continue
 		}
 		start := time.Now()
