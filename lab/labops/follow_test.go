@@ -64,18 +64,7 @@ func TestFollowMatchesReadCalls(t *testing.T) {
 
 func twentyCalls(b *testing.B) string { return twentyCallsLab(b).Dir }
 
-func twentyCallsLab(b *testing.B) *capturetest.Lab {
-	b.Helper()
-	l, err := capturetest.New(b.TempDir(), 20, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	if err := l.Advance(30 * time.Second); err != nil {
-		b.Fatal(err)
-	}
-	return l
-}
+func twentyCallsLab(b *testing.B) *capturetest.Lab { return capturetest.Up(b, 20, 30*time.Second) }
 
 // BenchmarkReadCalls20Calls is the console's round before Follow: the
 // whole folder read and every call rebuilt (20 calls up for 30 s).

@@ -11,18 +11,7 @@ import (
 
 // twentyCalls is a folder with 20 calls up for 30 s: their setup and
 // RTP on both sides of both routers (about 240,000 packets).
-func twentyCalls(b *testing.B) *capturetest.Lab {
-	b.Helper()
-	l, err := capturetest.New(b.TempDir(), 20, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	if err := l.Advance(30 * time.Second); err != nil {
-		b.Fatal(err)
-	}
-	return l
-}
+func twentyCalls(b *testing.B) *capturetest.Lab { return capturetest.Up(b, 20, 30*time.Second) }
 
 // BenchmarkReadFiles20Calls is a poll round that reads the whole folder
 // (the console before Tail).

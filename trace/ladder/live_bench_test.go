@@ -14,14 +14,7 @@ import (
 // packets), and a Tail that has read it.
 func twentyCalls(b *testing.B) (*capturetest.Lab, *capture.Tail, *capture.Batch) {
 	b.Helper()
-	l, err := capturetest.New(b.TempDir(), 20, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	if err := l.Advance(30 * time.Second); err != nil {
-		b.Fatal(err)
-	}
+	l := capturetest.Up(b, 20, 30*time.Second)
 	tail := &capture.Tail{Dir: l.Dir}
 	first, err := tail.Read()
 	if err != nil {

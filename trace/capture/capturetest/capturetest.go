@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -235,4 +236,20 @@ func udpFrame(src, dst netip.AddrPort, payload []byte) ([]byte, error) {
 		return nil, fmt.Errorf("capturetest: frame: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// Up is a folder in tb's temporary directory with n calls placed from a
+// fixed moment and d of their traffic written (calls one every 500 ms,
+// so n calls are all up after n/2 seconds); it is closed with the test.
+func Up(tb testing.TB, n int, d time.Duration) *Lab {
+	tb.Helper()
+	l, err := New(tb.TempDir(), n, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	if err := l.Advance(d); err != nil {
+		tb.Fatal(err)
+	}
+	return l
 }
