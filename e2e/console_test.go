@@ -131,9 +131,9 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	load := js[float64](t, b, `performance.getEntriesByType('navigation')[0].loadEventEnd`)
 	t.Logf("page load (Navigation Timing loadEventEnd): %.0f ms (first navigation of a fresh browser: %.0f ms)", load, cold)
-	// Speed targets (load < 1 s, wire to screen <= 2 s) are figures to
-	// report, not pass/fail lines: on this shared 2-core machine they move
-	// with whatever else runs (docs/console.md has the measurements).
+	// The load time is a figure to report, not a pass/fail line: on this
+	// shared 2-core machine it moves with whatever else runs
+	// (docs/console.md has the measurements).
 	if load <= 0 {
 		t.Errorf("the page never finished loading (loadEventEnd %.0f)", load)
 	}
@@ -150,20 +150,9 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	waitJS(t, b, "the call list", `window.siplab && document.querySelector('#call-select option') !== null`, 10*time.Second)
 
-	// A call by the button: in the live ladder within 2 s.
-	before := js[float64](t, b, `Math.max(0, ...[...document.querySelectorAll('#call-select option')].map(o => Number(o.value) || 0))`)
-	setValue(t, b, "#phone", "alice")
-	setValue(t, b, "#target", "bob")
-	js[float64](t, b, `window.siplab.clickAt = performance.now()`)
-	click(t, b, "#btn-call")
-	waitJS(t, b, "the call in the live ladder",
-		fmt.Sprintf(`window.siplab.shown.call > %v && [...(document.getElementById('ladder').contentDocument?.querySelectorAll('details.ev.req .lbl') || [])].some(l => l.textContent.includes('INVITE'))`, before),
-		10*time.Second)
-	took := js[float64](t, b, `window.siplab.renderedAt - window.siplab.clickAt`)
-	t.Logf("button to INVITE in the live ladder: %.0f ms", took)
-	if took <= 0 {
-		t.Errorf("no render time recorded for the call (%.0f ms)", took)
-	}
+	// A call by the button: in the live ladder within 2 s (the issue's
+	// "Done when").
+	before := callByButton(t, b, "alice", "bob", 2*time.Second)
 	// The other browser follows without a click.
 	waitJS(t, b2, "the second browser's ladder", fmt.Sprintf(`window.siplab.shown.call > %v`, before), 5*time.Second)
 
@@ -222,6 +211,35 @@ func TestConsoleInChromium(t *testing.T) {
 	waitJS(t, b, "exercise reset", `document.getElementById('ex-out').textContent.includes('05-basic reset') && document.getElementById('ex-current').textContent === 'none started'`, 2*time.Minute)
 	// The exercise's start reset the lab: router-a is back to its default.
 	waitJS(t, b, "router-a back after the exercise's reset", `!document.querySelector('#topo .node[data-node="router-a"]').textContent.includes('NAT symmetric')`, 10*time.Second)
+}
+
+// callByButton places a call with the page's call button and checks it is
+// drawn in the live ladder within limit (0: the time is only logged). The
+// time is the page's own: from
+// the click event on the button (a listener added here) to the first
+// drawing of the new call, both performance.now() in the page, so the
+// test's polling adds nothing to it. It returns the highest call number
+// before the click.
+func callByButton(t *testing.T, b context.Context, from, to string, limit time.Duration) float64 {
+	t.Helper()
+	before := js[float64](t, b, `Math.max(0, ...[...document.querySelectorAll('#call-select option')].map(o => Number(o.value) || 0))`)
+	setValue(t, b, "#phone", from)
+	setValue(t, b, "#target", to)
+	js[bool](t, b, `(() => { window.siplab.clickAt = 0; document.getElementById('btn-call').addEventListener('click', () => { window.siplab.clickAt = performance.now(); }, {capture: true, once: true}); return true; })()`)
+	click(t, b, "#btn-call")
+	waitJS(t, b, "the call in the live ladder",
+		fmt.Sprintf(`window.siplab.shown.call > %v && [...(document.getElementById('ladder').contentDocument?.querySelectorAll('details.ev.req .lbl') || [])].some(l => l.textContent.includes('INVITE'))`, before),
+		30*time.Second)
+	at := js[[]float64](t, b, fmt.Sprintf(`(() => { const w = window.siplab, n = Math.min(...Object.keys(w.shownAt).map(Number).filter(n => n > %v)); return w.clickAt > 0 ? [w.shownAt[n] - w.clickAt, w.postedAt - w.clickAt, w.listedAt[n] - w.clickAt] : [-1, -1, -1]; })()`, before))
+	took := at[0]
+	// Where the time went: the button's answer is the phone verb's docker
+	// exec; the event is the capture points' flush and the console's read.
+	t.Logf("%s calls %s: button to INVITE in the live ladder %.0f ms (button answered after %.0f ms, call listed by an event after %.0f ms; %s)",
+		from, to, took, at[1], at[2], js[string](t, b, `document.getElementById('ladder-info').textContent`))
+	if took <= 0 || (limit > 0 && took > float64(limit.Milliseconds())) {
+		t.Errorf("%s calls %s: button to INVITE in the live ladder %.0f ms, want within %s", from, to, took, limit)
+	}
+	return before
 }
 
 func lineWith(s, word string) string {
@@ -302,8 +320,11 @@ func TestConsoleTwentyCalls(t *testing.T) {
 	waitJS(t, b, "a fresh state with 20 calls up", fmt.Sprintf(`window.siplab.stateAt > %v`, s0), 60*time.Second)
 	s1 := js[float64](t, b, `window.siplab.stateAt`)
 	waitJS(t, b, "the newest call in the ladder", `window.siplab.shown.call > 0`, 20*time.Second)
-	r0 := js[float64](t, b, `window.siplab.renders`)
-	waitJS(t, b, "the ladder keeps growing", fmt.Sprintf(`window.siplab.renders > %v`, r0), 60*time.Second)
+	// One more call by the button with 20 up: it reaches the live ladder
+	// (the time is logged: on the shared 2-core machine, 20 calls through
+	// the capture points leave the console a fraction of a core, see
+	// docs/console.md).
+	callByButton(t, b, "carol", "bob", 0)
 	info := js[string](t, b, `document.getElementById('ladder-info').textContent + ' / ' + document.getElementById('polled').textContent`)
 	t.Logf("20 calls up (%s rows): click to effect %d ms, state refreshed after %.0f ms, %s", js[string](t, b, `String(`+established+`)`), clickMS, s1-s0, info)
 	screenshot(t, b, "console-20-calls.png")

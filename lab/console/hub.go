@@ -31,14 +31,20 @@ func NewHub() *Hub {
 }
 
 // Publish sends an event to every browser and keeps it for late comers.
-func (h *Hub) Publish(name string, data []byte) {
-	e := Event{Name: name, Data: data}
+func (h *Hub) Publish(name string, data []byte) { h.PublishDelta(name, data, data) }
+
+// PublishDelta keeps full for late comers and sends delta, what changed
+// since the last event of that name, to the browsers connected: a browser
+// that connects gets the last full event, then every delta after it (the
+// hub's lock orders the two).
+func (h *Hub) PublishDelta(name string, full, delta []byte) {
+	e := Event{Name: name, Data: delta}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.last[name]; !ok {
 		h.order = append(h.order, name)
 	}
-	h.last[name] = e
+	h.last[name] = Event{Name: name, Data: full}
 	for c := range h.clients {
 		select {
 		case c <- e:

@@ -8,7 +8,6 @@ import (
 	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/lab/labops"
 	"github.com/siplab/siplab/trace/doctor"
-	"github.com/siplab/siplab/trace/ladder"
 )
 
 // Lab is the running lab as the console sees it: the same operations as
@@ -18,9 +17,9 @@ type Lab interface {
 	Phone(ctx context.Context, verb string, args []string) ([]byte, error)
 	Set(ctx context.Context, node, key, value string) ([]byte, error)
 	Reset(ctx context.Context) ([]byte, error)
-	// CaptureDir is the folder the capture points write; Calls reads it.
+	// CaptureDir is the folder the capture points write: the poller
+	// follows it (labops.Follow) for the live ladder.
 	CaptureDir() string
-	Calls() ([]*ladder.Call, error)
 	StateFindings(ctx context.Context) []doctor.Finding
 	Exercises() *labops.Exercises
 }
@@ -53,9 +52,6 @@ func (d *DockerLab) Reset(ctx context.Context) ([]byte, error) {
 }
 
 func (d *DockerLab) CaptureDir() string { return filepath.Join(d.Root, "captures") }
-
-// Calls are the lab's own captures, numbered like siplab ladder numbers them.
-func (d *DockerLab) Calls() ([]*ladder.Call, error) { return labops.ReadCalls(d.CaptureDir(), true) }
 
 func (d *DockerLab) StateFindings(ctx context.Context) []doctor.Finding {
 	f, _ := labops.StateFindings(ctx, d.R)

@@ -6,22 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/siplab/siplab/lab/labops"
-	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/trace/doctor"
 	"github.com/siplab/siplab/trace/ladder"
 )
 
-// poller is the one reader of the lab every browser shares: the nodes'
-// status every StatusEvery (at once after a button), the capture folder
-// every CaptureEvery (calls rebuilt when a file grew).
+// poller is the one reader of the lab every browser shares, in two loops
+// that never wait for each other: the nodes' status every StatusEvery
+// (soon after a button), and the capture folder every CaptureEvery (what
+// the files gained read, the calls it changed rebuilt and sent).
 type poller struct {
 	cfg  Config
 	hub  *Hub
@@ -59,6 +60,10 @@ type stateDoc struct {
 	Took  string              `json:"took"`
 }
 
+// kickDelay is how long a status round after a button waits: two flushes
+// of the capture points (200 ms) and a capture round.
+const kickDelay = 500 * time.Millisecond
+
 func (p *poller) statusLoop(ctx context.Context) {
 	var last []byte
 	t := time.NewTimer(0)
@@ -69,6 +74,15 @@ func (p *poller) statusLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-p.kick:
+			// What the button put on the wire goes to the ladder first:
+			// the status round (a docker exec per node, seconds of CPU on
+			// a loaded machine) starts once the capture points have
+			// flushed it and the capture loop has read it.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(kickDelay):
+			}
 		}
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -139,87 +153,180 @@ type findingDoc struct {
 }
 
 type callsDoc struct {
-	At       time.Time    `json:"at"`
-	Error    string       `json:"error,omitempty"`
-	Calls    []callDoc    `json:"calls"`
-	Findings []findingDoc `json:"findings"`
-	Took     string       `json:"took"`
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"`
+	// Delta: Calls holds only the calls that changed since the last
+	// event, Order every call's number in order, and Findings is left out
+	// when they did not change. A browser that connects gets the whole
+	// list (Delta false) as the hub's last event.
+	Delta    bool          `json:"delta,omitempty"`
+	Calls    []callDoc     `json:"calls"`
+	Order    []int         `json:"order,omitempty"`
+	Findings *[]findingDoc `json:"findings,omitempty"`
+	Took     string        `json:"took"`
+	Rebuilt  int           `json:"rebuilt"`
 }
 
 // maxCalls bounds the call list sent to browsers (the newest).
 const maxCalls = 40
 
-func (p *poller) captureLoop(ctx context.Context) {
-	dir := p.cfg.Lab.CaptureDir()
-	var sig string
-	var lastBuild time.Time
-	var took time.Duration
-	t := time.NewTicker(p.cfg.CaptureEvery)
-	defer t.Stop()
+// doctorEvery bounds how often the doctor reads the calls: its rules are
+// for the reader of the findings, the ladder must not wait for them.
+const doctorEvery = time.Second
+
+// slowRound is a capture round worth a log line.
+const slowRound = 500 * time.Millisecond
+
+// doctorLoop runs the doctor on the newest calls it is handed, at most
+// once per doctorEvery, in its own goroutine: however long the doctor
+// takes, the ladder's loop never waits for it.
+func doctorLoop(ctx context.Context, in <-chan []*ladder.Call, out chan<- []findingDoc) {
 	for {
+		var calls []*ladder.Call
 		select {
 		case <-ctx.Done():
 			return
+		case calls = <-in:
+		}
+		fs := []findingDoc{}
+		if len(calls) > 0 {
+			fs = findingDocs(doctor.Diagnose(calls, calls))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case out <- fs:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(doctorEvery):
+		}
+	}
+}
+
+// captureLoop follows the capture folder: every CaptureEvery it reads
+// what the files gained (labops.Follow: only the new blocks, only the
+// calls they changed) and sends the browsers the calls that changed.
+func (p *poller) captureLoop(ctx context.Context) {
+	dir := p.cfg.Lab.CaptureDir()
+	f := labops.Follow(dir, true)
+	toDoctor, fromDoctor := make(chan []*ladder.Call, 1), make(chan []findingDoc)
+	go doctorLoop(ctx, toDoctor, fromDoctor)
+	var (
+		lastRound time.Time
+		took      time.Duration
+		sent      map[int]string // call number → version the browsers have
+		order     []int          // the call numbers they have
+		findings  []findingDoc
+		calls     []*ladder.Call
+		lastErr   string
+		published bool
+	)
+	t := time.NewTicker(p.cfg.CaptureEvery)
+	defer t.Stop()
+	for {
+		var newFindings []findingDoc
+		select {
+		case <-ctx.Done():
+			return
+		case newFindings = <-fromDoctor:
 		case <-t.C:
 		}
-		s := folderSig(dir)
-		// A build that takes long spaces the next ones out: the poller
-		// never eats the machine the lab runs on.
-		if s == sig || time.Since(lastBuild) < 2*took {
+		if newFindings != nil {
+			if findings != nil && reflect.DeepEqual(newFindings, findings) {
+				continue
+			}
+			findings = newFindings
+		} else if time.Since(lastRound) < 2*took {
+			// A round that takes long is followed by a pause as long: the
+			// poller never takes more than half a core. (Not longer: a
+			// round's work is what the files gained, a longer pause only
+			// makes the next round longer.)
 			continue
 		}
 		start := time.Now()
-		calls, err := p.cfg.Lab.Calls()
-		doc := callsDoc{At: time.Now().UTC(), Calls: []callDoc{}, Findings: []findingDoc{}}
-		if err != nil {
-			doc.Error = err.Error()
-			calls = nil
-			if !errors.Is(err, ladder.ErrNoCalls) {
+		var round labops.FollowRound
+		errText := lastErr
+		if newFindings == nil {
+			var err error
+			calls, round, err = f.Read()
+			lastRound, took = start, time.Since(start)
+			errText = ""
+			if err != nil {
+				errText = err.Error()
+				calls = nil
+			}
+			if took > slowRound {
+				// Where the time went, for whoever wonders why the ladder lags.
+				p.cfg.Log.Info("console: slow capture round", "took", took, "read", round.Read, "bytes", round.Bytes,
+					"build", round.Build, "rebuilt", round.Rebuilt, "calls", len(calls), "gone", round.Gone, "reset", round.Reset)
+			}
+			if published && !round.Changed && errText == lastErr {
+				continue
+			}
+			if err != nil && errText != lastErr && !errors.Is(err, ladder.ErrNoCalls) {
 				p.cfg.Log.Warn("console: reading the captures", "dir", dir, "err", err)
 			}
+			p.mu.Lock()
+			p.calls = calls
+			p.mu.Unlock()
+			// The doctor gets the newest calls (a stale hand-over is
+			// replaced).
+			select {
+			case <-toDoctor:
+			default:
+			}
+			toDoctor <- calls
 		}
-		p.mu.Lock()
-		p.calls = calls
-		p.mu.Unlock()
 		var invites []*ladder.Call
 		for _, c := range calls {
 			if c.IsInvite() {
 				invites = append(invites, c)
 			}
 		}
+		full := callsDoc{At: time.Now().UTC(), Error: errText, Calls: []callDoc{}, Rebuilt: round.Rebuilt}
+		delta := full
+		delta.Delta, delta.Calls, delta.Order = true, []callDoc{}, []int{}
+		now := map[int]string{}
 		for _, c := range invites[max(0, len(invites)-maxCalls):] {
-			doc.Calls = append(doc.Calls, describe(c))
+			d := describe(c)
+			full.Calls = append(full.Calls, d)
+			delta.Order = append(delta.Order, d.N)
+			if sent[d.N] != d.Version {
+				delta.Calls = append(delta.Calls, d)
+			}
+			now[d.N] = d.Version
 		}
-		if len(calls) > 0 {
-			doc.Findings = findingDocs(doctor.Diagnose(calls, calls))
+		sent = now
+		if findings == nil {
+			findings = []findingDoc{}
 		}
-		took = time.Since(start)
-		lastBuild, sig = time.Now(), s
-		doc.Took = took.Round(time.Millisecond).String()
-		b, err := json.Marshal(doc)
+		full.Findings = &findings
+		if newFindings != nil {
+			delta.Findings = &findings
+		}
+		full.Took = took.Round(time.Millisecond).String()
+		delta.Took = full.Took
+		bf, err := json.Marshal(full)
 		if err != nil {
 			p.cfg.Log.Error("console: calls", "err", err)
 			continue
 		}
-		p.hub.Publish("calls", b)
-	}
-}
-
-// folderSig changes when a capture file grows, rotates or the boundary moves.
-func folderSig(dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return "error: " + err.Error()
-	}
-	var b strings.Builder
-	for _, e := range ents {
-		if n := e.Name(); strings.HasSuffix(n, ".pcapng") || n == capture.BoundaryFile {
-			if fi, err := e.Info(); err == nil {
-				fmt.Fprintf(&b, "%s:%d:%d;", n, fi.Size(), fi.ModTime().UnixNano())
+		bd := bf
+		if published && errText == "" && lastErr == "" {
+			if len(delta.Calls) == 0 && delta.Findings == nil && slices.Equal(order, delta.Order) {
+				continue // nothing a browser shows changed
+			}
+			if bd, err = json.Marshal(delta); err != nil {
+				p.cfg.Log.Error("console: calls", "err", err)
+				continue
 			}
 		}
+		order = delta.Order
+		p.hub.PublishDelta("calls", bf, bd)
+		published, lastErr = true, errText
 	}
-	return b.String()
 }
 
 func describe(c *ladder.Call) callDoc {

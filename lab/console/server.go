@@ -43,6 +43,10 @@ const (
 	DefaultAddr = "127.0.0.1:8080"
 )
 
+// NodesFor is how long the console reuses its list of the lab's nodes
+// (labctl.Runner.NodesFor).
+const NodesFor = 3 * time.Second
+
 // Config is the console's configuration, validated once by New.
 type Config struct {
 	// Listen is the address the server is reachable at (host:port); it
@@ -105,10 +109,16 @@ func New(cfg Config) (*Server, error) {
 		cfg.StatusEvery = time.Second
 	}
 	if cfg.CaptureEvery <= 0 {
-		cfg.CaptureEvery = 250 * time.Millisecond
+		cfg.CaptureEvery = 100 * time.Millisecond
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if d, ok := cfg.Lab.(*DockerLab); ok && d.R != nil && d.R.NodesFor == 0 {
+		// The poller reads every node each second and every button finds
+		// its node: one docker ps and inspect per NodesFor serve them all
+		// (a button's INVITE leaves two docker commands sooner).
+		d.R.NodesFor = NodesFor
 	}
 	s := &Server{cfg: cfg, loopback: loop, hub: NewHub()}
 	if !loop {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Project is the Compose project name; every container, network and image
@@ -34,7 +36,17 @@ type Runner struct {
 	// Env is added to the environment of compose commands (LAB_TARGET...).
 	Env []string
 
+	// NodesFor is how long Nodes may answer from its last read: a
+	// long-running caller (the console) asks for the nodes on every poll
+	// and every button, a docker ps and a docker inspect each time. Zero
+	// (the CLI) asks docker every time. A command that fails on a node,
+	// and Reset, forget the list.
+	NodesFor time.Duration
+
 	compose []string
+	nodesMu sync.Mutex
+	nodes   []Node
+	nodesAt time.Time
 }
 
 // run executes name args..., returning stdout; stderr is folded into the error.
@@ -116,6 +128,8 @@ func (r *Runner) Exec(ctx context.Context, node Node, args ...string) ([]byte, e
 	}
 	out, err := r.run(ctx, nil, "docker", append([]string{"exec", node.Container}, args...)...)
 	if err != nil {
+		// The node may have stopped or been recreated since Nodes.
+		r.ForgetNodes()
 		return out, fmt.Errorf("%s: %w", node.Name, err)
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Labels every lab service carries in docker-compose.yml.
@@ -27,8 +28,35 @@ type Node struct {
 	Addresses map[string]string `json:"addresses"` // network name → IPv4
 }
 
-// Nodes lists the lab's containers, sorted by role then name.
+// Nodes lists the lab's containers, sorted by role then name. With
+// NodesFor set, a list read less than NodesFor ago is returned again.
 func (r *Runner) Nodes(ctx context.Context) ([]Node, error) {
+	if r.NodesFor <= 0 {
+		return r.readNodes(ctx)
+	}
+	r.nodesMu.Lock()
+	defer r.nodesMu.Unlock()
+	if r.nodes != nil && time.Since(r.nodesAt) < r.NodesFor {
+		return slices.Clone(r.nodes), nil
+	}
+	nodes, err := r.readNodes(ctx)
+	if err != nil || len(nodes) == 0 {
+		r.nodes = nil
+		return nodes, err
+	}
+	r.nodes, r.nodesAt = nodes, time.Now()
+	return slices.Clone(nodes), nil
+}
+
+// ForgetNodes makes the next Nodes ask docker (the lab changed: a reset,
+// a command that failed on a node).
+func (r *Runner) ForgetNodes() {
+	r.nodesMu.Lock()
+	r.nodes = nil
+	r.nodesMu.Unlock()
+}
+
+func (r *Runner) readNodes(ctx context.Context) ([]Node, error) {
 	out, err := r.run(ctx, nil, "docker", "ps", "-a", "-q",
 		"--filter", "label=com.docker.compose.project="+Project,
 		"--filter", "label="+LabelNode)

@@ -74,6 +74,9 @@ func (r *Runner) Reset(ctx context.Context, progress func(string)) (ResetReport,
 	if progress == nil {
 		progress = func(string) {}
 	}
+	// A reset may restart nodes: what follows reads them afresh.
+	r.ForgetNodes()
+	defer r.ForgetNodes()
 	nodes, err := r.Nodes(ctx)
 	if err != nil {
 		return rep, err

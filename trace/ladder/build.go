@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 	"sort"
 	"strings"
@@ -37,8 +38,47 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 	if topo == nil {
 		topo = &Topology{}
 	}
+	var calls []*Call
+	for _, legMsgs := range group(tr.SIP, topo) {
+		c := &Call{Topo: topo}
+		c.assemble(legMsgs, topo)
+		c.attachRTP(allRTP(tr.RTP), topo)
+		calls = append(calls, c)
+	}
+	order(calls)
+	return calls
+}
+
+// allRTP yields every packet of a trace's RTP, in order.
+func allRTP(rtp []capture.Packet) iter.Seq[*capture.Packet] {
+	return func(yield func(*capture.Packet) bool) {
+		for i := range rtp {
+			if !yield(&rtp[i]) {
+				return
+			}
+		}
+	}
+}
+
+// order sorts calls by their first message and numbers the INVITE calls
+// 1, 2, … in that order.
+func order(calls []*Call) {
+	sort.SliceStable(calls, func(i, j int) bool { return calls[i].Start.Before(calls[j].Start) })
+	n := 0
+	for _, c := range calls {
+		c.N = 0
+		if c.IsInvite() {
+			n++
+			c.N = n
+		}
+	}
+}
+
+// group turns a trace's SIP (in time order) into messages, legs and
+// calls: each call's legs, each leg's messages.
+func group(sip []capture.Packet, topo *Topology) [][][]Message {
 	// One packet seen at two capture points on one link is one message.
-	msgs := dedupe(tr.SIP, topo)
+	msgs := dedupe(sip, topo)
 	for i := range msgs {
 		m := &msgs[i]
 		m.Sender, m.Receiver = topo.Hop(m.Iface, m.Src.Addr(), m.Dst.Addr())
@@ -102,9 +142,8 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 		groups[c] = append(groups[c], l)
 	}
 
-	var calls []*Call
+	out := make([][][]Message, 0, len(groups))
 	for _, g := range groups {
-		c := &Call{Topo: topo}
 		var legMsgs [][]Message
 		for _, l := range g {
 			var lm []Message
@@ -113,19 +152,9 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 			}
 			legMsgs = append(legMsgs, lm)
 		}
-		c.assemble(legMsgs, topo)
-		c.attachRTP(tr.RTP, topo)
-		calls = append(calls, c)
+		out = append(out, legMsgs)
 	}
-	sort.SliceStable(calls, func(i, j int) bool { return calls[i].Start.Before(calls[j].Start) })
-	n := 0
-	for _, c := range calls {
-		if c.IsInvite() {
-			n++
-			c.N = n
-		}
-	}
-	return calls
+	return out
 }
 
 // handovers finds, for each leg a B2BUA started with an INVITE, the leg

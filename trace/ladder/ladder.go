@@ -20,6 +20,7 @@ package ladder
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -308,17 +309,26 @@ func (c *Call) mediaPorts() map[uint16]bool {
 	return ports
 }
 
+// rtpWindow is where the call's RTP can be: the ports its SDP announced
+// and the time span attachRTP keeps.
+func (c *Call) rtpWindow() (ports map[uint16]bool, from, to time.Time) {
+	return c.mediaPorts(), c.Start, c.End.Add(rtpSlack)
+}
+
+// rtpSlack is how long after its last message a call's RTP may still run
+// (the BYE can trail the last RTP, or the reverse).
+const rtpSlack = 3 * time.Second
+
 // attachRTP keeps the RTP packets whose source or destination port is one
 // the call's SDP announced, seen between the first INVITE and a few seconds
 // after the last message (the BYE can trail the last RTP, or the reverse).
 // A port match is a heuristic: two calls reusing one port at the same time
 // would be merged; the lab's phones use one port per phone.
-func (c *Call) attachRTP(rtp []capture.Packet, topo *Topology) {
-	ports := c.mediaPorts()
+func (c *Call) attachRTP(rtp iter.Seq[*capture.Packet], topo *Topology) {
+	ports, from, to := c.rtpWindow()
 	if len(ports) == 0 {
 		return
 	}
-	from, to := c.Start, c.End.Add(3*time.Second)
 	// A call that ended with a BYE cannot start a stream afterwards: the
 	// slack after its end is for its own last packets, and a stream that
 	// starts then is the next call reusing the ports.
@@ -338,7 +348,7 @@ func (c *Call) attachRTP(rtp []capture.Packet, topo *Topology) {
 	}
 	byKey := map[key]*acc{}
 	var order []key
-	for _, p := range rtp {
+	for p := range rtp {
 		if p.Kind != capture.KindRTP || p.RTP == nil || p.Time.Before(from) || p.Time.After(to) {
 			continue
 		}

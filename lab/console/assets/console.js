@@ -8,7 +8,10 @@ const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '
 const root = document.documentElement;
 let state = null, calls = null, meta = null;
 const shown = {call: 0, version: ''};
-window.siplab = {shown, renders: 0};
+// For the e2e test's click-to-ladder time (performance.now()): when each
+// call was first listed by an event and first drawn, when the last button
+// got its answer.
+window.siplab = {shown, renders: 0, shownAt: {}, listedAt: {}, postedAt: 0};
 
 // ---- projector mode ----
 const setProjector = on => {
@@ -28,6 +31,7 @@ async function post(path, body, out = $('out')) {
 	try {
 		const r = await fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
 		res = await r.json();
+		window.siplab.postedAt = performance.now();
 	} catch (e) {
 		res = {ok: false, error: String(e)};
 	}
@@ -216,9 +220,25 @@ function onState(doc) {
 // ---- calls, live ladder, doctor ----
 const frame = $('ladder');
 function frameDoc() { try { return frame.contentDocument; } catch (e) { return null; } }
+// An empty standards-mode page to swap the first ladder into: no frame
+// load between a click and its call.
+frame.onload = () => {
+	frame.onload = null;
+	frame.dataset.ready = '1';
+	frameDoc().documentElement.classList.toggle('projector', root.classList.contains('projector'));
+};
+frame.srcdoc = '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body></body></html>';
 let stateFindings = [];
 function onCalls(doc) {
+	if (doc.delta && calls) {
+		// Only the calls that changed: merge them into the list we have.
+		const byN = new Map((calls.calls || []).map(c => [c.n, c]));
+		for (const c of doc.calls || []) byN.set(c.n, c);
+		doc.calls = (doc.order || []).map(n => byN.get(n)).filter(Boolean);
+		if (!doc.findings) doc.findings = calls.findings;
+	}
 	calls = doc;
+	for (const c of doc.calls || []) window.siplab.listedAt[c.n] ??= performance.now();
 	const sel = $('call-select');
 	const opts = (doc.calls || []).slice().reverse().map(c => `<option value="${c.n}">call ${c.n}: ${esc(c.summary)}</option>`).join('');
 	if (sel.dataset.opts !== opts) {
@@ -254,12 +274,15 @@ async function showCall(n, then) {
 		const r = await fetch('/ladder?call=' + n);
 		const html = await r.text();
 		const d = frameDoc();
-		if (d && d.body && shown.call === n && frame.dataset.ready === '1') {
-			// The same call grew: swap the drawing in place, keeping what
-			// the reader opened and where they scrolled.
-			const open = [...d.querySelectorAll('details[open]')].map(e => e.id).filter(Boolean);
-			const y = d.defaultView.scrollY;
+		if (d && d.body && frame.dataset.ready === '1') {
+			// Swap the drawing in place, no frame reload, also for a new
+			// call (its head differs only by the title). The same call
+			// grown keeps what the reader opened and where they scrolled.
+			const same = shown.call === n;
+			const open = same ? [...d.querySelectorAll('details[open]')].map(e => e.id).filter(Boolean) : [];
+			const y = same ? d.defaultView.scrollY : 0;
 			const nd = new DOMParser().parseFromString(html, 'text/html');
+			if (d.head.innerHTML !== nd.head.innerHTML) d.head.replaceWith(d.adoptNode(nd.head));
 			d.body.replaceWith(d.adoptNode(nd.body));
 			for (const id of open) d.getElementById(id)?.setAttribute('open', '');
 			d.defaultView.scrollTo(0, y);
@@ -273,6 +296,7 @@ async function showCall(n, then) {
 		shown.call = n; shown.version = c.version;
 		window.siplab.renders++;
 		window.siplab.renderedAt = performance.now();
+		if (!(n in window.siplab.shownAt)) window.siplab.shownAt[n] = window.siplab.renderedAt;
 	} finally {
 		const l = loading; loading = null;
 		if (l.then) l.then();
