@@ -2,6 +2,7 @@ package labctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -17,7 +18,7 @@ var (
 	BrowserBridge  = "siplab-browser"
 	BrowserRouter  = netip.MustParseAddr("192.168.9.254") // router-w's LAN address
 	HostLabRoutes  = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("198.51.100.0/24")}
-	errNotRootHost = fmt.Errorf("labctl: host routes need root")
+	errNotRootHost = errors.New("labctl: host routes need root")
 )
 
 // hostRouteArgs is the ip(8) command line for one route: "replace" adds or

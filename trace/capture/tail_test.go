@@ -17,6 +17,17 @@ import (
 // tailModel is what a Tail's reader holds: the packets of each file.
 type tailModel map[FileID][]Packet
 
+// read reads what the folder gained and applies it.
+func (m tailModel) read(t *testing.T, tail *Tail) *Batch {
+	t.Helper()
+	b, err := tail.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.apply(b)
+	return b
+}
+
 func (m tailModel) apply(b *Batch) {
 	if b.Reset {
 		clear(m)
@@ -137,11 +148,7 @@ func TestTailPartialBlockAndTruncation(t *testing.T) {
 	}
 	tail := &Tail{Dir: dir}
 	model := tailModel{}
-	b, err := tail.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	model.apply(b)
+	b := model.read(t, tail)
 	half := len(model.keys())
 	if half == 0 || b.Bytes != int64(cut) {
 		t.Fatalf("half a file: %d packets from %d bytes", half, b.Bytes)
@@ -154,11 +161,7 @@ func TestTailPartialBlockAndTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	b, err = tail.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	model.apply(b)
+	b = model.read(t, tail)
 	if got, want := model.keys(), readDir(t, dir); !reflect.DeepEqual(got, want) || len(got) <= half {
 		t.Fatalf("after the rest: %d packets, the file %d", len(got), len(want))
 	}
@@ -202,11 +205,7 @@ func TestTailMatchesReadFiles(t *testing.T) {
 			}
 			tail := &Tail{Dir: dir}
 			model := tailModel{}
-			b, err := tail.Read()
-			if err != nil {
-				t.Fatal(err)
-			}
-			model.apply(b)
+			b := model.read(t, tail)
 			want := readDir(t, dir)
 			if got := model.keys(); !reflect.DeepEqual(got, want) {
 				t.Fatalf("tail %d packets, ReadFiles %d", len(got), len(want))
