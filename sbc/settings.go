@@ -2,6 +2,7 @@ package sbc
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ const (
 	SettingNATExpires        = "nat_expires"
 	SettingKeepaliveInterval = "keepalive_interval"
 	SettingTopologyHiding    = "topology_hiding"
+	SettingWebRTCICEServers  = "webrtc_ice_servers"
 )
 
 // Settings are the knobs an intern turns while calls run. Each is read at
@@ -38,6 +40,11 @@ type Settings struct {
 	// core's Server/User-Agent and Warning headers. Via, Contact,
 	// Record-Route and Call-ID stay rebuilt: calls keep working.
 	TopologyHiding bool `json:"topology_hiding"`
+	// WebRTCICEServers are the stun:/turn: URLs the browser phone page is
+	// given at load time (-webrtc-ice-servers): read at every page load,
+	// so a change reaches the next browser that opens the page. Empty:
+	// the browser gathers host candidates only.
+	WebRTCICEServers []string `json:"webrtc_ice_servers"`
 }
 
 // DefaultSettings: latching learn, 60 s NAT expiry, 15 s pings.
@@ -47,7 +54,7 @@ func DefaultSettings() Settings {
 
 // SettingNames lists the live settings in their documented order.
 func SettingNames() []string {
-	return []string{SettingLatching, SettingNATExpires, SettingKeepaliveInterval, SettingTopologyHiding}
+	return []string{SettingLatching, SettingNATExpires, SettingKeepaliveInterval, SettingTopologyHiding, SettingWebRTCICEServers}
 }
 
 func normName(n string) string {
@@ -91,6 +98,12 @@ func (s *Settings) Set(name, value string) error {
 		default:
 			return fmt.Errorf("%w: topology_hiding %q (want on or off)", ErrBadValue, value)
 		}
+	case SettingWebRTCICEServers:
+		urls, err := ParseICEServers(value)
+		if err != nil {
+			return err
+		}
+		next.WebRTCICEServers = urls
 	default:
 		return fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 	}
@@ -115,6 +128,11 @@ func (s Settings) Get(name string) (string, error) {
 			return "on", nil
 		}
 		return "off", nil
+	case SettingWebRTCICEServers:
+		if len(s.WebRTCICEServers) == 0 {
+			return "none", nil
+		}
+		return strings.Join(s.WebRTCICEServers, ","), nil
 	}
 	return "", fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 }
@@ -126,6 +144,29 @@ func (s Settings) All() map[string]string {
 		out[n], _ = s.Get(n)
 	}
 	return out
+}
+
+// ParseICEServers reads a comma-separated list of stun:/turn: URLs
+// (host:port, no credentials: TURN uses the user's own SIP password);
+// "none" or "" is the empty list.
+func ParseICEServers(v string) ([]string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "none" || v == "off" {
+		return nil, nil
+	}
+	var out []string
+	for _, u := range strings.Split(v, ",") {
+		u = strings.TrimSpace(u)
+		scheme, hostport, ok := strings.Cut(u, ":")
+		if !ok || (scheme != "stun" && scheme != "turn") {
+			return nil, fmt.Errorf("%w: ICE server %q: want stun:host:port or turn:host:port", ErrBadValue, u)
+		}
+		if _, err := netip.ParseAddrPort(hostport); err != nil {
+			return nil, fmt.Errorf("%w: ICE server %q: want an IP:port (the lab's own servers, no DNS): %w", ErrBadValue, u, err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // parseSeconds reads "60", "60s", "1m", "off"/"0".

@@ -29,6 +29,10 @@ type Config struct {
 	// ICETransportPolicy "relay" makes the browser use TURN candidates
 	// only (an exercise); empty = all.
 	ICETransportPolicy string `json:"ice_transport_policy,omitempty"`
+	// ICEServersNow, if set, replaces ICEServers at every page load: the
+	// SBC's live setting webrtc_ice_servers, so `siplab set sbc
+	// webrtc_ice_servers ...` reaches the next browser that opens the page.
+	ICEServersNow func() []string `json:"-"`
 }
 
 // Handler serves the page at /phone (and /phone/...) with cfg.
@@ -44,11 +48,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	if p := cfg.ICETransportPolicy; p != "" && p != "all" && p != "relay" {
 		return nil, fmt.Errorf("webphone: ICE transport policy %q: want all or relay", p)
 	}
-	if cfg.ICEServers == nil {
-		cfg.ICEServers = []string{}
-	}
-	conf, err := json.Marshal(cfg)
-	if err != nil {
+	if _, err := pageConfig(cfg); err != nil {
 		return nil, err
 	}
 	sub, err := fs.Sub(static, "static")
@@ -61,12 +61,28 @@ func Handler(cfg Config) (http.Handler, error) {
 		http.Redirect(w, r, "/phone/", http.StatusFound)
 	})
 	mux.HandleFunc("GET /phone/config.json", func(w http.ResponseWriter, _ *http.Request) {
+		conf, err := pageConfig(cfg)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(conf)
 	})
 	mux.Handle("GET /phone/", http.StripPrefix("/phone", noCache(files)))
 	return mux, nil
+}
+
+// pageConfig is config.json: cfg with the ICE servers of the moment.
+func pageConfig(cfg Config) ([]byte, error) {
+	if cfg.ICEServersNow != nil {
+		cfg.ICEServers = cfg.ICEServersNow()
+	}
+	if cfg.ICEServers == nil {
+		cfg.ICEServers = []string{}
+	}
+	return json.Marshal(cfg)
 }
 
 func noCache(h http.Handler) http.Handler {

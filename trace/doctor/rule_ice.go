@@ -47,10 +47,10 @@ func iceFailed(w WebRTCState) []Finding {
 		fix = "a tab closed without a BYE, or the browser's NAT mapping changed (siplab set router-w ... flushes it): hang up and call again; the gateway releases the call at the BYE"
 	case len(w.Remote) == 0:
 		why = "the browser offered no candidate at all"
-		fix = "a relay-only browser (policy relay) needs the lab TURN: is stunturn up (siplab status), and are its credentials the user's SIP password? Or drop the relay-only policy"
+		fix = "a relay-only browser (policy relay) needs the lab TURN: does the page get a turn: URL (siplab exec sbc get: webrtc_ice_servers), is stunturn up (siplab status), are its credentials the user's SIP password? Or drop the relay-only policy"
 	case types["relay"] == 0 && types["srflx"] == 0:
 		why = "the browser offered only host candidates (" + strings.Join(hostsOf(w.Remote), ", ") + "), no STUN or TURN ones"
-		fix = "give the page the lab STUN/TURN (sbc -webrtc-ice-servers stun:203.0.113.20:3478,turn:203.0.113.20:3478); check that its checks leave its NAT (siplab status: the router's mappings)"
+		fix = "give the page the lab STUN/TURN (siplab set sbc webrtc_ice_servers stun:203.0.113.20:3478,turn:203.0.113.20:3478, then reload the page); check that its checks leave its NAT (siplab status: the router's mappings)"
 	default:
 		why = fmt.Sprintf("the browser offered %d candidate(s) (%s) but none of its checks reached the gateway", len(w.Remote), typeList(types))
 		fix = "read the browser site's router capture (router-w/wan): STUN checks to the gateway's ICE port, and their answers?"

@@ -157,7 +157,7 @@ func (o *options) config(log *slog.Logger) (sbc.Config, error) {
 	}
 	st := sbc.DefaultSettings()
 	for name, v := range map[string]string{sbc.SettingLatching: o.latching, sbc.SettingNATExpires: o.natExpires,
-		sbc.SettingKeepaliveInterval: o.keepalive, sbc.SettingTopologyHiding: o.topology} {
+		sbc.SettingKeepaliveInterval: o.keepalive, sbc.SettingTopologyHiding: o.topology, sbc.SettingWebRTCICEServers: o.web.iceServers} {
 		if err := st.Set(name, v); err != nil {
 			return cfg, fmt.Errorf("%w: %w", errUsage, err)
 		}

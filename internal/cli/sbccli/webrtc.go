@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/sbc"
@@ -45,13 +44,10 @@ func (w *webFlags) serve(b *sbc.SBC, sipAddr string, tlsConf func() (*tls.Config
 	if err != nil || sipAP.Addr() != wssAP.Addr() {
 		return fmt.Errorf("%w: -wss %s must use the -sip IP %s", errUsage, w.wss, sipAddr)
 	}
-	var servers []string
-	for _, u := range strings.Split(w.iceServers, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			servers = append(servers, u)
-		}
-	}
-	page, err := webphone.Handler(webphone.Config{Domain: w.domain, ICEServers: servers, ICETransportPolicy: w.policy})
+	// The STUN/TURN URLs are the SBC's live setting webrtc_ice_servers
+	// (its startup value is -webrtc-ice-servers): each page load reads it.
+	page, err := webphone.Handler(webphone.Config{Domain: w.domain, ICETransportPolicy: w.policy,
+		ICEServersNow: func() []string { return b.Settings().WebRTCICEServers }})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
