@@ -43,8 +43,17 @@ type Settings struct {
 	// WebRTCICEServers are the stun:/turn: URLs the browser phone page is
 	// given at load time (-webrtc-ice-servers): read at every page load,
 	// so a change reaches the next browser that opens the page. Empty:
-	// the browser gathers host candidates only.
-	WebRTCICEServers []string `json:"webrtc_ice_servers"`
+	// the browser gathers host candidates only. Comma-separated (a string
+	// keeps Settings comparable); ICEServers splits it.
+	WebRTCICEServers string `json:"webrtc_ice_servers"`
+}
+
+// ICEServers is WebRTCICEServers as a list.
+func (s Settings) ICEServers() []string {
+	if s.WebRTCICEServers == "" {
+		return nil
+	}
+	return strings.Split(s.WebRTCICEServers, ",")
 }
 
 // DefaultSettings: latching learn, 60 s NAT expiry, 15 s pings.
@@ -103,7 +112,7 @@ func (s *Settings) Set(name, value string) error {
 		if err != nil {
 			return err
 		}
-		next.WebRTCICEServers = urls
+		next.WebRTCICEServers = strings.Join(urls, ",")
 	default:
 		return fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 	}
@@ -129,10 +138,10 @@ func (s Settings) Get(name string) (string, error) {
 		}
 		return "off", nil
 	case SettingWebRTCICEServers:
-		if len(s.WebRTCICEServers) == 0 {
+		if s.WebRTCICEServers == "" {
 			return "none", nil
 		}
-		return strings.Join(s.WebRTCICEServers, ","), nil
+		return s.WebRTCICEServers, nil
 	}
 	return "", fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 }
