@@ -81,6 +81,9 @@ Classroom console (docs/console.md):
   console [-listen 127.0.0.1:8080]     the live lab in a web browser: topology, state, live ladder,
                                        buttons for every verb, exercises, doctor (a token off loopback)
 
+Browser phone (docs/webrtc.md):
+  webphone call <user> <target> [-policy relay] [-hold 10s]   headless Chromium behind router-w calls (root, chromium)
+
 Anything else:
   exec <node> <args...>   run the node's daemon binary with args (it is a scratch image)
 
@@ -135,6 +138,7 @@ var labVerbs = map[string]func(context.Context, *labctl.Runner, []string) error{
 	"get":      get,
 	"exec":     execNode,
 	"attack":   attack,
+	"webphone": webphoneCmd, // webphone.go
 }
 
 func run(ctx context.Context, args []string) error {
