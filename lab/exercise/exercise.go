@@ -207,6 +207,14 @@ func RunStep(ctx context.Context, lab Lab, s Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(args) > 0 && args[0] == "webphone" {
+		b, ok := lab.(BrowserLab)
+		if !ok {
+			return "", fmt.Errorf("exercise: step %q: this lab has no browser site", s.Cmd)
+		}
+		out, err := b.WebPhone(ctx, args[1:]...)
+		return string(out), err
+	}
 	if len(args) < 2 {
 		return "", fmt.Errorf("exercise: step %q: want a command and a node", s.Cmd)
 	}

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/siplab/siplab/lab/browsersite"
 	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/webphone/headless"
 )
 
 // Lab is the running lab as the exercises use it: a node daemon's
@@ -85,4 +87,28 @@ func (d *DockerLab) Attack(ctx context.Context, node string, args ...string) ([]
 func (d *DockerLab) Reset(ctx context.Context, progress func(string)) error {
 	_, err := d.R.Reset(ctx, progress)
 	return err
+}
+
+// BrowserLab is a lab with a browser site (router-w's LAN): its steps may
+// run `webphone call ...` and its checks place browser calls. Placing one
+// needs root and Chromium on the machine that runs siplab.
+type BrowserLab interface {
+	Lab
+	// WebPhone runs `siplab webphone args...` and returns what it printed.
+	WebPhone(ctx context.Context, args ...string) ([]byte, error)
+	// BrowserCall places a browser call from the site; during runs while
+	// it is up.
+	BrowserCall(ctx context.Context, o browsersite.CallOptions, during func(context.Context, headless.State) error) (browsersite.Outcome, error)
+}
+
+// WebPhone implements BrowserLab.
+func (d *DockerLab) WebPhone(ctx context.Context, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	err := browsersite.Command(ctx, d, args, &out)
+	return out.Bytes(), err
+}
+
+// BrowserCall implements BrowserLab.
+func (d *DockerLab) BrowserCall(ctx context.Context, o browsersite.CallOptions, during func(context.Context, headless.State) error) (browsersite.Outcome, error) {
+	return browsersite.Call(ctx, o, during)
 }
