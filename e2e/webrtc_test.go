@@ -12,53 +12,31 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/siplab/siplab/lab/browsersite"
 	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/natrouter"
 	"github.com/siplab/siplab/uaclient"
+	"github.com/siplab/siplab/webphone/headless"
 	"github.com/siplab/siplab/webphone/webphonetest"
 )
 
-const (
-	browserNS     = "siplab-chrome"
-	browserHost   = "192.168.9.10/24" // the test's Chromium; 192.168.9.1 is the host's own browser
-	browserRouter = "192.168.9.254"   // router-w
-	phoneURL      = "https://203.0.113.5:8443/phone/"
-)
-
-// browserNamespace makes a namespace whose one interface is a veth port of
-// the browser bridge, with router-w as its default route: Chromium there
-// gathers only 192.168.9.10 (never this machine's 192.0.2.x) and reaches
-// the lab only through NAT.
-func browserNamespace(t *testing.T, ctx context.Context) {
+// browserSite makes the browser's namespace on the browser bridge
+// (lab/browsersite): Chromium there gathers only 192.168.9.10 (never this
+// machine's other addresses) and reaches the lab only through router-w.
+func browserSite(t *testing.T, ctx context.Context) *browsersite.Site {
 	t.Helper()
-	vethNamespace(t, ctx, browserNS, "siplab-cr0", "siplab-cr1", browserHost, browserRouter,
-		[]string{"link", "set", "siplab-cr0", "master", "siplab-browser"})
-}
-
-// inNamespace starts Chromium through `ip netns exec`, which execs it in
-// place: chromedp's pipes (fds 3 and 4) and the parent-death signal carry
-// over.
-func inNamespace(ns string) chromedp.ExecAllocatorOption {
-	return chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-		ip, err := exec.LookPath("ip")
-		if err != nil {
-			ip = "/usr/sbin/ip"
-		}
-		cmd.Args = append([]string{"ip", "netns", "exec", ns, cmd.Path}, cmd.Args[1:]...)
-		cmd.Path = ip
-		if cmd.SysProcAttr == nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{}
-		}
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	})
+	site, err := browsersite.Open(ctx, browsersite.DefaultNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	return site
 }
 
 // webCall is one browser call's outcome.
@@ -69,37 +47,23 @@ type webCall struct {
 }
 
 // openWebPhone loads the phone page in a fresh Chromium behind router-w and
-// registers dave. query is added to the page's URL (policy=relay).
-func openWebPhone(t *testing.T, query string) context.Context {
+// registers dave. policy is the page's ICE policy ("" = the SBC's).
+func openWebPhone(t *testing.T, site *browsersite.Site, policy string) context.Context {
 	t.Helper()
-	wav := filepath.Join(t.TempDir(), "tone.wav")
-	webphonetest.WriteToneWAV(t, wav, webphonetest.ToneHz, 20)
 	// Chromium's own DNS lookups (the host's resolvers) leave through
 	// router-w and die at its unused default route: they show as
 	// mappings in router-w's status, never off the host.
-	bctx := webphonetest.NewBrowser(t, wav, inNamespace(browserNS))
+	b, err := site.Start(3 * time.Minute)
+	if err != nil {
+		t.Fatalf("headless Chromium behind router-w: %v", err)
+	}
 	// A test that stops mid-call still hangs up and unregisters before
 	// the browser closes: no gateway call or binding outlives it.
-	t.Cleanup(func() {
-		_, _ = chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => { for (const id of ["hangup", "unregister"]) { const b = document.getElementById(id); if (b && !b.disabled) b.click(); } return true; })()`))
-		time.Sleep(2 * time.Second)
-	})
-	url := phoneURL + "?user=dave&target=bob"
-	if query != "" {
-		url += "&" + query
-	}
-	if err := chromedp.Do(bctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("load %s in Chromium behind router-w: %v", url, err)
-	}
-	webphonetest.Wait(t, bctx, "page ready", 20*time.Second, func(s webphonetest.State) bool { return s.Ready })
-	if err := chromedp.Do(bctx, chromedp.SetValue(chromedp.ID("password"), "dave-secret"), chromedp.Click(chromedp.ID("register"))); err != nil {
+	t.Cleanup(b.Close)
+	if err := headless.Open(b.Ctx, browsersite.PageURL("dave", "bob", policy), "dave-secret"); err != nil {
 		t.Fatal(err)
 	}
-	st := webphonetest.Wait(t, bctx, "registered", 15*time.Second, func(s webphonetest.State) bool { return s.Registered || s.Error != "" })
-	if !st.Registered {
-		t.Fatalf("dave's REGISTER over WSS: %s", st.Error)
-	}
-	return bctx
+	return b.Ctx
 }
 
 // dialBob clicks Call and waits for the 200 OK; it returns how many calls
@@ -164,21 +128,10 @@ func hangUpWeb(t *testing.T, ctx, bctx context.Context) {
 	}
 }
 
-// candidates lists the page's local candidates of one type.
-func localCandidates(st webphonetest.State, typ string) []string {
-	var out []string
-	for _, c := range st.Candidates {
-		if c.Side == "local" && c.Type == typ {
-			out = append(out, c.Address)
-		}
-	}
-	return out
-}
-
 func TestWebPhoneBehindRouterW(t *testing.T) {
 	ctx := testCtx(t, 10*time.Minute)
 	bin := buildSiplab(t, ctx)
-	browserNamespace(t, ctx)
+	site := browserSite(t, ctx)
 	t.Cleanup(func() { setRouter(t, context.Background(), "router-w", "preset", natrouter.DefaultPreset) })
 	// The browser's media goes through the SBC's relay: bob registers
 	// through the SBC too, or the SBC's core-side SDP (10.0.0.5) would
@@ -186,7 +139,7 @@ func TestWebPhoneBehindRouterW(t *testing.T) {
 	behindSBC(t, ctx, "bob")
 
 	for _, tc := range []struct {
-		preset, query string
+		preset, policy string
 		// local is the selected pair's local candidate type the browser
 		// must report; srflx means STUN's answer was the mapping used.
 		local string
@@ -202,7 +155,7 @@ func TestWebPhoneBehindRouterW(t *testing.T) {
 		{"symmetric", "", "prflx"},
 		// A network that allows only TURN (policy=relay): under symmetric
 		// NAT the relay via the lab TURN carries the call.
-		{"symmetric", "policy=relay", "relay"},
+		{"symmetric", "relay", "relay"},
 	} {
 		t.Run(tc.preset+"/"+tc.local, func(t *testing.T) {
 			// As the intern would: siplab set, and siplab status shows it.
@@ -213,7 +166,7 @@ func TestWebPhoneBehindRouterW(t *testing.T) {
 			if line := lineWith(string(out), "router-w"); err != nil || !strings.Contains(line, tc.preset) {
 				t.Errorf("siplab status does not show router-w %s: %q (%v)", tc.preset, line, err)
 			}
-			bctx := openWebPhone(t, tc.query)
+			bctx := openWebPhone(t, site, tc.policy)
 			res := callBob(t, ctx, bctx)
 			if got := res.page.Selected.LocalType; got != tc.local {
 				t.Errorf("selected local candidate %s (%s), want %s; candidates %+v", got, res.page.Selected.Local, tc.local, res.page.Candidates)
@@ -222,13 +175,13 @@ func TestWebPhoneBehindRouterW(t *testing.T) {
 				t.Errorf("browser decodes %q, want audio/PCMU", res.page.Inbound.Codec)
 			}
 			// The browser's own address is router-w's LAN, never the host's.
-			for _, a := range localCandidates(res.page, "host") {
+			for _, a := range res.page.Local("host") {
 				if !strings.HasPrefix(a, "192.168.9.10:") {
 					t.Errorf("host candidate %s: Chromium is not confined to the browser site", a)
 				}
 			}
-			if tc.query == "" {
-				srflx := localCandidates(res.page, "srflx")
+			if tc.policy == "" {
+				srflx := res.page.Local("srflx")
 				if len(srflx) == 0 || !strings.HasPrefix(srflx[0], "203.0.113.9:") {
 					t.Errorf("srflx candidates %v: the lab STUN should see router-w's 203.0.113.9", srflx)
 				}
@@ -266,7 +219,7 @@ func TestWebPhoneBehindRouterW(t *testing.T) {
 			t.Fatalf("docker pause %s: %v %s", stun, err, out)
 		}
 		t.Cleanup(func() { _, _ = lab.Docker(context.Background(), "unpause", stun) })
-		bctx := openWebPhone(t, "policy=relay")
+		bctx := openWebPhone(t, site, "relay")
 		before := dialBob(t, ctx, bctx) // set up in SIP even without a pair
 		gw := sbcStatus(t, ctx).WebRTC
 		if len(gw) == 0 {
