@@ -130,7 +130,7 @@ func (p *Probe) BrowserCall(ctx context.Context, r *Result, policy string) (WebC
 		r.add("     pair %s → %s: %s, checks %d sent / %d answered", pr.Local, pr.Remote, pr.State, pr.RequestsSent, pr.ResponsesReceived)
 	}
 	if s := pg.Selected; s != nil {
-		r.add("     the browser's selected pair: %s %s <-> %s %s", s.LocalType, s.Local, s.RemoteType, s.Remote)
+		r.add("     the browser's selected pair: %s <-> %s", s.Local, s.RemoteType+" "+s.Remote)
 	}
 	if g := wc.Gateway; g != nil {
 		r.add("     gateway (sbc status): %s ice %s, pair %s; browser→core %d pkts %.0f Hz, core→browser %d pkts %.0f Hz",
@@ -156,11 +156,15 @@ func requireAudio(r *Result, wc WebCall) {
 	r.require(wc.Bob != nil && tonesMatch(wc.Bob.ToneHz, headless.ToneHz), "bob heard the browser's %d Hz: %s", headless.ToneHz, bob)
 }
 
-// browserMappings are router-w's mappings of the browser's address.
+// labInternet is where the lab's servers are: router-w's other mappings
+// of the browser are Chromium's own DNS lookups, dying at its unused route.
+var labInternet = netip.MustParsePrefix("203.0.113.0/24")
+
+// browserMappings are router-w's mappings of the browser towards the lab.
 func browserMappings(st natrouter.Status) []string {
 	var out []string
 	for _, m := range st.Mappings {
-		if m.Inside.Addr().String() == browsersite.Addr {
+		if m.Inside.Addr().String() == browsersite.Addr && labInternet.Contains(m.Remote.Addr()) {
 			out = append(out, fmt.Sprintf("%s → %s (to %s)", m.Inside, m.Outside, m.Remote))
 		}
 	}
@@ -195,7 +199,7 @@ func checkICESrflx(ctx context.Context, p *Probe) Result {
 	r.require(len(srflx) > 0, "the browser has a srflx candidate (its public address, from a STUN server): %s", orNone(strings.Join(srflx, ", ")))
 	typ, addr, seen := wc.GatewaySees()
 	r.require(seen && typ == "srflx" && slices.Contains(srflx, addr.String()),
-		"the gateway sees the browser at %s %s: the srflx candidate STUN reported (the same mapping towards STUN and the SBC)", typ, addr)
+		"the gateway sees the browser at %s: the srflx candidate STUN reported (the same mapping towards STUN and the SBC)", seenAs(typ, addr, seen))
 	requireAudio(&r, wc)
 	return r
 }
@@ -264,9 +268,16 @@ func checkICETurn(ctx context.Context, p *Probe) Result {
 	r.require(len(relay) > 0, "the browser has a relay candidate (a TURN allocation): %s", orNone(strings.Join(relay, ", ")))
 	typ, addr, seen := wc.GatewaySees()
 	r.require(seen && typ == "relay" && addr.Addr().String() == labTURNAddr,
-		"the selected pair uses the relay candidate: the gateway sees the browser at %s %s", typ, addr)
+		"the selected pair uses the relay candidate: the gateway sees the browser at %s", seenAs(typ, addr, seen))
 	requireAudio(&r, wc)
 	return r
+}
+
+func seenAs(typ string, addr netip.AddrPort, seen bool) string {
+	if !seen {
+		return "no address (no selected pair)"
+	}
+	return typ + " " + addr.String()
 }
 
 func pairOf(g *webrtcgw.Stats) string {
@@ -285,18 +296,19 @@ func init() {
 			"Make the browser learn its public address again, so the selected pair uses the srflx candidate. (The checks place the call from headless Chromium " +
 			"on the browser site: run siplab as root, with chromium installed.)",
 		Setup: steps(bobBehindSBC, []Step{
-			RunExpect("set sbc webrtc_ice_servers stun:203.0.113.21:3478,turn:203.0.113.20:3478", "the page's STUN server is 203.0.113.21: nobody answers there"),
+			RunExpect("set sbc webrtc_ice_servers stun:203.0.113.21:3478", "the page's one STUN server is 203.0.113.21, where nobody answers; no TURN"),
 		}),
 		Observe: []string{
 			"`siplab webphone call dave bob` (or your browser at https://203.0.113.5:8443/phone/?user=dave&target=bob): answered after ~5 s — the page waits that long for ICE gathering; " +
-				"candidates host 192.168.9.10 and relay 203.0.113.20, **no srflx**.",
+				"one candidate, host 192.168.9.10: **no srflx**; the gateway sees the browser as prflx (learnt from its checks).",
 			"`siplab exec sbc get`: `webrtc_ice_servers` — what the page is told (config.json).",
 			"`siplab exec stun status`: no Binding request from 203.0.113.9; `captures/router-w.pcapng` (router-w/wan): the browser's Binding requests to 203.0.113.21:3478 go unanswered, " +
 				"its ICE checks (STUN Binding with USERNAME/PRIORITY) to 203.0.113.5:8443 are answered.",
 			"`siplab ladder`: the browser's call over WSS (router-w/wan is TLS: the SIP is readable at the SBC's capture).",
 		},
 		Hints: []string{
-			"A srflx (server-reflexive) candidate is the address a STUN server saw the browser's socket at: the NAT's mapping.",
+			"A srflx (server-reflexive) candidate is the address a STUN server saw the browser's socket at: the NAT's mapping. " +
+				"A TURN server's Allocate answer carries it too (XOR-MAPPED-ADDRESS): with a working TURN server alone the browser has a srflx candidate.",
 			"The page gets its STUN/TURN URLs from the SBC: `siplab exec sbc get`. The lab's STUN/TURN is 203.0.113.20:3478.",
 			"`siplab set sbc webrtc_ice_servers stun:203.0.113.20:3478,turn:203.0.113.20:3478` — the next page load gets it.",
 		},
