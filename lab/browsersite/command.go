@@ -151,7 +151,7 @@ func (r Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "  pair %s → %s: %s%s, checks %d sent / %d answered\n", pr.Local, pr.Remote, pr.State, nom, pr.RequestsSent, pr.ResponsesReceived)
 	}
 	if s := p.Selected; s != nil {
-		fmt.Fprintf(w, "  selected: %s %s <-> %s %s\n", s.LocalType, s.Local, s.RemoteType, s.Remote)
+		fmt.Fprintf(w, "  selected: %s <-> %s\n", s.Local, s.Remote) // each "type address"
 	} else {
 		fmt.Fprintf(w, "  selected: none\n")
 	}

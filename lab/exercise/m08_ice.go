@@ -130,7 +130,7 @@ func (p *Probe) BrowserCall(ctx context.Context, r *Result, policy string) (WebC
 		r.add("     pair %s → %s: %s, checks %d sent / %d answered", pr.Local, pr.Remote, pr.State, pr.RequestsSent, pr.ResponsesReceived)
 	}
 	if s := pg.Selected; s != nil {
-		r.add("     the browser's selected pair: %s <-> %s", s.Local, s.RemoteType+" "+s.Remote)
+		r.add("     the browser's selected pair: %s <-> %s", s.Local, s.Remote)
 	}
 	if g := wc.Gateway; g != nil {
 		r.add("     gateway (sbc status): %s ice %s, pair %s; browser→core %d pkts %.0f Hz, core→browser %d pkts %.0f Hz",
@@ -165,7 +165,7 @@ func browserMappings(st natrouter.Status) []string {
 	var out []string
 	for _, m := range st.Mappings {
 		if m.Inside.Addr().String() == browsersite.Addr && labInternet.Contains(m.Remote.Addr()) {
-			out = append(out, fmt.Sprintf("%s → %s (to %s)", m.Inside, m.Outside, m.Remote))
+			out = append(out, fmt.Sprintf("%s %s → %s (to %s)", m.Proto, m.Inside, m.Outside, m.Remote))
 		}
 	}
 	return out
