@@ -302,9 +302,9 @@ func init() {
 			"`siplab webphone call dave bob` (or your browser at https://203.0.113.5:8443/phone/?user=dave&target=bob): answered after ~5 s — the page waits that long for ICE gathering; " +
 				"one candidate, host 192.168.9.10: **no srflx**; the gateway sees the browser as prflx (learnt from its checks).",
 			"`siplab exec sbc get`: `webrtc_ice_servers` — what the page is told (config.json).",
-			"`siplab exec stun status`: no Binding request from 203.0.113.9; `captures/router-w.pcapng` (router-w/wan): the browser's Binding requests to 203.0.113.21:3478 go unanswered, " +
-				"its ICE checks (STUN Binding with USERNAME/PRIORITY) to 203.0.113.5:8443 are answered.",
-			"`siplab ladder`: the browser's call over WSS (router-w/wan is TLS: the SIP is readable at the SBC's capture).",
+			"`siplab exec stun status`: no Binding request from 203.0.113.9. `tshark -r captures/router-w.pcapng -Y stun`: the browser's Binding requests to 203.0.113.21:3478 " +
+				"get only router-w's ICMP host unreachable; its ICE checks (Binding requests with USERNAME, PRIORITY, ICE-CONTROLLING) to 203.0.113.5:8443 are answered.",
+			"`siplab ladder`: the call's core side only (SBC → proxy → bob): the browser's SIP is inside TLS (WSS) and the ladder does not decode STUN — read the checks in the capture.",
 		},
 		Hints: []string{
 			"A srflx (server-reflexive) candidate is the address a STUN server saw the browser's socket at: the NAT's mapping. " +
@@ -332,7 +332,7 @@ func init() {
 			"`siplab webphone call dave bob -hold 20s`: the browser's srflx 203.0.113.9:a (what the lab STUN saw) and the selected pair's local side.",
 			"`siplab exec sbc status` during the call: the gateway's `pair host 203.0.113.5:8443 <-> ... 203.0.113.9:b`.",
 			"`siplab exec router-w status` during the call: the browser's one socket 192.168.9.10:x mapped twice — to 203.0.113.20:3478 and to 203.0.113.5:8443, different outside ports.",
-			"`captures/router-w.pcapng` (router-w/lan and router-w/wan): the browser's STUN Binding requests and ICE checks before and after translation.",
+			"`tshark -r captures/router-w.pcapng -Y stun`: on router-w/lan one source port, on router-w/wan two — one towards the STUN server, one towards the gateway (the ladder shows neither: it decodes SIP and RTP only).",
 		},
 		Hints: []string{
 			"STUN reports the mapping towards the STUN server only; a symmetric NAT gives the check towards the SBC another port.",
