@@ -287,7 +287,6 @@ func pairOf(g *webrtcgw.Stats) string {
 	return g.SelectedPair
 }
 
-
 func init() {
 	register(&Exercise{
 		ID: "08-ice-srflx", Module: module08, Title: "ICE through port-restricted NAT: the srflx candidate",
