@@ -2,7 +2,11 @@ package browsersite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/siplab/siplab/webphone/headless"
@@ -50,6 +54,11 @@ func Call(ctx context.Context, o CallOptions, during func(ctx context.Context, p
 	if o.Media == 0 {
 		o.Media = 20 * time.Second
 	}
+	unlock, err := oneAtATime()
+	if err != nil {
+		return out, err
+	}
+	defer unlock()
 	site, err := Open(ctx, DefaultNS)
 	if err != nil {
 		return out, err
@@ -89,4 +98,25 @@ func Call(ctx context.Context, o CallOptions, during func(ctx context.Context, p
 		return out, fmt.Errorf("browsersite: hang up: %w", err)
 	}
 	return out, nil
+}
+
+// ErrBusy is returned when another browser call from the site is running:
+// there is one namespace (one browser address), and a second call would
+// replace it under the first.
+var ErrBusy = errors.New("browsersite: another browser call from the browser site is running (siplab webphone call, an ICE exercise check); try again when it ends")
+
+// oneAtATime takes the site's lock, without waiting.
+func oneAtATime() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "siplab-browsersite.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("browsersite: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrBusy
+		}
+		return nil, fmt.Errorf("browsersite: lock: %w", err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

@@ -3,6 +3,7 @@ package browsersite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -61,4 +62,22 @@ func TestReportWhy(t *testing.T) {
 	if !strings.Contains(b.String(), "local  candidate host  192.168.9.10:5000") || !strings.Contains(b.String(), "gateway: no call") {
 		t.Errorf("report:\n%s", b.String())
 	}
+}
+
+// A second browser call while one runs is refused at once, and the lock
+// is free again afterwards.
+func TestOneCallAtATime(t *testing.T) {
+	unlock, err := oneAtATime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Call(context.Background(), CallOptions{User: "dave", Target: "bob"}, nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("a second call while one runs: %v, want ErrBusy", err)
+	}
+	unlock()
+	again, err := oneAtATime()
+	if err != nil {
+		t.Fatalf("the lock after unlock: %v", err)
+	}
+	again()
 }
