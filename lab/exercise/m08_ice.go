@@ -52,12 +52,6 @@ type WebCall struct {
 	ICEFinding *doctor.Finding
 }
 
-// Hearing says whether audio flowed both ways: the browser hears bob on a
-// selected pair, and bob hears the browser's tone.
-func (w WebCall) Hearing() bool {
-	return w.Out.Hearing && w.Bob != nil && tonesMatch(w.Bob.ToneHz, headless.ToneHz)
-}
-
 // GatewaySees is the browser's side of the gateway's selected pair: its
 // candidate type and address ("prflx", 203.0.113.9:40123).
 func (w WebCall) GatewaySees() (typ string, addr netip.AddrPort, ok bool) {
