@@ -276,7 +276,7 @@ func TestDecoderIgnoresGarbage(t *testing.T) {
 	for _, payload := range [][]byte{
 		[]byte("hello"), []byte("{\"probe\":1}"), {0x80}, {0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, // short RTP
 		{0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0},                                                 // CSRC count past the end
-		{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, // STUN
+		{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x43, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, // STUN but for its cookie (stun_test.go)
 		[]byte("FOO sip:x SIP/2.0\r\n\r\n"),
 	} {
 		f := frameUDP(t, netip.MustParseAddrPort("192.168.1.50:16000"), netip.MustParseAddrPort("203.0.113.3:17000"), payload)

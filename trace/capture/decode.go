@@ -29,22 +29,30 @@ func (k Kind) String() string {
 		return "rtp"
 	case KindRTCP:
 		return "rtcp"
+	case KindSTUN:
+		return "stun"
+	case KindChannelData:
+		return "channeldata"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Packet is one SIP message (reassembled when it came over TCP or in IP
-// fragments) or one RTP/RTCP packet, as seen at one capture point.
+// fragments), one RTP/RTCP packet, or one STUN message or TURN ChannelData
+// frame, as seen at one capture point.
 type Packet struct {
 	Time      time.Time
 	Iface     string // capture point, "router-a/wan"
 	Kind      Kind
 	Transport string // "udp" or "tcp"
 	Src, Dst  netip.AddrPort
-	// Payload is the whole SIP message, or the RTP/RTCP UDP payload.
+	// Payload is the whole SIP message, or the RTP/RTCP/STUN/ChannelData
+	// UDP payload.
 	Payload []byte
 	// RTP is set for KindRTP and KindRTCP (first RTCP packet of a compound).
 	RTP *RTPHeader
+	// STUN is set for KindSTUN and KindChannelData (stun.go).
+	STUN *STUNMessage
 }
 
 // RTPHeader summarises an RTP packet, or for RTCP the first packet's type and
@@ -144,6 +152,18 @@ func (d *Decoder) transport(iface string, ts time.Time, proto layers.IPProtocol,
 		switch {
 		case looksLikeSIP(body):
 			p.Kind, p.Payload = KindSIP, clone(body)
+		case len(body) > 0 && body[0] < 0x40:
+			s, ok := parseSTUN(body)
+			if !ok {
+				return nil
+			}
+			p.Kind, p.Payload, p.STUN = KindSTUN, clone(body), s
+		case len(body) > 0 && body[0] < 0x80:
+			s, ok := parseChannelData(body)
+			if !ok {
+				return nil
+			}
+			p.Kind, p.Payload, p.STUN = KindChannelData, clone(body), s
 		default:
 			h, kind, ok := parseRTP(body)
 			if !ok {

@@ -21,7 +21,9 @@ type Trace struct {
 	Interfaces []string
 	// SIP holds every SIP message (Kind KindSIP).
 	SIP []Packet
-	// RTP holds RTP and RTCP packet summaries (Kind KindRTP, KindRTCP).
+	// RTP holds the rest, the media plane: RTP and RTCP packet summaries
+	// (Kind KindRTP, KindRTCP), STUN messages and TURN ChannelData frames
+	// (KindSTUN, KindChannelData), which share the media's ports.
 	RTP []Packet
 	// Truncated is set when a file ended in the middle of a block: normal
 	// for the file a daemon is still writing.
