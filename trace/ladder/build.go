@@ -43,6 +43,7 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 		c := &Call{Topo: topo}
 		c.assemble(legMsgs, topo)
 		c.attachRTP(allRTP(tr.RTP), topo)
+		c.attachSTUN(stunPackets(tr.RTP), topo)
 		calls = append(calls, c)
 	}
 	order(calls)

@@ -95,6 +95,7 @@ type htmlRow struct {
 	Raw           string // when explain cannot read the message
 	Stream        *Stream
 	Codec         string
+	STUN          *htmlSTUN // a STUN message or run (stun.go)
 }
 
 // WriteHTML writes the ladder as one self-contained HTML page for the
@@ -196,6 +197,9 @@ func WriteHTML(w io.Writer, c *Call) error {
 			// happens, whatever the lines now say.
 			r.Problem = r.Problem || m.ALG != ""
 			place(&r, m.From, m.To)
+		} else if e.stream == nil {
+			from, to := stunHTMLRow(&r, e, c.Start)
+			place(&r, from, to)
 		} else {
 			s := *e.stream
 			r.Kind, r.Stream, r.Codec = "rtp", &s, PayloadName(s.PayloadType)

@@ -170,6 +170,12 @@ type Call struct {
 	Messages []Message
 	// Streams are the RTP streams matched to the call's SDP ports.
 	Streams []Stream
+	// STUN are a browser call's STUN messages drawn one by one (the first
+	// exchange of each kind: candidate gathering, TURN, ICE checks with
+	// the SBC's gateway), Label its method and class; STUNRuns count the
+	// exchanges that repeat them and the relayed ChannelData (stun.go).
+	STUN     []Message
+	STUNRuns []STUNRun
 	Columns []Column
 	// Legs are the call's dialogs in order; one for a call straight
 	// through the proxy.

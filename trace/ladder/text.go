@@ -23,6 +23,10 @@ type event struct {
 	msg    *Message
 	stream *Stream
 	n      int // message number (1-based) for messages
+	// stun and run are a browser call's STUN message and counted STUN
+	// exchanges (stun.go).
+	stun *Message
+	run  *STUNRun
 }
 
 func (c *Call) events() []event {
@@ -35,6 +39,7 @@ func (c *Call) events() []event {
 	for i := range streams {
 		ev = append(ev, event{at: streams[i].First, stream: &streams[i]})
 	}
+	ev = append(ev, c.stunEvents()...)
 	sort.SliceStable(ev, func(i, j int) bool { return ev[i].at.Before(ev[j].at) })
 	return ev
 }
@@ -132,6 +137,10 @@ func WriteText(w io.Writer, c *Call) error {
 			fmt.Fprintf(bw, "%s  %s %s → %s%s%s\n", string(row), m.Where(), m.Src, m.Dst, legNote(c, m.Leg), natNote(m.NAT, m.ALG))
 			continue
 		}
+		if e.stream == nil {
+			writeSTUNRow(bw, c, e, width)
+			continue
+		}
 		s := e.stream
 		fmt.Fprintln(bw, labelRow(len(c.Columns), width, s.From, s.To,
 			fmt.Sprintf("RTP %s %d pkts", PayloadName(s.PayloadType), s.Packets)))
@@ -156,6 +165,7 @@ func WriteText(w io.Writer, c *Call) error {
 	} else if c.IsInvite() {
 		fmt.Fprintln(bw, "\nRTP streams: none seen for this call's SDP ports")
 	}
+	writeSTUNSummary(bw, c)
 	return bw.Flush()
 }
 
