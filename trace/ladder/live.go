@@ -32,6 +32,7 @@ type Live struct {
 	fresh map[uint16]span
 	built map[uint64]*builtCall
 	calls []*Call
+	stun  liveSTUN // a browser call's STUN (live_stun.go)
 }
 
 type liveSIP struct {
@@ -46,6 +47,8 @@ type builtCall struct {
 	call     *Call
 	ports    map[uint16]bool
 	from, to time.Time
+	// stunFrom and stunTo are the span of the call's STUN (stunWindow).
+	stunFrom, stunTo time.Time
 }
 
 // NewLive starts an empty Live for the lab plan topo (nil: bare
@@ -62,6 +65,7 @@ func NewLive(topo *Topology) *Live {
 func (l *Live) clear() {
 	l.sip, l.sipDirt, l.fresh, l.built, l.calls = nil, true, map[uint16]span{}, map[uint64]*builtCall{}, nil
 	l.rtp = newRTPIndex()
+	l.stun = liveSTUN{}
 }
 
 // Apply takes what a Tail read.
@@ -88,6 +92,7 @@ func (l *Live) Apply(b *capture.Batch) {
 		// The calls that had packets of the files gone count their RTP
 		// again, as for packets that arrived.
 		l.rtp.drop(gone, l.touch)
+		l.stun.drop(gone)
 	}
 	for _, f := range b.Files {
 		for _, p := range f.SIP {
@@ -100,6 +105,7 @@ func (l *Live) Apply(b *capture.Batch) {
 			}
 		}
 		l.rtp.add(f.File, f.RTP)
+		l.stun.add(f.File, f.RTP)
 	}
 }
 
@@ -121,7 +127,7 @@ func (l *Live) touch(ns int64, ports ...uint16) {
 // calls numbered 1, 2, … as Build numbers them; rebuilt is how many were
 // assembled or counted again.
 func (l *Live) Calls() (calls []*Call, rebuilt int) {
-	if !l.sipDirt && len(l.fresh) == 0 && l.calls != nil {
+	if !l.sipDirt && len(l.fresh) == 0 && !l.stun.any && l.calls != nil {
 		return l.copies(), 0
 	}
 	if l.sipDirt {
@@ -136,12 +142,15 @@ func (l *Live) Calls() (calls []*Call, rebuilt int) {
 	for _, legMsgs := range group(sip, l.topo) {
 		sig := signature(legMsgs)
 		b := l.built[sig]
-		if b == nil || l.freshIn(b) {
+		if b == nil || l.freshIn(b) || l.stun.freshIn(b.stunFrom, b.stunTo) {
 			c := &Call{Topo: l.topo}
 			c.assemble(legMsgs, l.topo)
 			ports, from, to := c.rtpWindow()
 			c.attachRTP(l.rtp.window(ports, from, to), l.topo)
-			b = &builtCall{call: c, ports: ports, from: from, to: to}
+			lead, _, sto := c.stunWindow()
+			l.stun.sort()
+			c.attachSTUN(l.stun.window(lead, sto), l.topo)
+			b = &builtCall{call: c, ports: ports, from: from, to: to, stunFrom: lead, stunTo: sto}
 			rebuilt++
 		}
 		next[sig] = b
@@ -149,6 +158,7 @@ func (l *Live) Calls() (calls []*Call, rebuilt int) {
 	}
 	l.built, l.sipDirt = next, false
 	clear(l.fresh)
+	l.stun.any = false
 	return l.copies(), rebuilt
 }
 

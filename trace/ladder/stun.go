@@ -516,6 +516,9 @@ func channelRuns(pkts []capture.Packet, topo *Topology) []STUNRun {
 // and TURN attributes a reader checks.
 func stunNote(s *capture.STUNMessage) string {
 	var parts []string
+	if s.UseCandidate {
+		parts = append(parts, "USE-CANDIDATE")
+	}
 	if s.Username != "" {
 		parts = append(parts, "user "+s.Username)
 	}
@@ -549,8 +552,8 @@ func stunNote(s *capture.STUNMessage) string {
 // runLabel is a run's arrow label: "+41 Binding request", "ChannelData
 // 0x4001 1520 frames".
 func runLabel(r STUNRun) string {
-	if r.Bytes > 0 || strings.HasPrefix(r.Label, "ChannelData") {
-		return fmt.Sprintf("%s %d frames", r.Label, r.Exchanges)
+	if strings.HasPrefix(r.Label, "ChannelData") {
+		return fmt.Sprintf("ChannelData ×%d", r.Exchanges)
 	}
 	if r.Exchanges == 0 {
 		return fmt.Sprintf("%s resent %d×", r.Label, r.Retransmits)
@@ -561,7 +564,7 @@ func runLabel(r STUNRun) string {
 // runNote is a run's trailer: how many were answered, how often, until when.
 func runNote(r STUNRun, start time.Time) string {
 	if strings.HasPrefix(r.Label, "ChannelData") {
-		return fmt.Sprintf("%d bytes relayed, %.3f–%.3f s", r.Bytes, r.First.Sub(start).Seconds(), r.Last.Sub(start).Seconds())
+		return fmt.Sprintf("%s: %d frames, %d bytes relayed, %.3f–%.3f s", r.Label, r.Exchanges, r.Bytes, r.First.Sub(start).Seconds(), r.Last.Sub(start).Seconds())
 	}
 	var parts []string
 	if r.Exchanges > 0 {
@@ -624,8 +627,12 @@ func writeSTUNSummary(w io.Writer, c *Call) {
 	}
 	fmt.Fprintln(w)
 	for _, r := range c.STUNRuns {
-		fmt.Fprintf(w, "  %-13s %s %s → %s %s  %s; %s\n", r.Where(), c.Columns[r.From].Title(), r.Src,
-			c.Columns[r.To].Title(), r.Dst, runLabel(r), runNote(r, c.Start))
+		what := runLabel(r) + "; " + runNote(r, c.Start)
+		if strings.HasPrefix(r.Label, "ChannelData") {
+			what = runNote(r, c.Start)
+		}
+		fmt.Fprintf(w, "  %-13s %s %s → %s %s  %s\n", r.Where(), c.Columns[r.From].Title(), r.Src,
+			c.Columns[r.To].Title(), r.Dst, what)
 	}
 }
 
@@ -647,7 +654,13 @@ func stunHTMLRow(r *htmlRow, e event, start time.Time) (from, to int) {
 		r.NAT, r.NATText = natPieces(m.NAT), m.NAT
 		r.Problem = m.STUN.Class == capture.STUNError && m.STUN.ErrorCode != 401
 		hs := &htmlSTUN{Transaction: m.STUN.Transaction}
+		if m.STUN.UseCandidate {
+			r.SDP = "USE-CANDIDATE"
+		}
 		for _, f := range strings.Split(stunNote(m.STUN), ", ") {
+			if f == "USE-CANDIDATE" {
+				continue
+			}
 			if k, v, ok := strings.Cut(f, " "); ok {
 				hs.Facts = append(hs.Facts, [2]string{k, v})
 			} else if f != "" {

@@ -105,6 +105,7 @@ func Lab() *Topology {
 	node("alice", RolePhone, "site-a", "192.168.1.50")
 	node("bob", RolePhone, "site-b", "192.168.2.50")
 	node("carol", RolePhone, "site-b", "192.168.2.51")
+	node("browser", RolePhone, "browser", "192.168.9.10") // lab/browsersite's headless browser phone (dave)
 	node("router-a", RoleRouter, "site-a", "192.168.1.1", "internet", "203.0.113.2")
 	node("router-b", RoleRouter, "site-b", "192.168.2.1", "internet", "203.0.113.3")
 	node("router-w", RoleRouter, "browser", "192.168.9.254", "internet", "203.0.113.9")
