@@ -176,7 +176,7 @@ type Call struct {
 	// exchanges that repeat them and the relayed ChannelData (stun.go).
 	STUN     []Message
 	STUNRuns []STUNRun
-	Columns []Column
+	Columns  []Column
 	// Legs are the call's dialogs in order; one for a call straight
 	// through the proxy.
 	Legs  []Leg
