@@ -36,9 +36,12 @@ import (
 //     check's TURN relay address), and the client of a TURN request whose
 //     XOR-PEER-ADDRESS is the gateway (CreatePermission, ChannelBind,
 //     Send: the browser asking the relay to reach the gateway);
-//   - the STUN/TURN server: STUN and ChannelData between a node with the
-//     stun role and one of those peers' addresses, from iceLead before the
-//     call's first SIP (gathering comes before the offer is sent).
+//   - the browser's side: every STUN message and ChannelData frame to or
+//     from a peer address that is not a STUN/TURN server's (the lab's
+//     server, or a dead one the page was given), from iceLead before the
+//     call's first SIP (gathering comes before the offer is sent). A relay
+//     address is a peer only for the checks it relays: other clients of
+//     the same TURN server are not the browser.
 //
 // All of it ends rtpSlack after the call's last SIP message when the call
 // is over; a call still up keeps what follows (consent checks run every
@@ -164,23 +167,25 @@ func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
 			} else {
 				peers[s] = true
 			}
-		case isServer(s) || isServer(d):
-			if p.Kind == capture.KindSTUN && p.STUN.Peer.IsValid() && isGW(p.STUN.Peer.Addr()) {
-				if isServer(s) {
-					peers[d] = true
-				} else {
-					peers[s] = true
-				}
+		case p.Kind == capture.KindSTUN && p.STUN.Peer.IsValid() && isGW(p.STUN.Peer.Addr()):
+			// A TURN request or indication for the gateway: its client is
+			// the browser.
+			if p.STUN.Class == capture.STUNRequest || p.STUN.Class == capture.STUNIndication {
+				peers[s] = true
+			} else {
+				peers[d] = true
 			}
-		default:
-			continue
 		}
 		cand = append(cand, *p)
 	}
+	// A peer that is not a STUN/TURN server is the browser's side: all its
+	// STUN in the window is the call's (a dead STUN server included); a
+	// relay address is a peer only for what it relays to the gateway.
+	client := func(a netip.Addr) bool { return peers[a] && !isServer(a) }
 	var stunPkts, chanData []capture.Packet
 	for _, p := range cand {
 		s, d := p.Src.Addr(), p.Dst.Addr()
-		if !isGW(s) && !isGW(d) && !(isServer(s) && peers[d]) && !(isServer(d) && peers[s]) {
+		if !isGW(s) && !isGW(d) && !client(s) && !client(d) {
 			continue
 		}
 		if p.Kind == capture.KindChannelData {
@@ -255,6 +260,9 @@ func (c *Call) insertColumns(ends []End, at int, topo *Topology) {
 		}
 	}
 	rank := func(e End) int {
+		if e.Node == "" && !e.Addr.IsPrivate() {
+			return 2 // an unnamed internet address: a STUN server nobody runs
+		}
 		switch topo.RoleOf(e.Node) {
 		case RoleRouter:
 			return 1
@@ -409,8 +417,13 @@ func collapse(msgs []Message) ([]Message, []STUNRun) {
 				if key := m.Iface + " " + m.STUN.Class; !got[key] {
 					got[key] = true
 					drawn = append(drawn, m)
-				} else if m.STUN.Class == capture.STUNRequest {
+				} else if m.STUN.Class == capture.STUNRequest && m.Iface == r.Iface {
+					// Counted where the run is shown, once per resend.
 					r.Retransmits++
+					if r.First.IsZero() {
+						r.First = m.Time
+					}
+					r.Last = m.Time
 				}
 			}
 			continue
@@ -430,7 +443,7 @@ func collapse(msgs []Message) ([]Message, []STUNRun) {
 			case capture.STUNSuccess, capture.STUNError:
 				answered = true
 			case capture.STUNRequest:
-				if got[m.Iface] {
+				if got[m.Iface] && m.Iface == r.Iface {
 					r.Retransmits++
 				}
 				got[m.Iface] = true
@@ -443,25 +456,11 @@ func collapse(msgs []Message) ([]Message, []STUNRun) {
 	var runs []STUNRun
 	for _, k := range order {
 		if r := runOf[k]; r.Exchanges > 0 || r.Retransmits > 0 {
-			if r.First.IsZero() {
-				r.First, r.Last = firstTime(drawn, r), firstTime(drawn, r)
-			}
 			runs = append(runs, *r)
 		}
 	}
 	sort.SliceStable(drawn, func(i, j int) bool { return drawn[i].Time.Before(drawn[j].Time) })
 	return drawn, runs
-}
-
-// firstTime is when a run that only retransmitted started: its drawn
-// request's time.
-func firstTime(drawn []Message, r *STUNRun) time.Time {
-	for _, m := range drawn {
-		if m.Iface == r.Iface && m.Src == r.Src && m.Dst == r.Dst {
-			return m.Time
-		}
-	}
-	return time.Time{}
 }
 
 // channelRuns counts ChannelData frames per capture point, direction and

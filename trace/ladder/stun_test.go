@@ -130,6 +130,12 @@ func browserLab(t testing.TB) (dir string, t0 time.Time) {
 	down(g.Add(22*time.Millisecond), stunSrv, resp(a2, stun.NewType(stun.MethodAllocate, stun.ClassSuccessResponse),
 		xor(stun.AttrXORRelayedAddress, relay), xor(stun.AttrXORMappedAddress, brWAN), attr{stun.AttrLifetime, []byte{0, 0, 2, 0x58}}))
 
+	// A STUN server the page was given that nobody runs: asked twice.
+	dead := netip.MustParseAddrPort("203.0.113.21:3478")
+	db := msg(stun.BindingRequest)
+	up(g.Add(30*time.Millisecond), dead, db)
+	up(g.Add(130*time.Millisecond), dead, db)
+
 	// The call on the SBC's core side.
 	const inv = `INVITE sip:bob@siplab.test SIP/2.0
 Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK-br1
@@ -232,7 +238,7 @@ func TestBrowserCallSTUN(t *testing.T) {
 		cols = append(cols, col.Title())
 	}
 	// The browser's side left of the SBC, in the order its packets cross.
-	if got := strings.Join(cols, " "); got != "browser router-w stun sbc proxy" {
+	if got := strings.Join(cols, " "); got != "browser router-w stun 203.0.113.21 sbc proxy" {
 		t.Errorf("columns %q", got)
 	}
 	var labels []string
@@ -273,6 +279,23 @@ func TestBrowserCallSTUN(t *testing.T) {
 	}
 	if c.Columns[keep.From].Title() != "browser" || c.Columns[keep.To].Title() != "sbc" {
 		t.Errorf("keepalive run drawn %s → %s", c.Columns[keep.From].Title(), c.Columns[keep.To].Title())
+	}
+	// The dead server's request is drawn once at each side of router-w,
+	// its retransmission counted once, where the run is shown.
+	dead := 0
+	for _, m := range c.STUN {
+		if m.Dst.Port() == 3478 && m.Dst.Addr().String() == "203.0.113.21" {
+			dead++
+		}
+	}
+	resent := 0
+	for _, r := range c.STUNRuns {
+		if r.Dst.Addr().String() == "203.0.113.21" {
+			resent += r.Retransmits
+		}
+	}
+	if dead != 2 || resent != 1 {
+		t.Errorf("to the dead STUN server: %d drawn, %d retransmissions counted; want 2 and 1", dead, resent)
 	}
 	// Relayed media is counted, never drawn.
 	frames := 0
