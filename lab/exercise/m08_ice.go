@@ -297,7 +297,8 @@ func init() {
 			"`siplab exec sbc get`: `webrtc_ice_servers` — what the page is told (config.json).",
 			"`siplab exec stun status`: no Binding request from 203.0.113.9. `tshark -r captures/router-w.pcapng -Y stun`: the browser's Binding requests to 203.0.113.21:3478 " +
 				"get only router-w's ICMP host unreachable; its ICE checks (Binding requests with USERNAME, PRIORITY, ICE-CONTROLLING) to 203.0.113.5:8443 are answered.",
-			"`siplab ladder`: the call's core side only (SBC → proxy → bob): the browser's SIP is inside TLS (WSS) and the ladder does not decode STUN — read the checks in the capture.",
+			"`siplab ladder` (or `-html`): left of the SBC the browser's STUN — `browser → router-w → 203.0.113.21` Binding requests with no Binding success (resent, counted), " +
+				"then its ICE checks `browser → router-w → sbc` answered — next to the call's core side (SBC → proxy → bob; the browser's SIP is inside TLS, WSS).",
 		},
 		Hints: []string{
 			"A srflx (server-reflexive) candidate is the address a STUN server saw the browser's socket at: the NAT's mapping. " +
@@ -325,7 +326,8 @@ func init() {
 			"`siplab webphone call dave bob -hold 20s`: the browser's srflx 203.0.113.9:a (what the lab STUN saw) and the selected pair's local side.",
 			"`siplab exec sbc status` during the call: the gateway's `pair host 203.0.113.5:8443 <-> ... 203.0.113.9:b`.",
 			"`siplab exec router-w status` during the call: the browser's one socket 192.168.9.10:x mapped twice — to 203.0.113.20:3478 and to 203.0.113.5:8443, different outside ports.",
-			"`tshark -r captures/router-w.pcapng -Y stun`: on router-w/lan one source port, on router-w/wan two — one towards the STUN server, one towards the gateway (the ladder shows neither: it decodes SIP and RTP only).",
+			"`siplab ladder` (or `tshark -r captures/router-w.pcapng -Y stun`): on router-w/lan one source port, on router-w/wan two — the Binding request to the STUN server leaves as 203.0.113.9:a " +
+				"(`[NAT 192.168.9.10:x ⇒ 203.0.113.9:a]`), the ICE check to the gateway as 203.0.113.9:b; the gateway's Binding success answers b.",
 		},
 		Hints: []string{
 			"STUN reports the mapping towards the STUN server only; a symmetric NAT gives the check towards the SBC another port.",
@@ -352,6 +354,8 @@ func init() {
 			"`siplab webphone call dave bob -policy relay`: answered in SIP, no candidate at all, no selected pair, no audio (exit 1).",
 			"`siplab doctor` while the call is up: *ICE failed: no usable pair … the browser offered no candidate at all*.",
 			"`siplab exec sbc status`: the gateway's call stays `ice new`; `siplab exec stun status`: no allocation for dave.",
+			"`siplab ladder`: the call's core side only — no ICE check reached the gateway, so no STUN is the call's (the ladder ties the browser's STUN to a call by its checks). After the fix, left of the SBC: " +
+				"Allocate (401, then success with a relayed address), CreatePermission/ChannelBind for 203.0.113.5:8443, the checks relayed stun → sbc, the media counted as ChannelData.",
 		},
 		Hints: []string{
 			"With policy relay the browser offers only relay candidates: addresses a TURN server allocated for it.",
