@@ -1,7 +1,7 @@
 // Package capture records what a lab daemon sees on its interfaces as pcapng
 // files, in pure Go (AF_PACKET via gopacket/afpacket, pcapng via
-// gopacket/pcapgo), and reads those files back as SIP messages and RTP
-// summaries.
+// gopacket/pcapgo), and reads those files back as SIP messages, RTP
+// summaries and STUN messages.
 //
 // One Capturer per daemon ("node"). It captures the interfaces the daemon
 // names, found by address because Docker does not keep interface names or
@@ -20,5 +20,8 @@
 // without the capture package knowing about HEP.
 //
 // ReadFile/ReadFiles turn pcapng files (ours or anybody's Ethernet pcapng) into
-// time-ordered SIP messages and RTP packet summaries for ladders.
+// time-ordered SIP messages and RTP packet summaries for ladders. STUN
+// (KindSTUN: ICE checks, STUN Binding, TURN; decoded with pion/stun) and
+// TURN ChannelData (KindChannelData) share the media's ports and are read
+// with the RTP (Trace.RTP), told apart by their first bytes (stun.go).
 package capture

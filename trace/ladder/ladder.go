@@ -15,6 +15,11 @@
 // INVITE a B2BUA sends just after one arrives (the SBC's access side,
 // which carries no correlation by design); the copies of a message whose
 // Call-ID a broken ALG rewrote are joined by top Via branch and CSeq.
+//
+// A browser call's STUN (its candidate gathering with the STUN/TURN server
+// and its ICE checks with the SBC's WebRTC gateway) is drawn next to the
+// SIP, the first exchange of each kind message by message and the repeats
+// counted (stun.go says how a STUN packet is tied to a call).
 package ladder
 
 import (
