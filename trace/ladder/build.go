@@ -42,8 +42,8 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 	for _, legMsgs := range group(tr.SIP, topo) {
 		c := &Call{Topo: topo}
 		c.assemble(legMsgs, topo)
-		c.attachRTP(allRTP(tr.RTP), topo)
 		c.attachSTUN(stunPackets(tr.RTP), topo)
+		c.attachRTP(allRTP(tr.RTP), topo)
 		calls = append(calls, c)
 	}
 	order(calls)

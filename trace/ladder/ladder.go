@@ -321,9 +321,10 @@ func (c *Call) mediaPorts() map[uint16]bool {
 }
 
 // rtpWindow is where the call's RTP can be: the ports its SDP announced
-// and the time span attachRTP keeps.
+// (and a browser call's gateway ICE port, stun.go) and the time span
+// attachRTP keeps.
 func (c *Call) rtpWindow() (ports map[uint16]bool, from, to time.Time) {
-	return c.mediaPorts(), c.Start, c.End.Add(rtpSlack)
+	return c.addICEPorts(c.mediaPorts()), c.Start, c.End.Add(rtpSlack)
 }
 
 // rtpSlack is how long after its last message a call's RTP may still run

@@ -145,11 +145,11 @@ func (l *Live) Calls() (calls []*Call, rebuilt int) {
 		if b == nil || l.freshIn(b) || l.stun.freshIn(b.stunFrom, b.stunTo) {
 			c := &Call{Topo: l.topo}
 			c.assemble(legMsgs, l.topo)
-			ports, from, to := c.rtpWindow()
-			c.attachRTP(l.rtp.window(ports, from, to), l.topo)
 			lead, _, sto := c.stunWindow()
 			l.stun.sort()
 			c.attachSTUN(l.stun.window(lead, sto), l.topo)
+			ports, from, to := c.rtpWindow()
+			c.attachRTP(l.rtp.window(ports, from, to), l.topo)
 			b = &builtCall{call: c, ports: ports, from: from, to: to, stunFrom: lead, stunTo: sto}
 			rebuilt++
 		}

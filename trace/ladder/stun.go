@@ -31,20 +31,27 @@ import (
 //     SBC's own address, UDP 8443), seen from the call's first SIP message
 //     on — the browser checks once it has the SDP answer, so never before
 //     the SBC forwarded the INVITE;
-//   - its peers: the far end of those checks (at router-w/lan the browser's
-//     192.168.9.10, at router-w/wan the router's 203.0.113.9; a relayed
-//     check's TURN relay address), and the client of a TURN request whose
-//     XOR-PEER-ADDRESS is the gateway (CreatePermission, ChannelBind,
-//     Send: the browser asking the relay to reach the gateway);
+//   - its peers, the browser's sockets as each capture point saw them: the
+//     far end of those checks (192.168.9.10:x at router-w/lan,
+//     203.0.113.9:y at router-w/wan; a relayed check's TURN relay
+//     address), and the client of a TURN request whose XOR-PEER-ADDRESS is
+//     the gateway (CreatePermission, ChannelBind, Send: the browser asking
+//     the relay to reach the gateway). Sockets, not addresses: the browser
+//     opens new ones for every call, so the previous call's last Refresh is
+//     not this one's; a symmetric NAT's other outside port (towards the
+//     STUN server) joins through the router's copies of one transaction,
+//     whose ID survives NAT;
 //   - the browser's side: every STUN message and ChannelData frame to or
-//     from a peer address that is not a STUN/TURN server's (the lab's
-//     server, or a dead one the page was given), from iceLead before the
-//     call's first SIP (gathering comes before the offer is sent). A relay
-//     address is a peer only for the checks it relays: other clients of
-//     the same TURN server are not the browser.
+//     from a peer that is not a STUN/TURN server (the lab's server, or a
+//     dead one the page was given), from iceLead before the call's first
+//     SIP (gathering comes before the offer is sent). A relay address is a
+//     peer only for the checks it relays: other clients of the same TURN
+//     server are not the browser.
 //
-// All of it ends rtpSlack after the call's last SIP message when the call
-// is over; a call still up keeps what follows (consent checks run every
+// Only an INVITE dialog that was not rejected or cancelled gets STUN (the
+// SBC's first INVITE, challenged by the proxy and retried as another
+// dialog, would otherwise borrow its retry's). All of it ends rtpSlack
+// after the call's last SIP message when the call is over; a call still up keeps what follows (consent checks run every
 // few seconds until the browser hangs up). Two browser calls through one
 // SBC at the same moment from one site would share their STUN: the lab's
 // browser site places one call at a time.
@@ -87,13 +94,17 @@ func (r STUNRun) Where() string {
 	return Stream{Iface: r.Iface, Seen: r.Seen}.Where()
 }
 
-// Every is the mean interval between the run's exchanges ("2.5 s"), ""
-// with fewer than two.
+// Every is the mean interval between the run's exchanges ("every 2.5
+// s", "every 12 ms"), "" with fewer than two.
 func (r STUNRun) Every() string {
 	if r.Exchanges < 2 {
 		return ""
 	}
-	return fmt.Sprintf("every %.1f s", r.Last.Sub(r.First).Seconds()/float64(r.Exchanges-1))
+	d := r.Last.Sub(r.First) / time.Duration(r.Exchanges-1)
+	if d < time.Second {
+		return fmt.Sprintf("every %d ms", d.Milliseconds())
+	}
+	return fmt.Sprintf("every %.1f s", d.Seconds())
 }
 
 // stunWindow is where the call's STUN can be: gateway checks from from,
@@ -123,6 +134,13 @@ func stunPackets(rtp []capture.Packet) iter.Seq[*capture.Packet] {
 // attachSTUN keeps the call's STUN and ChannelData (see above) and lays
 // them out: new columns for the browser's side go just left of the SBC.
 func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
+	// A dialog that was turned down never carried the browser's media:
+	// the SBC's first INVITE challenged by the proxy (its retry is another
+	// dialog), a callee who declined. The browser checks only once it has
+	// an answer, so such a dialog's span would only borrow the real one's.
+	if !c.IsInvite() || strings.HasPrefix(c.State(), "rejected") || strings.HasPrefix(c.State(), "cancelled") {
+		return
+	}
 	gw := map[string]bool{}
 	gwCol := -1
 	for i, col := range c.Columns {
@@ -151,7 +169,12 @@ func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
 
 	lead, from, to := c.stunWindow()
 	var cand []capture.Packet
-	peers := map[netip.Addr]bool{}
+	// peers are the browser's sockets as each capture point saw them
+	// (192.168.9.10:x on the LAN, 203.0.113.9:y behind the NAT): the far
+	// end of a check to the gateway, the client of a TURN request for it.
+	// A socket, not an address: the browser opens new ones for each call,
+	// and the last call's Refresh that releases its relay is not this one's.
+	peers := map[netip.AddrPort]bool{}
 	for p := range pkts {
 		if p.Time.Before(lead) || p.Time.After(to) {
 			continue
@@ -163,17 +186,17 @@ func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
 				continue
 			}
 			if isGW(s) {
-				peers[d] = true
+				peers[p.Dst] = true
 			} else {
-				peers[s] = true
+				peers[p.Src] = true
 			}
 		case p.Kind == capture.KindSTUN && p.STUN.Peer.IsValid() && isGW(p.STUN.Peer.Addr()):
 			// A TURN request or indication for the gateway: its client is
 			// the browser.
 			if p.STUN.Class == capture.STUNRequest || p.STUN.Class == capture.STUNIndication {
-				peers[s] = true
+				peers[p.Src] = true
 			} else {
-				peers[d] = true
+				peers[p.Dst] = true
 			}
 		}
 		cand = append(cand, *p)
@@ -181,11 +204,30 @@ func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
 	// A peer that is not a STUN/TURN server is the browser's side: all its
 	// STUN in the window is the call's (a dead STUN server included); a
 	// relay address is a peer only for what it relays to the gateway.
-	client := func(a netip.Addr) bool { return peers[a] && !isServer(a) }
+	client := func(a netip.AddrPort) bool { return peers[a] && !isServer(a.Addr()) && !isGW(a.Addr()) }
+	mine := func(p *capture.Packet) bool { return isGW(p.Src.Addr()) || isGW(p.Dst.Addr()) || client(p.Src) || client(p.Dst) }
+	// A symmetric NAT gives the browser's socket another outside port
+	// towards the STUN server than towards the gateway: the router's two
+	// copies of one transaction (the ID survives NAT) join that port to
+	// the peers, and with it the ChannelData sent from it.
+	txs := map[string]bool{}
+	for i := range cand {
+		if p := &cand[i]; p.Kind == capture.KindSTUN && mine(p) {
+			txs[p.STUN.Transaction] = true
+		}
+	}
+	for i := range cand {
+		if p := &cand[i]; p.Kind == capture.KindSTUN && !mine(p) && txs[p.STUN.Transaction] {
+			for _, a := range []netip.AddrPort{p.Src, p.Dst} {
+				if !isServer(a.Addr()) && !isGW(a.Addr()) {
+					peers[a] = true
+				}
+			}
+		}
+	}
 	var stunPkts, chanData []capture.Packet
 	for _, p := range cand {
-		s, d := p.Src.Addr(), p.Dst.Addr()
-		if !isGW(s) && !isGW(d) && !client(s) && !client(d) {
+		if !mine(&p) {
 			continue
 		}
 		if p.Kind == capture.KindChannelData {
@@ -567,7 +609,9 @@ func runNote(r STUNRun, start time.Time) string {
 	}
 	var parts []string
 	if r.Exchanges > 0 {
-		parts = append(parts, fmt.Sprintf("%d answered", r.Answered))
+		if !strings.Contains(r.Label, "indication") {
+			parts = append(parts, fmt.Sprintf("%d answered", r.Answered))
+		}
 		if e := r.Every(); e != "" {
 			parts = append(parts, e)
 		}
@@ -685,4 +729,21 @@ func stunHTMLRow(r *htmlRow, e event, start time.Time) (from, to int) {
 	}
 	r.STUN = &htmlSTUN{Run: &run, Note: runNote(run, start)}
 	return run.From, run.To
+}
+
+// addICEPorts adds to ports the gateway's side of the call's ICE checks
+// (the SBC's 8443): the browser's SRTP flows on the pair ICE chose, and
+// its ports are in the SDP of the WSS leg, which no capture reads, so the
+// checks are what names them. attachSTUN runs first for this.
+func (c *Call) addICEPorts(ports map[uint16]bool) map[uint16]bool {
+	gw := func(e End) bool { return e.Node != "" && c.Topo.RoleOf(e.Node) == RoleSBC }
+	for _, m := range c.STUN {
+		switch {
+		case gw(m.Sender):
+			ports[m.Src.Port()] = true
+		case gw(m.Receiver):
+			ports[m.Dst.Port()] = true
+		}
+	}
+	return ports
 }

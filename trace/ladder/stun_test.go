@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -170,6 +171,21 @@ Content-Length: 0
 	recs = append(recs, rec{sbc, "internet", c.Add(14 * time.Millisecond), gwICE, relay, rr})
 	down(c.Add(15*time.Millisecond), stunSrv, chd(rr))
 	check(c.Add(40*time.Millisecond), true)
+	// The browser's SRTP on the nominated pair, both ways (its header is
+	// plain RTP): 10 packets each.
+	srtp := func(seq uint16, ssrc uint32) []byte {
+		b := make([]byte, 12+160)
+		b[0] = 0x80
+		binary.BigEndian.PutUint16(b[2:], seq)
+		binary.BigEndian.PutUint32(b[4:], uint32(seq)*160)
+		binary.BigEndian.PutUint32(b[8:], ssrc)
+		return b
+	}
+	for k := range 10 {
+		at := c.Add(60*time.Millisecond + time.Duration(k)*20*time.Millisecond)
+		up(at, gwICE, srtp(uint16(k), 0xb1))
+		down(at.Add(5*time.Millisecond), gwICE, srtp(uint16(k), 0x5b))
+	}
 	// Consent keepalives every 2.5 s, a Refresh, the hangup at 10 s.
 	for k := 1; k <= 3; k++ {
 		check(c.Add(time.Duration(k)*2500*time.Millisecond), false)
@@ -314,6 +330,12 @@ func TestBrowserCallSTUN(t *testing.T) {
 		if m.Iface == "router-w/wan" && m.Src == brWAN && m.NAT == "" {
 			t.Errorf("%s at router-w/wan: no NAT marked", m.Label)
 		}
+	}
+	// The browser's SRTP to the gateway's ICE port is the call's media: a
+	// stream per direction at each side of router-w, the SBC's copy merged.
+	if v := strings.Join(c.MediaVerdict(), "\n"); !strings.Contains(v, "router-w/lan: two-way, browser → router-w 10 packets, back 10") ||
+		!strings.Contains(v, "router-w/wan: two-way, router-w → sbc 10 packets, back 10") || !strings.Contains(v, "sbc/internet: two-way") {
+		t.Errorf("media verdict:\n%s", v)
 	}
 	// alice's Binding to the same server is not the browser's.
 	for _, m := range c.STUN {
