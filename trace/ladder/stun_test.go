@@ -451,3 +451,78 @@ func TestBrowserCallLiveMatchesBuild(t *testing.T) {
 		t.Error("with router-w gone the SBC's copies of the checks should remain")
 	}
 }
+
+// TestBrowserICEFixture reads two real browser calls (testdata/captures/
+// browser-ice): the direct one through router-w's port-restricted NAT and
+// the relay-only one through TURN under symmetric NAT.
+func TestBrowserICEFixture(t *testing.T) {
+	calls := load(t, "browser-ice")
+	for _, tc := range []struct {
+		call string
+		// labels that must be drawn, and a run that must be counted
+		drawn []string
+		run   string
+	}{
+		{"2", []string{"Binding request@router-w/lan", "Binding success@router-w/wan", "Allocate 401@router-w/lan", "Allocate success@router-w/lan",
+			"CreatePermission request@router-w/wan", "Send indication@router-w/lan", "Binding request@sbc/internet"}, "Binding request USE-CANDIDATE"},
+		{"4", []string{"Allocate 401@router-w/lan", "ChannelBind request@router-w/wan", "Binding request@sbc/internet", "Refresh success@router-w/lan"}, "ChannelData 0x4000"},
+	} {
+		t.Run("call-"+tc.call, func(t *testing.T) {
+			c, err := Find(calls, tc.call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var labels []string
+			for _, m := range c.STUN {
+				labels = append(labels, m.Label+"@"+m.Iface)
+			}
+			for _, want := range tc.drawn {
+				if !contains(labels, want) {
+					t.Errorf("no %s drawn: %v", want, labels)
+				}
+			}
+			found := false
+			for _, r := range c.STUNRuns {
+				found = found || r.Label == tc.run
+			}
+			if !found {
+				t.Errorf("no %s run: %+v", tc.run, c.STUNRuns)
+			}
+			if c.Columns[0].Title() != "browser" || c.Columns[1].Title() != "router-w" || c.Columns[2].Title() != "stun" || c.Columns[3].Title() != "sbc" {
+				t.Errorf("columns start %s %s %s %s, want browser router-w stun sbc", c.Columns[0].Title(), c.Columns[1].Title(), c.Columns[2].Title(), c.Columns[3].Title())
+			}
+			// The media of the browser: its SRTP to the gateway's ICE port.
+			seen := false
+			for _, s := range c.Streams {
+				seen = seen || s.Dst.Port() == 8443 || s.Src.Port() == 8443
+			}
+			if !seen {
+				t.Error("no stream on the gateway's ICE port")
+			}
+			var buf bytes.Buffer
+			if err := WriteText(&buf, c); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "browser-ice-call"+tc.call+".golden")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test ./trace/ladder -run BrowserICEFixture -update)", err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				t.Errorf("ladder differs from %s:\n%s", golden, buf.String())
+			}
+		})
+	}
+	// The proxy's challenge to the SBC's first INVITE is its own dialog:
+	// it never carried the browser's media, and gets none of its STUN.
+	for _, sel := range []string{"1", "3"} {
+		if c, err := Find(calls, sel); err != nil || len(c.STUN)+len(c.STUNRuns)+len(c.Streams) != 0 {
+			t.Errorf("call %s (the challenged INVITE): %v, STUN or media attached", sel, err)
+		}
+	}
+}
