@@ -358,6 +358,7 @@ var docsShots = map[string]bool{
 	"ladder-edge-pbx-rtp.png":        true,
 	"ladder-private-sdp.png":         true,
 	"ladder-healthy-most-legs.png":   true,
+	"ladder-browser-ice.png":         true, // stun_browser_test.go
 }
 
 // TestDocsShowTheScreenshots: every picture docs/ladder.md shows is one

@@ -205,7 +205,9 @@ func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
 	// STUN in the window is the call's (a dead STUN server included); a
 	// relay address is a peer only for what it relays to the gateway.
 	client := func(a netip.AddrPort) bool { return peers[a] && !isServer(a.Addr()) && !isGW(a.Addr()) }
-	mine := func(p *capture.Packet) bool { return isGW(p.Src.Addr()) || isGW(p.Dst.Addr()) || client(p.Src) || client(p.Dst) }
+	mine := func(p *capture.Packet) bool {
+		return isGW(p.Src.Addr()) || isGW(p.Dst.Addr()) || client(p.Src) || client(p.Dst)
+	}
 	// A symmetric NAT gives the browser's socket another outside port
 	// towards the STUN server than towards the gateway: the router's two
 	// copies of one transaction (the ID survives NAT) join that port to

@@ -1,7 +1,6 @@
 package ladder
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -55,12 +54,30 @@ func TestHTMLInChromiumBrowserCall(t *testing.T) {
 	}
 	f, lifes = measure(t, ctx)
 	f.check(t, lifes)
-	if dst := os.Getenv("SIPLAB_STUN_SHOT"); dst != "" {
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	// The real calls (testdata/captures/browser-ice): the direct one and
+	// the relayed one, SIP on both sides of the SBC.
+	real := load(t, "browser-ice")
+	for _, sel := range []string{"2", "4"} {
+		rc, err := Find(real, sel)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(dst, png, 0o644); err != nil {
+		if f := show(t, ctx, rc); f.Bad > 0 {
+			t.Errorf("browser-ice call %s: %d red labels", sel, f.Bad)
+		}
+		if sel == "4" {
+			// docs/ladder.md's picture: the relay at work.
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector('details.stunrun'); if (!s) return false; scrollTo(0, s.getBoundingClientRect().top + scrollY - 560); return true; })()`)); err != nil {
+				t.Fatal(err)
+			}
+			shot(t, ctx, "ladder-browser-ice.png")
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)); err != nil {
+			t.Fatal(err)
+		}
+		small, lifes := measure(t, ctx)
+		small.check(t, lifes)
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 			t.Fatal(err)
 		}
 	}
