@@ -11,9 +11,10 @@ import (
 )
 
 // fileOf splits a recording back into files by capture point's node, as
-// the folder held them.
+// the folder held them: router-a (router-w on the browser site) is file 1,
+// the one that rotates away.
 func fileOf(p capture.Packet) capture.FileID {
-	if PointNode(p.Iface) == "router-a" {
+	if n := PointNode(p.Iface); n == "router-a" || n == "router-w" {
 		return 1
 	}
 	return 2

@@ -245,11 +245,17 @@ func (c *Call) attachSTUN(pkts iter.Seq[*capture.Packet], topo *Topology) {
 	msgs := dedupe(stunPkts, topo)
 	for i := range msgs {
 		m := &msgs[i]
-		m.Label = m.STUN.Label()
 		m.Request = m.STUN.Class == capture.STUNRequest
 		m.Sender, m.Receiver = topo.Hop(m.Iface, m.Src.Addr(), m.Dst.Addr())
+		// What is one message on both sides of a router: for SIP its
+		// label, CSeq and branch, for STUN its transaction ID and class
+		// (end to end; NAT rewrites addresses, never the STUN message).
+		m.Label = m.STUN.Transaction + " " + m.STUN.Class
 	}
-	natSTUN(msgs, topo)
+	natMessages(msgs, topo)
+	for i := range msgs {
+		msgs[i].Label = msgs[i].STUN.Label()
+	}
 	drawn, runs := collapse(msgs)
 	runs = append(runs, channelRuns(chanData, topo)...)
 	for i := range runs {
@@ -349,32 +355,6 @@ func (c *Call) insertColumn(i int, col Column) {
 	for k := range c.Legs {
 		for j := range c.Legs[k].Columns {
 			shift(&c.Legs[k].Columns[j])
-		}
-	}
-}
-
-// natSTUN marks, at each router that recorded both sides, the copy of a
-// STUN message after the router translated it: the transaction ID and
-// the class are end to end, only the addresses change.
-func natSTUN(msgs []Message, topo *Topology) {
-	for i := range msgs {
-		a := &msgs[i]
-		if !topo.IsRouter(a.Iface) || topo.PublicPoint(a.Iface) {
-			continue
-		}
-		for j := range msgs {
-			b := &msgs[j]
-			d := b.Time.Sub(a.Time)
-			if PointNode(b.Iface) != PointNode(a.Iface) || !topo.PublicPoint(b.Iface) || d > sameWire || d < -sameWire ||
-				b.STUN.Transaction != a.STUN.Transaction || b.STUN.Class != a.STUN.Class {
-				continue
-			}
-			before, after := a, b
-			if a.Receiver.Node != PointNode(a.Iface) {
-				before, after = b, a
-			}
-			after.NAT = translation(before.Src, before.Dst, after.Src, after.Dst)
-			break
 		}
 	}
 }
@@ -508,49 +488,39 @@ func collapse(msgs []Message) ([]Message, []STUNRun) {
 }
 
 // channelRuns counts ChannelData frames per capture point, direction and
-// channel, one flow seen at two points on one link counted once (as
-// dedupeStreams does for RTP).
+// channel, one flow seen at two points on one link counted once: the
+// frames of a channel are a stream like RTP's, the channel its SSRC, so
+// dedupeStreams merges them.
 func channelRuns(pkts []capture.Packet, topo *Topology) []STUNRun {
 	type key struct {
 		iface    string
 		src, dst netip.AddrPort
-		ch       uint16
+		ch       uint32
 	}
-	byKey := map[key]*STUNRun{}
-	var order []key
+	byKey := map[key]*Stream{}
+	bytes := map[key]int{}
+	var streams []*Stream
 	for _, p := range pkts {
-		k := key{p.Iface, p.Src, p.Dst, p.STUN.Channel}
-		r := byKey[k]
-		if r == nil {
-			r = &STUNRun{Label: p.STUN.Label(), Iface: p.Iface, Src: p.Src, Dst: p.Dst, First: p.Time, Seen: []string{p.Iface}}
-			byKey[k] = r
-			order = append(order, k)
+		k := key{p.Iface, p.Src, p.Dst, uint32(p.STUN.Channel)}
+		s := byKey[k]
+		if s == nil {
+			s = &Stream{Iface: p.Iface, Src: p.Src, Dst: p.Dst, SSRC: k.ch, First: p.Time, Seen: []string{p.Iface}}
+			byKey[k] = s
+			streams = append(streams, s)
 		}
-		r.Exchanges++
-		r.Bytes += p.STUN.DataLen
-		r.Last = p.Time
+		s.Packets++
+		s.Last = p.Time
+		bytes[k] += p.STUN.DataLen
+	}
+	in := make([]Stream, len(streams))
+	for i, s := range streams {
+		in[i] = *s
 	}
 	var out []STUNRun
-	for _, k := range order {
-		r := *byKey[k]
-		merged := false
-		for i := range out {
-			o := &out[i]
-			d := r.First.Sub(o.First)
-			if o.Src != r.Src || o.Dst != r.Dst || o.Label != r.Label || d > sameWire || d < -sameWire || containsString(o.Seen, r.Iface) {
-				continue
-			}
-			seen := append(o.Seen, r.Iface)
-			if rank(topo, r.Iface) < rank(topo, o.Iface) {
-				*o = r
-			}
-			o.Seen = seen
-			merged = true
-			break
-		}
-		if !merged {
-			out = append(out, r)
-		}
+	for _, s := range dedupeStreams(in, topo) {
+		out = append(out, STUNRun{Label: fmt.Sprintf("ChannelData 0x%x", s.SSRC), Exchanges: s.Packets,
+			Bytes: bytes[key{s.Iface, s.Src, s.Dst, s.SSRC}], First: s.First, Last: s.Last,
+			Iface: s.Iface, Src: s.Src, Dst: s.Dst, Seen: s.Seen})
 	}
 	return out
 }

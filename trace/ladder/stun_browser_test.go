@@ -1,6 +1,7 @@
 package ladder
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -22,14 +23,7 @@ func TestHTMLInChromiumBrowserCall(t *testing.T) {
 	if f.Bad > 0 {
 		t.Errorf("%d red labels: a 401 to a first Allocate is how TURN asks for credentials, not a fault", f.Bad)
 	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)); err != nil {
-		t.Fatal(err)
-	}
-	small, lifes := measure(t, ctx)
-	small.check(t, lifes)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-		t.Fatal(err)
-	}
+	laptopToo(t, ctx)
 	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.querySelectorAll('details.stun').length, document.querySelectorAll('details.stunrun').length]`))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +46,7 @@ func TestHTMLInChromiumBrowserCall(t *testing.T) {
 			t.Errorf("the nominating check's panel lacks %q:\n%s", want, panel)
 		}
 	}
-	f, lifes = measure(t, ctx)
+	f, lifes := measure(t, ctx)
 	f.check(t, lifes)
 	// The real calls (testdata/captures/browser-ice): the direct one and
 	// the relayed one, SIP on both sides of the SBC.
@@ -72,13 +66,20 @@ func TestHTMLInChromiumBrowserCall(t *testing.T) {
 			}
 			shot(t, ctx, "ladder-browser-ice.png")
 		}
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)); err != nil {
-			t.Fatal(err)
-		}
-		small, lifes := measure(t, ctx)
-		small.check(t, lifes)
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-			t.Fatal(err)
-		}
+		laptopToo(t, ctx)
+	}
+}
+
+// laptopToo checks the page on a laptop's screen (1366×768) as well, and
+// goes back to the projector's.
+func laptopToo(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)); err != nil {
+		t.Fatal(err)
+	}
+	small, lifes := measure(t, ctx)
+	small.check(t, lifes)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -362,19 +362,7 @@ func TestBrowserCallGolden(t *testing.T) {
 	if err := WriteText(&buf, c); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "browser-ice.golden")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./trace/ladder -run BrowserCallGolden -update once, then read the file)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("ladder differs from %s:\n%s", golden, buf.String())
-	}
+	checkGolden(t, "browser-ice", buf.Bytes())
 	var h bytes.Buffer
 	if err := WriteHTML(&h, c); err != nil {
 		t.Fatal(err)
@@ -383,72 +371,6 @@ func TestBrowserCallGolden(t *testing.T) {
 		if !strings.Contains(h.String(), want) {
 			t.Errorf("HTML has no %q", want)
 		}
-	}
-}
-
-// Live fed the browser call in slices, and with a file gone, holds what
-// Build draws.
-func TestBrowserCallLiveMatchesBuild(t *testing.T) {
-	dir, _ := browserLab(t)
-	tr := readDir(t, dir)
-	all := append(append([]capture.Packet{}, tr.SIP...), tr.RTP...)
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
-	file := func(p capture.Packet) capture.FileID {
-		switch PointNode(p.Iface) {
-		case "router-w":
-			return 1
-		case "sbc":
-			return 2
-		}
-		return 3
-	}
-	live := NewLive(Lab())
-	var sofar capture.Trace
-	const steps = 9
-	for s := 0; s < steps; s++ {
-		b := &capture.Batch{Reset: s == 0}
-		byFile := map[capture.FileID]*capture.FileBatch{}
-		for _, p := range all[s*len(all)/steps : (s+1)*len(all)/steps] {
-			id := file(p)
-			if byFile[id] == nil {
-				byFile[id] = &capture.FileBatch{File: id}
-			}
-			if p.Kind == capture.KindSIP {
-				byFile[id].SIP = append(byFile[id].SIP, p)
-				sofar.SIP = append(sofar.SIP, p)
-			} else {
-				byFile[id].RTP = append(byFile[id].RTP, p)
-				sofar.RTP = append(sofar.RTP, p)
-			}
-		}
-		for id := capture.FileID(1); id <= 3; id++ {
-			if byFile[id] != nil {
-				b.Files = append(b.Files, *byFile[id])
-			}
-		}
-		live.Apply(b)
-		got, _ := live.Calls()
-		sameCalls(t, fmt.Sprintf("slice %d", s), got, Build(&sofar, Lab()))
-	}
-	if _, rebuilt := live.Calls(); rebuilt != 0 {
-		t.Errorf("an idle round rebuilt %d calls", rebuilt)
-	}
-	live.Apply(&capture.Batch{Gone: []capture.FileID{1}})
-	var rest capture.Trace
-	for _, p := range sofar.SIP {
-		if file(p) != 1 {
-			rest.SIP = append(rest.SIP, p)
-		}
-	}
-	for _, p := range sofar.RTP {
-		if file(p) != 1 {
-			rest.RTP = append(rest.RTP, p)
-		}
-	}
-	got, _ := live.Calls()
-	sameCalls(t, "router-w gone", got, Build(&rest, Lab()))
-	if c, _ := Find(got, "1"); c == nil || len(c.STUN) == 0 {
-		t.Error("with router-w gone the SBC's copies of the checks should remain")
 	}
 }
 
@@ -503,19 +425,7 @@ func TestBrowserICEFixture(t *testing.T) {
 			if err := WriteText(&buf, c); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "browser-ice-call"+tc.call+".golden")
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (go test ./trace/ladder -run BrowserICEFixture -update)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("ladder differs from %s:\n%s", golden, buf.String())
-			}
+			checkGolden(t, "browser-ice-call"+tc.call, buf.Bytes())
 		})
 	}
 	// The proxy's challenge to the SBC's first INVITE is its own dialog:
@@ -524,5 +434,24 @@ func TestBrowserICEFixture(t *testing.T) {
 		if c, err := Find(calls, sel); err != nil || len(c.STUN)+len(c.STUNRuns)+len(c.Streams) != 0 {
 			t.Errorf("call %s (the challenged INVITE): %v, STUN or media attached", sel, err)
 		}
+	}
+}
+
+// checkGolden compares a ladder with testdata/<name>.golden (-update
+// writes it).
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test ./trace/ladder -run %s -update once, then read the file)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("ladder differs from %s:\n%s", golden, got)
 	}
 }
