@@ -39,10 +39,11 @@ func Build(tr *capture.Trace, topo *Topology) []*Call {
 		topo = &Topology{}
 	}
 	var calls []*Call
+	stun := stunOnly(tr.RTP)
 	for _, legMsgs := range group(tr.SIP, topo) {
 		c := &Call{Topo: topo}
 		c.assemble(legMsgs, topo)
-		c.attachSTUN(stunPackets(tr.RTP), topo)
+		c.attachSTUN(allRTP(stun), topo)
 		c.attachRTP(allRTP(tr.RTP), topo)
 		calls = append(calls, c)
 	}

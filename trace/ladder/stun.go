@@ -119,16 +119,16 @@ func (c *Call) stunWindow() (lead, from, to time.Time) {
 	return c.Start.Add(-iceLead), c.Start, to
 }
 
-// stunPackets yields the STUN and ChannelData packets of a trace's media
-// plane, in order.
-func stunPackets(rtp []capture.Packet) iter.Seq[*capture.Packet] {
-	return func(yield func(*capture.Packet) bool) {
-		for p := range allRTP(rtp) {
-			if (p.Kind == capture.KindSTUN || p.Kind == capture.KindChannelData) && p.STUN != nil && !yield(p) {
-				return
-			}
+// stunOnly is the STUN and ChannelData of a trace's media plane, in
+// order: picked once, not once per call.
+func stunOnly(rtp []capture.Packet) []capture.Packet {
+	var out []capture.Packet
+	for _, p := range rtp {
+		if (p.Kind == capture.KindSTUN || p.Kind == capture.KindChannelData) && p.STUN != nil {
+			out = append(out, p)
 		}
 	}
+	return out
 }
 
 // attachSTUN keeps the call's STUN and ChannelData (see above) and lays
