@@ -175,13 +175,7 @@ type Call struct {
 	Messages []Message
 	// Streams are the RTP streams matched to the call's SDP ports.
 	Streams []Stream
-	// STUN are a browser call's STUN messages drawn one by one (the first
-	// exchange of each kind: candidate gathering, TURN, ICE checks with
-	// the SBC's gateway), Label its method and class; STUNRuns count the
-	// exchanges that repeat them and the relayed ChannelData (stun.go).
-	STUN     []Message
-	STUNRuns []STUNRun
-	Columns  []Column
+	Columns []Column
 	// Legs are the call's dialogs in order; one for a call straight
 	// through the proxy.
 	Legs  []Leg
@@ -191,6 +185,13 @@ type Call struct {
 	// such as the doctor ask it which capture point is a router's, which
 	// node owns an address.
 	Topo *Topology
+
+	// STUN are a browser call's STUN messages drawn one by one (the first
+	// exchange of each kind: candidate gathering, TURN, ICE checks with
+	// the SBC's gateway), Label its method and class; STUNRuns count the
+	// exchanges that repeat them and the relayed ChannelData (stun.go).
+	STUN     []Message
+	STUNRuns []STUNRun
 }
 
 // IsInvite reports whether the call is an INVITE dialog (a "call" in the
