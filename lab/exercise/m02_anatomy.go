@@ -45,7 +45,7 @@ func inviteAt(tr *capture.Trace, iface, callID string) *capture.Packet {
 func anatomyINVITE(ctx context.Context, p *Probe) (lan, wan *capture.Packet, callID string, err error) {
 	c, err := p.lastOutgoing(ctx, "alice", "bob")
 	if err != nil || c == nil {
-		return nil, nil, "", fmt.Errorf("no call from alice to bob since the exercise started (%v)", err)
+		return nil, nil, "", fmt.Errorf("%s (%v)", noCall("alice", "bob"), err)
 	}
 	// The router writes its capture as packets pass; give it a moment.
 	for deadline := time.Now().Add(3 * time.Second); ; {
@@ -136,12 +136,9 @@ func init() {
 			"NAT rewrites IP and UDP headers only; the SIP text is the phone's, unless an ALG meddles (module 08).",
 			"The Via's `rport` and the proxy's `received=` show where the proxy will answer.",
 		},
-		Fix: []Step{
-			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
-			Run("hangup alice"),
-		},
+		Fix:     append(callUp("alice", "bob"), Run("hangup alice")),
 		Answer:  anatomyAnswer,
-		Symptom: "no call from alice to bob since the exercise started",
+		Symptom: noCall("alice", "bob"),
 		Pass:    "your Call-ID matches the INVITE's: true",
 		Check:   checkAnatomy,
 	})
