@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/e2e"
 	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -49,9 +50,7 @@ func fail(format string, args ...any) int {
 }
 
 func setup(m *testing.M) int {
-	lctx, lcancel := context.WithTimeout(context.Background(), 60*time.Minute)
-	lock, err := labctl.Lock(lctx, labctl.LockPath)
-	lcancel()
+	lock, err := e2e.Preflight("the lab's routers and the e2e suite do")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -59,12 +58,6 @@ func setup(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if os.Geteuid() != 0 {
-		return fail("these tests need root (the lab's routers and the e2e suite do); they fail rather than skip")
-	}
-	if err := (&labctl.Runner{}).CheckDocker(ctx); err != nil {
-		return fail("%v (these tests need a running Docker engine; they fail rather than skip)", err)
-	}
 	for _, want := range []struct {
 		cli      []string
 		min, max int // major versions
