@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -136,12 +137,7 @@ func (t *Topology) Node(name string) (Node, bool) {
 	if t == nil {
 		return Node{}, false
 	}
-	for _, n := range t.Nodes {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return Node{}, false
+	return firstWhere(t.Nodes, func(n Node) bool { return n.Name == name })
 }
 
 // Owner returns the node owning an address.
@@ -150,12 +146,7 @@ func (t *Topology) Owner(a netip.Addr) (Node, bool) {
 		return Node{}, false
 	}
 	a = a.Unmap()
-	for _, n := range t.Nodes {
-		if _, ok := n.Addrs[a]; ok {
-			return n, true
-		}
-	}
-	return Node{}, false
+	return firstWhere(t.Nodes, func(n Node) bool { _, ok := n.Addrs[a]; return ok })
 }
 
 // Net returns a network by name.
@@ -163,12 +154,7 @@ func (t *Topology) Net(name string) (Net, bool) {
 	if t == nil {
 		return Net{}, false
 	}
-	for _, n := range t.Nets {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return Net{}, false
+	return firstWhere(t.Nets, func(n Net) bool { return n.Name == name })
 }
 
 // NetOf returns the network whose prefix holds the address.
@@ -176,12 +162,17 @@ func (t *Topology) NetOf(a netip.Addr) (Net, bool) {
 	if t == nil {
 		return Net{}, false
 	}
-	for _, n := range t.Nets {
-		if n.Prefix.Contains(a.Unmap()) {
-			return n, true
-		}
+	a = a.Unmap()
+	return firstWhere(t.Nets, func(n Net) bool { return n.Prefix.Contains(a) })
+}
+
+// firstWhere is the first of xs that match accepts.
+func firstWhere[T any](xs []T, match func(T) bool) (T, bool) {
+	if i := slices.IndexFunc(xs, match); i >= 0 {
+		return xs[i], true
 	}
-	return Net{}, false
+	var zero T
+	return zero, false
 }
 
 // RoleOf is a node's role; a node the topology does not know is guessed
