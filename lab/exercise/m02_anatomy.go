@@ -10,30 +10,11 @@ import (
 	"github.com/siplab/siplab/trace/capture"
 )
 
-// header returns the first value of a SIP header (long or compact name).
-func header(msg []byte, names ...string) string {
-	for _, line := range strings.Split(string(msg), "\r\n") {
-		if line == "" {
-			break
-		}
-		name, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		for _, n := range names {
-			if strings.EqualFold(strings.TrimSpace(name), n) {
-				return strings.TrimSpace(val)
-			}
-		}
-	}
-	return ""
-}
-
 // inviteAt finds the INVITE with callID captured at iface.
 func inviteAt(tr *capture.Trace, iface, callID string) *capture.Packet {
 	for i := range tr.SIP {
 		pk := &tr.SIP[i]
-		if pk.Iface == iface && bytes.HasPrefix(pk.Payload, []byte("INVITE ")) && header(pk.Payload, "Call-ID", "i") == callID {
+		if pk.Iface == iface && bytes.HasPrefix(pk.Payload, []byte("INVITE ")) && pk.Header("Call-ID") == callID {
 			return pk
 		}
 	}
@@ -110,8 +91,8 @@ func checkAnatomy(ctx context.Context, p *Probe) Result {
 	}{{"router-a/lan (as alice sent it)", lan}, {"router-a/wan (as the proxy receives it)", wan}} {
 		pk := side.pk
 		r.add("     %s: IP %s → %s", side.name, pk.Src, pk.Dst)
-		for _, h := range [][]string{{"Via", "v"}, {"From", "f"}, {"To", "t"}, {"Call-ID", "i"}, {"CSeq"}, {"Contact", "m"}} {
-			r.add("       %s: %s", h[0], header(pk.Payload, h...))
+		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq", "Contact"} {
+			r.add("       %s: %s", h, pk.Header(h))
 		}
 	}
 	same := bytes.Equal(lan.Payload, wan.Payload)

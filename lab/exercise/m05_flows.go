@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // flowLabel names a SIP message the way a ladder does: the method of a
@@ -22,14 +23,14 @@ func flowLabel(msg []byte) string {
 		return "?"
 	}
 	if strings.HasPrefix(f[0], "SIP/") {
-		cseq := strings.Fields(header(msg, "CSeq"))
+		cseq := strings.Fields(siptext.Header(msg, "CSeq"))
 		m := ""
 		if len(cseq) == 2 {
 			m = cseq[1]
 		}
 		return f[1] + " " + m
 	}
-	if f[0] == "INVITE" && (header(msg, "Proxy-Authorization") != "" || header(msg, "Authorization") != "") {
+	if f[0] == "INVITE" && (siptext.Header(msg, "Proxy-Authorization") != "" || siptext.Header(msg, "Authorization") != "") {
 		return "INVITE+auth"
 	}
 	return f[0]
@@ -43,7 +44,7 @@ func flow(file, iface, callID string) ([]string, error) {
 	}
 	var out []string
 	for _, pk := range tr.SIP {
-		if pk.Iface == iface && header(pk.Payload, "Call-ID", "i") == callID {
+		if pk.Iface == iface && pk.Header("Call-ID") == callID {
 			out = append(out, flowLabel(pk.Payload))
 		}
 	}
