@@ -134,36 +134,40 @@ func Lab() *Topology {
 
 // Node returns the node by name.
 func (t *Topology) Node(name string) (Node, bool) {
-	if t == nil {
-		return Node{}, false
-	}
-	return firstWhere(t.Nodes, func(n Node) bool { return n.Name == name })
+	return firstWhere(t.nodes(), func(n Node) bool { return n.Name == name })
 }
 
 // Owner returns the node owning an address.
 func (t *Topology) Owner(a netip.Addr) (Node, bool) {
-	if t == nil {
-		return Node{}, false
-	}
 	a = a.Unmap()
-	return firstWhere(t.Nodes, func(n Node) bool { _, ok := n.Addrs[a]; return ok })
+	return firstWhere(t.nodes(), func(n Node) bool { _, ok := n.Addrs[a]; return ok })
 }
 
 // Net returns a network by name.
 func (t *Topology) Net(name string) (Net, bool) {
-	if t == nil {
-		return Net{}, false
-	}
-	return firstWhere(t.Nets, func(n Net) bool { return n.Name == name })
+	return firstWhere(t.nets(), func(n Net) bool { return n.Name == name })
 }
 
 // NetOf returns the network whose prefix holds the address.
 func (t *Topology) NetOf(a netip.Addr) (Net, bool) {
-	if t == nil {
-		return Net{}, false
-	}
 	a = a.Unmap()
-	return firstWhere(t.Nets, func(n Net) bool { return n.Prefix.Contains(a) })
+	return firstWhere(t.nets(), func(n Net) bool { return n.Prefix.Contains(a) })
+}
+
+// nodes and nets are the topology's; a nil topology (no lab plan) has
+// none.
+func (t *Topology) nodes() []Node {
+	if t == nil {
+		return nil
+	}
+	return t.Nodes
+}
+
+func (t *Topology) nets() []Net {
+	if t == nil {
+		return nil
+	}
+	return t.Nets
 }
 
 // firstWhere is the first of xs that match accepts.
