@@ -95,6 +95,21 @@ func setup(m *testing.M) int {
 	return m.Run()
 }
 
+// compose runs the Compose CLI cli in dir as a trainer types it.
+func compose(ctx context.Context, dir string, env, cli []string, args ...string) (string, error) {
+	return run(ctx, dir, env, cli[0], append(cli[1:len(cli):len(cli)], args...)...)
+}
+
+// downAtEnd takes the lab of the clone in dir down with cli when the test
+// ends, however it ends.
+func downAtEnd(t *testing.T, dir string, cli []string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		compose(ctx, dir, trainerEnv(), cli, "down", "--remove-orphans", "--volumes")
+	})
+}
+
 // trainerEnv is the environment of a trainer's shell: nothing of ours
 // (or CI's) that would steer Compose, so the repository's .env decides.
 func trainerEnv() []string {
@@ -208,15 +223,11 @@ func TestFreshCloneWithoutBinariesSaysWhatToRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			dir := freshClone(t, ctx, t.TempDir(), "classroom-copy")
-			t.Cleanup(func() {
-				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer dcancel()
-				run(dctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "down", "--remove-orphans", "--volumes")...)
-			})
+			downAtEnd(t, dir, cli)
 			// A classroom machine has no lab image yet; with one, `up`
 			// would start it and never build.
 			removeImage(t, ctx)
-			out, err := run(ctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "up", "-d")...)
+			out, err := compose(ctx, dir, trainerEnv(), cli, "up", "-d")
 			if err == nil {
 				t.Fatalf("up in a fresh clone succeeded; want a build-time stop\n%s", out)
 			}
@@ -263,7 +274,7 @@ func TestFreshCloneSourceTargetNeedsNoBinaries(t *testing.T) {
 			defer cancel()
 			dir := freshClone(t, ctx, t.TempDir(), "classroom-copy")
 			env := append(trainerEnv(), "LAB_TARGET=source")
-			out, err := run(ctx, dir, env, cli[0], append(cli[1:len(cli):len(cli)], "build", "router-a")...)
+			out, err := compose(ctx, dir, env, cli, "build", "router-a")
 			if strings.Contains(out, "COPY failed") {
 				t.Fatalf("the source build stopped at the prebuilt stage's check:\n%s", out)
 			}
@@ -295,15 +306,11 @@ func TestCloneUpFindsTheLabFromAnyDirectory(t *testing.T) {
 	for _, c := range clis {
 		cli, name := c.args, strings.Join(c.args, " ")
 		t.Run(c.name, func(t *testing.T) {
-			t.Cleanup(func() {
-				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer dcancel()
-				run(dctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "down", "--remove-orphans", "--volumes")...)
-			})
+			downAtEnd(t, dir, cli)
 			// No image left over from another checkout: plain `up` must
 			// build this clone's image itself.
 			removeImage(t, ctx)
-			if out, err := run(ctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "up", "-d")...); err != nil {
+			if out, err := compose(ctx, dir, trainerEnv(), cli, "up", "-d"); err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			if objs := projectObjects(t, ctx, "lab-copy"); len(objs) > 0 {
