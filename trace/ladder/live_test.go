@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/capture/capturetest"
 )
 
 // fileOf splits a recording back into files by capture point's node, as
@@ -23,17 +24,13 @@ func fileOf(p capture.Packet) capture.FileID {
 // after every slice the very calls Build draws from what was captured so
 // far; a file gone (rotation) takes its packets out of the calls.
 func TestLiveMatchesBuild(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "captures", "*"))
+	dirs, _ := filepath.Glob(filepath.Join(capturetest.FixturesDir(t), "*"))
 	if len(dirs) < 10 {
 		t.Fatalf("fixtures: %v", dirs)
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			paths, _ := filepath.Glob(filepath.Join(dir, "*.pcapng"))
-			tr, err := capture.ReadFiles(paths...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr := capturetest.Fixture(t, filepath.Base(dir))
 			all := append(append([]capture.Packet{}, tr.SIP...), tr.RTP...)
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
 			live := NewLive(Lab())

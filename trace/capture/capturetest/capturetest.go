@@ -2,7 +2,8 @@
 // tests and benchmarks of their readers: calls from alice (site A) to bob
 // (site B) through the proxy, recorded on both sides of both routers
 // (router-a.pcapng, router-b.pcapng), with their RTP every 20 ms both ways
-// for as long as the calls stay up.
+// for as long as the calls stay up. Fixture reads the folders recorded
+// from the real lab (testdata/captures) instead.
 package capturetest
 
 import (
@@ -19,6 +20,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/siplab/siplab/trace/capture"
 )
 
 // Lab is a capture folder being written.
@@ -263,4 +266,41 @@ func Up(tb testing.TB, n int, d time.Duration) *Lab {
 		tb.Fatal(err)
 	}
 	return l
+}
+
+// Fixture reads a capture folder recorded from the real lab,
+// testdata/captures/<scenario> of the repository, every capture point
+// merged.
+func Fixture(tb testing.TB, scenario string) *capture.Trace {
+	tb.Helper()
+	dir := filepath.Join(FixturesDir(tb), scenario)
+	paths, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
+	if err != nil || len(paths) == 0 {
+		tb.Fatalf("fixture %s: no pcapng files (%v)", dir, err)
+	}
+	tr, err := capture.ReadFiles(paths...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}
+
+// FixturesDir is the repository's testdata/captures, found from the test's
+// working directory (its package folder) upwards.
+func FixturesDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "testdata", "captures")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("capturetest: no go.mod above the test's folder")
+		}
+		dir = parent
+	}
 }
