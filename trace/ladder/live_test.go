@@ -2,11 +2,11 @@ package ladder
 
 import (
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
 
+	"github.com/siplab/siplab/internal/fixtures"
 	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/trace/capture/capturetest"
 )
@@ -24,13 +24,13 @@ func fileOf(p capture.Packet) capture.FileID {
 // after every slice the very calls Build draws from what was captured so
 // far; a file gone (rotation) takes its packets out of the calls.
 func TestLiveMatchesBuild(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join(capturetest.FixturesDir(t), "*"))
-	if len(dirs) < 10 {
-		t.Fatalf("fixtures: %v", dirs)
+	scenarios := fixtures.Scenarios(t)
+	if len(scenarios) < 10 {
+		t.Fatalf("fixtures: %v", scenarios)
 	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			tr := capturetest.Fixture(t, filepath.Base(dir))
+	for _, scenario := range scenarios {
+		t.Run(scenario, func(t *testing.T) {
+			tr := capturetest.Fixture(t, scenario)
 			all := append(append([]capture.Packet{}, tr.SIP...), tr.RTP...)
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
 			live := NewLive(Lab())

@@ -21,6 +21,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/siplab/siplab/internal/fixtures"
 	"github.com/siplab/siplab/trace/capture"
 )
 
@@ -273,34 +274,9 @@ func Up(tb testing.TB, n int, d time.Duration) *Lab {
 // merged.
 func Fixture(tb testing.TB, scenario string) *capture.Trace {
 	tb.Helper()
-	dir := filepath.Join(FixturesDir(tb), scenario)
-	paths, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
-	if err != nil || len(paths) == 0 {
-		tb.Fatalf("fixture %s: no pcapng files (%v)", dir, err)
-	}
-	tr, err := capture.ReadFiles(paths...)
+	tr, err := capture.ReadFiles(fixtures.Files(tb, scenario)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return tr
-}
-
-// FixturesDir is the repository's testdata/captures, found from the test's
-// working directory (its package folder) upwards.
-func FixturesDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "testdata", "captures")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("capturetest: no go.mod above the test's folder")
-		}
-		dir = parent
-	}
 }
