@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -302,7 +303,7 @@ func (c *Call) assemble(legMsgs [][]Message, topo *Topology) {
 			leg.Columns = append(leg.Columns, index[legCols[li][j]])
 		}
 		for _, ci := range leg.Columns {
-			if !containsInt(c.Columns[ci].Legs, leg.N) {
+			if !slices.Contains(c.Columns[ci].Legs, leg.N) {
 				c.Columns[ci].Legs = append(c.Columns[ci].Legs, leg.N)
 			}
 		}
@@ -516,15 +517,6 @@ func abs(x int) int {
 		return -x
 	}
 	return x
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // union is a small union-find.
