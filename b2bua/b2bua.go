@@ -128,13 +128,7 @@ func (b *B2BUA) Start(ctx context.Context) error {
 	if err := b.ep.Start(ctx); err != nil {
 		return err
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			b.Close()
-		case <-b.done:
-		}
-	}()
+	b2bleg.CloseOnCancel(ctx, b.done, b.Close)
 	b.log.Info("pbx running", "sip", b.ep.Addr(), "media", b.mediaIP, "proxy", b.cfg.Proxy, "domain", b.cfg.Domain)
 	return nil
 }

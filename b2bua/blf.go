@@ -250,33 +250,61 @@ func (b *B2BUA) blfChanged() {
 	}
 }
 
-// notifyBLF sends s the user's current lamp in a dialog-info NOTIFY.
+// notifyBLF sends s the user's current lamp in a dialog-info NOTIFY; none
+// when the lamp is the one last sent.
 func (b *B2BUA) notifyBLF(s *subscription, final bool, reason string) {
+	var lamp string
+	var version int
+	_, out := b.notify(s, final, reason, func() (notice, bool) {
+		l, id := b.lampLocked(s.user)
+		if !final && l == s.lamp && s.version > 0 {
+			return notice{}, false
+		}
+		s.lamp, s.callID = l, id
+		lamp, version = l, s.version
+		return notice{event: "dialog", ctype: dialogInfoType,
+			body: dialogInfo(version, "sip:"+s.user+"@"+b.cfg.Domain, lamp, id), detail: lamp}, true
+	})
+	if out != "" {
+		b.log.Info("BLF NOTIFY", "user", s.user, "lamp", lamp, "version", version, "result", out)
+	}
+}
+
+// notice is what a NOTIFY carries for its event package.
+type notice struct {
+	event, ctype, body string
+	// detail is the body in a word or two, for the status page.
+	detail string
+}
+
+// notify sends s its next NOTIFY, one at a time per subscription and none
+// after the final one (RFC 6665). content, called with b.mu held, gives
+// the event package's notice, or false when nothing changed worth one.
+// It returns the Subscription-State sent and the outcome (sendNotify);
+// both "" when nothing was sent.
+func (b *B2BUA) notify(s *subscription, final bool, reason string, content func() (notice, bool)) (state, out string) {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	b.mu.Lock()
 	if s.done {
 		b.mu.Unlock()
-		return
+		return "", ""
 	}
-	lamp, id := b.lampLocked(s.user)
-	if !final && lamp == s.lamp && s.version > 0 {
+	n, ok := content()
+	if !ok {
 		b.mu.Unlock()
-		return
+		return "", ""
 	}
-	s.lamp, s.callID = lamp, id
-	version := s.version
 	s.version++
 	req, state := s.nextNotifyLocked(final, reason)
 	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+	ctx, cancel := b.lifetime(64 * sip.T1)
 	defer cancel()
-	out := b.sendNotify(ctx, s, req, "dialog", state, dialogInfoType,
-		dialogInfo(version, "sip:"+s.user+"@"+b.cfg.Domain, lamp, id), lamp)
+	out = b.sendNotify(ctx, s, req, n.event, state, n.ctype, n.body, n.detail)
 	b.mu.Lock()
 	s.last = out
 	b.mu.Unlock()
-	b.log.Info("BLF NOTIFY", "user", s.user, "lamp", lamp, "version", version, "result", out)
+	return state, out
 }
 
 // nextNotifyLocked builds s's next NOTIFY and its Subscription-State:

@@ -54,9 +54,8 @@ type Call struct {
 	// retired legs left the call (transferors); kept to match their BYE.
 	retired []*leg
 
-	started, answered, ended time.Time
-	endedBy, endReason       string
-	events                   []string
+	times  b2bleg.Times
+	events []string
 
 	cancelled  chan struct{} // the caller sent CANCEL
 	cancelOnce sync.Once
@@ -142,7 +141,7 @@ func (b *B2BUA) newCallLocked(dialled string, ext Extension, caller string) *Cal
 		caller:    caller,
 		target:    ext.Target,
 		state:     StateRouting,
-		started:   time.Now(),
+		times:     b2bleg.Times{Started: time.Now()},
 		cancelled: make(chan struct{}),
 	}
 	c.log = b.log.With("call", c.id)
@@ -628,7 +627,7 @@ func (c *Call) onAnswer(l *leg, reqA *sip.Request, txA sip.ServerTransaction, tx
 	c.finalSent()
 	b.mu.Lock()
 	c.state = StateAnswered
-	c.answered = time.Now()
+	c.times.Answered = time.Now()
 	a.State = b2bleg.Confirmed
 	b.counters.Answered++
 	b.mu.Unlock()
@@ -748,8 +747,7 @@ func (c *Call) end(by, why string) {
 		return
 	}
 	c.state = StateEnded
-	c.ended = time.Now()
-	c.endedBy, c.endReason = by, why
+	c.times.End(time.Now(), by, why)
 	for _, l := range c.legs {
 		if l != nil {
 			b2bleg.TerminateLocked(l.Leg)

@@ -90,14 +90,7 @@ func TestCancelAndCalleeByePropagate(t *testing.T) {
 	alice, bob := l.phone("alice"), l.phone("bob")
 
 	t.Run("cancel", func(t *testing.T) {
-		call, err := bob.Call(siptest.Ctx(t, 5*time.Second), l.dial("100"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := alice.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging)
-		if err != nil {
-			t.Fatal(err)
-		}
+		call, in := ringUp(t, bob, alice, l.dial("100"))
 		if _, err := call.Wait(siptest.Ctx(t, 5*time.Second), uaclient.StateRinging); err != nil {
 			t.Fatalf("bob never heard ringing relayed: %v", err)
 		}
@@ -161,13 +154,7 @@ func TestForwardOnBusy(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob", "carol")
 	alice, bob, carol := l.phone("alice"), l.phone("bob"), l.phone("carol")
 	autoAnswer(t, carol)
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
-		t.Fatal(err)
-	}
+	call, _ := ringUp(t, alice, bob, l.dial("101"))
 	if err := bob.Reject("", 486); err != nil {
 		t.Fatal(err)
 	}

@@ -152,6 +152,21 @@ func callUp(t *testing.T, from, to *uaclient.Phone, target string) (*uaclient.Ca
 	return call, in
 }
 
+// ringUp has from call target and waits until to rings: it returns the
+// caller's call and the callee's ringing one.
+func ringUp(t *testing.T, from, to *uaclient.Phone, target string) (*uaclient.Call, uaclient.CallStatus) {
+	t.Helper()
+	call, err := from.Call(siptest.Ctx(t, 5*time.Second), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := to.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return call, in
+}
+
 // dial is what a phone dials to reach ext at the PBX (through its proxy).
 func (l *lab) dial(ext string) string {
 	return ext + "@" + l.pbx.LocalAddr().String()

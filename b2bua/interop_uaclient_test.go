@@ -105,13 +105,7 @@ func TestPhonesPRACKBothLegs(t *testing.T) {
 	if err := bob.Set("100rel", "prefer"); err != nil {
 		t.Fatal(err)
 	}
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging); err != nil {
-		t.Fatal(err)
-	}
+	call, _ := ringUp(t, alice, bob, l.dial("101"))
 	siptest.WaitFor(t, 5*time.Second, "PRACKs on both legs", func() bool {
 		pc, _ := l.callOf(call.CallID())
 		events := strings.Join(pc.Events, "\n")

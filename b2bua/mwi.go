@@ -55,24 +55,17 @@ func (b *B2BUA) mailboxCountLocked(box string) int {
 
 // notifyMailbox sends s the mailbox state in a message-summary NOTIFY.
 func (b *B2BUA) notifyMailbox(s *subscription, final bool, reason string) {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	b.mu.Lock()
-	if s.done {
-		b.mu.Unlock()
+	var count int
+	state, out := b.notify(s, final, reason, func() (notice, bool) {
+		count = b.mailboxCountLocked(s.user)
+		return notice{event: eventMessageSummary, ctype: "application/simple-message-summary",
+			body:   messageSummary(fmt.Sprintf("sip:%s@%s", s.user, b.ep.Addr().Addr()), count, 0),
+			detail: fmt.Sprintf("%d new", count)}, true
+	})
+	if out == "" {
 		return
 	}
-	count := b.mailboxCountLocked(s.user)
-	s.version++
-	req, state := s.nextNotifyLocked(final, reason)
-	b.mu.Unlock()
-	ctx, cancel := b.lifetime(64 * sip.T1)
-	defer cancel()
-	a := b.ep.Addr()
-	out := b.sendNotify(ctx, s, req, eventMessageSummary, state, "application/simple-message-summary",
-		messageSummary(fmt.Sprintf("sip:%s@%s", s.user, a.Addr()), count, 0), fmt.Sprintf("%d new", count))
 	b.mu.Lock()
-	s.last = out
 	if mb := b.mailboxes[s.user]; mb != nil {
 		mb.lastNotify = "subscribed " + s.watcher + ": " + out
 	}

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/sip/b2bleg"
 )
 
 // Status is the PBX as `b2bua status` shows it.
@@ -42,12 +42,8 @@ type CallStatus struct {
 	Media   string    `json:"media"` // anchored | direct
 	// TempAnchor: direct media by setting, anchored for now for a hold
 	// (music) or a transfer; it goes direct again when they end.
-	TempAnchor bool      `json:"temp_anchor,omitempty"`
-	Started    time.Time `json:"started"`
-	Answered   time.Time `json:"answered,omitzero"`
-	Ended      time.Time `json:"ended,omitzero"`
-	EndedBy    string    `json:"ended_by,omitempty"`
-	EndReason  string    `json:"end_reason,omitempty"`
+	TempAnchor bool `json:"temp_anchor,omitempty"`
+	b2bleg.Times
 	// Legs are the caller's (a) and the callee's (b) dialogs.
 	Legs      []LegStatus      `json:"legs"`
 	Recording *RecordingStatus `json:"recording,omitempty"`
@@ -117,8 +113,8 @@ func (c *Call) status() CallStatus {
 	b.mu.Lock()
 	cs := CallStatus{
 		ID: c.id, State: c.state, Dialled: c.dialled, Caller: c.caller, Target: c.target.String(),
-		Media: mediaMode(c.anchored), TempAnchor: c.tempAnchor, Started: c.started, Answered: c.answered, Ended: c.ended,
-		EndedBy: c.endedBy, EndReason: c.endReason, Events: slices.Clone(c.events),
+		Media: mediaMode(c.anchored), TempAnchor: c.tempAnchor, Times: c.times,
+		Events: slices.Clone(c.events),
 	}
 	r, rec := c.relay, c.rec
 	for _, l := range c.legs {

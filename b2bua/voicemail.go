@@ -97,7 +97,7 @@ func (c *Call) voicemail(req *sip.Request, tx sip.ServerTransaction, offer *sdpn
 	b.mu.Lock()
 	c.rec = rec
 	c.state = StateVoicemail
-	c.answered = time.Now()
+	c.times.Answered = time.Now()
 	a.localBody = body
 	a.State = b2bleg.Confirmed
 	b.counters.Voicemail++

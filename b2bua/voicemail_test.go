@@ -16,14 +16,7 @@ import (
 func TestNoAnswerGoesToVoicemail(t *testing.T) {
 	l := newLab(t, labOpts{}, "alice", "bob")
 	alice, bob := l.phone("alice"), l.phone("bob")
-	call, err := alice.Call(siptest.Ctx(t, 5*time.Second), l.dial("101"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateRinging)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call, ring := ringUp(t, alice, bob, l.dial("101"))
 	if _, err := call.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# What bench/run.sh and bench/soak.sh share (sourced, not run): tool
-# checks, the work directory and the cleanup of what the script started,
-# the provisioned users and sipp injection files, and the loopback
-# registrar + proxy pair. Each function's first argument is the script's
-# name, for messages. The caller sets PROXY, REG, SIP_PORT, HTTP_PORT
-# and LOG_LEVEL; the proxy's control socket is $work/proxy.sock.
+# What the bench scripts share (sourced, not run): tool checks, the work
+# directory and the cleanup of what the script started, the provisioned
+# users and sipp injection files (run.sh, soak.sh), and building and
+# starting the loopback registrar + proxy pair. Each function's first
+# argument is the script's name, for messages. The caller sets PROXY, REG,
+# SIP_PORT, HTTP_PORT and LOG_LEVEL; the proxy's control socket is
+# $work/proxy.sock.
 
 # bench_require NAME: sipp and go are on PATH.
 bench_require() {
@@ -76,6 +77,12 @@ bench_users() {
     for i in $(seq 0 $((count - 1))); do printf 'bench%04d;pw%04d;callee\n' "$i" "$i"; done
   } >"$work/calls.csv"
   printf 'SEQUENTIAL\ncallee;callee-pw;%s\n' "$callee" >"$work/callee.csv"
+}
+
+# bench_build: the registrar and the proxy, built from this tree into $work.
+bench_build() {
+  echo "== building the registrar and the proxy"
+  CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
 }
 
 # bench_start_daemons NAME DATADIR [REGISTRAR FLAG]...: the registrar

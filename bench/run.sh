@@ -57,9 +57,8 @@ SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
 
 bench_setup bench $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT
 
-echo "== building"
 # The phone only for the memory phase: the other phases do not need it.
-CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
+bench_build
 
 # Users: bench0000.. each with its own password, the callee and a phone.
 bench_users bench "$USERS" 127.0.0.206 $UAS:$UAS_PORT memphone memphone-pw

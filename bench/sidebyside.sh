@@ -66,18 +66,13 @@ for tool in sipp kamailio go curl ss; do
   command -v $tool >/dev/null || { echo "sidebyside: $tool is missing" >&2; exit 1; }
 done
 
-K=127.0.0.220 PX=127.0.0.221 REG=127.0.0.222 UAC=127.0.0.223 UAS=127.0.0.224 REGCLIENT=127.0.0.225
-SIP_PORT=5060 UAS_PORT=5070 LOC_PORT=8080
-# The one place the bench names the proxy's control flag (its ctl socket):
-# the bench needs no control API, so it is switched off
-# rather than left on its default address, which another run may hold.
-PROXY_CTL_FLAGS=(-ctl "")
+K=127.0.0.220 PROXY=127.0.0.221 REG=127.0.0.222 UAC=127.0.0.223 UAS=127.0.0.224 REGCLIENT=127.0.0.225
+SIP_PORT=5060 UAS_PORT=5070 HTTP_PORT=8080
 
 . bench/lib.sh
-bench_setup sidebyside $K:$SIP_PORT $PX:$SIP_PORT $REG:$SIP_PORT $REG:$LOC_PORT $UAS:$UAS_PORT
+bench_setup sidebyside $K:$SIP_PORT $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UAS:$UAS_PORT
 
-echo "== building siplab"
-CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
+bench_build
 # sipp writes its RTT file next to the scenario's name: run it from $work.
 cp bench/sipp/uac.xml bench/sipp/uas.xml bench/sipp/register.xml "$work/"
 
@@ -146,15 +141,8 @@ kamailio -DD -E -f bench/kamailio.cfg -l udp:$K:$SIP_PORT -n "$WORKERS" -m "$SHM
   -A "DBURL=\"text://$work/kdb\"" -A 'REALM="siplab.test"' >>"$work/kamailio.log" 2>&1 &
 KPID=$!
 pids+=($KPID)
-"$work/registrar" -sip $REG:$SIP_PORT -http $REG:$LOC_PORT -ctl "" -realm siplab.test -users "$work/users.conf" \
-  -data "$work/regdata" -trusted-proxy $PX -log-level "$LOG_LEVEL" 2>>"$work/registrar.log" &
-RPID=$!
-pids+=($RPID)
-"$work/proxy" -sip $PX:$SIP_PORT -registrar $REG:$SIP_PORT -location http://$REG:$LOC_PORT \
-  -domain siplab.test -users "$work/users.conf" "${PROXY_CTL_FLAGS[@]}" -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
-PPID_=$!
-pids+=($PPID_)
-for a in $K:$SIP_PORT $PX:$SIP_PORT $REG:$SIP_PORT; do
+bench_start_daemons sidebyside "$work/regdata" -ctl ""
+for a in $K:$SIP_PORT $PROXY:$SIP_PORT $REG:$SIP_PORT; do
   wait_udp $a || {
     echo "sidebyside: nothing listens on $a"
     cat "$work/kamailio.log" "$work/registrar.log" "$work/proxy.log" | tail -30
@@ -165,13 +153,13 @@ sleep 1.5
 KPIDS=$(tree_pids $KPID)
 k_idle_pss=$(pss_kb $KPIDS)
 k_idle_rss_main=$(rss_kb $KPID)
-s_idle_px=$(rss_kb $PPID_)
-s_idle_reg=$(rss_kb $RPID)
+s_idle_px=$(rss_kb $PROXY_PID)
+s_idle_reg=$(rss_kb $REG_PID)
 echo "  idle: Kamailio PSS $((k_idle_pss / 1024)) MiB over $(echo $KPIDS | wc -w) processes; siplab proxy RSS $((s_idle_px / 1024)) MiB, registrar $((s_idle_reg / 1024)) MiB"
 
 # bob registers at both from the UAS's ip:port (siplab through its proxy,
 # as phones do), then the UAS takes that socket.
-for target in $K $PX; do
+for target in $K $PROXY; do
   (cd "$work" && sipp $target:$SIP_PORT -sf register.xml -inf bob.csv -auth_uri siplab.test \
     -i $UAS -p $UAS_PORT -m 1 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1) ||
     { echo "sidebyside: bob's registration at $target failed"; tail -20 "$work/kamailio.log"; exit 1; }
@@ -181,10 +169,10 @@ pids+=($!)
 sleep 0.5
 
 # server_pids NAME: the processes whose CPU counts for the system.
-server_pids() { if [ "$1" = kamailio ]; then echo $KPIDS; else echo "$PPID_ $RPID"; fi; }
-server_addr() { if [ "$1" = kamailio ]; then echo $K; else echo $PX; fi; }
+server_pids() { if [ "$1" = kamailio ]; then echo $KPIDS; else echo "$PROXY_PID $REG_PID"; fi; }
+server_addr() { if [ "$1" = kamailio ]; then echo $K; else echo $PROXY; fi; }
 registrar_addr() { if [ "$1" = kamailio ]; then echo $K; else echo $REG; fi; }
-server_mem_kb() { if [ "$1" = kamailio ]; then pss_kb $KPIDS; else echo $(($(rss_kb $PPID_) + $(rss_kb $RPID))); fi; }
+server_mem_kb() { if [ "$1" = kamailio ]; then pss_kb $KPIDS; else echo $(($(rss_kb $PROXY_PID) + $(rss_kb $REG_PID))); fi; }
 
 # run_step KIND NAME RATE SECS: one sipp run; sets the S_* results and
 # prints one line. KIND is calls or register.
@@ -204,12 +192,12 @@ run_step() {
   local limit=$((rate * (hold / 1000 + 3) + 100)) tout=$((secs * 3 + hold / 1000 + 20))
   c0=$(cpu $(server_pids "$name"))
   local r0 r1
-  r0=$(cpu $RPID)
+  r0=$(cpu $REG_PID)
   rm -f "$work"/uac_*_rtt.csv
   (cd "$work" && sipp "${args[@]}" -r "$rate" -rp 1000 -m "$count" -l $limit -recv_timeout 5000 \
     -timeout "${tout}s" -timeout_error -nostdin -trace_err -trace_screen -screen_file "$tag.screen" >/dev/null 2>&1) || true
   c1=$(cpu $(server_pids "$name"))
-  r1=$(cpu $RPID)
+  r1=$(cpu $REG_PID)
   local screen="$work/$tag.screen"
   S_OK=$(screen_value "$screen" "Successful call")
   S_FAILED=$(screen_value "$screen" "Failed call")

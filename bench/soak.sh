@@ -42,8 +42,7 @@ PROXY=127.0.0.210 REG=127.0.0.211 REGCLIENT=127.0.0.212 UASIP=127.0.0.213 UAC=12
 SIP_PORT=5060 HTTP_PORT=8080 UAS_PORT=5070
 bench_setup soak $PROXY:$SIP_PORT $REG:$SIP_PORT $REG:$HTTP_PORT $UASIP:$UAS_PORT
 
-echo "== building"
-CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/registrar ./cmd/proxy
+bench_build
 
 bench_users soak "$UAS" 127.0.0.215 $UASIP:$UAS_PORT
 

@@ -16,25 +16,16 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/siplab/siplab/internal/browsertest"
 	"github.com/siplab/siplab/lab/console"
 	"github.com/siplab/siplab/lab/labctl"
 )
 
-// chromium is Debian's browser (.ci/run installs it): without it this test
-// fails, it never skips.
-const chromium = "/usr/bin/chromium"
-
-// consoleBrowser starts a headless Chromium at 1920x1080 for the console.
+// consoleBrowser starts a headless Chromium at 1920x1080 for the console:
+// without it this test fails, it never skips.
 func consoleBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("the console is tested in Debian's chromium (apt-get install chromium): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium),
-		chromedp.WindowSize(1920, 1080), chromedp.Flag("log-level", "3"))
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); acancel() })
+	ctx := browsertest.New(t, "to test the console", 1920, 1080)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/uaclient"
@@ -25,6 +26,32 @@ const Project = labctl.Project
 // ExtraLabel marks containers the tests start next to the Compose services
 // (probes, echo servers), so teardown removes exactly those.
 const ExtraLabel = "siplab.e2e"
+
+// Preflight is what an e2e suite's TestMain does before it touches
+// Docker. It queues, for up to an hour, behind anyone else driving the lab
+// on this engine (another test run, a fixture recording: `flock
+// /tmp/siplab-lab.lock ...`), then requires root (rootFor says what the
+// suite needs it for) and a running Docker engine: the suites fail, never
+// skip, without them. The caller unlocks the lock it returns.
+func Preflight(rootFor string) (*labctl.LabLock, error) {
+	lctx, lcancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer lcancel()
+	lock, err := labctl.Lock(lctx, labctl.LockPath)
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		lock.Unlock()
+		return nil, fmt.Errorf("these tests need root (%s); they fail rather than skip", rootFor)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := (&labctl.Runner{}).CheckDocker(ctx); err != nil {
+		lock.Unlock()
+		return nil, fmt.Errorf("%v (these tests need a running Docker engine; they fail rather than skip)", err)
+	}
+	return lock, nil
+}
 
 // Lab drives one lab checkout.
 type Lab struct {

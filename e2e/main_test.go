@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/siplab/siplab/lab/labctl"
 )
 
 // lab is shared by the tests: TestMain brings the routers up once.
@@ -27,11 +25,7 @@ func fail(format string, args ...any) int {
 }
 
 func setupAndRun(m *testing.M) int {
-	// Queue behind anyone else driving the lab on this engine (another test
-	// run, a fixture recording: `flock /tmp/siplab-lab.lock ...`).
-	lctx, lcancel := context.WithTimeout(context.Background(), 60*time.Minute)
-	lock, err := labctl.Lock(lctx, labctl.LockPath)
-	lcancel()
+	lock, err := Preflight("host-side namespaces for the leak test")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -47,12 +41,6 @@ func setupAndRun(m *testing.M) int {
 		return fail("%v (these tests need Docker and Compose; they fail rather than skip)", err)
 	}
 	fmt.Fprintf(os.Stderr, "e2e: %s\n", lab.ComposeCLI)
-	if err := lab.R.CheckDocker(ctx); err != nil {
-		return fail("%v (these tests need a running Docker engine; they fail rather than skip)", err)
-	}
-	if os.Geteuid() != 0 {
-		return fail("these tests need root (host-side namespaces for the leak test); they fail rather than skip")
-	}
 	// Never tear down somebody else's lab: refuse to start over one.
 	if nodes, err := lab.R.Nodes(ctx); err != nil {
 		return fail("%v", err)

@@ -34,11 +34,17 @@ func statusJSON(t *testing.T, ctx context.Context, service, binary string, v any
 	}
 }
 
+// nodeStatus is a daemon's status document as its Go type.
+func nodeStatus[T any](t *testing.T, ctx context.Context, service, binary string) T {
+	t.Helper()
+	var st T
+	statusJSON(t, ctx, service, binary, &st)
+	return st
+}
+
 func routerStatus(t *testing.T, ctx context.Context, router string) natrouter.Status {
 	t.Helper()
-	var st natrouter.Status
-	statusJSON(t, ctx, router, "/natrouter", &st)
-	return st
+	return nodeStatus[natrouter.Status](t, ctx, router, "/natrouter")
 }
 
 func setRouter(t *testing.T, ctx context.Context, router string, args ...string) {

@@ -20,9 +20,7 @@ var pbxMedia = netip.MustParseAddr("203.0.113.30")
 
 func pbxStatus(t *testing.T) b2bua.Status {
 	t.Helper()
-	var st b2bua.Status
-	statusJSON(t, testCtx(t, 20*time.Second), "pbx", "/b2bua", &st)
-	return st
+	return nodeStatus[b2bua.Status](t, testCtx(t, 20*time.Second), "pbx", "/b2bua")
 }
 
 // callThroughPBX has alice call to (an extension the PBX answers for)

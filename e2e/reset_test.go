@@ -43,8 +43,7 @@ func snapshotSettings(t *testing.T, ctx context.Context) labSettings {
 	}
 	s := sbcStatus(t, ctx)
 	out["sbc"] = s.Settings
-	var pbx b2bua.Status
-	statusJSON(t, ctx, "pbx", "/b2bua", &pbx)
+	pbx := nodeStatus[b2bua.Status](t, ctx, "pbx", "/b2bua")
 	out["pbx"] = map[string]string{}
 	for _, n := range b2bua.SettingNames() {
 		out["pbx"][n], _ = pbx.Settings.Get(n)
@@ -218,8 +217,7 @@ func TestResetRestoresAFreshLab(t *testing.T) {
 	if len(s.Blocked) != 0 || len(s.Calls) != 0 {
 		t.Errorf("SBC after reset: blocked %+v, %d calls", s.Blocked, len(s.Calls))
 	}
-	var pbx b2bua.Status
-	statusJSON(t, ctx, "pbx", "/b2bua", &pbx)
+	pbx := nodeStatus[b2bua.Status](t, ctx, "pbx", "/b2bua")
 	if len(pbx.Calls) != 0 || len(pbx.BLF) != 0 || len(pbx.MWI) != 0 {
 		t.Errorf("PBX after reset: %d calls, %d BLF, %d MWI", len(pbx.Calls), len(pbx.BLF), len(pbx.MWI))
 	}

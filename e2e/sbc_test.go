@@ -21,9 +21,7 @@ const (
 
 func sbcStatus(t *testing.T, ctx context.Context) sbc.Status {
 	t.Helper()
-	var st sbc.Status
-	statusJSON(t, ctx, "sbc", "/sbc", &st)
-	return st
+	return nodeStatus[sbc.Status](t, ctx, "sbc", "/sbc")
 }
 
 func setSBC(t *testing.T, ctx context.Context, name, value string) {
@@ -282,9 +280,7 @@ func TestSBCBlocksPasswordGuessingWhileAPhoneWorks(t *testing.T) {
 
 func carrierStatus(t *testing.T, ctx context.Context) carrier.Status {
 	t.Helper()
-	var st carrier.Status
-	statusJSON(t, ctx, "carrier", "/carrier", &st)
-	return st
+	return nodeStatus[carrier.Status](t, ctx, "carrier", "/carrier")
 }
 
 // carrierCall has the carrier place a PSTN call to number and returns the

@@ -85,9 +85,7 @@ func changeSetting(t *testing.T, ctx context.Context, who, name, old, value stri
 
 func proxyStatus(t *testing.T, ctx context.Context) proxy.Status {
 	t.Helper()
-	var st proxy.Status
-	statusJSON(t, ctx, "proxy", "/proxy", &st)
-	return st
+	return nodeStatus[proxy.Status](t, ctx, "proxy", "/proxy")
 }
 
 func setProxy(t *testing.T, ctx context.Context, name, value string) {

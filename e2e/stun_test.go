@@ -22,9 +22,7 @@ const stunAddr = "203.0.113.20:3478"
 
 func stunStatus(t *testing.T, ctx context.Context) stunturn.Status {
 	t.Helper()
-	var st stunturn.Status
-	statusJSON(t, ctx, "stun", "/stunturn", &st)
-	return st
+	return nodeStatus[stunturn.Status](t, ctx, "stun", "/stunturn")
 }
 
 // stunCall has alice call bob, waits until it is confirmed and returns

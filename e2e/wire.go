@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siplab/siplab/trace/siptext"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,18 +30,13 @@ func (p WirePacket) FirstLine() string {
 	return l
 }
 
-// Header returns the first value of a SIP header (long or compact name).
+// Header returns the first value of a SIP header; compact forms match
+// their full names, and further names are tried when the first has no
+// value.
 func (p WirePacket) Header(names ...string) string {
-	head, _, _ := strings.Cut(string(p.Payload), "\r\n\r\n")
-	for _, line := range strings.Split(head, "\r\n")[1:] {
-		n, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		for _, want := range names {
-			if strings.EqualFold(strings.TrimSpace(n), want) {
-				return strings.TrimSpace(v)
-			}
+	for _, n := range names {
+		if v := siptext.Header(p.Payload, n); v != "" {
+			return v
 		}
 	}
 	return ""

@@ -1,7 +1,5 @@
 package natrouter
 
-import "github.com/google/nftables/expr"
-
 func init() {
 	registerPreset(Preset{
 		Name:      "full-cone",
@@ -9,8 +7,7 @@ func init() {
 		Filtering: EndpointIndependent,
 		Summary:   "masquerade plus inbound DNAT of mapped ports: once a phone sent out, anyone on the internet reaches it at its mapping",
 		program: func(rs *ruleset, p params) {
-			rs.addRule(chainPostrouting, "snat: masquerade (endpoint-independent mapping)",
-				snatMatch(p), &expr.Masq{})
+			masquerade(rs, p)
 			programCone(rs, p, false)
 		},
 	})

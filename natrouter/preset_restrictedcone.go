@@ -1,7 +1,5 @@
 package natrouter
 
-import "github.com/google/nftables/expr"
-
 func init() {
 	registerPreset(Preset{
 		Name:      "restricted-cone",
@@ -9,8 +7,7 @@ func init() {
 		Filtering: AddressDependent,
 		Summary:   "masquerade plus inbound DNAT of mapped ports from addresses the phone sent to, from any of their ports",
 		program: func(rs *ruleset, p params) {
-			rs.addRule(chainPostrouting, "snat: masquerade (endpoint-independent mapping)",
-				snatMatch(p), &expr.Masq{})
+			masquerade(rs, p)
 			programCone(rs, p, true)
 		},
 	})

@@ -241,6 +241,14 @@ func snatMatch(p params) []expr.Any {
 	return append(oifname(p.wanIf), saddrIn(p.lan)...)
 }
 
+// masquerade is the endpoint-independent mapping every preset but
+// symmetric shares: plain masquerade keeps the inside source port when it
+// is free and reuses the mapping for every destination.
+func masquerade(rs *ruleset, p params) {
+	rs.addRule(chainPostrouting, "snat: masquerade (endpoint-independent mapping)",
+		snatMatch(p), &expr.Masq{})
+}
+
 // outbound matches LAN→WAN forwarded packets from the LAN subnet.
 func outbound(p params) []expr.Any {
 	out := iifname(p.lanIf)

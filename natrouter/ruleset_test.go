@@ -305,6 +305,23 @@ func TestMappingsFromFlows(t *testing.T) {
 	if got[1].Translated {
 		t.Errorf("untranslated flow reported as translated: %+v", got[1])
 	}
+
+	// A remote opened it and the router DNATed it to a LAN host (cone
+	// presets): the LAN side is in the reply tuple.
+	in := &netlink.ConntrackFlow{
+		Forward: netlink.IPTuple{Protocol: 17, SrcIP: net.ParseIP("203.0.113.10"), SrcPort: 5060, DstIP: net.ParseIP("203.0.113.2"), DstPort: 61000, Packets: 4},
+		Reverse: netlink.IPTuple{Protocol: 17, SrcIP: net.ParseIP("192.168.1.50"), SrcPort: 5060, DstIP: net.ParseIP("203.0.113.10"), DstPort: 5060, Packets: 1},
+		TimeOut: 9,
+	}
+	got = mappingsFromFlows([]*netlink.ConntrackFlow{in}, netip.MustParsePrefix("192.168.1.0/24"), now)
+	if len(got) != 1 {
+		t.Fatalf("inbound: %d mappings, want 1: %+v", len(got), got)
+	}
+	if m := got[0]; m.Inside.String() != "192.168.1.50:5060" || m.Outside.String() != "203.0.113.2:61000" ||
+		m.Remote.String() != "203.0.113.10:5060" || !m.Translated || !m.Inbound || m.AgeSeconds != -1 ||
+		m.ExpiresInSeconds != 9 || m.PacketsOut != 1 || m.PacketsIn != 4 {
+		t.Errorf("inbound mapping %+v", m)
+	}
 }
 
 func TestSettingsRequest(t *testing.T) {

@@ -103,18 +103,9 @@ func mappingsFromFlows(flows []*netlink.ConntrackFlow, lan netip.Prefix, now tim
 		if rsrc, _ := netip.AddrFromSlice(f.Reverse.SrcIP.To4()); !lan.Contains(src) && lan.Contains(rsrc) {
 			// A remote opened it and the router DNATed it to a LAN host.
 			dst, _ := netip.AddrFromSlice(f.Forward.DstIP.To4())
-			m := Mapping{
-				Proto:            protoName(f.Forward.Protocol),
-				Inside:           netip.AddrPortFrom(rsrc, f.Reverse.SrcPort),
-				Outside:          netip.AddrPortFrom(dst, f.Forward.DstPort),
-				Remote:           netip.AddrPortFrom(src, f.Forward.SrcPort),
-				Translated:       true,
-				Inbound:          true,
-				PacketsOut:       f.Reverse.Packets,
-				PacketsIn:        f.Forward.Packets,
-				AgeSeconds:       age(f, now),
-				ExpiresInSeconds: f.TimeOut,
-			}
+			m := flowMapping(f, now, netip.AddrPortFrom(rsrc, f.Reverse.SrcPort), netip.AddrPortFrom(dst, f.Forward.DstPort),
+				netip.AddrPortFrom(src, f.Forward.SrcPort), f.Reverse.Packets, f.Forward.Packets)
+			m.Translated, m.Inbound = true, true
 			out = append(out, m)
 			continue
 		}
@@ -123,16 +114,8 @@ func mappingsFromFlows(flows []*netlink.ConntrackFlow, lan netip.Prefix, now tim
 		}
 		dst, _ := netip.AddrFromSlice(f.Forward.DstIP.To4())
 		rdst, _ := netip.AddrFromSlice(f.Reverse.DstIP.To4())
-		m := Mapping{
-			Proto:            protoName(f.Forward.Protocol),
-			Inside:           netip.AddrPortFrom(src, f.Forward.SrcPort),
-			Outside:          netip.AddrPortFrom(rdst, f.Reverse.DstPort),
-			Remote:           netip.AddrPortFrom(dst, f.Forward.DstPort),
-			PacketsOut:       f.Forward.Packets,
-			PacketsIn:        f.Reverse.Packets,
-			AgeSeconds:       age(f, now),
-			ExpiresInSeconds: f.TimeOut,
-		}
+		m := flowMapping(f, now, netip.AddrPortFrom(src, f.Forward.SrcPort), netip.AddrPortFrom(rdst, f.Reverse.DstPort),
+			netip.AddrPortFrom(dst, f.Forward.DstPort), f.Forward.Packets, f.Reverse.Packets)
 		m.Translated = m.Outside != m.Inside
 		out = append(out, m)
 	}
@@ -143,6 +126,21 @@ func mappingsFromFlows(flows []*netlink.ConntrackFlow, lan netip.Prefix, now tim
 		return out[i].Remote.Compare(out[j].Remote) < 0
 	})
 	return out
+}
+
+// flowMapping is f as a mapping, its ends and packet counts read from
+// whichever tuple (forward or reply) holds them for the side that opened it.
+func flowMapping(f *netlink.ConntrackFlow, now time.Time, inside, outside, remote netip.AddrPort, packetsOut, packetsIn uint64) Mapping {
+	return Mapping{
+		Proto:            protoName(f.Forward.Protocol),
+		Inside:           inside,
+		Outside:          outside,
+		Remote:           remote,
+		PacketsOut:       packetsOut,
+		PacketsIn:        packetsIn,
+		AgeSeconds:       age(f, now),
+		ExpiresInSeconds: f.TimeOut,
+	}
 }
 
 func age(f *netlink.ConntrackFlow, now time.Time) int64 {

@@ -50,8 +50,7 @@ type Call struct {
 	legs     [2]*leg
 	relay    *mediarelay.Relay
 
-	started, answered, ended time.Time
-	endedBy, endReason       string
+	times b2bleg.Times
 
 	cancelled  chan struct{} // the caller sent CANCEL
 	cancelOnce sync.Once
@@ -212,7 +211,7 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	s.nextID++
 	c := &Call{s: s, id: fmt.Sprintf("s%d-%s", s.nextID, sip.GenerateTagN(6)), kind: rt.kind,
 		from: req.From().Address.String(), to: req.To().Address.String(),
-		state: StateRinging, relay: relay, started: time.Now(), cancelled: make(chan struct{})}
+		state: StateRinging, relay: relay, times: b2bleg.Times{Started: time.Now()}, cancelled: make(chan struct{})}
 	c.corr = c.id
 	if h := req.GetHeader(CorrelationHeader); r == core && h != nil && h.Value() != "" {
 		// A PBX leg already has a name: keep it, so one ladder groups the
@@ -483,7 +482,7 @@ func (c *Call) answer(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Res
 	default:
 	}
 	s.mu.Lock()
-	c.state, c.answered = StateAnswered, time.Now()
+	c.state, c.times.Answered = StateAnswered, time.Now()
 	a.State = b2bleg.Confirmed
 	s.counters.Answered++
 	s.mu.Unlock()
@@ -534,8 +533,8 @@ func (c *Call) end(by, why string) {
 		s.mu.Unlock()
 		return
 	}
-	c.state, c.ended = StateEnded, time.Now()
-	c.endedBy, c.endReason = by, why
+	c.state = StateEnded
+	c.times.End(time.Now(), by, why)
 	b2bleg.TerminateLocked(c.legs[0].Leg, c.legs[1].Leg)
 	s.mu.Unlock()
 	c.log.Info("call ended", "by", by, "why", why)

@@ -1,12 +1,10 @@
 package sbc
 
 import (
-	"fmt"
 	"net/http"
-	"net/netip"
-	"strings"
 
 	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/sip/guard"
 )
 
 // SetRequest is the body of POST /set.
@@ -40,18 +38,6 @@ func (s *SBC) Handler() http.Handler {
 		}
 		ctl.WriteJSON(w, http.StatusOK, st.All())
 	})
-	mux.HandleFunc("POST /unblock", func(w http.ResponseWriter, r *http.Request) {
-		var in UnblockRequest
-		if err := ctl.Decode(r, &in); err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		ip, err := netip.ParseAddr(strings.TrimSpace(in.Source))
-		if err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("sbc: unblock: %q is not an IP address", in.Source))
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, UnblockResult{Source: ip.String(), Unblocked: s.Unblock(ip)})
-	})
+	mux.HandleFunc("POST /unblock", guard.UnblockHandler("sbc", s.Unblock))
 	return mux
 }

@@ -179,14 +179,8 @@ func (s *SBC) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	// Not in wg: Close waits for wg, and this goroutine calls Close.
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.done:
-		}
-	}()
+	// Not in wg: Close waits for wg, and its goroutine calls Close.
+	b2bleg.CloseOnCancel(ctx, s.done, s.Close)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

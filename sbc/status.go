@@ -10,6 +10,7 @@ import (
 
 	"github.com/siplab/siplab/media/mediarelay"
 	"github.com/siplab/siplab/media/webrtcgw"
+	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/guard"
 )
 
@@ -64,18 +65,14 @@ type RegStatus struct {
 
 // CallStatus is one call with both legs and the relay's figures.
 type CallStatus struct {
-	ID          string       `json:"id"`
-	Correlation string       `json:"correlation"`
-	Kind        string       `json:"kind"`
-	State       CallState    `json:"state"`
-	From        string       `json:"from"`
-	To          string       `json:"to"`
-	Started     time.Time    `json:"started"`
-	Answered    time.Time    `json:"answered,omitzero"`
-	Ended       time.Time    `json:"ended,omitzero"`
-	EndedBy     string       `json:"ended_by,omitempty"`
-	EndReason   string       `json:"end_reason,omitempty"`
-	Legs        [2]LegStatus `json:"legs"`
+	ID          string    `json:"id"`
+	Correlation string    `json:"correlation"`
+	Kind        string    `json:"kind"`
+	State       CallState `json:"state"`
+	From        string    `json:"from"`
+	To          string    `json:"to"`
+	b2bleg.Times
+	Legs [2]LegStatus `json:"legs"`
 	// Media is the relay: side i faces leg i.
 	Media [2]mediarelay.SideStats `json:"media"`
 }
@@ -133,7 +130,7 @@ func (s *SBC) Status() Status {
 	}
 	for _, c := range s.calls {
 		cs := CallStatus{ID: c.id, Correlation: c.corr, Kind: c.kind, State: c.state, From: c.from, To: c.to,
-			Started: c.started, Answered: c.answered, Ended: c.ended, EndedBy: c.endedBy, EndReason: c.endReason}
+			Times: c.times}
 		for i, l := range c.legs {
 			ls := LegStatus{Realm: l.realm.String(), CallID: l.Dlg.CallID, State: l.State.String(), Peer: l.Dlg.RemoteURI.String()}
 			if l.dest.IsValid() {

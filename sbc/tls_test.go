@@ -35,15 +35,9 @@ func TestTLSPhoneCallsUDPPhone(t *testing.T) {
 	ep := listenTLS(t, phoneIP, pcfg)
 	settings := natedSettings()
 	delete(settings, "via_addr") // over TLS the Via names the TLS listener
-	carol, err := uaclient.New(uaclient.Config{Name: "carol", Password: "pw-carol", Domain: domain,
+	ph, err := uaclient.New(uaclient.Config{Name: "carol", Password: "pw-carol", Domain: domain,
 		Proxy: l.sbc.AccessTLSAddr().String(), Transport: sipnet.TLS, Endpoint: ep, Settings: settings, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { carol.Close() })
-	if err := carol.Start(l.ctx); err != nil {
-		t.Fatal(err)
-	}
+	carol := siptest.Run(t, l.ctx, ph, err)
 	l.register(carol)
 	reg, _ := l.regOf("carol")
 	if reg.Transport != sipnet.TLS {
@@ -73,15 +67,9 @@ func TestTCPPhoneReceivesCall(t *testing.T) {
 	l := newLab(t, labOpts{})
 	settings := natedSettings()
 	delete(settings, "via_addr")
-	bob, err := uaclient.New(uaclient.Config{Name: "bob", Password: "pw-bob", Domain: domain,
+	ph, err := uaclient.New(uaclient.Config{Name: "bob", Password: "pw-bob", Domain: domain,
 		Proxy: l.sbc.AccessAddr().String(), Transport: sipnet.TCP, Listen: accessNet + "51:0", Settings: settings, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bob.Close() })
-	if err := bob.Start(l.ctx); err != nil {
-		t.Fatal(err)
-	}
+	bob := siptest.Run(t, l.ctx, ph, err)
 	l.register(bob)
 	if reg, _ := l.regOf("bob"); reg.Transport != sipnet.TCP {
 		t.Fatalf("registration %+v, want tcp", reg)

@@ -15,14 +15,7 @@ func (l *lab) startUA(name, listen, server, dom string) *uaclient.Phone {
 	l.t.Helper()
 	ua, err := uaclient.New(uaclient.Config{Name: name, Domain: dom, Proxy: server, Listen: listen,
 		Settings: map[string]string{"auto_answer": "1s"}, Logger: testLogger()})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { ua.Close() })
-	if err := ua.Start(l.ctx); err != nil {
-		l.t.Fatal(err)
-	}
-	return ua
+	return siptest.Run(l.t, l.ctx, ua, err)
 }
 
 // The trunk: a call from the carrier's (trusted) IP goes to the core's

@@ -605,6 +605,23 @@ func (p *Phone) findCall(ref string, fits func(*Call) bool) (*Call, error) {
 	return nil, fmt.Errorf("%w %q", ErrNoSuchCall, ref)
 }
 
+// findCallIn is findCall for a verb that needs a call fits accepts: a
+// call ref names in another state is an ErrCallState error, which why
+// explains ("" for none).
+func (p *Phone) findCallIn(ref string, fits func(*Call) bool, why string) (*Call, error) {
+	c, err := p.findCall(ref, fits)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	ok, st := fits(c), c.state
+	p.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: call %s is %s %s%s", ErrCallState, c.id, c.direction, st, why)
+	}
+	return c, nil
+}
+
 func (p *Phone) callByCallID(callID string) *Call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -636,16 +653,9 @@ func (p *Phone) decideCall(ref string, d decision) error {
 	ringingIn := func(c *Call) bool {
 		return c.direction == Incoming && (c.state == StateRinging || c.state == StateEarly)
 	}
-	c, err := p.findCall(ref, ringingIn)
+	c, err := p.findCallIn(ref, ringingIn, "")
 	if err != nil {
 		return err
-	}
-	p.mu.Lock()
-	ok := ringingIn(c)
-	st := c.state
-	p.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: call %s is %s %s", ErrCallState, c.id, c.direction, st)
 	}
 	select {
 	case c.decide <- d:
@@ -670,16 +680,9 @@ func (p *Phone) Cancel(ctx context.Context, ref string) error {
 	pending := func(c *Call) bool {
 		return c.direction == Outgoing && c.state != StateConfirmed && c.state != StateTerminated
 	}
-	c, err := p.findCall(ref, pending)
+	c, err := p.findCallIn(ref, pending, "; cancel is for outgoing calls not yet answered")
 	if err != nil {
 		return err
-	}
-	p.mu.Lock()
-	ok := pending(c)
-	st := c.state
-	p.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: call %s is %s %s; cancel is for outgoing calls not yet answered", ErrCallState, c.id, c.direction, st)
 	}
 	return c.cancel(ctx)
 }

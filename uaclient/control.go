@@ -190,29 +190,38 @@ func NewControl(socket string) *Control {
 	return &Control{Client: ctl.Client{Socket: socket}}
 }
 
+// get asks the phone for path and decodes its answer as a T.
+func get[T any](ctx context.Context, c *Control, path string) (T, error) {
+	var out T
+	err := c.Get(ctx, path, &out)
+	return out, err
+}
+
+// post sends in to path and decodes the phone's answer as a T.
+func post[T any](ctx context.Context, c *Control, path string, in any) (T, error) {
+	var out T
+	err := c.Post(ctx, path, in, &out)
+	return out, err
+}
+
 func (c *Control) Status(ctx context.Context) (Status, error) {
-	var st Status
-	return st, c.Get(ctx, "/status", &st)
+	return get[Status](ctx, c, "/status")
 }
 
 func (c *Control) Settings(ctx context.Context) ([]SettingInfo, error) {
-	var out []SettingInfo
-	return out, c.Get(ctx, "/settings", &out)
+	return get[[]SettingInfo](ctx, c, "/settings")
 }
 
 func (c *Control) Set(ctx context.Context, name, value string) ([]SettingInfo, error) {
-	var out []SettingInfo
-	return out, c.Post(ctx, "/set", SetRequest{Name: name, Value: value}, &out)
+	return post[[]SettingInfo](ctx, c, "/set", SetRequest{Name: name, Value: value})
 }
 
 func (c *Control) Register(ctx context.Context) (RegStatus, error) {
-	var st RegStatus
-	return st, c.Post(ctx, "/register", nil, &st)
+	return post[RegStatus](ctx, c, "/register", nil)
 }
 
 func (c *Control) Unregister(ctx context.Context) (RegStatus, error) {
-	var st RegStatus
-	return st, c.Post(ctx, "/unregister", nil, &st)
+	return post[RegStatus](ctx, c, "/unregister", nil)
 }
 
 // ResetRequest is the body of POST /reset (optional).
@@ -225,53 +234,44 @@ type ResetRequest struct {
 // Reset puts the phone back to its startup state (Phone.Reset); with
 // callsOnly it only ends calls and subscriptions (Phone.EndAll).
 func (c *Control) Reset(ctx context.Context, callsOnly bool) (ResetResult, error) {
-	var res ResetResult
-	return res, c.Post(ctx, "/reset", ResetRequest{CallsOnly: callsOnly}, &res)
+	return post[ResetResult](ctx, c, "/reset", ResetRequest{CallsOnly: callsOnly})
 }
 
 func (c *Control) Call(ctx context.Context, target string) (CallStatus, error) {
-	var st CallStatus
-	return st, c.Post(ctx, "/call", CallRequest{Target: target}, &st)
+	return post[CallStatus](ctx, c, "/call", CallRequest{Target: target})
 }
 
 // Verb runs answer, reject, cancel, hangup, dtmf, hold, resume or update
 // on a call.
 func (c *Control) Verb(ctx context.Context, verb string, in CallRequest) (CallStatus, error) {
-	var st CallStatus
-	return st, c.Post(ctx, "/"+verb, in, &st)
+	return post[CallStatus](ctx, c, "/"+verb, in)
 }
 
 // Transfer sends REFER on call (""=the newest confirmed) to target; with
 // names the consultation call of an attended transfer.
 func (c *Control) Transfer(ctx context.Context, call, target, with string) (CallStatus, error) {
-	var st CallStatus
-	return st, c.Post(ctx, "/transfer", CallRequest{Call: call, Target: target, With: with}, &st)
+	return post[CallStatus](ctx, c, "/transfer", CallRequest{Call: call, Target: target, With: with})
 }
 
 // Subscribe sends SUBSCRIBE for event (dialog, message-summary) to target.
 func (c *Control) Subscribe(ctx context.Context, target, event string) (SubscriptionStatus, error) {
-	var st SubscriptionStatus
-	return st, c.Post(ctx, "/subscribe", CallRequest{Target: target, Event: event}, &st)
+	return post[SubscriptionStatus](ctx, c, "/subscribe", CallRequest{Target: target, Event: event})
 }
 
 // Unsubscribe ends subscription id ("" = the newest live one).
 func (c *Control) Unsubscribe(ctx context.Context, id string) (SubscriptionStatus, error) {
-	var st SubscriptionStatus
-	return st, c.Post(ctx, "/unsubscribe", CallRequest{Call: id}, &st)
+	return post[SubscriptionStatus](ctx, c, "/unsubscribe", CallRequest{Call: id})
 }
 
 // Message sends a MESSAGE; a failure answer is in the record's Code.
 func (c *Control) Message(ctx context.Context, target, text string) (MessageRecord, error) {
-	var rec MessageRecord
-	return rec, c.Post(ctx, "/message", CallRequest{Target: target, Text: text}, &rec)
+	return post[MessageRecord](ctx, c, "/message", CallRequest{Target: target, Text: text})
 }
 
 func (c *Control) Options(ctx context.Context, target string) (OptionsResult, error) {
-	var res OptionsResult
-	return res, c.Post(ctx, "/options", CallRequest{Target: target}, &res)
+	return post[OptionsResult](ctx, c, "/options", CallRequest{Target: target})
 }
 
 func (c *Control) Wait(ctx context.Context, in WaitRequest) (WaitResult, error) {
-	var res WaitResult
-	return res, c.Post(ctx, "/wait", in, &res)
+	return post[WaitResult](ctx, c, "/wait", in)
 }

@@ -50,15 +50,9 @@ func init() {
 }
 
 var natSettingsTable = []setting{
-	{
-		Name: "stun_server",
-		Help: "STUN server ip:port asked \"what is my public address?\" for sdp_addr=stun ('none' = no server). The lab's: 203.0.113.20:3478.",
-		get:  func(s *liveSettings) string { return serverString(s.STUNServer) },
-		set: func(s *liveSettings, v string) (err error) {
-			s.STUNServer, err = parseServerSetting("stun_server", v)
-			return err
-		},
-	},
+	serverSetting("stun_server",
+		"STUN server ip:port asked \"what is my public address?\" for sdp_addr=stun ('none' = no server). The lab's: 203.0.113.20:3478.",
+		func(s *liveSettings) *netip.AddrPort { return &s.STUNServer }),
 	{
 		Name: "media_relay",
 		Help: "off | turn: with turn each call allocates a relay on turn_server (RFC 5766) and sends/receives RTP through it, its SDP carrying the relayed address. Costs a server hop; works through any NAT. Applies to the next call.",
@@ -70,15 +64,9 @@ var natSettingsTable = []setting{
 		},
 		set: setOneOf("media_relay", func(s *liveSettings) *string { return &s.MediaRelay }, MediaRelayOff, MediaRelayTURN),
 	},
-	{
-		Name: "turn_server",
-		Help: "TURN server ip:port for media_relay=turn ('none' = use stun_server).",
-		get:  func(s *liveSettings) string { return serverString(s.TURNServer) },
-		set: func(s *liveSettings, v string) (err error) {
-			s.TURNServer, err = parseServerSetting("turn_server", v)
-			return err
-		},
-	},
+	serverSetting("turn_server",
+		"TURN server ip:port for media_relay=turn ('none' = use stun_server).",
+		func(s *liveSettings) *netip.AddrPort { return &s.TURNServer }),
 	{
 		Name: "turn_user",
 		Help: "TURN username ('default' = the phone's SIP user). A wrong one: the allocation fails with 401 and the call falls back to direct media.",
@@ -117,6 +105,20 @@ var natSettingsTable = []setting{
 			return nil
 		},
 	},
+}
+
+// serverSetting is a row for a STUN or TURN server's address; field is
+// where the setting keeps it.
+func serverSetting(name, help string, field func(*liveSettings) *netip.AddrPort) setting {
+	return setting{
+		Name: name,
+		Help: help,
+		get:  func(s *liveSettings) string { return serverString(*field(s)) },
+		set: func(s *liveSettings, v string) (err error) {
+			*field(s), err = parseServerSetting(name, v)
+			return err
+		},
+	}
 }
 
 func serverString(ap netip.AddrPort) string {

@@ -31,6 +31,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/sipnet"
 )
 
@@ -149,13 +150,7 @@ func (p *Phone) Start(ctx context.Context) error {
 		p.wg.Add(2)
 		go p.registrationLoop()
 		go p.keepaliveLoop()
-		go func() {
-			select {
-			case <-ctx.Done():
-				p.Close()
-			case <-p.done:
-			}
-		}()
+		b2bleg.CloseOnCancel(ctx, p.done, p.Close)
 		if p.cfg.AutoRegister {
 			p.mu.Lock()
 			p.reg.wanted = true

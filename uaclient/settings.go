@@ -127,26 +127,32 @@ func setOneOf(name string, field func(*liveSettings) *string, values ...string) 
 	}
 }
 
+// addrSetting is a row for an address the phone writes into its messages
+// (ip:port, ip, or 'local'); field is where the setting keeps it.
+func addrSetting(name, help string, field func(*liveSettings) (*netip.AddrPort, *netip.Addr)) setting {
+	return setting{
+		Name: name,
+		Help: help,
+		get: func(s *liveSettings) string {
+			ap, ip := field(s)
+			return addrString(*ap, *ip)
+		},
+		set: func(s *liveSettings, v string) (err error) {
+			ap, ip := field(s)
+			*ap, *ip, err = parseAddrSetting(v)
+			return err
+		},
+	}
+}
+
 var settingsTable = []setting{
 	proxySetting,
-	{
-		Name: "via_addr",
-		Help: "address written in Via sent-by (ip or ip:port; 'local' = bound address). A private address here without rport: responses go nowhere.",
-		get:  func(s *liveSettings) string { return addrString(s.ViaAddr, s.ViaIP) },
-		set: func(s *liveSettings, v string) (err error) {
-			s.ViaAddr, s.ViaIP, err = parseAddrSetting(v)
-			return err
-		},
-	},
-	{
-		Name: "contact_addr",
-		Help: "address written in the Contact URI (ip or ip:port; 'local'). A private address here: in-dialog requests (BYE) never arrive, ghost calls; inbound calls lost unless the registrar stores the source.",
-		get:  func(s *liveSettings) string { return addrString(s.ContactAddr, s.ContactIP) },
-		set: func(s *liveSettings, v string) (err error) {
-			s.ContactAddr, s.ContactIP, err = parseAddrSetting(v)
-			return err
-		},
-	},
+	addrSetting("via_addr",
+		"address written in Via sent-by (ip or ip:port; 'local' = bound address). A private address here without rport: responses go nowhere.",
+		func(s *liveSettings) (*netip.AddrPort, *netip.Addr) { return &s.ViaAddr, &s.ViaIP }),
+	addrSetting("contact_addr",
+		"address written in the Contact URI (ip or ip:port; 'local'). A private address here: in-dialog requests (BYE) never arrive, ghost calls; inbound calls lost unless the registrar stores the source.",
+		func(s *liveSettings) (*netip.AddrPort, *netip.Addr) { return &s.ContactAddr, &s.ContactIP }),
 	{
 		Name: "sdp_addr",
 		Help: "address written in SDP o=/c= (and m= port when ip:port is given; 'local'; 'stun' = the RTP socket's public mapping from stun_server, next call). A private address here: one-way audio unless the far end latches media.",

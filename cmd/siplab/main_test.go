@@ -18,6 +18,8 @@ func TestUsageErrors(t *testing.T) {
 		{"demo", "dance"},
 		{"demo", "call", "alice"},
 		{"up", "-nonsense"},
+		{"attack", "sbc"},
+		{"exec", "alice"},
 	} {
 		err := run(context.Background(), args)
 		if !errors.Is(err, errUsage) {

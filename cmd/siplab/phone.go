@@ -24,10 +24,7 @@ func phoneCommand(ctx context.Context, r *labctl.Runner, verb string, args []str
 
 // attack runs the scanner from the lab's attacker address against a node.
 func attack(ctx context.Context, r *labctl.Runner, args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("%w: attack <node> options|register|replay [scanner flags]", errUsage)
-	}
-	n, err := r.Node(ctx, args[0])
+	n, err := nodeAndArgs(ctx, r, args, "attack <node> options|register|replay [scanner flags]")
 	if err != nil {
 		return err
 	}
@@ -66,14 +63,20 @@ func get(ctx context.Context, r *labctl.Runner, args []string) error {
 }
 
 func execNode(ctx context.Context, r *labctl.Runner, args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("%w: exec <node> <args...>", errUsage)
-	}
-	n, err := r.Node(ctx, args[0])
+	n, err := nodeAndArgs(ctx, r, args, "exec <node> <args...>")
 	if err != nil {
 		return err
 	}
 	return passthrough(ctx, r, n, args[1:])
+}
+
+// nodeAndArgs is the node a verb's first argument names; a verb that
+// takes a node and more gets a usage error with fewer.
+func nodeAndArgs(ctx context.Context, r *labctl.Runner, args []string, usage string) (labctl.Node, error) {
+	if len(args) < 2 {
+		return labctl.Node{}, fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	return r.Node(ctx, args[0])
 }
 
 func passthrough(ctx context.Context, r *labctl.Runner, n labctl.Node, args []string) error {

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/e2e"
 	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/uaclient"
 )
@@ -49,9 +50,7 @@ func fail(format string, args ...any) int {
 }
 
 func setup(m *testing.M) int {
-	lctx, lcancel := context.WithTimeout(context.Background(), 60*time.Minute)
-	lock, err := labctl.Lock(lctx, labctl.LockPath)
-	lcancel()
+	lock, err := e2e.Preflight("the lab's routers and the e2e suite do")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -59,12 +58,6 @@ func setup(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if os.Geteuid() != 0 {
-		return fail("these tests need root (the lab's routers and the e2e suite do); they fail rather than skip")
-	}
-	if err := (&labctl.Runner{}).CheckDocker(ctx); err != nil {
-		return fail("%v (these tests need a running Docker engine; they fail rather than skip)", err)
-	}
 	for _, want := range []struct {
 		cli      []string
 		min, max int // major versions
@@ -100,6 +93,21 @@ func setup(m *testing.M) int {
 		return fail("no docker-compose.yml two folders above %s: %v", wd, err)
 	}
 	return m.Run()
+}
+
+// compose runs the Compose CLI cli in dir as a trainer types it.
+func compose(ctx context.Context, dir string, env, cli []string, args ...string) (string, error) {
+	return run(ctx, dir, env, cli[0], append(cli[1:len(cli):len(cli)], args...)...)
+}
+
+// downAtEnd takes the lab of the clone in dir down with cli when the test
+// ends, however it ends.
+func downAtEnd(t *testing.T, dir string, cli []string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		compose(ctx, dir, trainerEnv(), cli, "down", "--remove-orphans", "--volumes")
+	})
 }
 
 // trainerEnv is the environment of a trainer's shell: nothing of ours
@@ -215,15 +223,11 @@ func TestFreshCloneWithoutBinariesSaysWhatToRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			dir := freshClone(t, ctx, t.TempDir(), "classroom-copy")
-			t.Cleanup(func() {
-				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer dcancel()
-				run(dctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "down", "--remove-orphans", "--volumes")...)
-			})
+			downAtEnd(t, dir, cli)
 			// A classroom machine has no lab image yet; with one, `up`
 			// would start it and never build.
 			removeImage(t, ctx)
-			out, err := run(ctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "up", "-d")...)
+			out, err := compose(ctx, dir, trainerEnv(), cli, "up", "-d")
 			if err == nil {
 				t.Fatalf("up in a fresh clone succeeded; want a build-time stop\n%s", out)
 			}
@@ -270,7 +274,7 @@ func TestFreshCloneSourceTargetNeedsNoBinaries(t *testing.T) {
 			defer cancel()
 			dir := freshClone(t, ctx, t.TempDir(), "classroom-copy")
 			env := append(trainerEnv(), "LAB_TARGET=source")
-			out, err := run(ctx, dir, env, cli[0], append(cli[1:len(cli):len(cli)], "build", "router-a")...)
+			out, err := compose(ctx, dir, env, cli, "build", "router-a")
 			if strings.Contains(out, "COPY failed") {
 				t.Fatalf("the source build stopped at the prebuilt stage's check:\n%s", out)
 			}
@@ -302,15 +306,11 @@ func TestCloneUpFindsTheLabFromAnyDirectory(t *testing.T) {
 	for _, c := range clis {
 		cli, name := c.args, strings.Join(c.args, " ")
 		t.Run(c.name, func(t *testing.T) {
-			t.Cleanup(func() {
-				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer dcancel()
-				run(dctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "down", "--remove-orphans", "--volumes")...)
-			})
+			downAtEnd(t, dir, cli)
 			// No image left over from another checkout: plain `up` must
 			// build this clone's image itself.
 			removeImage(t, ctx)
-			if out, err := run(ctx, dir, trainerEnv(), cli[0], append(cli[1:len(cli):len(cli)], "up", "-d")...); err != nil {
+			if out, err := compose(ctx, dir, trainerEnv(), cli, "up", "-d"); err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			if objs := projectObjects(t, ctx, "lab-copy"); len(objs) > 0 {

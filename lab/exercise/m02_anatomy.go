@@ -10,30 +10,11 @@ import (
 	"github.com/siplab/siplab/trace/capture"
 )
 
-// header returns the first value of a SIP header (long or compact name).
-func header(msg []byte, names ...string) string {
-	for _, line := range strings.Split(string(msg), "\r\n") {
-		if line == "" {
-			break
-		}
-		name, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		for _, n := range names {
-			if strings.EqualFold(strings.TrimSpace(name), n) {
-				return strings.TrimSpace(val)
-			}
-		}
-	}
-	return ""
-}
-
 // inviteAt finds the INVITE with callID captured at iface.
 func inviteAt(tr *capture.Trace, iface, callID string) *capture.Packet {
 	for i := range tr.SIP {
 		pk := &tr.SIP[i]
-		if pk.Iface == iface && bytes.HasPrefix(pk.Payload, []byte("INVITE ")) && header(pk.Payload, "Call-ID", "i") == callID {
+		if pk.Iface == iface && bytes.HasPrefix(pk.Payload, []byte("INVITE ")) && pk.Header("Call-ID") == callID {
 			return pk
 		}
 	}
@@ -45,7 +26,7 @@ func inviteAt(tr *capture.Trace, iface, callID string) *capture.Packet {
 func anatomyINVITE(ctx context.Context, p *Probe) (lan, wan *capture.Packet, callID string, err error) {
 	c, err := p.lastOutgoing(ctx, "alice", "bob")
 	if err != nil || c == nil {
-		return nil, nil, "", fmt.Errorf("no call from alice to bob since the exercise started (%v)", err)
+		return nil, nil, "", fmt.Errorf("%s (%v)", noCall("alice", "bob"), err)
 	}
 	// The router writes its capture as packets pass; give it a moment.
 	for deadline := time.Now().Add(3 * time.Second); ; {
@@ -110,8 +91,8 @@ func checkAnatomy(ctx context.Context, p *Probe) Result {
 	}{{"router-a/lan (as alice sent it)", lan}, {"router-a/wan (as the proxy receives it)", wan}} {
 		pk := side.pk
 		r.add("     %s: IP %s → %s", side.name, pk.Src, pk.Dst)
-		for _, h := range [][]string{{"Via", "v"}, {"From", "f"}, {"To", "t"}, {"Call-ID", "i"}, {"CSeq"}, {"Contact", "m"}} {
-			r.add("       %s: %s", h[0], header(pk.Payload, h...))
+		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq", "Contact"} {
+			r.add("       %s: %s", h, pk.Header(h))
 		}
 	}
 	same := bytes.Equal(lan.Payload, wan.Payload)
@@ -136,12 +117,9 @@ func init() {
 			"NAT rewrites IP and UDP headers only; the SIP text is the phone's, unless an ALG meddles (module 08).",
 			"The Via's `rport` and the proxy's `received=` show where the proxy will answer.",
 		},
-		Fix: []Step{
-			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
-			Run("hangup alice"),
-		},
+		Fix:     append(callUp("alice", "bob"), Run("hangup alice")),
 		Answer:  anatomyAnswer,
-		Symptom: "no call from alice to bob since the exercise started",
+		Symptom: noCall("alice", "bob"),
 		Pass:    "your Call-ID matches the INVITE's: true",
 		Check:   checkAnatomy,
 	})

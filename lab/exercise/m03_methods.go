@@ -2,6 +2,7 @@ package exercise
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/siplab/siplab/uaclient"
@@ -9,9 +10,8 @@ import (
 
 func checkMethods(ctx context.Context, p *Probe) Result {
 	r := newResult()
-	bob, err := p.Phone(ctx, "bob")
-	if err != nil {
-		r.require(false, "%v", err)
+	bob, ok := p.requirePhone(ctx, &r, "bob")
+	if !ok {
 		return r
 	}
 	var msg *uaclient.MessageRecord
@@ -65,15 +65,19 @@ func init() {
 			"`siplab exec alice message bob hello`.",
 			"`siplab set alice 100rel require` before the call; `siplab set alice dtmf_mode info` before `siplab dtmf alice 42`; `siplab exec alice update` during the call.",
 		},
-		Fix: []Step{
-			RunExpect("exec alice message bob hello", "200 OK"),
-			RunExpect("set alice 100rel require", "alice's INVITEs carry Require: 100rel"),
-			Run("set alice dtmf_mode info"),
-			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
-			RunExpect("dtmf alice 42", "two INFOs with application/dtmf-relay"),
-			RunExpect("exec alice update", "UPDATE → 200 OK"),
-			Run("hangup alice"),
-		},
+		Fix: slices.Concat(
+			[]Step{
+				RunExpect("exec alice message bob hello", "200 OK"),
+				RunExpect("set alice 100rel require", "alice's INVITEs carry Require: 100rel"),
+				Run("set alice dtmf_mode info"),
+			},
+			callUp("alice", "bob"),
+			[]Step{
+				RunExpect("dtmf alice 42", "two INFOs with application/dtmf-relay"),
+				RunExpect("exec alice update", "UPDATE → 200 OK"),
+				Run("hangup alice"),
+			},
+		),
 		Symptom: "MESSAGE: bob received no text from alice",
 		Pass:    "PRACK: bob's reliable provisional responses",
 		Check:   checkMethods,

@@ -3,6 +3,7 @@ package exercise
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // responseCodes are the final responses module 04 asks for, each with the
@@ -43,13 +44,6 @@ func checkResponses(ctx context.Context, p *Probe) Result {
 	return r
 }
 
-// ringing waits until bob's phone rings: reject and cancel need a call in
-// the ringing state.
-const bobRinging = "exec bob wait call-state ringing -timeout 10s"
-
-// aliceEnded waits until alice's newest call has its final response.
-const aliceEnded = "exec alice wait call-state terminated -timeout 10s"
-
 func init() {
 	register(&Exercise{
 		ID:     "04-responses",
@@ -67,22 +61,18 @@ func init() {
 			"487 is the INVITE's answer after a CANCEL (`siplab cancel alice` while bob rings).",
 			"488: `siplab set bob codecs pcma` and `siplab set alice codecs pcmu`.",
 		},
-		Fix: []Step{
-			RunExpect("set bob auto_answer 0", "bob rings until told what to do"),
-			Run("call alice bob"), Run(bobRinging),
-			RunExpect("reject bob 486", "alice's call ends: 486 Busy Here"), Run(aliceEnded),
-			Run("call alice bob"), Run(bobRinging),
-			RunExpect("reject bob 603", "603 Decline"), Run(aliceEnded),
-			RunExpect("call alice nobody", "404 Not Found: no such user"), Run(aliceEnded),
-			RunExpect("exec carol unregister", "carol has no binding"),
-			RunExpect("call alice carol", "480 Temporarily Unavailable"), Run(aliceEnded),
-			Run("exec carol register"),
-			Run("call alice bob"), Run(bobRinging),
-			RunExpect("cancel alice", "487 Request Terminated"), Run(aliceEnded),
-			Run("set bob auto_answer 1s"),
-			Run("set bob codecs pcma"), Run("set alice codecs pcmu"),
-			RunExpect("call alice bob", "488 Not Acceptable Here: no codec in common"), Run(aliceEnded),
-		},
+		Fix: slices.Concat(
+			[]Step{RunExpect("set bob auto_answer 0", "bob rings until told what to do")},
+			aliceRingsBob(), aliceEnds("reject bob 486", "alice's call ends: 486 Busy Here"),
+			aliceRingsBob(), aliceEnds("reject bob 603", "603 Decline"),
+			aliceEnds("call alice nobody", "404 Not Found: no such user"),
+			[]Step{RunExpect("exec carol unregister", "carol has no binding")},
+			aliceEnds("call alice carol", "480 Temporarily Unavailable"),
+			[]Step{Run("exec carol register")},
+			aliceRingsBob(), aliceEnds("cancel alice", "487 Request Terminated"),
+			[]Step{Run("set bob auto_answer 1s"), Run("set bob codecs pcma"), Run("set alice codecs pcmu")},
+			aliceEnds("call alice bob", "488 Not Acceptable Here: no codec in common"),
+		),
 		Symptom: "486 Busy Here: none of alice's",
 		Pass:    "488 Not Acceptable Here: alice's call",
 		Check:   checkResponses,

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // flowLabel names a SIP message the way a ladder does: the method of a
@@ -21,14 +23,14 @@ func flowLabel(msg []byte) string {
 		return "?"
 	}
 	if strings.HasPrefix(f[0], "SIP/") {
-		cseq := strings.Fields(header(msg, "CSeq"))
+		cseq := strings.Fields(siptext.Header(msg, "CSeq"))
 		m := ""
 		if len(cseq) == 2 {
 			m = cseq[1]
 		}
 		return f[1] + " " + m
 	}
-	if f[0] == "INVITE" && (header(msg, "Proxy-Authorization") != "" || header(msg, "Authorization") != "") {
+	if f[0] == "INVITE" && (siptext.Header(msg, "Proxy-Authorization") != "" || siptext.Header(msg, "Authorization") != "") {
 		return "INVITE+auth"
 	}
 	return f[0]
@@ -42,7 +44,7 @@ func flow(file, iface, callID string) ([]string, error) {
 	}
 	var out []string
 	for _, pk := range tr.SIP {
-		if pk.Iface == iface && header(pk.Payload, "Call-ID", "i") == callID {
+		if pk.Iface == iface && pk.Header("Call-ID") == callID {
 			out = append(out, flowLabel(pk.Payload))
 		}
 	}
@@ -66,13 +68,13 @@ func subsequence(got, want []string) bool {
 func checkFlow(target string, want ...string) func(ctx context.Context, p *Probe) Result {
 	return func(ctx context.Context, p *Probe) Result {
 		r := newResult()
-		c, err := p.lastOutgoing(ctx, "alice", target)
-		if err != nil || c == nil {
-			r.require(false, "no call from alice to %s since the exercise started (%v)", target, err)
+		c := p.requireCall(ctx, &r, "alice", target)
+		if c == nil {
 			return r
 		}
 		file := filepath.Join(p.Lab.CaptureDir(), "router-a.pcapng")
 		var got []string
+		var err error
 		for deadline := time.Now().Add(3 * time.Second); ; {
 			if got, err = flow(file, "router-a/wan", c.CallID); err != nil {
 				r.require(false, "read %s: %v", file, err)
@@ -89,77 +91,58 @@ func checkFlow(target string, want ...string) func(ctx context.Context, p *Probe
 	}
 }
 
-// scenarioObserve points at the ladder and at `siplab scenario`, which
-// plays the same flow in one command.
-func scenarioObserve(name string) []string {
-	return []string{
+// flowExercise is the call-flow exercise name ("05-"+name): it points at
+// the ladder and at `siplab scenario name`, which plays the same flow in
+// one command, and passes when alice's newest call to bob crossed
+// router-a's WAN side with the messages flow, in order. ex holds the rest.
+func flowExercise(name string, flow []string, ex Exercise) *Exercise {
+	ex.ID, ex.Module = "05-"+name, module05
+	ex.Observe = append([]string{
 		"`siplab ladder`: the call's messages at every capture point; `siplab explain` for any one of them.",
 		"`siplab scenario " + name + "` plays the same flow in one command and prints its ladder.",
-	}
-}
-
-func flowText(want ...string) string {
-	return fmt.Sprintf("expected in order: %s)", strings.Join(want, ", "))
+	}, ex.Observe...)
+	ex.Symptom = noCall("alice", "bob")
+	ex.Pass = fmt.Sprintf("expected in order: %s)", strings.Join(flow, ", "))
+	ex.Check = checkFlow("bob", flow...)
+	return &ex
 }
 
 func init() {
-	authFlow := []string{"INVITE", "407 INVITE", "ACK", "INVITE+auth", "200 INVITE", "ACK", "BYE", "200 BYE"}
-	busyFlow := []string{"INVITE+auth", "180 INVITE", "486 INVITE", "ACK"}
-	cancelFlow := []string{"INVITE+auth", "180 INVITE", "CANCEL", "200 CANCEL", "487 INVITE", "ACK"}
-	mismatchFlow := []string{"INVITE+auth", "488 INVITE", "ACK"}
-	register(&Exercise{
-		ID: "05-auth", Module: module05, Title: "The authenticated call: INVITE, 407, ACK, INVITE with credentials",
-		Task: "Call bob from alice and hang up. The proxy challenges every call from its own domain: read the first INVITE, its 407 " +
-			"(Proxy-Authenticate with a nonce), the ACK that ends that transaction, and the second INVITE with Proxy-Authorization.",
-		Observe: scenarioObserve("auth"),
-		Hints:   []string{"Same Call-ID, CSeq + 1: the retried INVITE is a new transaction in the same call."},
-		Fix: []Step{
-			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
-			Pause(time.Second, ""), Run("hangup alice"),
-		},
-		Symptom: "no call from alice to bob since the exercise started",
-		Pass:    flowText(authFlow...),
-		Check:   checkFlow("bob", authFlow...),
-	})
-	register(&Exercise{
-		ID: "05-busy", Module: module05, Title: "Busy: 486 and its ACK",
-		Task:    "Make bob's phone ring and reject the call as busy. Read the flow: a final error response is ACKed by the caller too, in the INVITE transaction.",
-		Observe: scenarioObserve("busy"),
-		Hints:   []string{"`siplab set bob auto_answer 0`, then `siplab reject bob 486` while it rings."},
-		Fix: []Step{
-			Run("set bob auto_answer 0"), Run("call alice bob"), Run(bobRinging),
-			RunExpect("reject bob 486", "486 Busy Here"), Run(aliceEnded),
-		},
-		Symptom: "no call from alice to bob since the exercise started",
-		Pass:    flowText(busyFlow...),
-		Check:   checkFlow("bob", busyFlow...),
-	})
-	register(&Exercise{
-		ID: "05-cancel", Module: module05, Title: "Cancel: CANCEL, 200, 487, ACK",
-		Task:    "Call bob and give up while it rings. Read the two transactions: the CANCEL's own 200 OK, and the INVITE's 487 with its ACK.",
-		Observe: scenarioObserve("cancel"),
-		Hints:   []string{"`siplab set bob auto_answer 0`, `siplab call alice bob`, `siplab cancel alice`."},
-		Fix: []Step{
-			Run("set bob auto_answer 0"), Run("call alice bob"), Run(bobRinging),
-			RunExpect("cancel alice", "487 Request Terminated"), Run(aliceEnded),
-		},
-		Symptom: "no call from alice to bob since the exercise started",
-		Pass:    flowText(cancelFlow...),
-		Check:   checkFlow("bob", cancelFlow...),
-	})
-	register(&Exercise{
-		ID: "05-mismatch", Module: module05, Title: "Codec mismatch: 488 Not Acceptable Here",
-		Task:    "Give alice and bob no codec in common and call. Read the offer (m=audio … 0 101) and why bob answers 488 without ringing.",
-		Observe: append(scenarioObserve("mismatch"), "`siplab exec alice status`: the call's end reason."),
-		Hints:   []string{"`siplab set bob codecs pcma` and `siplab set alice codecs pcmu`."},
-		Fix: []Step{
-			Run("set bob codecs pcma"), Run("set alice codecs pcmu"),
-			RunExpect("call alice bob", "488 Not Acceptable Here"), Run(aliceEnded),
-		},
-		Symptom: "no call from alice to bob since the exercise started",
-		Pass:    flowText(mismatchFlow...),
-		Check:   checkFlow("bob", mismatchFlow...),
-	})
+	register(flowExercise("auth",
+		[]string{"INVITE", "407 INVITE", "ACK", "INVITE+auth", "200 INVITE", "ACK", "BYE", "200 BYE"},
+		Exercise{
+			Title: "The authenticated call: INVITE, 407, ACK, INVITE with credentials",
+			Task: "Call bob from alice and hang up. The proxy challenges every call from its own domain: read the first INVITE, its 407 " +
+				"(Proxy-Authenticate with a nonce), the ACK that ends that transaction, and the second INVITE with Proxy-Authorization.",
+			Hints: []string{"Same Call-ID, CSeq + 1: the retried INVITE is a new transaction in the same call."},
+			Fix:   append(callUp("alice", "bob"), Pause(time.Second, ""), Run("hangup alice")),
+		}))
+	register(flowExercise("busy",
+		[]string{"INVITE+auth", "180 INVITE", "486 INVITE", "ACK"},
+		Exercise{
+			Title: "Busy: 486 and its ACK",
+			Task:  "Make bob's phone ring and reject the call as busy. Read the flow: a final error response is ACKed by the caller too, in the INVITE transaction.",
+			Hints: []string{"`siplab set bob auto_answer 0`, then `siplab reject bob 486` while it rings."},
+			Fix:   slices.Concat([]Step{Run("set bob auto_answer 0")}, aliceRingsBob(), aliceEnds("reject bob 486", "486 Busy Here")),
+		}))
+	register(flowExercise("cancel",
+		[]string{"INVITE+auth", "180 INVITE", "CANCEL", "200 CANCEL", "487 INVITE", "ACK"},
+		Exercise{
+			Title: "Cancel: CANCEL, 200, 487, ACK",
+			Task:  "Call bob and give up while it rings. Read the two transactions: the CANCEL's own 200 OK, and the INVITE's 487 with its ACK.",
+			Hints: []string{"`siplab set bob auto_answer 0`, `siplab call alice bob`, `siplab cancel alice`."},
+			Fix:   slices.Concat([]Step{Run("set bob auto_answer 0")}, aliceRingsBob(), aliceEnds("cancel alice", "487 Request Terminated")),
+		}))
+	register(flowExercise("mismatch",
+		[]string{"INVITE+auth", "488 INVITE", "ACK"},
+		Exercise{
+			Title:   "Codec mismatch: 488 Not Acceptable Here",
+			Task:    "Give alice and bob no codec in common and call. Read the offer (m=audio … 0 101) and why bob answers 488 without ringing.",
+			Observe: []string{"`siplab exec alice status`: the call's end reason."},
+			Hints:   []string{"`siplab set bob codecs pcma` and `siplab set alice codecs pcmu`."},
+			Fix: append([]Step{Run("set bob codecs pcma"), Run("set alice codecs pcmu")},
+				aliceEnds("call alice bob", "488 Not Acceptable Here")...),
+		}))
 }
 
 // checkAckArrives places a probe call and reads router-a's WAN side: the

@@ -2,6 +2,7 @@ package exercise
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -38,20 +39,46 @@ func (p *Probe) lastOutgoing(ctx context.Context, phone, to string) (*uaclient.C
 	return nil, nil
 }
 
+// noCall is what a check says (and so an exercise's Symptom) when from
+// placed no call to to since the exercise started.
+func noCall(from, to string) string {
+	return fmt.Sprintf("no call from %s to %s since the exercise started", from, to)
+}
+
+// requireCall is from's newest call to to since the exercise began; nil,
+// with the failure recorded in r, when there is none.
+func (p *Probe) requireCall(ctx context.Context, r *Result, from, to string) *uaclient.CallStatus {
+	c, err := p.lastOutgoing(ctx, from, to)
+	if err != nil || c == nil {
+		r.require(false, "%s (%v)", noCall(from, to), err)
+		return nil
+	}
+	return c
+}
+
+// requirePhone reads a phone's status; ok false, with the failure
+// recorded in r, when it cannot be read.
+func (p *Probe) requirePhone(ctx context.Context, r *Result, phone string) (st uaclient.Status, ok bool) {
+	st, err := p.Phone(ctx, phone)
+	if err != nil {
+		r.require(false, "%v", err)
+		return st, false
+	}
+	return st, true
+}
+
 func heardTone(c *uaclient.CallStatus, hz float64) bool { return c != nil && tonesMatch(c.ToneHz, hz) }
 
 func checkBasic(ctx context.Context, p *Probe) Result {
 	r := newResult()
-	c, err := p.lastOutgoing(ctx, "alice", "bob")
-	if err != nil || c == nil {
-		r.require(false, "no call from alice to bob since the exercise started (%v)", err)
+	c := p.requireCall(ctx, &r, "alice", "bob")
+	if c == nil {
 		return r
 	}
 	r.require(!c.Answered.IsZero(), "alice's call %s (Call-ID %s) was answered: %v", c.ID, c.CallID, !c.Answered.IsZero())
 	r.require(c.State == uaclient.StateTerminated && c.EndedBy != "", "alice's call ended with a BYE (state %s, ended by %s: %s)", c.State, c.EndedBy, c.EndReason)
-	bob, err := p.Phone(ctx, "bob")
-	if err != nil {
-		r.require(false, "%v", err)
+	bob, ok := p.requirePhone(ctx, &r, "bob")
+	if !ok {
 		return r
 	}
 	alice, _ := p.Phone(ctx, "alice")
@@ -67,18 +94,16 @@ func checkBasic(ctx context.Context, p *Probe) Result {
 
 func checkHold(ctx context.Context, p *Probe) Result {
 	r := newResult()
-	c, err := p.lastOutgoing(ctx, "alice", "bob")
-	if err != nil || c == nil {
-		r.require(false, "no call from alice to bob since the exercise started (%v)", err)
+	c := p.requireCall(ctx, &r, "alice", "bob")
+	if c == nil {
 		return r
 	}
 	if !r.require(c.State == uaclient.StateConfirmed, "alice's call %s is up: %s", c.ID, c.State) {
 		return r
 	}
 	r.require(c.Hold == "local" || c.Hold == "both", "alice holds bob: her last SDP says a=%s (hold %q)", c.LocalDirection, c.Hold)
-	bob, err := p.Phone(ctx, "bob")
-	if err != nil {
-		r.require(false, "%v", err)
+	bob, ok := p.requirePhone(ctx, &r, "bob")
+	if !ok {
 		return r
 	}
 	bc := peerCall(bob, c.CallID)
@@ -91,9 +116,8 @@ func checkHold(ctx context.Context, p *Probe) Result {
 
 func checkTransfer(ctx context.Context, p *Probe) Result {
 	r := newResult()
-	c, err := p.lastOutgoing(ctx, "alice", "101")
-	if err != nil || c == nil {
-		r.require(false, "no call from alice to 101 since the exercise started (%v)", err)
+	c := p.requireCall(ctx, &r, "alice", "101")
+	if c == nil {
 		return r
 	}
 	alice, _ := p.Phone(ctx, "alice")
@@ -137,7 +161,7 @@ func init() {
 			Run("call alice bob"), RunExpect("exec alice wait call-state confirmed -timeout 10s", "confirmed: the ACK is sent"),
 			Pause(2*time.Second, "audio both ways"), RunExpect("hangup alice", "BYE → 200 OK"),
 		},
-		Symptom: "no call from alice to bob since the exercise started",
+		Symptom: noCall("alice", "bob"),
 		Pass:    "bob heard alice's",
 		Check:   checkBasic,
 	})
@@ -147,11 +171,8 @@ func init() {
 			"alice's SDP must say she only sends, bob's phone must know it is held.",
 		Observe: []string{"`siplab ladder`: the re-INVITE in the same dialog (same Call-ID, CSeq + 1) and its SDP direction.", "`siplab exec bob status`: `held by remote`.", "`siplab scenario hold`: hold and resume in one command."},
 		Hints:   []string{"`siplab exec alice hold` (and `resume`); `siplab set alice hold_mode inactive` offers a=inactive instead."},
-		Fix: []Step{
-			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
-			RunExpect("exec alice hold", "re-INVITE with a=sendonly, answered a=recvonly"),
-		},
-		Symptom: "no call from alice to bob since the exercise started",
+		Fix:     append(callUp("alice", "bob"), RunExpect("exec alice hold", "re-INVITE with a=sendonly, answered a=recvonly")),
+		Symptom: noCall("alice", "bob"),
 		Pass:    "bob sees himself held",
 		Check:   checkHold,
 	})
@@ -161,13 +182,12 @@ func init() {
 			"carol must end up hearing alice, and alice's dialog must never change.",
 		Observe: []string{"`siplab exec pbx status`: the legs before and after.", "`siplab ladder`: REFER → 202, NOTIFYs with message/sipfrag, the PBX's INVITE to carol.", "`siplab scenario transfer`: the same flow in one command."},
 		Hints:   []string{"`siplab exec bob transfer 102` during the call."},
-		Fix: []Step{
-			Run("call alice 101"), Run("exec alice wait call-state confirmed -timeout 10s"),
+		Fix: append(callUp("alice", "101"),
 			Run("exec bob wait call-state confirmed -timeout 10s"),
 			RunExpect("exec bob transfer 102", "REFER → 202 Accepted; the PBX calls carol"),
 			Run("exec carol wait call-state confirmed -timeout 15s"),
-		},
-		Symptom: "no call from alice to 101 since the exercise started",
+		),
+		Symptom: noCall("alice", "101"),
 		Pass:    "carol heard alice's",
 		Check:   checkTransfer,
 	})

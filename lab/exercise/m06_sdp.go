@@ -2,20 +2,19 @@ package exercise
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
 
 func checkCodec(ctx context.Context, p *Probe) Result {
 	r := newResult()
-	c, err := p.lastOutgoing(ctx, "alice", "bob")
-	if err != nil || c == nil {
-		r.require(false, "no call from alice to bob since the exercise started (%v)", err)
+	c := p.requireCall(ctx, &r, "alice", "bob")
+	if c == nil {
 		return r
 	}
-	bob, err := p.Phone(ctx, "bob")
-	if err != nil {
-		r.require(false, "%v", err)
+	bob, ok := p.requirePhone(ctx, &r, "bob")
+	if !ok {
 		return r
 	}
 	alice, _ := p.Phone(ctx, "alice")
@@ -43,12 +42,12 @@ func init() {
 			"The answerer picks from the offer: change what alice offers (`siplab set alice codecs pcma`).",
 			"No codec in common would end in 488 (exercise 04-responses).",
 		},
-		Fix: []Step{
-			RunExpect("set alice codecs pcma", "alice offers only PCMA"),
-			Run("call alice bob"), Run("exec alice wait call-state confirmed -timeout 10s"),
-			Pause(2*time.Second, "audio both ways"), Run("hangup alice"),
-		},
-		Symptom: "no call from alice to bob since the exercise started",
+		Fix: slices.Concat(
+			[]Step{RunExpect("set alice codecs pcma", "alice offers only PCMA")},
+			callUp("alice", "bob"),
+			[]Step{Pause(2*time.Second, "audio both ways"), Run("hangup alice")},
+		),
+		Symptom: noCall("alice", "bob"),
 		Pass:    "bob's side agreed on PCMA",
 		Check:   checkCodec,
 	})

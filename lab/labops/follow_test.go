@@ -87,11 +87,7 @@ func BenchmarkFollow20Calls(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		b.StopTimer()
-		if err := l.Advance(250 * time.Millisecond); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
+		l.AdvanceUntimed(b, 250*time.Millisecond)
 		if calls, r, err := f.Read(); err != nil || !r.Changed || len(calls) != 20 {
 			b.Fatal(err, r, len(calls))
 		}

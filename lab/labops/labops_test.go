@@ -8,34 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/fixtures"
 	"github.com/siplab/siplab/lab/labctl"
 	"github.com/siplab/siplab/trace/capture"
 	"github.com/siplab/siplab/trace/ladder"
 )
 
-func copyCaptures(t *testing.T, from string) string {
-	t.Helper()
-	dir := t.TempDir()
-	paths, _ := filepath.Glob(filepath.Join(from, "*.pcapng"))
-	if len(paths) == 0 {
-		t.Fatalf("no fixture in %s", from)
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // A copied folder is read as it is: its calls, numbered, no calls.tsv
 // written; the lab's own folder keeps the numbers.
 func TestReadCallsNumbersOnlyTheLabsOwnFolder(t *testing.T) {
-	dir := copyCaptures(t, "../../testdata/captures/private-sdp")
+	dir := fixtures.Copy(t, "private-sdp")
 	calls, err := ReadCalls(dir, false)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +40,7 @@ func TestReadCallsNumbersOnlyTheLabsOwnFolder(t *testing.T) {
 // file of an earlier session that is not a capture any more (here: not
 // pcapng at all) does not fail the read, the fresh files are read.
 func TestReadCallsSkipsFilesBeforeTheBoundary(t *testing.T) {
-	dir := copyCaptures(t, "../../testdata/captures/private-sdp")
+	dir := fixtures.Copy(t, "private-sdp")
 	stale := filepath.Join(dir, "router-a.1.pcapng")
 	if err := os.WriteFile(stale, []byte("not a capture"), 0o644); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,9 @@
 // A Leg knows nothing of calls, realms or extensions: how its requests
 // leave (which client, which destination, which extra headers) is its
 // owner's Signalling, and its fields are guarded by the owner's lock, so
-// one lock covers a whole call as before.
+// one lock covers a whole call as before. Around the legs, what every
+// B2BUA's calls share: the call list kept bounded (Remember), a call's
+// Times in its status, request Lifetimes, HangupAll on a reset.
 package b2bleg
 
 import (

@@ -20,3 +20,16 @@ func Lifetime(done <-chan struct{}, d time.Duration) (context.Context, context.C
 	}()
 	return ctx, cancel
 }
+
+// CloseOnCancel ties a daemon started with ctx to it: closeFn (its
+// Close) runs when ctx ends, unless done, which Close closes, is closed
+// first. The goroutine is in no WaitGroup: Close may wait for those.
+func CloseOnCancel(ctx context.Context, done <-chan struct{}, closeFn func() error) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			closeFn()
+		case <-done:
+		}
+	}()
+}

@@ -272,31 +272,34 @@ func (e *Endpoint) Client(transport string) (*sipgo.Client, error) {
 // PacketConn is the UDP socket, or nil when UDP is disabled.
 func (e *Endpoint) PacketConn() net.PacketConn { return e.udp }
 
+// serve runs one socket's serve loop (run) in the background, in serveWG;
+// a stop other than the socket being closed is logged.
+func (e *Endpoint) serve(transport string, run func() error) {
+	e.serveWG.Add(1)
+	go func() {
+		defer e.serveWG.Done()
+		if err := run(); err != nil && !errors.Is(err, net.ErrClosed) {
+			e.log.Error("sip "+transport+" serve stopped", "err", err)
+		}
+	}()
+}
+
 // Start serves the sockets in the background and returns once sipgo's
 // transport layer knows them, so a request sent right after Start leaves
 // from the listening port. The endpoint stops when ctx ends or on Close.
 func (e *Endpoint) Start(ctx context.Context) error {
 	if e.udp != nil {
-		e.serveWG.Add(1)
-		go func() {
-			defer e.serveWG.Done()
-			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate}
-			if err := e.Server.ServeUDP(pc); err != nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Error("sip udp serve stopped", "err", err)
-			}
-		}()
+		pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate}
+		e.serve(UDP, func() error { return e.Server.ServeUDP(pc) })
 	}
 	if e.tcp != nil {
-		e.serveWG.Add(1)
-		go func() {
-			defer e.serveWG.Done()
-			ln := &checkedListener{Listener: e.tcp, rc: e.receiver, log: e.log, transport: TCP}
-			if err := e.Server.ServeTCP(ln); err != nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Error("sip tcp serve stopped", "err", err)
-			}
-		}()
+		ln := &checkedListener{Listener: e.tcp, rc: e.receiver, log: e.log, transport: TCP}
+		e.serve(TCP, func() error { return e.Server.ServeTCP(ln) })
 	}
-	e.serveTLS()
+	if e.tls != nil {
+		ln := &checkedListener{Listener: e.tls, rc: e.receiver, log: e.log, transport: TLS}
+		e.serve(TLS, func() error { return e.Server.ServeTLS(ln) })
+	}
 	go func() {
 		<-ctx.Done()
 		e.Close()

@@ -2,7 +2,6 @@ package sipnet
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,21 +45,6 @@ func (e *Endpoint) newTLSClient(log *slog.Logger) (*sipgo.Client, error) {
 		return nil, fmt.Errorf("sipnet: tls client: %w", err)
 	}
 	return c, nil
-}
-
-// serveTLS serves the TLS listener, if any, in the background.
-func (e *Endpoint) serveTLS() {
-	if e.tls == nil {
-		return
-	}
-	e.serveWG.Add(1)
-	go func() {
-		defer e.serveWG.Done()
-		ln := &checkedListener{Listener: e.tls, rc: e.receiver, log: e.log, transport: TLS}
-		if err := e.Server.ServeTLS(ln); err != nil && !errors.Is(err, net.ErrClosed) {
-			e.log.Error("sip tls serve stopped", "err", err)
-		}
-	}()
 }
 
 // TLSAddr is the bound TLS listener address; the zero AddrPort without one.

@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/siplab/siplab/internal/await"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -81,21 +82,7 @@ func New(ctx context.Context, cfg Config) (*Capturer, error) {
 		c.release()
 		return nil, fmt.Errorf("capture: netlink handle: %w", err)
 	}
-	wait, cancel := context.WithTimeout(ctx, cfg.InterfaceWait)
-	defer cancel()
-	for {
-		c.links, err = c.findLinks()
-		if err == nil || !errors.Is(err, ErrNoInterface) {
-			break
-		}
-		select {
-		case <-wait.Done():
-			c.release()
-			return nil, fmt.Errorf("%w (waited %s)", err, cfg.InterfaceWait)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	if err != nil {
+	if c.links, err = await.Until(ctx, cfg.InterfaceWait, ErrNoInterface, c.findLinks); err != nil {
 		c.release()
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/siplab/siplab/trace/siptext"
 )
 
 // Trace is what a set of capture files holds, in time order.
@@ -185,33 +187,6 @@ func (p Packet) StartLine() string {
 	return string(bytes.TrimRight(line, "\r"))
 }
 
-// compact maps RFC 3261 §7.3.3 compact header names to full ones.
-var compact = map[string]string{
-	"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
-	"c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to", "v": "via",
-}
-
 // Header returns the first value of a SIP header (compact forms match their
 // full names, case-insensitively), or "".
-func (p Packet) Header(name string) string {
-	want := bytes.ToLower([]byte(name))
-	if full, ok := compact[string(want)]; ok {
-		want = []byte(full)
-	}
-	head, _, _ := bytes.Cut(p.Payload, []byte("\r\n\r\n"))
-	lines := bytes.Split(head, []byte("\r\n"))
-	for _, line := range lines[min(1, len(lines)):] {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		k = bytes.ToLower(bytes.TrimSpace(k))
-		if full, ok := compact[string(k)]; ok {
-			k = []byte(full)
-		}
-		if bytes.Equal(k, want) {
-			return string(bytes.TrimSpace(v))
-		}
-	}
-	return ""
-}
+func (p Packet) Header(name string) string { return siptext.Header(p.Payload, name) }

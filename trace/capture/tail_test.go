@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/siplab/siplab/internal/fixtures"
 )
 
 // tailModel is what a Tail's reader holds: the packets of each file.
@@ -185,24 +186,10 @@ func TestTailPartialBlockAndTruncation(t *testing.T) {
 // On every recorded fixture Tail reads exactly what ReadFiles reads, with
 // and without a boundary; a new boundary starts the folder over.
 func TestTailMatchesReadFiles(t *testing.T) {
-	root := filepath.Join("..", "..", "testdata", "captures")
-	cases, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
-		t.Run(c.Name(), func(t *testing.T) {
-			dir := t.TempDir()
-			paths, _ := filepath.Glob(filepath.Join(root, c.Name(), "*.pcapng"))
-			for _, p := range paths {
-				raw, err := os.ReadFile(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), raw, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+	for _, scenario := range fixtures.Scenarios(t) {
+		t.Run(scenario, func(t *testing.T) {
+			dir := fixtures.Copy(t, scenario)
+			paths := fixtures.Files(t, scenario)
 			tail := &Tail{Dir: dir}
 			model := tailModel{}
 			b := model.read(t, tail)
@@ -218,7 +205,7 @@ func TestTailMatchesReadFiles(t *testing.T) {
 			if err := WriteBoundary(dir, tr.SIP[len(tr.SIP)/2].Time); err != nil {
 				t.Fatal(err)
 			}
-			b, err = tail.Read()
+			b, err := tail.Read()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,26 +1,18 @@
 package doctor
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/capture/capturetest"
 	"github.com/siplab/siplab/trace/ladder"
 )
 
 // calls reads a fixture recorded from the real lab (testdata/captures).
 func calls(t *testing.T, scenario string) []*ladder.Call {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("..", "..", "testdata", "captures", scenario, "*.pcapng"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("fixture %s: no pcapng files (%v)", scenario, err)
-	}
-	tr, err := capture.ReadFiles(paths...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ladder.Build(tr, ladder.Lab())
+	return ladder.Build(capturetest.Fixture(t, scenario), ladder.Lab())
 }
 
 // findings runs one rule over every dialog of a fixture, each dialog with

@@ -55,13 +55,10 @@ func checkALG(c *ladder.Call) []Finding {
 			ev = append(ev, Evidence{N: wi + 1, Iface: b.Iface, What: fmt.Sprintf("%s (LAN copy #%d): %s", b.Label, li+1, d)})
 		}
 	}
-	if len(ev) == 0 {
-		return nil
-	}
-	return []Finding{{Severity: Error,
+	return withEvidence(Finding{Severity: Error,
 		Summary:  "the router changed the SIP text between its LAN and WAN side: a SIP ALG is rewriting payloads",
 		Fix:      "turn the ALG off on the customer router (siplab set <router> alg off); see docs/alg/",
-		Evidence: ev}}
+		Evidence: ev})
 }
 
 // diffLines describes the lines of a that b changed, as "Call-ID: x → y".

@@ -42,13 +42,10 @@ func checkLost(c *ladder.Call) []Finding {
 		ev = append(ev, Evidence{N: l.n, Iface: m.Iface,
 			What: fmt.Sprintf("%s (CSeq %s) seen only on its way to the proxy, at %s; answers: %v", m.Label, l.cseq, strings.Join(l.nodes, ","), l.answers)})
 	}
-	if len(ev) == 0 {
-		return nil
-	}
-	return []Finding{{Severity: Error,
+	return withEvidence(Finding{Severity: Error,
 		Summary:  "a request never reached its target: every copy travels towards the proxy, none leaves it",
 		Fix:      "the target came from a Contact: a private one (siplab set proxy contact_fixup auto) or a closed pinhole (keep-alives on, a longer pinhole)",
-		Evidence: ev}}
+		Evidence: ev})
 }
 
 // lostRequests finds the INVITEs and BYEs of c that no capture point saw

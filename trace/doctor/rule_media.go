@@ -67,13 +67,10 @@ func checkMedia(c *ladder.Call) []Finding {
 		}
 		ev = append(ev, Evidence{Iface: strings.Join(where[k], ","), What: fmt.Sprintf("one-way, %s → %s %d packets, nothing back at any capture point", k.a, k.b, pkts[k])})
 	}
-	if len(ev) == 0 {
-		return nil
-	}
-	return []Finding{{Severity: Error,
+	return withEvidence(Finding{Severity: Error,
 		Summary:  fmt.Sprintf("one-way audio: on %d hop(s) RTP flows in one direction only", len(ev)),
 		Fix:      "the silent direction is sent to an address from the SDP: look for a private c= (rule private-sdp) or a symmetric-RTP/latching mismatch",
-		Evidence: ev}}
+		Evidence: ev})
 }
 
 // oneWayAgreed returns the first SDP direction attribute of the call that

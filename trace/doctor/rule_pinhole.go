@@ -61,13 +61,10 @@ func checkPinhole(c *ladder.Call) []Finding {
 			}
 		}
 	}
-	if len(ev) == 0 {
-		return nil
-	}
-	return []Finding{{Severity: Error,
+	return withEvidence(Finding{Severity: Error,
 		Summary:  "the router dropped requests for the phone: its NAT mapping (pinhole) had expired or filtering refused the sender — the registration points at a mapping that no longer exists",
 		Fix:      "keep the pinhole open: phone keep-alives on (siplab set <phone> keepalive crlf) at an interval shorter than the router's pinhole, or re-register more often",
-		Evidence: ev}}
+		Evidence: ev})
 }
 
 // inbound reports whether m, seen on a router's WAN side, was addressed to

@@ -36,13 +36,10 @@ func checkPrivateVia(c *ladder.Call) []Finding {
 		seen[copyKey(m)] = true
 		ev = append(ev, Evidence{N: i + 1, Iface: m.Iface, What: fmt.Sprintf("%s: Via sent-by %s, no rport", m.Label, sentBy)})
 	}
-	if len(ev) == 0 {
-		return nil
-	}
-	return []Finding{{
+	return withEvidence(Finding{
 		Severity: Error,
 		Summary:  "a request left the site with a private Via and no rport: the server answers the written address, the responses never come back",
 		Fix:      "siplab set <phone> rport on (and the proxy honouring rport: siplab set proxy rport honour)",
 		Evidence: ev,
-	}}
+	})
 }

@@ -2,7 +2,8 @@ package doctor
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/siplab/siplab/trace/ladder"
@@ -99,26 +100,11 @@ func counts(m map[string]int) string {
 		return "none"
 	}
 	var out []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, fmt.Sprintf("%s ×%d", k, m[k]))
 	}
 	return strings.Join(out, ", ")
 }
 
-func keys(m map[string]bool) string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
-}
-
-func sortedKeys(m map[string]int) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+// keys is the set's members in name order, "a, b".
+func keys(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }

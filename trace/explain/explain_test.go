@@ -2,26 +2,18 @@ package explain
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/capture/capturetest"
 )
 
 // firstInvite returns the first INVITE with credentials (the one the proxy
 // forwards) seen at iface in a fixture recorded from the real lab.
 func firstInvite(t *testing.T, scenario, iface string) capture.Packet {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "captures", scenario, "*.pcapng"))
-	if len(paths) == 0 {
-		t.Fatalf("fixture %s missing", scenario)
-	}
-	tr, err := capture.ReadFiles(paths...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range tr.SIP {
+	for _, p := range capturetest.Fixture(t, scenario).SIP {
 		if p.Iface == iface && strings.HasPrefix(p.StartLine(), "INVITE ") {
 			return p
 		}

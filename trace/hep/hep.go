@@ -198,6 +198,15 @@ func Decode(b []byte) (Packet, error) {
 			}
 			return nil
 		}
+		// setAddr stores an address chunk's value as the source or the
+		// destination, whichever typ names.
+		setAddr := func(a netip.Addr) {
+			if typ == ChunkSrcIPv4 || typ == ChunkSrcIPv6 {
+				src, srcSet = a, true
+			} else {
+				dst, dstSet = a, true
+			}
+		}
 		var err error
 		switch typ {
 		case ChunkIPFamily:
@@ -210,21 +219,11 @@ func Decode(b []byte) (Packet, error) {
 			}
 		case ChunkSrcIPv4, ChunkDstIPv4:
 			if err = want(4); err == nil {
-				a := netip.AddrFrom4([4]byte(val))
-				if typ == ChunkSrcIPv4 {
-					src, srcSet = a, true
-				} else {
-					dst, dstSet = a, true
-				}
+				setAddr(netip.AddrFrom4([4]byte(val)))
 			}
 		case ChunkSrcIPv6, ChunkDstIPv6:
 			if err = want(16); err == nil {
-				a := netip.AddrFrom16([16]byte(val))
-				if typ == ChunkSrcIPv6 {
-					src, srcSet = a, true
-				} else {
-					dst, dstSet = a, true
-				}
+				setAddr(netip.AddrFrom16([16]byte(val)))
 			}
 		case ChunkSrcPort:
 			if err = want(2); err == nil {

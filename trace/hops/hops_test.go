@@ -3,25 +3,16 @@ package hops
 import (
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/capture/capturetest"
 	"github.com/siplab/siplab/trace/ladder"
 )
 
 func load(t *testing.T, fixture string) *ladder.Call {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("..", "..", "testdata", "captures", fixture, "*.pcapng"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("fixture %s: %v", fixture, err)
-	}
-	tr, err := capture.ReadFiles(paths...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ladder.Find(ladder.Build(tr, ladder.Lab()), "")
+	c, err := ladder.Find(ladder.Build(capturetest.Fixture(t, fixture), ladder.Lab()), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -105,18 +106,7 @@ func group(sip []capture.Packet, topo *Topology) [][][]Message {
 			link(legOf, "br\x00"+br+"\x00"+m.Header("CSeq"), i)
 		}
 	}
-	legIdx := map[int]int{}
-	var legs [][]int // message indexes of each leg, in time order
-	for i := range msgs {
-		r := legOf.find(i)
-		l, ok := legIdx[r]
-		if !ok {
-			l = len(legs)
-			legIdx[r] = l
-			legs = append(legs, nil)
-		}
-		legs[l] = append(legs[l], i)
-	}
+	legs := legOf.groups() // message indexes of each leg, in time order
 
 	// Calls: union-find over legs.
 	callOf := newUnion(len(legs))
@@ -131,18 +121,7 @@ func group(sip []capture.Packet, topo *Topology) [][][]Message {
 	for l, p := range handovers(msgs, legs, topo) {
 		callOf.join(l, p)
 	}
-	callIdx := map[int]int{}
-	var groups [][]int // legs of each call
-	for l := range legs {
-		r := callOf.find(l)
-		c, ok := callIdx[r]
-		if !ok {
-			c = len(groups)
-			callIdx[r] = c
-			groups = append(groups, nil)
-		}
-		groups[c] = append(groups[c], l)
-	}
+	groups := callOf.groups() // legs of each call
 
 	out := make([][][]Message, 0, len(groups))
 	for _, g := range groups {
@@ -326,7 +305,7 @@ func (c *Call) assemble(legMsgs [][]Message, topo *Topology) {
 			leg.Columns = append(leg.Columns, index[legCols[li][j]])
 		}
 		for _, ci := range leg.Columns {
-			if !containsInt(c.Columns[ci].Legs, leg.N) {
+			if !slices.Contains(c.Columns[ci].Legs, leg.N) {
 				c.Columns[ci].Legs = append(c.Columns[ci].Legs, leg.N)
 			}
 		}
@@ -542,15 +521,6 @@ func abs(x int) int {
 	return x
 }
 
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // union is a small union-find.
 type union struct{ parent []int }
 
@@ -568,6 +538,24 @@ func (u *union) find(i int) int {
 		i = u.parent[i]
 	}
 	return i
+}
+
+// groups lists the members of each set in index order, the sets in the
+// order of their first member.
+func (u *union) groups() [][]int {
+	idx := map[int]int{}
+	var out [][]int
+	for i := range u.parent {
+		r := u.find(i)
+		g, ok := idx[r]
+		if !ok {
+			g = len(out)
+			idx[r] = g
+			out = append(out, nil)
+		}
+		out[g] = append(out[g], i)
+	}
+	return out
 }
 
 // join merges the sets of i and j; the earlier index stays the root so

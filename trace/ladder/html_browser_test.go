@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,12 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/siplab/siplab/internal/browsertest"
 )
-
-// chromiumPath is Debian's chromium (.ci/run installs it). The browser test
-// fails without it: the layout facts below are what the projector shows,
-// and nothing else can check them.
-const chromiumPath = "/usr/bin/chromium"
 
 // updateScreenshots, when set, makes TestHTMLInChromium write the pages it
 // renders as PNGs into docs/img (docs/ladder.md shows them), so the
@@ -164,18 +159,13 @@ func (f layoutFacts) check(t *testing.T, lifelineRects []rect) {
 	}
 }
 
-// newBrowser starts headless Chromium with a 1920×1080 page.
+// newBrowser starts headless Chromium with a 1920×1080 page. The browser
+// test fails without it: the layout facts below are what the projector
+// shows, and nothing else can check them.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("headless Chromium is needed to check the HTML ladder's layout: %v (apt-get install chromium)", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath),
-		chromedp.WindowSize(1920, 1080), chromedp.Flag("log-level", "3"))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	ctx, cancel := context.WithTimeout(browsertest.New(t, "to check the HTML ladder's layout", 1920, 1080), 3*time.Minute)
+	t.Cleanup(cancel)
 	return ctx
 }
 
@@ -231,25 +221,9 @@ func TestHTMLInChromium(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var page bytes.Buffer
-			if err := WriteHTML(&page, c); err != nil {
-				t.Fatal(err)
-			}
-			file := filepath.Join(t.TempDir(), "ladder.html")
-			if err := os.WriteFile(file, page.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate("file://"+file)); err != nil {
-				t.Fatalf("loading the page: %v", err)
-			}
-			f, lifes := measure(t, ctx)
-			f.check(t, lifes)
-			checkZones(t, f)
+			f := show(t, ctx, c)
 			if (f.Bad > 0) != tt.red {
 				t.Errorf("%d red labels, %d notes; want red: %v", f.Bad, f.Notes, tt.red)
-			}
-			if f.InnerWidth != 1920 {
-				t.Fatalf("window is %.0f px wide, want 1920", f.InnerWidth)
 			}
 			shot(t, ctx, "ladder-"+tt.scenario+".png")
 			// A smaller screen (a laptop on the projector) gets narrower

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/capture/capturetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
@@ -19,16 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files from the curre
 // load reads a fixture recorded from the real lab (testdata/captures).
 func load(t *testing.T, scenario string) []*Call {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "captures", scenario)
-	paths, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("fixture %s: no pcapng files (%v)", dir, err)
-	}
-	tr, err := capture.ReadFiles(paths...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Build(tr, Lab())
+	return Build(capturetest.Fixture(t, scenario), Lab())
 }
 
 func TestLadderGolden(t *testing.T) {

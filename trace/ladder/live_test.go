@@ -2,12 +2,13 @@ package ladder
 
 import (
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
 
+	"github.com/siplab/siplab/internal/fixtures"
 	"github.com/siplab/siplab/trace/capture"
+	"github.com/siplab/siplab/trace/capture/capturetest"
 )
 
 // fileOf splits a recording back into files by capture point's node, as
@@ -24,17 +25,13 @@ func fileOf(p capture.Packet) capture.FileID {
 // after every slice the very calls Build draws from what was captured so
 // far; a file gone (rotation) takes its packets out of the calls.
 func TestLiveMatchesBuild(t *testing.T) {
-	dirs, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "captures", "*"))
-	if len(dirs) < 10 {
-		t.Fatalf("fixtures: %v", dirs)
+	scenarios := fixtures.Scenarios(t)
+	if len(scenarios) < 10 {
+		t.Fatalf("fixtures: %v", scenarios)
 	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			paths, _ := filepath.Glob(filepath.Join(dir, "*.pcapng"))
-			tr, err := capture.ReadFiles(paths...)
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, scenario := range scenarios {
+		t.Run(scenario, func(t *testing.T) {
+			tr := capturetest.Fixture(t, scenario)
 			all := append(append([]capture.Packet{}, tr.SIP...), tr.RTP...)
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
 			live := NewLive(Lab())

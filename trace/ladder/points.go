@@ -3,6 +3,7 @@ package ladder
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func dedupe(sip []capture.Packet, t *Topology) []Message {
 		merged := false
 		for _, i := range recent[k] {
 			m := &out[i]
-			if p.Time.Sub(m.Time) > sameWire || containsString(m.Seen, p.Iface) || !bytes.Equal(m.Payload, p.Payload) {
+			if p.Time.Sub(m.Time) > sameWire || slices.Contains(m.Seen, p.Iface) || !bytes.Equal(m.Payload, p.Payload) {
 				continue
 			}
 			m.Seen = append(m.Seen, p.Iface)
@@ -99,15 +100,6 @@ func dedupe(sip []capture.Packet, t *Topology) []Message {
 		recent[k] = append(keep, len(out)-1)
 	}
 	return out
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Also lists the other capture points that saw this very packet.
@@ -140,7 +132,7 @@ func dedupeStreams(in []Stream, t *Topology) []Stream {
 		for i := range out {
 			o := &out[i]
 			d := s.First.Sub(o.First)
-			if o.Src != s.Src || o.Dst != s.Dst || o.SSRC != s.SSRC || d > sameWire || d < -sameWire || containsString(o.Seen, s.Iface) {
+			if o.Src != s.Src || o.Dst != s.Dst || o.SSRC != s.SSRC || d > sameWire || d < -sameWire || slices.Contains(o.Seen, s.Iface) {
 				continue
 			}
 			seen := append(o.Seen, s.Iface)

@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,10 +77,10 @@ func TestEveryCapturePoint(t *testing.T) {
 		for _, p := range m.Seen {
 			points[p] = true
 		}
-		if m.Iface == "router-a/lan" && !containsString(m.Seen, "alice/lan") {
+		if m.Iface == "router-a/lan" && !slices.Contains(m.Seen, "alice/lan") {
 			t.Errorf("%s on router-a/lan not also at alice/lan: %v", m.Label, m.Seen)
 		}
-		if m.Iface == "router-b/lan" && !containsString(m.Seen, "bob/lan") {
+		if m.Iface == "router-b/lan" && !slices.Contains(m.Seen, "bob/lan") {
 			t.Errorf("%s on router-b/lan not also at bob/lan: %v", m.Label, m.Seen)
 		}
 	}

@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -134,55 +135,49 @@ func Lab() *Topology {
 
 // Node returns the node by name.
 func (t *Topology) Node(name string) (Node, bool) {
-	if t == nil {
-		return Node{}, false
-	}
-	for _, n := range t.Nodes {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return Node{}, false
+	return firstWhere(t.nodes(), func(n Node) bool { return n.Name == name })
 }
 
 // Owner returns the node owning an address.
 func (t *Topology) Owner(a netip.Addr) (Node, bool) {
-	if t == nil {
-		return Node{}, false
-	}
 	a = a.Unmap()
-	for _, n := range t.Nodes {
-		if _, ok := n.Addrs[a]; ok {
-			return n, true
-		}
-	}
-	return Node{}, false
+	return firstWhere(t.nodes(), func(n Node) bool { _, ok := n.Addrs[a]; return ok })
 }
 
 // Net returns a network by name.
 func (t *Topology) Net(name string) (Net, bool) {
-	if t == nil {
-		return Net{}, false
-	}
-	for _, n := range t.Nets {
-		if n.Name == name {
-			return n, true
-		}
-	}
-	return Net{}, false
+	return firstWhere(t.nets(), func(n Net) bool { return n.Name == name })
 }
 
 // NetOf returns the network whose prefix holds the address.
 func (t *Topology) NetOf(a netip.Addr) (Net, bool) {
+	a = a.Unmap()
+	return firstWhere(t.nets(), func(n Net) bool { return n.Prefix.Contains(a) })
+}
+
+// nodes and nets are the topology's; a nil topology (no lab plan) has
+// none.
+func (t *Topology) nodes() []Node {
 	if t == nil {
-		return Net{}, false
+		return nil
 	}
-	for _, n := range t.Nets {
-		if n.Prefix.Contains(a.Unmap()) {
-			return n, true
-		}
+	return t.Nodes
+}
+
+func (t *Topology) nets() []Net {
+	if t == nil {
+		return nil
 	}
-	return Net{}, false
+	return t.Nets
+}
+
+// firstWhere is the first of xs that match accepts.
+func firstWhere[T any](xs []T, match func(T) bool) (T, bool) {
+	if i := slices.IndexFunc(xs, match); i >= 0 {
+		return xs[i], true
+	}
+	var zero T
+	return zero, false
 }
 
 // RoleOf is a node's role; a node the topology does not know is guessed

@@ -1,13 +1,47 @@
-// Package siptext reads the SIP header values the trace readers (doctor,
-// explain) look at as text, as they stand in a capture: the top Via, the
+// Package siptext reads the SIP header values the trace readers (capture,
+// doctor, explain, the exercises' checks, the e2e wire taps) look at as
+// text, as they stand in a capture: a header's value, the top Via, the
 // host of a sip: URI, an address and whether it is private. It parses no
 // message; a value it cannot read gives an empty or false answer.
 package siptext
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 )
+
+// compact maps RFC 3261 §7.3.3 compact header names to full ones.
+var compact = map[string]string{
+	"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
+	"c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to", "v": "via",
+}
+
+// Header returns the first value of a header in a SIP message's text
+// (compact forms match their full names, case-insensitively), or "". The
+// start line and the body are not headers.
+func Header(msg []byte, name string) string {
+	want := bytes.ToLower([]byte(name))
+	if full, ok := compact[string(want)]; ok {
+		want = []byte(full)
+	}
+	head, _, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	lines := bytes.Split(head, []byte("\r\n"))
+	for _, line := range lines[min(1, len(lines)):] {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		k = bytes.ToLower(bytes.TrimSpace(k))
+		if full, ok := compact[string(k)]; ok {
+			k = []byte(full)
+		}
+		if bytes.Equal(k, want) {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
+}
 
 // TopVia splits the top Via of a Via header value into its sent-by
 // ("192.168.1.50:5060") and its parameters, keyed in lower case.

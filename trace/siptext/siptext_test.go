@@ -48,3 +48,22 @@ func TestHostAddrPrivate(t *testing.T) {
 		}
 	}
 }
+
+func TestHeader(t *testing.T) {
+	msg := []byte("INVITE sip:bob@siplab.test SIP/2.0\r\nv: SIP/2.0/UDP 192.168.1.50:5060\r\ni: abc\r\nCSeq : 1 INVITE\r\n\r\nTo: body")
+	for name, want := range map[string]string{
+		"Call-ID":    "abc", // compact form in the message
+		"i":          "abc",
+		"VIA":        "SIP/2.0/UDP 192.168.1.50:5060",
+		"cseq":       "1 INVITE",
+		"To":         "", // only in the body
+		"INVITE sip": "", // the start line is no header
+	} {
+		if got := Header(msg, name); got != want {
+			t.Errorf("Header(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := Header([]byte("garbage"), "Call-ID"); got != "" {
+		t.Errorf("Header(garbage) = %q", got)
+	}
+}

@@ -3,14 +3,12 @@ package b2buacli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/internal/cli/clitest"
@@ -58,19 +56,11 @@ func TestDaemonStatusAndSet(t *testing.T) {
 			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)
 	})
 	var out bytes.Buffer
-	clitest.Poll(t, 5*time.Second, nil, nil, func() error {
-		out.Reset()
-		return run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
-	})
-	var st b2bua.Status
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
-		t.Fatal(err)
-	}
+	st := clitest.WaitStatus[b2bua.Status](t, run, sock)
 	if !strings.Contains(st.Summary, "0 active call(s)") || !st.Settings.MediaAnchor {
 		t.Fatalf("status: %+v", st)
 	}
 
-	out.Reset()
 	if err := run(context.Background(), []string{"set", "media_anchor", "off", "-ctl", sock}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}

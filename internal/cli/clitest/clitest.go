@@ -5,6 +5,9 @@ package clitest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"syscall"
 	"testing"
@@ -50,4 +53,20 @@ func StopBySIGTERM(t testing.TB, done <-chan int, stderr *bytes.Buffer) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("daemon did not stop on SIGTERM")
 	}
+}
+
+// WaitStatus runs `status -json -ctl sock` through a daemon's in-process
+// main (run) until the daemon answers, within 5s, and decodes the answer.
+func WaitStatus[T any](t testing.TB, run func(ctx context.Context, args []string, out, stderr io.Writer) error, sock string) T {
+	t.Helper()
+	var out bytes.Buffer
+	Poll(t, 5*time.Second, nil, nil, func() error {
+		out.Reset()
+		return run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
+	})
+	var st T
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatalf("status -json: %v: %s", err, out.String())
+	}
+	return st
 }

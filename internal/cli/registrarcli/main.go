@@ -307,19 +307,7 @@ func mux(reg *registrar.Registrar) http.Handler {
 	m.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, reg.Reset())
 	})
-	m.HandleFunc("POST /v1/unblock", func(w http.ResponseWriter, r *http.Request) {
-		var in unblockRequest
-		if err := ctl.Decode(r, &in); err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		ip, err := netip.ParseAddr(strings.TrimSpace(in.Source))
-		if err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, fmt.Errorf("registrar: unblock: %q is not an IP address", in.Source))
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, unblockResult{Source: ip.String(), Unblocked: reg.Unblock(ip)})
-	})
+	m.HandleFunc("POST /v1/unblock", guard.UnblockHandler("registrar", reg.Unblock))
 	return m
 }
 

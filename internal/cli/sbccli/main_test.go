@@ -3,14 +3,12 @@ package sbccli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/siplab/siplab/internal/cli/clitest"
 	"github.com/siplab/siplab/internal/runtest"
@@ -59,14 +57,7 @@ func TestDaemonControl(t *testing.T) {
 			"-ctl", sock, "-log-level", "error"}, io.Discard, io.Discard)
 	})
 	var out bytes.Buffer
-	clitest.Poll(t, 5*time.Second, nil, nil, func() error {
-		out.Reset()
-		return run(context.Background(), []string{"status", "-json", "-ctl", sock}, &out, io.Discard)
-	})
-	var st sbc.Status
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
-		t.Fatal(err)
-	}
+	st := clitest.WaitStatus[sbc.Status](t, run, sock)
 	if !strings.Contains(st.Summary, "0 active call(s)") || st.Settings[sbc.SettingLatching] != "learn" ||
 		!strings.HasPrefix(st.AccessTLS, accessIP+":") || st.Trunk != "127.0.45.91:5060" || st.TrunkInbound != "127.0.46.99:5060" {
 		t.Fatalf("status: %+v", st)

@@ -2,7 +2,8 @@
 // tests and benchmarks of their readers: calls from alice (site A) to bob
 // (site B) through the proxy, recorded on both sides of both routers
 // (router-a.pcapng, router-b.pcapng), with their RTP every 20 ms both ways
-// for as long as the calls stay up.
+// for as long as the calls stay up. Fixture reads the folders recorded
+// from the real lab (testdata/captures) instead.
 package capturetest
 
 import (
@@ -19,6 +20,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/siplab/siplab/internal/fixtures"
+	"github.com/siplab/siplab/trace/capture"
 )
 
 // Lab is a capture folder being written.
@@ -123,6 +127,17 @@ func (l *Lab) Advance(d time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// AdvanceUntimed is Advance with b's timer stopped: a benchmark's poll
+// round measures reading what the folder gained, not writing it.
+func (l *Lab) AdvanceUntimed(b *testing.B, d time.Duration) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	if err := l.Advance(d); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // hop writes a packet from site A to site B (ab) or back as the four
@@ -252,4 +267,16 @@ func Up(tb testing.TB, n int, d time.Duration) *Lab {
 		tb.Fatal(err)
 	}
 	return l
+}
+
+// Fixture reads a capture folder recorded from the real lab,
+// testdata/captures/<scenario> of the repository, every capture point
+// merged.
+func Fixture(tb testing.TB, scenario string) *capture.Trace {
+	tb.Helper()
+	tr, err := capture.ReadFiles(fixtures.Files(tb, scenario)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
 }

@@ -1,0 +1,32 @@
+// Package browsertest starts Debian's headless Chromium for the tests that
+// check a page in a real browser (the HTML ladder's layout, the console):
+// what the projector shows can be checked nowhere else, so without the
+// browser those tests fail, never skip.
+package browsertest
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Chromium is Debian's chromium (.ci/run installs it).
+const Chromium = "/usr/bin/chromium"
+
+// New starts headless Chromium with a w×h window and extra options; its
+// contexts end with the test. need says what the browser is for, in the
+// failure when it is missing.
+func New(t testing.TB, need string, w, h int, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(Chromium); err != nil {
+		t.Fatalf("headless Chromium is needed %s: %v (apt-get install chromium)", need, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(Chromium),
+		chromedp.WindowSize(w, h), chromedp.Flag("log-level", "3"))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelA() })
+	return ctx
+}
