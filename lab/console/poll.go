@@ -335,7 +335,12 @@ func describe(c *ladder.Call) callDoc {
 	for _, s := range c.Streams {
 		d.Packets += s.Packets
 	}
-	d.Version = fmt.Sprintf("%d.%d.%d.%d", d.Msgs, d.Streams, d.Packets, c.End.UnixNano())
+	// A browser call's STUN draws too: its messages, its counted repeats.
+	stun := len(c.STUN)
+	for _, r := range c.STUNRuns {
+		stun += r.Exchanges + r.Retransmits
+	}
+	d.Version = fmt.Sprintf("%d.%d.%d.%d.%d", d.Msgs, d.Streams, d.Packets, stun, c.End.UnixNano())
 	return d
 }
 
