@@ -113,8 +113,9 @@ type Config struct {
 	InterfaceWait time.Duration
 	// FlushInterval is how often buffered packets reach the file.
 	FlushInterval time.Duration
-	// OnPacket, if set, receives every decoded SIP message and RTP/RTCP
-	// packet as it is captured (HEP export). It runs on the writer
+	// OnPacket, if set, receives every decoded SIP message, RTP/RTCP
+	// packet and STUN/ChannelData frame as it is captured (HEP export,
+	// which keeps the SIP). It runs on the writer
 	// goroutine: it must not block.
 	OnPacket func(Packet)
 	// Logger defaults to slog.Default().

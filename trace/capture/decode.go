@@ -94,7 +94,7 @@ func NewDecoder() *Decoder {
 }
 
 // Decode parses one Ethernet frame seen at iface and returns the SIP messages
-// it completes and its RTP/RTCP summary, if any. Anything else, and anything
+// it completes and its RTP/RTCP or STUN/ChannelData summary, if any. Anything else, and anything
 // malformed, yields nothing: captures hold whatever the wire carried.
 func (d *Decoder) Decode(iface string, ts time.Time, frame []byte) []Packet {
 	d.expire(ts)
