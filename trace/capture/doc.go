@@ -16,8 +16,8 @@
 // tshark and the lab's own tools can read a file while it grows.
 //
 // A decoded copy of every SIP message, RTP/RTCP packet and STUN message can
-// be handed to a callback (Config.OnPacket) as it is captured: that is how HEP export is fed
-// without the capture package knowing about HEP.
+// be handed to a callback (Config.OnPacket) as it is captured: that is how
+// HEP export is fed without the capture package knowing about HEP.
 //
 // ReadFile/ReadFiles turn pcapng files (ours or anybody's Ethernet pcapng) into
 // time-ordered SIP messages and RTP packet summaries for ladders. STUN
