@@ -28,12 +28,12 @@ type poller struct {
 	hub  *Hub
 	kick chan struct{}
 
-	mu    sync.Mutex
+	mu sync.Mutex
 	// nodes and nodesErr are the last status round (the browser phone
 	// reads the SBC's document).
 	nodes    []labops.NodeStatus
 	nodesErr error
-	calls []*ladder.Call
+	calls    []*ladder.Call
 	// pages caches the drawn ladders by call version: every browser
 	// fetches the same drawing after each event.
 	pages map[string]string
