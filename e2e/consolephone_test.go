@@ -89,6 +89,9 @@ func TestConsoleBrowserPhoneOnHost(t *testing.T) {
 	if link != base+"phone/?user=dave&target=bob" {
 		t.Errorf("browser phone link %q, want %sphone/?user=dave&target=bob", link, base)
 	}
+	if err := chromedp.Do(bctx, chromedp.ScrollIntoView(chromedp.ID("webphone"))); err != nil {
+		t.Fatal(err)
+	}
 	shot(t, bctx, "console-browser-phone-entry.png")
 
 	// The page, on the console's origin, opens the SBC's WebSocket and

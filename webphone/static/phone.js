@@ -8,6 +8,9 @@ const state = window.phoneState = {
   selected: null, inbound: null, candidates: [], pairs: [],
 };
 let cfg = { domain: "siplab.test", ice_servers: [] };
+// insecure is the notice of a page that is not a secure context, kept
+// in front of any later one.
+let insecure = [];
 let ua = null, pc = null, dialog = null, incoming = null, stream = null, statsTimer = null;
 
 function log(s) {
@@ -60,12 +63,12 @@ async function ensureUA() {
     // A browser tells a page nothing about why a WebSocket failed: an
     // untrusted certificate, no route and a closed port look the same.
     const https = url.replace(/^ws/, "http");
-    notice("Cannot open the SIP WebSocket " + url + ". If this browser has not yet accepted the lab's certificate: open ",
+    notice(...insecure, "Cannot open the SIP WebSocket " + url + ". If this browser has not yet accepted the lab's certificate: open ",
       { href: https, text: https }, " once and accept it (or import the lab CA, docs/webrtc.md), then press Register again. " +
       "Otherwise: is the lab up, and does this computer route to the lab's internet via router-w (siplab up as root)?");
     throw e;
   }
-  if (state.notice.startsWith("Cannot open the SIP WebSocket")) notice();
+  if (state.notice.includes("Cannot open the SIP WebSocket")) notice(...insecure);
   return ua;
 }
 
@@ -92,8 +95,12 @@ function iceServers() {
 // newPeer makes the RTCPeerConnection. The caller adds the microphone with
 // useMic: before createOffer, or after setRemoteDescription when
 // answering (so it rides on the transceiver the offer created).
-async function newPeer() {
+function needMic() {
   if (!navigator.mediaDevices) throw new Error("no microphone: this page is not a secure context (" + location.origin + ")");
+}
+
+async function newPeer() {
+  needMic();
   stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
   pc = new RTCPeerConnection({ iceServers: iceServers(), iceTransportPolicy: cfg.ice_transport_policy || "all" });
   pc.oniceconnectionstatechange = () => { state.ice = pc.iceConnectionState; $("icestate").textContent = pc.iceConnectionState; };
@@ -132,6 +139,7 @@ function gathered() {
 
 async function call() {
   try {
+    needMic(); // before the SIP: a call without a microphone cannot start
     await ensureUA();
     setCall("calling");
     await newPeer();
@@ -261,9 +269,10 @@ async function init() {
   state.secure = window.isSecureContext && !!navigator.mediaDevices;
   if (!state.secure) {
     const https = state.wsURL.replace(/^ws/, "http") + "phone/";
-    notice("This page is not a secure context (" + location.origin + "): the browser gives it no microphone, so it cannot call or answer. " +
+    insecure = ["This page is not a secure context (" + location.origin + "): the browser gives it no microphone, so it cannot call or answer. " +
       "Open it at http://127.0.0.1 or http://localhost (an SSH tunnel to the console does that), or over https at ",
-      { href: https, text: https }, ".");
+      { href: https, text: https }, ". "];
+    notice(...insecure);
   }
   const q = new URLSearchParams(location.search);
   if (q.get("user")) $("user").value = q.get("user");
