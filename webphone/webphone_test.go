@@ -118,7 +118,8 @@ func waitPage(t *testing.T, ctx context.Context, what string, ok func(pageState)
 // to a browser that does not trust the WebSocket's certificate, Register
 // fails and the page names the certificate and links the address to
 // accept it at. Opened at a host name that is not localhost over http, it
-// is not a secure context (no microphone) and says so at once.
+// is not a secure context (no microphone) and says so at once. Without
+// its settings it says why.
 func TestPageTellsWhatToFix(t *testing.T) {
 	// A TLS server with a certificate no browser trusts: the SBC's WSS
 	// listener before the intern accepted the lab certificate.
@@ -128,7 +129,8 @@ func TestPageTellsWhatToFix(t *testing.T) {
 	wss.StartTLS()
 	defer wss.Close()
 	wsURL := "wss://" + wss.Listener.Addr().String() + "/"
-	h, err := Handler(Config{Domain: "siplab.test", Live: func() (Live, error) { return Live{WSURL: wsURL}, nil }})
+	var liveErr error
+	h, err := Handler(Config{Domain: "siplab.test", Live: func() (Live, error) { return Live{WSURL: wsURL}, liveErr }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +193,15 @@ func TestPageTellsWhatToFix(t *testing.T) {
 	st = waitPage(t, ctx, "Register on http://phone.test", func(s pageState) bool { return strings.Contains(s.Notice, "Cannot open") })
 	if !strings.HasPrefix(st.Notice, "This page is not a secure context") {
 		t.Errorf("notice %q: the secure-context part is gone", st.Notice)
+	}
+
+	// No settings (the console cannot read the SBC): the reason, at once.
+	liveErr = errors.New("the lab has no SBC")
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://127.0.0.1:"+strconv.Itoa(port)+"/phone/")); err != nil {
+		t.Fatal(err)
+	}
+	st = waitPage(t, ctx, "page without settings", func(s pageState) bool { return s.Ready })
+	if !strings.Contains(st.Notice, "no settings (config.json 503: the lab has no SBC)") {
+		t.Errorf("notice %q: want the settings' error", st.Notice)
 	}
 }

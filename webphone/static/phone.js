@@ -92,13 +92,15 @@ function iceServers() {
     : { urls: u });
 }
 
-// newPeer makes the RTCPeerConnection. The caller adds the microphone with
-// useMic: before createOffer, or after setRemoteDescription when
-// answering (so it rides on the transceiver the offer created).
+// needMic fails with the reason where getUserMedia does not exist (it
+// would be a TypeError about undefined).
 function needMic() {
   if (!navigator.mediaDevices) throw new Error("no microphone: this page is not a secure context (" + location.origin + ")");
 }
 
+// newPeer makes the RTCPeerConnection. The caller adds the microphone with
+// useMic: before createOffer, or after setRemoteDescription when
+// answering (so it rides on the transceiver the offer created).
 async function newPeer() {
   needMic();
   stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
@@ -254,13 +256,14 @@ async function showStats() {
 }
 
 async function init() {
+  let noSettings = [];
   try {
     const r = await fetch("config.json");
     if (!r.ok) throw new Error(`${r.status}: ${(await r.text()).trim()}`);
     cfg = await r.json();
   } catch (e) {
     state.error = "no phone settings: " + e;
-    notice("This phone has no settings (config.json " + e.message + "): the server that serves it cannot tell where the SBC is.");
+    noSettings = ["This phone has no settings (config.json " + e.message + "): the server that serves it cannot tell where the SBC is."];
   }
   state.wsURL = wsURL();
   $("wsurl").textContent = state.wsURL;
@@ -272,8 +275,8 @@ async function init() {
     insecure = ["This page is not a secure context (" + location.origin + "): the browser gives it no microphone, so it cannot call or answer. " +
       "Open it at http://127.0.0.1 or http://localhost (an SSH tunnel to the console does that), or over https at ",
       { href: https, text: https }, ". "];
-    notice(...insecure);
   }
+  if (insecure.length || noSettings.length) notice(...insecure, ...noSettings);
   const q = new URLSearchParams(location.search);
   if (q.get("user")) $("user").value = q.get("user");
   if (q.get("target")) $("target").value = q.get("target");
