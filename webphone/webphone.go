@@ -3,7 +3,9 @@
 // with digest, INVITE with the RTCPeerConnection's offer, ACK, BYE, DTMF
 // as RFC 4733 telephone-event) and a live view of its ICE candidates and
 // the selected pair from getStats. It is served by the SBC on its WSS port
-// (same origin as the SIP WebSocket) at /phone.
+// (same origin as the SIP WebSocket) at /phone, and by the classroom
+// console (lab/console) on its own port, where the page opens its SIP
+// WebSocket across origins to the SBC (Live.WSURL).
 package webphone
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -29,10 +32,23 @@ type Config struct {
 	// ICETransportPolicy "relay" makes the browser use TURN candidates
 	// only (an exercise); empty = all.
 	ICETransportPolicy string `json:"ice_transport_policy,omitempty"`
-	// ICEServersNow, if set, replaces ICEServers at every page load: the
-	// SBC's live setting webrtc_ice_servers, so `siplab set sbc
-	// webrtc_ice_servers ...` reaches the next browser that opens the page.
-	ICEServersNow func() []string `json:"-"`
+	// WSURL is the SIP WebSocket the page opens (wss://host:port/); empty:
+	// the page's own origin (the SBC serving its own page).
+	WSURL string `json:"ws_url,omitempty"`
+	// Live, if set, is read at every page load for what may change while
+	// the page server runs: the SBC's live setting webrtc_ice_servers (so
+	// `siplab set sbc webrtc_ice_servers ...` reaches the next browser that
+	// opens the page), and for the console the SBC's WSS address. Its error
+	// is shown by the page (config.json answers 503).
+	Live func() (Live, error) `json:"-"`
+}
+
+// Live is the part of Config read at every page load.
+type Live struct {
+	// ICEServers replaces Config.ICEServers.
+	ICEServers []string
+	// WSURL, if not empty, replaces Config.WSURL.
+	WSURL string
 }
 
 // Handler serves the page at /phone (and /phone/...) with cfg.
@@ -40,16 +56,11 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Domain == "" {
 		return nil, fmt.Errorf("webphone: a SIP domain is required")
 	}
-	for _, u := range cfg.ICEServers {
-		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") {
-			return nil, fmt.Errorf("webphone: ICE server %q: want stun: or turn:", u)
-		}
+	if err := check(cfg); err != nil {
+		return nil, err
 	}
 	if p := cfg.ICETransportPolicy; p != "" && p != "all" && p != "relay" {
 		return nil, fmt.Errorf("webphone: ICE transport policy %q: want all or relay", p)
-	}
-	if _, err := pageConfig(cfg); err != nil {
-		return nil, err
 	}
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -63,7 +74,10 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /phone/config.json", func(w http.ResponseWriter, _ *http.Request) {
 		conf, err := pageConfig(cfg)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			// The page shows this text: the lab is down, the SBC has no
+			// WSS listener, a bad live setting.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -74,10 +88,37 @@ func Handler(cfg Config) (http.Handler, error) {
 	return mux, nil
 }
 
-// pageConfig is config.json: cfg with the ICE servers of the moment.
+// check validates what the page is given: URLs it would otherwise fail on
+// late, in the browser, with a vaguer error.
+func check(cfg Config) error {
+	for _, u := range cfg.ICEServers {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") {
+			return fmt.Errorf("webphone: ICE server %q: want stun: or turn:", u)
+		}
+	}
+	if cfg.WSURL != "" {
+		u, err := url.Parse(cfg.WSURL)
+		if err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+			return fmt.Errorf("webphone: SIP WebSocket URL %q: want wss://host:port/", cfg.WSURL)
+		}
+	}
+	return nil
+}
+
+// pageConfig is config.json: cfg with the live part of the moment.
 func pageConfig(cfg Config) ([]byte, error) {
-	if cfg.ICEServersNow != nil {
-		cfg.ICEServers = cfg.ICEServersNow()
+	if cfg.Live != nil {
+		l, err := cfg.Live()
+		if err != nil {
+			return nil, err
+		}
+		cfg.ICEServers = l.ICEServers
+		if l.WSURL != "" {
+			cfg.WSURL = l.WSURL
+		}
+		if err := check(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ICEServers == nil {
 		cfg.ICEServers = []string{}

@@ -28,8 +28,12 @@ type poller struct {
 	hub  *Hub
 	kick chan struct{}
 
-	mu    sync.Mutex
-	calls []*ladder.Call
+	mu sync.Mutex
+	// nodes and nodesErr are the last status round (the browser phone
+	// reads the SBC's document).
+	nodes    []labops.NodeStatus
+	nodesErr error
+	calls    []*ladder.Call
 	// pages caches the drawn ladders by call version: every browser
 	// fetches the same drawing after each event.
 	pages map[string]string
@@ -88,6 +92,9 @@ func (p *poller) statusLoop(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		nodes, err := p.cfg.Lab.Status(sctx)
 		cancel()
+		p.mu.Lock()
+		p.nodes, p.nodesErr = nodes, err
+		p.mu.Unlock()
 		doc := stateDoc{At: time.Now().UTC(), Nodes: nodes, Took: time.Since(start).Round(time.Millisecond).String()}
 		if err != nil {
 			doc.Error = err.Error()

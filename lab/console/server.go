@@ -134,7 +134,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.poller = newPoller(cfg, s.hub)
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -164,8 +166,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	m := http.NewServeMux()
+	phone, err := s.phonePage()
+	if err != nil {
+		return fmt.Errorf("console: the browser phone: %w", err)
+	}
+	m.Handle("GET /phone", phone)
+	m.Handle("GET /phone/", phone)
 	static, _ := fs.Sub(assets, "assets")
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -183,6 +191,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/doctor", s.doctor)
 	m.HandleFunc("POST /api/reset", s.reset)
 	s.mux = m
+	return nil
 }
 
 // guard runs the checks every request passes: the Host on loopback, the

@@ -117,10 +117,16 @@ type Inbound struct {
 
 // State is window.phoneState.
 type State struct {
-	Ready      bool        `json:"ready"`
-	Registered bool        `json:"registered"`
-	Call       string      `json:"call"`
-	Error      string      `json:"error"`
+	Ready      bool   `json:"ready"`
+	Registered bool   `json:"registered"`
+	Call       string `json:"call"`
+	Error      string `json:"error"`
+	// Notice is what the page asks the user to fix outside it (accept the
+	// lab certificate, open it in a secure context); Secure is whether it
+	// may use the microphone; WSURL the SIP WebSocket it opens.
+	Notice     string      `json:"notice"`
+	Secure     bool        `json:"secure"`
+	WSURL      string      `json:"wsURL"`
 	ICE        string      `json:"ice"`
 	Gathering  string      `json:"gathering"`
 	Selected   *Selected   `json:"selected"`

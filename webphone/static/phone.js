@@ -4,16 +4,42 @@
 
 const $ = (id) => document.getElementById(id);
 const state = window.phoneState = {
-  registered: false, call: "idle", error: "", ice: "", gathering: "",
+  registered: false, call: "idle", error: "", notice: "", secure: true, wsURL: "", ice: "", gathering: "",
   selected: null, inbound: null, candidates: [], pairs: [],
 };
 let cfg = { domain: "siplab.test", ice_servers: [] };
+// insecure is the notice of a page that is not a secure context, kept
+// in front of any later one.
+let insecure = [];
 let ua = null, pc = null, dialog = null, incoming = null, stream = null, statsTimer = null;
 
 function log(s) {
   const el = $("log");
   el.textContent += new Date().toISOString().slice(11, 23) + " " + s + "\n";
   el.scrollTop = el.scrollHeight;
+}
+
+// notice shows a problem the user must fix outside the page (a
+// certificate, a secure context) above everything else; parts are text or
+// {href, text} links.
+function notice(...parts) {
+  const el = $("notice");
+  el.textContent = "";
+  for (const p of parts) {
+    if (typeof p === "string") { el.append(p); continue; }
+    const a = document.createElement("a");
+    a.href = p.href; a.textContent = p.text; a.target = "_blank"; a.rel = "noopener";
+    el.append(a);
+  }
+  el.hidden = parts.length === 0;
+  state.notice = el.textContent;
+  if (state.notice) log("notice: " + state.notice);
+}
+
+// wsURL is the SIP WebSocket: the SBC's (config.json's ws_url) when another
+// server (the console) serves the page, else the page's own origin.
+function wsURL() {
+  return cfg.ws_url || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/";
 }
 
 function setCall(s, err) {
@@ -28,10 +54,21 @@ function setCall(s, err) {
 
 async function ensureUA() {
   if (ua && ua.ws) return ua;
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/";
+  const url = wsURL();
   ua = new SipUA({ url, domain: cfg.domain, user: $("user").value, password: $("password").value,
     log, onInvite: onIncoming, onBye: () => endCall("remote hung up") });
-  await ua.connect();
+  try {
+    await ua.connect();
+  } catch (e) {
+    // A browser tells a page nothing about why a WebSocket failed: an
+    // untrusted certificate, no route and a closed port look the same.
+    const https = url.replace(/^ws/, "http");
+    notice(...insecure, "Cannot open the SIP WebSocket " + url + ". If this browser has not yet accepted the lab's certificate: open ",
+      { href: https, text: https }, " once and accept it (or import the lab CA, docs/webrtc.md), then press Register again. " +
+      "Otherwise: is the lab up, and does this computer route to the lab's internet via router-w (siplab up as root)?");
+    throw e;
+  }
+  if (state.notice.includes("Cannot open the SIP WebSocket")) notice(...insecure);
   return ua;
 }
 
@@ -55,10 +92,17 @@ function iceServers() {
     : { urls: u });
 }
 
+// needMic fails with the reason where getUserMedia does not exist (it
+// would be a TypeError about undefined).
+function needMic() {
+  if (!navigator.mediaDevices) throw new Error("no microphone: this page is not a secure context (" + location.origin + ")");
+}
+
 // newPeer makes the RTCPeerConnection. The caller adds the microphone with
 // useMic: before createOffer, or after setRemoteDescription when
 // answering (so it rides on the transceiver the offer created).
 async function newPeer() {
+  needMic();
   stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
   pc = new RTCPeerConnection({ iceServers: iceServers(), iceTransportPolicy: cfg.ice_transport_policy || "all" });
   pc.oniceconnectionstatechange = () => { state.ice = pc.iceConnectionState; $("icestate").textContent = pc.iceConnectionState; };
@@ -97,6 +141,7 @@ function gathered() {
 
 async function call() {
   try {
+    needMic(); // before the SIP: a call without a microphone cannot start
     await ensureUA();
     setCall("calling");
     await newPeer();
@@ -211,10 +256,27 @@ async function showStats() {
 }
 
 async function init() {
+  let noSettings = [];
   try {
     const r = await fetch("config.json");
+    if (!r.ok) throw new Error(`${r.status}: ${(await r.text()).trim()}`);
     cfg = await r.json();
-  } catch (e) { log("no config: " + e); }
+  } catch (e) {
+    state.error = "no phone settings: " + e;
+    noSettings = ["This phone has no settings (config.json " + e.message + "): the server that serves it cannot tell where the SBC is."];
+  }
+  state.wsURL = wsURL();
+  $("wsurl").textContent = state.wsURL;
+  // getUserMedia exists only in a secure context: https, or http on
+  // localhost / 127.0.0.1 (the console's default address).
+  state.secure = window.isSecureContext && !!navigator.mediaDevices;
+  if (!state.secure) {
+    const https = state.wsURL.replace(/^ws/, "http") + "phone/";
+    insecure = ["This page is not a secure context (" + location.origin + "): the browser gives it no microphone, so it cannot call or answer. " +
+      "Open it at http://127.0.0.1 or http://localhost (an SSH tunnel to the console does that), or over https at ",
+      { href: https, text: https }, ". "];
+  }
+  if (insecure.length || noSettings.length) notice(...insecure, ...noSettings);
   const q = new URLSearchParams(location.search);
   if (q.get("user")) $("user").value = q.get("user");
   if (q.get("target")) $("target").value = q.get("target");

@@ -47,7 +47,7 @@ func (w *webFlags) serve(b *sbc.SBC, sipAddr string, tlsConf func() (*tls.Config
 	// The STUN/TURN URLs are the SBC's live setting webrtc_ice_servers
 	// (its startup value is -webrtc-ice-servers): each page load reads it.
 	page, err := webphone.Handler(webphone.Config{Domain: w.domain, ICETransportPolicy: w.policy,
-		ICEServersNow: func() []string { return b.Settings().ICEServers() }})
+		Live: func() (webphone.Live, error) { return webphone.Live{ICEServers: b.Settings().ICEServers()}, nil }})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

@@ -207,6 +207,12 @@ function renderPhones() {
 		sel.value = names.includes(keep) ? keep : names[0];
 	}
 }
+// renderWebphone points the certificate link at the SBC's WSS listener
+// (the browser phone's SIP WebSocket).
+function renderWebphone() {
+	const wss = (state.nodes || []).find(n => n.role === 'sbc')?.daemon?.access_wss;
+	if (wss) { const a = $('webphone-cert'); a.href = a.textContent = `https://${wss}/`; }
+}
 function onState(doc) {
 	state = doc;
 	$('polled').textContent = doc.error ? 'lab: ' + doc.error : `${(doc.nodes || []).length} nodes, read in ${doc.took} at ${new Date(doc.at).toLocaleTimeString()}`;
@@ -214,6 +220,7 @@ function onState(doc) {
 	renderTables();
 	renderPhones();
 	renderToggles();
+	renderWebphone();
 	window.siplab.stateAt = performance.now();
 }
 
