@@ -35,7 +35,11 @@ type Config struct {
 	// UserAgent is written in requests and Server in responses the SBC
 	// originates; default "siplab-sbc".
 	UserAgent string
-	Logger    *slog.Logger
+	// WebRTCICEPolicy is the browser phone page's ICE transport policy
+	// (all, or relay: TURN candidates only), reported in the status for
+	// the pages served elsewhere (the console's); default all.
+	WebRTCICEPolicy string
+	Logger          *slog.Logger
 }
 
 func (c *Config) validate() error {
@@ -55,6 +59,13 @@ func (c *Config) validate() error {
 		if ip.IsValid() && ip.IsUnspecified() {
 			return fmt.Errorf("%w: media address %v: name a specific IP (it is written into SDP)", ErrConfig, ip)
 		}
+	}
+	switch c.WebRTCICEPolicy {
+	case "":
+		c.WebRTCICEPolicy = "all"
+	case "all", "relay":
+	default:
+		return fmt.Errorf("%w: WebRTC ICE policy %q: want all or relay", ErrConfig, c.WebRTCICEPolicy)
 	}
 	if c.RelayPortMin < 0 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax {
 		return fmt.Errorf("%w: relay port range %d-%d", ErrConfig, c.RelayPortMin, c.RelayPortMax)

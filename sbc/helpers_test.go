@@ -122,6 +122,8 @@ type labOpts struct {
 	wss    *tls.Config
 	page   http.Handler
 	webrtc *webrtcgw.Gateway
+	// icePolicy is Config.WebRTCICEPolicy.
+	icePolicy string
 }
 
 func newLab(t testing.TB, opts labOpts) *lab {
@@ -142,7 +144,7 @@ func newLab(t testing.TB, opts labOpts) *lab {
 		g = &d
 	}
 	b, err := New(Config{NextHop: l.proxy, Trunk: opts.trunk, TrunkInbound: opts.inbound,
-		Guard: g, Settings: opts.settings, Logger: log},
+		Guard: g, Settings: opts.settings, WebRTCICEPolicy: opts.icePolicy, Logger: log},
 		listenTLS(t, sbcAccess, opts.tls), listen(t, sbcCore+":0"))
 	if err == nil && opts.wss != nil {
 		// The WSS listener hooks into the SBC before it starts.

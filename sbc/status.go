@@ -22,6 +22,9 @@ type Status struct {
 	AccessTLS     string            `json:"access_tls,omitempty"`
 	AccessWSS     string            `json:"access_wss,omitempty"`
 	WebRTC        []webrtcgw.Stats  `json:"webrtc,omitempty"` // ws.go
+	// WebRTCICEPolicy is the browser phone's ICE transport policy (all,
+	// relay), the page's default: with -wss only.
+	WebRTCICEPolicy string `json:"webrtc_ice_policy,omitempty"`
 	Core          string            `json:"core"`
 	MediaIP       string            `json:"media_ip"`
 	CoreMediaIP   string            `json:"core_media_ip"`

@@ -97,6 +97,7 @@ func (s *SBC) webStatus(st *Status) {
 	if a := s.AccessWSSAddr(); a.IsValid() {
 		st.AccessWSS = a.String()
 		st.WebRTC = s.WebRTCCalls()
+		st.WebRTCICEPolicy = s.cfg.WebRTCICEPolicy
 	}
 }
 
@@ -106,7 +107,7 @@ func writeWebText(w io.Writer, st Status) {
 	if st.AccessWSS == "" {
 		return
 	}
-	fmt.Fprintf(w, "  wss %s, browser phone https://%s/phone/\n", st.AccessWSS, st.AccessWSS)
+	fmt.Fprintf(w, "  wss %s, browser phone https://%s/phone/ (ICE policy %s)\n", st.AccessWSS, st.AccessWSS, st.WebRTCICEPolicy)
 	for _, c := range st.WebRTC {
 		fmt.Fprintf(w, "  webrtc %s: ice %s, dtls %s, pair %s, %s; browser->core %d pkts %.0f Hz, core->browser %d pkts %.0f Hz\n",
 			c.Name, c.ICE, c.Peer, orNone(c.SelectedPair), orNone(c.Codec), c.ToCore.Packets, c.ToCore.ToneHz, c.ToBrowser.Packets, c.ToBrowser.ToneHz)

@@ -3,13 +3,15 @@ package sbc
 import (
 	"context"
 	"crypto/tls"
-	"github.com/siplab/siplab/internal/siptest"
+	"errors"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/internal/siptest"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -179,4 +181,36 @@ func carolTLS(t *testing.T, dir string) *tls.Config {
 		t.Fatal(err)
 	}
 	return tc
+}
+
+// The browser phone's ICE transport policy (-webrtc-ice-policy) is in the
+// status with the WSS listener, so a page served elsewhere (the console's)
+// uses it too; without -wss there is no page and no policy. A policy the
+// page would not take is refused at New.
+func TestWebRTCICEPolicyInStatus(t *testing.T) {
+	srv, err := labtls.EnsureServerCert(t.TempDir(), []netip.Addr{netip.MustParseAddr(sbcAccess), netip.MustParseAddr(sbcCore)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, policy string
+		wss          *tls.Config
+		want         string
+	}{
+		{"default", "", srv, "all"},
+		{"relay only", "relay", srv, "relay"},
+		{"no wss", "relay", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, labOpts{wss: tc.wss, icePolicy: tc.policy})
+			if got := l.sbc.Status().WebRTCICEPolicy; got != tc.want {
+				t.Errorf("status webrtc_ice_policy %q, want %q", got, tc.want)
+			}
+		})
+	}
+	_, err = New(Config{NextHop: netip.MustParseAddrPort("10.0.0.1:5060"), WebRTCICEPolicy: "none"},
+		listen(t, sbcAccess+":0"), listen(t, sbcCore+":0"))
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `"none"`) {
+		t.Errorf("policy none: %v, want ErrConfig naming it", err)
+	}
 }

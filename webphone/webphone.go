@@ -49,6 +49,9 @@ type Live struct {
 	ICEServers []string
 	// WSURL, if not empty, replaces Config.WSURL.
 	WSURL string
+	// ICETransportPolicy, if not empty, replaces Config.ICETransportPolicy
+	// (the SBC's -webrtc-ice-policy, for the console's page).
+	ICETransportPolicy string
 }
 
 // Handler serves the page at /phone (and /phone/...) with cfg.
@@ -58,9 +61,6 @@ func Handler(cfg Config) (http.Handler, error) {
 	}
 	if err := check(cfg); err != nil {
 		return nil, err
-	}
-	if p := cfg.ICETransportPolicy; p != "" && p != "all" && p != "relay" {
-		return nil, fmt.Errorf("webphone: ICE transport policy %q: want all or relay", p)
 	}
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -102,6 +102,9 @@ func check(cfg Config) error {
 			return fmt.Errorf("webphone: SIP WebSocket URL %q: want wss://host:port/", cfg.WSURL)
 		}
 	}
+	if p := cfg.ICETransportPolicy; p != "" && p != "all" && p != "relay" {
+		return fmt.Errorf("webphone: ICE transport policy %q: want all or relay", p)
+	}
 	return nil
 }
 
@@ -115,6 +118,9 @@ func pageConfig(cfg Config) ([]byte, error) {
 		cfg.ICEServers = l.ICEServers
 		if l.WSURL != "" {
 			cfg.WSURL = l.WSURL
+		}
+		if l.ICETransportPolicy != "" {
+			cfg.ICETransportPolicy = l.ICETransportPolicy
 		}
 		if err := check(cfg); err != nil {
 			return nil, err

@@ -14,7 +14,8 @@ import (
 // phonePage is the browser phone (package webphone, the SBC's own page) on
 // the console's port: the intern opens it next to the ladder. Its SIP
 // WebSocket crosses origins to the SBC's WSS listener, and its STUN/TURN
-// servers are the SBC's live setting webrtc_ice_servers, both read from the
+// servers are the SBC's live setting webrtc_ice_servers and its ICE
+// transport policy the SBC's -webrtc-ice-policy, all read from the
 // SBC's status document of the poller's last round at every page load.
 func (s *Server) phonePage() (http.Handler, error) {
 	return webphone.Handler(webphone.Config{Domain: demolab.Domain, Live: s.poller.sbcPhone})
@@ -56,5 +57,6 @@ func sbcLive(doc json.RawMessage) (webphone.Live, error) {
 	if err != nil {
 		return webphone.Live{}, fmt.Errorf("the SBC's %s: %w", sbc.SettingWebRTCICEServers, err)
 	}
-	return webphone.Live{WSURL: "wss://" + st.AccessWSS + "/", ICEServers: ice}, nil
+	// An older SBC does not report its policy: the page's default (all).
+	return webphone.Live{WSURL: "wss://" + st.AccessWSS + "/", ICEServers: ice, ICETransportPolicy: st.WebRTCICEPolicy}, nil
 }

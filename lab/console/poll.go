@@ -56,12 +56,14 @@ func (p *poller) run(ctx context.Context) {
 	p.statusLoop(ctx)
 }
 
-// stateDoc is the "state" event: every node with its daemon's document.
+// stateDoc is the "state" event: every node with its daemon's document,
+// and the browser calls read out of the SBC's (browsercalls.go).
 type stateDoc struct {
-	At    time.Time           `json:"at"`
-	Error string              `json:"error,omitempty"`
-	Nodes []labops.NodeStatus `json:"nodes"`
-	Took  string              `json:"took"`
+	At           time.Time           `json:"at"`
+	Error        string              `json:"error,omitempty"`
+	Nodes        []labops.NodeStatus `json:"nodes"`
+	BrowserCalls []browserCallDoc    `json:"browser_calls"`
+	Took         string              `json:"took"`
 }
 
 // kickDelay is how long a status round after a button waits: two flushes
@@ -95,7 +97,8 @@ func (p *poller) statusLoop(ctx context.Context) {
 		p.mu.Lock()
 		p.nodes, p.nodesErr = nodes, err
 		p.mu.Unlock()
-		doc := stateDoc{At: time.Now().UTC(), Nodes: nodes, Took: time.Since(start).Round(time.Millisecond).String()}
+		doc := stateDoc{At: time.Now().UTC(), Nodes: nodes, BrowserCalls: browserCalls(nodes, time.Now()),
+			Took: time.Since(start).Round(time.Millisecond).String()}
 		if err != nil {
 			doc.Error = err.Error()
 		}

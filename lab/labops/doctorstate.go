@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/lab/labctl"
+	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/natrouter"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sbc"
@@ -91,13 +92,19 @@ func DoctorState(ctx context.Context, r *labctl.Runner) (doctor.LabState, bool) 
 					st.SBCKeepalive = s.KeepaliveInterval
 				}
 				for _, w := range doc.WebRTC {
-					st.WebRTC = append(st.WebRTC, doctor.WebRTCState{Name: w.Name, ICE: w.ICE, Age: time.Since(w.Created),
-						Local: w.LocalCandidates, Remote: w.RemoteCandidates, SelectedPair: w.SelectedPair, FromBrowser: w.ToCore.Packets})
+					st.WebRTC = append(st.WebRTC, WebRTCState(w, time.Now()))
 				}
 			}
 		}
 	}
 	return st, true
+}
+
+// WebRTCState is a browser call at the SBC's gateway (sbc status
+// "webrtc") as the doctor's state-ice rule reads it, at time now.
+func WebRTCState(w webrtcgw.Stats, now time.Time) doctor.WebRTCState {
+	return doctor.WebRTCState{Name: w.Name, ICE: w.ICE, Age: now.Sub(w.Created),
+		Local: w.LocalCandidates, Remote: w.RemoteCandidates, SelectedPair: w.SelectedPair, FromBrowser: w.ToCore.Packets}
 }
 
 // StateFindings runs the doctor's state rules against the lab if one is up.

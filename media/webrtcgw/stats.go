@@ -76,9 +76,11 @@ type Stats struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	// ICE is the ICE connection state (new, checking, connected, ...),
-	// Peer the PeerConnection's (which includes DTLS).
+	// Peer the PeerConnection's (which includes DTLS), DTLS the DTLS
+	// transport's alone (new, connecting, connected, failed, closed).
 	ICE  string `json:"ice"`
 	Peer string `json:"peer"`
+	DTLS string `json:"dtls,omitempty"`
 	Lite bool   `json:"ice_lite,omitempty"`
 	// LocalCandidates and RemoteCandidates are the a=candidate values of
 	// the two descriptions; SelectedPair the pair ICE settled on.
@@ -124,7 +126,18 @@ func (c *Call) Stats() Stats {
 		st.RemoteCandidates = candidates(d.SDP)
 	}
 	st.SelectedPair = selectedPair(pc)
+	st.DTLS = dtlsState(pc)
 	return st
+}
+
+// dtlsState is the DTLS transport's state ("" before there is one).
+func dtlsState(pc *webrtc.PeerConnection) string {
+	for _, s := range pc.GetSenders() {
+		if t := s.Transport(); t != nil {
+			return t.State().String()
+		}
+	}
+	return ""
 }
 
 // candidates are the a=candidate values of an SDP body.

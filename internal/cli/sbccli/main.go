@@ -167,6 +167,8 @@ func (o *options) config(log *slog.Logger) (sbc.Config, error) {
 	g.RegisterRate, g.InviteRate, g.Burst = o.registerRate, o.inviteRate, o.burst
 	g.FailedAuthLimit, g.FailedAuthWindow, g.BlockFor = o.failedAuthLimit, o.failedAuthWindow, o.blockFor
 	cfg.Guard = &g
+	// The status reports it: the console's copy of the page uses it.
+	cfg.WebRTCICEPolicy = o.web.policy
 	cfg.Logger = log
 	return cfg, nil
 }

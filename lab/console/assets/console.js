@@ -152,9 +152,33 @@ function renderTables() {
 			}
 		}
 	}
+	calls += browserRows(state.browser_calls || []);
 	$('calls').innerHTML = '<tr><th>phone</th><th>call</th><th>peer</th><th>state</th><th>codec</th><th>RTP sent</th><th>RTP rcvd</th><th>lost</th><th>jitter ms</th><th>hears (last RTP from)</th></tr>' + (calls || '<tr><td colspan="10" class="dim">no calls</td></tr>');
 	$('regs').innerHTML = '<tr><th>AOR</th><th>Contact as written</th><th>source seen</th><th>who</th></tr>' + (regs || '<tr><td colspan="4" class="dim">none</td></tr>');
 	$('maps').innerHTML = '<tr><th>router</th><th>proto</th><th>inside</th><th>outside</th><th>remote</th><th>pkts out</th><th>pkts in</th></tr>' + (maps || '<tr><td colspan="7" class="dim">none</td></tr>');
+}
+// browserRows are the browser calls through the SBC's WebRTC gateway
+// (read by the console out of the SBC's status): a row like a phone's call,
+// its counters the gateway's, then a line with ICE, DTLS, the selected pair
+// and who hears whom, and the doctor's reason when ICE failed.
+function browserRows(bcs) {
+	let html = '';
+	const good = s => ['connected', 'completed'].includes(s) ? 'ok' : ['failed', 'disconnected', 'closed'].includes(s) ? 'bad' : '';
+	for (const c of bcs) {
+		const tx = c.from_browser || {}, rx = c.to_browser || {};
+		const who = `<td>${esc(c.user)} <span class="badge" title="a browser call through the SBC's WebRTC gateway (${esc(c.node)})">browser</span></td>`;
+		const id = `<td title="${esc(c.id)}${c.sbc_call ? ' (sbc ' + esc(c.sbc_call) + ')' : ''}">${esc(String(c.id).slice(0, 10))}…</td>`;
+		html += row([who, id, td(`${c.direction} ${c.peer}`), td(c.state || '—'), td(c.codec),
+			td(tx.packets ?? 0, 'num tx'), td(rx.packets ?? 0, 'num rx'), td('—', 'num'), td('—', 'num'), td(rx.hears)],
+			`call browser ${esc(c.state)}`).replace('<tr ', `<tr data-browser-call="${esc(c.id)}" `);
+		const pair = c.pair
+			? `pair <b class="pair" data-browser="${esc(c.browser_type)}" data-gateway="${esc(c.gateway_type)}">${esc(c.pair)}</b> <span class="dim">(browser ↔ gateway)</span>`
+			: 'pair <b class="pair bad">none</b>';
+		const fail = c.ice_failed ? `<div class="bad ice-failed">${esc(c.ice_failed)}</div><div class="dim">fix: ${esc(c.ice_fix)}</div>` : '';
+		html += `<tr class="call browser detail"><td></td><td colspan="9">ICE <b class="${good(c.ice)}">${esc(c.ice)}</b>, DTLS <b class="${good(c.dtls)}">${esc(c.dtls)}</b>, ${pair}<br>` +
+			`${esc(tx.hears)}; ${esc(rx.hears)}${fail}</td></tr>`;
+	}
+	return html;
 }
 // Live toggles: every setting the selected node reports, each with its own
 // Set button; routers get their preset list.
