@@ -17,26 +17,26 @@ import (
 // Status is everything `sbc status` shows; JSON for scripts, WriteText for
 // people. Summary is the one line `siplab status` prints.
 type Status struct {
-	Summary       string            `json:"summary"`
-	Access        string            `json:"access"`
-	AccessTLS     string            `json:"access_tls,omitempty"`
-	AccessWSS     string            `json:"access_wss,omitempty"`
-	WebRTC        []webrtcgw.Stats  `json:"webrtc,omitempty"` // ws.go
+	Summary   string           `json:"summary"`
+	Access    string           `json:"access"`
+	AccessTLS string           `json:"access_tls,omitempty"`
+	AccessWSS string           `json:"access_wss,omitempty"`
+	WebRTC    []webrtcgw.Stats `json:"webrtc,omitempty"` // ws.go
 	// WebRTCICEPolicy is the browser phone's ICE transport policy (all,
 	// relay), the page's default: with -wss only.
-	WebRTCICEPolicy string `json:"webrtc_ice_policy,omitempty"`
-	Core          string            `json:"core"`
-	MediaIP       string            `json:"media_ip"`
-	CoreMediaIP   string            `json:"core_media_ip"`
-	NextHop       string            `json:"next_hop"`
-	Trunk         string            `json:"trunk,omitempty"`
-	TrunkHealth   *TrunkStatus      `json:"trunk_health,omitempty"`
-	TrunkInbound  string            `json:"trunk_inbound"`
-	Settings      map[string]string `json:"settings"`
-	Registrations []RegStatus       `json:"registrations"`
-	Calls         []CallStatus      `json:"calls"`
-	Blocked       []guard.Block     `json:"blocked"`
-	Counters      Counters          `json:"counters"`
+	WebRTCICEPolicy string            `json:"webrtc_ice_policy,omitempty"`
+	Core            string            `json:"core"`
+	MediaIP         string            `json:"media_ip"`
+	CoreMediaIP     string            `json:"core_media_ip"`
+	NextHop         string            `json:"next_hop"`
+	Trunk           string            `json:"trunk,omitempty"`
+	TrunkHealth     *TrunkStatus      `json:"trunk_health,omitempty"`
+	TrunkInbound    string            `json:"trunk_inbound"`
+	Settings        map[string]string `json:"settings"`
+	Registrations   []RegStatus       `json:"registrations"`
+	Calls           []CallStatus      `json:"calls"`
+	Blocked         []guard.Block     `json:"blocked"`
+	Counters        Counters          `json:"counters"`
 }
 
 // TrunkStatus is the carrier as the SBC's OPTIONS pings see it.
