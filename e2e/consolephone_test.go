@@ -12,6 +12,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,10 @@ func TestConsoleBrowserPhoneOnHost(t *testing.T) {
 	t.Logf("host candidates %v, srflx %v, prflx %v", res.page.Local("host"), res.page.Local("srflx"), res.page.Local("prflx"))
 	shot(t, bctx, "console-browser-phone-call.png")
 
+	// The console's main page in a second tab shows the call in its Calls
+	// panel while it is up.
+	cctx := consoleShowsBrowserCall(t, bctx, base)
+
 	// The keypad: RFC 4733 events through the gateway reach bob.
 	for _, k := range []string{"1", "5", "#"} {
 		if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => { for (const b of document.querySelectorAll('#keys button')) if (b.textContent === '`+k+`') { b.click(); return true; } return false; })()`)); err != nil {
@@ -160,4 +165,60 @@ func TestConsoleBrowserPhoneOnHost(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	hangUpWeb(t, ctx, bctx)
+	waitJS(t, cctx, "the browser call leaves the Calls panel", `!document.querySelector('#calls tr[data-browser-call]')`, 15*time.Second)
+}
+
+// consoleShowsBrowserCall opens the console's main page in a new tab of
+// the browser and waits for the browser call in its Calls panel: dave with
+// the browser badge calling bob, ICE and DTLS connected, the selected pair
+// with the browser's side srflx or prflx at router-w's address, the
+// gateway's packet counts rising both ways, and who hears whom. It returns
+// the tab.
+func consoleShowsBrowserCall(t *testing.T, bctx context.Context, base string) context.Context {
+	t.Helper()
+	cctx, cancel := chromedp.NewContext(bctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(cctx, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
+	const row = `document.querySelector('#calls tr[data-browser-call]')`
+	waitJS(t, cctx, "the browser call in the Calls panel", `!!`+row+` && `+row+`.nextElementSibling?.querySelector('.pair')?.dataset.browser !== undefined`, 20*time.Second)
+	type shown struct {
+		Who, Peer, Detail, Browser, Gateway string
+		Tx, Rx                              int
+	}
+	read := func() shown {
+		var s shown
+		if err := json.Unmarshal([]byte(js[string](t, cctx, `(() => { const r = `+row+`, d = r.nextElementSibling, p = d.querySelector('.pair');
+			return JSON.stringify({who: r.cells[0].textContent, peer: r.cells[2].textContent, detail: d.textContent,
+				browser: p?.dataset.browser || '', gateway: p?.dataset.gateway || '',
+				tx: Number(r.querySelector('.tx').textContent), rx: Number(r.querySelector('.rx').textContent)}); })()`)), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := read()
+	t.Logf("console Calls panel: %s | %s | sent %d, rcvd %d | %s", first.Who, first.Peer, first.Tx, first.Rx, first.Detail)
+	if !strings.Contains(first.Who, "dave") || !strings.Contains(first.Who, "browser") || first.Peer != "out bob" {
+		t.Errorf("browser call row: who %q, peer %q; want dave with the browser badge, out bob", first.Who, first.Peer)
+	}
+	if (first.Browser != "srflx" && first.Browser != "prflx") || first.Gateway != "host" ||
+		!strings.Contains(first.Detail, first.Browser+" 203.0.113.9:") || !strings.Contains(first.Detail, "↔ host 203.0.113.5:") {
+		t.Errorf("selected pair: browser %q, gateway %q in %q; want srflx/prflx 203.0.113.9 ↔ host 203.0.113.5", first.Browser, first.Gateway, first.Detail)
+	}
+	for _, want := range []string{"ICE connected", "DTLS connected", "bob hears dave", "dave hears bob"} {
+		if !strings.Contains(first.Detail, want) {
+			t.Errorf("the call's detail line %q lacks %q", first.Detail, want)
+		}
+	}
+	// The counts rise with the status rounds (one a second, slower on a
+	// loaded machine).
+	waitJS(t, cctx, "the packet counts rise both ways", fmt.Sprintf(`(() => { const r = `+row+`; return r && Number(r.querySelector('.tx').textContent) > %d && Number(r.querySelector('.rx').textContent) > %d; })()`, first.Tx, first.Rx), 20*time.Second)
+	later := read()
+	t.Logf("console Calls panel later: sent %d, rcvd %d", later.Tx, later.Rx)
+	if err := chromedp.Do(cctx, chromedp.ScrollIntoView(chromedp.ID("state"))); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, cctx, "console-browser-call-panel.png")
+	return cctx
 }
