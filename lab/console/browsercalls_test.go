@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -23,13 +22,7 @@ import (
 // here answers with real sbc and uaclient status documents; the state
 // event is read the way the page reads it (/api/state).
 func TestStateShowsBrowserCalls(t *testing.T) {
-	lab := &sbcLab{DockerLab: &DockerLab{R: &labctl.Runner{Dir: t.TempDir()}, Root: t.TempDir()}}
-	s, err := New(Config{Listen: "127.0.0.1:0", Lab: lab, StatusEvery: 20 * time.Millisecond, CaptureEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	lab, s, srv := sbcConsole(t)
 
 	now := time.Now()
 	set := sbc.DefaultSettings()

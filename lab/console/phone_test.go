@@ -54,6 +54,20 @@ func (l *sbcLab) setSBC(t *testing.T, wss, ice string) {
 	l.err = nil
 }
 
+// sbcConsole is a console on an sbcLab, its status loop not started (the
+// test starts it when its lab is set), served over a real socket.
+func sbcConsole(t *testing.T) (*sbcLab, *Server, *httptest.Server) {
+	t.Helper()
+	lab := &sbcLab{DockerLab: &DockerLab{R: &labctl.Runner{Dir: t.TempDir()}, Root: t.TempDir()}}
+	s, err := New(Config{Listen: "127.0.0.1:0", Lab: lab, StatusEvery: 20 * time.Millisecond, CaptureEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return lab, s, srv
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	r, err := http.Get(url)
@@ -74,13 +88,7 @@ func get(t *testing.T, url string) (int, string) {
 // round (a `siplab set sbc webrtc_ice_servers` reaches the next page
 // load). Without a lab, an SBC or its WSS listener, config.json says why.
 func TestConsoleServesBrowserPhone(t *testing.T) {
-	lab := &sbcLab{DockerLab: &DockerLab{R: &labctl.Runner{Dir: t.TempDir()}, Root: t.TempDir()}}
-	s, err := New(Config{Listen: "127.0.0.1:0", Lab: lab, StatusEvery: 20 * time.Millisecond, CaptureEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
+	lab, s, srv := sbcConsole(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
