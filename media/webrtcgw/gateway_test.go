@@ -149,8 +149,8 @@ func checkGatewayStats(t *testing.T, call *Call, browserHz, phoneHz float64, pho
 	if st.ICE != "connected" && st.ICE != "completed" {
 		t.Errorf("ICE state %q", st.ICE)
 	}
-	if st.Peer != "connected" {
-		t.Errorf("peer state %q (DTLS)", st.Peer)
+	if st.Peer != "connected" || st.DTLS != "connected" {
+		t.Errorf("peer state %q, DTLS %q", st.Peer, st.DTLS)
 	}
 	if !strings.HasPrefix(st.SelectedPair, "host 127.0.0.1:") {
 		t.Errorf("selected pair %q", st.SelectedPair)
