@@ -106,6 +106,7 @@ func TestConsoleBrowserPhoneOnHost(t *testing.T) {
 	}
 	var conf struct {
 		ICEServers []string `json:"ice_servers"`
+		Policy     string   `json:"ice_transport_policy"`
 	}
 	if err := json.Unmarshal([]byte(js[string](t, bctx, `JSON.stringify(cfg)`)), &conf); err != nil {
 		t.Fatal(err)
@@ -116,6 +117,9 @@ func TestConsoleBrowserPhoneOnHost(t *testing.T) {
 	}
 	if strings.Join(conf.ICEServers, ",") != strings.Join(want, ",") || len(want) == 0 {
 		t.Errorf("page's ICE servers %v, want the SBC's webrtc_ice_servers %v", conf.ICEServers, want)
+	}
+	if p := sbcStatus(t, ctx).WebRTCICEPolicy; conf.Policy != p || p != "all" {
+		t.Errorf("page's ICE policy %q, want the SBC's -webrtc-ice-policy %q (the lab's: all)", conf.Policy, p)
 	}
 	if err := headless.Open(bctx, link, "dave-secret"); err != nil {
 		t.Fatal(err)
