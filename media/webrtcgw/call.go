@@ -79,12 +79,15 @@ type Call struct {
 	reoffer        string
 	reofferDir     sdpneg.Direction
 	renegotiations int
-	iceState       string
-	pcState        string
-	toCore         flow
-	toBrowser      flow
-	out            continuity // toward the browser; coreReadLoop's own
-	sources        []media.SourceCount
+	// answerIn and answerOut are the last answer converted (leg.go), for
+	// the same answer arriving again.
+	answerIn, answerOut []byte
+	iceState            string
+	pcState             string
+	toCore              flow
+	toBrowser           flow
+	out                 continuity // toward the browser; coreReadLoop's own
+	sources             []media.SourceCount
 }
 
 func newCall(g *Gateway, cc CallConfig, local netip.AddrPort) *Call {

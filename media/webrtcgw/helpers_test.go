@@ -64,4 +64,3 @@ func isErr(err, target error) bool { return errors.Is(err, target) }
 func sdpAnswer(s string) webrtc.SessionDescription {
 	return webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s}
 }
-

@@ -79,7 +79,7 @@ func (c *Call) ReofferFromCore(offer []byte) ([]byte, error) {
 // ReofferFromBrowser takes a re-offer from the browser and returns the
 // plain re-offer toward the core: the same codec and port, the browser's
 // direction (sendonly when the page holds). The browser's answer follows
-// from AnswerFromCore, or the core refused and CoreRefused says so.
+// from AnswerFromCore, or the core refused it and Refused says so.
 func (c *Call) ReofferFromBrowser(offer string) ([]byte, error) {
 	r, err := sdpneg.Parse([]byte(offer))
 	if err != nil {
@@ -119,9 +119,9 @@ func (c *Call) ReofferFromBrowser(offer string) ([]byte, error) {
 	return body, nil
 }
 
-// CoreRefused ends a browser re-offer the core did not accept: nothing
+// Refused ends a browser re-offer the core did not accept: nothing
 // changed on either side, the browser gets the core's refusal.
-func (c *Call) CoreRefused() {
+func (c *Call) Refused() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == browserReoffered {

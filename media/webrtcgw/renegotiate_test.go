@@ -153,7 +153,7 @@ func TestRenegotiationFromBothSides(t *testing.T) {
 	if _, err := call.ReofferFromBrowser(strings.ReplaceAll(resume, "a=sendrecv", "a=inactive")); err != nil {
 		t.Fatal(err)
 	}
-	call.CoreRefused()
+	call.Refused()
 	if st := call.Stats(); st.BrowserDirection != sdpneg.SendOnly || st.Renegotiations != 3 {
 		t.Fatalf("a refused re-offer changed the call: browser %s, %d renegotiations", st.BrowserDirection, st.Renegotiations)
 	}
