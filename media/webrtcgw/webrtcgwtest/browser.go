@@ -34,7 +34,8 @@ type Browser struct {
 const TelephoneEventPT = 126
 
 // New starts a browser on ip (its host candidates and its loopback media
-// bridge) sending hz in codec (media.PCMU or media.PCMA) until ctx ends.
+// bridge; an interface address, which ICE gathers from) sending hz in
+// codec (media.PCMU or media.PCMA) until ctx ends.
 func New(t testing.TB, ctx context.Context, ip netip.Addr, codec string, hz float64) *Browser {
 	t.Helper()
 	mime, pt := webrtc.MimeTypePCMU, webrtc.PayloadType(0)
