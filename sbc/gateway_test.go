@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -333,4 +334,148 @@ func (c *wsCall) bye(t *testing.T, ctx context.Context) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("browser's BYE: %v %v", res, err)
 	}
+}
+
+// The browser calls alice (100), who blind-transfers it to bob (101): the
+// PBX calls bob and puts him in alice's place; the browser then talks to
+// bob both ways on its unchanged dialog. With direct media the PBX first
+// re-INVITEs the browser onto its relay; the gateway answers that.
+func TestBrowserTransferredByPBX(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+	}{
+		{"media anchored", nil},
+		{"direct media", map[string]string{b2bua.SettingMediaAnchor: "off"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGatewayLab(t, tc.settings)
+			b := g.browser(t)
+			ctx := siptest.Ctx(t, 60*time.Second)
+			call := g.carol.dial(t, ctx, "100", "carol", "pw-carol", b)
+			aliceCall, err := g.alice.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			webrtcgwtest.Hears(t, "browser", b.Session, g.alice.ToneHz())
+			heard(t, "alice", g.alice, aliceCall.ID, gwBrowserHz, 0)
+
+			before := received(b)
+			if err := g.alice.Transfer(ctx, aliceCall.ID, "101", ""); err != nil {
+				t.Fatal(err)
+			}
+			bobCall, err := g.bob.WaitCall(siptest.Ctx(t, 10*time.Second), "", uaclient.StateConfirmed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := g.alice.WaitCall(siptest.Ctx(t, 10*time.Second), aliceCall.ID, uaclient.StateTerminated); err != nil {
+				t.Fatal(err)
+			}
+			webrtcgwtest.HearsAfter(t, "browser after the transfer", b.Session, g.bob.ToneHz(), before)
+			heard(t, "bob", g.bob, bobCall.ID, gwBrowserHz, 0)
+			g.noReinvites(t)
+			if st := g.gatewayCall(t); tc.settings != nil && st.Renegotiations == 0 {
+				t.Errorf("direct media: the gateway answered no re-offer from the PBX's transfer")
+			}
+			call.bye(t, ctx)
+			if _, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The browser calls bob's mailbox (199): the PBX answers and records;
+// the message holds the browser's tone.
+func TestBrowserLeavesVoicemail(t *testing.T) {
+	g := newGatewayLab(t, nil)
+	b := g.browser(t)
+	ctx := siptest.Ctx(t, 30*time.Second)
+	call := g.carol.dial(t, ctx, "199", "carol", "pw-carol", b)
+	siptest.WaitFor(t, 10*time.Second, "2 s recorded", func() bool {
+		for _, c := range g.pbx.Status().Calls {
+			if c.Recording != nil && c.Recording.Seconds >= 2 {
+				return true
+			}
+		}
+		return false
+	})
+	call.bye(t, ctx)
+	var msg b2bua.Message
+	siptest.WaitFor(t, 5*time.Second, "bob's message", func() bool {
+		for _, m := range g.pbx.Status().Mailbox {
+			if m.User == "bob" && len(m.Messages) == 1 {
+				msg = m.Messages[0]
+				return true
+			}
+		}
+		return false
+	})
+	if msg.From != "carol" {
+		t.Errorf("message from %q, want carol", msg.From)
+	}
+	wav, err := os.ReadFile(msg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, rate, err := siptest.ParseWAV(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hz := siptest.ToneHz(samples); rate != 8000 || len(samples) < 12000 || !webrtcgwtest.Near(hz, gwBrowserHz) {
+		t.Fatalf("voicemail: %d samples at %d Hz, tone %.0f Hz; the browser sends %d Hz", len(samples), rate, hz, gwBrowserHz)
+	}
+}
+
+// alice calls the browser through the PBX (102): the SBC's INVITE
+// carries the gateway's WebRTC offer, the browser answers, audio both
+// ways; alice holds (the browser hears music on hold) and resumes, and
+// her hang-up reaches the browser and releases the gateway.
+func TestBrowserIsCalledThroughPBX(t *testing.T) {
+	g := newGatewayLab(t, nil)
+	b := g.browser(t)
+	ctx := siptest.Ctx(t, 60*time.Second)
+	out, err := g.alice.Call(ctx, "102")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in incomingCall
+	select {
+	case in = <-g.carol.incoming:
+	case <-ctx.Done():
+		t.Fatal("the browser got no INVITE")
+	}
+	if !isWebRTCSDP(in.req.Body()) {
+		t.Fatalf("INVITE to the browser without a WebRTC offer:\n%s", in.req.Body())
+	}
+	g.carol.accept(t, in, b.Answer(t, string(in.req.Body())))
+	if _, err := out.Wait(siptest.Ctx(t, 10*time.Second), uaclient.StateConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	webrtcgwtest.Hears(t, "browser", b.Session, g.alice.ToneHz())
+	heard(t, "alice", g.alice, out.ID(), gwBrowserHz, 0)
+
+	before := received(b)
+	if err := g.alice.Hold(ctx, out.ID()); err != nil {
+		t.Fatal(err)
+	}
+	webrtcgwtest.HearsAfter(t, "browser held by alice (music on hold)", b.Session, b2bua.DefaultMOHHz, before)
+	before = received(b)
+	if err := g.alice.Resume(ctx, out.ID()); err != nil {
+		t.Fatal(err)
+	}
+	webrtcgwtest.HearsAfter(t, "browser after alice resumed", b.Session, g.alice.ToneHz(), before)
+
+	if err := out.Hangup(siptest.Ctx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-g.carol.indialog:
+		if r.Method != sip.BYE {
+			t.Fatalf("the browser got a %s, want alice's BYE", r.Method)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("alice's BYE did not reach the browser")
+	}
+	siptest.WaitFor(t, 5*time.Second, "the gateway call released", func() bool { return len(g.sbc.WebRTCCalls()) == 0 })
 }
