@@ -3,7 +3,6 @@ package sbc
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/internal/siptest"
-	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/media"
 	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/media/webrtcgw/webrtcgwtest"
@@ -51,20 +49,9 @@ type gatewayLab struct {
 func newGatewayLab(t *testing.T, settings map[string]string) *gatewayLab {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := labtls.EnsureServerCert(dir, []netip.Addr{netip.MustParseAddr(sbcAccess), netip.MustParseAddr(sbcCore)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iceConn, err := net.ListenPacket("udp4", sbcAccess+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := webrtcgw.New(webrtcgw.Config{Lite: true, ICEConn: iceConn, IPs: []netip.Addr{netip.MustParseAddr(sbcAccess)}, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	l := newLab(t, labOpts{wss: srv, webrtc: gw, pbx: gwDialPlan})
+	opts := webrtcOpts(t, dir)
+	opts.pbx = gwDialPlan
+	l := newLab(t, opts)
 	for name, v := range settings {
 		if err := l.pbx.Set(name, v); err != nil {
 			t.Fatal(err)
@@ -144,22 +131,11 @@ func (g *gatewayLab) noReinvites(t *testing.T) {
 // onto its relay for the music and off again, and the gateway answers
 // those re-INVITEs — the browser never sees one.
 func TestBrowserHoldResumeWithPBX(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		settings map[string]string
-	}{
-		{"media anchored", nil},
-		{"direct media", map[string]string{b2bua.SettingMediaAnchor: "off"}},
-	} {
+	for _, tc := range mediaModes {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGatewayLab(t, tc.settings)
-			b := g.browser(t)
 			ctx := siptest.Ctx(t, 60*time.Second)
-			call := g.carol.dial(t, ctx, "101", "carol", "pw-carol", b)
-			bobCall, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b, call, bobCall := g.browserCalls(t, ctx, "101", g.bob)
 			t.Cleanup(func() {
 				if t.Failed() {
 					js, _ := json.MarshalIndent(g.sbc.WebRTCCalls(), "", " ")
@@ -168,8 +144,6 @@ func TestBrowserHoldResumeWithPBX(t *testing.T) {
 					t.Logf("gateway: %s\nPBX:\n%s", js, pbx.String())
 				}
 			})
-			webrtcgwtest.Hears(t, "browser", b.Session, g.bob.ToneHz())
-			heard(t, "bob", g.bob, bobCall.ID, gwBrowserHz, 0)
 
 			// bob holds: music on hold in the browser.
 			before := received(b)
@@ -212,6 +186,32 @@ func TestBrowserHoldResumeWithPBX(t *testing.T) {
 			siptest.WaitFor(t, 5*time.Second, "the gateway call released", func() bool { return len(g.sbc.WebRTCCalls()) == 0 })
 		})
 	}
+}
+
+// mediaModes are the PBX's two ways to carry a call's media: through its
+// relay, or phone to phone — then it re-INVITEs the browser onto its relay
+// for music on hold or a transfer, and the gateway answers.
+var mediaModes = []struct {
+	name     string
+	settings map[string]string
+}{
+	{"media anchored", nil},
+	{"direct media", map[string]string{b2bua.SettingMediaAnchor: "off"}},
+}
+
+// browserCalls has a new browser call ext, answered by the desk phone ph,
+// and waits for audio both ways.
+func (g *gatewayLab) browserCalls(t *testing.T, ctx context.Context, ext string, ph *uaclient.Phone) (*webrtcgwtest.Browser, *wsCall, uaclient.CallStatus) {
+	t.Helper()
+	b := g.browser(t)
+	call := g.carol.dial(t, ctx, ext, "carol", "pw-carol", b)
+	in, err := ph.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webrtcgwtest.Hears(t, "browser", b.Session, ph.ToneHz())
+	heard(t, ph.Name(), ph, in.ID, gwBrowserHz, 0)
+	return b, call, in
 }
 
 // --- carol's browser: SIP over WSS around the stand-in -----------------
@@ -341,24 +341,11 @@ func (c *wsCall) bye(t *testing.T, ctx context.Context) {
 // bob both ways on its unchanged dialog. With direct media the PBX first
 // re-INVITEs the browser onto its relay; the gateway answers that.
 func TestBrowserTransferredByPBX(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		settings map[string]string
-	}{
-		{"media anchored", nil},
-		{"direct media", map[string]string{b2bua.SettingMediaAnchor: "off"}},
-	} {
+	for _, tc := range mediaModes {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGatewayLab(t, tc.settings)
-			b := g.browser(t)
 			ctx := siptest.Ctx(t, 60*time.Second)
-			call := g.carol.dial(t, ctx, "100", "carol", "pw-carol", b)
-			aliceCall, err := g.alice.WaitCall(siptest.Ctx(t, 5*time.Second), "", uaclient.StateConfirmed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			webrtcgwtest.Hears(t, "browser", b.Session, g.alice.ToneHz())
-			heard(t, "alice", g.alice, aliceCall.ID, gwBrowserHz, 0)
+			b, call, aliceCall := g.browserCalls(t, ctx, "100", g.alice)
 
 			before := received(b)
 			if err := g.alice.Transfer(ctx, aliceCall.ID, "101", ""); err != nil {

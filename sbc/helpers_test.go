@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/internal/siptest/platform"
+	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
@@ -284,4 +286,25 @@ func (l *lab) deskPhone(name string, host byte) *uaclient.Phone {
 	l.phones[name] = siptest.Run(l.t, l.ctx, ph, err)
 	l.register(ph)
 	return ph
+}
+
+// webrtcOpts are the options of a lab for browsers: SIP over WSS with a
+// lab-CA certificate (written to dir, ca.pem for the clients) and the
+// WebRTC media gateway, ICE-lite on one UDP port of the access IP.
+func webrtcOpts(t testing.TB, dir string) labOpts {
+	t.Helper()
+	srv, err := labtls.EnsureServerCert(dir, []netip.Addr{netip.MustParseAddr(sbcAccess), netip.MustParseAddr(sbcCore)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iceConn, err := net.ListenPacket("udp4", sbcAccess+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := webrtcgw.New(webrtcgw.Config{Lite: true, ICEConn: iceConn, IPs: []netip.Addr{netip.MustParseAddr(sbcAccess)}, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	return labOpts{wss: srv, webrtc: gw}
 }

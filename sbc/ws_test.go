@@ -3,13 +3,14 @@ package sbc
 import (
 	"context"
 	"crypto/tls"
-	"github.com/siplab/siplab/internal/siptest"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siplab/siplab/internal/siptest"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"

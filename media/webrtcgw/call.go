@@ -256,13 +256,9 @@ func (c *Call) OfferFromBrowser(offer string) ([]byte, error) {
 	if err := c.pc.SetLocalDescription(ans); err != nil {
 		return nil, fmt.Errorf("webrtcgw: set local answer: %w", err)
 	}
-	body, err := sdpneg.Build(c.coreDescription(codec, r.DTMFPayloadType != 0))
+	body, ours, err := c.buildCoreOffer(c.coreDescription(codec, r.DTMFPayloadType != 0))
 	if err != nil {
-		return nil, fmt.Errorf("webrtcgw: core offer: %w", err)
-	}
-	ours, err := sdpneg.Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("webrtcgw: core offer: %w", err)
+		return nil, err
 	}
 	c.mu.Lock()
 	c.browserTE = r.DTMFPayloadType
@@ -403,6 +399,20 @@ func (c *Call) coreDescription(codec sdpneg.Codec, dtmf bool) sdpneg.Description
 		d.DTMFPayloadType = coreDTMFPT
 	}
 	return d
+}
+
+// buildCoreOffer is the gateway's offer toward the core, and as parsed: the
+// core's answer is checked against it.
+func (c *Call) buildCoreOffer(d sdpneg.Description) ([]byte, *sdpneg.Remote, error) {
+	body, err := sdpneg.Build(d)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtcgw: core offer: %w", err)
+	}
+	ours, err := sdpneg.Parse(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtcgw: core offer: %w", err)
+	}
+	return body, ours, nil
 }
 
 // remoteOf is where the core wants RTP; nothing is sent on hold (0.0.0.0)

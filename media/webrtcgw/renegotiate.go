@@ -104,13 +104,9 @@ func (c *Call) ReofferFromBrowser(offer string) ([]byte, error) {
 	c.mu.Unlock()
 	d := c.coreDescription(codec, browserTE != 0)
 	d.Direction = r.Direction
-	body, err := sdpneg.Build(d)
+	body, ours, err := c.buildCoreOffer(d)
 	if err != nil {
-		return nil, fmt.Errorf("webrtcgw: core re-offer: %w", err)
-	}
-	ours, err := sdpneg.Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("webrtcgw: core re-offer: %w", err)
+		return nil, err
 	}
 	c.mu.Lock()
 	c.ourOffer, c.reoffer, c.reofferDir = ours, offer, r.Direction
