@@ -131,61 +131,57 @@ func (g *gatewayLab) noReinvites(t *testing.T) {
 // onto its relay for the music and off again, and the gateway answers
 // those re-INVITEs — the browser never sees one.
 func TestBrowserHoldResumeWithPBX(t *testing.T) {
-	for _, tc := range mediaModes {
-		t.Run(tc.name, func(t *testing.T) {
-			g := newGatewayLab(t, tc.settings)
-			ctx := siptest.Ctx(t, 60*time.Second)
-			b, call, bobCall := g.browserCalls(t, ctx, "101", g.bob)
-			t.Cleanup(func() {
-				if t.Failed() {
-					js, _ := json.MarshalIndent(g.sbc.WebRTCCalls(), "", " ")
-					var pbx strings.Builder
-					b2bua.WriteText(&pbx, g.pbx.Status())
-					t.Logf("gateway: %s\nPBX:\n%s", js, pbx.String())
-				}
-			})
-
-			// bob holds: music on hold in the browser.
-			before := received(b)
-			if err := g.bob.Hold(ctx, bobCall.ID); err != nil {
-				t.Fatal(err)
+	eachMediaMode(t, func(t *testing.T, g *gatewayLab, ctx context.Context, direct bool) {
+		b, call, bobCall := g.browserCalls(t, ctx, "101", g.bob)
+		t.Cleanup(func() {
+			if t.Failed() {
+				js, _ := json.MarshalIndent(g.sbc.WebRTCCalls(), "", " ")
+				var pbx strings.Builder
+				b2bua.WriteText(&pbx, g.pbx.Status())
+				t.Logf("gateway: %s\nPBX:\n%s", js, pbx.String())
 			}
-			webrtcgwtest.HearsAfter(t, "browser held by bob (music on hold)", b.Session, b2bua.DefaultMOHHz, before)
-			before = received(b)
-			if err := g.bob.Resume(ctx, bobCall.ID); err != nil {
-				t.Fatal(err)
-			}
-			webrtcgwtest.HearsAfter(t, "browser after bob resumed", b.Session, g.bob.ToneHz(), before)
-			heard(t, "bob after resuming", g.bob, bobCall.ID, gwBrowserHz, audioIn(g.bob, bobCall.ID))
-			g.noReinvites(t)
-			st := g.gatewayCall(t)
-			if tc.settings != nil && st.Renegotiations < 2 {
-				t.Errorf("direct media: the gateway answered %d re-offers from the PBX, want its hold and resume", st.Renegotiations)
-			}
-
-			// The page holds: bob hears the PBX's music, the browser nothing.
-			res := call.reinvite(t, ctx, b.Reoffer(t, sdpneg.SendOnly, false))
-			if res.StatusCode != 200 || !strings.Contains(string(res.Body()), "a=recvonly") {
-				t.Fatalf("the page's hold: %d %s\n%s", res.StatusCode, res.Reason, res.Body())
-			}
-			b.Accept(t, string(res.Body()))
-			heard(t, "bob held by the browser (music on hold)", g.bob, bobCall.ID, b2bua.DefaultMOHHz, audioIn(g.bob, bobCall.ID))
-			webrtcgwtest.Silent(t, "browser holding", b.Session, time.Second)
-			res = call.reinvite(t, ctx, b.Reoffer(t, sdpneg.SendRecv, false))
-			if res.StatusCode != 200 {
-				t.Fatalf("the page's resume: %d %s", res.StatusCode, res.Reason)
-			}
-			b.Accept(t, string(res.Body()))
-			webrtcgwtest.HearsAfter(t, "browser after resuming", b.Session, g.bob.ToneHz(), received(b))
-			heard(t, "bob after the browser resumed", g.bob, bobCall.ID, gwBrowserHz, audioIn(g.bob, bobCall.ID))
-
-			call.bye(t, ctx)
-			if _, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
-				t.Fatal(err)
-			}
-			siptest.WaitFor(t, 5*time.Second, "the gateway call released", func() bool { return len(g.sbc.WebRTCCalls()) == 0 })
 		})
-	}
+
+		// bob holds: music on hold in the browser.
+		before := received(b)
+		if err := g.bob.Hold(ctx, bobCall.ID); err != nil {
+			t.Fatal(err)
+		}
+		webrtcgwtest.HearsAfter(t, "browser held by bob (music on hold)", b.Session, b2bua.DefaultMOHHz, before)
+		before = received(b)
+		if err := g.bob.Resume(ctx, bobCall.ID); err != nil {
+			t.Fatal(err)
+		}
+		webrtcgwtest.HearsAfter(t, "browser after bob resumed", b.Session, g.bob.ToneHz(), before)
+		heard(t, "bob after resuming", g.bob, bobCall.ID, gwBrowserHz, audioIn(g.bob, bobCall.ID))
+		g.noReinvites(t)
+		st := g.gatewayCall(t)
+		if direct && st.Renegotiations < 2 {
+			t.Errorf("direct media: the gateway answered %d re-offers from the PBX, want its hold and resume", st.Renegotiations)
+		}
+
+		// The page holds: bob hears the PBX's music, the browser nothing.
+		res := call.reinvite(t, ctx, b.Reoffer(t, sdpneg.SendOnly, false))
+		if res.StatusCode != 200 || !strings.Contains(string(res.Body()), "a=recvonly") {
+			t.Fatalf("the page's hold: %d %s\n%s", res.StatusCode, res.Reason, res.Body())
+		}
+		b.Accept(t, string(res.Body()))
+		heard(t, "bob held by the browser (music on hold)", g.bob, bobCall.ID, b2bua.DefaultMOHHz, audioIn(g.bob, bobCall.ID))
+		webrtcgwtest.Silent(t, "browser holding", b.Session, time.Second)
+		res = call.reinvite(t, ctx, b.Reoffer(t, sdpneg.SendRecv, false))
+		if res.StatusCode != 200 {
+			t.Fatalf("the page's resume: %d %s", res.StatusCode, res.Reason)
+		}
+		b.Accept(t, string(res.Body()))
+		webrtcgwtest.HearsAfter(t, "browser after resuming", b.Session, g.bob.ToneHz(), received(b))
+		heard(t, "bob after the browser resumed", g.bob, bobCall.ID, gwBrowserHz, audioIn(g.bob, bobCall.ID))
+
+		call.bye(t, ctx)
+		if _, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
+			t.Fatal(err)
+		}
+		siptest.WaitFor(t, 5*time.Second, "the gateway call released", func() bool { return len(g.sbc.WebRTCCalls()) == 0 })
+	})
 }
 
 // mediaModes are the PBX's two ways to carry a call's media: through its
@@ -197,6 +193,16 @@ var mediaModes = []struct {
 }{
 	{"media anchored", nil},
 	{"direct media", map[string]string{b2bua.SettingMediaAnchor: "off"}},
+}
+
+// eachMediaMode runs test in a new lab for each of mediaModes; direct is
+// the PBX's direct media.
+func eachMediaMode(t *testing.T, test func(t *testing.T, g *gatewayLab, ctx context.Context, direct bool)) {
+	for _, tc := range mediaModes {
+		t.Run(tc.name, func(t *testing.T) {
+			test(t, newGatewayLab(t, tc.settings), siptest.Ctx(t, 60*time.Second), tc.settings != nil)
+		})
+	}
 }
 
 // browserCalls has a new browser call ext, answered by the desk phone ph,
@@ -341,35 +347,31 @@ func (c *wsCall) bye(t *testing.T, ctx context.Context) {
 // bob both ways on its unchanged dialog. With direct media the PBX first
 // re-INVITEs the browser onto its relay; the gateway answers that.
 func TestBrowserTransferredByPBX(t *testing.T) {
-	for _, tc := range mediaModes {
-		t.Run(tc.name, func(t *testing.T) {
-			g := newGatewayLab(t, tc.settings)
-			ctx := siptest.Ctx(t, 60*time.Second)
-			b, call, aliceCall := g.browserCalls(t, ctx, "100", g.alice)
+	eachMediaMode(t, func(t *testing.T, g *gatewayLab, ctx context.Context, direct bool) {
+		b, call, aliceCall := g.browserCalls(t, ctx, "100", g.alice)
 
-			before := received(b)
-			if err := g.alice.Transfer(ctx, aliceCall.ID, "101", ""); err != nil {
-				t.Fatal(err)
-			}
-			bobCall, err := g.bob.WaitCall(siptest.Ctx(t, 10*time.Second), "", uaclient.StateConfirmed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := g.alice.WaitCall(siptest.Ctx(t, 10*time.Second), aliceCall.ID, uaclient.StateTerminated); err != nil {
-				t.Fatal(err)
-			}
-			webrtcgwtest.HearsAfter(t, "browser after the transfer", b.Session, g.bob.ToneHz(), before)
-			heard(t, "bob", g.bob, bobCall.ID, gwBrowserHz, 0)
-			g.noReinvites(t)
-			if st := g.gatewayCall(t); tc.settings != nil && st.Renegotiations == 0 {
-				t.Errorf("direct media: the gateway answered no re-offer from the PBX's transfer")
-			}
-			call.bye(t, ctx)
-			if _, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+		before := received(b)
+		if err := g.alice.Transfer(ctx, aliceCall.ID, "101", ""); err != nil {
+			t.Fatal(err)
+		}
+		bobCall, err := g.bob.WaitCall(siptest.Ctx(t, 10*time.Second), "", uaclient.StateConfirmed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.alice.WaitCall(siptest.Ctx(t, 10*time.Second), aliceCall.ID, uaclient.StateTerminated); err != nil {
+			t.Fatal(err)
+		}
+		webrtcgwtest.HearsAfter(t, "browser after the transfer", b.Session, g.bob.ToneHz(), before)
+		heard(t, "bob", g.bob, bobCall.ID, gwBrowserHz, 0)
+		g.noReinvites(t)
+		if st := g.gatewayCall(t); direct && st.Renegotiations == 0 {
+			t.Errorf("direct media: the gateway answered no re-offer from the PBX's transfer")
+		}
+		call.bye(t, ctx)
+		if _, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // The browser calls bob's mailbox (199): the PBX answers and records;

@@ -102,7 +102,8 @@ func writeWebText(w io.Writer, st Status) {
 	}
 	fmt.Fprintf(w, "  wss %s, browser phone https://%s/phone/\n", st.AccessWSS, st.AccessWSS)
 	for _, c := range st.WebRTC {
-		fmt.Fprintf(w, "  webrtc %s: ice %s, dtls %s, pair %s, %s; browser->core %d pkts %.0f Hz, core->browser %d pkts %.0f Hz\n",
-			c.Name, c.ICE, c.Peer, orNone(c.SelectedPair), orNone(c.Codec), c.ToCore.Packets, c.ToCore.ToneHz, c.ToBrowser.Packets, c.ToBrowser.ToneHz)
+		fmt.Fprintf(w, "  webrtc %s: ice %s, dtls %s, pair %s, %s; browser->core %d pkts %.0f Hz, core->browser %d pkts %.0f Hz; browser %s, core %s, %d re-offers\n",
+			c.Name, c.ICE, c.Peer, orNone(c.SelectedPair), orNone(c.Codec), c.ToCore.Packets, c.ToCore.ToneHz, c.ToBrowser.Packets, c.ToBrowser.ToneHz,
+			c.BrowserDirection, c.CoreDirection, c.Renegotiations)
 	}
 }
