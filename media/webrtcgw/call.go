@@ -221,12 +221,9 @@ func (c *Call) closed() bool {
 // and PCMA in the browser's order, telephone-event if the browser offered
 // it. The browser's answer follows from AnswerFromCore.
 func (c *Call) OfferFromBrowser(offer string) ([]byte, error) {
-	r, err := sdpneg.Parse([]byte(offer))
+	r, err := parseBrowserOffer(offer, "browser offer")
 	if err != nil {
-		return nil, fmt.Errorf("%w: browser offer: %w", ErrBadSDP, err)
-	}
-	if !strings.Contains(r.Proto, "TLS") {
-		return nil, fmt.Errorf("%w: browser offer has %s, want UDP/TLS/RTP/SAVPF (DTLS-SRTP)", ErrBadSDP, r.Proto)
+		return nil, err
 	}
 	codec, ok := g711(r.AudioCodecs())
 	if !ok {
@@ -267,6 +264,19 @@ func (c *Call) OfferFromBrowser(offer string) ([]byte, error) {
 	c.state = browserOffered
 	c.mu.Unlock()
 	return body, nil
+}
+
+// parseBrowserOffer reads a browser's offer (what names it in errors):
+// it must be DTLS-SRTP.
+func parseBrowserOffer(offer, what string) (*sdpneg.Remote, error) {
+	r, err := sdpneg.Parse([]byte(offer))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadSDP, what, err)
+	}
+	if !strings.Contains(r.Proto, "TLS") {
+		return nil, fmt.Errorf("%w: %s has %s, want UDP/TLS/RTP/SAVPF (DTLS-SRTP)", ErrBadSDP, what, r.Proto)
+	}
+	return r, nil
 }
 
 // AnswerFromCore takes the core's answer to OfferFromBrowser's offer and

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/pion/webrtc/v4"
 
@@ -81,12 +80,9 @@ func (c *Call) ReofferFromCore(offer []byte) ([]byte, error) {
 // direction (sendonly when the page holds). The browser's answer follows
 // from AnswerFromCore, or the core refused it and Refused says so.
 func (c *Call) ReofferFromBrowser(offer string) ([]byte, error) {
-	r, err := sdpneg.Parse([]byte(offer))
+	r, err := parseBrowserOffer(offer, "browser re-offer")
 	if err != nil {
-		return nil, fmt.Errorf("%w: browser re-offer: %w", ErrBadSDP, err)
-	}
-	if !strings.Contains(r.Proto, "TLS") {
-		return nil, fmt.Errorf("%w: browser re-offer has %s, want UDP/TLS/RTP/SAVPF (DTLS-SRTP)", ErrBadSDP, r.Proto)
+		return nil, err
 	}
 	c.neg.Lock()
 	defer c.neg.Unlock()
