@@ -176,6 +176,15 @@ func TestBrowserHoldResumeWithPBX(t *testing.T) {
 		webrtcgwtest.HearsAfter(t, "browser after resuming", b.Session, g.bob.ToneHz(), received(b))
 		heard(t, "bob after the browser resumed", g.bob, bobCall.ID, gwBrowserHz, audioIn(g.bob, bobCall.ID))
 
+		// A re-offer the gateway cannot take (plain RTP from a browser):
+		// 488, and the call goes on as it was.
+		plain := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+		if res := call.reinvite(t, ctx, plain); res.StatusCode != 488 {
+			t.Fatalf("plain RTP re-offer from the browser: %d %s, want 488", res.StatusCode, res.Reason)
+		}
+		heard(t, "bob after the refused re-offer", g.bob, bobCall.ID, gwBrowserHz, audioIn(g.bob, bobCall.ID))
+		webrtcgwtest.HearsAfter(t, "browser after the refused re-offer", b.Session, g.bob.ToneHz(), received(b))
+
 		call.bye(t, ctx)
 		if _, err := g.bob.WaitCall(siptest.Ctx(t, 5*time.Second), bobCall.ID, uaclient.StateTerminated); err != nil {
 			t.Fatal(err)

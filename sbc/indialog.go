@@ -173,16 +173,19 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 		ct = h.Value()
 	}
 	offer := isSDP(ct) && (req.Method == sip.INVITE || req.Method == sip.UPDATE)
+	// A browser's re-offer waits at its gateway for the core's answer;
+	// however the exchange ends without one, nothing of it may stay —
+	// said before the browser hears the outcome and can offer again.
+	refused := func() {}
 	if lm := l.Media(); lm != nil && offer && body != nil {
-		// The browser's re-offer waits at its gateway for the core's
-		// answer; however this ends without one, nothing of it stays.
-		defer lm.Refused()
+		refused = lm.Refused
 	}
 	if om := o.Media(); om != nil && offer {
 		ctx, cancel := s.gatewayCtx()
 		toPeer, local, err := om.OfferOut(ctx, body)
 		cancel()
 		if err != nil {
+			refused()
 			c.log.Info("re-offer refused at the gateway", "method", req.Method, "err", err)
 			s.reply(l.realm, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
@@ -200,6 +203,7 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 	defer cancel()
 	otx, err := s.transact(ctx, o.realm, out)
 	if err != nil {
+		refused()
 		c.log.Warn("in-dialog request not sent", "method", req.Method, "err", err)
 		s.reply(l.realm, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
@@ -210,6 +214,7 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 		return
 	}
 	if err != nil {
+		refused()
 		s.reply(l.realm, tx, req, src, sip.StatusRequestTimeout, "Request Timeout")
 		return
 	}
@@ -225,6 +230,9 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 	var back []byte
 	if res.IsSuccess() {
 		back = c.relayBody(res, o, l)
+	}
+	if back == nil {
+		refused()
 	}
 	answered()
 	resp := c.response(l, req, res.StatusCode, res.Reason, back, res)

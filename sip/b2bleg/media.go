@@ -20,8 +20,9 @@ type Media interface {
 	AnswerOut(ctx context.Context, body []byte) ([]byte, error)
 	// Refused says the exchange the peer's last offer began ended
 	// without an answer (refused, timed out): nothing of the offer is
-	// kept. After AnswerOut took the answer it changes nothing, so an
-	// owner may call it whenever such an exchange ends.
+	// kept. The owner says it before the peer hears the outcome (the
+	// peer may offer again at once); after AnswerOut took the answer
+	// it changes nothing.
 	Refused()
 	// OfferOut turns the call's offer into the peer's. answered means
 	// the leg answered it itself without asking the peer (a gateway
