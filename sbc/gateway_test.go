@@ -168,9 +168,15 @@ func TestBrowserHoldResumeWithPBX(t *testing.T) {
 		b.Accept(t, string(res.Body()))
 		heard(t, "bob held by the browser (music on hold)", g.bob, bobCall.ID, b2bua.DefaultMOHHz, audioIn(g.bob, bobCall.ID))
 		webrtcgwtest.Silent(t, "browser holding", b.Session, time.Second)
-		res = call.reinvite(t, ctx, b.Reoffer(t, sdpneg.SendRecv, false))
+		// The page resumes with an ICE restart (new credentials): the
+		// gateway's answer has new ones too, and media flows on them.
+		held := string(res.Body())
+		res = call.reinvite(t, ctx, b.Reoffer(t, sdpneg.SendRecv, true))
 		if res.StatusCode != 200 {
 			t.Fatalf("the page's resume: %d %s", res.StatusCode, res.Reason)
+		}
+		if u := webrtcgwtest.Ufrag(string(res.Body())); u == "" || u == webrtcgwtest.Ufrag(held) {
+			t.Errorf("ICE restart answered with ufrag %q, before %q", u, webrtcgwtest.Ufrag(held))
 		}
 		b.Accept(t, string(res.Body()))
 		webrtcgwtest.HearsAfter(t, "browser after resuming", b.Session, g.bob.ToneHz(), received(b))

@@ -169,8 +169,8 @@ func TestRenegotiationFromBothSides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ufrag(browserAnswer) == ufrag(firstAnswer) || ufrag(browserAnswer) == "" {
-		t.Errorf("ICE restart answered with the old credentials %q", ufrag(browserAnswer))
+	if webrtcgwtest.Ufrag(browserAnswer) == webrtcgwtest.Ufrag(firstAnswer) || webrtcgwtest.Ufrag(browserAnswer) == "" {
+		t.Errorf("ICE restart answered with the old credentials %q", webrtcgwtest.Ufrag(browserAnswer))
 	}
 	browser.Accept(t, browserAnswer)
 	webrtcgwtest.HearsAfter(t, "browser after resuming", browser.Session, 1200, before)
@@ -231,14 +231,4 @@ func mustParse(t *testing.T, body []byte) *sdpneg.Remote {
 		t.Fatalf("%v:\n%s", err, body)
 	}
 	return r
-}
-
-// ufrag is an SDP's ICE username fragment.
-func ufrag(sdp string) string {
-	for line := range strings.Lines(sdp) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -214,3 +214,13 @@ func Silent(t testing.TB, who string, s *media.Session, d time.Duration) uint64 
 	}
 	return got
 }
+
+// Ufrag is an SDP's ICE username fragment: a new one is an ICE restart.
+func Ufrag(sdp string) string {
+	for line := range strings.Lines(sdp) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
