@@ -79,7 +79,7 @@ func (s *SBC) browserOffer(r realm, req *sip.Request) (b2bleg.Media, []byte, *re
 		s.log.Info("webrtc: browser offer refused", "call_id", req.CallID().Value(), "err", err)
 		return nil, nil, &refusal{sip.StatusNotAcceptableHere, "Not Acceptable Here"}
 	}
-	s.log.Info("webrtc: browser call through the media gateway", "call_id", req.CallID().Value(), "core_rtp", call.Stats().CoreLocal)
+	s.log.Info("webrtc: browser call through the media gateway", "call_id", req.CallID().Value(), "core_rtp", call.CoreLocal())
 	return call, plain, nil
 }
 
@@ -102,7 +102,7 @@ func (s *SBC) offerToBrowser(rt route, callID string, body []byte) (b2bleg.Media
 		call.Close()
 		return nil, nil, err
 	}
-	s.log.Info("webrtc: call to a browser through the media gateway", "call_id", callID, "core_rtp", call.Stats().CoreLocal)
+	s.log.Info("webrtc: call to a browser through the media gateway", "call_id", callID, "core_rtp", call.CoreLocal())
 	return call, offer, nil
 }
 

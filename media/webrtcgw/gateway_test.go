@@ -45,7 +45,7 @@ func TestBrowserCallsPhone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if off.Proto != "RTP/AVP" || off.AddrPort() != call.Stats().CoreLocal {
+			if off.Proto != "RTP/AVP" || off.AddrPort() != call.CoreLocal() {
 				t.Fatalf("core offer is not plain RTP to the gateway's core socket:\n%s", coreOffer)
 			}
 			if strings.Contains(string(coreOffer), "fingerprint") || strings.Contains(string(coreOffer), "candidate") {

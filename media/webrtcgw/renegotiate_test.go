@@ -23,7 +23,7 @@ type corePhone struct {
 func newCorePhone(t *testing.T, ctx context.Context, call *Call, hz float64) *corePhone {
 	t.Helper()
 	conn := listen(t)
-	s, err := media.New(media.Config{RTP: conn, Remote: call.Stats().CoreLocal, Codec: media.PCMU, ToneHz: hz})
+	s, err := media.New(media.Config{RTP: conn, Remote: call.CoreLocal(), Codec: media.PCMU, ToneHz: hz})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +100,8 @@ func TestRenegotiationFromBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := mustParse(t, ans)
-	if a.Direction != sdpneg.RecvOnly || a.AddrPort() != call.Stats().CoreLocal || a.SessionVersion < 2 {
-		t.Fatalf("hold answered %s at %v version %d, want recvonly at the gateway's %v", a.Direction, a.AddrPort(), a.SessionVersion, call.Stats().CoreLocal)
+	if a.Direction != sdpneg.RecvOnly || a.AddrPort() != call.CoreLocal() || a.SessionVersion < 2 {
+		t.Fatalf("hold answered %s at %v version %d, want recvonly at the gateway's %v", a.Direction, a.AddrPort(), a.SessionVersion, call.CoreLocal())
 	}
 	webrtcgwtest.HearsAfter(t, "browser on hold (music)", browser.Session, 1400, before)
 	webrtcgwtest.Silent(t, "the PBX holding the browser", moh.s, time.Second)
@@ -131,7 +131,7 @@ func TestRenegotiationFromBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := mustParse(t, plain)
-	if o.Direction != sdpneg.SendOnly || o.AddrPort() != call.Stats().CoreLocal || o.Proto != "RTP/AVP" {
+	if o.Direction != sdpneg.SendOnly || o.AddrPort() != call.CoreLocal() || o.Proto != "RTP/AVP" {
 		t.Fatalf("core re-offer for the page's hold: %s at %v %s", o.Direction, o.AddrPort(), o.Proto)
 	}
 	browserAnswer, err = call.AnswerFromCore(ctx, target.answer(t, plain, sdpneg.SendRecv))
@@ -218,7 +218,7 @@ func TestRenegotiationRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := mustParse(t, body); o.AddrPort() != call.Stats().CoreLocal || o.Direction != sdpneg.SendRecv {
+	if o := mustParse(t, body); o.AddrPort() != call.CoreLocal() || o.Direction != sdpneg.SendRecv {
 		t.Fatalf("offer for an offerless re-INVITE: %s at %v", o.Direction, o.AddrPort())
 	}
 	hears(t, "browser still", browser.Session, 1000)

@@ -121,6 +121,7 @@ func (c *Call) Stats() Stats {
 		st.Codec = c.codec.String()
 	}
 	pc := c.pc
+	started := c.iceState != "new"
 	c.mu.Unlock()
 	if pc == nil {
 		return st
@@ -131,9 +132,17 @@ func (c *Call) Stats() Stats {
 	if d := pc.RemoteDescription(); d != nil {
 		st.RemoteCandidates = candidates(d.SDP)
 	}
-	st.SelectedPair = selectedPair(pc)
+	if started {
+		// pion sets up the ICE transport unlocked until its agent runs
+		// (GetSelectedCandidatePair races with ICETransport.Start):
+		// there is no pair to show before then anyway.
+		st.SelectedPair = selectedPair(pc)
+	}
 	return st
 }
+
+// CoreLocal is the gateway's plain RTP socket (Stats without asking pion).
+func (c *Call) CoreLocal() netip.AddrPort { return c.coreLocal }
 
 // candidates are the a=candidate values of an SDP body.
 func candidates(sdp string) []string {
