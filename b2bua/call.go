@@ -891,5 +891,7 @@ func (c *Call) newUACLeg(idx int, to sip.Uri, fromUser string, ruri sip.Uri, des
 	req.SetDestination(dest)
 	req.SetTransport("UDP")
 	l.SentLocked(req) // l is not shared yet
+	// What the callee was told: its hold is answered from it (answerLocally).
+	l.localBody = body
 	return l, req
 }

@@ -126,3 +126,27 @@ func TestHoldPlaysMusicAndResumeRestoresAudio(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The callee holds (the PBX's own offer is what it answers from): the
+// caller hears music on hold, then the callee again after the resume.
+func TestCalleeHoldPlaysMusicToCaller(t *testing.T) {
+	l := newLab(t, labOpts{}, "alice", "bob")
+	alice, bob := l.phone("alice"), l.phone("bob")
+	autoAnswer(t, bob)
+	call, in := callUp(t, alice, bob, l.dial("101"))
+	aliceHears := func(hz float64) func() bool {
+		return func() bool {
+			st, _ := alice.CallStatus(call.ID())
+			return st.Media != nil && near(st.Media.Received.ToneHz, hz, 10)
+		}
+	}
+	siptest.WaitFor(t, 6*time.Second, "alice to hear bob", aliceHears(bob.ToneHz()))
+	if err := bob.Hold(siptest.Ctx(t, 5*time.Second), in.ID()); err != nil {
+		t.Fatalf("bob's hold: %v", err)
+	}
+	siptest.WaitFor(t, 6*time.Second, "alice to hear music on hold", aliceHears(DefaultMOHHz))
+	if err := bob.Resume(siptest.Ctx(t, 5*time.Second), in.ID()); err != nil {
+		t.Fatalf("bob's resume: %v", err)
+	}
+	siptest.WaitFor(t, 6*time.Second, "alice to hear bob again", aliceHears(bob.ToneHz()))
+}

@@ -76,9 +76,10 @@ type leg struct {
 }
 
 // newLeg is leg idx of c facing realm r, with dialog d; SBC.mu guards it.
-func (c *Call) newLeg(idx int, r realm, d sipdialog.Dialog) *leg {
+// m is the leg's own media (a browser's gateway call, webrtc.go), or nil.
+func (c *Call) newLeg(idx int, r realm, d sipdialog.Dialog, m b2bleg.Media) *leg {
 	l := &leg{c: c, idx: idx, realm: r}
-	l.Leg = b2bleg.New(b2bleg.Config{Lock: &c.s.mu, Out: l, Name: strconv.Itoa(idx), Log: c.log, Done: c.s.done}, d)
+	l.Leg = b2bleg.New(b2bleg.Config{Lock: &c.s.mu, Out: l, Name: strconv.Itoa(idx), Log: c.log, Done: c.s.done, Media: m}, d)
 	return l
 }
 
@@ -178,6 +179,20 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 		s.reply(r, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here: offerless INVITE not supported")
 		return
 	}
+	mediaA, bodyA, ref := s.browserOffer(r, req) // webrtc.go
+	if ref != nil {
+		s.reply(r, tx, req, src, ref.code, ref.reason)
+		return
+	}
+	var mediaB b2bleg.Media
+	// Until the legs own them, the gateway calls end here on failure.
+	release := func() {
+		for _, m := range []b2bleg.Media{mediaA, mediaB} {
+			if m != nil {
+				m.Close()
+			}
+		}
+	}
 	mode := func() mediarelay.Latching { return s.settings.get().Latching }
 	relay, err := mediarelay.NewWithConfig(mediarelay.Config{
 		IP:   [2]netip.Addr{s.mediaIP[r], s.mediaIP[rt.realm]},
@@ -185,21 +200,32 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 		Log: s.log.With("call_id", sipdialog.CallID(req)),
 	})
 	if err != nil {
+		release()
 		s.log.Error("media relay unavailable", "err", err)
 		s.reply(r, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
-	bodyB, offer, err := rewriteSDP(req.Body(), relay.Local(1), rt.realm == access && !s.hiding())
+	bodyB, offer, err := rewriteSDP(bodyA, relay.Local(1), rt.realm == access && !s.hiding())
 	if err != nil {
+		release()
 		relay.Close()
 		s.reply(r, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here: "+err.Error())
 		return
 	}
 	relay.SetRemote(0, offer.Addr)
+	callIDB := s.newCallID(rt.realm)
+	if mediaB, bodyB, err = s.offerToBrowser(rt, callIDB, bodyB); err != nil { // webrtc.go
+		release()
+		relay.Close()
+		s.log.Warn("webrtc: no offer for the browser", "err", err)
+		s.reply(r, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
 
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		release()
 		relay.Close()
 		s.reply(r, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
@@ -226,14 +252,14 @@ func (s *SBC) onInvite(r realm, req *sip.Request, tx sip.ServerTransaction, src 
 	a := c.newLeg(0, r, sipdialog.Dialog{CallID: sipdialog.CallID(req), LocalTag: localTag, RemoteTag: sipdialog.FromTag(req),
 		LocalURI: req.To().Address, RemoteURI: req.From().Address,
 		RemoteSeq: req.CSeq().SeqNo, RemoteSeqSet: true,
-		RemoteTarget: *req.Contact().Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req)})
+		RemoteTarget: *req.Contact().Address.Clone(), RouteSet: sipdialog.RouteSetAsUAS(req)}, mediaA)
 	a.transport = strings.ToLower(req.Transport())
 	if r == access {
 		a.dest = src
 	}
-	b := c.newLeg(1, rt.realm, sipdialog.Dialog{CallID: s.newCallID(rt.realm), LocalTag: sip.GenerateTagN(10),
+	b := c.newLeg(1, rt.realm, sipdialog.Dialog{CallID: callIDB, LocalTag: sip.GenerateTagN(10),
 		LocalURI: s.borderURI(req.From().Address, rt.realm), RemoteURI: s.borderURI(req.To().Address, rt.realm),
-		LocalSeq: 1, RemoteTarget: rt.ruri})
+		LocalSeq: 1, RemoteTarget: rt.ruri}, mediaB)
 	b.transport, b.dest = rt.transport, rt.dest
 	c.legs = [2]*leg{a, b}
 	s.legs[a.Dlg.Key()] = a
@@ -437,8 +463,11 @@ func (c *Call) early(reqA *sip.Request, txA sip.ServerTransaction, res *sip.Resp
 
 // relayBody rewrites an SDP arriving on leg from for leg to: the sender's
 // address goes to the relay (SetRemote), the copy points at the relay's
-// socket facing to. Non-SDP bodies pass as they are; nil when there is
-// none or the SDP is unusable.
+// socket facing to. A gateway leg's media translates on the way: what its
+// peer sent (offer in a request, answer in a response) before the
+// rewrite, an answer going to its peer after it; an offer going to its
+// peer is forward's (the gateway may answer it itself). Non-SDP bodies
+// pass as they are; nil when there is none or the SDP is unusable.
 func (c *Call) relayBody(m interface {
 	Body() []byte
 	GetHeader(string) sip.Header
@@ -453,6 +482,36 @@ func (c *Call) relayBody(m interface {
 		}
 		return body
 	}
+	_, offer := m.(*sip.Request)
+	if fm := from.Media(); fm != nil {
+		var err error
+		if offer {
+			body, err = fm.OfferIn(body)
+		} else {
+			body, err = fm.AnswerIn(body)
+		}
+		if err != nil {
+			c.log.Warn("SDP from the browser not usable", "leg", from.idx, "err", err)
+			return nil
+		}
+	}
+	out := c.rewriteBody(body, from, to)
+	if tm := to.Media(); tm != nil && out != nil && !offer {
+		ctx, cancel := c.s.gatewayCtx()
+		defer cancel()
+		ans, err := tm.AnswerOut(ctx, out)
+		if err != nil {
+			c.log.Warn("answer not usable for the browser", "leg", to.idx, "err", err)
+			return nil
+		}
+		return ans
+	}
+	return out
+}
+
+// rewriteBody is relayBody's rewrite of a plain SDP body from leg from
+// for leg to.
+func (c *Call) rewriteBody(body []byte, from, to *leg) []byte {
 	out, info, err := rewriteSDP(body, c.relay.Local(to.idx), to.realm == access && !c.s.hiding())
 	if err != nil {
 		c.log.Warn("SDP not relayed", "err", err)
@@ -541,12 +600,18 @@ func (c *Call) end(by, why string) {
 	c.releaseMedia()
 }
 
-// releaseMedia closes the relay (its final statistics stay readable); the
-// legs stay filed for a while so late retransmissions still match.
+// releaseMedia closes the relay (its final statistics stay readable) and
+// the legs' own media (a browser's gateway call); the legs stay filed for
+// a while so late retransmissions still match.
 func (c *Call) releaseMedia() {
 	s := c.s
 	if c.relay != nil {
 		c.relay.Close()
+	}
+	for _, l := range c.legs {
+		if m := l.Media(); m != nil {
+			m.Close()
+		}
 	}
 	time.AfterFunc(32*time.Second, func() {
 		s.mu.Lock()

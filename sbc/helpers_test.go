@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/b2bua"
 	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/internal/siptest/platform"
+	"github.com/siplab/siplab/lab/labtls"
 	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/registrar"
@@ -36,6 +39,10 @@ const (
 	sbcCore    = coreNet + "5"
 	proxyIP    = coreNet + "10"
 	registrarI = coreNet + "20"
+	pbxIP      = coreNet + "30"
+	// labNumbers is the lab proxy's -route-user: extensions and E.164
+	// numbers at our domain go to the PBX (docker-compose.yml).
+	labNumbers = `^([+][0-9]+|[0-9*#]+)$`
 	domain     = "siplab.test"
 	// privateIP is what the phones write everywhere (Via, Contact, SDP):
 	// an address the lab cannot route to, like a LAN address behind NAT.
@@ -105,6 +112,8 @@ type lab struct {
 	reg    *registrar.Registrar
 	proxy  netip.AddrPort
 	sbc    *SBC
+	pbx    *b2bua.B2BUA // with labOpts.pbx
+	vmDir  string
 	phones map[string]*uaclient.Phone
 	// since is the trace position when the lab started.
 	since int
@@ -122,6 +131,9 @@ type labOpts struct {
 	wss    *tls.Config
 	page   http.Handler
 	webrtc *webrtcgw.Gateway
+	// pbx puts the PBX (b2bua) behind the proxy with this dial plan:
+	// numbers go to it, as in the Docker lab.
+	pbx string
 	// icePolicy is Config.WebRTCICEPolicy.
 	icePolicy string
 }
@@ -132,8 +144,22 @@ func newLab(t testing.TB, opts labOpts) *lab {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	l := &lab{t: t, ctx: ctx, phones: map[string]*uaclient.Phone{}, since: wire.mark()}
-	core := platform.StartCore(t, ctx, domain, usersFile, registrarI, proxyIP, proxy.Config{}, log)
+	var px proxy.Config
+	var pbxEP *sipnet.Endpoint
+	if opts.pbx != "" {
+		// The PBX's socket is bound first: the proxy routes numbers to it.
+		pbxEP = listen(t, pbxIP+":0")
+		numbers, err := proxy.ParseUserRoute(labNumbers + "=" + pbxEP.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		px = proxy.Config{Relay: true, UserRoutes: []proxy.UserRoute{numbers}}
+	}
+	core := platform.StartCore(t, ctx, domain, usersFile, registrarI, proxyIP, px, log)
 	l.reg, l.proxy = core.Registrar, core.Proxy
+	if opts.pbx != "" {
+		l.startPBX(opts.pbx, pbxEP)
+	}
 
 	g := opts.guard
 	if g == nil {
@@ -236,3 +262,51 @@ func (l *lab) regOf(user string) (RegStatus, bool) {
 
 // readBy is what sockets on ip read since the lab started.
 func (l *lab) readBy(ip string) []traced { return wire.readBy(ip, l.since) }
+
+// startPBX runs the PBX on ep with a dial plan, its voicemail in a
+// temporary directory, reaching users through the proxy.
+func (l *lab) startPBX(plan string, ep *sipnet.Endpoint) {
+	l.t.Helper()
+	dp, err := b2bua.ParseDialPlan(strings.NewReader(plan))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.vmDir = l.t.TempDir()
+	pbx, err := b2bua.New(b2bua.Config{Domain: domain, Location: l.reg, Proxy: l.proxy.String(), DialPlan: dp,
+		VoicemailDir: l.vmDir, Logger: testLogger()}, ep)
+	l.pbx = siptest.Run(l.t, l.ctx, pbx, err)
+}
+
+// deskPhone is a phone on the core, registered at the proxy like the
+// PBX's desk phones: it needs no SBC.
+func (l *lab) deskPhone(name string, host byte) *uaclient.Phone {
+	l.t.Helper()
+	ph, err := uaclient.New(uaclient.Config{
+		Name: name, Password: "pw-" + name, Domain: domain, Proxy: l.proxy.String(),
+		Listen: coreNet + itoa(int(host)) + ":0", Settings: map[string]string{"auto_answer": "100ms"}, Logger: testLogger(),
+	})
+	l.phones[name] = siptest.Run(l.t, l.ctx, ph, err)
+	l.register(ph)
+	return ph
+}
+
+// webrtcOpts are the options of a lab for browsers: SIP over WSS with a
+// lab-CA certificate (written to dir, ca.pem for the clients) and the
+// WebRTC media gateway, ICE-lite on one UDP port of the access IP.
+func webrtcOpts(t testing.TB, dir string) labOpts {
+	t.Helper()
+	srv, err := labtls.EnsureServerCert(dir, []netip.Addr{netip.MustParseAddr(sbcAccess), netip.MustParseAddr(sbcCore)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iceConn, err := net.ListenPacket("udp4", sbcAccess+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := webrtcgw.New(webrtcgw.Config{Lite: true, ICEConn: iceConn, IPs: []netip.Addr{netip.MustParseAddr(sbcAccess)}, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	return labOpts{wss: srv, webrtc: gw}
+}

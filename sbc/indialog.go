@@ -172,6 +172,30 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 	if h := req.GetHeader("Content-Type"); h != nil {
 		ct = h.Value()
 	}
+	offer := isSDP(ct) && (req.Method == sip.INVITE || req.Method == sip.UPDATE)
+	// A browser's re-offer waits at its gateway for the core's answer;
+	// however the exchange ends without one, nothing of it may stay —
+	// said before the browser hears the outcome and can offer again.
+	refused := func() {}
+	if lm := l.Media(); lm != nil && offer && body != nil {
+		refused = lm.Refused
+	}
+	if om := o.Media(); om != nil && offer {
+		ctx, cancel := s.gatewayCtx()
+		toPeer, local, err := om.OfferOut(ctx, body)
+		cancel()
+		if err != nil {
+			refused()
+			c.log.Info("re-offer refused at the gateway", "method", req.Method, "err", err)
+			s.reply(l.realm, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		if local {
+			c.answerAtGateway(l, o, req, tx, src, toPeer, answered)
+			return
+		}
+		body = toPeer
+	}
 	setBody(out, body, ct)
 	s.direct(o, out)
 
@@ -179,6 +203,7 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 	defer cancel()
 	otx, err := s.transact(ctx, o.realm, out)
 	if err != nil {
+		refused()
 		c.log.Warn("in-dialog request not sent", "method", req.Method, "err", err)
 		s.reply(l.realm, tx, req, src, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
@@ -189,6 +214,7 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 		return
 	}
 	if err != nil {
+		refused()
 		s.reply(l.realm, tx, req, src, sip.StatusRequestTimeout, "Request Timeout")
 		return
 	}
@@ -204,6 +230,9 @@ func (c *Call) forward(l *leg, req *sip.Request, tx sip.ServerTransaction, src n
 	var back []byte
 	if res.IsSuccess() {
 		back = c.relayBody(res, o, l)
+	}
+	if back == nil {
+		refused()
 	}
 	answered()
 	resp := c.response(l, req, res.StatusCode, res.Reason, back, res)
@@ -309,4 +338,26 @@ func (s *SBC) isOwnAddress(r realm, u sip.Uri) bool {
 		port = 5060
 	}
 	return ip.Unmap() == a.Addr() && uint16(port) == a.Port()
+}
+
+// answerAtGateway answers a re-offer toward a gateway leg o that its
+// media answered itself (the browser is not asked): the answer goes back
+// on leg l through the relay like the peer's would.
+func (c *Call) answerAtGateway(l, o *leg, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, answer []byte, answered func()) {
+	s := c.s
+	back := c.rewriteBody(answer, o, l)
+	answered()
+	if back == nil {
+		s.reply(l.realm, tx, req, src, sip.StatusNotAcceptableHere, "Not Acceptable Here: unusable SDP")
+		return
+	}
+	c.log.Info("re-offer answered at the browser's gateway", "method", req.Method, "leg", o.idx)
+	resp := c.response(l, req, sip.StatusOK, "OK", back, nil)
+	if req.Method == sip.INVITE {
+		if !c.sendAndAwaitAck(l, tx, resp, req.CSeq().SeqNo, src) {
+			c.hangup(context.Background(), "sbc", "no ACK for re-INVITE 2xx")
+		}
+		return
+	}
+	s.respond(l.realm, tx, resp, src)
 }

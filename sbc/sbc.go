@@ -349,12 +349,6 @@ func (s *SBC) handle(r realm, req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(r, tx, req, src, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed")
 		return
 	}
-	if r == access && isWS(strings.ToLower(req.Transport())) {
-		var ok bool
-		if tx, ok = s.adaptWebRTC(req, tx, src); !ok { // webrtc.go
-			return
-		}
-	}
 	if sipdialog.ToTag(req) != "" && req.Method != sip.REGISTER {
 		s.onInDialog(r, req, tx, src)
 		return
@@ -485,23 +479,15 @@ func (s *SBC) transact(ctx context.Context, r realm, req *sip.Request) (sip.Clie
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	if r == access && req.Method == sip.BYE {
-		s.endWebRTC(req) // webrtc.go
-	}
 	cl, err := s.client(r, req.Transport())
 	if err != nil {
 		return nil, err
 	}
-	wrap, err := s.offerToBrowser(r, req) // webrtc.go
-	if err != nil {
-		return nil, fmt.Errorf("sbc: %s to a browser: %w", req.Method, err)
-	}
 	tx, err := cl.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
 	if err != nil {
-		s.endWebRTC(req)
 		return nil, fmt.Errorf("sbc: send %s to %s: %w", req.Method, req.Destination(), err)
 	}
-	return wrap(tx), nil
+	return tx, nil
 }
 
 // do sends a non-INVITE request and waits for its final response.

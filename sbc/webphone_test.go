@@ -3,18 +3,15 @@ package sbc
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/siplab/siplab/internal/siptest"
-	"net"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
+
 	"github.com/chromedp/chromedp"
 
-	"github.com/siplab/siplab/lab/labtls"
-	"github.com/siplab/siplab/media/webrtcgw"
 	"github.com/siplab/siplab/uaclient"
 	"github.com/siplab/siplab/webphone"
 	"github.com/siplab/siplab/webphone/webphonetest"
@@ -32,24 +29,13 @@ const browserToneHz = webphonetest.ToneHz
 // bob's call.
 func TestWebPhoneCallsDeskPhone(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := labtls.EnsureServerCert(dir, []netip.Addr{netip.MustParseAddr(sbcAccess), netip.MustParseAddr(sbcCore)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	page, err := webphone.Handler(webphone.Config{Domain: domain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	iceConn, err := net.ListenPacket("udp4", sbcAccess+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := webrtcgw.New(webrtcgw.Config{Lite: true, ICEConn: iceConn, IPs: []netip.Addr{netip.MustParseAddr(sbcAccess)}, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	l := newLab(t, labOpts{wss: srv, page: page, webrtc: gw})
+	opts := webrtcOpts(t, dir)
+	opts.page = page
+	l := newLab(t, opts)
 	bob := l.addPhone("bob", 60, map[string]string{"auto_answer": "1s"}, "")
 	l.register(bob)
 

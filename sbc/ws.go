@@ -21,7 +21,7 @@ type wssServer struct {
 	ln   net.Listener
 	addr netip.AddrPort
 	http *http.Server
-	edge *webrtcEdge // nil without a media gateway
+	gw   *webrtcgw.Gateway // nil without a media gateway (webrtc.go)
 }
 
 // ServeWebSocket adds SIP over WebSocket to the access side on ln, a TLS
@@ -56,10 +56,7 @@ func (s *SBC) ServeWebSocket(ln net.Listener, web http.Handler, gw *webrtcgw.Gat
 		ln.Close()
 		return err
 	}
-	w := &wssServer{ln: ln, addr: addr, http: &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}}
-	if gw != nil {
-		w.edge = &webrtcEdge{gw: gw, calls: map[string]*webrtcgw.Call{}}
-	}
+	w := &wssServer{ln: ln, addr: addr, gw: gw, http: &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := w.http.Serve(webLn); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Warn("https page server stopped", "err", err)
@@ -83,9 +80,6 @@ func (s *SBC) closeWSS() {
 	if w := s.wss.Load(); w != nil {
 		w.http.Close()
 		w.ln.Close()
-		if w.edge != nil {
-			w.edge.closeAll()
-		}
 	}
 }
 
@@ -109,7 +103,8 @@ func writeWebText(w io.Writer, st Status) {
 	}
 	fmt.Fprintf(w, "  wss %s, browser phone https://%s/phone/ (ICE policy %s)\n", st.AccessWSS, st.AccessWSS, st.WebRTCICEPolicy)
 	for _, c := range st.WebRTC {
-		fmt.Fprintf(w, "  webrtc %s: ice %s, dtls %s, pair %s, %s; browser->core %d pkts %.0f Hz, core->browser %d pkts %.0f Hz\n",
-			c.Name, c.ICE, c.Peer, orNone(c.SelectedPair), orNone(c.Codec), c.ToCore.Packets, c.ToCore.ToneHz, c.ToBrowser.Packets, c.ToBrowser.ToneHz)
+		fmt.Fprintf(w, "  webrtc %s: ice %s, dtls %s, pair %s, %s; browser->core %d pkts %.0f Hz, core->browser %d pkts %.0f Hz; browser %s, core %s, %d re-offers\n",
+			c.Name, c.ICE, c.Peer, orNone(c.SelectedPair), orNone(c.Codec), c.ToCore.Packets, c.ToCore.ToneHz, c.ToBrowser.Packets, c.ToBrowser.ToneHz,
+			c.BrowserDirection, c.CoreDirection, c.Renegotiations)
 	}
 }

@@ -46,9 +46,15 @@ type wsPhone struct {
 	srv    *sipgo.Server
 	sbc    netip.AddrPort
 	invite chan *sip.Request
+	// With answering, a new INVITE waits in incoming for the test to
+	// answer it (gateway_test.go); without, it gets 486. Re-INVITEs and
+	// BYEs from the SBC are reported in indialog.
+	answering bool
+	incoming  chan incomingCall
+	indialog  chan *sip.Request
 }
 
-func newWSPhone(t *testing.T, caFile string, sbcWSS netip.AddrPort) *wsPhone {
+func newWSPhone(t *testing.T, caFile string, sbcWSS netip.AddrPort, answering bool) *wsPhone {
 	t.Helper()
 	tc, err := labtls.ClientConfig(caFile, 0)
 	if err != nil {
@@ -67,10 +73,25 @@ func newWSPhone(t *testing.T, caFile string, sbcWSS netip.AddrPort) *wsPhone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &wsPhone{ua: ua, client: cl, srv: srv, sbc: sbcWSS, invite: make(chan *sip.Request, 4)}
+	p := &wsPhone{ua: ua, client: cl, srv: srv, sbc: sbcWSS, invite: make(chan *sip.Request, 4),
+		answering: answering, incoming: make(chan incomingCall, 4), indialog: make(chan *sip.Request, 16)}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.To().Params.Has("tag") {
+			p.indialog <- req
+			tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil))
+			return
+		}
 		p.invite <- req
+		if p.answering {
+			p.answer(req, tx)
+			return
+		}
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBusyHere, "Busy Here", nil))
+	})
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.indialog <- req
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
@@ -122,7 +143,7 @@ func TestWebSocketPhoneRegistersAndIsCalled(t *testing.T) {
 		t.Fatalf("websocket listener %v", wss)
 	}
 	ctx := siptest.Ctx(t, 20*time.Second)
-	carol := newWSPhone(t, filepath.Join(dir, "ca.pem"), wss)
+	carol := newWSPhone(t, filepath.Join(dir, "ca.pem"), wss, false)
 	res := carol.register(t, ctx, "carol", "pw-carol")
 	if res.StatusCode != 200 {
 		t.Fatalf("REGISTER over wss: %d %s", res.StatusCode, res.Reason)

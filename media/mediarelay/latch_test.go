@@ -218,3 +218,45 @@ func TestModeSwitchLive(t *testing.T) {
 	}
 	checkBalance(t, r.Stats())
 }
+
+// A peer latched where its SDP said (not NATed) whose SDP moves elsewhere
+// (a PBX re-INVITEs it onto its own relay): its packets still in flight
+// from the old address are dropped for RelatchAfter, so the side follows
+// the new SDP address instead of re-latching onto the one the media left.
+// A NATed peer's re-offer keeps the old rule: its next packet latches.
+func TestHonestPeerMovedAway(t *testing.T) {
+	r := newRelay(t, Config{RelatchAfter: 500 * time.Millisecond})
+	a, b, pbx := newPhone(t, 0xa), newPhone(t, 0xb), newPhone(t, 0xc)
+	r.SetRemote(0, a.addr)
+	r.SetRemote(1, b.addr)
+	expect(t, b.rtp, a.sendRTP(r.Local(0)), r.Local(1))
+	expect(t, a.rtp, b.sendRTP(r.Local(1)), r.Local(0))
+
+	r.SetRemote(0, pbx.addr)
+	a.sendRTP(r.Local(0)) // in flight from before the move
+	waitIn(t, r, 0, false, 2)
+	expectNothing(t, b.rtp)
+	expect(t, pbx.rtp, b.sendRTP(r.Local(1)), r.Local(0))
+	if st := r.Stats()[0]; st.Latched.IsValid() || st.Dropped.OldPeer != 1 {
+		t.Fatalf("after the move: latched %v, old_peer %d; want no latch, 1", st.Latched, st.Dropped.OldPeer)
+	}
+	// Moving back ends the drain at once.
+	r.SetRemote(0, a.addr)
+	expect(t, b.rtp, a.sendRTP(r.Local(0)), r.Local(1))
+
+	checkBalance(t, r.Stats())
+
+	// NATed: latched a, its SDP a private address; a re-offer with
+	// another private address is followed by a's next packet as before.
+	n := newRelay(t, Config{RelatchAfter: 500 * time.Millisecond})
+	n.SetRemote(0, netip.AddrPortFrom(private, 16000))
+	n.SetRemote(1, b.addr)
+	expect(t, b.rtp, a.sendRTP(n.Local(0)), n.Local(1))
+	n.SetRemote(0, netip.AddrPortFrom(private, 16002))
+	expect(t, b.rtp, a.sendRTP(n.Local(0)), n.Local(1))
+	st := n.Stats()
+	checkBalance(t, st)
+	if st[0].Latched != a.addr || st[0].Dropped.OldPeer != 0 {
+		t.Fatalf("NATed re-offer: latched %v, old_peer %d", st[0].Latched, st[0].Dropped.OldPeer)
+	}
+}

@@ -84,6 +84,10 @@ type stream struct {
 	// old is the source of the phone this side faced before ReplacePeer
 	// (a transfer): its packets are dropped, never relayed or latched onto.
 	old netip.AddrPort
+	// draining is the address an honest peer's SDP moved away from
+	// (SetRemote): dropped like old until drainUntil.
+	draining   netip.AddrPort
+	drainUntil time.Time
 	// cand is a source trying to take over a silent latch and candN the
 	// packets it sent in a row since.
 	cand  netip.AddrPort
@@ -166,7 +170,25 @@ func (r *Relay) SetRemote(side int, ap netip.AddrPort) {
 		return
 	}
 	r.log.Info("media sdp address", "side", side, "old", sd.sdp, "new", ap)
+	// A peer latched where its SDP said (not behind NAT) that moves its
+	// media elsewhere — a PBX putting a phone on its relay for music on
+	// hold — still has packets in flight from the old address; they
+	// must not take the re-armed latch, or media keeps going to the old
+	// address. They are dropped for RelatchAfter. A NATed peer's latch
+	// is not its SDP address: its re-offers keep the old rule.
+	now := time.Now()
+	for k := range sd.s {
+		s := &sd.s[k]
+		if s.latched.IsValid() && sd.sdp.IsValid() && s.latched == sd.sdpFor(kind(k)) && r.cfg.RelatchAfter > 0 {
+			s.draining, s.drainUntil = s.latched, now.Add(r.cfg.RelatchAfter)
+		}
+	}
 	sd.sdp = ap
+	for k := range sd.s {
+		if s := &sd.s[k]; s.draining == sd.sdpFor(kind(k)) {
+			s.draining = netip.AddrPort{} // moved back: it is the peer again
+		}
+	}
 	sd.rearm()
 }
 

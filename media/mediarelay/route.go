@@ -26,7 +26,7 @@ func (r *Relay) routeLocked(i int, k kind, pkt []byte, from netip.AddrPort, now 
 		r.dropLocked(i, k, dropInvalid, from)
 		return nil, netip.AddrPort{}, false
 	}
-	if in.old.IsValid() && from == in.old {
+	if in.old.IsValid() && from == in.old || from == in.draining && now.Before(in.drainUntil) {
 		r.dropLocked(i, k, dropOldPeer, from)
 		return nil, netip.AddrPort{}, false
 	}

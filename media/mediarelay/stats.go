@@ -73,7 +73,8 @@ type Drops struct {
 	// source.
 	Hold uint64 `json:"hold,omitempty"`
 	// OldPeer: the source of the phone this side faced before ReplacePeer
-	// (a transferred phone that keeps sending).
+	// (a transferred phone that keeps sending), or the address an honest
+	// peer's SDP just moved away from, for RelatchAfter (SetRemote).
 	OldPeer uint64 `json:"old_peer,omitempty"`
 	// Loop: the destination is one of this relay's own sockets (an SDP
 	// pointing the relay at itself); relaying would spin forever.

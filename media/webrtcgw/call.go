@@ -28,10 +28,11 @@ const coreDTMFPT = 101
 type negotiation int
 
 const (
-	idle           negotiation = iota
-	browserOffered             // the browser called: core offer sent, core answer awaited
-	coreOffered                // the core called the browser: browser offer sent, its answer awaited
-	active                     // both sides negotiated
+	idle             negotiation = iota
+	browserOffered               // the browser called: core offer sent, core answer awaited
+	coreOffered                  // the core called the browser: browser offer sent, its answer awaited
+	active                       // both sides negotiated
+	browserReoffered             // the browser re-offered (hold, resume): core re-offer sent, its answer awaited
 )
 
 // Call is one browser call: a PeerConnection toward the browser and a
@@ -64,19 +65,36 @@ type Call struct {
 	coreTE     uint8        // and on the core side
 	coreRemote netip.AddrPort
 	coreOffer  *sdpneg.Remote // the core's offer (calls to the browser)
-	ourOffer   *sdpneg.Remote // our offer to the core (calls from the browser)
-	iceState   string
-	pcState    string
-	toCore     flow
-	toBrowser  flow
-	sources    []media.SourceCount
+	ourOffer   *sdpneg.Remote // our offer to the core (calls from the browser, re-offers)
+	// coreVersion is the o= version of the gateway's core-side SDP, one
+	// up on every new description (RFC 3264 §8).
+	coreVersion uint64
+	// coreDir and browserDir are what each side last said of its own
+	// stream (sendonly = it holds the other); the relay sends a side
+	// nothing while its direction says it does not receive.
+	coreDir    sdpneg.Direction
+	browserDir sdpneg.Direction
+	// reoffer is the browser's re-offer, applied to the PeerConnection
+	// only once the core accepted it (renegotiate.go).
+	reoffer        string
+	reofferDir     sdpneg.Direction
+	renegotiations int
+	// answerIn and answerOut are the last answer converted (leg.go), for
+	// the same answer arriving again.
+	answerIn, answerOut []byte
+	iceState            string
+	pcState             string
+	toCore              flow
+	toBrowser           flow
+	out                 continuity // toward the browser; coreReadLoop's own
+	sources             []media.SourceCount
 }
 
 func newCall(g *Gateway, cc CallConfig, local netip.AddrPort) *Call {
 	return &Call{
 		g: g, log: g.log.With("call", cc.Name), name: cc.Name,
 		core: cc.Core, coreIP: cc.CoreIP, coreLocal: local,
-		sessionID: sdpneg.NewSessionID(), created: time.Now(),
+		sessionID: sdpneg.NewSessionID(), coreVersion: 1, created: time.Now(),
 		done: make(chan struct{}), iceState: "new", pcState: "new",
 	}
 }
@@ -203,12 +221,9 @@ func (c *Call) closed() bool {
 // and PCMA in the browser's order, telephone-event if the browser offered
 // it. The browser's answer follows from AnswerFromCore.
 func (c *Call) OfferFromBrowser(offer string) ([]byte, error) {
-	r, err := sdpneg.Parse([]byte(offer))
+	r, err := parseBrowserOffer(offer, "browser offer")
 	if err != nil {
-		return nil, fmt.Errorf("%w: browser offer: %w", ErrBadSDP, err)
-	}
-	if !strings.Contains(r.Proto, "TLS") {
-		return nil, fmt.Errorf("%w: browser offer has %s, want UDP/TLS/RTP/SAVPF (DTLS-SRTP)", ErrBadSDP, r.Proto)
+		return nil, err
 	}
 	codec, ok := g711(r.AudioCodecs())
 	if !ok {
@@ -238,20 +253,30 @@ func (c *Call) OfferFromBrowser(offer string) ([]byte, error) {
 	if err := c.pc.SetLocalDescription(ans); err != nil {
 		return nil, fmt.Errorf("webrtcgw: set local answer: %w", err)
 	}
-	body, err := sdpneg.Build(c.coreDescription(codec, r.DTMFPayloadType != 0))
+	body, ours, err := c.buildCoreOffer(c.coreDescription(codec, r.DTMFPayloadType != 0))
 	if err != nil {
-		return nil, fmt.Errorf("webrtcgw: core offer: %w", err)
-	}
-	ours, err := sdpneg.Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("webrtcgw: core offer: %w", err)
+		return nil, err
 	}
 	c.mu.Lock()
 	c.browserTE = r.DTMFPayloadType
+	c.browserDir = r.Direction
 	c.ourOffer = ours
 	c.state = browserOffered
 	c.mu.Unlock()
 	return body, nil
+}
+
+// parseBrowserOffer reads a browser's offer (what names it in errors):
+// it must be DTLS-SRTP.
+func parseBrowserOffer(offer, what string) (*sdpneg.Remote, error) {
+	r, err := sdpneg.Parse([]byte(offer))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadSDP, what, err)
+	}
+	if !strings.Contains(r.Proto, "TLS") {
+		return nil, fmt.Errorf("%w: %s has %s, want UDP/TLS/RTP/SAVPF (DTLS-SRTP)", ErrBadSDP, what, r.Proto)
+	}
+	return r, nil
 }
 
 // AnswerFromCore takes the core's answer to OfferFromBrowser's offer and
@@ -264,7 +289,7 @@ func (c *Call) AnswerFromCore(ctx context.Context, answer []byte) (string, error
 	c.neg.Lock()
 	defer c.neg.Unlock()
 	c.mu.Lock()
-	if c.state != browserOffered {
+	if c.state != browserOffered && c.state != browserReoffered {
 		c.mu.Unlock()
 		return "", fmt.Errorf("%w: core answer in state %d", ErrState, c.state)
 	}
@@ -278,7 +303,11 @@ func (c *Call) AnswerFromCore(ctx context.Context, answer []byte) (string, error
 		return "", fmt.Errorf("%w: core answered %v to an offer of %v", ErrNoCommonCodec, codec, c.codec)
 	}
 	c.coreTE = te
-	c.coreRemote = remoteOf(r)
+	c.coreRemote, c.coreDir = remoteOf(r), r.Direction
+	if c.state == browserReoffered {
+		c.mu.Unlock()
+		return c.applyReoffer(ctx)
+	}
 	c.state = active
 	gathered := c.gathered
 	c.mu.Unlock()
@@ -328,7 +357,7 @@ func (c *Call) OfferFromCore(ctx context.Context, offer []byte) (string, error) 
 	c.mu.Lock()
 	c.coreOffer = r
 	c.coreTE = r.DTMFPayloadType
-	c.coreRemote = remoteOf(r)
+	c.coreRemote, c.coreDir = remoteOf(r), r.Direction
 	c.state = coreOffered
 	gathered := c.gathered
 	c.mu.Unlock()
@@ -359,22 +388,41 @@ func (c *Call) AnswerFromBrowser(answer string) ([]byte, error) {
 	}
 	c.mu.Lock()
 	c.browserTE = r.DTMFPayloadType
+	c.browserDir = r.Direction
 	c.coreTE = te
 	c.state = active
 	c.mu.Unlock()
 	return body, nil
 }
 
-// coreDescription is the gateway's plain RTP side in SDP.
+// coreDescription is the gateway's plain RTP side in SDP, at the current
+// o= version.
 func (c *Call) coreDescription(codec sdpneg.Codec, dtmf bool) sdpneg.Description {
+	c.mu.Lock()
+	version := c.coreVersion
+	c.mu.Unlock()
 	d := sdpneg.Description{
 		Addr: c.coreIP, Port: int(c.coreLocal.Port()), Codecs: []sdpneg.Codec{codec},
-		SessionID: c.sessionID, SessionVersion: 1, Username: "siplab-webrtcgw",
+		SessionID: c.sessionID, SessionVersion: version, Username: "siplab-webrtcgw",
 	}
 	if dtmf {
 		d.DTMFPayloadType = coreDTMFPT
 	}
 	return d
+}
+
+// buildCoreOffer is the gateway's offer toward the core, and as parsed: the
+// core's answer is checked against it.
+func (c *Call) buildCoreOffer(d sdpneg.Description) ([]byte, *sdpneg.Remote, error) {
+	body, err := sdpneg.Build(d)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtcgw: core offer: %w", err)
+	}
+	ours, err := sdpneg.Parse(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtcgw: core offer: %w", err)
+	}
+	return body, ours, nil
 }
 
 // remoteOf is where the core wants RTP; nothing is sent on hold (0.0.0.0)
@@ -421,6 +469,9 @@ func (c *Call) browserReadLoop(tr *webrtc.TrackRemote) {
 		now := time.Now()
 		c.mu.Lock()
 		dst := c.coreRemote
+		if !c.coreDir.CanRecv() {
+			dst = netip.AddrPort{} // the core holds the browser: nothing goes to it
+		}
 		pt, ok := c.mapPT(p.PayloadType, c.browserTE, c.coreTE)
 		c.toCore.count(p, pt == c.codec.PayloadType && ok, ok && pt != c.codec.PayloadType, now)
 		c.mu.Unlock()
@@ -490,15 +541,18 @@ func (c *Call) coreReadLoop() {
 		audio := c.state != idle && p.PayloadType == c.codec.PayloadType
 		dtmf := c.coreTE != 0 && p.PayloadType == c.coreTE
 		c.toBrowser.count(&p, audio, dtmf, now)
-		if !audio {
-			// telephone-event toward the browser is not relayed: the
-			// browser has no use for it (it is a phone, not a PBX).
+		// telephone-event toward the browser is not relayed: the browser
+		// has no use for it (it is a phone, not a PBX); nor is anything
+		// while the browser holds the call (it said it does not receive).
+		send := audio && c.browserDir.CanRecv()
+		if !send {
 			c.toBrowser.Dropped++
 		}
 		c.mu.Unlock()
-		if !audio || track == nil {
+		if !send || track == nil {
 			continue
 		}
+		c.out.rewrite(&p)
 		if err := track.WriteRTP(&p); err != nil && !errors.Is(err, net.ErrClosed) {
 			c.mu.Lock()
 			c.toBrowser.fail(err)
@@ -520,4 +574,39 @@ func (c *Call) countSource(src netip.AddrPort) {
 	if len(c.sources) < maxSources {
 		c.sources = append(c.sources, media.SourceCount{Addr: src, Packets: 1})
 	}
+}
+
+// continuity makes the core's audio one stream toward the browser. The
+// core's source changes under a call — the PBX's music on hold, a
+// transfer target, the phone again — each with its own SSRC, sequence
+// and timestamp; the track sends them all under the gateway's one SSRC,
+// and a sequence number jumping back would be dropped by the browser's
+// SRTP replay protection. So each new source continues the numbering
+// where the last one stopped, with the marker bit of a new talkspurt.
+type continuity struct {
+	started      bool
+	ssrc         uint32 // the current source
+	seqOff       uint16
+	tsOff        uint32
+	lastSeq      uint16
+	lastTS       uint32
+	lastDuration uint32
+}
+
+func (k *continuity) rewrite(p *rtp.Packet) {
+	if !k.started || p.SSRC != k.ssrc {
+		next, ts := p.SequenceNumber, p.Timestamp
+		if k.started {
+			next, ts = k.lastSeq+1, k.lastTS+max(k.lastDuration, 160)
+		}
+		k.seqOff, k.tsOff = next-p.SequenceNumber, ts-p.Timestamp
+		k.ssrc, k.started = p.SSRC, true
+		p.Marker = true
+	}
+	p.SequenceNumber += k.seqOff
+	p.Timestamp += k.tsOff
+	if d := uint32(len(p.Payload)); d > 0 {
+		k.lastDuration = d // G.711: one sample per byte
+	}
+	k.lastSeq, k.lastTS = p.SequenceNumber, p.Timestamp
 }

@@ -37,7 +37,7 @@ func TestBrowserCallsPhone(t *testing.T) {
 			call := newCallT(t, g)
 			browser := newTestBrowser(t, ctx, tc.law, 440)
 
-			coreOffer, err := call.OfferFromBrowser(browser.offer(t))
+			coreOffer, err := call.OfferFromBrowser(browser.Offer(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestBrowserCallsPhone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if off.Proto != "RTP/AVP" || off.AddrPort() != call.Stats().CoreLocal {
+			if off.Proto != "RTP/AVP" || off.AddrPort() != call.CoreLocal() {
 				t.Fatalf("core offer is not plain RTP to the gateway's core socket:\n%s", coreOffer)
 			}
 			if strings.Contains(string(coreOffer), "fingerprint") || strings.Contains(string(coreOffer), "candidate") {
@@ -77,11 +77,11 @@ func TestBrowserCallsPhone(t *testing.T) {
 			if tc.lite != strings.Contains(browserAnswer, "a=ice-lite") {
 				t.Fatalf("lite=%v but the answer says otherwise:\n%s", tc.lite, browserAnswer)
 			}
-			if err := browser.pc.SetRemoteDescription(sdpAnswer(browserAnswer)); err != nil {
+			if err := browser.PC.SetRemoteDescription(sdpAnswer(browserAnswer)); err != nil {
 				t.Fatal(err)
 			}
 			hears(t, "phone", phone, 440)
-			hears(t, "browser", browser.session, 1000)
+			hears(t, "browser", browser.Session, 1000)
 			checkGatewayStats(t, call, 440, 1000, addrOf(phoneConn).String())
 		})
 	}
@@ -109,7 +109,7 @@ func TestPhoneCallsBrowser(t *testing.T) {
 	if !strings.Contains(browserOffer, "UDP/TLS/RTP/SAVPF 8") || !strings.Contains(browserOffer, "a=candidate:") {
 		t.Fatalf("browser offer is not DTLS-SRTP PCMA with candidates:\n%s", browserOffer)
 	}
-	coreAnswer, err := call.AnswerFromBrowser(browser.answer(t, browserOffer))
+	coreAnswer, err := call.AnswerFromBrowser(browser.Answer(t, browserOffer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestPhoneCallsBrowser(t *testing.T) {
 	defer phone.Close()
 	go phone.Run(ctx)
 	hears(t, "phone", phone, 600)
-	hears(t, "browser", browser.session, 1000)
+	hears(t, "browser", browser.Session, 1000)
 	st := checkGatewayStats(t, call, 600, 1000, addrOf(phoneConn).String())
 	if st.CoreDTMFPT != 101 || st.BrowserDTMFPT == 0 {
 		t.Errorf("telephone-event not negotiated on both sides: core %d browser %d", st.CoreDTMFPT, st.BrowserDTMFPT)

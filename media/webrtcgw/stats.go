@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/siplab/siplab/media"
+	"github.com/siplab/siplab/sip/sdpneg"
 )
 
 // Flow counts one direction through the gateway. ToneHz is the test tone
@@ -95,6 +96,12 @@ type Stats struct {
 	CoreLocal   netip.AddrPort      `json:"core_local"`
 	CoreRemote  netip.AddrPort      `json:"core_remote,omitzero"`
 	CoreSources []media.SourceCount `json:"core_sources,omitempty"`
+	// CoreDirection and BrowserDirection are what each side last said
+	// of its stream: sendonly or inactive is that side holding the call.
+	CoreDirection    sdpneg.Direction `json:"core_direction"`
+	BrowserDirection sdpneg.Direction `json:"browser_direction"`
+	// Renegotiations counts re-offers answered, from either side.
+	Renegotiations int `json:"renegotiations,omitempty"`
 	// ToCore is the browser's audio relayed to the core (what the desk
 	// phone hears); ToBrowser the core's audio relayed to the browser.
 	ToCore    Flow `json:"to_core"`
@@ -108,6 +115,7 @@ func (c *Call) Stats() Stats {
 		Name: c.name, Created: c.created, ICE: c.iceState, Peer: c.pcState, Lite: c.g.cfg.Lite,
 		BrowserDTMFPT: c.browserTE, CoreDTMFPT: c.coreTE,
 		CoreLocal: c.coreLocal, CoreRemote: c.coreRemote,
+		CoreDirection: c.coreDir, BrowserDirection: c.browserDir, Renegotiations: c.renegotiations,
 		CoreSources: append([]media.SourceCount(nil), c.sources...),
 		ToCore:      c.toCore.snapshot(), ToBrowser: c.toBrowser.snapshot(),
 	}
@@ -115,6 +123,7 @@ func (c *Call) Stats() Stats {
 		st.Codec = c.codec.String()
 	}
 	pc := c.pc
+	started := c.iceState != "new"
 	c.mu.Unlock()
 	if pc == nil {
 		return st
@@ -125,10 +134,18 @@ func (c *Call) Stats() Stats {
 	if d := pc.RemoteDescription(); d != nil {
 		st.RemoteCandidates = candidates(d.SDP)
 	}
-	st.SelectedPair = selectedPair(pc)
-	st.DTLS = dtlsState(pc)
+	if started {
+		// pion sets up the ICE transport unlocked until its agent runs
+		// (GetSelectedCandidatePair races with ICETransport.Start):
+		// there is no pair to show before then anyway.
+		st.SelectedPair = selectedPair(pc)
+		st.DTLS = dtlsState(pc)
+	}
 	return st
 }
+
+// CoreLocal is the gateway's plain RTP socket (Stats without asking pion).
+func (c *Call) CoreLocal() netip.AddrPort { return c.coreLocal }
 
 // dtlsState is the DTLS transport's state ("" before there is one).
 func dtlsState(pc *webrtc.PeerConnection) string {

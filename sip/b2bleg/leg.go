@@ -1,5 +1,5 @@
 // Package b2bleg is the leg machinery of every back-to-back user agent in
-// the lab (the PBX, the SBC, the WebRTC gateway to come): one Leg per
+// the lab (the PBX, the SBC and its WebRTC gateway legs): one Leg per
 // dialog a B2BUA holds, with its RFC 3261 §12 state, the ACK it owes for a
 // 2xx it received (§13.2.2.4), the ACK it waits for after a 2xx it sent
 // (§13.3.1.4, through sipdialog.Retransmit), the CANCEL of an INVITE it
@@ -75,6 +75,9 @@ type Config struct {
 	Changed func()
 	// Done closes when the owner shuts down: waits end.
 	Done <-chan struct{}
+	// Media, when set, translates the SDP crossing this leg (media.go):
+	// a gateway leg. The owner closes it when the call ends.
+	Media Media
 }
 
 // Leg is one dialog of a back-to-back call. Dlg and State may be read and

@@ -70,9 +70,11 @@ func newCallee(t *testing.T, ep *sipnet.Endpoint, ring time.Duration) *callee {
 	ep.Server.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		c.got <- req
 		tx.OnCancel(func(r *sip.Request) { c.got <- r }) // sipgo answers it
-		req.To().Params.Add("tag", tag)
+		// The tag goes on each response, not on req: sipgo's own 100
+		// Trying timer reads req meanwhile.
 		time.Sleep(c.ring)
 		r := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		r.To().Params.Add("tag", tag)
 		r.AppendHeader(contact)
 		_ = tx.Respond(r)
 		select {
@@ -81,6 +83,7 @@ func newCallee(t *testing.T, ep *sipnet.Endpoint, ring time.Duration) *callee {
 		case <-time.After(50 * time.Millisecond):
 		}
 		ok := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		ok.To().Params.Add("tag", tag)
 		ok.AppendHeader(contact)
 		_ = tx.Respond(ok)
 	})
