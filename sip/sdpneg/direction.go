@@ -31,6 +31,17 @@ func (d Direction) String() string {
 // MarshalText makes Direction print as its SDP name in JSON status output.
 func (d Direction) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// UnmarshalText reads the attribute name back: a status document that
+// holds a Direction (the SBC's "webrtc" calls) must decode as it encodes.
+func (d *Direction) UnmarshalText(b []byte) error {
+	v, err := ParseDirection(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
 // ParseDirection reads a direction attribute name.
 func ParseDirection(s string) (Direction, error) {
 	for _, d := range []Direction{SendRecv, SendOnly, RecvOnly, Inactive} {

@@ -1,6 +1,7 @@
 package sdpneg
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -500,5 +501,24 @@ func TestAnswerRealWorldOffers(t *testing.T) {
 				t.Errorf("answer has %d m-lines, offer %d", len(ans.sd.MediaDescriptions), len(offer.sd.MediaDescriptions))
 			}
 		})
+	}
+}
+
+// A Direction in a JSON document (the SBC's status of a browser call)
+// decodes as it encodes, and a name SDP has not is an error.
+func TestDirectionJSONRoundTrip(t *testing.T) {
+	for _, d := range []Direction{SendRecv, SendOnly, RecvOnly, Inactive} {
+		b, err := json.Marshal(struct{ D Direction }{d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ D Direction }
+		if err := json.Unmarshal(b, &got); err != nil || got.D != d {
+			t.Errorf("%s: %s decodes to %v, %v", d, b, got.D, err)
+		}
+	}
+	var got struct{ D Direction }
+	if err := json.Unmarshal([]byte(`{"D":"sideways"}`), &got); err == nil {
+		t.Error(`"sideways" decoded`)
 	}
 }
