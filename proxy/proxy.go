@@ -206,6 +206,9 @@ type Proxy struct {
 	guard *guard.AuthGuard
 	txl   *txlimit.Limiter
 	sl    *slTags
+	// What finished transactions still owe (linger.go).
+	answered *lingerMap[answered]
+	accepted *lingerMap[accepted]
 
 	closeOnce sync.Once
 }
@@ -232,6 +235,8 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	}
 	p.txl = txlimit.New(cfg.MaxTransactions)
 	p.sl = newSLTags()
+	p.answered = newLingerMap[answered](lingerFor, lingerMax, time.Now)
+	p.accepted = newLingerMap[accepted](lingerFor, lingerMax, time.Now)
 	p.initial = s
 	for _, ep := range eps {
 		if ep == nil {
@@ -250,6 +255,7 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 		in.ep.Server.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 			p.handle(in, req, tx)
 		})
+		in.ep.OnUnmatchedResponse(p.unmatchedResponse)
 	}
 	return p, nil
 }
@@ -371,7 +377,11 @@ func (p *Proxy) Reset() ResetResult {
 }
 
 // Stats returns the counters.
-func (p *Proxy) Stats() Stats { return p.stats.snapshot() }
+func (p *Proxy) Stats() Stats {
+	s := p.stats.snapshot()
+	s.Lingering = p.lingerStatus()
+	return s
+}
 
 // Status returns counters, settings and identity for the control plane.
 func (p *Proxy) Status() Status {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -139,6 +140,9 @@ type Endpoint struct {
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
+	// unmatched takes the responses that match no client transaction
+	// (see OnUnmatchedResponse); nil: they are logged and dropped.
+	unmatched atomic.Pointer[func(*sip.Response)]
 }
 
 // Listen binds the sockets. Nothing is read until Start.
@@ -163,6 +167,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		sipgo.WithUserAgentDNSResolver(noDNS),
 		// The receive path's parser: what passes sipcheck.Receiver parses.
 		sipgo.WithUserAgentParser(sipcheck.NewParser()),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(e.unmatchedResponse)),
 	}
 	if cfg.TLS != nil {
 		// sipgo dials every TLS connection of this UA with this config.
@@ -267,6 +272,21 @@ func (e *Endpoint) Client(transport string) (*sipgo.Client, error) {
 		return nil, fmt.Errorf("%w: %q", ErrTransportDisabled, transport)
 	}
 	return c, nil
+}
+
+// OnUnmatchedResponse hands f every response that matches no client
+// transaction (a retransmission after the transaction ended, a stray),
+// from sipgo's goroutines, instead of logging and dropping it. A stateful
+// proxy that ends a transaction early keeps what RFC 6026 still asks of it
+// (relaying 2xx retransmissions for an accepted INVITE branch) this way.
+func (e *Endpoint) OnUnmatchedResponse(f func(*sip.Response)) { e.unmatched.Store(&f) }
+
+func (e *Endpoint) unmatchedResponse(res *sip.Response) {
+	if f := e.unmatched.Load(); f != nil && *f != nil {
+		(*f)(res)
+		return
+	}
+	e.log.Debug("response matching no transaction dropped", "status", res.StatusCode, "call_id", callID(res))
 }
 
 // PacketConn is the UDP socket, or nil when UDP is disabled.

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/internal/ctl"
@@ -161,6 +163,13 @@ func serve(ctx context.Context, args []string) error {
 		log.Warn("no -users file: nothing will be challenged")
 	}
 
+	// sipgo frees an INVITE client transaction answered 2xx only when its
+	// Timer M fires, ended or not, so each call's branch would stay in
+	// memory 32 s with its INVITE and 2xx. The proxy relays the 2xx
+	// retransmissions for 64*T1 from its own table (proxy/linger.go), so
+	// in this process, which runs no user agent, sipgo's Accepted state
+	// need not outlast T1.
+	sip.Timer_M = proxy.AcceptedBranchHold
 	var eps []*sipnet.Endpoint
 	for _, addr := range []string{*sipAddr, *coreAddr} {
 		if addr == "" {
