@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,8 +46,8 @@ type checkedPacketConn struct {
 }
 
 // read reads one datagram and, with the gate on, how long it waited in
-// the socket's queue (0 when unknown). sipgo reads each socket from one
-// goroutine, so oob needs no lock.
+// the socket's queue (0 when unknown). Each reader goroutine has its own
+// checkedPacketConn (Config.Readers), so oob needs no lock.
 func (c *checkedPacketConn) read(b []byte) (int, net.Addr, time.Duration, error) {
 	uc, ok := c.PacketConn.(*net.UDPConn)
 	if c.gate == nil || !ok {
@@ -279,8 +280,10 @@ type gate struct {
 	log      *slog.Logger
 	refused  atomic.Uint64
 	lastLog  atomic.Int64 // unix seconds of the last log line
+	// mu guards what follows: the socket's readers share the gate.
+	mu sync.Mutex
 	// aboveSince is when the queue delay rose above maxDelay and stayed
-	// there (zero: it is below); read goroutine only.
+	// there (zero: it is below).
 	aboveSince time.Time
 
 	// The branches of the INVITEs let through recently: a retransmission
@@ -301,29 +304,33 @@ const (
 )
 
 // refuse decides whether a datagram that waited this long is to be
-// refused, at now (called from the socket's one read goroutine only).
-// Shed (the caller's next step) spares what is not new: responses, ACK,
-// CANCEL, in-dialog requests.
+// refused, at now. Shed (the caller's next step) spares what is not new:
+// responses, ACK, CANCEL, in-dialog requests.
 func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time.Time) bool {
+	g.mu.Lock()
 	if waited <= g.maxDelay {
 		g.aboveSince = time.Time{}
+		g.mu.Unlock()
 		return false
 	}
 	if g.aboveSince.IsZero() {
 		g.aboveSince = now
 	}
-	if g.admitted(branch) {
+	admitted, since := g.admittedLocked(branch), now.Sub(g.aboveSince)
+	g.mu.Unlock()
+	switch {
+	case admitted:
 		return false
-	}
-	if waited > 3*g.maxDelay {
+	case waited > 3*g.maxDelay:
 		return true // far behind: even a short burst gets no more work in
 	}
-	return now.Sub(g.aboveSince) >= gateInterval && !sipcheck.HasCredentials(data)
+	return since >= gateInterval && !sipcheck.HasCredentials(data)
 }
 
-// admit remembers an INVITE's branch (called from the socket's one read
-// goroutine only, as admitted is).
+// admit remembers an INVITE's branch.
 func (g *gate) admit(branch string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.cur == nil || len(g.cur) >= gateMemory || time.Since(g.rotated) > gateGeneration {
 		g.prev, g.cur, g.rotated = g.cur, make(map[string]struct{}), time.Now()
 	}
@@ -331,6 +338,12 @@ func (g *gate) admit(branch string) {
 }
 
 func (g *gate) admitted(branch string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.admittedLocked(branch)
+}
+
+func (g *gate) admittedLocked(branch string) bool {
 	if branch == "" {
 		return false
 	}

@@ -69,6 +69,14 @@ type Config struct {
 	// anything parses it (sipcheck.Receiver.Shed). 0: off. Only where the
 	// kernel stamps arrival times (Linux).
 	MaxQueueDelay time.Duration
+	// Readers is how many goroutines read the UDP socket; 0 means 1.
+	// sipgo parses each datagram in the goroutine that read it, after the
+	// receive path's checks, so a single reader caps what a busy daemon
+	// takes in at one core, and under overload the refusals queue behind
+	// the parses. Several readers lift that. The messages of one call may
+	// then be handled in another order than they arrived, as they may be
+	// already: sipgo handles each in its own goroutine.
+	Readers int
 	// UserAgent is the User-Agent/Server header value.
 	UserAgent string
 	Logger    *slog.Logger
@@ -137,6 +145,7 @@ type Endpoint struct {
 	clients   map[string]*sipgo.Client
 	receiver  *sipcheck.Receiver
 	gate      *gate // nil: no overload gate
+	readers   int
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
@@ -154,7 +163,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver()}
+	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver(), readers: max(cfg.Readers, 1)}
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
@@ -342,7 +351,10 @@ func (e *Endpoint) PacketConn() net.PacketConn { return e.udp }
 // transport layer knows them, so a request sent right after Start leaves
 // from the listening port. The endpoint stops when ctx ends or on Close.
 func (e *Endpoint) Start(ctx context.Context) error {
-	if e.udp != nil {
+	for range e.readers {
+		if e.udp == nil {
+			break
+		}
 		e.serveWG.Add(1)
 		go func() {
 			defer e.serveWG.Done()

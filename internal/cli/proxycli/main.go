@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -175,7 +176,8 @@ func serve(ctx context.Context, args []string) error {
 		if addr == "" {
 			continue
 		}
-		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay})
+		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay,
+			Readers: runtime.GOMAXPROCS(0)})
 		if err != nil {
 			for _, e := range eps {
 				e.Close()
