@@ -1,7 +1,6 @@
 package sipnet
 
 import (
-	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -78,34 +77,5 @@ func TestGateRefuses(t *testing.T) {
 		if got := g.refuse(s.waited, s.data, s.branch, t0.Add(s.at)); got != s.want {
 			t.Errorf("%s: refuse = %v, want %v", s.name, got, s.want)
 		}
-	}
-}
-
-// The scheduling delay the gate adds is the median of what the runtime
-// counted since the last sample, read as the bucket's upper bound.
-func TestMedianSince(t *testing.T) {
-	buckets := []float64{0, 0.001, 0.01, 0.1, 1, math.Inf(1)}
-	prev := []uint64{100, 100, 0, 0, 0}
-	for _, tc := range []struct {
-		counts []uint64
-		want   float64
-	}{
-		{[]uint64{100, 100, 0, 0, 0}, 0},      // nothing new
-		{[]uint64{110, 100, 0, 0, 0}, 0.001},  // all under 1 ms
-		{[]uint64{101, 101, 1, 3, 0}, 0.1},    // most 10-100 ms
-		{[]uint64{100, 100, 0, 0, 5}, 1},      // all past 1 s: the last finite bound
-		{[]uint64{100, 200, 10, 0, 100}, 0.1}, // the middle one
-	} {
-		if got := medianSince(prev, tc.counts, buckets); got != tc.want {
-			t.Errorf("medianSince(%v) = %v, want %v", tc.counts, got, tc.want)
-		}
-	}
-	// The runtime has the metric the gate reads.
-	g := &gate{}
-	done := make(chan struct{})
-	go func() { time.Sleep(3 * schedSample); close(done) }()
-	g.sampleSched(done)
-	if g.sched.Load() < 0 {
-		t.Fatal("negative scheduling delay")
 	}
 }

@@ -260,9 +260,8 @@ func (c *checkedConn) write(res []byte) {
 }
 
 // gate is the overload gate of a UDP socket (Config.MaxQueueDelay). The
-// kernel stamps every datagram on arrival; to how long it waited there the
-// gate adds how long goroutines wait to run (schedlat.go). When messages
-// keep waiting longer than maxDelay the daemon is behind, and a new request then costs
+// kernel stamps every datagram on arrival; when datagrams keep waiting
+// longer than maxDelay the daemon is behind, and a new request then costs
 // more than it can bring: sipp and phones retransmit an unanswered INVITE
 // after 500 ms (T1), the callee its 2xx until the ACK, and every
 // retransmission is more work for a server already late. New requests
@@ -281,9 +280,6 @@ type gate struct {
 	log      *slog.Logger
 	refused  atomic.Uint64
 	lastLog  atomic.Int64 // unix seconds of the last log line
-	// sched is the median time goroutines waited to run lately, in ns
-	// (schedlat.go): the backlog past the socket, added to its delay.
-	sched atomic.Int64
 	// mu guards what follows: the socket's readers share the gate.
 	mu sync.Mutex
 	// aboveSince is when the queue delay rose above maxDelay and stayed
@@ -311,7 +307,6 @@ const (
 // refused, at now. Shed (the caller's next step) spares what is not new:
 // responses, ACK, CANCEL, in-dialog requests.
 func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time.Time) bool {
-	waited += time.Duration(g.sched.Load())
 	g.mu.Lock()
 	if waited <= g.maxDelay {
 		g.aboveSince = time.Time{}

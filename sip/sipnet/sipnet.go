@@ -149,7 +149,6 @@ type Endpoint struct {
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
-	stop      chan struct{} // closed by Close
 	// unmatched takes the responses that match no client transaction
 	// (see OnUnmatchedResponse); nil: they are logged and dropped.
 	unmatched atomic.Pointer[func(*sip.Response)]
@@ -164,7 +163,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver(), readers: max(cfg.Readers, 1), stop: make(chan struct{})}
+	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver(), readers: max(cfg.Readers, 1)}
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
@@ -376,9 +375,6 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		}()
 	}
 	e.serveTLS()
-	if e.gate != nil {
-		go e.gate.sampleSched(e.stop)
-	}
 	go func() {
 		<-ctx.Done()
 		e.Close()
@@ -418,7 +414,6 @@ func (e *Endpoint) closeSockets() {
 // Close stops serving and releases the sockets. It is safe to call twice.
 func (e *Endpoint) Close() error {
 	e.closeOnce.Do(func() {
-		close(e.stop)
 		e.closeSockets()
 		if e.Server != nil {
 			e.Server.Close()
