@@ -258,9 +258,9 @@ func TestRawLooks(t *testing.T) {
 	}
 	for data, want := range map[string]bool{
 		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\nProxy-Authorization: Digest username=\"a\"\r\n\r\n": true,
-		"REGISTER sip:x SIP/2.0\r\nauthorization : Digest username=\"a\"\r\n\r\n":                     true,
-		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\nProxy-Authorization: in the body\r\n":          false,
-		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n":                                              false,
+		"REGISTER sip:x SIP/2.0\r\nauthorization : Digest username=\"a\"\r\n\r\n":                       true,
+		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\nProxy-Authorization: in the body\r\n":           false,
+		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n":                                               false,
 	} {
 		if got := HasCredentials([]byte(data)); got != want {
 			t.Errorf("HasCredentials(%q) = %v, want %v", data, got, want)
