@@ -79,28 +79,3 @@ func TestGateRefuses(t *testing.T) {
 		}
 	}
 }
-
-// Goroutines past the bound refuse new requests while they pile up, not
-// while they stay put (calls in progress): the door never stays shut.
-func TestGateGoroutineBound(t *testing.T) {
-	n := 100
-	g := &gate{maxDelay: 100 * time.Millisecond, goroutines: func() int { return n }}
-	invite := []byte("INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n")
-	t0 := time.Unix(1000, 0)
-	for i, s := range []struct {
-		count int
-		want  bool
-	}{
-		{100, false},
-		{gateGoroutines + 500, true},  // past the bound and growing
-		{gateGoroutines + 900, true},  // still growing
-		{gateGoroutines + 900, false}, // steady: calls in progress
-		{gateGoroutines + 100, false}, // draining
-		{gateGoroutines + 400, true},  // growing again
-	} {
-		n = s.count
-		if got := g.refuse(0, invite, "", t0.Add(time.Duration(i)*gateSample)); got != s.want {
-			t.Errorf("sample %d (%d goroutines): refuse = %v, want %v", i, s.count, got, s.want)
-		}
-	}
-}

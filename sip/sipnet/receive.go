@@ -286,11 +286,6 @@ type gate struct {
 	// aboveSince is when the queue delay rose above maxDelay and stayed
 	// there (zero: it is below).
 	aboveSince time.Time
-	// The goroutines counted at the last two samples (piling), and the
-	// count (runtime.NumGoroutine when nil).
-	count, lastCount int
-	sampled          time.Time
-	goroutines       func() int
 
 	// The branches of the INVITEs let through recently: a retransmission
 	// of one is part of a call already admitted — its transaction absorbs
@@ -307,20 +302,18 @@ const (
 	// gateInterval is how long the queue delay must stay above maxDelay
 	// before new requests are refused (CoDel's interval).
 	gateInterval = 200 * time.Millisecond
-	// gateGoroutines bounds the work piling up: past this many goroutines
+	// gateGoroutines bounds the work in flight: past this many goroutines
 	// (a message or a call in progress each; hundreds at 3,000 calls/s
-	// served in time, two per ringing call), and more than gateSample
-	// ago, new requests are refused whatever the socket's delay. ~10-20
-	// kB each with its message.
+	// served in time, a few per ringing call) new requests are refused
+	// whatever the socket's delay. ~10-20 kB each with its message.
 	gateGoroutines = 10000
-	gateSample     = 100 * time.Millisecond
 )
 
 // refuse decides whether a datagram that waited this long is to be
 // refused, at now. Shed (the caller's next step) spares what is not new:
 // responses, ACK, CANCEL, in-dialog requests.
 func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time.Time) bool {
-	if g.piling(now) && !g.admitted(branch) {
+	if runtime.NumGoroutine() > gateGoroutines && !g.admitted(branch) {
 		// The backlog has moved past the socket: several readers drain
 		// it into goroutines (sipgo runs one per message) faster than
 		// they run, where the arrival stamps do not see it and where it
@@ -345,23 +338,6 @@ func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time
 		return true // far behind: even a short burst gets no more work in
 	}
 	return since >= gateInterval && !sipcheck.HasCredentials(data)
-}
-
-// piling reports whether goroutines are past gateGoroutines and more
-// than a sample ago: work piling up, not a steady crowd of calls in
-// progress (a ringing call holds two goroutines for minutes), which must
-// not shut the door for good.
-func (g *gate) piling(now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if now.Sub(g.sampled) >= gateSample {
-		count := runtime.NumGoroutine
-		if g.goroutines != nil {
-			count = g.goroutines
-		}
-		g.lastCount, g.count, g.sampled = g.count, count(), now
-	}
-	return g.count > gateGoroutines && g.count > g.lastCount
 }
 
 // admit remembers an INVITE's branch.
