@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -302,24 +301,12 @@ const (
 	// gateInterval is how long the queue delay must stay above maxDelay
 	// before new requests are refused (CoDel's interval).
 	gateInterval = 200 * time.Millisecond
-	// gateGoroutines bounds the work in flight: past this many goroutines
-	// (a message or a call in progress each; hundreds at 3,000 calls/s
-	// served in time, a few per ringing call) new requests are refused
-	// whatever the socket's delay. ~10-20 kB each with its message.
-	gateGoroutines = 10000
 )
 
 // refuse decides whether a datagram that waited this long is to be
 // refused, at now. Shed (the caller's next step) spares what is not new:
 // responses, ACK, CANCEL, in-dialog requests.
 func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time.Time) bool {
-	if runtime.NumGoroutine() > gateGoroutines && !g.admitted(branch) {
-		// The backlog has moved past the socket: several readers drain
-		// it into goroutines (sipgo runs one per message) faster than
-		// they run, where the arrival stamps do not see it and where it
-		// would take memory without bound.
-		return true
-	}
 	g.mu.Lock()
 	if waited <= g.maxDelay {
 		g.aboveSince = time.Time{}
