@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -108,6 +107,7 @@ func serve(ctx context.Context, args []string) error {
 	recordRoute := fs.String("record-route", "on", "stay in the path of in-dialog requests: on|off")
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
+	readers := fs.Int("udp-readers", 1, "goroutines reading each UDP socket: more take more calls/s in, but past capacity the backlog then waits as goroutines, unbounded, instead of in the socket's buffer (bench/README.md)")
 	ctlPath := fs.String("ctl", proxy.DefaultSocket, "control socket path (package ctl); empty disables")
 	locWatch := fs.String("location-watch", "on", "keep the registrar's bindings in memory, streamed from its GET /v1/watch (on), or ask it once per call (off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -177,7 +177,7 @@ func serve(ctx context.Context, args []string) error {
 			continue
 		}
 		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay,
-			Readers: runtime.GOMAXPROCS(0)})
+			Readers: *readers})
 		if err != nil {
 			for _, e := range eps {
 				e.Close()
