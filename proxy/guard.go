@@ -48,6 +48,9 @@ type GuardStatus struct {
 	// Shed counts new requests the overload gate refused with 503 before
 	// parsing them (they waited too long in the receive queue).
 	Shed uint64 `json:"shed"`
+	// AbsorbedACKs counts ACKs for stateless answers (407s, 503s) ended
+	// in the socket's read loop, unparsed.
+	AbsorbedACKs uint64 `json:"absorbed_acks"`
 }
 
 // IsGuardSetting says whether name is one of GuardSettingNames.
@@ -90,13 +93,21 @@ func (p *Proxy) Unblock(src netip.Addr) bool { return p.guard.Unblock(src) }
 
 func (p *Proxy) guardStatus() GuardStatus {
 	return GuardStatus{Settings: p.GuardSettings(), Blocked: p.Blocked(), FailedAuths: p.guard.Stats().FailedAuths,
-		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.shed()}
+		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.shed(), AbsorbedACKs: p.absorbedACKs()}
 }
 
 func (p *Proxy) shed() uint64 {
 	var n uint64
 	for _, e := range p.eps {
 		n += e.ep.Shed()
+	}
+	return n
+}
+
+func (p *Proxy) absorbedACKs() uint64 {
+	var n uint64
+	for _, e := range p.eps {
+		n += e.ep.AbsorbedACKs()
 	}
 	return n
 }

@@ -244,3 +244,26 @@ func TestRegisterGuessingThroughProxy(t *testing.T) {
 	other := newPhone(t, "127.0.0.4")
 	mustCode(t, register(t, other, px, "bob", "bobpw", "sip:bob@"+other.addr.String()), 200)
 }
+
+// The ACK for a stateless 407 ends in the socket's read loop: counted
+// there, never parsed into a request the proxy handles, never routed.
+func TestStatelessACKEndsUnparsed(t *testing.T) {
+	loc := newMemLocation("alice", "bob")
+	p, px := startProxy(t, Config{Location: loc, Auth: newAuth(t), AuthInvites: true})
+	alice, bob := newPhone(t, "127.0.0.2"), newPhone(t, "127.0.0.3")
+	loc.bind("bob", "sip:bob@"+bob.addr.String(), bob.addr)
+	m := alice.newMsg("INVITE", "sip:bob@"+testDomain, "alice@"+testDomain, "bob@"+testDomain)
+	alice.send(px, m)
+	chal := alice.final(sip.INVITE)
+	mustCode(t, chal, 407)
+	ack := m
+	ack.method, ack.toTag = "ACK", chal.To().Params.GetOr("tag", "")
+	alice.send(px, ack)
+	bob.silent(300*time.Millisecond, isRequest(sip.ACK), "the ACK for a 407")
+	if n := p.Status().Guard.AbsorbedACKs; n != 1 {
+		t.Errorf("ACKs absorbed in the read loop: %d, want 1", n)
+	}
+	if n := p.Stats().Requests["ACK"]; n != 0 {
+		t.Errorf("%d ACKs reached the proxy's handler, want 0", n)
+	}
+}

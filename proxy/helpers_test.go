@@ -73,7 +73,8 @@ func startProxy(t testing.TB, cfg Config) (*Proxy, netip.AddrPort) {
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: cfg.Logger})
+	// Two readers on the socket, as the daemon runs on two cores or more.
+	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: cfg.Logger, Readers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

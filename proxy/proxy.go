@@ -32,11 +32,12 @@ import (
 const DefaultTimerC = 3*time.Minute + 1*time.Second
 
 // DefaultMaxQueueDelay is the proxy's overload gate (sipnet.Config.
-// MaxQueueDelay): well under T1 (500 ms), so a request the proxy still
-// takes is usually answered before its first retransmission, and above
-// the scheduling hiccups of a busy host, so a lab under ordinary load
-// never sees a 503 from it.
-const DefaultMaxQueueDelay = 300 * time.Millisecond
+// MaxQueueDelay): new requests are refused once datagrams keep waiting
+// longer than this in the socket (for 200 ms: a scheduling hiccup of a
+// busy host refuses nothing). A call crosses the queue several times
+// before its caller and callee stop retransmitting (INVITE to 100, 2xx to
+// ACK: two crossings each), so each must stay well under T1 (500 ms).
+const DefaultMaxQueueDelay = 100 * time.Millisecond
 
 // DefaultMaxBranches bounds forking: a user with more bindings than this is
 // tried on the most preferred ones only.
@@ -206,6 +207,9 @@ type Proxy struct {
 	guard *guard.AuthGuard
 	txl   *txlimit.Limiter
 	sl    *slTags
+	// What finished transactions still owe (linger.go).
+	answered *lingerMap[answered]
+	accepted *lingerMap[accepted]
 
 	closeOnce sync.Once
 }
@@ -232,6 +236,8 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 	}
 	p.txl = txlimit.New(cfg.MaxTransactions)
 	p.sl = newSLTags()
+	p.answered = newLingerMap[answered](lingerFor, lingerMax, time.Now)
+	p.accepted = newLingerMap[accepted](lingerFor, lingerMax, time.Now)
 	p.initial = s
 	for _, ep := range eps {
 		if ep == nil {
@@ -250,6 +256,10 @@ func New(cfg Config, eps ...*sipnet.Endpoint) (*Proxy, error) {
 		in.ep.Server.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 			p.handle(in, req, tx)
 		})
+		in.ep.OnUnmatchedResponse(p.unmatchedResponse)
+		// The ACKs for our stateless answers to INVITE (407, 403) end in
+		// the socket's read loop, unparsed; handle absorbs the rest (TCP).
+		in.ep.AbsorbACKs(p.sl.prefix)
 	}
 	return p, nil
 }
@@ -371,7 +381,11 @@ func (p *Proxy) Reset() ResetResult {
 }
 
 // Stats returns the counters.
-func (p *Proxy) Stats() Stats { return p.stats.snapshot() }
+func (p *Proxy) Stats() Stats {
+	s := p.stats.snapshot()
+	s.Lingering = p.lingerStatus()
+	return s
+}
 
 // Status returns counters, settings and identity for the control plane.
 func (p *Proxy) Status() Status {

@@ -31,6 +31,15 @@ type Stats struct {
 	TimerC uint64 `json:"timer_c"`
 	// Retransmissions2xx counts 2xx retransmissions forwarded upstream.
 	Retransmissions2xx uint64 `json:"retransmissions_2xx"`
+	// Absorbed counts retransmitted requests of finished transactions
+	// answered from what was kept of them (linger.go): the final response
+	// sent again, or a retransmitted INVITE absorbed.
+	Absorbed uint64 `json:"absorbed"`
+	// StrayResponses counts responses dropped because they matched no
+	// transaction (retransmitted finals of finished branches included).
+	StrayResponses uint64 `json:"stray_responses"`
+	// Lingering is what is kept of finished transactions.
+	Lingering LingerStatus `json:"lingering"`
 }
 
 // Status is what the control plane shows.
@@ -75,6 +84,8 @@ type counters struct {
 	challenges  atomic.Uint64
 	timerC      atomic.Uint64
 	retrans     atomic.Uint64
+	absorbed    atomic.Uint64
+	strays      atomic.Uint64
 }
 
 func (c *counters) request(method string) {
@@ -104,6 +115,8 @@ func (c *counters) snapshot() Stats {
 		Challenges:         c.challenges.Load(),
 		TimerC:             c.timerC.Load(),
 		Retransmissions2xx: c.retrans.Load(),
+		Absorbed:           c.absorbed.Load(),
+		StrayResponses:     c.strays.Load(),
 	}
 	for i, m := range countedMethods {
 		if n := c.requests[i].Load(); n > 0 {

@@ -2,6 +2,7 @@ package sipcheck
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -50,11 +51,88 @@ type Verdict struct {
 // Receiver checks raw messages. It is safe for concurrent use.
 type Receiver struct {
 	parser *sip.Parser
+	// tagPrefix starts the To tag of every refusal this receiver sends
+	// (random per receiver), so the ACK for one is known from its raw
+	// bytes (RefusalACK).
+	tagPrefix string
 }
 
 // NewReceiver returns the receive-path checker with its parser (the same
 // one NewParser gives sipgo, so both agree on what parses).
-func NewReceiver() *Receiver { return &Receiver{parser: NewParser()} }
+func NewReceiver() *Receiver {
+	var b [3]byte
+	rand.Read(b[:])
+	return &Receiver{parser: NewParser(), tagPrefix: "sc" + hex.EncodeToString(b[:]) + "-"}
+}
+
+// RefusalTag reports whether a To tag is one this receiver gave a refusal
+// (a 400 from Check, a 503 from Shed). A refusal keeps no transaction and
+// the ACK for it is never routed, so that ACK can end unparsed.
+func (r *Receiver) RefusalTag(tag string) bool { return strings.HasPrefix(tag, r.tagPrefix) }
+
+// ACKToTag reads the To tag of an ACK from its raw header lines, without
+// parsing the message (ok false: not an ACK, or no To tag).
+func ACKToTag(data []byte) (string, bool) {
+	if !bytes.HasPrefix(data, []byte("ACK ")) {
+		return "", false
+	}
+	var tag string
+	found := false
+	eachHeader(data, func(name, val []byte) bool {
+		if !bytes.EqualFold(name, []byte("to")) && !bytes.EqualFold(name, []byte("t")) {
+			return true
+		}
+		// Parameters follow the address: after its '>' if bracketed.
+		if i := bytes.LastIndexByte(val, '>'); i >= 0 {
+			val = val[i+1:]
+		}
+		for p := range bytes.SplitSeq(val, []byte(";")) {
+			k, v, ok := bytes.Cut(p, []byte("="))
+			if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("tag")) {
+				tag, found = string(bytes.TrimSpace(v)), true
+				break
+			}
+		}
+		return false
+	})
+	return tag, found
+}
+
+// HasCredentials reports whether a raw request carries an Authorization or
+// Proxy-Authorization header: it answers a challenge, so it completes a
+// call or a registration already begun.
+func HasCredentials(data []byte) bool {
+	found := false
+	eachHeader(data, func(name, _ []byte) bool {
+		found = bytes.EqualFold(name, []byte("proxy-authorization")) || bytes.EqualFold(name, []byte("authorization"))
+		return !found
+	})
+	return found
+}
+
+// eachHeader calls f with the name and value of each raw header line (no
+// unfolding) until f returns false or the headers end.
+func eachHeader(data []byte, f func(name, val []byte) bool) {
+	head := data[:headerEnd(data)]
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[i+1:] // the start line
+	}
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		if !f(bytes.TrimSpace(name), val) {
+			return
+		}
+	}
+}
 
 // NewParser is the parser every daemon reads with: sipgo's, except that
 // whitespace around "=" in From, To, Via and Contact parameters is
@@ -202,7 +280,7 @@ func (r *Receiver) answer(rm rawMessage, src netip.AddrPort, code int, reason, d
 			continue
 		}
 		if name == "to" && !strings.Contains(strings.ToLower(val), "tag") && r.headerParses("To", val) {
-			val += ";tag=" + localTag(rm)
+			val += ";tag=" + r.localTag(rm)
 		}
 		b.WriteString(canonical[name] + ": " + val + "\r\n")
 	}
@@ -476,9 +554,9 @@ func fillRport(via string, src netip.AddrPort) string {
 
 // localTag is the To tag of a raw refusal: derived from the request, so a
 // retransmission gets the same response.
-func localTag(rm rawMessage) string {
+func (r *Receiver) localTag(rm rawMessage) string {
 	h := sha256.Sum256([]byte(rm.value("call-id") + "\x00" + rm.value("cseq") + "\x00" + rm.value("from")))
-	return "sc" + hex.EncodeToString(h[:6])
+	return r.tagPrefix + hex.EncodeToString(h[:6])
 }
 
 func sanitize(s string) string {

@@ -236,3 +236,47 @@ func FuzzReceiver(f *testing.F) {
 		}
 	})
 }
+
+// The To tag of an ACK and the credentials of a request, read from raw
+// lines (the read loop's cheap looks before any parse).
+func TestRawLooks(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		data string
+		tag  string
+		ok   bool
+	}{
+		{"bracketed", "ACK sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\nTo: \"B\" <sip:b@x;transport=udp>;tag=abc\r\n\r\n", "abc", true},
+		{"unbracketed, compact, spaces", "ACK sip:b@x SIP/2.0\nt : sip:b@x ; TAG = q-1 ;x=y\n\n", "q-1", true},
+		{"no tag", "ACK sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n", "", false},
+		{"tag only in the body", "ACK sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\nContent-Length: 12\r\n\r\nTo: x;tag=y\n", "", false},
+		{"not an ACK", "INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>;tag=abc\r\n\r\n", "", false},
+	} {
+		if tag, ok := ACKToTag([]byte(tt.data)); tag != tt.tag || ok != tt.ok {
+			t.Errorf("%s: ACKToTag = %q, %v; want %q, %v", tt.name, tag, ok, tt.tag, tt.ok)
+		}
+	}
+	for data, want := range map[string]bool{
+		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\nProxy-Authorization: Digest username=\"a\"\r\n\r\n": true,
+		"REGISTER sip:x SIP/2.0\r\nauthorization : Digest username=\"a\"\r\n\r\n":                       true,
+		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\nProxy-Authorization: in the body\r\n":           false,
+		"INVITE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n":                                               false,
+	} {
+		if got := HasCredentials([]byte(data)); got != want {
+			t.Errorf("HasCredentials(%q) = %v, want %v", data, got, want)
+		}
+	}
+	// A refusal's To tag is recognised by the receiver that gave it, and
+	// by no other.
+	r, other := NewReceiver(), NewReceiver()
+	v := r.answer(split([]byte("INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n")),
+		src, 503, "Service Unavailable", "overloaded")
+	res, err := sip.ParseMessage(v.Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := res.(*sip.Response).To().Params.Get("tag")
+	if !r.RefusalTag(tag) || other.RefusalTag(tag) {
+		t.Errorf("tag %q: ours %v, the other receiver's %v", tag, r.RefusalTag(tag), other.RefusalTag(tag))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,12 +40,14 @@ type checkedPacketConn struct {
 	rc   *sipcheck.Receiver
 	log  *slog.Logger
 	gate *gate // nil: no overload gate
-	oob  [128]byte
+	// absorbed says whether an ACK ends here, unparsed (Endpoint.AbsorbACKs).
+	absorbed func(data []byte) bool
+	oob      [128]byte
 }
 
 // read reads one datagram and, with the gate on, how long it waited in
-// the socket's queue (0 when unknown). sipgo reads each socket from one
-// goroutine, so oob needs no lock.
+// the socket's queue (0 when unknown). Each reader goroutine has its own
+// checkedPacketConn (Config.Readers), so oob needs no lock.
 func (c *checkedPacketConn) read(b []byte) (int, net.Addr, time.Duration, error) {
 	uc, ok := c.PacketConn.(*net.UDPConn)
 	if c.gate == nil || !ok {
@@ -68,18 +71,21 @@ func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil || n == 0 || len(bytes.Trim(b[:n], "\r\n\x00")) == 0 {
 			return n, addr, err // keep-alives and errors are sipgo's
 		}
+		if c.absorbed != nil && c.absorbed(b[:n]) {
+			continue
+		}
 		src := addrPort(addr)
 		var branch string
 		if c.gate != nil {
 			branch = inviteBranch(b[:n])
-		}
-		if c.gate != nil && waited > c.gate.maxDelay && !c.gate.admitted(branch) {
-			if v, ok := c.rc.Shed(b[:n], src, c.gate.retryAfter()); ok {
-				if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
-					c.log.Warn("503 not sent", "source", src, "err", err)
+			if c.gate.refuse(waited, b[:n], branch, time.Now()) {
+				if v, ok := c.rc.Shed(b[:n], src, c.gate.retryAfter()); ok {
+					if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
+						c.log.Warn("503 not sent", "source", src, "err", err)
+					}
+					c.gate.shed(waited)
+					continue
 				}
-				c.gate.shed(waited)
-				continue
 			}
 		}
 		if branch != "" {
@@ -254,17 +260,31 @@ func (c *checkedConn) write(res []byte) {
 }
 
 // gate is the overload gate of a UDP socket (Config.MaxQueueDelay). The
-// kernel stamps every datagram on arrival; one that waited longer than
-// maxDelay means the daemon is behind, and a new request then costs more
-// than it can bring: sipp and phones retransmit an unanswered INVITE
-// after 500 ms (T1), and every retransmission is more work for a server
-// already late. Such requests are refused with 503 unparsed, so what was
-// admitted — responses, ACKs, BYEs — gets the CPU.
+// kernel stamps every datagram on arrival; when datagrams keep waiting
+// longer than maxDelay the daemon is behind, and a new request then costs
+// more than it can bring: sipp and phones retransmit an unanswered INVITE
+// after 500 ms (T1), the callee its 2xx until the ACK, and every
+// retransmission is more work for a server already late. New requests
+// are then refused with 503 unparsed, so what was admitted — responses,
+// ACKs, BYEs, the retransmissions of admitted INVITEs — gets the CPU.
+//
+// As in CoDel (RFC 8289) the delay must stay above maxDelay for
+// gateInterval before anything is refused: a scheduling hiccup of a busy
+// host, which the queue drains within that time, refuses nothing. Then a
+// request answering a challenge (with credentials) still passes: it
+// completes a call whose first INVITE was served already. Past 3 ×
+// maxDelay, when admitted calls start to fail anyway, every new request
+// is refused at once.
 type gate struct {
 	maxDelay time.Duration
 	log      *slog.Logger
 	refused  atomic.Uint64
 	lastLog  atomic.Int64 // unix seconds of the last log line
+	// mu guards what follows: the socket's readers share the gate.
+	mu sync.Mutex
+	// aboveSince is when the queue delay rose above maxDelay and stayed
+	// there (zero: it is below).
+	aboveSince time.Time
 
 	// The branches of the INVITEs let through recently: a retransmission
 	// of one is part of a call already admitted — its transaction absorbs
@@ -278,11 +298,39 @@ type gate struct {
 const (
 	gateMemory     = 1 << 16
 	gateGeneration = 8 * time.Second
+	// gateInterval is how long the queue delay must stay above maxDelay
+	// before new requests are refused (CoDel's interval).
+	gateInterval = 200 * time.Millisecond
 )
 
-// admit remembers an INVITE's branch (called from the socket's one read
-// goroutine only, as admitted is).
+// refuse decides whether a datagram that waited this long is to be
+// refused, at now. Shed (the caller's next step) spares what is not new:
+// responses, ACK, CANCEL, in-dialog requests.
+func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time.Time) bool {
+	g.mu.Lock()
+	if waited <= g.maxDelay {
+		g.aboveSince = time.Time{}
+		g.mu.Unlock()
+		return false
+	}
+	if g.aboveSince.IsZero() {
+		g.aboveSince = now
+	}
+	admitted, since := g.admittedLocked(branch), now.Sub(g.aboveSince)
+	g.mu.Unlock()
+	switch {
+	case admitted:
+		return false
+	case waited > 3*g.maxDelay:
+		return true // far behind: even a short burst gets no more work in
+	}
+	return since >= gateInterval && !sipcheck.HasCredentials(data)
+}
+
+// admit remembers an INVITE's branch.
 func (g *gate) admit(branch string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.cur == nil || len(g.cur) >= gateMemory || time.Since(g.rotated) > gateGeneration {
 		g.prev, g.cur, g.rotated = g.cur, make(map[string]struct{}), time.Now()
 	}
@@ -290,6 +338,12 @@ func (g *gate) admit(branch string) {
 }
 
 func (g *gate) admitted(branch string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.admittedLocked(branch)
+}
+
+func (g *gate) admittedLocked(branch string) bool {
 	if branch == "" {
 		return false
 	}

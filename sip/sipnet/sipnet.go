@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -68,6 +69,14 @@ type Config struct {
 	// anything parses it (sipcheck.Receiver.Shed). 0: off. Only where the
 	// kernel stamps arrival times (Linux).
 	MaxQueueDelay time.Duration
+	// Readers is how many goroutines read the UDP socket; 0 means 1.
+	// sipgo parses each datagram in the goroutine that read it, after the
+	// receive path's checks, so a single reader caps what a busy daemon
+	// takes in at one core, and under overload the refusals queue behind
+	// the parses. Several readers lift that. The messages of one call may
+	// then be handled in another order than they arrived, as they may be
+	// already: sipgo handles each in its own goroutine.
+	Readers int
 	// UserAgent is the User-Agent/Server header value.
 	UserAgent string
 	Logger    *slog.Logger
@@ -136,9 +145,16 @@ type Endpoint struct {
 	clients   map[string]*sipgo.Client
 	receiver  *sipcheck.Receiver
 	gate      *gate // nil: no overload gate
+	readers   int
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
+	// unmatched takes the responses that match no client transaction
+	// (see OnUnmatchedResponse); nil: they are logged and dropped.
+	unmatched atomic.Pointer[func(*sip.Response)]
+	// ackPrefixes are the To tag prefixes of AbsorbACKs.
+	ackPrefixes atomic.Pointer[[]string]
+	absorbed    atomic.Uint64
 }
 
 // Listen binds the sockets. Nothing is read until Start.
@@ -147,7 +163,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver()}
+	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver(), readers: max(cfg.Readers, 1)}
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
@@ -163,6 +179,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		sipgo.WithUserAgentDNSResolver(noDNS),
 		// The receive path's parser: what passes sipcheck.Receiver parses.
 		sipgo.WithUserAgentParser(sipcheck.NewParser()),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(e.unmatchedResponse)),
 	}
 	if cfg.TLS != nil {
 		// sipgo dials every TLS connection of this UA with this config.
@@ -269,6 +286,64 @@ func (e *Endpoint) Client(transport string) (*sipgo.Client, error) {
 	return c, nil
 }
 
+// OnUnmatchedResponse hands f every response that matches no client
+// transaction (a retransmission after the transaction ended, a stray),
+// from sipgo's goroutines, instead of logging and dropping it. A stateful
+// proxy that ends a transaction early keeps what RFC 6026 still asks of it
+// (relaying 2xx retransmissions for an accepted INVITE branch) this way.
+func (e *Endpoint) OnUnmatchedResponse(f func(*sip.Response)) { e.unmatched.Store(&f) }
+
+func (e *Endpoint) unmatchedResponse(res *sip.Response) {
+	if f := e.unmatched.Load(); f != nil && *f != nil {
+		(*f)(res)
+		return
+	}
+	e.log.Debug("response matching no transaction dropped", "status", res.StatusCode, "call_id", callID(res))
+}
+
+// AbsorbACKs ends every ACK arriving over UDP whose To tag starts with
+// prefix before anything parses it. A daemon that answers some requests
+// statelessly (the proxy's 407s) marks their To tags so: the ACK for such
+// an answer belongs to no transaction and goes nowhere, and one call in
+// the bench sends one, as much as a ninth of the messages. The ACKs for
+// the receive path's own refusals (a 400, the gate's 503) end here too.
+func (e *Endpoint) AbsorbACKs(prefix string) {
+	for {
+		old := e.ackPrefixes.Load()
+		var next []string
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, prefix)
+		if e.ackPrefixes.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// AbsorbedACKs is how many ACKs AbsorbACKs ended so far.
+func (e *Endpoint) AbsorbedACKs() uint64 { return e.absorbed.Load() }
+
+func (e *Endpoint) absorbedACK(data []byte) bool {
+	tag, ok := sipcheck.ACKToTag(data)
+	if !ok {
+		return false
+	}
+	ours := e.receiver.RefusalTag(tag)
+	if ps := e.ackPrefixes.Load(); ps != nil && !ours {
+		for _, p := range *ps {
+			if strings.HasPrefix(tag, p) {
+				ours = true
+				break
+			}
+		}
+	}
+	if ours {
+		e.absorbed.Add(1)
+	}
+	return ours
+}
+
 // PacketConn is the UDP socket, or nil when UDP is disabled.
 func (e *Endpoint) PacketConn() net.PacketConn { return e.udp }
 
@@ -288,8 +363,11 @@ func (e *Endpoint) serve(transport string, run func() error) {
 // transport layer knows them, so a request sent right after Start leaves
 // from the listening port. The endpoint stops when ctx ends or on Close.
 func (e *Endpoint) Start(ctx context.Context) error {
-	if e.udp != nil {
-		pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate}
+	for range e.readers {
+		if e.udp == nil {
+			break
+		}
+		pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, absorbed: e.absorbedACK}
 		e.serve(UDP, func() error { return e.Server.ServeUDP(pc) })
 	}
 	if e.tcp != nil {

@@ -172,7 +172,7 @@ func (c *byteCounter) WriteString(s string) (int, error) {
 	return len(s), nil
 }
 
-func callID(req *sip.Request) string {
+func callID(req sip.Message) string {
 	if c := req.CallID(); c != nil {
 		return c.Value()
 	}

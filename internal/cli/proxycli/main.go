@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/internal/ctl"
@@ -105,6 +107,7 @@ func serve(ctx context.Context, args []string) error {
 	recordRoute := fs.String("record-route", "on", "stay in the path of in-dialog requests: on|off")
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
+	readers := fs.Int("udp-readers", 1, "goroutines reading each UDP socket: more take more calls/s in, but past capacity the backlog then waits as goroutines, unbounded, instead of in the socket's buffer (bench/README.md)")
 	ctlPath := fs.String("ctl", proxy.DefaultSocket, "control socket path (package ctl); empty disables")
 	locWatch := fs.String("location-watch", "on", "keep the registrar's bindings in memory, streamed from its GET /v1/watch (on), or ask it once per call (off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -161,12 +164,20 @@ func serve(ctx context.Context, args []string) error {
 		log.Warn("no -users file: nothing will be challenged")
 	}
 
+	// sipgo frees an INVITE client transaction answered 2xx only when its
+	// Timer M fires, ended or not, so each call's branch would stay in
+	// memory 32 s with its INVITE and 2xx. The proxy relays the 2xx
+	// retransmissions for 64*T1 from its own table (proxy/linger.go), so
+	// in this process, which runs no user agent, sipgo's Accepted state
+	// need not outlast T1.
+	sip.Timer_M = proxy.AcceptedBranchHold
 	var eps []*sipnet.Endpoint
 	for _, addr := range []string{*sipAddr, *coreAddr} {
 		if addr == "" {
 			continue
 		}
-		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay})
+		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay,
+			Readers: *readers})
 		if err != nil {
 			for _, e := range eps {
 				e.Close()
