@@ -6,6 +6,8 @@
 #   bench/sidebyside.sh          # the full comparison, ~10 minutes
 #   bench/sidebyside.sh -smoke   # one short step of everything (~20 s): the
 #                                # plumbing works and the ratios print
+#   bench/sidebyside.sh -register   # only the registration search and idle
+#                                   # memory (~2 minutes)
 #
 # Kamailio (Debian's kamailio, bench/kamailio.cfg: stateful proxy with auth
 # and an in-memory registrar, WORKERS workers, SHM_MB of shared memory) and
@@ -38,12 +40,13 @@
 # directory with logs and sipp screens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SMOKE=0
+SMOKE=0 CALLS=1
 case ${1:-} in
   -smoke) SMOKE=1 ;;
+  -register) CALLS=0 ;;
   "") ;;
   *)
-    echo "usage: bench/sidebyside.sh [-smoke]" >&2
+    echo "usage: bench/sidebyside.sh [-smoke | -register]" >&2
     exit 2
     ;;
 esac
@@ -217,6 +220,8 @@ run_step() {
   S_RETR=$(retransmissions "$screen")
   S_REFUSED=$(awk '/Scenario Screen/ { r = 0 } $1 == "503" && /<----------/ { r += $3 } END { print r + 0 }' "$screen")
   S_MEM=$(server_mem_kb "$name")
+  # Registrations go straight to siplab's registrar: its memory alone.
+  [ "$kind" = register ] && [ "$name" = siplab ] && S_MEM=$(rss_kb $RPID)
   S_SETUP="- -"
   if [ "$kind" = calls ]; then
     local f
@@ -289,7 +294,7 @@ search() {
 }
 
 declare -A R
-for name in kamailio siplab; do R[${name}_idle]=0; done
+for name in kamailio siplab; do R[${name}_idle]=0 R[${name}_common_ok]=1; done
 R[kamailio_idle]=$k_idle_pss
 R[siplab_idle]=$((s_idle_px + s_idle_reg))
 
@@ -303,22 +308,24 @@ search_both() {
   done
 }
 
-echo "== calls: zero-failure search (${STEP_SECS}s steps, ${HOLD} ms hold)"
-search_both calls "$CALL_RATE"
+if [ $CALLS = 1 ]; then
+  echo "== calls: zero-failure search (${STEP_SECS}s steps, ${HOLD} ms hold)"
+  search_both calls "$CALL_RATE"
 
-common=$(((${R[kamailio_calls]} < ${R[siplab_calls]} ? ${R[kamailio_calls]} : ${R[siplab_calls]}) * 8 / 10))
-[ $SMOKE = 1 ] && common=$CALL_RATE
-[ "$common" -ge 1 ] || common=$CALL_RATE
-echo "== calls at a common rate, $common/s for ${MEASURE_SECS}s: CPU per call, setup time"
-for name in kamailio siplab; do
-  run_step calls $name "$common" "$MEASURE_SECS"
-  R[${name}_cpu]=$S_CPU_CALL
-  R[${name}_setup_mean]=${S_SETUP% *}
-  R[${name}_setup_p99]=${S_SETUP#* }
-  R[${name}_common_ok]=$S_PASS
-done
+  common=$(((${R[kamailio_calls]} < ${R[siplab_calls]} ? ${R[kamailio_calls]} : ${R[siplab_calls]}) * 8 / 10))
+  [ $SMOKE = 1 ] && common=$CALL_RATE
+  [ "$common" -ge 1 ] || common=$CALL_RATE
+  echo "== calls at a common rate, $common/s for ${MEASURE_SECS}s: CPU per call, setup time"
+  for name in kamailio siplab; do
+    run_step calls $name "$common" "$MEASURE_SECS"
+    R[${name}_cpu]=$S_CPU_CALL
+    R[${name}_setup_mean]=${S_SETUP% *}
+    R[${name}_setup_p99]=${S_SETUP#* }
+    R[${name}_common_ok]=$S_PASS
+  done
+fi
 
-if [ $SMOKE = 0 ]; then
+if [ $SMOKE = 0 ] && [ $CALLS = 1 ]; then
   echo "== overload: 2x each one's own maximum for ${MEASURE_SECS}s"
   for name in kamailio siplab; do
     over=$((${R[${name}_calls]} * 2))
@@ -332,6 +339,16 @@ fi
 
 echo "== authenticated registrations straight at each registrar (siplab: fsync'd journal; Kamailio: usrloc in memory)"
 search_both register "$REG_RATE"
+common_reg=$(((${R[kamailio_register]} < ${R[siplab_register]} ? ${R[kamailio_register]} : ${R[siplab_register]}) * 8 / 10))
+[ $SMOKE = 1 ] && common_reg=$REG_RATE
+[ "$common_reg" -ge 1 ] || common_reg=$REG_RATE
+echo "== registrations at a common rate, $common_reg/s for ${MEASURE_SECS}s: CPU per registration"
+for name in kamailio siplab; do
+  run_step register $name "$common_reg" "$MEASURE_SECS"
+  R[${name}_reg_cpu]=$S_CPU_CALL
+  R[${name}_reg_mem]=$S_MEM
+  [ $S_PASS = 1 ] || R[${name}_common_ok]=0
+done
 
 # --- the table -------------------------------------------------------------
 ratio() { awk -v s="$1" -v k="$2" 'BEGIN { if (k + 0 > 0 && s != "-") printf "%.2fx", s / k; else print "-" }'; }
@@ -342,20 +359,24 @@ echo "== side by side ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/load
 echo
 row "" "Kamailio" "siplab" "siplab / Kamailio"
 row "---" "---" "---" "---"
-row "max calls/s, 0 failed (${STEP_SECS}s steps)" "${R[kamailio_calls]}" "${R[siplab_calls]}" "$(ratio "${R[siplab_calls]}" "${R[kamailio_calls]}")"
-row "server CPU per call at $common/s (us)" "${R[kamailio_cpu]}" "${R[siplab_cpu]}" "$(ratio "${R[siplab_cpu]}" "${R[kamailio_cpu]}")"
-row "setup mean at $common/s (ms)" "${R[kamailio_setup_mean]}" "${R[siplab_setup_mean]}" "$(ratio "${R[siplab_setup_mean]}" "${R[kamailio_setup_mean]}")"
-row "setup p99 at $common/s (ms)" "${R[kamailio_setup_p99]}" "${R[siplab_setup_p99]}" "$(ratio "${R[siplab_setup_p99]}" "${R[kamailio_setup_p99]}")"
-if [ $SMOKE = 0 ]; then
+if [ $CALLS = 1 ]; then
+  row "max calls/s, 0 failed (${STEP_SECS}s steps)" "${R[kamailio_calls]}" "${R[siplab_calls]}" "$(ratio "${R[siplab_calls]}" "${R[kamailio_calls]}")"
+  row "server CPU per call at $common/s (us)" "${R[kamailio_cpu]}" "${R[siplab_cpu]}" "$(ratio "${R[siplab_cpu]}" "${R[kamailio_cpu]}")"
+  row "setup mean at $common/s (ms)" "${R[kamailio_setup_mean]}" "${R[siplab_setup_mean]}" "$(ratio "${R[siplab_setup_mean]}" "${R[kamailio_setup_mean]}")"
+  row "setup p99 at $common/s (ms)" "${R[kamailio_setup_p99]}" "${R[siplab_setup_p99]}" "$(ratio "${R[siplab_setup_p99]}" "${R[kamailio_setup_p99]}")"
+fi
+if [ $SMOKE = 0 ] && [ $CALLS = 1 ]; then
   gk=$(awk -v g="${R[kamailio_good]}" -v m="${R[kamailio_calls]}" 'BEGIN { printf "%d", (m > 0 ? g * 100 / m : 0) }')
   gs=$(awk -v g="${R[siplab_good]}" -v m="${R[siplab_calls]}" 'BEGIN { printf "%d", (m > 0 ? g * 100 / m : 0) }')
   row "overload 2x own max: goodput/s (% of own max)" "${R[kamailio_good]} ($gk %)" "${R[siplab_good]} ($gs %)" "$(ratio "$gs" "$gk")"
 fi
 row "auth REGISTER/s, 0 failed" "${R[kamailio_register]}" "${R[siplab_register]}" "$(ratio "${R[siplab_register]}" "${R[kamailio_register]}")"
+row "server CPU per registration at $common_reg/s (us)" "${R[kamailio_reg_cpu]}" "${R[siplab_reg_cpu]}" "$(ratio "${R[siplab_reg_cpu]}" "${R[kamailio_reg_cpu]}")"
+row "memory after it (MiB)" "$((${R[kamailio_reg_mem]} / 1024)) PSS, all processes" "$((${R[siplab_reg_mem]} / 1024)) RSS, registrar" "$(ratio "${R[siplab_reg_mem]}" "${R[kamailio_reg_mem]}")"
 row "idle memory (MiB)" "$(awk -v k="${R[kamailio_idle]}" 'BEGIN { printf "%.1f", k / 1024 }') PSS, all processes" \
   "$(awk -v a="$s_idle_px" -v b="$s_idle_reg" 'BEGIN { printf "%.1f RSS: proxy %.1f + registrar %.1f", (a + b) / 1024, a / 1024, b / 1024 }')" \
   "$(ratio "${R[siplab_idle]}" "${R[kamailio_idle]}")"
-if [ $SMOKE = 0 ]; then
+if [ $SMOKE = 0 ] && [ $CALLS = 1 ]; then
   echo
   echo "overload detail: Kamailio ${R[kamailio_over]}; siplab ${R[siplab_over]}"
 fi

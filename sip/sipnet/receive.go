@@ -36,10 +36,11 @@ func receiveLog(log *slog.Logger, transport string, src netip.AddrPort, v sipche
 // checkedPacketConn is the UDP socket as sipgo reads it.
 type checkedPacketConn struct {
 	net.PacketConn
-	rc   *sipcheck.Receiver
-	log  *slog.Logger
-	gate *gate // nil: no overload gate
-	oob  [128]byte
+	rc     *sipcheck.Receiver
+	log    *slog.Logger
+	gate   *gate   // nil: no overload gate
+	direct *direct // nil: no direct path (direct.go)
+	oob    [128]byte
 }
 
 // read reads one datagram and, with the gate on, how long it waited in
@@ -84,6 +85,9 @@ func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		if branch != "" {
 			c.gate.admit(branch)
+		}
+		if c.direct != nil && c.direct.take(b[:n], src) {
+			continue
 		}
 		v := c.rc.Check(b[:n], src)
 		if v.Response != nil {

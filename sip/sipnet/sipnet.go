@@ -135,7 +135,8 @@ type Endpoint struct {
 	tlsAddr   netip.AddrPort // bound TLS address
 	clients   map[string]*sipgo.Client
 	receiver  *sipcheck.Receiver
-	gate      *gate // nil: no overload gate
+	gate      *gate   // nil: no overload gate
+	direct    *direct // nil: every request goes to sipgo
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
@@ -280,7 +281,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		e.serveWG.Add(1)
 		go func() {
 			defer e.serveWG.Done()
-			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate}
+			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, direct: e.direct}
 			if err := e.Server.ServeUDP(pc); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("sip udp serve stopped", "err", err)
 			}
