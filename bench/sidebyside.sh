@@ -219,6 +219,14 @@ run_step() {
   S_SECS=$(elapsed "$screen")
   S_RETR=$(retransmissions "$screen")
   S_REFUSED=$(awk '/Scenario Screen/ { r = 0 } $1 == "503" && /<----------/ { r += $3 } END { print r + 0 }' "$screen")
+  # A 503 the scenario does not expect (register.xml) aborts the call:
+  # sipp's error log has it.
+  local errlog
+  errlog=$(ls -t "$work"/"${args[2]%.xml}"_*_errors.log 2>/dev/null | head -1 || true)
+  if [ -n "$errlog" ]; then
+    S_REFUSED=$((S_REFUSED + $(grep -c "unexpected message.*received 'SIP/2.0 503" "$errlog" || true)))
+    mv "$errlog" "$work/$tag.errors.log"
+  fi
   S_MEM=$(server_mem_kb "$name")
   # Registrations go straight to siplab's registrar: its memory alone.
   [ "$kind" = register ] && [ "$name" = siplab ] && S_MEM=$(rss_kb $RPID)

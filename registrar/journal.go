@@ -56,20 +56,18 @@ type snapshotHeader struct {
 }
 
 func encodeRecord(dst []byte, rec *record) ([]byte, error) {
-	// Without HTML escaping, so "<sip:...>" stays readable in the file.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
-		return dst, err
+	// "<crc32c hex> <json>\n": the JSON is appended after room for the CRC,
+	// which is filled in once the JSON is known.
+	start := len(dst)
+	dst = append(dst, "00000000 "...)
+	dst, err := appendRecordJSON(dst, rec)
+	if err != nil {
+		return dst[:start], err
 	}
-	js := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	var crc [4]byte
-	c := crc32.Checksum(js, crcTable)
+	c := crc32.Checksum(dst[start+9:], crcTable)
 	crc[0], crc[1], crc[2], crc[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
-	dst = hex.AppendEncode(dst, crc[:])
-	dst = append(dst, ' ')
-	dst = append(dst, js...)
+	hex.Encode(dst[start:start+8], crc[:])
 	return append(dst, '\n'), nil
 }
 

@@ -64,6 +64,14 @@ const (
 	// directBuf is the pooled copy of a datagram; larger ones get their
 	// own.
 	directBuf = 2048
+	// directServing bounds the requests served at once. Past it the read
+	// goroutine waits for a place, so a backlog stays in the socket's
+	// receive queue, where the kernel drops what does not fit, instead of
+	// becoming goroutines without bound (memory, and work on requests
+	// whose senders have retransmitted meanwhile). Requests waiting for
+	// an fsync hold a place: 1024 is far more than a group commit gathers
+	// (tens at 10,000 a second).
+	directServing = 1024
 )
 
 var directSeed = maphash.MakeSeed()
@@ -74,6 +82,7 @@ type direct struct {
 	conn     net.PacketConn
 	e        *Endpoint
 	bufs     sync.Pool
+	places   chan struct{} // directServing of them
 	shards   [directShards]directShard
 	inflight atomic.Int64
 	kept     atomic.Int64
@@ -94,7 +103,7 @@ type directShard struct {
 }
 
 func newDirect(e *Endpoint, conn net.PacketConn) *direct {
-	d := &direct{handlers: map[string]DirectHandler{}, conn: conn, e: e}
+	d := &direct{handlers: map[string]DirectHandler{}, conn: conn, e: e, places: make(chan struct{}, directServing)}
 	d.bufs.New = func() any { b := make([]byte, directBuf); return &b }
 	for i := range d.shards {
 		d.shards[i].serving = map[string]struct{}{}
@@ -164,6 +173,7 @@ func (d *direct) take(data []byte, src netip.AddrPort) bool {
 		buf = make([]byte, len(data))
 	}
 	copy(buf, data)
+	d.places <- struct{}{}
 	d.inflight.Add(1)
 	go d.serve(h, buf, bp, src)
 	return true
@@ -175,6 +185,7 @@ func (d *direct) serve(h DirectHandler, data []byte, bp *[]byte, src netip.AddrP
 			d.bufs.Put(bp)
 		}
 		d.inflight.Add(-1)
+		<-d.places
 	}()
 	v := d.e.receiver.Check(data, src)
 	if v.Response != nil {
@@ -225,40 +236,44 @@ func (d *direct) serve(h DirectHandler, data []byte, bp *[]byte, src netip.AddrP
 	sh.mu.Unlock()
 
 	res := h.Serve(req)
-	var out []byte
-	if res != nil {
-		out = d.encode(res)
+	if res == nil || h.Keep == nil || !h.Keep(res) {
+		sh.mu.Lock()
+		delete(sh.serving, key)
+		sh.mu.Unlock()
+		if res != nil {
+			d.send(res, to)
+		}
+		return
 	}
-	keep := res != nil && h.Keep != nil && h.Keep(res)
-	sh.mu.Lock()
-	delete(sh.serving, key)
-	if keep {
-		// Remembered before it is sent: a retransmission crossing the
-		// answer finds it.
-		sh.keep(key, out, time.Now(), d)
-	}
-	sh.mu.Unlock()
-	if out != nil {
-		d.write(out, to)
-	}
-}
-
-var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// encode serialises a response into a slice of its own.
-func (d *direct) encode(res *sip.Response) []byte {
 	b := encodeBufs.Get().(*bytes.Buffer)
 	b.Reset()
 	res.StringWrite(b)
 	out := bytes.Clone(b.Bytes())
+	putEncodeBuf(b)
+	sh.mu.Lock()
+	delete(sh.serving, key)
+	// Remembered before it is sent: a retransmission crossing the answer
+	// finds it.
+	sh.keep(key, out, time.Now(), d)
+	sh.mu.Unlock()
+	d.write(out, to)
+}
+
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putEncodeBuf(b *bytes.Buffer) {
 	if b.Cap() <= 64<<10 {
 		encodeBufs.Put(b)
 	}
-	return out
 }
 
+// send serialises a response that is not kept and sends it.
 func (d *direct) send(res *sip.Response, to netip.AddrPort) {
-	d.write(d.encode(res), to)
+	b := encodeBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	res.StringWrite(b)
+	d.write(b.Bytes(), to)
+	putEncodeBuf(b)
 }
 
 // write sends a datagram from the listening socket. A response is sent
