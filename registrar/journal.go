@@ -186,11 +186,27 @@ func (j *journal) append(laneNo int, line []byte) *batch {
 	return b
 }
 
+// groupCommitEvery is the least time between the starts of two flushes.
+// A REGISTER arriving when the journal has been idle that long is written
+// and fsync'd at once; under load the flusher first waits out the rest of
+// it, so one fsync carries what arrived meanwhile. Each fsync costs the
+// daemon ~80 µs of CPU (ext4 on the bench machine) however little it
+// carries: at 8,000 REGISTERs a second, flushing as soon as the last
+// fsync returned gave ~750 fsyncs of ~11 records, 12 % of the CPU; with
+// 5 ms, at most 200 of ~40. What it adds is at most 5 ms before a 200,
+// and only under load.
+const groupCommitEvery = 5 * time.Millisecond
+
 func (j *journal) run() {
 	defer close(j.done)
+	var last time.Time
 	for {
 		select {
 		case <-j.kick:
+			if wait := groupCommitEvery - time.Since(last); wait > 0 {
+				time.Sleep(wait)
+			}
+			last = time.Now()
 			j.flush()
 		case <-j.quit:
 			j.flush()
