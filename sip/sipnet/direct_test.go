@@ -85,13 +85,13 @@ func TestDirectPath(t *testing.T) {
 		t.Fatalf("answered before the handler returned: %q", got)
 	}
 	close(release)
-	first := read(t, c, 2*time.Second)
+	first := read(t, c, 5*time.Second)
 	if !strings.HasPrefix(first, "SIP/2.0 200 Served") || !strings.Contains(first, "rport=") {
 		t.Fatalf("answer: %q", first)
 	}
 	// After the answer: the same bytes again, the handler not run again.
 	send(slow)
-	if again := read(t, c, 2*time.Second); again != first {
+	if again := read(t, c, 5*time.Second); again != first {
 		t.Fatalf("retransmission answered %q, want the kept %q", again, first)
 	}
 	if st := ep.DirectStats(); served.Load() != 1 || st.Replayed != 1 || st.Kept != 1 || st.Serving != 0 {
@@ -101,9 +101,9 @@ func TestDirectPath(t *testing.T) {
 	// Not kept: every retransmission is served.
 	challenge := udpRequest("REGISTER", "challenge", "", c)
 	send(challenge)
-	a := read(t, c, 2*time.Second)
+	a := read(t, c, 5*time.Second)
 	send(challenge)
-	b := read(t, c, 2*time.Second)
+	b := read(t, c, 5*time.Second)
 	if !strings.HasPrefix(a, "SIP/2.0 401") || !strings.HasPrefix(b, "SIP/2.0 401") || a == b {
 		t.Fatalf("challenge and its retransmission: %q, %q", a, b)
 	}
@@ -113,14 +113,14 @@ func TestDirectPath(t *testing.T) {
 
 	// Other methods: sipgo.
 	send(udpRequest("OPTIONS", "opt", "", c))
-	if got := read(t, c, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 200 Via sipgo") {
+	if got := read(t, c, 5*time.Second); !strings.HasPrefix(got, "SIP/2.0 200 Via sipgo") {
 		t.Fatalf("OPTIONS: %q", got)
 	}
 	// What the receive check refuses is refused on the direct path too.
 	send("REGISTER sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() +
 		";branch=z9hG4bK-bad;rport\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>\r\n" +
 		"Call-ID: bad\r\nCSeq: nope REGISTER\r\nContent-Length: 0\r\n\r\n")
-	if got := read(t, c, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 400") {
+	if got := read(t, c, 5*time.Second); !strings.HasPrefix(got, "SIP/2.0 400") {
 		t.Fatalf("malformed REGISTER: %q", got)
 	}
 	if served.Load() != 3 {
@@ -130,10 +130,10 @@ func TestDirectPath(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 2 s")
+			t.Fatal("condition not met within 5 s")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
