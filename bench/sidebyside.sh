@@ -30,7 +30,11 @@
 # - overload: 2x its own maximum for MEASURE_SECS: goodput (successful
 #   calls/s), failed calls, retransmissions, RSS after.
 # - authenticated registrations/s straight at each registrar
-#   (bench/sipp/register.xml), searched the same way from REG_RATE.
+#   (bench/sipp/register.xml), searched the same way from REG_RATE; then
+#   at a common rate (80 % of the lower maximum, MEASURE_SECS) the server
+#   CPU per registration (siplab: registrar + proxy, which follows the
+#   registrar's binding stream) and the memory after (siplab: the
+#   registrar's RSS).
 # - idle memory before any load: RSS per siplab daemon; Kamailio's PSS
 #   summed over its processes (their RSS double-counts shared memory).
 #
@@ -206,8 +210,9 @@ run_step() {
   fi
   local limit=$((rate * (hold / 1000 + 3) + 100)) tout=$((secs * 3 + hold / 1000 + 20))
   c0=$(cpu $(server_pids "$name"))
-  local r0 r1
+  local r0 r1 j0=""
   r0=$(cpu $RPID)
+  [ "$kind" = register ] && [ "$name" = siplab ] && j0=$(journal_counts)
   rm -f "$work"/uac_*_rtt.csv
   (cd "$work" && sipp "${args[@]}" -r "$rate" -rp 1000 -m "$count" -l $limit -recv_timeout 5000 \
     -timeout "${tout}s" -timeout_error -nostdin -trace_err -trace_screen -screen_file "$tag.screen" >/dev/null 2>&1) || true
@@ -257,10 +262,20 @@ run_step() {
   [ "$S_FAILED" = 0 ] && [ "$S_OK" -ge "$count" ] && [ "$late" = 0 ] && S_PASS=1
   local unit="calls"
   [ "$kind" = register ] && unit="registrations"
+  # The group commit: journal records per fsync during the step.
+  [ -n "$j0" ] && split=$(awk -v a="$j0" -v b="$(journal_counts)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    if (y[2] > x[2]) printf " (%.1f records per fsync)", (y[1] - x[1]) / (y[2] - x[2]) }')
   printf '    %-8s asked %5d/s: %6d ok, %5s failed (%d 503) in %6.1fs, %6d retransmissions, CPU %5d us per %s%s, setup mean/p99 %s ms, mem %d MiB%s\n' \
     "$name" "$rate" "$S_OK" "$S_FAILED" "$S_REFUSED" "$S_SECS" "$S_RETR" "$S_CPU_CALL" "${unit%s}" "$split" "${S_SETUP/ //}" "$((S_MEM / 1024))" \
     "$([ $S_PASS = 1 ] && echo "" || echo "  FAIL")"
   settle "$name"
+}
+
+# journal_counts: siplab's registrar's journal records and fsyncs so far.
+journal_counts() {
+  { curl -s "http://$REG:$LOC_PORT/v1/status" || true; } |
+    awk '{ r = s = 0; if (match($0, /"journal_records":[0-9]+/)) r = substr($0, RSTART + 18, RLENGTH - 18)
+      if (match($0, /"journal_syncs":[0-9]+/)) s = substr($0, RSTART + 16, RLENGTH - 16); print r, s }'
 }
 
 # settle NAME: waits (up to 40 s) until the system is idle again — under
