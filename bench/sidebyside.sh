@@ -274,8 +274,8 @@ run_step() {
 # journal_counts: siplab's registrar's journal records and fsyncs so far.
 journal_counts() {
   { curl -s "http://$REG:$LOC_PORT/v1/status" || true; } |
-    awk '{ r = s = 0; if (match($0, /"journal_records":[0-9]+/)) r = substr($0, RSTART + 18, RLENGTH - 18)
-      if (match($0, /"journal_syncs":[0-9]+/)) s = substr($0, RSTART + 16, RLENGTH - 16); print r, s }'
+    awk '/"journal_records":/ { gsub(/[^0-9]/, ""); r = $0 } /"journal_syncs":/ { gsub(/[^0-9]/, ""); s = $0 }
+      END { if (r != "") print r + 0, s + 0 }'
 }
 
 # settle NAME: waits (up to 40 s) until the system is idle again — under
