@@ -179,7 +179,7 @@ func startLab(t *testing.T, proxyIP, regIP string) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rep.Close() })
-	reg.Attach(rep.Server)
+	reg.Attach(rep)
 	if err := rep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

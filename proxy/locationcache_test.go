@@ -234,7 +234,7 @@ func startRegistrarAt(t testing.TB, now func() time.Time) (*registrar.Registrar,
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.Attach(ep.Server)
+	reg.Attach(ep)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); ep.Close() })
 	if err := ep.Start(ctx); err != nil {

@@ -117,3 +117,7 @@ func overloadResponse(req *sip.Request) *sip.Response {
 // 32 s. A 2xx keeps its transaction: a retransmitted REGISTER must get the
 // same 200, not a 500 for a CSeq already stored.
 func stateless(res *sip.Response) bool { return res.StatusCode >= 300 }
+
+// kept: the responses the direct path sends again to retransmissions (the
+// 2xx, see stateless).
+func kept(res *sip.Response) bool { return !stateless(res) }

@@ -178,23 +178,50 @@ func TestGuardBehindTrustedProxy(t *testing.T) {
 	}
 }
 
-// A challenge keeps no transaction: sipgo's server transaction is
-// terminated as soon as the 401 is sent (Timer J would hold it 32 s). A
-// 200 keeps its transaction, so a retransmitted REGISTER gets the same 200.
-func TestStatelessChallenge(t *testing.T) {
+// Over UDP a REGISTER takes sipnet's direct path: no sipgo transaction.
+// A challenge is stateless — a retransmitted first REGISTER is answered
+// afresh, with a new nonce, and nothing is kept — while a 200 is kept, so a
+// retransmitted REGISTER gets the very same 200 (same To tag, same bytes)
+// rather than being run through the store again, which would refuse its
+// CSeq as out of order.
+func TestRetransmittedRegister(t *testing.T) {
 	clk := newClock()
 	r := newRegistrar(t, baseConfig(t, clk))
 	addr := serveRegistrar(t, r)
-	p := newPhone(t, addr, "alice", "secret")
-	res := p.send(p.request())
-	if res.StatusCode != sip.StatusUnauthorized {
-		t.Fatalf("first REGISTER: %d", res.StatusCode)
+	p := newRawPhone(t, addr, "alice", "secret")
+	first := p.message(1, "")
+	c1 := p.exchange(first)
+	c2 := p.exchange(first)
+	if c1.StatusCode != sip.StatusUnauthorized || c2.StatusCode != sip.StatusUnauthorized {
+		t.Fatalf("first REGISTER and its retransmission: %d, %d", c1.StatusCode, c2.StatusCode)
 	}
-	waitHeld(t, r, 0)
-	if res := p.send(p.request(answer(t, res, "alice", "secret", 1))); res.StatusCode != sip.StatusOK {
-		t.Fatalf("with credentials: %d", res.StatusCode)
+	if n1, n2 := c1.GetHeader("WWW-Authenticate").Value(), c2.GetHeader("WWW-Authenticate").Value(); n1 == n2 {
+		t.Fatalf("a retransmitted challenge was replayed, not computed again: %s", n1)
 	}
-	waitHeld(t, r, 1)
+	if st := r.Status(); st.Direct.Kept != 0 || st.Transactions != 0 {
+		t.Fatalf("after the challenges: kept %d, transactions %d", st.Direct.Kept, st.Transactions)
+	}
+	second := p.message(2, answer(t, c1, "alice", "secret", 1))
+	ok1 := p.exchangeRaw(second)
+	ok2 := p.exchangeRaw(second)
+	if !strings.HasPrefix(string(ok1), "SIP/2.0 200 ") {
+		t.Fatalf("with credentials: %s", ok1)
+	}
+	if string(ok1) != string(ok2) {
+		t.Fatalf("retransmission answered differently:\n%s\nthen\n%s", ok1, ok2)
+	}
+	st := r.Status()
+	if st.Direct.Kept != 1 || st.Direct.Replayed != 1 || st.Transactions != 0 {
+		t.Fatalf("after the 200 and its retransmission: %+v, transactions %d", st.Direct, st.Transactions)
+	}
+	// A new request of the registration (next CSeq) is served, not replayed.
+	third := p.message(3, answer(t, c1, "alice", "secret", 2))
+	if res := p.exchange(third); res.StatusCode != sip.StatusOK {
+		t.Fatalf("next CSeq: %d", res.StatusCode)
+	}
+	if st := r.Status(); st.Direct.Kept != 2 || st.Direct.Replayed != 1 {
+		t.Fatalf("after the next CSeq: %+v", st.Direct)
+	}
 }
 
 func waitHeld(t *testing.T, r *Registrar, want int) {
@@ -217,11 +244,16 @@ func TestTransactionCap(t *testing.T) {
 	if _, err := r.Set("max_transactions", "1"); err != nil {
 		t.Fatal(err)
 	}
+	// An OPTIONS' 200 holds its sipgo transaction for Timer J; the cap
+	// counts it, and the REGISTERs on the direct path against it.
 	alice := newPhone(t, addr, "alice", "secret")
-	if res, _ := alice.register(); res.StatusCode != sip.StatusOK {
-		t.Fatalf("alice: %d", res.StatusCode)
+	opt := alice.request()
+	opt.Method = sip.OPTIONS
+	opt.CSeq().MethodName = sip.OPTIONS
+	if res := alice.send(opt); res.StatusCode != sip.StatusOK {
+		t.Fatalf("OPTIONS: %d", res.StatusCode)
 	}
-	waitHeld(t, r, 1) // the 200's transaction, kept for Timer J
+	waitHeld(t, r, 1)
 	bob := newPhone(t, addr, "bob", "hunter2")
 	res := bob.send(bob.request())
 	if res.StatusCode != sip.StatusServiceUnavailable || res.GetHeader("Retry-After") == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -81,7 +82,7 @@ func serveRegistrar(t testing.TB, r *Registrar) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Attach(ep.Server)
+	r.Attach(ep)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); ep.Close() })
 	if err := ep.Start(ctx); err != nil {
@@ -233,4 +234,73 @@ func parseRequest(t testing.TB, raw string, source string) *sip.Request {
 	req.SetSource(source)
 	req.SetTransport("UDP")
 	return req
+}
+
+// rawPhone sends REGISTERs as text from a plain UDP socket, so a test
+// can send the very same bytes twice (a retransmission) and compare the
+// bytes of the answers.
+type rawPhone struct {
+	t          testing.TB
+	conn       *net.UDPConn
+	registrar  *net.UDPAddr
+	user, pass string
+	callID     string
+}
+
+func newRawPhone(t testing.TB, registrar netip.AddrPort, user, pass string) *rawPhone {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &rawPhone{t: t, conn: conn, registrar: net.UDPAddrFromAddrPort(registrar), user: user, pass: pass,
+		callID: "raw-" + user + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+}
+
+// message is the REGISTER with this CSeq (its branch derived from it),
+// with an Authorization line or none.
+func (p *rawPhone) message(cseq int, auth string) []byte {
+	local := p.conn.LocalAddr().String()
+	if auth != "" {
+		auth += "\r\n"
+	}
+	return []byte("REGISTER sip:" + domain + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-" + p.callID + "-" + strconv.Itoa(cseq) + ";rport\r\n" +
+		"From: <sip:" + p.user + "@" + domain + ">;tag=raw\r\n" +
+		"To: <sip:" + p.user + "@" + domain + ">\r\n" +
+		"Call-ID: " + p.callID + "\r\n" +
+		"CSeq: " + strconv.Itoa(cseq) + " REGISTER\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"Contact: <sip:" + p.user + "@" + local + ">\r\n" +
+		auth +
+		"Content-Length: 0\r\n\r\n")
+}
+
+// exchangeRaw sends msg once and returns the first datagram that answers.
+func (p *rawPhone) exchangeRaw(msg []byte) []byte {
+	p.t.Helper()
+	if _, err := p.conn.WriteToUDP(msg, p.registrar); err != nil {
+		p.t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := p.conn.Read(buf)
+	if err != nil {
+		p.t.Fatalf("no answer: %v", err)
+	}
+	return buf[:n]
+}
+
+func (p *rawPhone) exchange(msg []byte) *sip.Response {
+	p.t.Helper()
+	m, err := sip.ParseMessage(p.exchangeRaw(msg))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	res, ok := m.(*sip.Response)
+	if !ok {
+		p.t.Fatalf("not a response: %v", m)
+	}
+	return res
 }

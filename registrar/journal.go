@@ -56,20 +56,18 @@ type snapshotHeader struct {
 }
 
 func encodeRecord(dst []byte, rec *record) ([]byte, error) {
-	// Without HTML escaping, so "<sip:...>" stays readable in the file.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
-		return dst, err
+	// "<crc32c hex> <json>\n": the JSON is appended after room for the CRC,
+	// which is filled in once the JSON is known.
+	start := len(dst)
+	dst = append(dst, "00000000 "...)
+	dst, err := appendRecordJSON(dst, rec)
+	if err != nil {
+		return dst[:start], err
 	}
-	js := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	var crc [4]byte
-	c := crc32.Checksum(js, crcTable)
+	c := crc32.Checksum(dst[start+9:], crcTable)
 	crc[0], crc[1], crc[2], crc[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
-	dst = hex.AppendEncode(dst, crc[:])
-	dst = append(dst, ' ')
-	dst = append(dst, js...)
+	hex.Encode(dst[start:start+8], crc[:])
 	return append(dst, '\n'), nil
 }
 
@@ -188,11 +186,27 @@ func (j *journal) append(laneNo int, line []byte) *batch {
 	return b
 }
 
+// groupCommitEvery is the least time between the starts of two flushes.
+// A REGISTER arriving when the journal has been idle that long is written
+// and fsync'd at once; under load the flusher first waits out the rest of
+// it, so one fsync carries what arrived meanwhile. Each fsync costs the
+// daemon ~80 µs of CPU (ext4 on the bench machine) however little it
+// carries: at 8,000 REGISTERs a second, flushing as soon as the last
+// fsync returned gave ~750 fsyncs of ~11 records, 12 % of the CPU; with
+// 5 ms, at most 200 of ~40. What it adds is at most 5 ms before a 200,
+// and only under load.
+const groupCommitEvery = 5 * time.Millisecond
+
 func (j *journal) run() {
 	defer close(j.done)
+	var last time.Time
 	for {
 		select {
 		case <-j.kick:
+			if wait := groupCommitEvery - time.Since(last); wait > 0 {
+				time.Sleep(wait)
+			}
+			last = time.Now()
 			j.flush()
 		case <-j.quit:
 			j.flush()

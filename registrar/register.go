@@ -36,7 +36,7 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 		// trusted proxy, the Path's received= (the proxy itself is never
 		// blocked).
 		if req.Method == sip.REGISTER {
-			src, _ = r.seenFrom(req, r.log)
+			src, _ = r.seenFrom(req, reqLog{l: r.log})
 		}
 		if v := r.guard.Check(src.Addr(), string(req.Method)); !v.Allow {
 			return blockedResponse(req, v)
@@ -114,7 +114,7 @@ type contactChange struct {
 }
 
 func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Response {
-	log := r.log.With("call_id", callID(req))
+	log := reqLog{l: r.log, callID: callID(req)}
 	// RFC 3261 §10.3 step 1: is this registrar responsible for the domain?
 	if !r.serves(req.Recipient.Host, req.Recipient.Port) {
 		log.Info("register for a foreign domain", "request_uri", req.Recipient.String())
@@ -152,7 +152,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 			"authenticated as "+strconv.Quote(d.User)+", may not register "+strconv.Quote(to.User))
 	}
 	aor := "sip:" + to.User + "@" + r.cfg.Domain
-	log = log.With("aor", aor)
+	log.aor = aor
 
 	// Step 6: the Contacts.
 	changes, wildcard, bad := r.contactChanges(req, log)
@@ -176,8 +176,10 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 		op.touched = append(op.touched, c.key)
 		if c.expires == 0 {
 			op.rec.Del = append(op.rec.Del, c.uri)
+			op.delKeys = append(op.delKeys, c.key)
 			continue
 		}
+		op.setKeys = append(op.setKeys, c.key)
 		op.rec.Set = append(op.rec.Set, location.Binding{
 			AOR:        aor,
 			Contact:    c.hdr.Value(),
@@ -215,7 +217,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 		// New or removed contacts are news; plain refreshes are not, and at
 		// thousands per second they would drown the log.
 		level := slog.LevelDebug
-		if wildcard || len(rec.Del) > 0 || added(cur, rec.Set, now) {
+		if wildcard || len(rec.Del) > 0 || added(cur, op.setKeys, now) {
 			level = slog.LevelInfo
 		}
 		log.Log(ctx, level, "registered", "contacts", len(rec.Set), "removed", len(rec.Del), "clear", wildcard,
@@ -228,7 +230,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 // each with its expiry (its own parameter, else Expires, else the
 // default, clamped to the configured bounds) and q, or the wildcard. A
 // request that cannot be applied gets its response instead.
-func (r *Registrar) contactChanges(req *sip.Request, log *slog.Logger) (changes []contactChange, wildcard bool, bad *sip.Response) {
+func (r *Registrar) contactChanges(req *sip.Request, log reqLog) (changes []contactChange, wildcard bool, bad *sip.Response) {
 	var wildcards int
 	hdrExpires, hasHdrExpires, err := expiresHeader(req)
 	if err != nil {
@@ -291,10 +293,10 @@ func (r *Registrar) contactChanges(req *sip.Request, log *slog.Logger) (changes 
 	return changes, wildcard, nil
 }
 
-// added reports whether set binds a contact that cur did not have live.
-func added(cur []entry, set []location.Binding, now time.Time) bool {
-	for _, b := range set {
-		k := contactKey(b.ContactURI)
+// added reports whether the contacts set (their keys) include one that
+// cur did not have live.
+func added(cur []entry, set []string, now time.Time) bool {
+	for _, k := range set {
 		if !slices.ContainsFunc(cur, func(e entry) bool { return e.key == k && e.b.Expires.After(now) }) {
 			return true
 		}
@@ -420,7 +422,7 @@ func parseQ(v string) (int, error) {
 // seenFrom is where the REGISTER really came from: the packet source, or,
 // when a trusted proxy relayed it, what that proxy saw (the top Path URI's
 // "received" and "rtransport" parameters).
-func (r *Registrar) seenFrom(req *sip.Request, log *slog.Logger) (netip.AddrPort, string) {
+func (r *Registrar) seenFrom(req *sip.Request, log reqLog) (netip.AddrPort, string) {
 	transport := strings.ToLower(req.Transport())
 	src, err := sipnet.Source(req)
 	if err != nil {

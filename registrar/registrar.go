@@ -12,13 +12,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipauth"
+	"github.com/siplab/siplab/sip/sipnet"
 	"github.com/siplab/siplab/sip/txlimit"
 )
 
@@ -33,6 +34,7 @@ type Registrar struct {
 	persist *persist // nil when DataDir is empty
 	guard   *guard.AuthGuard
 	txl     *txlimit.Limiter
+	ep      atomic.Pointer[sipnet.Endpoint] // set by Attach (UDP): its direct path's counts
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -126,12 +128,36 @@ func (r *Registrar) Compact() error {
 	return r.persist.compact(r.store, r.now())
 }
 
-// Attach registers the registrar's handlers on srv: REGISTER, OPTIONS (so
-// it can be pinged), and 405 with Allow for everything else.
-func (r *Registrar) Attach(srv *sipgo.Server) {
+// Attach registers the registrar's handlers on ep, before ep.Start:
+// REGISTER, OPTIONS (so it can be pinged), and 405 with Allow for
+// everything else. REGISTERs over UDP take sipnet's direct path, without
+// a sipgo server transaction (see serveDirect); the rest goes through
+// ep's sipgo server.
+func (r *Registrar) Attach(ep *sipnet.Endpoint) {
+	srv := ep.Server
 	srv.OnRegister(r.serve)
 	srv.OnOptions(r.serve)
 	srv.OnNoRoute(r.serve)
+	if ep.PacketConn() != nil {
+		// Only fails without UDP, checked above.
+		_ = ep.Direct(sip.REGISTER, sipnet.DirectHandler{Serve: r.serveDirect, Keep: kept})
+		r.ep.Store(ep)
+	}
+}
+
+// serveDirect answers a REGISTER from sipnet's direct path. What sipgo's
+// transaction gave it, the direct path gives it too: a retransmission
+// arriving while the REGISTER is served is absorbed, and one arriving
+// after its 200 gets that 200 again (kept), never a second run through
+// the store, which would refuse the same CSeq as out of order. The
+// transaction cap counts the REGISTERs being served.
+func (r *Registrar) serveDirect(req *sip.Request) *sip.Response {
+	if !r.txl.Take() {
+		r.log.Debug("transaction cap reached", "call_id", callID(req), "max", r.txl.Max())
+		return overloadResponse(req)
+	}
+	defer r.txl.Release()
+	return r.Handle(context.Background(), req)
 }
 
 func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {
@@ -249,11 +275,15 @@ type Status struct {
 	// Blocked are the sources refused for failed authentication now.
 	Blocked []guard.Block `json:"blocked"`
 	// FailedAuths counts wrong passwords and unknown users since start;
-	// Transactions are the server transactions held now, Overloaded the
-	// requests answered 503 for the cap.
+	// Transactions are the server transactions held now (sipgo's, and the
+	// REGISTERs being served on the direct path), Overloaded the requests
+	// answered 503 for the cap.
 	FailedAuths  uint64 `json:"failed_auths"`
 	Transactions int    `json:"transactions"`
 	Overloaded   uint64 `json:"overloaded"`
+	// Direct is the UDP direct path's work: REGISTERs being served, 200s
+	// kept for retransmissions, retransmissions answered and absorbed.
+	Direct sipnet.DirectStats `json:"direct"`
 }
 
 // Status reports counts.
@@ -269,6 +299,9 @@ func (r *Registrar) Status() Status {
 	s.Blocked = r.Blocked()
 	s.FailedAuths = r.guard.Stats().FailedAuths
 	s.Transactions, s.Overloaded = r.txl.Held(), r.txl.Refused()
+	if ep := r.ep.Load(); ep != nil {
+		s.Direct = ep.DirectStats()
+	}
 	if r.persist != nil {
 		s.Generation = r.persist.generation()
 		s.JournalRecords = r.persist.journal.recs.Load()

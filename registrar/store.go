@@ -97,17 +97,23 @@ func uriKey(u *sip.Uri) string {
 
 // applyRecord returns list with rec applied; list itself is not modified.
 func applyRecord(list []entry, rec *record) []entry {
+	return applyKeyed(list, rec, nil, nil)
+}
+
+// applyKeyed is applyRecord with the contact keys of rec.Del and rec.Set
+// already known (nil: computed here).
+func applyKeyed(list []entry, rec *record, delKeys, setKeys []string) []entry {
 	var out []entry
 	if !rec.Clear {
 		out = make([]entry, 0, len(list)+len(rec.Set))
 		out = append(out, list...)
 	}
-	for _, d := range rec.Del {
-		k := contactKey(d)
+	for i, d := range rec.Del {
+		k := keyAt(delKeys, i, d)
 		out = slices.DeleteFunc(out, func(e entry) bool { return e.key == k })
 	}
-	for _, b := range rec.Set {
-		k := contactKey(b.ContactURI)
+	for i, b := range rec.Set {
+		k := keyAt(setKeys, i, b.ContactURI)
 		if i := slices.IndexFunc(out, func(e entry) bool { return e.key == k }); i >= 0 {
 			out[i] = entry{b: b, key: k}
 		} else {
@@ -115,6 +121,13 @@ func applyRecord(list []entry, rec *record) []entry {
 		}
 	}
 	return out
+}
+
+func keyAt(keys []string, i int, uri string) string {
+	if i < len(keys) {
+		return keys[i]
+	}
+	return contactKey(uri)
 }
 
 // apply is used while loading, before any request is served.

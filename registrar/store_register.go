@@ -18,9 +18,11 @@ type registerOp struct {
 	// touched are the contact keys the request names: with its Call-ID
 	// and CSeq, they decide whether it is older than what is stored.
 	touched []string
-	callID  string
-	cseq    uint32
-	now     time.Time
+	// delKeys and setKeys are the contact keys of rec.Del and rec.Set.
+	delKeys, setKeys []string
+	callID           string
+	cseq             uint32
+	now              time.Time
 	// maxContacts bounds the live bindings after the change.
 	maxContacts int
 }
@@ -76,7 +78,7 @@ func (s *store) register(ctx context.Context, op registerOp) (before, after []en
 		sh.mu.Unlock()
 		return before, before, nil
 	}
-	after = applyRecord(before, rec)
+	after = applyKeyed(before, rec, op.delKeys, op.setKeys)
 	// Expired bindings do not count against the limit and are not worth
 	// keeping.
 	after = slices.DeleteFunc(after, func(e entry) bool { return !e.b.Expires.After(op.now) })

@@ -33,7 +33,7 @@ func BenchmarkHeldTransactionMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			r.Attach(ep.Server)
+			r.Attach(ep)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer func() { cancel(); ep.Close() }()
 			if err := ep.Start(ctx); err != nil {

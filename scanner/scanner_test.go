@@ -29,7 +29,7 @@ func startRegistrar(t *testing.T) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.Attach(ep.Server)
+	reg.Attach(ep)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := ep.Start(ctx); err != nil {
 		t.Fatal(err)

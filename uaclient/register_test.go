@@ -31,7 +31,7 @@ func startRegistrar(t *testing.T, mod func(*registrar.Config)) (*registrar.Regis
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Attach(ep.Server)
+	r.Attach(ep)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := ep.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg Config) (lab *Lab, err error) {
 	}
 	lab.Registrar = reg
 	lab.closers = append(lab.closers, func() { reg.Close() })
-	reg.Attach(regEP.Server)
+	reg.Attach(regEP)
 	if err := regEP.Start(runCtx); err != nil {
 		return nil, fmt.Errorf("demolab: registrar: %w", err)
 	}

@@ -46,6 +46,10 @@ type Verdict struct {
 	Reason string
 	Detail string
 	CallID string
+	// Request is the request Check parsed when Pass is the message itself
+	// (nil for a response, an ACK, and a Pass that was rewritten), so a
+	// caller that serves it need not parse it again.
+	Request *sip.Request
 }
 
 // Receiver checks raw messages. It is safe for concurrent use.
@@ -176,6 +180,10 @@ func trimParams(h sip.Header) {
 	*ps = out
 }
 
+// Parse parses a message with the receive path's parser (for what Check
+// passed rewritten).
+func (r *Receiver) Parse(data []byte) (sip.Message, error) { return r.parser.ParseSIP(data) }
+
 // Check decides about one complete message that arrived from src (a UDP
 // datagram, whose trailing octets beyond Content-Length are ignored, or a
 // message framed from a stream).
@@ -206,7 +214,7 @@ func (r *Receiver) Check(data []byte, src netip.AddrPort) Verdict {
 	if fixed, ok := rfc2543Fix(data, req); ok {
 		return Verdict{Pass: fixed}
 	}
-	return Verdict{Pass: data}
+	return Verdict{Pass: data, Request: req}
 }
 
 // Shed refuses a new request without parsing it, for a daemon that is

@@ -42,6 +42,7 @@ type checkedPacketConn struct {
 	gate *gate // nil: no overload gate
 	// absorbed says whether an ACK ends here, unparsed (Endpoint.AbsorbACKs).
 	absorbed func(data []byte) bool
+	direct   *direct // nil: no direct path (direct.go)
 	oob      [128]byte
 }
 
@@ -90,6 +91,9 @@ func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		if branch != "" {
 			c.gate.admit(branch)
+		}
+		if c.direct != nil && c.direct.take(b[:n], src) {
+			continue
 		}
 		v := c.rc.Check(b[:n], src)
 		if v.Response != nil {

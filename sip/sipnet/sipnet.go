@@ -146,6 +146,7 @@ type Endpoint struct {
 	receiver  *sipcheck.Receiver
 	gate      *gate // nil: no overload gate
 	readers   int
+	direct    *direct // nil: every request goes to sipgo
 	log       *slog.Logger
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
@@ -367,7 +368,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		if e.udp == nil {
 			break
 		}
-		pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, absorbed: e.absorbedACK}
+		pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, absorbed: e.absorbedACK, direct: e.direct}
 		e.serve(UDP, func() error { return e.Server.ServeUDP(pc) })
 	}
 	if e.tcp != nil {

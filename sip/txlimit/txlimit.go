@@ -68,6 +68,22 @@ func (l *Limiter) Acquire(tx sip.ServerTransaction) bool {
 	return true
 }
 
+// Take counts one request served without a sipgo transaction (sipnet's
+// direct path) as held until Release. It reports false when the cap is
+// reached: the caller answers 503 and does not Release.
+func (l *Limiter) Take() bool {
+	n := l.held.Add(1)
+	if m := l.max.Load(); m > 0 && n > m {
+		l.held.Add(-1)
+		l.refused.Add(1)
+		return false
+	}
+	return true
+}
+
+// Release ends what Take counted.
+func (l *Limiter) Release() { l.held.Add(-1) }
+
 // Held is how many transactions are held now.
 func (l *Limiter) Held() int { return int(l.held.Load()) }
 

@@ -58,3 +58,25 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("held %d after all terminated", l.Held())
 	}
 }
+
+// Take and Release count requests served without a transaction (sipnet's
+// direct path) under the same cap as the transactions.
+func TestLimiterTake(t *testing.T) {
+	l := New(2)
+	a := serverTx(t, 1)
+	if !l.Acquire(a) || !l.Take() {
+		t.Fatal("refused under the cap")
+	}
+	if l.Take() || l.Refused() != 1 || l.Held() != 2 {
+		t.Fatalf("over the cap: held %d refused %d", l.Held(), l.Refused())
+	}
+	l.Release()
+	if l.Held() != 1 || !l.Take() {
+		t.Fatalf("after a release: held %d", l.Held())
+	}
+	a.Terminate()
+	l.Release()
+	if l.Held() != 0 {
+		t.Fatalf("held %d after all ended", l.Held())
+	}
+}

@@ -218,7 +218,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(sip ne
 		return err
 	}
 	defer reg.Close()
-	reg.Attach(ep.Server)
+	reg.Attach(ep)
 	if err := ep.Start(ctx); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func StartCore(t testing.TB, ctx context.Context, domain, users, registrarIP, pr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	reg.Attach(regEP.Server)
+	reg.Attach(regEP)
 	if err := regEP.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
