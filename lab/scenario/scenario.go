@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config, name string) (Result, error) {
 	if dir == "" {
 		dir = filepath.Join(cfg.Runner.Dir, "captures")
 	}
-	calls, err := readLadders(ctx, dir, cfg.Names, e.res.CallIDs, start)
+	calls, err := readLadders(ctx, dir, cfg.Names, e.res.CallIDs, start, s.Expect)
 	if err != nil {
 		return e.res, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
@@ -153,18 +153,29 @@ func Run(ctx context.Context, cfg Config, name string) (Result, error) {
 }
 
 // readLadders finds the scenario's dialogs in the captures, waiting for
-// the capture writers to flush (every 200 ms) until the last expected
-// dialog shows up, and trims each to what happened from start.
-func readLadders(ctx context.Context, dir string, names ladder.Names, ids []string, start time.Time) ([]*ladder.Call, error) {
+// the capture writers to flush (every 200 ms) until every expected message
+// shows up, and trims each to what happened from start. The last step's
+// messages (the BYE of a hang-up that returned at once) may still be in a
+// writer's buffer when the dialog itself is already on disk, so finding
+// the Call-ID is not enough. After 5 s it returns what it has: the caller
+// reports what is missing.
+func readLadders(ctx context.Context, dir string, names ladder.Names, ids []string, start time.Time, expect []Expect) ([]*ladder.Call, error) {
 	var last error
+	var found []*ladder.Call
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		calls, err := loadTrimmed(dir, names, ids, start)
 		if err == nil {
-			return calls, nil
+			found = calls
+			if len(missing(seen(calls), expect)) == 0 {
+				return calls, nil
+			}
 		}
 		last = err
 		if time.Now().After(deadline) {
+			if found != nil {
+				return found, nil
+			}
 			return nil, last
 		}
 		select {
