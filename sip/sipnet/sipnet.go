@@ -364,12 +364,11 @@ func (e *Endpoint) serve(transport string, run func() error) {
 // transport layer knows them, so a request sent right after Start leaves
 // from the listening port. The endpoint stops when ctx ends or on Close.
 func (e *Endpoint) Start(ctx context.Context) error {
-	for range e.readers {
-		if e.udp == nil {
-			break
+	if e.udp != nil {
+		for range e.readers {
+			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, absorbed: e.absorbedACK, direct: e.direct}
+			e.serve(UDP, func() error { return e.Server.ServeUDP(pc) })
 		}
-		pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, absorbed: e.absorbedACK, direct: e.direct}
-		e.serve(UDP, func() error { return e.Server.ServeUDP(pc) })
 	}
 	if e.tcp != nil {
 		ln := &checkedListener{Listener: e.tcp, rc: e.receiver, log: e.log, transport: TCP}
