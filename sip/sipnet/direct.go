@@ -245,9 +245,7 @@ func (d *direct) serve(h DirectHandler, data []byte, bp *[]byte, src netip.AddrP
 		}
 		return
 	}
-	b := encodeBufs.Get().(*bytes.Buffer)
-	b.Reset()
-	res.StringWrite(b)
+	b := encode(res)
 	out := bytes.Clone(b.Bytes())
 	putEncodeBuf(b)
 	sh.mu.Lock()
@@ -261,6 +259,14 @@ func (d *direct) serve(h DirectHandler, data []byte, bp *[]byte, src netip.AddrP
 
 var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// encode serialises res into a pooled buffer; putEncodeBuf returns it.
+func encode(res *sip.Response) *bytes.Buffer {
+	b := encodeBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	res.StringWrite(b)
+	return b
+}
+
 func putEncodeBuf(b *bytes.Buffer) {
 	if b.Cap() <= 64<<10 {
 		encodeBufs.Put(b)
@@ -269,9 +275,7 @@ func putEncodeBuf(b *bytes.Buffer) {
 
 // send serialises a response that is not kept and sends it.
 func (d *direct) send(res *sip.Response, to netip.AddrPort) {
-	b := encodeBufs.Get().(*bytes.Buffer)
-	b.Reset()
-	res.StringWrite(b)
+	b := encode(res)
 	d.write(b.Bytes(), to)
 	putEncodeBuf(b)
 }
