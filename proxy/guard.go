@@ -93,21 +93,14 @@ func (p *Proxy) Unblock(src netip.Addr) bool { return p.guard.Unblock(src) }
 
 func (p *Proxy) guardStatus() GuardStatus {
 	return GuardStatus{Settings: p.GuardSettings(), Blocked: p.Blocked(), FailedAuths: p.guard.Stats().FailedAuths,
-		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.shed(), AbsorbedACKs: p.absorbedACKs()}
+		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.sum((*sipnet.Endpoint).Shed), AbsorbedACKs: p.sum((*sipnet.Endpoint).AbsorbedACKs)}
 }
 
-func (p *Proxy) shed() uint64 {
+// sum adds up one count over the proxy's endpoints.
+func (p *Proxy) sum(count func(*sipnet.Endpoint) uint64) uint64 {
 	var n uint64
 	for _, e := range p.eps {
-		n += e.ep.Shed()
-	}
-	return n
-}
-
-func (p *Proxy) absorbedACKs() uint64 {
-	var n uint64
-	for _, e := range p.eps {
-		n += e.ep.AbsorbedACKs()
+		n += count(e.ep)
 	}
 	return n
 }
