@@ -95,7 +95,7 @@ func (s *SBC) offerToBrowser(rt route, callID string, body []byte) (b2bleg.Media
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := s.lifetime(gatewayTimeout)
+	ctx, cancel := s.gatewayCtx()
 	defer cancel()
 	offer, _, err := call.OfferOut(ctx, body)
 	if err != nil {

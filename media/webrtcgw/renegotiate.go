@@ -66,8 +66,7 @@ func (c *Call) ReofferFromCore(offer []byte) ([]byte, error) {
 	c.renegotiations++
 	if r.Port == 0 {
 		c.coreDir = sdpneg.Inactive
-	}
-	if r.Port != 0 {
+	} else {
 		c.coreTE = te
 	}
 	c.mu.Unlock()
