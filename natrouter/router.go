@@ -16,6 +16,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/siplab/siplab/internal/await"
 )
 
 // Interface is one side of the router as found by address.
@@ -88,20 +90,11 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("natrouter: nftables connection: %w", err)
 	}
 
-	wait, cancel := context.WithTimeout(ctx, cfg.InterfaceWait)
-	defer cancel()
-	for {
-		r.lan, r.wan, err = r.findInterfaces(cfg.LAN, cfg.WAN)
-		if err == nil || !errors.Is(err, ErrNoInterface) {
-			break
-		}
-		select {
-		case <-wait.Done():
-			r.closeHandles()
-			return nil, fmt.Errorf("%w (waited %s)", err, cfg.InterfaceWait)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	links, err := await.Until(ctx, cfg.InterfaceWait, ErrNoInterface, func() ([2]Interface, error) {
+		lan, wan, err := r.findInterfaces(cfg.LAN, cfg.WAN)
+		return [2]Interface{lan, wan}, err
+	})
+	r.lan, r.wan = links[0], links[1]
 	if err != nil {
 		r.closeHandles()
 		return nil, err

@@ -10,10 +10,12 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/siplab/siplab/internal/chromium"
 )
 
 // Chromium is Debian's chromium (.ci/run installs it).
-const Chromium = "/usr/bin/chromium"
+const Chromium = chromium.Path
 
 // New starts headless Chromium with a w×h window and extra options; its
 // contexts end with the test. need says what the browser is for, in the
@@ -23,9 +25,8 @@ func New(t testing.TB, need string, w, h int, extra ...chromedp.ExecAllocatorOpt
 	if _, err := exec.LookPath(Chromium); err != nil {
 		t.Fatalf("headless Chromium is needed %s: %v (apt-get install chromium)", need, err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(Chromium),
-		chromedp.WindowSize(w, h), chromedp.Flag("log-level", "3"))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	opts := chromium.Options(append([]chromedp.ExecAllocatorOption{chromedp.WindowSize(w, h)}, extra...)...)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })
 	return ctx

@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/siplab/siplab/internal/chromium"
 )
 
 // Chromium is Debian's package (apt-get install chromium).
-const Chromium = "/usr/bin/chromium"
+const Chromium = chromium.Path
 
 // ToneHz is the browser's fake microphone: a tone no lab phone uses.
 const ToneHz = 700
@@ -65,8 +67,7 @@ func Start(wav string, life time.Duration, extra ...chromedp.ExecAllocatorOption
 	if _, err := os.Stat(wav); err != nil {
 		return nil, nil, fmt.Errorf("headless: the microphone file: %w", err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(Chromium),
-		chromedp.Flag("log-level", "3"),
+	opts := chromium.Options(
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-audio-capture", wav),

@@ -15,9 +15,6 @@ import (
 	"github.com/siplab/siplab/webphone/headless"
 )
 
-// Chromium is Debian's package; without it the tests fail, never skip.
-const Chromium = headless.Chromium
-
 // ToneHz is the browser's fake microphone: a tone no lab phone uses.
 const ToneHz = headless.ToneHz
 
@@ -37,6 +34,7 @@ func WriteToneWAV(t testing.TB, path string, hz float64, seconds int) {
 
 // NewBrowser starts headless Chromium with the fake microphone playing
 // wav, plus extra options; the browser closes when the test ends.
+// Without Chromium the test fails, never skips.
 func NewBrowser(t testing.TB, wav string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	ctx, stop, err := headless.Start(wav, 3*time.Minute, extra...)
