@@ -230,12 +230,19 @@ func algExpectNot(t *testing.T, what, got, bad string) {
 	}
 }
 
+// algInviteWith sets the ALG of router-a and router-b and has alice call
+// bob: her INVITE as sent on site A's LAN and as it crossed the internet.
+func algInviteWith(t *testing.T, ctx context.Context, a, b string) (lan, wan WirePacket) {
+	t.Helper()
+	algSet(t, ctx, a, b)
+	lanA, inet := algCaptures(t)
+	return algCallInvites(t, ctx, lanA, inet)
+}
+
 func TestALGOffLeavesSIPUntouched(t *testing.T) {
 	algRestore(t)
 	ctx := testCtx(t, 2*time.Minute)
-	algSet(t, ctx, "off", "off")
-	lanA, inet := algCaptures(t)
-	lan, wan := algCallInvites(t, ctx, lanA, inet)
+	lan, wan := algInviteWith(t, ctx, "off", "off")
 	if string(lan.Payload) != string(wan.Payload) {
 		t.Errorf("ALG off changed the INVITE:\nLAN:\n%s\nWAN:\n%s", lan.Payload, wan.Payload)
 	}
@@ -297,9 +304,7 @@ func TestALGKernelRewritesLikeLinux(t *testing.T) {
 func TestALGBrokenWithoutFaultsRewritesCorrectly(t *testing.T) {
 	algRestore(t)
 	ctx := testCtx(t, 2*time.Minute)
-	algSet(t, ctx, "broken:none", "broken:none")
-	lanA, inet := algCaptures(t)
-	lan, wan := algCallInvites(t, ctx, lanA, inet)
+	lan, wan := algInviteWith(t, ctx, "broken:none", "broken:none")
 	algCheckRewrite(t, lan, wan)
 	algCheckAudio(t, ctx)
 	if q := routerStatus(t, ctx, "router-a").ALGDetail.Queue; q == nil || q.Modified == 0 {
