@@ -104,12 +104,8 @@ func TestGuardLiveSettings(t *testing.T) {
 	clk := newClock()
 	r := newRegistrar(t, baseConfig(t, clk))
 	addr := serveRegistrar(t, r)
-	if _, err := r.Set("auth_fail_limit", "3"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Set("auth_block_for", "90"); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, r, "auth_fail_limit", "3")
+	mustSet(t, r, "auth_block_for", "90")
 	for _, bad := range [][2]string{{"auth_fail_limit", "-1"}, {"auth_fail_limit", "many"}, {"auth_block_for", "0"}, {"auth_fail_window", "x"}, {"max_transactions", "-3"}} {
 		if _, err := r.Set(bad[0], bad[1]); err == nil {
 			t.Fatalf("set %s %s accepted", bad[0], bad[1])
@@ -241,9 +237,7 @@ func TestTransactionCap(t *testing.T) {
 	clk := newClock()
 	r := newRegistrar(t, baseConfig(t, clk))
 	addr := serveRegistrar(t, r)
-	if _, err := r.Set("max_transactions", "1"); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, r, "max_transactions", "1")
 	// An OPTIONS' 200 holds its sipgo transaction for Timer J; the cap
 	// counts it, and the REGISTERs on the direct path against it.
 	alice := newPhone(t, addr, "alice", "secret")
@@ -262,9 +256,7 @@ func TestTransactionCap(t *testing.T) {
 	if st := r.Status(); st.Overloaded != 1 || st.Transactions != 1 {
 		t.Fatalf("status: overloaded %d, transactions %d", st.Overloaded, st.Transactions)
 	}
-	if _, err := r.Set("max_transactions", "0"); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, r, "max_transactions", "0")
 	if res, _ := bob.register(); res.StatusCode != sip.StatusOK {
 		t.Fatalf("cap lifted: %d", res.StatusCode)
 	}

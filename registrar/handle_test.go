@@ -93,23 +93,16 @@ func TestTortureRegisters(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no torture messages under ../testdata/rfc4475")
 	}
-	p := sip.NewParser()
 	seen := 0
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := p.ParseSIP(raw)
-		if err != nil {
+		req := received(raw, "192.0.2.99:5060")
+		if req == nil {
 			continue // the parser drops it; nothing reaches the handler
 		}
-		req, ok := msg.(*sip.Request)
-		if !ok {
-			continue
-		}
-		req.SetSource("192.0.2.99:5060")
-		req.SetTransport("UDP")
 		res := r.Handle(context.Background(), req)
 		if req.IsAck() {
 			if res != nil {
@@ -156,16 +149,10 @@ func FuzzRegister(f *testing.F) {
 	}
 	f.Cleanup(func() { r.Close() })
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msg, err := sip.ParseMessage(data)
-		if err != nil {
+		req := received(data, "127.0.0.1:5060")
+		if req == nil {
 			return
 		}
-		req, ok := msg.(*sip.Request)
-		if !ok {
-			return
-		}
-		req.SetSource("127.0.0.1:5060")
-		req.SetTransport("UDP")
 		res := r.Handle(context.Background(), req)
 		if res == nil && !req.IsAck() {
 			t.Fatal("no response")

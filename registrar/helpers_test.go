@@ -236,6 +236,30 @@ func parseRequest(t testing.TB, raw string, source string) *sip.Request {
 	return req
 }
 
+// mustSet changes a live setting as `registrar set` does.
+func mustSet(t testing.TB, r *Registrar, key, value string) {
+	t.Helper()
+	if _, err := r.Set(key, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// received is what the transport layer hands the registrar for a datagram
+// from source: nil when sipgo's parser drops it or it is not a request.
+func received(data []byte, source string) *sip.Request {
+	m, err := sip.ParseMessage(data)
+	if err != nil {
+		return nil
+	}
+	req, ok := m.(*sip.Request)
+	if !ok {
+		return nil
+	}
+	req.SetSource(source)
+	req.SetTransport("UDP")
+	return req
+}
+
 // rawPhone sends REGISTERs as text from a plain UDP socket, so a test
 // can send the very same bytes twice (a retransmission) and compare the
 // bytes of the answers.
