@@ -169,6 +169,26 @@ func callOf(t *testing.T, ctx context.Context, phone, callID string) (uaclient.C
 	return uaclient.CallStatus{}, false
 }
 
+// audioThenHangup lets alice's confirmed call a carry audio for 4 s, hangs
+// it up and returns the RTP packets alice and bob received on it. bob's leg
+// is his call with Call-ID bobCallID, or his newest call when that is ""
+// (a B2BUA such as the SBC gives his leg a Call-ID of its own).
+func audioThenHangup(t *testing.T, ctx context.Context, a uaclient.CallStatus, bobCallID string) (an, bn uint64) {
+	t.Helper()
+	time.Sleep(4 * time.Second)
+	ac, _ := callOf(t, ctx, "alice", a.CallID)
+	var bc uaclient.CallStatus
+	if bobCallID == "" {
+		bc, _ = newestCall(t, ctx, "bob")
+	} else {
+		bc, _ = callOf(t, ctx, "bob", bobCallID)
+	}
+	an, _ = received(ac)
+	bn, _ = received(bc)
+	hangup(t, ctx, "alice", a.ID)
+	return an, bn
+}
+
 // received returns how many RTP packets the phone's call got and whose tone.
 func received(c uaclient.CallStatus) (uint64, float64) {
 	if c.Media == nil {
@@ -337,12 +357,7 @@ func TestPrivateSDPAddressLosesAudio(t *testing.T) {
 	if !strings.HasPrefix(a.LocalSDP, "192.168.1.50:") {
 		t.Fatalf("alice's SDP said %s, want her private address", a.LocalSDP)
 	}
-	time.Sleep(4 * time.Second)
-	ac, _ := callOf(t, ctx, "alice", a.CallID)
-	bc, _ := callOf(t, ctx, "bob", a.CallID)
-	an, _ := received(ac)
-	bn, _ := received(bc)
-	hangup(t, ctx, "alice", a.ID)
+	an, bn := audioThenHangup(t, ctx, a, a.CallID)
 	if an > 0 && bn > 0 {
 		t.Fatalf("audio flowed both ways (%d, %d packets) despite private SDP addresses", an, bn)
 	}
