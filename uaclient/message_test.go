@@ -46,8 +46,7 @@ func TestMessage(t *testing.T) {
 
 // A MESSAGE refused by the far end is a result with its code, not an error.
 func TestMessageRefused(t *testing.T) {
-	peer := newRawPeer(t, "127.0.10.4")
-	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.10.1:0", Proxy: peer.addr()})
+	peer, phone := aliceBehindRawProxy(t, "127.0.10.4", "127.0.10.1:0")
 	done := make(chan MessageRecord, 1)
 	go func() {
 		rec, err := phone.SendMessage(testCtx(t), "nobody", "anyone there?")

@@ -86,8 +86,7 @@ func TestReliable180(t *testing.T) {
 // out-of-order 183 are not PRACKed; ACK keeps the INVITE's CSeq and BYE continues after the
 // PRACKs.
 func TestPrackOnTheWire(t *testing.T) {
-	proxy := newRawPeer(t, "127.0.10.4")
-	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.10.1:0", Proxy: proxy.addr()})
+	proxy, phone := aliceBehindRawProxy(t, "127.0.10.4", "127.0.10.1:0")
 	c, err := phone.Call(testCtx(t), "bob")
 	if err != nil {
 		t.Fatal(err)

@@ -551,8 +551,7 @@ func TestOfferlessInvite(t *testing.T) {
 // §9.1), goes out once the 180 arrives, and matches the INVITE (same
 // branch, CSeq number, Request-URI, To without tag); the 487 is ACKed.
 func TestCancelBeforeProvisional(t *testing.T) {
-	proxy := newRawPeer(t, "127.0.0.4")
-	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.0.2:0", Proxy: proxy.addr()})
+	proxy, phone := aliceBehindRawProxy(t, "127.0.0.4", "127.0.0.2:0")
 	c, err := phone.Call(testCtx(t), "bob")
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,14 @@ func newRawPeer(t *testing.T, ip string) *rawPeer {
 	return &rawPeer{RawUDP: siptest.NewRawUDP(t, ip), t: t}
 }
 
+// aliceBehindRawProxy starts alice's phone on listen with a raw peer on
+// peerIP as her outbound proxy: the test plays the server on the wire.
+func aliceBehindRawProxy(t *testing.T, peerIP, listen string) (*rawPeer, *Phone) {
+	t.Helper()
+	peer := newRawPeer(t, peerIP)
+	return peer, startPhone(t, Config{Name: "alice", Listen: listen, Proxy: peer.addr()})
+}
+
 func (r *rawPeer) addr() string { return r.Addr.String() }
 
 // next returns the next SIP request (skipping keep-alives and responses)
@@ -108,8 +116,7 @@ func TestSettingsChangeWrittenAddresses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			proxy := newRawPeer(t, "127.0.0.4")
-			phone := startPhone(t, Config{Name: "alice", Listen: "127.0.0.2:0", Proxy: proxy.addr()})
+			proxy, phone := aliceBehindRawProxy(t, "127.0.0.4", "127.0.0.2:0")
 			for k, v := range tt.set {
 				if err := phone.Set(k, v); err != nil {
 					t.Fatal(err)
@@ -217,8 +224,7 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 func TestKeepaliveCRLF(t *testing.T) {
-	proxy := newRawPeer(t, "127.0.0.4")
-	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.0.2:0", Proxy: proxy.addr()})
+	proxy, phone := aliceBehindRawProxy(t, "127.0.0.4", "127.0.0.2:0")
 	if err := phone.Set("keepalive", "crlf"); err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +246,7 @@ func TestKeepaliveCRLF(t *testing.T) {
 }
 
 func TestKeepaliveOptions(t *testing.T) {
-	proxy := newRawPeer(t, "127.0.0.4")
-	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.0.2:0", Proxy: proxy.addr()})
+	proxy, phone := aliceBehindRawProxy(t, "127.0.0.4", "127.0.0.2:0")
 	if err := phone.Set("keepalive", "options"); err != nil {
 		t.Fatal(err)
 	}

@@ -194,8 +194,7 @@ func TestSubscribeMWI(t *testing.T) {
 
 // A refused SUBSCRIBE fails the subscription with the code.
 func TestSubscribeRefused(t *testing.T) {
-	peer := newRawPeer(t, "127.0.10.4")
-	phone := startPhone(t, Config{Name: "alice", Listen: "127.0.10.1:0", Proxy: peer.addr()})
+	peer, phone := aliceBehindRawProxy(t, "127.0.10.4", "127.0.10.1:0")
 	done := make(chan error, 1)
 	go func() {
 		_, err := phone.Subscribe(testCtx(t), "bob", "dialog")
