@@ -96,6 +96,14 @@ func wantAddrs(t *testing.T, msg []byte, via, contact, c string) {
 	}
 }
 
+// wantHeader checks a header's value as the mangled message carries it.
+func wantHeader(t *testing.T, msg []byte, name, want string) {
+	t.Helper()
+	if v := header(t, msg, name); v != want {
+		t.Errorf("%s %q, want %q", name, v, want)
+	}
+}
+
 func TestFixturesAreConsistent(t *testing.T) {
 	for _, f := range []string{"invite-alice.sip", "register-alice.sip"} {
 		if !contentLengthOK(t, fixture(t, f)) {
@@ -145,14 +153,10 @@ func TestBaselineUsesTheMappedPort(t *testing.T) {
 	if v := header(t, out, "Via"); !strings.HasPrefix(v, "SIP/2.0/UDP 203.0.113.2:40123;") {
 		t.Errorf("Via %q", v)
 	}
-	if c := header(t, out, "Contact"); c != "<sip:alice@203.0.113.2:40123;transport=udp>" {
-		t.Errorf("Contact %q", c)
-	}
+	wantHeader(t, out, "Contact", "<sip:alice@203.0.113.2:40123;transport=udp>")
 	// A Contact without a port gets one when the mapping is not 5060.
 	out = Mangle(fixture(t, "200ok-alice.sip"), p, small, Set{}).Msg
-	if c := header(t, out, "Contact"); c != "<sip:alice@203.0.113.2:40123>" {
-		t.Errorf("Contact %q", c)
-	}
+	wantHeader(t, out, "Contact", "<sip:alice@203.0.113.2:40123>")
 }
 
 func TestBaselineLeavesOtherSitesAndCompactLength(t *testing.T) {
@@ -213,9 +217,7 @@ func TestEachFault(t *testing.T) {
 			}
 		}},
 		{"rewrite-call-id", invite, func(t *testing.T, res Result) {
-			if c := header(t, res.Msg, "Call-ID"); c != "Jc9vT2xWq4LmN7bP0aRe@203.0.113.2" {
-				t.Errorf("Call-ID %q", c)
-			}
+			wantHeader(t, res.Msg, "Call-ID", "Jc9vT2xWq4LmN7bP0aRe@203.0.113.2")
 			if !contentLengthOK(t, res.Msg) {
 				t.Error("Content-Length broken")
 			}
@@ -243,22 +245,16 @@ func TestEachFault(t *testing.T) {
 			if v := header(t, res.Msg, "Via"); !strings.HasPrefix(v, "SIP/2.0/UDP 203.0.113.2:5061;") {
 				t.Errorf("Via %q", v)
 			}
-			if c := header(t, res.Msg, "Contact"); c != "<sip:alice@203.0.113.2:5061;transport=udp>" {
-				t.Errorf("Contact %q", c)
-			}
+			wantHeader(t, res.Msg, "Contact", "<sip:alice@203.0.113.2:5061;transport=udp>")
 			if m := sdpLine(t, res.Msg, "m="); m != "m=audio 16000 RTP/AVP 0 8 101" {
 				t.Errorf("m= %q", m)
 			}
 		}},
 		{"strip-rport", register, func(t *testing.T, res Result) {
-			if v := header(t, res.Msg, "Via"); v != "SIP/2.0/UDP 203.0.113.2:5060;branch=z9hG4bK.reg1" {
-				t.Errorf("Via %q", v)
-			}
+			wantHeader(t, res.Msg, "Via", "SIP/2.0/UDP 203.0.113.2:5060;branch=z9hG4bK.reg1")
 		}},
 		{"strip-rport", invite, func(t *testing.T, res Result) {
-			if v := header(t, res.Msg, "Via"); v != "SIP/2.0/UDP 203.0.113.2:5060;branch=z9hG4bK.Yx3kQ2pWmLr8" {
-				t.Errorf("Via %q", v)
-			}
+			wantHeader(t, res.Msg, "Via", "SIP/2.0/UDP 203.0.113.2:5060;branch=z9hG4bK.Yx3kQ2pWmLr8")
 			if !contentLengthOK(t, res.Msg) {
 				t.Error("Content-Length broken")
 			}
@@ -313,9 +309,7 @@ func TestFaultsCombine(t *testing.T) {
 	in := fixture(t, "invite-alice.sip")
 	res := Mangle(in, params, small, mustSet(t, "contact-not-via+strip-rport+rewrite-call-id+stale-content-length"))
 	out := res.Msg
-	if v := header(t, out, "Via"); v != "SIP/2.0/UDP 192.168.1.50:5060;branch=z9hG4bK.Yx3kQ2pWmLr8" {
-		t.Errorf("Via %q", v)
-	}
+	wantHeader(t, out, "Via", "SIP/2.0/UDP 192.168.1.50:5060;branch=z9hG4bK.Yx3kQ2pWmLr8")
 	if c := header(t, out, "Call-ID"); !strings.HasSuffix(c, "@203.0.113.2") {
 		t.Errorf("Call-ID %q", c)
 	}
