@@ -108,6 +108,12 @@ func (r *Result) require(ok bool, format string, args ...any) bool {
 	return ok
 }
 
+// noError records a failed read (a node's status, a capture) as a failed
+// requirement; false when err is not nil.
+func (r *Result) noError(err error) bool {
+	return err == nil || r.require(false, "%v", err)
+}
+
 func newResult() Result { return Result{Pass: true} }
 
 // String prints a result for people.

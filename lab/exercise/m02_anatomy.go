@@ -62,8 +62,7 @@ func anatomyAnswer(ctx context.Context, p *Probe) (string, error) {
 func checkAnatomy(ctx context.Context, p *Probe) Result {
 	r := newResult()
 	lan, wan, callID, err := anatomyINVITE(ctx, p)
-	if err != nil {
-		r.require(false, "%v", err)
+	if !r.noError(err) {
 		return r
 	}
 	if !r.require(lan != nil && wan != nil, "alice's last INVITE to bob captured on router-a/lan and router-a/wan") {

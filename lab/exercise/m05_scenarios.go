@@ -60,11 +60,7 @@ func (p *Probe) requireCall(ctx context.Context, r *Result, from, to string) *ua
 // recorded in r, when it cannot be read.
 func (p *Probe) requirePhone(ctx context.Context, r *Result, phone string) (st uaclient.Status, ok bool) {
 	st, err := p.Phone(ctx, phone)
-	if err != nil {
-		r.require(false, "%v", err)
-		return st, false
-	}
-	return st, true
+	return st, r.noError(err)
 }
 
 func heardTone(c *uaclient.CallStatus, hz float64) bool { return c != nil && tonesMatch(c.ToneHz, hz) }
@@ -125,8 +121,7 @@ func checkTransfer(ctx context.Context, p *Probe) Result {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		calls, err := p.CallsSince(ctx, "carol")
-		if err != nil {
-			r.require(false, "%v", err)
+		if !r.noError(err) {
 			return r
 		}
 		cc = nil

@@ -14,9 +14,8 @@ const attackerIP = "203.0.113.66"
 func checkRegistered(phone string) func(ctx context.Context, p *Probe) Result {
 	return func(ctx context.Context, p *Probe) Result {
 		r := newResult()
-		st, err := p.Phone(ctx, phone)
-		if err != nil {
-			r.require(false, "%v", err)
+		st, ok := p.requirePhone(ctx, &r, phone)
+		if !ok {
 			return r
 		}
 		reg := st.Registration
@@ -25,8 +24,7 @@ func checkRegistered(phone string) func(ctx context.Context, p *Probe) Result {
 			return r
 		}
 		bs, err := p.Bindings(ctx, phone)
-		if err != nil {
-			r.require(false, "%v", err)
+		if !r.noError(err) {
 			return r
 		}
 		fresh := false
@@ -54,8 +52,7 @@ func checkBlocked(why string) func(ctx context.Context, p *Probe) Result {
 	return func(ctx context.Context, p *Probe) Result {
 		r := newResult()
 		st, err := p.SBC(ctx)
-		if err != nil {
-			r.require(false, "%v", err)
+		if !r.noError(err) {
 			return r
 		}
 		for _, b := range st.Blocked {
@@ -149,8 +146,7 @@ func init() {
 func checkBruteForce(ctx context.Context, p *Probe) Result {
 	r := checkBlocked("failed_auth")(ctx, p)
 	tr, err := readNode(p.Lab.CaptureDir(), "proxy")
-	if err != nil {
-		r.require(false, "%v", err)
+	if !r.noError(err) {
 		return r
 	}
 	n401, n403, retry := 0, 0, ""

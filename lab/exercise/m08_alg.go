@@ -51,8 +51,7 @@ func checkSDPAsSent(ctx context.Context, p *Probe) Result {
 	var wan *capture.Packet
 	for deadline := time.Now().Add(3 * time.Second); ; {
 		tr, err := readNode(p.Lab.CaptureDir(), "router-a")
-		if err != nil {
-			r.require(false, "%v", err)
+		if !r.noError(err) {
 			return r
 		}
 		if wan = inviteAt(tr, "router-a/wan", callID); wan != nil || time.Now().After(deadline) {
@@ -115,9 +114,8 @@ func checkLongMessage(ctx context.Context, p *Probe) Result {
 		return r
 	}
 	r.require(true, "alice's %d-byte MESSAGE to bob answered %d %s", len(longText), long.Code, long.Reason)
-	st, perr := p.Phone(ctx, "bob")
-	if perr != nil {
-		r.require(false, "%v", perr)
+	st, ok := p.requirePhone(ctx, &r, "bob")
+	if !ok {
 		return r
 	}
 	got := false

@@ -42,8 +42,7 @@ func errText(err error) string {
 func checkKeepalive(ctx context.Context, p *Probe) Result {
 	r := newResult()
 	rt, err := p.Router(ctx, "router-b")
-	if err != nil {
-		r.require(false, "%v", err)
+	if !r.noError(err) {
 		return r
 	}
 	idle := min(rt.Pinhole(), 30*time.Second) + 3*time.Second
@@ -69,14 +68,12 @@ func checkKeepalive(ctx context.Context, p *Probe) Result {
 // once, and calls to her work.
 func checkOneBinding(ctx context.Context, p *Probe) Result {
 	r := newResult()
-	st, err := p.Phone(ctx, "alice")
-	if err != nil {
-		r.require(false, "%v", err)
+	st, ok := p.requirePhone(ctx, &r, "alice")
+	if !ok {
 		return r
 	}
 	bs, err := p.Bindings(ctx, "alice")
-	if err != nil {
-		r.require(false, "%v", err)
+	if !r.noError(err) {
 		return r
 	}
 	wrote := st.Registration.Contact
