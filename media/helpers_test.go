@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/siplab/siplab/internal/runtest"
+	"github.com/siplab/siplab/internal/siptest"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -52,13 +53,7 @@ func start(t *testing.T, cfg Config) *Session {
 // a speed requirement.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	siptest.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // rawSender writes handcrafted RTP from its own socket.

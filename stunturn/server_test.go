@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/stun/v3"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/sip/sipauth"
 )
 
@@ -242,18 +243,7 @@ func TestRelayBothWays(t *testing.T) {
 
 	// Deallocation shows up as an ended allocation.
 	r.Close()
-	waitFor(t, func() bool { st := s.Status(); return st.Live() == 0 && len(st.Allocations) == 1 })
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 3s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	siptest.WaitFor(t, 3*time.Second, "the allocation to show as ended", func() bool { st := s.Status(); return st.Live() == 0 && len(st.Allocations) == 1 })
 }
 
 func TestQuotaAndLifetime(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siplab/siplab/internal/siptest"
 	"github.com/siplab/siplab/lab/demolab"
 	"github.com/siplab/siplab/proxy"
 	"github.com/siplab/siplab/sip/sdpneg"
@@ -76,13 +77,7 @@ func callUntil(t *testing.T, p *uaclient.Phone, target string, state uaclient.Ca
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	siptest.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func TestCallTwoWayAudioAndByeFromEitherSide(t *testing.T) {
