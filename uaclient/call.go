@@ -727,25 +727,21 @@ func (p *Phone) SendDTMF(ctx context.Context, ref, digits string) error {
 	p.mu.Lock()
 	sess, pt, mode := c.sess, c.dtmfPT, p.settings.DTMFMode
 	p.mu.Unlock()
-	if mode == DTMFInfo {
+	switch {
+	case mode == DTMFInfo:
 		if err := c.sendDTMFInfo(ctx, digits); err != nil {
 			return fmt.Errorf("uaclient: dtmf by INFO: %w", err)
 		}
-		p.mu.Lock()
-		c.dtmfSent += digits
-		p.notifyLocked()
-		p.mu.Unlock()
-		return nil
-	}
-	if sess == nil {
+	case sess == nil:
 		return fmt.Errorf("%w: call %s", ErrNoMedia, c.id)
-	}
-	if pt == 0 {
+	case pt == 0:
 		return fmt.Errorf("%w: call %s", ErrNoDTMF, c.id)
+	default:
+		if err := sess.SendDTMF(ctx, digits, 0); err != nil {
+			return fmt.Errorf("uaclient: send dtmf: %w", err)
+		}
 	}
-	if err := sess.SendDTMF(ctx, digits, 0); err != nil {
-		return fmt.Errorf("uaclient: send dtmf: %w", err)
-	}
+	// Sent either way (INFO or RTP): status shows the digits.
 	p.mu.Lock()
 	c.dtmfSent += digits
 	p.notifyLocked()
