@@ -97,18 +97,28 @@ func BenchmarkRegisterAuthenticated(b *testing.B) {
 	}
 }
 
+// registerInParallel runs phone, once per goroutine with its own user
+// (u1/pw1, u2/pw2, ...), parallelism times GOMAXPROCS goroutines; each
+// pb.Next is one completed registration, reported as registrations/s.
+func registerInParallel(b *testing.B, parallelism int, phone func(pb *testing.PB, user, pass string)) {
+	var next atomic.Int64
+	b.SetParallelism(parallelism)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		id := strconv.Itoa(int(next.Add(1)))
+		phone(pb, "u"+id, "pw"+id)
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "registrations/s")
+}
+
 // BenchmarkRegisterUDP is the whole exchange over loopback UDP with
 // sipgo's client: REGISTER → 401 → REGISTER with credentials → 200, with
 // the journal on. One op is one completed registration.
 func BenchmarkRegisterUDP(b *testing.B) {
 	addr := serveRegistrar(b, benchRegistrar(b, true))
-	var next atomic.Int64
-	b.SetParallelism(8)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		id := int(next.Add(1))
-		p := newPhone(b, addr, "u"+strconv.Itoa(id), "pw"+strconv.Itoa(id))
+	registerInParallel(b, 8, func(pb *testing.PB, user, pass string) {
+		p := newPhone(b, addr, user, pass)
 		for pb.Next() {
 			res, _ := p.register("Contact: <sip:" + p.user + "@192.0.2.10:5060>")
 			if res.StatusCode != 200 {
@@ -117,7 +127,6 @@ func BenchmarkRegisterUDP(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "registrations/s")
 }
 
 // BenchmarkRegisterRawUDP measures the server side over real loopback UDP:
@@ -134,17 +143,11 @@ func BenchmarkRegisterRawUDP(b *testing.B) {
 func benchRawUDP(b *testing.B, persist bool) {
 	r := benchRegistrar(b, persist)
 	addr := net.UDPAddrFromAddrPort(serveRegistrar(b, r))
-	var next atomic.Int64
 	// 128 phones in flight. A closed loop of N phones can never exceed
 	// N / fsync-latency registrations per second (an open-loop load like
 	// sipp -r has no such ceiling); many more overflow the loopback UDP
 	// buffers and the benchmark measures retransmission timers instead.
-	b.SetParallelism(64)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		id := int(next.Add(1))
-		user, pass := "u"+strconv.Itoa(id), "pw"+strconv.Itoa(id)
+	registerInParallel(b, 64, func(pb *testing.PB, user, pass string) {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			b.Error(err)
@@ -206,7 +209,6 @@ func benchRawUDP(b *testing.B, persist bool) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "registrations/s")
 	if st := r.Status(); st.JournalSyncs > 0 {
 		b.ReportMetric(float64(st.JournalRecords)/float64(st.JournalSyncs), "records/fsync")
 	}
