@@ -48,12 +48,7 @@ func (m ALGMode) Spec() string {
 
 var algModes = map[string]ALGMode{}
 
-func registerALG(m ALGMode) {
-	if _, dup := algModes[m.Name]; dup {
-		panic("natrouter: duplicate ALG mode " + m.Name)
-	}
-	algModes[m.Name] = m
-}
+func registerALG(m ALGMode) { register(algModes, "ALG mode", m.Name, m) }
 
 // ParseALG resolves a spec ("off", "kernel", "broken",
 // "broken:stale-content-length+rewrite-call-id", "broken:none").

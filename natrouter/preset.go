@@ -33,12 +33,7 @@ type Preset struct {
 
 var presets = map[string]Preset{}
 
-func registerPreset(p Preset) {
-	if _, dup := presets[p.Name]; dup {
-		panic("natrouter: duplicate preset " + p.Name)
-	}
-	presets[p.Name] = p
-}
+func registerPreset(p Preset) { register(presets, "preset", p.Name, p) }
 
 func lookupPreset(name string) (Preset, error) {
 	p, ok := presets[name]
@@ -53,6 +48,15 @@ func Presets() []Preset { return byName(presets) }
 
 // PresetNames returns the registered preset names sorted.
 func PresetNames() []string { return slices.Sorted(maps.Keys(presets)) }
+
+// register adds v to a registry (presets, ALG modes) under its name; a
+// second one of the same name is a programming error, caught at init.
+func register[V any](registry map[string]V, kind, name string, v V) {
+	if _, dup := registry[name]; dup {
+		panic("natrouter: duplicate " + kind + " " + name)
+	}
+	registry[name] = v
+}
 
 // byName is a registry's values (presets, ALG modes: keyed by their name)
 // in the order of their names.
