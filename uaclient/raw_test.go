@@ -454,18 +454,9 @@ func TestUAS2xxRetransmissionAndReinvite(t *testing.T) {
 
 func TestSymmetricRTPOff(t *testing.T) {
 	alice, bob := pair(t, func(c *Config) { c.Settings = map[string]string{"symmetric_rtp": "off"} }, nil)
-	if err := bob.Set("auto_answer", "1ms"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := alice.Call(testCtx(t), "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitCall(t, alice, out.ID(), StateConfirmed)
-	eventually(t, "bob receives audio", func() bool { return mediaReceived(bob, "", 10) })
-	eventually(t, "alice receives audio", func() bool { return mediaReceived(alice, out.ID(), 10) })
-	a, _ := alice.CallStatus(out.ID())
-	b, _ := bob.CallStatus("")
+	aRef, bRef := connect(t, alice, bob)
+	a, _ := alice.CallStatus(aRef)
+	b, _ := bob.CallStatus(bRef)
 	seen := b.Media.Received.LastSource
 	if seen.String() == a.LocalSDP {
 		t.Fatalf("bob sees media from %s, the port alice's SDP advertised: symmetric_rtp off did nothing", seen)
