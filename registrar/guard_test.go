@@ -2,11 +2,9 @@ package registrar
 
 import (
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -334,57 +332,21 @@ func TestFail2banFilterMatchesLog(t *testing.T) {
 func TestRetransmissionAfterStatelessChallenge(t *testing.T) {
 	clk := newClock()
 	r := newRegistrar(t, baseConfig(t, clk))
-	addr := serveRegistrar(t, r)
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	local := conn.LocalAddr().String()
-	raw := func(cseq int, extra string) []byte {
-		return []byte("REGISTER sip:" + domain + " SIP/2.0\r\n" +
-			"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-retr" + strconv.Itoa(cseq) + ";rport\r\n" +
-			"From: <sip:alice@" + domain + ">;tag=r\r\n" +
-			"To: <sip:alice@" + domain + ">\r\n" +
-			"Call-ID: retr@test\r\n" +
-			"CSeq: " + strconv.Itoa(cseq) + " REGISTER\r\n" +
-			"Max-Forwards: 70\r\n" +
-			"Contact: <sip:alice@" + local + ">\r\n" + extra +
-			"Content-Length: 0\r\n\r\n")
-	}
-	read := func() *sip.Response {
-		t.Helper()
-		buf := make([]byte, 65535)
-		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, _, err := conn.ReadFromUDP(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := sip.ParseMessage(buf[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.(*sip.Response)
-	}
-	dst := net.UDPAddrFromAddrPort(addr)
-	first := raw(1, "")
-	conn.WriteToUDP(first, dst)
-	a := read()
+	p := newRawPhone(t, serveRegistrar(t, r), "alice", "secret")
+	first := p.message(1, "")
+	a := p.exchange(first)
 	waitHeld(t, r, 0)
-	conn.WriteToUDP(first, dst) // the retransmission
-	b := read()
+	b := p.exchange(first) // the retransmission
 	na, nb := a.GetHeader("WWW-Authenticate").Value(), b.GetHeader("WWW-Authenticate").Value()
 	if a.StatusCode != 401 || b.StatusCode != 401 || na == nb {
 		t.Fatalf("retransmission: %d then %d, challenges %q / %q: want two 401s with different nonces", a.StatusCode, b.StatusCode, na, nb)
 	}
-	auth := answer(t, b, "alice", "secret", 1) + "\r\n"
-	second := raw(2, auth)
-	conn.WriteToUDP(second, dst)
-	if ok := read(); ok.StatusCode != 200 {
+	second := p.message(2, answer(t, b, "alice", "secret", 1))
+	if ok := p.exchange(second); ok.StatusCode != 200 {
 		t.Fatalf("with credentials: %d", ok.StatusCode)
 	}
-	conn.WriteToUDP(second, dst) // the retransmission: the kept transaction answers
-	if again := read(); again.StatusCode != 200 {
+	// The retransmission: the kept transaction answers.
+	if again := p.exchange(second); again.StatusCode != 200 {
 		t.Fatalf("retransmitted REGISTER after 200: %d %s, want the same 200", again.StatusCode, again.Reason)
 	}
 }
