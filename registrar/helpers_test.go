@@ -78,17 +78,23 @@ func newRegistrar(t testing.TB, cfg Config) *Registrar {
 // serveRegistrar runs r on real loopback sockets.
 func serveRegistrar(t testing.TB, r *Registrar) netip.AddrPort {
 	t.Helper()
-	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
+	return startEndpoint(t, "127.0.0.1", r.Attach).Addr()
+}
+
+// startEndpoint listens on ip:0 and starts serving, after attach (nil: no
+// handlers) has installed what answers; the endpoint stops with the test.
+func startEndpoint(t testing.TB, ip string, attach func(*sipnet.Endpoint)) *sipnet.Endpoint {
+	t.Helper()
+	ep := siptest.Listen(t, ip, nil, testLogger(t))
+	if attach != nil {
+		attach(ep)
 	}
-	r.Attach(ep)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ep.Close() })
+	t.Cleanup(cancel)
 	if err := ep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return ep.Addr()
+	return ep
 }
 
 // phone is a UA on its own loopback socket that registers the way a
@@ -113,15 +119,7 @@ func newPhone(t testing.TB, registrar netip.AddrPort, user, pass string) *phone 
 // newPhoneAt is a phone on another loopback address: another source.
 func newPhoneAt(t testing.TB, ip string, registrar netip.AddrPort, user, pass string) *phone {
 	t.Helper()
-	ep, err := sipnet.Listen(sipnet.Config{Listen: ip + ":0", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ep.Close() })
-	if err := ep.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ep := startEndpoint(t, ip, nil)
 	c, err := ep.Client("udp")
 	if err != nil {
 		t.Fatal(err)
