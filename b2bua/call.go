@@ -725,16 +725,22 @@ func (b *B2BUA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // hangupAll ends whatever legs are up (shutdown, no ACK, max voicemail).
 func (c *Call) hangupAll(ctx context.Context, why string) {
 	c.b.mu.Lock()
-	a, bl := c.legs[legA], c.legs[legB]
+	legs := sharedLegs(c.legs[:])
 	c.b.mu.Unlock()
-	var legs []*b2bleg.Leg
-	for _, l := range []*leg{a, bl} {
-		if l != nil {
-			legs = append(legs, l.Leg)
-		}
-	}
 	b2bleg.Hangup(ctx, why, legs...)
 	c.end("pbx", why)
+}
+
+// sharedLegs are the B2B legs of those of legs that exist (a call has no
+// callee leg while routing).
+func sharedLegs(legs []*leg) []*b2bleg.Leg {
+	var out []*b2bleg.Leg
+	for _, l := range legs {
+		if l != nil {
+			out = append(out, l.Leg)
+		}
+	}
+	return out
 }
 
 // end marks the call over and releases its media.
@@ -742,18 +748,11 @@ func (c *Call) end(by, why string) {
 	b := c.b
 	c.finalSent()
 	b.mu.Lock()
-	if c.state == StateEnded {
-		b.mu.Unlock()
+	first := b2bleg.EndLocked(&c.state, StateEnded, &c.times, by, why, sharedLegs(c.legs[:])...)
+	b.mu.Unlock()
+	if !first {
 		return
 	}
-	c.state = StateEnded
-	c.times.End(time.Now(), by, why)
-	for _, l := range c.legs {
-		if l != nil {
-			b2bleg.TerminateLocked(l.Leg)
-		}
-	}
-	b.mu.Unlock()
 	b.blfChanged()
 	c.log.Info("call ended", "by", by, "why", why)
 	c.releaseMedia()

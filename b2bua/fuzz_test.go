@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/internal/torturetest"
 	"github.com/siplab/siplab/sip/sdpneg"
 	"github.com/siplab/siplab/sip/sipcheck"
@@ -74,12 +72,8 @@ func FuzzRequest(f *testing.F) {
 				}
 			}
 		}
-		m, err := sip.ParseMessage(data)
-		if err != nil {
-			return
-		}
-		req, ok := m.(*sip.Request)
-		if !ok {
+		req := torturetest.Request(data)
+		if req == nil {
 			return
 		}
 		if p := sipcheck.Request(req, sipcheck.Options{Role: sipcheck.UAS}); p != nil {

@@ -187,18 +187,12 @@ type SetRequest = ctl.SetRequest
 //	POST /reset     → ResetResult (calls, subscriptions, voicemail, settings)
 func (b *B2BUA) Handler() http.Handler {
 	mux := ctl.NewMux(b.Status, b.Settings, b.Reset)
-	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		var in SetRequest
-		if err := ctl.Decode(r, &in); err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
+	mux.HandleFunc("POST /set", ctl.SetHandler(func(name, value string) (Settings, error) {
+		if err := b.Set(name, value); err != nil {
+			return Settings{}, err
 		}
-		if err := b.Set(in.Name, in.Value); err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		ctl.WriteJSON(w, http.StatusOK, b.Settings())
-	})
+		return b.Settings(), nil
+	}, nil))
 	return mux
 }
 

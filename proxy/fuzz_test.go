@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/internal/torturetest"
 	"github.com/siplab/siplab/sip/location"
 )
@@ -59,12 +57,8 @@ func FuzzProxyRequest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		live.Write(data)
-		m, err := sip.ParseMessage(data)
-		if err != nil {
-			return
-		}
-		req, ok := m.(*sip.Request)
-		if !ok {
+		req := torturetest.Request(data)
+		if req == nil {
 			return
 		}
 		req.SetSource("127.0.0.2:5062")

@@ -3,12 +3,10 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -18,20 +16,15 @@ import (
 
 // SettingMaxTransactions is the live cap on server transactions held at
 // once (txlimit); 0 lifts it.
-const SettingMaxTransactions = "max_transactions"
+const SettingMaxTransactions = guard.SettingMaxTransactions
 
 // GuardSettingNames lists the proxy's live guard settings, which `set`
 // takes beside the NAT toggles of SettingNames.
-func GuardSettingNames() []string {
-	return append(guard.AuthSettingNames(), SettingMaxTransactions)
-}
+func GuardSettingNames() []string { return guard.BehindSettingNames() }
 
 // GuardSettings are the failed-auth guard's and the transaction cap's
 // live settings.
-type GuardSettings struct {
-	guard.AuthSettings
-	MaxTransactions int `json:"max_transactions"`
-}
+type GuardSettings = guard.BehindSettings
 
 // GuardStatus is the guard's part of Status.
 type GuardStatus struct {
@@ -58,31 +51,19 @@ func IsGuardSetting(name string) bool {
 	return guard.IsSetting(name) || strings.EqualFold(strings.TrimSpace(name), SettingMaxTransactions)
 }
 
-// GuardSettings returns the guard's live settings.
-func (p *Proxy) GuardSettings() GuardSettings {
-	return GuardSettings{AuthSettings: p.guard.Settings(), MaxTransactions: p.txl.Max()}
+// guardLive reads and changes the guard's live settings.
+func (p *Proxy) guardLive() guard.BehindLive {
+	return guard.BehindLive{Auth: p.guard, Cap: p.txl, Log: p.log, BadValue: ErrBadSettingValue, Unknown: ErrUnknownSetting}
 }
+
+// GuardSettings returns the guard's live settings.
+func (p *Proxy) GuardSettings() GuardSettings { return p.guardLive().Settings() }
 
 // SetGuard changes one guard setting: auth_fail_limit (count, 0 = off),
 // auth_fail_window and auth_block_for (seconds or a duration),
 // max_transactions (count, 0 = no cap).
 func (p *Proxy) SetGuard(name, value string) (GuardSettings, error) {
-	if strings.EqualFold(strings.TrimSpace(name), SettingMaxTransactions) {
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || n < 0 {
-			return p.GuardSettings(), fmt.Errorf("%w: %s %q: want a count, 0 for no cap", ErrBadSettingValue, name, value)
-		}
-		p.txl.SetMax(n)
-		p.log.Info("setting changed", "name", SettingMaxTransactions, "value", n)
-		return p.GuardSettings(), nil
-	}
-	if !guard.IsSetting(name) {
-		return p.GuardSettings(), fmt.Errorf("%w: %q (have %s)", ErrUnknownSetting, name, strings.Join(GuardSettingNames(), ", "))
-	}
-	if err := p.guard.Set(name, value); err != nil {
-		return p.GuardSettings(), fmt.Errorf("%w: %w", ErrBadSettingValue, err)
-	}
-	return p.GuardSettings(), nil
+	return p.guardLive().Set(name, value)
 }
 
 // Blocked lists the sources blocked now.
@@ -154,9 +135,8 @@ func (p *Proxy) admit(req *sip.Request, tx sip.ServerTransaction) (*sip.Response
 // is smaller than the request (no amplification), and says why in the
 // capture (Warning) and when it ends (Retry-After).
 func (p *Proxy) blockedAnswer(req *sip.Request, v guard.Verdict) *sip.Response {
-	res := p.localResponse(req, req, sip.StatusForbidden, "Forbidden (source blocked)",
-		v.Reason+"; ends in "+v.RetryAfter.Round(time.Second).String())
-	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int((v.RetryAfter+time.Second-1)/time.Second))))
+	res := p.localResponse(req, req, sip.StatusForbidden, "Forbidden (source blocked)", v.BlockedWarning())
+	res.AppendHeader(sip.NewHeader("Retry-After", v.RetryAfterSeconds()))
 	return res
 }
 

@@ -3,10 +3,11 @@ package proxy
 import (
 	"context"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siplab/siplab/sip/openrelay"
 )
 
 // relayPolicy decides, before any Route entry is followed, whether a
@@ -40,9 +41,9 @@ func (p *Proxy) relayPolicy(ctx context.Context, w *sip.Request, authenticated, 
 		if len(routes) == 0 && (p.isOurDomain(w.Recipient) || p.isRegisteredContact(ctx, w.Recipient)) {
 			return nil
 		}
-		where := hostPort(w.Recipient)
+		where := openrelay.Where(w.Recipient)
 		if r := routeURIs(w); len(r) > 0 {
-			where = hostPort(r[0])
+			where = openrelay.Where(r[0])
 		}
 		return refuse(sip.StatusForbidden, "Relaying Denied: in-dialog request to "+where+" not routed by us",
 			"request with a To tag but no Route naming this proxy: its dialog was not record-routed here")
@@ -51,8 +52,8 @@ func (p *Proxy) relayPolicy(ctx context.Context, w *sip.Request, authenticated, 
 		if p.isNextHop(u) {
 			continue
 		}
-		where := hostPort(u)
-		return refuse(sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed",
+		where := openrelay.Where(u)
+		return refuse(sip.StatusForbidden, openrelay.RouteDenied(where),
 			"initial request from an unauthenticated sender preloads a Route to "+where+
 				", which is neither this proxy nor one of its configured next hops")
 	}
@@ -112,16 +113,4 @@ func (p *Proxy) isNextHop(u sip.Uri) bool {
 		}
 	}
 	return false
-}
-
-// hostPort is a URI's host and port as a reason phrase shows them.
-func hostPort(u sip.Uri) string {
-	h := u.Host
-	if h == "" {
-		h = "(no host)"
-	}
-	if u.Port != 0 {
-		return h + ":" + strconv.Itoa(u.Port)
-	}
-	return h
 }

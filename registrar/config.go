@@ -133,16 +133,11 @@ func (c *Config) validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Guard == nil {
-		g := guard.AuthOnly()
-		c.Guard = &g
-	}
-	g := *c.Guard
-	g.Trunks = append(append(append([]netip.Prefix(nil), g.Trunks...), c.TrustedProxies...), c.GuardTrusted...)
-	if err := g.Validate(); err != nil {
+	g, err := guard.Behind(c.Guard, c.TrustedProxies, c.GuardTrusted)
+	if err != nil {
 		return fmt.Errorf("registrar: guard: %w", err)
 	}
-	c.Guard = &g
+	c.Guard = g
 	switch {
 	case c.MaxTransactions == 0:
 		c.MaxTransactions = txlimit.Default

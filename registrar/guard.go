@@ -1,11 +1,7 @@
 package registrar
 
 import (
-	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/siplab/siplab/sip/guard"
@@ -13,45 +9,27 @@ import (
 
 // SettingMaxTransactions is the live cap on server transactions held at
 // once (txlimit); 0 lifts it.
-const SettingMaxTransactions = "max_transactions"
+const SettingMaxTransactions = guard.SettingMaxTransactions
 
 // SettingNames lists the registrar's live settings (`siplab set registrar`).
-func SettingNames() []string {
-	return append(guard.AuthSettingNames(), SettingMaxTransactions)
-}
+func SettingNames() []string { return guard.BehindSettingNames() }
 
-// Settings are the registrar's live settings.
-type Settings struct {
-	guard.AuthSettings
-	MaxTransactions int `json:"max_transactions"`
+// Settings are the registrar's live settings: the failed-auth guard's and
+// the transaction cap.
+type Settings = guard.BehindSettings
+
+// live reads and changes the registrar's live settings.
+func (r *Registrar) live() guard.BehindLive {
+	return guard.BehindLive{Auth: r.guard, Cap: r.txl, Log: r.log, BadValue: ErrBadSetting, Unknown: ErrUnknownSetting}
 }
 
 // Settings returns the live settings in force.
-func (r *Registrar) Settings() Settings {
-	return Settings{AuthSettings: r.guard.Settings(), MaxTransactions: r.txl.Max()}
-}
+func (r *Registrar) Settings() Settings { return r.live().Settings() }
 
 // Set changes one live setting by name: auth_fail_limit (count, 0 = off),
 // auth_fail_window and auth_block_for (seconds or a duration),
 // max_transactions (count, 0 = no cap).
-func (r *Registrar) Set(name, value string) (Settings, error) {
-	if strings.EqualFold(strings.TrimSpace(name), SettingMaxTransactions) {
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || n < 0 {
-			return r.Settings(), fmt.Errorf("%w: %s %q: want a count, 0 for no cap", ErrBadSetting, name, value)
-		}
-		r.txl.SetMax(n)
-		r.log.Info("setting changed", "name", SettingMaxTransactions, "value", n)
-		return r.Settings(), nil
-	}
-	if !guard.IsSetting(name) {
-		return r.Settings(), fmt.Errorf("%w: %q (have %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
-	}
-	if err := r.guard.Set(name, value); err != nil {
-		return r.Settings(), fmt.Errorf("%w: %w", ErrBadSetting, err)
-	}
-	return r.Settings(), nil
-}
+func (r *Registrar) Set(name, value string) (Settings, error) { return r.live().Set(name, value) }
 
 // ResetResult is what Reset did.
 type ResetResult struct {
@@ -95,9 +73,8 @@ func (r *Registrar) Unblock(src netip.Addr) bool { return r.guard.Unblock(src) }
 // tells the person reading the capture why: the Warning names the block
 // and Retry-After when it ends.
 func blockedResponse(req *sip.Request, v guard.Verdict) *sip.Response {
-	res := reply(req, sip.StatusForbidden, "Forbidden (source blocked)",
-		v.Reason+"; ends in "+v.RetryAfter.Round(time.Second).String())
-	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int((v.RetryAfter+time.Second-1)/time.Second))))
+	res := reply(req, sip.StatusForbidden, "Forbidden (source blocked)", v.BlockedWarning())
+	res.AppendHeader(sip.NewHeader("Retry-After", v.RetryAfterSeconds()))
 	return res
 }
 

@@ -588,14 +588,11 @@ func (c *Call) hangup(ctx context.Context, by, why string) {
 func (c *Call) end(by, why string) {
 	s := c.s
 	s.mu.Lock()
-	if c.state == StateEnded {
-		s.mu.Unlock()
+	first := b2bleg.EndLocked(&c.state, StateEnded, &c.times, by, why, c.legs[0].Leg, c.legs[1].Leg)
+	s.mu.Unlock()
+	if !first {
 		return
 	}
-	c.state = StateEnded
-	c.times.End(time.Now(), by, why)
-	b2bleg.TerminateLocked(c.legs[0].Leg, c.legs[1].Leg)
-	s.mu.Unlock()
 	c.log.Info("call ended", "by", by, "why", why)
 	c.releaseMedia()
 }

@@ -25,19 +25,13 @@ type UnblockResult = ctl.UnblockResult
 //	POST /reset     -> ResetResult (calls, registrations, blocks, settings)
 func (s *SBC) Handler() http.Handler {
 	mux := ctl.NewMux(s.Status, func() map[string]string { return s.Settings().All() }, s.Reset)
-	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		var in SetRequest
-		if err := ctl.Decode(r, &in); err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		st, err := s.Set(in.Name, in.Value)
+	mux.HandleFunc("POST /set", ctl.SetHandler(func(name, value string) (map[string]string, error) {
+		st, err := s.Set(name, value)
 		if err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
+			return nil, err
 		}
-		ctl.WriteJSON(w, http.StatusOK, st.All())
-	})
+		return st.All(), nil
+	}, nil))
 	mux.HandleFunc("POST /unblock", guard.UnblockHandler("sbc", s.Unblock))
 	return mux
 }

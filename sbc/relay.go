@@ -2,11 +2,11 @@ package sbc
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/sip/openrelay"
 	"github.com/siplab/siplab/sip/sipdialog"
 )
 
@@ -28,7 +28,7 @@ func (s *SBC) foreignRoute(req *sip.Request) (string, bool) {
 			continue
 		}
 		if !s.isOwnRoute(r.Address) {
-			return routeHost(r.Address), true
+			return openrelay.Where(r.Address), true
 		}
 	}
 	return "", false
@@ -55,15 +55,4 @@ func (s *SBC) isOwnRoute(u sip.Uri) bool {
 		}
 	}
 	return false
-}
-
-func routeHost(u sip.Uri) string {
-	h := u.Host
-	if h == "" {
-		h = "(no host)"
-	}
-	if u.Port != 0 {
-		h += ":" + strconv.Itoa(u.Port)
-	}
-	return h
 }

@@ -39,6 +39,7 @@ import (
 
 	"github.com/siplab/siplab/sip/b2bleg"
 	"github.com/siplab/siplab/sip/guard"
+	"github.com/siplab/siplab/sip/openrelay"
 	"github.com/siplab/siplab/sip/sipcheck"
 	"github.com/siplab/siplab/sip/sipdialog"
 	"github.com/siplab/siplab/sip/sipnet"
@@ -346,7 +347,7 @@ func (s *SBC) handle(r realm, req *sip.Request, tx sip.ServerTransaction) {
 		s.log.Info("request refused: relaying denied", "realm", r, "method", req.Method, "route", where,
 			"call_id", sipdialog.CallID(req), "source", src)
 		s.count(func(c *Counters) { c.Refused++ })
-		s.reply(r, tx, req, src, sip.StatusForbidden, "Relaying Denied: Route to "+where+" not allowed")
+		s.reply(r, tx, req, src, sip.StatusForbidden, openrelay.RouteDenied(where))
 		return
 	}
 	if sipdialog.ToTag(req) != "" && req.Method != sip.REGISTER {

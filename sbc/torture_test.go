@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/siplab/siplab/internal/torturetest"
 )
 
@@ -86,12 +84,8 @@ func FuzzSBCRequest(f *testing.F) {
 		for _, c := range lives {
 			c.Write(data)
 		}
-		m, err := sip.ParseMessage(data)
-		if err != nil {
-			return
-		}
-		req, ok := m.(*sip.Request)
-		if !ok || len(req.Body()) == 0 {
+		req := torturetest.Request(data)
+		if req == nil || len(req.Body()) == 0 {
 			return
 		}
 		out, info, err := rewriteSDP(req.Body(), relay, false)

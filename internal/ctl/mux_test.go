@@ -2,6 +2,11 @@ package ctl
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +59,42 @@ func TestNewMux(t *testing.T) {
 	}
 	if err := c.Post(ctx, "/status", nil, &st); err == nil {
 		t.Error("POST /status answered: the shared routes must keep their methods")
+	}
+}
+
+// SetHandler answers 200 with the settings in force, 400 for a refused
+// value or a bad body, and 404 for an unknown name when the daemon names
+// its unknown-setting error.
+func TestSetHandler(t *testing.T) {
+	errUnknown := errors.New("unknown setting")
+	errBad := errors.New("bad value")
+	settings := map[string]string{"latch": "on"}
+	set := func(name, value string) (map[string]string, error) {
+		switch {
+		case name != "latch":
+			return nil, fmt.Errorf("%w: %q", errUnknown, name)
+		case value != "on" && value != "off":
+			return nil, fmt.Errorf("%w: %q", errBad, value)
+		}
+		settings[name] = value
+		return settings, nil
+	}
+	for _, tt := range []struct {
+		body    string
+		unknown error
+		code    int
+		want    string
+	}{
+		{`{"name":"latch","value":"off"}`, errUnknown, http.StatusOK, `"latch": "off"`},
+		{`{"name":"latch","value":"maybe"}`, errUnknown, http.StatusBadRequest, "bad value"},
+		{`{"name":"colour","value":"red"}`, errUnknown, http.StatusNotFound, "unknown setting"},
+		{`{"name":"colour","value":"red"}`, nil, http.StatusBadRequest, "unknown setting"},
+		{`{"name":`, errUnknown, http.StatusBadRequest, ""},
+	} {
+		rec := httptest.NewRecorder()
+		SetHandler(set, tt.unknown)(rec, httptest.NewRequest(http.MethodPost, "/set", strings.NewReader(tt.body)))
+		if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.want) {
+			t.Errorf("%s (unknown %v): %d %s; want %d with %q", tt.body, tt.unknown, rec.Code, rec.Body, tt.code, tt.want)
+		}
 	}
 }

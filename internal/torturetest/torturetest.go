@@ -498,3 +498,15 @@ func Alive(target netip.AddrPort) error {
 	}
 	return nil
 }
+
+// Request is a fuzz input parsed as a SIP request, or nil when it is not
+// one (unparsable, or a response): the daemons' fuzz targets feed the
+// requests that parse to their own decision code.
+func Request(data []byte) *sip.Request {
+	m, err := sip.ParseMessage(data)
+	if err != nil {
+		return nil
+	}
+	req, _ := m.(*sip.Request)
+	return req
+}

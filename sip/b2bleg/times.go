@@ -19,3 +19,18 @@ type Times struct {
 func (t *Times) End(now time.Time, by, why string) {
 	t.Ended, t.EndedBy, t.EndReason = now, by, why
 }
+
+// EndLocked ends a call once, its owner's lock held: unless *state
+// already is ended, it sets it, records when, by whom and why in t and
+// marks the legs terminated, and reports true. Racing ends (a BYE from
+// each side, a CANCEL, a shutdown) all call it; only the first may
+// release the call's media and log it. S is the owner's call state type.
+func EndLocked[S comparable](state *S, ended S, t *Times, by, why string, legs ...*Leg) bool {
+	if *state == ended {
+		return false
+	}
+	*state = ended
+	t.End(time.Now(), by, why)
+	TerminateLocked(legs...)
+	return true
+}

@@ -228,14 +228,7 @@ func TestHTMLInChromium(t *testing.T) {
 			shot(t, ctx, "ladder-"+tt.scenario+".png")
 			// A smaller screen (a laptop on the projector) gets narrower
 			// lanes, not smaller type, and still nothing overlaps.
-			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)); err != nil {
-				t.Fatal(err)
-			}
-			small, lifes := measure(t, ctx)
-			small.check(t, lifes)
-			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-				t.Fatal(err)
-			}
+			laptopToo(t, ctx)
 			if tt.open == 0 {
 				return
 			}
@@ -258,7 +251,7 @@ func TestHTMLInChromium(t *testing.T) {
 			}
 			// Open, the page keeps its promises: large type, nothing
 			// covering anything in the rows around the panel.
-			f, lifes = measure(t, ctx)
+			f, lifes := measure(t, ctx)
 			f.check(t, lifes)
 			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const s = document.querySelector('#m%d'); scrollTo(0, s.getBoundingClientRect().top + scrollY - 260); return true; })()`, tt.open))); err != nil {
 				t.Fatal(err)

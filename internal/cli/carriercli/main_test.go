@@ -39,12 +39,7 @@ func TestUsageErrors(t *testing.T) {
 	run := func(extra ...string) []string {
 		return append([]string{"run", "-ctl", sock, "-sip", cliCarrierIP + ":0", "-peer", cliSBCIP + ":5060"}, extra...)
 	}
-	for _, tt := range []struct {
-		name    string
-		args    []string
-		wantRC  int
-		wantErr string
-	}{
+	clitest.Refuses(t, cli.Run, []clitest.Refusal{
 		{"no command", nil, 2, "usage"},
 		{"unknown command", []string{"dance"}, 2, `unknown command "dance"`},
 		{"call without number", []string{"call", "-ctl", sock}, 2, "usage: carrier call"},
@@ -63,17 +58,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run: negative interval", run("-options-interval", "-1s"), 2, "options-interval"},
 		{"run: log level", run("-log-level", "loud"), 2, "log-level"},
 		{"run: stray argument", run("now"), 2, "unexpected arguments"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rc, _, stderr := runCLI(tt.args...)
-			if rc != tt.wantRC {
-				t.Errorf("exit %d, want %d (stderr %q)", rc, tt.wantRC, stderr)
-			}
-			if !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not mention %q", stderr, tt.wantErr)
-			}
-		})
-	}
+	})
 }
 
 // The daemon as the lab runs it: TLS trunk to an SBC that owns the lab CA;

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -69,4 +70,31 @@ func WaitStatus[T any](t testing.TB, run func(ctx context.Context, args []string
 		t.Fatalf("status -json: %v: %s", err, out.String())
 	}
 	return st
+}
+
+// Refusal is a command line a CLI must refuse: the exit code it must end
+// with and a part of what it must say on stderr. An alias of a plain
+// struct, so that a table of them reads as the rows it is, unkeyed.
+type Refusal = struct {
+	Name    string
+	Args    []string
+	WantRC  int
+	WantErr string
+}
+
+// Refuses runs each refusal through run (a CLI's Run) as a subtest and
+// checks its exit code and stderr.
+func Refuses(t *testing.T, run func(args []string, stdout, stderr io.Writer) int, refusals []Refusal) {
+	t.Helper()
+	for _, tt := range refusals {
+		t.Run(tt.Name, func(t *testing.T) {
+			var out, stderr bytes.Buffer
+			if rc := run(tt.Args, &out, &stderr); rc != tt.WantRC {
+				t.Errorf("exit %d, want %d (stderr %q)", rc, tt.WantRC, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.WantErr) {
+				t.Errorf("stderr %q does not mention %q", stderr.String(), tt.WantErr)
+			}
+		})
+	}
 }

@@ -288,22 +288,7 @@ func mux(reg *registrar.Registrar) http.Handler {
 	m.HandleFunc("GET /v1/settings", func(w http.ResponseWriter, _ *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, reg.Settings())
 	})
-	m.HandleFunc("POST /v1/set", func(w http.ResponseWriter, r *http.Request) {
-		var in setRequest
-		if err := ctl.Decode(r, &in); err != nil {
-			ctl.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		s, err := reg.Set(in.Name, in.Value)
-		switch {
-		case errors.Is(err, registrar.ErrUnknownSetting):
-			ctl.WriteError(w, http.StatusNotFound, err)
-		case err != nil:
-			ctl.WriteError(w, http.StatusBadRequest, err)
-		default:
-			ctl.WriteJSON(w, http.StatusOK, s)
-		}
-	})
+	m.HandleFunc("POST /v1/set", ctl.SetHandler(reg.Set, registrar.ErrUnknownSetting))
 	m.HandleFunc("POST /v1/reset", func(w http.ResponseWriter, r *http.Request) {
 		ctl.WriteJSON(w, http.StatusOK, reg.Reset())
 	})

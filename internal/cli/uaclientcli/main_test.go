@@ -46,12 +46,7 @@ func runSteps(t *testing.T, steps []cliStep) {
 
 func TestUsageErrors(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
-	tests := []struct {
-		name    string
-		args    []string
-		wantRC  int
-		wantErr string
-	}{
+	clitest.Refuses(t, cli.Run, []clitest.Refusal{
 		{"no command", nil, 2, "usage"},
 		{"unknown command", []string{"dance"}, 2, `unknown command "dance"`},
 		{"call without target", []string{"call", "-ctl", sock}, 2, "usage: uaclient call"},
@@ -75,18 +70,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run: log level", []string{"run", "-log-level", "loud"}, 2, "log-level"},
 		{"run: stun server by name", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-stun", "stun.example.com:3478"}, 2, "stun_server"},
 		{"run: bad media_relay", []string{"run", "-ctl", sock, "-sip", "127.0.12.2:0", "-set", "media_relay=ice"}, 2, "media_relay"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rc, _, stderr := runCLI(tt.args...)
-			if rc != tt.wantRC {
-				t.Errorf("exit %d, want %d (stderr %q)", rc, tt.wantRC, stderr)
-			}
-			if !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not mention %q", stderr, tt.wantErr)
-			}
-		})
-	}
+	})
 }
 
 // startPhone runs a phone in-process behind a control socket.
