@@ -157,11 +157,11 @@ func DefaultSettings() Settings {
 func (s Settings) Get(name string) (string, error) {
 	switch normName(name) {
 	case SettingMediaAnchor:
-		return onOff(s.MediaAnchor), nil
+		return live.OnOffWord(s.MediaAnchor), nil
 	case SettingLatch:
-		return onOff(s.Latch), nil
+		return live.OnOffWord(s.Latch), nil
 	case SettingMOH:
-		return onOff(s.MOH), nil
+		return live.OnOffWord(s.MOH), nil
 	case SettingNoAnswer:
 		return s.NoAnswer.String(), nil
 	}
@@ -174,11 +174,11 @@ func (s *Settings) Set(name, value string) error {
 	var err error
 	switch normName(name) {
 	case SettingMediaAnchor:
-		s.MediaAnchor, err = parseOnOff(v)
+		s.MediaAnchor, err = live.OnOff(value)
 	case SettingLatch:
-		s.Latch, err = parseOnOff(v)
+		s.Latch, err = live.OnOff(value)
 	case SettingMOH:
-		s.MOH, err = parseOnOff(v)
+		s.MOH, err = live.OnOff(value)
 	case SettingNoAnswer:
 		d, perr := time.ParseDuration(v)
 		if perr != nil || d < time.Second || d > 10*time.Minute {
@@ -189,30 +189,13 @@ func (s *Settings) Set(name, value string) error {
 		return fmt.Errorf("%w %q (known: %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s %q: %w", ErrBadValue, name, value, err)
+		return fmt.Errorf("%w: %s %w", ErrBadValue, name, err)
 	}
 	return nil
 }
 
 func normName(n string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(n)), "-", "_")
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
-func parseOnOff(v string) (bool, error) {
-	switch v {
-	case "on", "true", "yes", "1":
-		return true, nil
-	case "off", "false", "no", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("want on or off")
 }
 
 // settingsBox holds the live settings, read lock-free: the media relay

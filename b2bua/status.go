@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/siplab/siplab/internal/live"
+
 	"github.com/siplab/siplab/internal/ctl"
 	"github.com/siplab/siplab/sip/b2bleg"
 )
@@ -200,7 +202,7 @@ func (b *B2BUA) Handler() http.Handler {
 func WriteText(w io.Writer, st Status) {
 	fmt.Fprintln(w, st.Summary)
 	fmt.Fprintf(w, "settings: media_anchor=%s latch=%s moh=%s no_answer=%s\n",
-		onOff(st.Settings.MediaAnchor), onOff(st.Settings.Latch), onOff(st.Settings.MOH), st.Settings.NoAnswer)
+		live.OnOffWord(st.Settings.MediaAnchor), live.OnOffWord(st.Settings.Latch), live.OnOffWord(st.Settings.MOH), st.Settings.NoAnswer)
 	for _, c := range st.Calls {
 		fmt.Fprintf(w, "call %s %s: %s dialled %s -> %s, media %s", c.ID, c.State, c.Caller, c.Dialled, c.Target, c.Media)
 		if c.TempAnchor {

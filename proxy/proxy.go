@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/siplab/siplab/internal/live"
+
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
@@ -413,13 +415,6 @@ func (p *Proxy) Status() Status {
 	}
 	set := st.Settings
 	st.Summary = fmt.Sprintf("rport=%s received=%s contact_fixup=%s record_route=%s; %d forwarded, %d active",
-		set.RPort, onOff(set.Received), set.ContactFixup, onOff(set.RecordRoute), st.Stats.Forwarded, st.Stats.ActiveTransactions)
+		set.RPort, live.OnOffWord(set.Received), set.ContactFixup, live.OnOffWord(set.RecordRoute), st.Stats.Forwarded, st.Stats.ActiveTransactions)
 	return st
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }

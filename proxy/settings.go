@@ -3,6 +3,8 @@ package proxy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/siplab/siplab/internal/live"
 )
 
 // rport modes. The lab's lost-responses exercise is "ignore".
@@ -110,7 +112,7 @@ func (s *Settings) Set(name, value string) error {
 			if err := setBool(&on, name, value); err != nil {
 				return fmt.Errorf("%w: %s %q (want auto, on or off)", ErrBadSettingValue, name, value)
 			}
-			value = onOff(on)
+			value = live.OnOffWord(on)
 		}
 		s.ContactFixup = value
 		return nil
@@ -126,23 +128,20 @@ func (s Settings) Get(name string) (string, error) {
 	case SettingRPort:
 		return s.RPort, nil
 	case SettingReceived:
-		return onOff(s.Received), nil
+		return live.OnOffWord(s.Received), nil
 	case SettingContactFixup, "contact-fixup":
 		return s.ContactFixup, nil
 	case SettingRecordRoute, "record-route":
-		return onOff(s.RecordRoute), nil
+		return live.OnOffWord(s.RecordRoute), nil
 	}
 	return "", fmt.Errorf("%w: %q (have %s)", ErrUnknownSetting, name, strings.Join(SettingNames(), ", "))
 }
 
 func setBool(dst *bool, name, value string) error {
-	switch value {
-	case "on", "true", "1", "yes":
-		*dst = true
-	case "off", "false", "0", "no":
-		*dst = false
-	default:
-		return fmt.Errorf("%w: %s %q (want on or off)", ErrBadSettingValue, name, value)
+	on, err := live.OnOff(value)
+	if err != nil {
+		return fmt.Errorf("%w: %s %w", ErrBadSettingValue, name, err)
 	}
+	*dst = on
 	return nil
 }

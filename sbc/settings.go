@@ -3,7 +3,6 @@ package sbc
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -81,32 +80,29 @@ func (s *Settings) Set(name, value string) error {
 		}
 		next.Latching = l
 	case SettingNATExpires:
-		d, err := parseSeconds(value)
+		d, err := live.Seconds(value)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrBadValue, err)
 		}
 		if d < 10*time.Second || d > time.Hour {
 			return fmt.Errorf("%w: nat_expires %s (want 10s-1h)", ErrBadValue, d)
 		}
 		next.NATExpires = d
 	case SettingKeepaliveInterval:
-		d, err := parseSeconds(value)
+		d, err := live.Seconds(value)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrBadValue, err)
 		}
 		if d != 0 && d < time.Second {
 			return fmt.Errorf("%w: keepalive_interval %s (0 = off, else at least 1s)", ErrBadValue, d)
 		}
 		next.KeepaliveInterval = d
 	case SettingTopologyHiding:
-		switch strings.ToLower(strings.TrimSpace(value)) {
-		case "on", "true", "yes", "1":
-			next.TopologyHiding = true
-		case "off", "false", "no", "0":
-			next.TopologyHiding = false
-		default:
-			return fmt.Errorf("%w: topology_hiding %q (want on or off)", ErrBadValue, value)
+		on, err := live.OnOff(value)
+		if err != nil {
+			return fmt.Errorf("%w: topology_hiding %w", ErrBadValue, err)
 		}
+		next.TopologyHiding = on
 	case SettingWebRTCICEServers:
 		urls, err := ParseICEServers(value)
 		if err != nil {
@@ -176,25 +172,6 @@ func ParseICEServers(v string) ([]string, error) {
 		out = append(out, u)
 	}
 	return out, nil
-}
-
-// parseSeconds reads "60", "60s", "1m", "off"/"0".
-func parseSeconds(v string) (time.Duration, error) {
-	v = strings.ToLower(strings.TrimSpace(v))
-	if v == "off" || v == "0" {
-		return 0, nil
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0, fmt.Errorf("%w: negative duration %q", ErrBadValue, v)
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%w: duration %q (e.g. 60, 30s, 1m, off)", ErrBadValue, v)
-	}
-	return d, nil
 }
 
 // settingsBox holds the live settings, read lock-free: the media relay

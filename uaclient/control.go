@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/internal/live"
+
 	"github.com/siplab/siplab/internal/ctl"
 )
 
@@ -114,9 +116,9 @@ func (p *Phone) nothingRinging(err error, ref, verb string) error {
 func (p *Phone) waitFor(ctx context.Context, in WaitRequest) (WaitResult, error) {
 	timeout := 30 * time.Second
 	if in.Timeout != "" {
-		d, err := parseDuration(in.Timeout)
+		d, err := live.Seconds(in.Timeout)
 		if err != nil {
-			return WaitResult{}, err
+			return WaitResult{}, fmt.Errorf("%w: timeout %w", ErrBadValue, err)
 		}
 		timeout = d
 	}

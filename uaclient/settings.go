@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siplab/siplab/internal/live"
+
 	"github.com/siplab/siplab/sip/sdpneg"
 )
 
@@ -162,20 +164,20 @@ var settingsTable = []setting{
 	{
 		Name: "rport",
 		Help: "on: add ;rport to Via (RFC 3581) so responses follow the NAT mapping; off: responses go to the written Via address.",
-		get:  func(s *liveSettings) string { return onOff(s.Rport) },
-		set:  func(s *liveSettings, v string) (err error) { s.Rport, err = parseOnOff(v); return err },
+		get:  func(s *liveSettings) string { return live.OnOffWord(s.Rport) },
+		set:  func(s *liveSettings, v string) (err error) { s.Rport, err = live.OnOff(v); return err },
 	},
 	{
 		Name: "symmetric_rtp",
 		Help: "on: send RTP from the port we receive on; off: send from a separate socket, so latching peers see a different port than the SDP.",
-		get:  func(s *liveSettings) string { return onOff(s.SymmetricRTP) },
-		set:  func(s *liveSettings, v string) (err error) { s.SymmetricRTP, err = parseOnOff(v); return err },
+		get:  func(s *liveSettings) string { return live.OnOffWord(s.SymmetricRTP) },
+		set:  func(s *liveSettings, v string) (err error) { s.SymmetricRTP, err = live.OnOff(v); return err },
 	},
 	{
 		Name: "tcp_switch",
 		Help: "on: a request over 1300 bytes (a long MESSAGE) goes over TCP (RFC 3261 §18.1.1); off: every request over UDP whatever its size — IP fragments the big ones and a router that drops fragments (ALG drop-large) loses them.",
-		get:  func(s *liveSettings) string { return onOff(s.TCPSwitch) },
-		set:  func(s *liveSettings, v string) (err error) { s.TCPSwitch, err = parseOnOff(v); return err },
+		get:  func(s *liveSettings) string { return live.OnOffWord(s.TCPSwitch) },
+		set:  func(s *liveSettings, v string) (err error) { s.TCPSwitch, err = live.OnOff(v); return err },
 	},
 	{
 		Name: "password",
@@ -213,7 +215,7 @@ var settingsTable = []setting{
 		Help: "time between keep-alives, e.g. 15s (must be at least 1s).",
 		get:  func(s *liveSettings) string { return s.KeepaliveInterval.String() },
 		set: func(s *liveSettings, v string) error {
-			d, err := parseDuration(v)
+			d, err := live.Seconds(v)
 			if err != nil {
 				return err
 			}
@@ -235,7 +237,7 @@ var settingsTable = []setting{
 				s.AutoAnswer = 0
 				return nil
 			}
-			d, err := parseDuration(v)
+			d, err := live.Seconds(v)
 			if err != nil {
 				return err
 			}
@@ -352,45 +354,6 @@ func (s *liveSettings) list() []SettingInfo {
 		out[i] = SettingInfo{Name: def.Name, Value: def.get(s), Help: def.Help}
 	}
 	return out
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
-func parseOnOff(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "on", "true", "yes", "1", "enable", "enabled":
-		return true, nil
-	case "off", "false", "no", "0", "disable", "disabled":
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: %q (want on or off)", ErrBadValue, v)
-}
-
-func parseDuration(v string) (time.Duration, error) {
-	v = strings.TrimSpace(v)
-	if v == "0" {
-		return 0, nil
-	}
-	// A bare number is seconds: that is how SIP people think of timers.
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0, fmt.Errorf("%w: negative duration %q", ErrBadValue, v)
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%w: duration %q (e.g. 2s, 500ms, 1m)", ErrBadValue, v)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%w: negative duration %q", ErrBadValue, v)
-	}
-	return d, nil
 }
 
 // parseAddrSetting reads "local"/"" (default), "ip" or "ip:port".

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/siplab/siplab/internal/live"
+
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/internal/ctl"
@@ -26,21 +28,18 @@ const defaultCtl = "/run/siplab/uaclient.sock"
 type onOff struct{ v bool }
 
 func (o *onOff) String() string {
-	if o == nil || o.v {
+	if o == nil {
 		return "on"
 	}
-	return "off"
+	return live.OnOffWord(o.v)
 }
 
 func (o *onOff) Set(s string) error {
-	switch strings.ToLower(s) {
-	case "on", "true", "yes", "1":
-		o.v = true
-	case "off", "false", "no", "0":
-		o.v = false
-	default:
-		return fmt.Errorf("want on or off, got %q", s)
+	v, err := live.OnOff(s)
+	if err != nil {
+		return err
 	}
+	o.v = v
 	return nil
 }
 
