@@ -6,38 +6,39 @@ import (
 )
 
 func TestOnOff(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want bool
-		ok   bool
-	}{
-		{"on", true, true}, {" ON ", true, true}, {"yes", true, true}, {"1", true, true}, {"Enabled", true, true},
-		{"off", false, true}, {"False", false, true}, {"no", false, true}, {"0", false, true}, {"disable", false, true},
-		{"", false, false}, {"maybe", false, false}, {"2", false, false},
-	} {
-		got, err := OnOff(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("OnOff(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+	words := map[string]bool{
+		"on": true, " ON ": true, "yes": true, "1": true, "Enabled": true, "true": true,
+		"off": false, "False": false, "no": false, "0": false, "disable": false,
+	}
+	for in, want := range words {
+		got, err := OnOff(in)
+		if err != nil || got != want {
+			t.Errorf("OnOff(%q) = %v, %v; want %v", in, got, err, want)
 		}
-		if err == nil && OnOffWord(got) != map[bool]string{true: "on", false: "off"}[tc.want] {
+		if OnOffWord(got) != map[bool]string{true: "on", false: "off"}[want] {
 			t.Errorf("OnOffWord(%v) = %q", got, OnOffWord(got))
+		}
+	}
+	for _, in := range []string{"", "maybe", "2"} {
+		if _, err := OnOff(in); err == nil {
+			t.Errorf("OnOff(%q) took it", in)
 		}
 	}
 }
 
 func TestSeconds(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"60", time.Minute, true}, {" 30s ", 30 * time.Second, true}, {"500ms", 500 * time.Millisecond, true},
-		{"1m", time.Minute, true}, {"0", 0, true}, {"OFF", 0, true},
-		{"-5", 0, false}, {"-1s", 0, false}, {"soon", 0, false}, {"", 0, false},
-	} {
-		got, err := Seconds(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("Seconds(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+	durations := map[string]time.Duration{
+		"60": time.Minute, " 30s ": 30 * time.Second, "500ms": 500 * time.Millisecond,
+		"1m": time.Minute, "0": 0, "OFF": 0,
+	}
+	for in, want := range durations {
+		if got, err := Seconds(in); err != nil || got != want {
+			t.Errorf("Seconds(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-5", "-1s", "soon", ""} {
+		if _, err := Seconds(in); err == nil {
+			t.Errorf("Seconds(%q) took it", in)
 		}
 	}
 }
