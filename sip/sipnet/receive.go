@@ -40,6 +40,9 @@ type checkedPacketConn struct {
 	rc   *sipcheck.Receiver
 	log  *slog.Logger
 	gate *gate // nil: no overload gate
+	// backlog, when not nil, holds the reader while the daemon has more
+	// runnable goroutines than its bound (Config.MaxRunnable).
+	backlog *backlogReader
 	// absorbed says whether an ACK ends here, unparsed (Endpoint.AbsorbACKs).
 	absorbed func(data []byte) bool
 	direct   *direct // nil: no direct path (direct.go)
@@ -68,6 +71,9 @@ func (c *checkedPacketConn) read(b []byte) (int, net.Addr, time.Duration, error)
 
 func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
+		if c.backlog != nil {
+			c.backlog.wait()
+		}
 		n, addr, waited, err := c.read(b)
 		if err != nil || n == 0 || len(bytes.Trim(b[:n], "\r\n\x00")) == 0 {
 			return n, addr, err // keep-alives and errors are sipgo's
@@ -386,6 +392,15 @@ func (g *gate) shed(waited time.Duration) {
 		g.log.Warn("overloaded: refusing new requests with 503", "queue_delay", waited.Round(time.Millisecond),
 			"max_queue_delay", g.maxDelay, "refused_so_far", n)
 	}
+}
+
+// BacklogPauses is how often a UDP reader stopped reading because more
+// goroutines were runnable than Config.MaxRunnable.
+func (e *Endpoint) BacklogPauses() uint64 {
+	if e.backlog == nil {
+		return 0
+	}
+	return e.backlog.paused.Load()
 }
 
 // Shed is how many requests the overload gate refused so far.
