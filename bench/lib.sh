@@ -97,7 +97,7 @@ bench_start_daemons() {
   REG_PID=$!
   pids+=($REG_PID)
   "$work/proxy" -sip $PROXY:$SIP_PORT -registrar $REG:$SIP_PORT -location http://$REG:$HTTP_PORT \
-    -domain siplab.test -users "$work/users.conf" -ctl "$work/proxy.sock" -log-level "$LOG_LEVEL" 2>>"$work/proxy.log" &
+    -domain siplab.test -users "$work/users.conf" -ctl "$work/proxy.sock" -log-level "$LOG_LEVEL" ${PROXY_FLAGS:-} 2>>"$work/proxy.log" &
   PROXY_PID=$!
   pids+=($PROXY_PID)
   for i in $(seq 1 50); do

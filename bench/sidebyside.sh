@@ -8,6 +8,11 @@
 #                                # plumbing works and the ratios print
 #   bench/sidebyside.sh -register   # only the registration search and idle
 #                                   # memory (~2 minutes)
+#   bench/sidebyside.sh -calls      # only the calls: search, common rate,
+#                                   # overload (~5 minutes)
+#   KAMAILIO_MAX=4000 SIPLAB_MAX=4000 bench/sidebyside.sh -overload
+#                                   # only the overload step, at 2x the
+#                                   # maxima given (SYSTEMS="siplab" for one)
 #
 # Kamailio (Debian's kamailio, bench/kamailio.cfg: stateful proxy with auth
 # and an in-memory registrar, WORKERS workers, SHM_MB of shared memory) and
@@ -39,18 +44,25 @@
 #   summed over its processes (their RSS double-counts shared memory).
 #
 # Environment (defaults): CALL_RATE (250), REG_RATE (1000), STEP_SECS (5),
-# MEASURE_SECS (10), MAX_STEPS (9), HOLD (1000 ms), WORKERS (4), SHM_MB
+# MEASURE_SECS (10), MAX_STEPS (9), SYSTEMS ("kamailio siplab"; -overload
+# only), PROXY_FLAGS (extra flags for siplab's proxy, e.g. for an A/B), HOLD (1000 ms), WORKERS (4), SHM_MB
 # (2048), USERS (1000), LOG_LEVEL (warn), KEEP (empty; 1 keeps the work
 # directory with logs and sipp screens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SMOKE=0 CALLS=1
+SMOKE=0 CALLS=1 REGS=1 OVERLOAD_ONLY=0
 case ${1:-} in
   -smoke) SMOKE=1 ;;
   -register) CALLS=0 ;;
+  -calls) REGS=0 ;;
+  -overload)
+    REGS=0 OVERLOAD_ONLY=1
+    [ -n "${KAMAILIO_MAX:-}" ] && [ -n "${SIPLAB_MAX:-}" ] ||
+      { echo "sidebyside: -overload needs KAMAILIO_MAX and SIPLAB_MAX (calls/s)" >&2; exit 2; }
+    ;;
   "") ;;
   *)
-    echo "usage: bench/sidebyside.sh [-smoke | -register]" >&2
+    echo "usage: bench/sidebyside.sh [-smoke | -register | -calls | -overload]" >&2
     exit 2
     ;;
 esac
@@ -307,7 +319,7 @@ search() {
 }
 
 declare -A R
-for name in kamailio siplab; do R[${name}_idle]=0 R[${name}_common_ok]=1; done
+for name in kamailio siplab; do R[${name}_idle]=0 R[${name}_common_ok]=1 R[${name}_good]=0 R[${name}_over]=-; done
 R[kamailio_idle]=$k_idle_pss
 R[siplab_idle]=$((s_idle_px + s_idle_reg))
 
@@ -321,7 +333,9 @@ search_both() {
   done
 }
 
-if [ $CALLS = 1 ]; then
+if [ $OVERLOAD_ONLY = 1 ]; then
+  R[kamailio_calls]=$KAMAILIO_MAX R[siplab_calls]=$SIPLAB_MAX
+elif [ $CALLS = 1 ]; then
   echo "== calls: zero-failure search (${STEP_SECS}s steps, ${HOLD} ms hold)"
   search_both calls "$CALL_RATE"
 
@@ -340,28 +354,35 @@ fi
 
 if [ $SMOKE = 0 ] && [ $CALLS = 1 ]; then
   echo "== overload: 2x each one's own maximum for ${MEASURE_SECS}s"
-  for name in kamailio siplab; do
+  for name in ${SYSTEMS:-kamailio siplab}; do
     over=$((${R[${name}_calls]} * 2))
     [ "$over" -ge 2 ] || over=$((CALL_RATE * 2))
     run_step calls $name "$over" "$MEASURE_SECS"
     # Goodput over the offered period (the hold excluded).
     R[${name}_good]=$(awk -v n="$S_OK" -v s="$MEASURE_SECS" 'BEGIN { printf "%d", n / s }')
     R[${name}_over]="$over/s offered: $S_OK ok, $S_FAILED failed ($S_REFUSED refused with 503), $S_RETR retransmissions, mem $((S_MEM / 1024)) MiB after"
+    # The proxy's own count of the gate's 503s and of its readers' pauses.
+    if [ "$name" = siplab ]; then
+      R[siplab_over]+=" (proxy: $({ curl -s --unix-socket "$work/proxy.sock" http://ctl/status || true; } |
+        grep -o '"\(shed\|read_pauses\)": *[0-9]*' | tr '\n' ' '))"
+    fi
   done
 fi
 
-echo "== authenticated registrations straight at each registrar (siplab: fsync'd journal; Kamailio: usrloc in memory)"
-search_both register "$REG_RATE"
-common_reg=$(((${R[kamailio_register]} < ${R[siplab_register]} ? ${R[kamailio_register]} : ${R[siplab_register]}) * 8 / 10))
-[ $SMOKE = 1 ] && common_reg=$((REG_RATE * 4))
-[ "$common_reg" -ge 1 ] || common_reg=$REG_RATE
-echo "== registrations at a common rate, $common_reg/s for ${MEASURE_SECS}s: CPU per registration"
-for name in kamailio siplab; do
-  run_step register $name "$common_reg" "$MEASURE_SECS"
-  R[${name}_reg_cpu]=$S_CPU_CALL
-  R[${name}_reg_mem]=$S_MEM
-  [ $S_PASS = 1 ] || R[${name}_common_ok]=0
-done
+if [ $REGS = 1 ]; then
+  echo "== authenticated registrations straight at each registrar (siplab: fsync'd journal; Kamailio: usrloc in memory)"
+  search_both register "$REG_RATE"
+  common_reg=$(((${R[kamailio_register]} < ${R[siplab_register]} ? ${R[kamailio_register]} : ${R[siplab_register]}) * 8 / 10))
+  [ $SMOKE = 1 ] && common_reg=$((REG_RATE * 4))
+  [ "$common_reg" -ge 1 ] || common_reg=$REG_RATE
+  echo "== registrations at a common rate, $common_reg/s for ${MEASURE_SECS}s: CPU per registration"
+  for name in kamailio siplab; do
+    run_step register $name "$common_reg" "$MEASURE_SECS"
+    R[${name}_reg_cpu]=$S_CPU_CALL
+    R[${name}_reg_mem]=$S_MEM
+    [ $S_PASS = 1 ] || R[${name}_common_ok]=0
+  done
+fi
 
 # --- the table -------------------------------------------------------------
 ratio() { awk -v s="$1" -v k="$2" 'BEGIN { if (k + 0 > 0 && s != "-") printf "%.2fx", s / k; else print "-" }'; }
@@ -372,7 +393,7 @@ echo "== side by side ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/load
 echo
 row "" "Kamailio" "siplab" "siplab / Kamailio"
 row "---" "---" "---" "---"
-if [ $CALLS = 1 ]; then
+if [ $CALLS = 1 ] && [ $OVERLOAD_ONLY = 0 ]; then
   row "max calls/s, 0 failed (${STEP_SECS}s steps)" "${R[kamailio_calls]}" "${R[siplab_calls]}" "$(ratio "${R[siplab_calls]}" "${R[kamailio_calls]}")"
   row "server CPU per call at $common/s (us)" "${R[kamailio_cpu]}" "${R[siplab_cpu]}" "$(ratio "${R[siplab_cpu]}" "${R[kamailio_cpu]}")"
   row "setup mean at $common/s (ms)" "${R[kamailio_setup_mean]}" "${R[siplab_setup_mean]}" "$(ratio "${R[siplab_setup_mean]}" "${R[kamailio_setup_mean]}")"
@@ -383,9 +404,11 @@ if [ $SMOKE = 0 ] && [ $CALLS = 1 ]; then
   gs=$(awk -v g="${R[siplab_good]}" -v m="${R[siplab_calls]}" 'BEGIN { printf "%d", (m > 0 ? g * 100 / m : 0) }')
   row "overload 2x own max: goodput/s (% of own max)" "${R[kamailio_good]} ($gk %)" "${R[siplab_good]} ($gs %)" "$(ratio "$gs" "$gk")"
 fi
-row "auth REGISTER/s, 0 failed" "${R[kamailio_register]}" "${R[siplab_register]}" "$(ratio "${R[siplab_register]}" "${R[kamailio_register]}")"
-row "server CPU per registration at $common_reg/s (us)" "${R[kamailio_reg_cpu]}" "${R[siplab_reg_cpu]}" "$(ratio "${R[siplab_reg_cpu]}" "${R[kamailio_reg_cpu]}")"
-row "memory after it (MiB)" "$((${R[kamailio_reg_mem]} / 1024)) PSS, all processes" "$((${R[siplab_reg_mem]} / 1024)) RSS, registrar" "$(ratio "${R[siplab_reg_mem]}" "${R[kamailio_reg_mem]}")"
+if [ $REGS = 1 ]; then
+  row "auth REGISTER/s, 0 failed" "${R[kamailio_register]}" "${R[siplab_register]}" "$(ratio "${R[siplab_register]}" "${R[kamailio_register]}")"
+  row "server CPU per registration at $common_reg/s (us)" "${R[kamailio_reg_cpu]}" "${R[siplab_reg_cpu]}" "$(ratio "${R[siplab_reg_cpu]}" "${R[kamailio_reg_cpu]}")"
+  row "memory after it (MiB)" "$((${R[kamailio_reg_mem]} / 1024)) PSS, all processes" "$((${R[siplab_reg_mem]} / 1024)) RSS, registrar" "$(ratio "${R[siplab_reg_mem]}" "${R[kamailio_reg_mem]}")"
+fi
 row "idle memory (MiB)" "$(awk -v k="${R[kamailio_idle]}" 'BEGIN { printf "%.1f", k / 1024 }') PSS, all processes" \
   "$(awk -v a="$s_idle_px" -v b="$s_idle_reg" 'BEGIN { printf "%.1f RSS: proxy %.1f + registrar %.1f", (a + b) / 1024, a / 1024, b / 1024 }')" \
   "$(ratio "${R[siplab_idle]}" "${R[kamailio_idle]}")"

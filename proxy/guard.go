@@ -44,6 +44,9 @@ type GuardStatus struct {
 	// AbsorbedACKs counts ACKs for stateless answers (407s, 503s) ended
 	// in the socket's read loop, unparsed.
 	AbsorbedACKs uint64 `json:"absorbed_acks"`
+	// ReadPauses counts how often a UDP reader stopped reading because
+	// too many goroutines were runnable (-max-runnable).
+	ReadPauses uint64 `json:"read_pauses"`
 }
 
 // IsGuardSetting says whether name is one of GuardSettingNames.
@@ -74,7 +77,8 @@ func (p *Proxy) Unblock(src netip.Addr) bool { return p.guard.Unblock(src) }
 
 func (p *Proxy) guardStatus() GuardStatus {
 	return GuardStatus{Settings: p.GuardSettings(), Blocked: p.Blocked(), FailedAuths: p.guard.Stats().FailedAuths,
-		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.sum((*sipnet.Endpoint).Shed), AbsorbedACKs: p.sum((*sipnet.Endpoint).AbsorbedACKs)}
+		Transactions: p.txl.Held(), Overloaded: p.txl.Refused(), Shed: p.sum((*sipnet.Endpoint).Shed), AbsorbedACKs: p.sum((*sipnet.Endpoint).AbsorbedACKs),
+		ReadPauses: p.sum((*sipnet.Endpoint).BacklogPauses)}
 }
 
 // sum adds up one count over the proxy's endpoints.

@@ -73,8 +73,9 @@ func startProxy(t testing.TB, cfg Config) (*Proxy, netip.AddrPort) {
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	// Two readers on the socket, as the daemon runs on two cores or more.
-	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: cfg.Logger, Readers: 2})
+	// Two readers on the socket, and the bound on runnable goroutines the
+	// daemon runs with.
+	ep, err := sipnet.Listen(sipnet.Config{Listen: "127.0.0.1:0", Logger: cfg.Logger, Readers: 2, MaxRunnable: DefaultMaxRunnable})
 	if err != nil {
 		t.Fatal(err)
 	}

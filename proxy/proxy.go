@@ -41,6 +41,15 @@ const DefaultTimerC = 3*time.Minute + 1*time.Second
 // ACK: two crossings each), so each must stay well under T1 (500 ms).
 const DefaultMaxQueueDelay = 100 * time.Millisecond
 
+// DefaultMaxRunnable bounds the proxy's CPU backlog (sipnet.Config.
+// MaxRunnable): its UDP readers pause while more goroutines than this
+// are runnable, so an overload queues in the socket, where the gate
+// above refuses it, and not as goroutines holding parsed messages. 256
+// is ~10 ms of work at the proxy's cost per message on one core; 64
+// paused the readers at rates the proxy carries and did worse in the
+// overload A/B (bench/README.md, branch ovl).
+const DefaultMaxRunnable = 256
+
 // DefaultMaxBranches bounds forking: a user with more bindings than this is
 // tried on the most preferred ones only.
 const DefaultMaxBranches = 8

@@ -34,8 +34,8 @@ func TestGateRemembersAdmittedInvites(t *testing.T) {
 	for i := 0; i < 3*gateMemory; i++ {
 		g.admit(strconv.Itoa(i))
 	}
-	if len(g.cur) > gateMemory || len(g.prev) > gateMemory {
-		t.Fatalf("memory not bounded: %d + %d", len(g.cur), len(g.prev))
+	if len(g.admittedSet.cur) > gateMemory || len(g.admittedSet.prev) > gateMemory {
+		t.Fatalf("memory not bounded: %d + %d", len(g.admittedSet.cur), len(g.admittedSet.prev))
 	}
 	if !g.admitted(strconv.Itoa(3*gateMemory - 1)) {
 		t.Fatal("the latest branch was forgotten")

@@ -40,6 +40,9 @@ type checkedPacketConn struct {
 	rc   *sipcheck.Receiver
 	log  *slog.Logger
 	gate *gate // nil: no overload gate
+	// backlog, when not nil, holds the reader while the daemon has more
+	// runnable goroutines than its bound (Config.MaxRunnable).
+	backlog *backlogReader
 	// absorbed says whether an ACK ends here, unparsed (Endpoint.AbsorbACKs).
 	absorbed func(data []byte) bool
 	direct   *direct // nil: no direct path (direct.go)
@@ -68,6 +71,9 @@ func (c *checkedPacketConn) read(b []byte) (int, net.Addr, time.Duration, error)
 
 func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
+		if c.backlog != nil {
+			c.backlog.wait()
+		}
 		n, addr, waited, err := c.read(b)
 		if err != nil || n == 0 || len(bytes.Trim(b[:n], "\r\n\x00")) == 0 {
 			return n, addr, err // keep-alives and errors are sipgo's
@@ -79,11 +85,16 @@ func (c *checkedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		var branch string
 		if c.gate != nil {
 			branch = inviteBranch(b[:n])
+			if c.gate.wasRefused(branch) {
+				c.gate.dropped.Add(1)
+				continue
+			}
 			if c.gate.refuse(waited, b[:n], branch, time.Now()) {
 				if v, ok := c.rc.Shed(b[:n], src, c.gate.retryAfter()); ok {
 					if _, err := c.PacketConn.WriteTo(v.Response, net.UDPAddrFromAddrPort(v.To)); err != nil {
 						c.log.Warn("503 not sent", "source", src, "err", err)
 					}
+					c.gate.refusedBranch(branch)
 					c.gate.shed(waited)
 					continue
 				}
@@ -283,7 +294,8 @@ type gate struct {
 	maxDelay time.Duration
 	log      *slog.Logger
 	refused  atomic.Uint64
-	lastLog  atomic.Int64 // unix seconds of the last log line
+	dropped  atomic.Uint64 // retransmissions of refused INVITEs dropped
+	lastLog  atomic.Int64  // unix seconds of the last log line
 	// mu guards what follows: the socket's readers share the gate.
 	mu sync.Mutex
 	// aboveSince is when the queue delay rose above maxDelay and stayed
@@ -295,8 +307,38 @@ type gate struct {
 	// it — and must not draw a 503 that would end that call. Two
 	// generations of at most gateMemory each, the older dropped every
 	// gateGeneration: memory stays bounded whatever the rate.
+	admittedSet branchSet
+	// The branches of the INVITEs refused recently: sipp and phones
+	// retransmit an INVITE every T1 until an answer arrives, so while the
+	// queue is long the copies of a refused INVITE are still in it when
+	// its 503 leaves. They end in the read loop unanswered (the 503 is on
+	// its way): answering each copy again doubled the gate's work in the
+	// overload bench (more refusals than calls offered).
+	refusedSet branchSet
+}
+
+// branchSet remembers branches in two generations of at most gateMemory
+// each, the older dropped every gateGeneration: memory stays bounded
+// whatever the rate. Its owner locks.
+type branchSet struct {
 	cur, prev map[string]struct{}
 	rotated   time.Time
+}
+
+func (s *branchSet) add(branch string) {
+	if s.cur == nil || len(s.cur) >= gateMemory || time.Since(s.rotated) > gateGeneration {
+		s.prev, s.cur, s.rotated = s.cur, make(map[string]struct{}), time.Now()
+	}
+	s.cur[branch] = struct{}{}
+}
+
+func (s *branchSet) has(branch string) bool {
+	if branch == "" {
+		return false
+	}
+	_, a := s.cur[branch]
+	_, b := s.prev[branch]
+	return a || b
 }
 
 const (
@@ -335,10 +377,7 @@ func (g *gate) refuse(waited time.Duration, data []byte, branch string, now time
 func (g *gate) admit(branch string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.cur == nil || len(g.cur) >= gateMemory || time.Since(g.rotated) > gateGeneration {
-		g.prev, g.cur, g.rotated = g.cur, make(map[string]struct{}), time.Now()
-	}
-	g.cur[branch] = struct{}{}
+	g.admittedSet.add(branch)
 }
 
 func (g *gate) admitted(branch string) bool {
@@ -347,13 +386,27 @@ func (g *gate) admitted(branch string) bool {
 	return g.admittedLocked(branch)
 }
 
-func (g *gate) admittedLocked(branch string) bool {
+func (g *gate) admittedLocked(branch string) bool { return g.admittedSet.has(branch) }
+
+// refusedBranch remembers the branch of an INVITE answered 503.
+func (g *gate) refusedBranch(branch string) {
+	if branch == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.refusedSet.add(branch)
+}
+
+// wasRefused says whether an INVITE with this branch was answered 503:
+// this one is a retransmission, to be dropped.
+func (g *gate) wasRefused(branch string) bool {
 	if branch == "" {
 		return false
 	}
-	_, a := g.cur[branch]
-	_, b := g.prev[branch]
-	return a || b
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refusedSet.has(branch)
 }
 
 // inviteBranch is the top Via branch of an INVITE, read from the raw
@@ -386,6 +439,15 @@ func (g *gate) shed(waited time.Duration) {
 		g.log.Warn("overloaded: refusing new requests with 503", "queue_delay", waited.Round(time.Millisecond),
 			"max_queue_delay", g.maxDelay, "refused_so_far", n)
 	}
+}
+
+// BacklogPauses is how often a UDP reader stopped reading because more
+// goroutines were runnable than Config.MaxRunnable.
+func (e *Endpoint) BacklogPauses() uint64 {
+	if e.backlog == nil {
+		return 0
+	}
+	return e.backlog.paused.Load()
 }
 
 // Shed is how many requests the overload gate refused so far.

@@ -77,6 +77,12 @@ type Config struct {
 	// then be handled in another order than they arrived, as they may be
 	// already: sipgo handles each in its own goroutine.
 	Readers int
+	// MaxRunnable bounds the backlog of a daemon past its capacity: the
+	// UDP readers stop reading while more goroutines than this are
+	// runnable, so the excess waits in the socket's buffer, where the
+	// overload gate (MaxQueueDelay) measures and refuses it, instead of
+	// as parsed messages in goroutines (backlog.go). 0: no bound.
+	MaxRunnable int
 	// UserAgent is the User-Agent/Server header value.
 	UserAgent string
 	Logger    *slog.Logger
@@ -144,7 +150,8 @@ type Endpoint struct {
 	tlsAddr   netip.AddrPort // bound TLS address
 	clients   map[string]*sipgo.Client
 	receiver  *sipcheck.Receiver
-	gate      *gate // nil: no overload gate
+	gate      *gate    // nil: no overload gate
+	backlog   *backlog // nil: no bound on runnable goroutines
 	readers   int
 	direct    *direct // nil: every request goes to sipgo
 	log       *slog.Logger
@@ -164,7 +171,8 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver(), readers: max(cfg.Readers, 1)}
+	e := &Endpoint{log: cfg.Logger, clients: map[string]*sipgo.Client{}, receiver: sipcheck.NewReceiver(), readers: max(cfg.Readers, 1),
+		backlog: newBacklog(cfg.MaxRunnable)}
 	if err := e.bind(ap, cfg.Transports); err != nil {
 		return nil, err
 	}
@@ -367,6 +375,9 @@ func (e *Endpoint) Start(ctx context.Context) error {
 	if e.udp != nil {
 		for range e.readers {
 			pc := &checkedPacketConn{PacketConn: e.udp, rc: e.receiver, log: e.log, gate: e.gate, absorbed: e.absorbedACK, direct: e.direct}
+			if e.backlog != nil {
+				pc.backlog = &backlogReader{backlog: e.backlog}
+			}
 			e.serve(UDP, func() error { return e.Server.ServeUDP(pc) })
 		}
 	}

@@ -108,6 +108,7 @@ func serve(ctx context.Context, args []string) error {
 	timerC := fs.Duration("timer-c", proxy.DefaultTimerC, "how long an INVITE branch may ring before it is cancelled (408)")
 	queueDelay := fs.Duration("max-queue-delay", proxy.DefaultMaxQueueDelay, "overload gate: a new request that waited longer than this in the UDP receive queue gets 503 + Retry-After unparsed (0: off)")
 	readers := fs.Int("udp-readers", 1, "goroutines reading each UDP socket: more take more calls/s in, but past capacity the backlog then waits as goroutines, unbounded, instead of in the socket's buffer (bench/README.md)")
+	maxRunnable := fs.Int("max-runnable", proxy.DefaultMaxRunnable, "overload: the UDP readers pause while more goroutines than this are runnable, so a backlog waits in the socket's buffer where -max-queue-delay refuses it (0: no bound)")
 	ctlPath := fs.String("ctl", proxy.DefaultSocket, "control socket path (package ctl); empty disables")
 	locWatch := fs.String("location-watch", "on", "keep the registrar's bindings in memory, streamed from its GET /v1/watch (on), or ask it once per call (off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -177,7 +178,7 @@ func serve(ctx context.Context, args []string) error {
 			continue
 		}
 		ep, err := sipnet.Listen(sipnet.Config{Listen: addr, UserAgent: "siplab-proxy", Logger: log, MaxQueueDelay: *queueDelay,
-			Readers: *readers})
+			Readers: *readers, MaxRunnable: *maxRunnable})
 		if err != nil {
 			for _, e := range eps {
 				e.Close()
