@@ -167,7 +167,7 @@ func (p *jsonParser) bool(dst *bool) bool {
 
 func (p *jsonParser) binding(b *Binding) bool {
 	return p.object(func(key []byte) bool {
-		var n uint64
+		var n uint64 // q and cseq
 		switch string(key) {
 		case "aor":
 			return p.str(&b.AOR)
@@ -194,19 +194,11 @@ func (p *jsonParser) binding(b *Binding) bool {
 			q, ok := p.quoted()
 			return ok && b.Expires.UnmarshalJSON(q) == nil
 		case "q":
-			if !p.uint(&n, 31) {
-				return false
-			}
-			b.Q = int(n)
-			return true
+			return p.uint(&n, 31) && setInt(&b.Q, n)
 		case "call_id":
 			return p.str(&b.CallID)
 		case "cseq":
-			if !p.uint(&n, 32) {
-				return false
-			}
-			b.CSeq = uint32(n)
-			return true
+			return p.uint(&n, 32) && setUint32(&b.CSeq, n)
 		case "user_agent":
 			return p.str(&b.UserAgent)
 		case "updated":
@@ -216,3 +208,7 @@ func (p *jsonParser) binding(b *Binding) bool {
 		return false
 	})
 }
+
+func setInt(dst *int, n uint64) bool { *dst = int(n); return true }
+
+func setUint32(dst *uint32, n uint64) bool { *dst = uint32(n); return true }

@@ -69,16 +69,7 @@ func TestDirectPath(t *testing.T) {
 	if err := ep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	send := func(m string) {
-		if _, err := c.WriteToUDP([]byte(m), net.UDPAddrFromAddrPort(ep.Addr())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, send := directClient(t, ep)
 
 	// Served slowly: the retransmission meanwhile is absorbed.
 	slow := udpRequest("REGISTER", "slow", "", c)
@@ -135,6 +126,23 @@ func TestDirectPath(t *testing.T) {
 	}
 	if served.Load() != 3 {
 		t.Fatalf("malformed REGISTER reached the handler")
+	}
+}
+
+// directClient is a UA socket on loopback (with room for a burst of
+// answers) and a function sending a datagram from it to ep.
+func directClient(t *testing.T, ep *sipnet.Endpoint) (*net.UDPConn, func(string)) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetReadBuffer(1 << 20)
+	return c, func(m string) {
+		if _, err := c.WriteToUDP([]byte(m), net.UDPAddrFromAddrPort(ep.Addr())); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -196,17 +204,7 @@ func TestDirectHeldTogether(t *testing.T) {
 	if err := ep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadBuffer(1 << 20)
-	send := func(m string) {
-		if _, err := c.WriteToUDP([]byte(m), net.UDPAddrFromAddrPort(ep.Addr())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, send := directClient(t, ep)
 	for i := range n {
 		send(udpRequest("REGISTER", "held-"+strconv.Itoa(i), "", c))
 		if i%50 == 49 {
