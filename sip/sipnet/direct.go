@@ -113,6 +113,7 @@ type direct struct {
 	bufs     sync.Pool
 	places   chan struct{} // directServing of them
 	work     chan directWork
+	ended    chan struct{} // a worker ended
 	workers  atomic.Int32
 	maxWork  int32
 	out      directSender
@@ -145,7 +146,7 @@ type directShard struct {
 
 func newDirect(e *Endpoint, conn net.PacketConn) *direct {
 	d := &direct{handlers: map[string]DirectHandler{}, conn: conn, e: e, places: make(chan struct{}, directServing),
-		work: make(chan directWork), maxWork: int32(max(4, 2*runtime.GOMAXPROCS(0)))}
+		work: make(chan directWork), ended: make(chan struct{}, 1), maxWork: int32(max(4, 2*runtime.GOMAXPROCS(0)))}
 	d.bufs.New = func() any { b := make([]byte, directBuf); return &b }
 	for i := range d.shards {
 		d.shards[i].serving = map[string]struct{}{}
@@ -222,13 +223,20 @@ func (d *direct) take(data []byte, src netip.AddrPort) bool {
 		return true
 	default:
 	}
-	if n := d.workers.Add(1); n <= d.maxWork {
-		go d.worker(w)
-		return true
+	for {
+		if n := d.workers.Add(1); n <= d.maxWork {
+			go d.worker(w)
+			return true
+		}
+		d.workers.Add(-1)
+		// Every worker busy: wait for one to take it, or to end (then
+		// start another).
+		select {
+		case d.work <- w:
+			return true
+		case <-d.ended:
+		}
 	}
-	d.workers.Add(-1)
-	d.work <- w // every worker busy: wait for one
-	return true
 }
 
 // worker serves first, then whatever comes, until idle for directIdle.
@@ -243,15 +251,9 @@ func (d *direct) worker(first directWork) {
 			idle.Reset(directIdle)
 		case <-idle.C:
 			d.workers.Add(-1)
-			// A request handed over between the timer and the count
-			// going down would wait for a worker that is gone: look once
-			// more.
+			// A request waiting for a busy worker starts a new one.
 			select {
-			case w := <-d.work:
-				d.workers.Add(1)
-				d.serve(w)
-				idle.Reset(directIdle)
-				continue
+			case d.ended <- struct{}{}:
 			default:
 			}
 			return
