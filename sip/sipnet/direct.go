@@ -16,10 +16,11 @@ import (
 
 // The direct path: requests of a method a daemon names (Endpoint.Direct)
 // that arrive over UDP skip sipgo's transaction layer. The socket's read
-// goroutine only looks at the method and hands the datagram to a
-// goroutine of its own, which runs the receive check (parsing the request
-// once: the check's parse is the one the handler gets), the handler, and
-// writes the response on the listening socket.
+// goroutine only looks at the method and hands the datagram to a worker,
+// which runs the receive check (parsing the request once: the check's
+// parse is the one the handler gets), the handler, and writes the
+// response on the listening socket — or holds it until the handler
+// releases it (DirectReply.Hold).
 //
 // It exists for the registrar. sipgo builds a server transaction per
 // request — a state machine, timers, a goroutine, a table entry — and
@@ -101,8 +102,8 @@ var directSeed = maphash.MakeSeed()
 // each: at thousands a second, growing each new goroutine's stack through
 // the parser and the registrar was ~7 % of the registrar's CPU. Workers
 // never wait for a disk (held answers, DirectReply.Hold), so a few are
-// enough: up to directWorkers, started as the load needs them, ended when
-// idle. Answers computed at once leave from the worker; held answers,
+// enough: up to 2 × GOMAXPROCS (at least 4), started as the load needs
+// them, ended when idle. Answers computed at once leave from the worker; held answers,
 // released together after their group commit's fsync, are queued for one
 // sender goroutine, which sends what has queued up with one sendmmsg
 // (IPv4 sockets; others one datagram at a time).
