@@ -91,13 +91,48 @@ func decodeRecord(line []byte) (record, bool) {
 	return rec, true
 }
 
-// batch is one group commit: everyone whose record is in it waits on done.
+// batch is one group commit: everyone whose record is in it waits on
+// done, or has the flusher call it back (when).
 type batch struct {
 	done chan struct{}
-	err  error
+	err  error // set before done is closed
+
+	mu    sync.Mutex
+	fired bool
+	after []func()
 }
 
 func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+// when calls f once the batch is durable or has failed (err tells which):
+// at once if it is already, else on the flusher's goroutine right after
+// the fsync. f must not block. The registrar's held 200s are sent this
+// way, together, without waking a goroutine per REGISTER.
+func (b *batch) when(f func()) {
+	b.mu.Lock()
+	if b.fired {
+		b.mu.Unlock()
+		f()
+		return
+	}
+	b.after = append(b.after, f)
+	b.mu.Unlock()
+}
+
+// complete records the outcome, releases the waiters and runs the
+// callbacks.
+func (b *batch) complete(err error) {
+	b.err = err
+	close(b.done)
+	b.mu.Lock()
+	b.fired = true
+	after := b.after
+	b.after = nil
+	b.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
 
 // journal is the append-only file. Appenders copy their line into one of
 // several lanes (chosen by AOR shard) under that lane's short lock, so no
@@ -157,8 +192,7 @@ func newJournal(f *os.File, fullAt int64) *journal {
 
 func failedBatch(err error) *batch {
 	b := newBatch()
-	b.err = err
-	close(b.done)
+	b.complete(err)
 	return b
 }
 
@@ -260,8 +294,7 @@ func (j *journal) flushLocked() {
 		j.failed.CompareAndSwap(nil, &err)
 	}
 	for _, b := range j.taken {
-		b.err = err
-		close(b.done)
+		b.complete(err)
 	}
 	if cap(j.wbuf) > 1<<20 {
 		j.wbuf = nil

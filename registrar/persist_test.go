@@ -347,3 +347,67 @@ func TestCloseReleasesEverything(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Over UDP (sipnet's direct path, where a 200 is held rather than waited
+// for): no 200 leaves before its record is written and fsync'd — held here
+// by keeping the journal's file lock, which its flusher needs — and a
+// record that cannot be written gets a 500, which is not kept for
+// retransmissions (served again, like every answer but a 2xx).
+func TestDirectPathAcknowledgesOnlyDurable(t *testing.T) {
+	cfg := baseConfig(t, newClock())
+	cfg.DataDir = t.TempDir()
+	r := newRegistrar(t, cfg)
+	addr := serveRegistrar(t, r)
+	p := newRawPhone(t, addr, "alice", "secret")
+	chal := p.exchange(p.message(1, ""))
+	if chal.StatusCode != sip.StatusUnauthorized {
+		t.Fatalf("first REGISTER: %d", chal.StatusCode)
+	}
+	j := r.persist.journal
+	j.fileMu.Lock()
+	msg := p.message(2, answer(t, chal, "alice", "secret", 1))
+	if _, err := p.conn.WriteToUDP(msg, p.registrar); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	p.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := p.conn.Read(buf); err == nil {
+		j.fileMu.Unlock()
+		t.Fatalf("answered before the journal was written: %s", buf[:n])
+	}
+	if st := r.Status(); st.Direct.Serving != 1 || st.Transactions != 1 {
+		j.fileMu.Unlock()
+		t.Fatalf("held REGISTER: %+v, transactions %d", st.Direct, st.Transactions)
+	}
+	j.fileMu.Unlock()
+	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := p.conn.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 ") {
+		t.Fatalf("after the journal was written: %q %v", buf[:n], err)
+	}
+	if raw, err := os.ReadFile(filepath.Join(cfg.DataDir, journalName(r.persist.generation()))); err != nil || !strings.Contains(string(raw), "alice") {
+		t.Fatalf("journal after the 200: %q %v", raw, err)
+	}
+
+	// Pull the file out from under the journal: writes now fail.
+	j.fileMu.Lock()
+	j.f.Close()
+	j.fileMu.Unlock()
+	failed := p.message(3, answer(t, chal, "alice", "secret", 2))
+	if res := p.exchange(failed); res.StatusCode != sip.StatusInternalServerError {
+		t.Fatalf("%d, want 500 when the journal cannot be written", res.StatusCode)
+	}
+	// Served again, not replayed: the nonce count is used, so a fresh
+	// (stale) challenge.
+	if res := p.exchange(failed); res.StatusCode != sip.StatusUnauthorized {
+		t.Fatalf("retransmission: %d, want 401 (served again, count already used)", res.StatusCode)
+	}
+	// A request stops counting as served just after its answer is sent.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := r.Status(); st.Direct.Kept != 1 || st.Direct.Replayed != 0 || st.Direct.Serving != 0 || st.Transactions != 0; st = r.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the 500s: %+v, transactions %d", st.Direct, st.Transactions)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

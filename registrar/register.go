@@ -28,8 +28,26 @@ var checkOpts = sipcheck.Options{Role: sipcheck.UAS, Supported: []string{"path"}
 // answered. For a REGISTER that changes bindings it returns after the
 // change is on disk.
 func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response {
+	res, h := r.handle(req)
+	if h == nil {
+		return res
+	}
+	select {
+	case <-h.done.done:
+	case <-ctx.Done():
+		return reply(req, sip.StatusInternalServerError, "Server Internal Error", "stopped before the binding was stored")
+	}
+	if alt := h.settle(); alt != nil {
+		return alt
+	}
+	return res
+}
+
+// handle is Handle without the wait: a response that may be sent only
+// once its binding is durable comes with a held (nil: send it now).
+func (r *Registrar) handle(req *sip.Request) (*sip.Response, *held) {
 	if req.IsAck() {
-		return nil
+		return nil, nil
 	}
 	if src, err := sipnet.Source(req); err == nil {
 		// The guard judges where the request was really seen: behind a
@@ -39,29 +57,54 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 			src, _ = r.seenFrom(req, reqLog{l: r.log})
 		}
 		if v := r.guard.Check(src.Addr(), string(req.Method)); !v.Allow {
-			return blockedResponse(req, v)
+			return blockedResponse(req, v), nil
 		}
 	}
 	if p := sipcheck.Request(req, checkOpts); p != nil {
 		r.log.Info("request refused", "call_id", callID(req), "method", string(req.Method), "code", p.Code, "detail", p.Detail)
-		return sipcheck.Respond(req, p)
+		return sipcheck.Respond(req, p), nil
 	}
 	switch req.Method {
 	case sip.REGISTER:
-		return r.register(ctx, req)
+		return r.register(req)
 	case sip.OPTIONS:
 		res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
 		res.AppendHeader(sip.NewHeader("Allow", allow))
 		res.AppendHeader(sip.NewHeader("Supported", "path"))
-		return res
+		return res, nil
 	case sip.CANCEL:
 		// A REGISTER is answered at once, so there is never anything
 		// left to cancel.
-		return sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
+		return sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil), nil
 	}
 	res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allow))
-	return res
+	return res, nil
+}
+
+// held is a REGISTER's 200, built but not to be sent before the journal
+// record of its change is durable.
+type held struct {
+	done *batch
+	req  *sip.Request
+	log  reqLog
+	// logged is the "registered" record, written once the change is
+	// durable.
+	logged func()
+}
+
+// settle is what to send once h.done has completed: nil for the 200 as
+// built, or the 500 that replaces it when the record did not reach the
+// disk.
+func (h *held) settle() *sip.Response {
+	if err := journalErr(h.done); err != nil {
+		h.log.Error("binding not stored, not acknowledged", "err", err)
+		return reply(h.req, sip.StatusInternalServerError, "Server Internal Error", "cannot store binding")
+	}
+	if h.logged != nil {
+		h.logged()
+	}
+	return nil
 }
 
 const allow = "REGISTER, OPTIONS"
@@ -113,13 +156,13 @@ type contactChange struct {
 	q       int
 }
 
-func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Response {
+func (r *Registrar) register(req *sip.Request) (*sip.Response, *held) {
 	log := reqLog{l: r.log, callID: callID(req)}
 	// RFC 3261 §10.3 step 1: is this registrar responsible for the domain?
 	if !r.serves(req.Recipient.Host, req.Recipient.Port) {
 		log.Info("register for a foreign domain", "request_uri", req.Recipient.String())
 		return reply(req, sip.StatusNotFound, "Domain Not Served Here",
-			"Request-URI "+req.Recipient.Host+" is not "+r.cfg.Domain)
+			"Request-URI "+req.Recipient.Host+" is not "+r.cfg.Domain), nil
 	}
 	// Step 3: authenticate.
 	d := r.auth.Authenticate(req, sipauth.WWW)
@@ -131,25 +174,25 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 			} else if f := r.guard.Failed(src.Addr(), d.User, d.Reason); f.Blocked != nil {
 				// The guessing stops here: this very request already
 				// gets the refusal every later one will.
-				return blockedResponse(req, guard.Verdict{Reason: "blocked: " + f.Blocked.Reason, RetryAfter: f.Blocked.Until.Sub(r.now())})
+				return blockedResponse(req, guard.Verdict{Reason: "blocked: " + f.Blocked.Reason, RetryAfter: f.Blocked.Until.Sub(r.now())}), nil
 			}
 		}
-		return r.auth.Respond(req, sipauth.WWW, d)
+		return r.auth.Respond(req, sipauth.WWW, d), nil
 	}
 	// Steps 4 and 5: may this user register this AOR, and does it exist?
 	to := req.To().Address
 	if (to.Scheme != "sip" && to.Scheme != "sips") || !r.serves(to.Host, to.Port) {
 		log.Info("register for a foreign AOR", "to", to.String(), "user", d.User)
-		return reply(req, sip.StatusNotFound, "Not Found", "To "+to.String()+" is not in domain "+r.cfg.Domain)
+		return reply(req, sip.StatusNotFound, "Not Found", "To "+to.String()+" is not in domain "+r.cfg.Domain), nil
 	}
 	if _, ok := r.users.Lookup(to.User); !ok {
 		log.Info("register for an unknown user", "to", to.String(), "user", d.User)
-		return reply(req, sip.StatusNotFound, "Not Found", "no user "+strconv.Quote(to.User)+" in "+r.cfg.Domain)
+		return reply(req, sip.StatusNotFound, "Not Found", "no user "+strconv.Quote(to.User)+" in "+r.cfg.Domain), nil
 	}
 	if to.User != d.User {
 		log.Info("register for someone else's AOR", "to", to.String(), "user", d.User)
 		return reply(req, sip.StatusForbidden, "Forbidden",
-			"authenticated as "+strconv.Quote(d.User)+", may not register "+strconv.Quote(to.User))
+			"authenticated as "+strconv.Quote(d.User)+", may not register "+strconv.Quote(to.User)), nil
 	}
 	aor := "sip:" + to.User + "@" + r.cfg.Domain
 	log.aor = aor
@@ -157,7 +200,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 	// Step 6: the Contacts.
 	changes, wildcard, bad := r.contactChanges(req, log)
 	if bad != nil {
-		return bad
+		return bad, nil
 	}
 
 	src, transport := r.seenFrom(req, log)
@@ -196,23 +239,23 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 		})
 	}
 	rec := &op.rec
-	cur, next, err := r.store.register(ctx, op)
+	cur, next, done, err := r.store.registerHeld(op)
 	var ooo *outOfOrderError
 	var tooMany *tooManyError
 	switch {
 	case errors.As(err, &ooo):
 		log.Info("register out of order", "cseq", cseq, "stored_cseq", ooo.stored.CSeq, "contact", ooo.stored.ContactURI)
-		return reply(req, sip.StatusInternalServerError, "Server Internal Error", ooo.Error())
+		return reply(req, sip.StatusInternalServerError, "Server Internal Error", ooo.Error()), nil
 	case errors.As(err, &tooMany):
 		log.Info("too many contacts", "contacts", tooMany.contacts, "max", tooMany.max)
 		return reply(req, sip.StatusForbidden, "Too Many Contacts",
-			fmt.Sprintf("at most %d contacts per user", tooMany.max))
-	case errors.Is(err, errStopped):
-		return reply(req, sip.StatusInternalServerError, "Server Internal Error", "stopped before the binding was stored")
+			fmt.Sprintf("at most %d contacts per user", tooMany.max)), nil
 	case err != nil:
 		log.Error("binding not stored, not acknowledged", "err", err)
-		return reply(req, sip.StatusInternalServerError, "Server Internal Error", "cannot store binding")
+		return reply(req, sip.StatusInternalServerError, "Server Internal Error", "cannot store binding"), nil
 	}
+	res := r.ok(req, next, now, path)
+	var logged func()
 	if len(changes) > 0 || wildcard {
 		// New or removed contacts are news; plain refreshes are not, and at
 		// thousands per second they would drown the log.
@@ -220,10 +263,20 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) *sip.Respons
 		if wildcard || len(rec.Del) > 0 || added(cur, op.setKeys, now) {
 			level = slog.LevelInfo
 		}
-		log.Log(ctx, level, "registered", "contacts", len(rec.Set), "removed", len(rec.Del), "clear", wildcard,
-			"bindings", len(next), "source", src.String(), "transport", transport)
+		if r.log.Enabled(context.Background(), level) {
+			logged = func() {
+				log.Log(context.Background(), level, "registered", "contacts", len(rec.Set), "removed", len(rec.Del), "clear", wildcard,
+					"bindings", len(next), "source", src.String(), "transport", transport)
+			}
+		}
 	}
-	return r.ok(req, next, now, path)
+	if done == nil {
+		if logged != nil {
+			logged()
+		}
+		return res, nil
+	}
+	return res, &held{done: done, req: req, log: log, logged: logged}
 }
 
 // contactChanges reads a REGISTER's Contacts (RFC 3261 §10.3 step 6):

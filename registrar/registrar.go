@@ -149,15 +149,27 @@ func (r *Registrar) Attach(ep *sipnet.Endpoint) {
 // transaction gave it, the direct path gives it too: a retransmission
 // arriving while the REGISTER is served is absorbed, and one arriving
 // after its 200 gets that 200 again (kept), never a second run through
-// the store, which would refuse the same CSeq as out of order. The
-// transaction cap counts the REGISTERs being served.
-func (r *Registrar) serveDirect(req *sip.Request) *sip.Response {
+// the store, which would refuse the same CSeq as out of order. A 200
+// that must wait for its journal record's fsync is held, not waited for:
+// the journal's flusher releases a group commit's 200s together once the
+// fsync returned (or 500s if it failed). The transaction cap counts the
+// REGISTERs being served, held ones included.
+func (r *Registrar) serveDirect(req *sip.Request) sipnet.DirectReply {
 	if !r.txl.Take() {
 		r.log.Debug("transaction cap reached", "call_id", callID(req), "max", r.txl.Max())
-		return overloadResponse(req)
+		return sipnet.DirectReply{Response: overloadResponse(req)}
 	}
-	defer r.txl.Release()
-	return r.Handle(context.Background(), req)
+	res, h := r.handle(req)
+	if h == nil {
+		r.txl.Release()
+		return sipnet.DirectReply{Response: res}
+	}
+	return sipnet.DirectReply{Response: res, Hold: func(send func(*sip.Response)) {
+		h.done.when(func() {
+			r.txl.Release()
+			send(h.settle())
+		})
+	}}
 }
 
 func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {

@@ -60,6 +60,30 @@ var (
 // bindings before and after. A request that changes nothing (a fetch)
 // journals nothing.
 func (s *store) register(ctx context.Context, op registerOp) (before, after []entry, err error) {
+	before, after, done, err := s.registerHeld(op)
+	if err != nil || done == nil {
+		return before, after, err
+	}
+	select {
+	case <-done.done:
+	case <-ctx.Done():
+		return before, after, errStopped
+	}
+	return before, after, journalErr(done)
+}
+
+// journalErr is what a completed batch means for its REGISTERs.
+func journalErr(done *batch) error {
+	if done.err != nil {
+		return fmt.Errorf("%w: journal: %w", errNotStored, done.err)
+	}
+	return nil
+}
+
+// registerHeld is register without the wait: done, when not nil, is the
+// group commit carrying the record, and nothing may be acknowledged before
+// it completes without error (journalErr).
+func (s *store) registerHeld(op registerOp) (before, after []entry, done *batch, err error) {
 	si := shardOf(op.rec.AOR)
 	sh := &s.shards[si]
 	sh.mu.Lock()
@@ -70,13 +94,13 @@ func (s *store) register(ctx context.Context, op registerOp) (before, after []en
 		if e.b.CallID == op.callID && e.b.CSeq >= op.cseq && e.b.Expires.After(op.now) &&
 			(op.rec.Clear || slices.Contains(op.touched, e.key)) {
 			sh.mu.Unlock()
-			return before, nil, &outOfOrderError{cseq: op.cseq, stored: e.b}
+			return before, nil, nil, &outOfOrderError{cseq: op.cseq, stored: e.b}
 		}
 	}
 	rec := &op.rec
 	if !rec.Clear && len(rec.Del) == 0 && len(rec.Set) == 0 {
 		sh.mu.Unlock()
-		return before, before, nil
+		return before, before, nil, nil
 	}
 	after = applyKeyed(before, rec, op.delKeys, op.setKeys)
 	// Expired bindings do not count against the limit and are not worth
@@ -84,31 +108,18 @@ func (s *store) register(ctx context.Context, op registerOp) (before, after []en
 	after = slices.DeleteFunc(after, func(e entry) bool { return !e.b.Expires.After(op.now) })
 	if len(after) > op.maxContacts {
 		sh.mu.Unlock()
-		return before, nil, &tooManyError{contacts: len(after), max: op.maxContacts}
+		return before, nil, nil, &tooManyError{contacts: len(after), max: op.maxContacts}
 	}
-	var done *batch
 	if s.journal != nil {
 		line, err := encodeRecord(nil, rec)
 		if err != nil {
 			sh.mu.Unlock()
-			return before, nil, fmt.Errorf("%w: encode journal record: %w", errNotStored, err)
+			return before, nil, nil, fmt.Errorf("%w: encode journal record: %w", errNotStored, err)
 		}
 		done = s.journal.append(si, line)
 	}
 	sh.set(rec.AOR, after)
 	s.watch.publish(rec.AOR, after)
 	sh.mu.Unlock()
-
-	if done == nil {
-		return before, after, nil
-	}
-	select {
-	case <-done.done:
-	case <-ctx.Done():
-		return before, after, errStopped
-	}
-	if done.err != nil {
-		return before, after, fmt.Errorf("%w: journal: %w", errNotStored, done.err)
-	}
-	return before, after, nil
+	return before, after, done, nil
 }

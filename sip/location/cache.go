@@ -2,6 +2,7 @@ package location
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -214,12 +215,32 @@ func (c *Cache) watch(ctx context.Context) error {
 	silence := 3 * WatchHeartbeat
 	dead := time.AfterFunc(silence, cancel)
 	defer dead.Stop()
-	dec := json.NewDecoder(bufio.NewReaderSize(res.Body, 64<<10))
+	lines := bufio.NewReaderSize(res.Body, 64<<10)
+	var long []byte // a line longer than the buffer (a snapshot)
 	first := true
 	for {
-		var ch Change
-		if err := dec.Decode(&ch); err != nil {
+		line, err := lines.ReadSlice('\n')
+		if err == bufio.ErrBufferFull || (long != nil && err == nil) {
+			long = append(long, line...)
+			if err != nil {
+				continue
+			}
+			line, long = long, nil
+		} else if err != nil {
 			return fmt.Errorf("location: watch %s: %w", u, err)
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			continue
+		}
+		// Each line is one Change; the lines the registrar writes are read
+		// without reflection, anything else as any JSON.
+		var ch Change
+		if !ParseChangeJSON(line, &ch) {
+			ch = Change{}
+			if err := json.Unmarshal(line, &ch); err != nil {
+				return fmt.Errorf("location: watch %s: %w", u, err)
+			}
 		}
 		dead.Reset(silence)
 		if first != ch.Snapshot {

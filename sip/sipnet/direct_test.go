@@ -3,7 +3,9 @@ package sipnet_test
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,13 +37,12 @@ func TestDirectPath(t *testing.T) {
 	defer cancel()
 	ep := start(t, "127.0.0.1:0")
 	var served atomic.Int32
-	release := make(chan struct{})
+	// The "slow" request's answer is held until the test sends it, as the
+	// registrar holds a 200 until its fsync.
+	held := make(chan func(*sip.Response), 1)
 	err := ep.Direct(sip.REGISTER, sipnet.DirectHandler{
-		Serve: func(req *sip.Request) *sip.Response {
+		Serve: func(req *sip.Request) sipnet.DirectReply {
 			n := served.Add(1)
-			if req.CallID().Value() == "slow" {
-				<-release
-			}
 			if !strings.HasPrefix(req.Source(), "127.0.0.1:") || req.Transport() != "UDP" {
 				t.Errorf("source %q transport %q", req.Source(), req.Transport())
 			}
@@ -51,7 +52,11 @@ func TestDirectPath(t *testing.T) {
 			}
 			res := sip.NewResponseFromRequest(req, code, "Served", nil)
 			res.AppendHeader(sip.NewHeader("X-Served", string(rune('0'+n))))
-			return res
+			rep := sipnet.DirectReply{Response: res}
+			if req.CallID().Value() == "slow" {
+				rep.Hold = func(send func(*sip.Response)) { held <- send }
+			}
+			return rep
 		},
 		Keep: func(res *sip.Response) bool { return res.StatusCode < 300 },
 	})
@@ -64,27 +69,21 @@ func TestDirectPath(t *testing.T) {
 	if err := ep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	send := func(m string) {
-		if _, err := c.WriteToUDP([]byte(m), net.UDPAddrFromAddrPort(ep.Addr())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, send := directClient(t, ep)
 
 	// Served slowly: the retransmission meanwhile is absorbed.
 	slow := udpRequest("REGISTER", "slow", "", c)
 	send(slow)
-	waitFor(t, func() bool { return served.Load() == 1 })
+	release := <-held
 	send(slow)
 	waitFor(t, func() bool { return ep.DirectStats().Absorbed == 1 })
 	if got := read(t, c, 100*time.Millisecond); got != "" {
-		t.Fatalf("answered before the handler returned: %q", got)
+		t.Fatalf("answered before the hold ended: %q", got)
 	}
-	close(release)
+	if st := ep.DirectStats(); st.Serving != 1 {
+		t.Fatalf("held answer not counted as served: %+v", st)
+	}
+	release(nil)
 	first := read(t, c, 5*time.Second)
 	if !strings.HasPrefix(first, "SIP/2.0 200 Served") || !strings.Contains(first, "rport=") {
 		t.Fatalf("answer: %q", first)
@@ -130,6 +129,23 @@ func TestDirectPath(t *testing.T) {
 	}
 }
 
+// directClient is a UA socket on loopback (with room for a burst of
+// answers) and a function sending a datagram from it to ep.
+func directClient(t *testing.T, ep *sipnet.Endpoint) (*net.UDPConn, func(string)) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetReadBuffer(1 << 20)
+	return c, func(m string) {
+		if _, err := c.WriteToUDP([]byte(m), net.UDPAddrFromAddrPort(ep.Addr())); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -148,7 +164,90 @@ func TestDirectNeedsUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	if err := ep.Direct(sip.REGISTER, sipnet.DirectHandler{Serve: func(*sip.Request) *sip.Response { return nil }}); err == nil {
+	if err := ep.Direct(sip.REGISTER, sipnet.DirectHandler{Serve: func(*sip.Request) sipnet.DirectReply { return sipnet.DirectReply{} }}); err == nil {
 		t.Fatal("direct path accepted without UDP")
+	}
+}
+
+// Held answers released together, as the registrar releases a group
+// commit's 200s after its fsync, all arrive (sent in batches); one
+// released with another answer instead sends that one, and keeps it only
+// if Keep says so.
+func TestDirectHeldTogether(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ep := start(t, "127.0.0.1:0")
+	const n = 300
+	var mu sync.Mutex
+	var sends []func(*sip.Response)
+	var served atomic.Int32
+	err := ep.Direct(sip.REGISTER, sipnet.DirectHandler{
+		Serve: func(req *sip.Request) sipnet.DirectReply {
+			served.Add(1)
+			res := sip.NewResponseFromRequest(req, 200, "Held", nil)
+			if req.CallID().Value() == "failed" {
+				return sipnet.DirectReply{Response: res, Hold: func(send func(*sip.Response)) {
+					send(sip.NewResponseFromRequest(req, 500, "Not Stored", nil))
+				}}
+			}
+			return sipnet.DirectReply{Response: res, Hold: func(send func(*sip.Response)) {
+				mu.Lock()
+				sends = append(sends, send)
+				mu.Unlock()
+			}}
+		},
+		Keep: func(res *sip.Response) bool { return res.StatusCode < 300 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, send := directClient(t, ep)
+	for i := range n {
+		send(udpRequest("REGISTER", "held-"+strconv.Itoa(i), "", c))
+		if i%50 == 49 {
+			waitFor(t, func() bool { return served.Load() == int32(i+1) })
+		}
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sends) == n })
+	if got := read(t, c, 50*time.Millisecond); got != "" {
+		t.Fatalf("answered before the hold ended: %q", got)
+	}
+	if st := ep.DirectStats(); st.Serving != n {
+		t.Fatalf("%d held, stats %+v", n, st)
+	}
+	for _, s := range sends {
+		s(nil)
+	}
+	seen := map[string]bool{}
+	for range n {
+		got := read(t, c, 5*time.Second)
+		if !strings.HasPrefix(got, "SIP/2.0 200 Held") {
+			t.Fatalf("after %d answers: %q", len(seen), got)
+		}
+		i := strings.Index(got, "Call-ID: ")
+		seen[got[i:i+strings.IndexByte(got[i:], '\r')]] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct answers of %d", len(seen), n)
+	}
+	waitFor(t, func() bool { return ep.DirectStats().Serving == 0 })
+
+	// Released with a 500 instead: that is sent, and not kept, so the
+	// retransmission is served again.
+	failed := udpRequest("REGISTER", "failed", "", c)
+	send(failed)
+	if got := read(t, c, 5*time.Second); !strings.HasPrefix(got, "SIP/2.0 500 Not Stored") {
+		t.Fatalf("released instead: %q", got)
+	}
+	before := served.Load()
+	send(failed)
+	if got := read(t, c, 5*time.Second); !strings.HasPrefix(got, "SIP/2.0 500 Not Stored") || served.Load() != before+1 {
+		t.Fatalf("retransmission after a 500: %q, served %d times more", got, served.Load()-before)
+	}
+	if st := ep.DirectStats(); st.Kept != n {
+		t.Fatalf("kept %d, want the %d 200s", st.Kept, n)
 	}
 }
