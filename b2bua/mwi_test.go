@@ -55,11 +55,17 @@ func TestMWISubscriptionFollowsMailbox(t *testing.T) {
 	if m := bob.Status().MWI; m == nil || m.Unsolicited || !m.MessagesWaiting {
 		t.Fatalf("bob's MWI %+v: want the subscribed indication, not an unsolicited one", m)
 	}
-	for _, mb := range l.pbx.Status().Mailbox {
-		if mb.User == "bob" && !strings.HasPrefix(mb.LastNotify, "subscribed") {
-			t.Errorf("mailbox NOTIFY %q: want the subscription's", mb.LastNotify)
+	// The PBX records a NOTIFY's outcome when its 200 comes back, which
+	// can be just after bob's phone has taken the NOTIFY in.
+	var last string
+	siptest.WaitFor(t, 5*time.Second, "the mailbox's last NOTIFY to be the subscription's", func() bool {
+		for _, mb := range l.pbx.Status().Mailbox {
+			if mb.User == "bob" {
+				last = mb.LastNotify
+			}
 		}
-	}
+		return strings.HasPrefix(last, "subscribed")
+	})
 
 	if _, err := bob.Unsubscribe(siptest.Ctx(t, 5*time.Second), sub.ID); err != nil {
 		t.Fatal(err)
