@@ -71,6 +71,12 @@ func Open(ctx context.Context, ns string) (*Site, error) {
 		{"link", "set", s.hostIf, "master", Bridge},
 		{"link", "set", s.hostIf, "up"},
 		{"netns", "exec", ns, "ip", "link", "set", "lo", "up"},
+		// No IPv6 link-local address: the kernel would add it a moment
+		// after the link comes up and mark it preferred after DAD, and
+		// Chromium, already loading the page by then, takes that for a
+		// network change and aborts the load (net::ERR_NETWORK_CHANGED,
+		// once in a CI run). The lab is IPv4 only.
+		{"netns", "exec", ns, "ip", "link", "set", s.nsIf, "addrgenmode", "none"},
 		{"netns", "exec", ns, "ip", "addr", "add", Addr + prefix, "dev", s.nsIf},
 		{"netns", "exec", ns, "ip", "link", "set", s.nsIf, "up"},
 		{"netns", "exec", ns, "ip", "route", "add", "default", "via", Router},

@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -194,7 +195,16 @@ func Wait(ctx context.Context, what string, d time.Duration, ok func(State) bool
 // Open loads the page at url and registers with password (the user and
 // the call's target come from the URL: ?user=dave&target=bob).
 func Open(ctx context.Context, url, password string) error {
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+	err := chromedp.Do(ctx, chromedp.Navigate(url))
+	if err != nil && strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+		// Chromium aborts a load when an interface of its host changes
+		// under it (a namespace's link just up, a lab container
+		// starting on a bridge it sees); a person would reload, so do we,
+		// once.
+		time.Sleep(500 * time.Millisecond)
+		err = chromedp.Do(ctx, chromedp.Navigate(url))
+	}
+	if err != nil {
 		return fmt.Errorf("headless: load %s: %w", url, err)
 	}
 	if _, err := Wait(ctx, "the page", 20*time.Second, func(s State) bool { return s.Ready }); err != nil {
