@@ -9,9 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/siplab/siplab/internal/live"
-
 	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/sip/b2bleg"
 )
 

@@ -18,11 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/siplab/siplab/internal/live"
-
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/sip/guard"
 	"github.com/siplab/siplab/sip/location"
 	"github.com/siplab/siplab/sip/sipauth"

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/siplab/siplab/internal/live"
-
 	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/internal/live"
 )
 
 // Control API: JSON over the phone's unix socket (package ctl). The CLI

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/siplab/siplab/internal/live"
-
 	"github.com/siplab/siplab/sip/sdpneg"
 )
 

@@ -12,11 +12,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/siplab/siplab/internal/live"
-
 	"github.com/siplab/siplab/internal/capflags"
 	"github.com/siplab/siplab/internal/cli/climain"
 	"github.com/siplab/siplab/internal/ctl"
+	"github.com/siplab/siplab/internal/live"
 	"github.com/siplab/siplab/sip/sdpneg"
 	"github.com/siplab/siplab/uaclient"
 )
